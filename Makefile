@@ -1,0 +1,43 @@
+# The README's two commands: `make demo` and `make test`. Each installs what it needs
+# through the project's own files: a Python venv (.venv) and the sandbox's npm lockfile.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+NODE := sandbox/node_modules/.bin/node
+
+.PHONY: demo test lint typecheck unit bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall when the project's dependencies change.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+sandbox/node_modules/.installed: sandbox/package.json sandbox/package-lock.json
+	cd sandbox && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/fhir-burnout demo
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check fhir_burnout tests bench
+	$(BIN)/ruff format --check fhir_burnout tests bench
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy --strict fhir_burnout
+
+unit: $(VENV)/.installed sandbox/node_modules/.installed
+	$(BIN)/python -m pytest
+
+test: lint typecheck unit
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/build.py
+
+clean:
+	rm -rf $(VENV) sandbox/node_modules dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,37 @@
+"""The content model, the builder of FHIR resources, the package writer and validation."""
+
+from __future__ import annotations
+
+from fhir_burnout.resources._build import build_resources
+from fhir_burnout.resources._content import load_programme
+from fhir_burnout.resources._model import Module, Phase, Programme, Text, Track
+from fhir_burnout.resources._package import (
+    WrittenPackage,
+    bundle_from_xml,
+    bundle_to_xml,
+    read_package,
+    safe_xml_parser,
+    write_package,
+)
+from fhir_burnout.resources._problems import Problem
+from fhir_burnout.resources._validate import load_artifact, validate_artifact, validate_sources
+
+__all__ = [
+    "Module",
+    "Phase",
+    "Problem",
+    "Programme",
+    "Text",
+    "Track",
+    "WrittenPackage",
+    "build_resources",
+    "bundle_from_xml",
+    "bundle_to_xml",
+    "load_artifact",
+    "load_programme",
+    "read_package",
+    "safe_xml_parser",
+    "validate_artifact",
+    "validate_sources",
+    "write_package",
+]

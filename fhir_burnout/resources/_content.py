@@ -1,0 +1,227 @@
+"""Loading the programme from ``content/`` and ``questionnaires/`` (no network, no database).
+
+The loader is lenient where it can be: a module file it cannot read becomes a problem and the
+rest still loads, so that validation can report every problem at once. Only an unreadable
+``programme.yaml`` stops it (:class:`~fhir_burnout.errors.ContentError`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fhir_burnout import __version__
+from fhir_burnout.errors import ContentError
+from fhir_burnout.resources._markdown import heading_kind, inspect, split_front_matter
+from fhir_burnout.resources._model import (
+    Exercise,
+    Measure,
+    Module,
+    ModuleFile,
+    Phase,
+    Programme,
+    Section,
+    Text,
+    Track,
+)
+from fhir_burnout.resources._problems import Problem
+
+PROGRAMME_FILE = "content/programme.yaml"
+
+
+def _rel(root: Path, path: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _text(value: Any, file: str, where: str, langs: tuple[str, ...]) -> Text:
+    if isinstance(value, str):
+        return Text.of({langs[0]: value.strip()})
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ContentError(file, where, "must be a mapping of language to text (nl: ..., en: ...)")
+    return Text.of({str(k): v.strip() for k, v in value.items()})
+
+
+def _require(data: dict[str, Any], key: str, file: str, where: str) -> Any:
+    if key not in data:
+        raise ContentError(file, where, f"'{key}' is missing")
+    return data[key]
+
+
+def load_programme(
+    root: str | Path, version: str = __version__
+) -> tuple[Programme, list[Problem]]:
+    """Load the programme under ``root``; returns it with the problems found while loading."""
+    root = Path(root)
+    file = PROGRAMME_FILE
+    path = root / file
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ContentError(file, "", "not found; is this the project root?") from None
+    except yaml.YAMLError as exc:
+        raise ContentError(file, "", f"invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ContentError(file, "", "must be a YAML mapping")
+
+    langs = tuple(str(x) for x in _require(data, "languages", file, ""))
+    if not langs:
+        raise ContentError(file, "languages", "name at least one language")
+    problems: list[Problem] = []
+
+    phases = []
+    for i, raw in enumerate(_require(data, "phases", file, "")):
+        where = f"phases[{i}]"
+        phases.append(
+            Phase(
+                code=str(_require(raw, "code", file, where)),
+                title=_text(_require(raw, "title", file, where), file, f"{where}.title", langs),
+                description=_text(raw.get("description", ""), file, f"{where}.description", langs),
+                modules=tuple(str(m) for m in raw.get("modules") or ()),
+            )
+        )
+
+    tracks = []
+    for i, raw in enumerate(_require(data, "tracks", file, "")):
+        where = f"tracks[{i}]"
+        track_phases: list[tuple[str, tuple[str, ...]]] = []
+        for phase_code, selection in (raw.get("phases") or {}).items():
+            phase = next((p for p in phases if p.code == phase_code), None)
+            if selection == "all":
+                chosen = phase.modules if phase else ()
+            elif isinstance(selection, list):
+                chosen = tuple(str(m) for m in selection)
+            else:
+                raise ContentError(
+                    file, f"{where}.phases.{phase_code}", "must be 'all' or a list of modules"
+                )
+            track_phases.append((str(phase_code), chosen))
+        measures = []
+        for j, m in enumerate(raw.get("measures") or ()):
+            at = m.get("at", [])
+            measures.append(
+                Measure(
+                    questionnaire=str(
+                        _require(m, "questionnaire", file, f"{where}.measures[{j}]")
+                    ),
+                    at=(str(at),) if isinstance(at, str) else tuple(str(a) for a in at),
+                )
+            )
+        tracks.append(
+            Track(
+                code=str(_require(raw, "code", file, where)),
+                title=_text(_require(raw, "title", file, where), file, f"{where}.title", langs),
+                description=_text(raw.get("description", ""), file, f"{where}.description", langs),
+                unlock=str(raw.get("unlock", "practitioner")),
+                phases=tuple(track_phases),
+                measures=tuple(measures),
+            )
+        )
+
+    modules = _load_modules(root, phases, langs, problems)
+    questionnaires = tuple(
+        (p.stem, _rel(root, p)) for p in sorted((root / "questionnaires").glob("*.json"))
+    )
+    licence = data.get("content-licence") or {}
+    programme = Programme(
+        root=str(root),
+        name=str(_require(data, "name", file, "")),
+        canonical=str(_require(data, "canonical", file, "")).rstrip("/"),
+        version=version,
+        date=str(_require(data, "date", file, "")),
+        publisher=str(data.get("publisher", "")),
+        contact=str(data.get("contact", "")),
+        jurisdiction=str(data.get("jurisdiction", "")),
+        language=str(data.get("language", langs[0])),
+        languages=langs,
+        licence_id=str(licence.get("id", "")),
+        licence_text=str(licence.get("text", "")).strip(),
+        title=_text(_require(data, "title", file, ""), file, "title", langs),
+        description=_text(data.get("description", ""), file, "description", langs),
+        phases=tuple(phases),
+        modules=modules,
+        tracks=tuple(tracks),
+        questionnaires=questionnaires,
+    )
+    return programme, problems
+
+
+def _load_modules(
+    root: Path, phases: list[Phase], langs: tuple[str, ...], problems: list[Problem]
+) -> tuple[Module, ...]:
+    modules = []
+    for phase in phases:
+        for code in phase.modules:
+            files = []
+            for lang in langs:
+                path = root / "content" / lang / f"{code}.md"
+                rel = _rel(root, path)
+                if not path.exists():
+                    problems.append(
+                        Problem(
+                            rel,
+                            "",
+                            f"module '{code}' has no {lang} text",
+                            f"write {rel} (copy the other language's file and translate it)",
+                        )
+                    )
+                    continue
+                try:
+                    files.append(read_module_file(path, lang, rel))
+                except ContentError as exc:
+                    problems.append(Problem(exc.file, exc.location, exc.message))
+            if files:
+                modules.append(_module_from_files(code, phase.code, files))
+    return tuple(modules)
+
+
+def read_module_file(path: Path, lang: str, rel: str) -> ModuleFile:
+    """Read one module file: front matter, body and its sections."""
+    front, body, body_line = split_front_matter(path.read_text(encoding="utf-8"), rel)
+    facts = inspect(body, lang, body_line)
+    sections = tuple(
+        Section(kind=s.kind or "unknown", heading=s.heading, line=s.line) for s in facts.sections
+    )
+    return ModuleFile(
+        path=rel, lang=lang, front=front, body=body, body_line=body_line, sections=sections
+    )
+
+
+def _int(value: Any, default: int = 0) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _module_from_files(code: str, phase: str, files: list[ModuleFile]) -> Module:
+    # The primary language's file is authoritative for everything but the title.
+    first = files[0].front
+    exercises = []
+    for i, raw in enumerate(first.get("exercises") or ()):
+        if not isinstance(raw, dict):
+            continue
+        titles = {}
+        for f in files:
+            headings = [s.heading for s in f.sections if s.kind == "exercise"]
+            if i < len(headings):
+                titles[f.lang] = heading_kind(headings[i], f.lang)[1]
+        exercises.append(
+            Exercise(
+                id=str(raw.get("id", "")),
+                minutes=_int(raw.get("minutes")),
+                timed=bool(raw.get("timed", False)),
+                title=Text.of(titles),
+            )
+        )
+    return Module(
+        code=code,
+        phase=phase,
+        title=Text.of({f.lang: f.title for f in files}),
+        minutes=_int(first.get("minutes")),
+        kinds=tuple(str(k) for k in first.get("kinds") or ()),
+        homework=tuple(str(h) for h in first.get("homework") or ()),
+        exercises=tuple(exercises),
+        files=tuple(files),
+    )

@@ -1,0 +1,301 @@
+"""Checks on the programme's sources: programme.yaml and the module Markdown files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fhir_burnout.resources._content import PROGRAMME_FILE
+from fhir_burnout.resources._markdown import FICTION_MARKERS, HEADINGS, inspect
+from fhir_burnout.resources._model import KINDS, MOMENTS, UNLOCK_RULES, ModuleFile, Programme
+from fhir_burnout.resources._problems import Problem
+
+_SAME_IN_EVERY_LANGUAGE = ("code", "phase", "minutes", "kinds", "homework", "exercises")
+_REQUIRED_KINDS = ("psycho-education", "exercise", "story")
+
+
+def check_programme(programme: Programme) -> list[Problem]:
+    """Problems in programme.yaml: phases, modules, tracks, measures, translations."""
+    file = PROGRAMME_FILE
+    problems: list[Problem] = []
+    langs = programme.languages
+    questionnaires = {qid for qid, _ in programme.questionnaires}
+
+    def need_all(text_langs: tuple[str, ...], where: str) -> None:
+        for lang in langs:
+            if lang not in text_langs:
+                problems.append(
+                    Problem(file, where, f"no {lang} text", f"add '{lang}: ...' under {where}")
+                )
+
+    need_all(programme.title.langs(), "title")
+    need_all(programme.description.langs(), "description")
+    seen_phase: set[str] = set()
+    owner: dict[str, str] = {}
+    for phase in programme.phases:
+        where = f"phases.{phase.code}"
+        if phase.code in seen_phase:
+            problems.append(Problem(file, where, "phase code used twice", "give it a unique code"))
+        seen_phase.add(phase.code)
+        need_all(phase.title.langs(), f"{where}.title")
+        need_all(phase.description.langs(), f"{where}.description")
+        if not phase.modules:
+            problems.append(Problem(file, where, "phase has no modules", "list its modules"))
+        for code in phase.modules:
+            if code in owner:
+                problems.append(
+                    Problem(
+                        file,
+                        f"{where}.modules",
+                        f"module '{code}' is also in phase '{owner[code]}'",
+                        "a module belongs to one phase",
+                    )
+                )
+            owner[code] = phase.code
+    seen_track: set[str] = set()
+    for track in programme.tracks:
+        where = f"tracks.{track.code}"
+        if track.code in seen_track:
+            problems.append(Problem(file, where, "track code used twice", "give it a unique code"))
+        seen_track.add(track.code)
+        need_all(track.title.langs(), f"{where}.title")
+        need_all(track.description.langs(), f"{where}.description")
+        if track.unlock not in UNLOCK_RULES:
+            problems.append(
+                Problem(
+                    file,
+                    f"{where}.unlock",
+                    f"unknown unlock rule '{track.unlock}'",
+                    f"use one of: {', '.join(UNLOCK_RULES)}",
+                )
+            )
+        if not track.phases:
+            problems.append(Problem(file, where, "track has no phases", "list its phases"))
+        for phase_code, modules in track.phases:
+            if phase_code not in seen_phase:
+                problems.append(
+                    Problem(
+                        file,
+                        f"{where}.phases.{phase_code}",
+                        f"unknown phase '{phase_code}'",
+                        f"use one of: {', '.join(p.code for p in programme.phases)}",
+                    )
+                )
+                continue
+            for code in modules:
+                if owner.get(code) != phase_code:
+                    problems.append(
+                        Problem(
+                            file,
+                            f"{where}.phases.{phase_code}",
+                            f"module '{code}' is not a module of phase '{phase_code}'",
+                            "list only modules of that phase (see phases:)",
+                        )
+                    )
+        for measure in track.measures:
+            mwhere = f"{where}.measures.{measure.questionnaire}"
+            if measure.questionnaire not in questionnaires:
+                problems.append(
+                    Problem(
+                        file,
+                        mwhere,
+                        f"questionnaire '{measure.questionnaire}' does not exist",
+                        "use the id of a file in questionnaires/",
+                    )
+                )
+            for moment in measure.at:
+                if moment not in MOMENTS:
+                    problems.append(
+                        Problem(
+                            file,
+                            f"{mwhere}.at",
+                            f"unknown moment '{moment}'",
+                            f"use one of: {', '.join(MOMENTS)}",
+                        )
+                    )
+    return problems
+
+
+def check_modules(programme: Programme) -> list[Problem]:
+    """Problems in the module files: front matter, sections, links, stories, exercises."""
+    problems: list[Problem] = []
+    root = Path(programme.root)
+    known = {m.code for m in programme.modules} | {c for p in programme.phases for c in p.modules}
+    questionnaires = {qid for qid, _ in programme.questionnaires}
+    for lang in programme.languages:
+        for path in sorted((root / "content" / lang).glob("*.md")):
+            if path.stem not in known:
+                rel = str(path.relative_to(root))
+                problems.append(
+                    Problem(
+                        rel,
+                        "",
+                        f"'{path.stem}' is not a module of programme.yaml",
+                        "add it to a phase in content/programme.yaml, or remove the file",
+                    )
+                )
+    for module in programme.modules:
+        primary = module.files[0]
+        for f in module.files:
+            problems += _check_file(programme, f, module.phase, questionnaires, known)
+            if f is primary:
+                continue
+            for key in _SAME_IN_EVERY_LANGUAGE:
+                if f.front.get(key) != primary.front.get(key):
+                    problems.append(
+                        Problem(
+                            f.path,
+                            f"front matter '{key}'",
+                            f"differs from {primary.path} "
+                            f"({f.front.get(key)!r} vs {primary.front.get(key)!r})",
+                            "only the title may differ between languages",
+                        )
+                    )
+    return problems
+
+
+def _check_file(
+    programme: Programme, f: ModuleFile, phase: str, questionnaires: set[str], modules: set[str]
+) -> list[Problem]:
+    problems: list[Problem] = []
+    front: dict[str, Any] = f.front
+    stem = Path(f.path).stem
+
+    def bad(location: str, message: str, fix: str = "") -> None:
+        problems.append(Problem(f.path, location, message, fix))
+
+    if front.get("code") != stem:
+        bad(
+            "front matter 'code'",
+            f"is {front.get('code')!r}, not '{stem}'",
+            "make code equal the file name",
+        )
+    if front.get("phase") != phase:
+        bad(
+            "front matter 'phase'",
+            f"is {front.get('phase')!r} but programme.yaml puts the module in '{phase}'",
+            f"set phase: {phase}",
+        )
+    if not str(front.get("title") or "").strip():
+        bad("front matter 'title'", "is missing", "give the module a title")
+    minutes = front.get("minutes")
+    if not isinstance(minutes, int) or isinstance(minutes, bool) or minutes <= 0:
+        bad(
+            "front matter 'minutes'",
+            f"is {minutes!r}",
+            "give the estimated minutes as a whole number",
+        )
+    kinds = front.get("kinds") or []
+    for kind in kinds:
+        if kind not in KINDS:
+            bad("front matter 'kinds'", f"unknown kind '{kind}'", f"use: {', '.join(KINDS)}")
+    for qid in front.get("homework") or []:
+        if qid not in questionnaires:
+            bad(
+                "front matter 'homework'",
+                f"questionnaire '{qid}' does not exist",
+                "use the id of a file in questionnaires/",
+            )
+
+    facts = inspect(f.body, f.lang, f.body_line)
+    prefixes = ", ".join(f"'## {p}'" for p in HEADINGS.get(f.lang, {}))
+    present = []
+    for s in facts.sections:
+        if s.kind is None:
+            bad(
+                f"line {s.line}",
+                f"heading '## {s.heading}' is not a known section",
+                f"start it with one of {prefixes}",
+            )
+            continue
+        present.append(s.kind)
+    if sorted(set(present)) != sorted(set(kinds)):
+        bad(
+            "front matter 'kinds'",
+            f"says {sorted(set(kinds))} but the sections are {sorted(set(present))}",
+            "list exactly the kinds of the sections present",
+        )
+    for kind in _REQUIRED_KINDS:
+        if kind not in present:
+            bad(
+                "sections",
+                f"no {kind} section",
+                f"every module needs psycho-education, an exercise and a story ({prefixes})",
+            )
+    if ("homework" in present) != bool(front.get("homework")):
+        bad(
+            "front matter 'homework'",
+            "a homework section needs a homework questionnaire and the other way round",
+            "add 'homework: [id]' or remove the homework section",
+        )
+
+    exercises = [s for s in facts.sections if s.kind == "exercise"]
+    declared = front.get("exercises") or []
+    if len(declared) != len(exercises):
+        bad(
+            "front matter 'exercises'",
+            f"lists {len(declared)} exercises but the file has {len(exercises)} exercise sections",
+            "add one entry (id, minutes, timed) per exercise section, in order",
+        )
+    ids = [d.get("id") for d in declared if isinstance(d, dict)]
+    if len(set(ids)) != len(ids) or not all(ids):
+        bad(
+            "front matter 'exercises'",
+            "exercise ids must be present and unique",
+            "give each a stable id",
+        )
+    for s in exercises:
+        if not s.title:
+            bad(
+                f"line {s.line}", "exercise heading has no name", f"write '## {s.heading}: <name>'"
+            )
+        if s.ordered_lists == 0:
+            bad(
+                f"line {s.line}",
+                f"exercise '{s.title}' has no numbered steps",
+                "write the steps as a numbered list (1. 2. 3.)",
+            )
+    marker = FICTION_MARKERS.get(f.lang, "")
+    for s in facts.sections:
+        if s.kind != "story":
+            continue
+        if not (s.first_paragraph_emphasised and marker in s.first_paragraph.lower()):
+            bad(
+                f"line {s.line}",
+                f"story '{s.title}' does not say it is fictional",
+                f"begin it with an italic paragraph containing '{marker}'",
+            )
+    for line in facts.html_lines:
+        bad(f"line {line}", "raw HTML is not rendered", "use Markdown instead")
+    for line in facts.images:
+        bad(f"line {line}", "images are not supported in modules", "describe it in words")
+    for href, line in facts.links:
+        problems += _check_link(f, href, line, modules)
+    return problems
+
+
+def _check_link(f: ModuleFile, href: str, line: int, modules: set[str]) -> list[Problem]:
+    if href.startswith(("https://", "mailto:", "tel:")):
+        return []
+    if href.startswith("http://"):
+        return [Problem(f.path, f"line {line}", f"link '{href}' is not secure", "use https://")]
+    target = href.split("#", 1)[0]
+    if target.endswith(".md") and "/" not in target:
+        if target[:-3] in modules:
+            return []
+        return [
+            Problem(
+                f.path,
+                f"line {line}",
+                f"link '{href}' points to a module that does not exist",
+                "link to <code>.md of a module in programme.yaml",
+            )
+        ]
+    return [
+        Problem(
+            f.path,
+            f"line {line}",
+            f"link '{href}' cannot be resolved",
+            "link to another module as <code>.md, or to a web page with https://",
+        )
+    ]

