@@ -41,7 +41,9 @@ def test_validate_reports_the_broken_thing(runner, minimal, case):
     lines = result.output.splitlines()
     assert any(line.startswith(expected) for line in lines), result.output
     # one clear line per problem, each saying what to do
-    assert lines[-1].endswith(f"problem(s) in {minimal / 'content'} and {minimal / 'questionnaires'}")
+    assert lines[-1].endswith(
+        f"problem(s) in {minimal / 'content'} and {minimal / 'questionnaires'}"
+    )
 
 
 @pytest.mark.parametrize("case", CASES)

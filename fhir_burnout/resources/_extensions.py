@@ -30,9 +30,11 @@ EXTENSIONS = (
         "score-band",
         "ScoreBand",
         "Score interpretation band",
-        "A published interpretation band of a score item: from min to max (inclusive; no max "
-        "for the top band), a code and a plain-language label (CodeableConcept.text, "
-        "translated with the translation extension on its _text). Repeats once per band.",
+        "A published interpretation band of a score item: its lowest score (min), its highest "
+        "whole score (max; none for the top band), a code and a plain-language label "
+        "(CodeableConcept.text, translated with the translation extension on its _text). "
+        "Repeats once per band; a score falls in the band with the highest min not above it, "
+        "so fractional means (CBI) fall in a band too.",
         ("Questionnaire.item",),
         parts=(
             ("min", "decimal", 1, "1"),

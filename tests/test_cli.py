@@ -1,0 +1,55 @@
+"""The fhir-burnout command as a content author and `make demo` use it."""
+
+from __future__ import annotations
+
+import json
+
+from fhir_burnout.cli import main
+
+
+def test_demo_builds_and_prints_the_programme(runner, tmp_path, programme):
+    result = runner.invoke(main, ["demo", "--out", str(tmp_path / "dist")])
+    assert result.exit_code == 0, result.output
+    for phase in programme.phases:
+        assert phase.title.get("en") in result.output
+    for module in programme.modules:
+        assert f"[{module.code}]" in result.output
+    assert "Patient Health Questionnaire" in result.output or "[phq-9]" in result.output
+    assert (
+        str((tmp_path / "dist" / f"fhir-burnout.programme-{programme.version}.tgz").resolve())
+        in result.output
+    )
+
+
+def test_summary_in_dutch(runner):
+    result = runner.invoke(main, ["summary", "--lang", "nl"])
+    assert result.exit_code == 0
+    assert "Fase 1: Herstel via het lichaam" in result.output
+
+
+def test_validate_passes_on_the_built_artifacts(runner, built):
+    args = ["validate", str(built.tgz), str(built.bundle_json), str(built.bundle_xml)]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("ok: ")
+
+
+def test_validate_fails_on_a_broken_artifact(runner, built, tmp_path):
+    bundle = json.loads(built.bundle_json.read_text())
+    plan = next(
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "PlanDefinition"
+    )
+    plan["action"][0]["action"][0]["definitionCanonical"] = (
+        "https://fhir-burnout.org/fhir/ActivityDefinition/gone|0.1.0"
+    )
+    broken = tmp_path / "bundle.json"
+    broken.write_text(json.dumps(bundle))
+    result = runner.invoke(main, ["validate", str(broken)])
+    assert result.exit_code == 1
+    assert "ActivityDefinition/gone|0.1.0' does not resolve inside the package" in result.output
+
+
+def test_build_writes_where_asked(runner, tmp_path):
+    result = runner.invoke(main, ["build", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "bundle.xml").exists()

@@ -1,0 +1,50 @@
+"""Each package's public API is pinned: a change to __all__ is a deliberate change."""
+
+from __future__ import annotations
+
+import fhir_burnout
+import fhir_burnout.errors
+import fhir_burnout.fhir
+import fhir_burnout.resources
+
+
+def test_public_api_is_pinned():
+    assert fhir_burnout.__all__ == ["__version__"]
+    assert sorted(fhir_burnout.errors.__all__) == [
+        "ContentError", "FhirBurnoutError", "FhirConnectionError", "FhirServerError",
+        "ValidationProblemsError",
+    ]  # fmt: skip
+    assert fhir_burnout.fhir.__all__ == ["FhirClient"]
+    assert sorted(fhir_burnout.resources.__all__) == [
+        "Module", "Phase", "Problem", "Programme", "Text", "Track", "WrittenPackage",
+        "build_resources", "bundle_from_xml", "bundle_to_xml", "load_artifact",
+        "load_programme", "read_package", "safe_xml_parser", "validate_artifact",
+        "validate_sources", "write_package",
+    ]  # fmt: skip
+    for module in (fhir_burnout.errors, fhir_burnout.fhir, fhir_burnout.resources):
+        for name in module.__all__:
+            assert hasattr(module, name)
+
+
+def test_every_error_renders_as_an_operation_outcome():
+    error = fhir_burnout.errors.ContentError("content/x.md", "line 3", "bad")
+    assert isinstance(error, ValueError)
+    outcome = error.outcome()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0] == {
+        "severity": "error",
+        "code": "invalid",
+        "diagnostics": "content/x.md: line 3: bad",
+    }
+    server = fhir_burnout.errors.FhirServerError(
+        "PUT x answered 412",
+        status=412,
+        outcome={
+            "resourceType": "OperationOutcome",
+            "issue": [
+                {"severity": "error", "code": "conflict", "diagnostics": "version mismatch"}
+            ],
+        },
+    )
+    assert server.outcome()["issue"][0]["code"] == "conflict"
+    assert "version mismatch" in str(server)
