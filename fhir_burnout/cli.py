@@ -193,12 +193,13 @@ def render_summary(programme: Programme, lang: str = "en") -> str:
         if lang != programme.language:
             title = translations(q.get("_title")).get(lang, title)
         items = _count_items(q.get("item", []))
-        lines.append(f"  - {title} [{qid}], {items} items")
+        lines.append(f"  - {title} [{qid}], {items} questions")
     return "\n".join(lines)
 
 
 def _count_items(items: list[dict[str, Any]]) -> int:
     return sum(
-        (0 if i.get("type") in ("group", "display") else 1) + _count_items(i.get("item", []))
+        (0 if i.get("type") in ("group", "display") or i.get("readOnly") else 1)
+        + _count_items(i.get("item", []))
         for i in items
     )

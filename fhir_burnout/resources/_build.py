@@ -24,6 +24,18 @@ PLACEHOLDER = "{canonical}"
 ITEM_WEIGHT = "http://hl7.org/fhir/StructureDefinition/itemWeight"
 ORDINAL_VALUE = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
 PROGRAMME_CS = "programme"
+_PROGRAMME_CS_DESCRIPTION = Text.of(
+    {
+        "nl": "Codes voor de fasen, modules, trajecten en soorten inhoud van het programma.",
+        "en": "Codes for the programme's phases, modules, tracks and kinds of content.",
+    }
+)
+_ANSWER_CS_DESCRIPTION = Text.of(
+    {
+        "nl": "Antwoordcodes van de vragenlijsten van het programma.",
+        "en": "Answer codes used by the programme's questionnaires.",
+    }
+)
 
 #: Package order: what a resource refers to comes before it.
 TYPE_ORDER = (
@@ -58,6 +70,10 @@ def load_questionnaire(programme: Programme, qid: str) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ContentError(rel, "", "not found") from None
+    except OSError as exc:
+        raise ContentError(rel, "", f"cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ContentError(rel, f"byte {exc.start}", "not UTF-8 text; save it as UTF-8") from None
     except json.JSONDecodeError as exc:
         raise ContentError(rel, f"line {exc.lineno}", f"invalid JSON: {exc.msg}") from None
     if not isinstance(data, dict):
@@ -70,6 +86,13 @@ def _common(programme: Programme, resource_type: str, rid: str) -> dict[str, Any
         "url": programme.url(resource_type, rid),
         "version": programme.version,
     }
+
+
+def _texts(key: str, text: Text, lang: str) -> dict[str, Any]:
+    """``{key: primary text, _key: translations}`` to splice into a resource."""
+    out: dict[str, Any] = {}
+    put_text(out, key, text, lang)
+    return out
 
 
 def _publication(programme: Programme) -> dict[str, Any]:
@@ -179,7 +202,7 @@ def programme_code_system(programme: Programme) -> dict[str, Any]:
     }
     put_text(resource, "title", _suffix(programme.title, {"nl": "codes", "en": "codes"}), lang)
     resource.update(_publication(programme))
-    resource["description"] = "Codes for the phases, modules, tracks and kinds of content."
+    put_text(resource, "description", _PROGRAMME_CS_DESCRIPTION, lang)
     resource.update(_jurisdiction(programme))
     resource.update(
         {
@@ -237,15 +260,20 @@ def answer_systems(
                 concept["designation"] = designations
             concepts.append(concept)
         url = programme.url("CodeSystem", sid)
-        title = f"Answers: {sid.replace('-', ' ')}"
+        lang = programme.language
+        name = sid.replace("-", " ")
+        title = Text.of({"nl": f"Antwoorden: {name}", "en": f"Answers: {name}"})
         cs: dict[str, Any] = {
             "resourceType": "CodeSystem",
             "id": sid,
+            "language": lang,
             **_common(programme, "CodeSystem", sid),
             "name": _pascal(sid),
-            "title": title,
+        }
+        put_text(cs, "title", title, lang)
+        cs |= {
             **_publication(programme),
-            "description": "Answer codes used by the programme's questionnaires.",
+            **_texts("description", _ANSWER_CS_DESCRIPTION, lang),
             **_jurisdiction(programme),
             "caseSensitive": True,
             "valueSet": canonical(programme.url("ValueSet", sid), programme.version),
@@ -256,11 +284,18 @@ def answer_systems(
         vs: dict[str, Any] = {
             "resourceType": "ValueSet",
             "id": sid,
+            "language": lang,
             **_common(programme, "ValueSet", sid),
             "name": _pascal(sid),
-            "title": title,
+        }
+        put_text(vs, "title", title, lang)
+        vs |= {
             **_publication(programme),
-            "description": f"All codes of {url}.",
+            **_texts(
+                "description",
+                Text.of({"nl": f"Alle codes van {url}.", "en": f"All codes of {url}."}),
+                lang,
+            ),
             **_jurisdiction(programme),
             "compose": {"include": [{"system": url, "version": programme.version}]},
             # An expansion in the package spares apps a terminology server.

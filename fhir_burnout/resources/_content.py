@@ -63,6 +63,8 @@ def load_programme(
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ContentError(file, "", "not found; is this the project root?") from None
+    except OSError as exc:
+        raise ContentError(file, "", f"cannot be read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise ContentError(file, "", f"invalid YAML: {exc}") from None
     if not isinstance(data, dict):
@@ -181,7 +183,11 @@ def _load_modules(
 
 def read_module_file(path: Path, lang: str, rel: str) -> ModuleFile:
     """Read one module file: front matter, body and its sections."""
-    front, body, body_line = split_front_matter(path.read_text(encoding="utf-8"), rel)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ContentError(rel, f"byte {exc.start}", "not UTF-8 text; save it as UTF-8") from None
+    front, body, body_line = split_front_matter(text, rel)
     facts = inspect(body, lang, body_line)
     sections = tuple(
         Section(kind=s.kind or "unknown", heading=s.heading, line=s.line) for s in facts.sections

@@ -23,6 +23,7 @@ def validate_sources(root: str | Path) -> tuple[Programme | None, list[Problem]]
         programme, problems = load_programme(root)
     except ContentError as exc:
         return None, [Problem(exc.file, exc.location, exc.message)]
+    unreadable = bool(problems)  # a module file is missing or could not be read
     problems += check_programme(programme)
     problems += check_modules(programme)
     for qid, rel in programme.questionnaires:
@@ -37,12 +38,21 @@ def validate_sources(root: str | Path) -> tuple[Programme | None, list[Problem]]
                     rel, "", f"must be a Questionnaire with id '{qid}'", "set resourceType and id"
                 )
             )
-    if any(p.file.startswith("questionnaires/") for p in problems):
+    if unreadable or any(p.file.startswith("questionnaires/") for p in problems):
+        # Resources built from half the sources would only repeat these problems.
         return programme, sorted(set(problems))
     resources = build_resources(programme)
     sources = {f"Questionnaire/{qid}": rel for qid, rel in programme.questionnaires}
     for m in programme.modules:
         sources[f"ActivityDefinition/{m.code}"] = m.files[0].path
+    # An answer CodeSystem/ValueSet is made from the options of the questionnaires using it.
+    for q in (r for r in resources if r["resourceType"] == "Questionnaire"):
+        text = json.dumps(q)
+        for r in resources:
+            key = label(r)
+            used = f'{programme.canonical}/CodeSystem/{r["id"]}"' in text
+            if r["resourceType"] in ("CodeSystem", "ValueSet") and used and key not in sources:
+                sources[key] = sources[label(q)]
     by_file: dict[str, list[dict[str, Any]]] = {}
     for r in resources:
         by_file.setdefault(sources.get(label(r), PROGRAMME_FILE), []).append(r)

@@ -19,7 +19,13 @@ _CANONICAL_RESOURCES = (
     "StructureDefinition", "CodeSystem", "ValueSet", "Questionnaire", "ActivityDefinition",
     "PlanDefinition",
 )  # fmt: skip
-_TRANSLATED_RESOURCES = ("Questionnaire", "ActivityDefinition", "PlanDefinition")
+_TRANSLATED_RESOURCES = (
+    "Questionnaire",
+    "ActivityDefinition",
+    "PlanDefinition",
+    "CodeSystem",
+    "ValueSet",
+)
 
 #: Which answer[x] an enableWhen may use, by the type of the item it points at.
 _ENABLE_WHEN_ANSWERS = {
@@ -278,6 +284,19 @@ def _check_translations(
     primary = str(r.get("language") or languages[0])
     others = [lang for lang in languages if lang != primary]
     problems: list[Problem] = []
+    if r.get("resourceType") == "CodeSystem":
+        for i, concept in enumerate(r.get("concept", [])):
+            designated = {d.get("language") for d in concept.get("designation", [])}
+            problems += [
+                Problem(
+                    file,
+                    f"{where} concept[{i}] ({concept.get('code')})",
+                    f"no {lang} designation for '{concept.get('display')}'",
+                    f"add a designation with language {lang}",
+                )
+                for lang in others
+                if lang not in designated
+            ]
     for path, key, value, parent in _walk(r):
         if parent is None or not isinstance(value, str) or not _is_human_text(path, key, parent):
             continue
