@@ -21,7 +21,7 @@ sandbox/node_modules/.installed: sandbox/package.json sandbox/package-lock.json
 	cd sandbox && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed sandbox/node_modules/.installed
 	$(BIN)/fhir-burnout demo
 
 lint: $(VENV)/.installed
@@ -32,6 +32,7 @@ typecheck: $(VENV)/.installed
 	$(BIN)/mypy --strict fhir_burnout
 
 unit: $(VENV)/.installed sandbox/node_modules/.installed
+	$(NODE) --test sandbox/test/*.test.mjs
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit

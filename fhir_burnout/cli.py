@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,36 @@ def publish_command(
 
 
 @main.command()
+@click.option("--port", type=int, default=0, help="Port (default: a free one).")
+@click.option(
+    "--info",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write URLs, clients and seed ids here (JSON).",
+)
+@click.option(
+    "--client-config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON file with further client registrations.",
+)
+@click.option("--app-url", default=None, help="Base URL of the app the default client launches.")
+@click.option("--consent", is_flag=True, help="Show a consent screen on each authorization.")
+def sandbox(
+    port: int, info: Path | None, client_config: Path | None, app_url: str | None, consent: bool
+) -> None:
+    """Run the sandbox EHR (FHIR, SMART authorization server, launcher) in the foreground."""
+    from fhir_burnout.sandbox import SandboxError, sandbox_command  # noqa: PLC0415
+
+    try:
+        command = sandbox_command(
+            port=port, info=info, client_config=client_config, app_url=app_url, consent=consent
+        )
+    except SandboxError as exc:
+        raise click.ClickException(str(exc)) from None
+    # Replace this process: Ctrl-C and SIGTERM reach the sandbox directly.
+    os.execv(command[0], command)  # noqa: S606 - our own fixed command line
+
+
+@main.command()
 @_root_option
 @click.option("--lang", default="en", show_default=True, help="Language of the summary.")
 def summary(root: Path | None, lang: str) -> None:
@@ -142,15 +173,77 @@ def summary(root: Path | None, lang: str) -> None:
 @_root_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("dist"))
 @click.option("--lang", default="en", show_default=True)
-def demo(root: Path | None, out: Path, lang: str) -> None:
-    """Build the package and show the programme (what `make demo` runs)."""
+@click.option("--exit", "exit_after", is_flag=True, help="Stop the sandbox after publishing.")
+def demo(root: Path | None, out: Path, lang: str, exit_after: bool) -> None:
+    """Build the package, start the sandbox EHR and publish into it (what `make demo` runs)."""
+    from fhir_burnout.fhir import FhirClient  # noqa: PLC0415
+    from fhir_burnout.sandbox import SandboxError, start_sandbox  # noqa: PLC0415
+    from fhir_burnout.smart_launch import backend_token  # noqa: PLC0415
+
     programme = _load_valid(_resolve_root(root))
-    written = write_package(programme, build_resources(programme), out)
+    resources = build_resources(programme)
+    written = write_package(programme, resources, out)
     click.echo(render_summary(programme, lang))
     click.echo("")
     click.echo(f"The FHIR package ({written.resources} resources) was written to:")
     for path in (written.tgz, written.bundle_json, written.bundle_xml):
         click.echo(f"  {path.resolve()}")
+    click.echo("")
+    try:
+        with start_sandbox() as info:
+            worker = info.client("fhir-burnout-worker")
+            smart = requests_get_json(f"{info.fhir_base}/.well-known/smart-configuration")
+            token = backend_token(
+                smart["token_endpoint"],
+                worker["client_id"],
+                worker["private_keys"][0],
+                "system/*.cruds",
+            )
+            with FhirClient(info.fhir_base, token=token.access_token) as client:
+                steps = publish(resources, client)
+            created = sum(1 for s in steps if s.action == "create")
+            click.echo(
+                f"Published into the sandbox EHR: {created} created, "
+                f"{len(steps) - created} already there."
+            )
+            click.echo(f"  FHIR server:          {info.fhir_base}")
+            click.echo(f"  Authorization server: {info.issuer}")
+            click.echo(f"  EHR launcher:         {info.launcher}")
+            seed = info.seed
+            click.echo(
+                f"  Seed: {len(seed.get('patients', []))} patients, "
+                f"{len(seed.get('practitioners', []))} practitioners"
+            )
+            if exit_after:
+                return
+            click.echo("The sandbox runs until you press Ctrl-C.")
+            _wait_for_interrupt()
+    except (SandboxError, FhirBurnoutError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def requests_get_json(url: str) -> dict[str, Any]:
+    """GET a JSON document (discovery)."""
+    import requests  # noqa: PLC0415
+
+    response = requests.get(url, timeout=30)
+    response.raise_for_status()
+    return dict(response.json())
+
+
+def _wait_for_interrupt() -> None:
+    import signal  # noqa: PLC0415
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM must unwind too, so the sandbox child is stopped, not orphaned.
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        return
 
 
 def render_summary(programme: Programme, lang: str = "en") -> str:

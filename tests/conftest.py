@@ -15,6 +15,10 @@ from fhir_burnout.resources import (
     load_programme,
     write_package,
 )
+from fhir_burnout.sandbox import start_sandbox
+from fhir_burnout.smart_launch import backend_token
+
+from .smart_flow import discovery
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -59,3 +63,23 @@ def by_id(resources: list[dict], resource_type: str, resource_id: str) -> dict:
     return next(
         r for r in resources if r["resourceType"] == resource_type and r["id"] == resource_id
     )
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    """One sandbox EHR for the whole run (a real FHIR and SMART authorization server)."""
+    with start_sandbox() as info:
+        yield info
+
+
+@pytest.fixture(scope="session")
+def worker_token(sandbox) -> str:
+    """A backend-services token for the sync worker (system/*.cruds)."""
+    worker = sandbox.client("fhir-burnout-worker")
+    token = backend_token(
+        discovery(sandbox)["token_endpoint"],
+        "fhir-burnout-worker",
+        worker["private_keys"][0],
+        "system/*.cruds",
+    )
+    return token.access_token

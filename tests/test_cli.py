@@ -7,14 +7,22 @@ import json
 from fhir_burnout.cli import main
 
 
-def test_demo_builds_and_prints_the_programme(runner, tmp_path, programme):
-    result = runner.invoke(main, ["demo", "--out", str(tmp_path / "dist")])
+def test_demo_builds_publishes_into_the_sandbox_and_prints_the_programme(
+    runner, tmp_path, programme, resources
+):
+    result = runner.invoke(main, ["demo", "--out", str(tmp_path / "dist"), "--exit"])
     assert result.exit_code == 0, result.output
     for phase in programme.phases:
         assert phase.title.get("en") in result.output
     for module in programme.modules:
         assert f"[{module.code}]" in result.output
-    assert "Patient Health Questionnaire" in result.output or "[phq-9]" in result.output
+    assert "[phq-9]" in result.output
+    assert (
+        f"Published into the sandbox EHR: {len(resources)} created, 0 already there."
+        in result.output
+    )
+    assert "FHIR server:          http://127.0.0.1:" in result.output
+    assert "EHR launcher:" in result.output
     assert (
         str((tmp_path / "dist" / f"fhir-burnout.programme-{programme.version}.tgz").resolve())
         in result.output

@@ -110,6 +110,10 @@ class FhirClient:
         response = self._request("POST", str(resource["resourceType"]), json=body, headers=headers)
         return _json(response) if response.content else body
 
+    def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
+        """POST [base] a transaction or batch Bundle (R4 §3.1.0.11); returns the response."""
+        return _json(self._request("POST", self.base_url, json=bundle))
+
     def update(self, resource: dict[str, Any], *, version_id: str | None = None) -> dict[str, Any]:
         """PUT [base]/[type]/[id], with If-Match on ``version_id`` (R4 §3.1.0.4.1)."""
         headers = {"If-Match": f'W/"{version_id}"'} if version_id else {}

@@ -1,0 +1,99 @@
+"""SMART Backend Services: an access token for a system, with no person involved.
+
+SMART App Launch 2.2, "Backend Services" (client_credentials grant, client authenticated by
+a signed JWT assertion, RFC 7523): the assertion lives at most five minutes and carries a
+fresh ``jti`` every time, so a server that refuses replays never sees the same one twice.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from joserfc import jwt
+from joserfc.jwk import JWKRegistry
+
+from fhir_burnout.errors import FhirBurnoutError
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+MAX_ASSERTION_SECONDS = 300
+
+
+class TokenRequestError(FhirBurnoutError):
+    """The authorization server refused the token request (OAuth2 error and description)."""
+
+    code = "security"
+
+    def __init__(self, error: str, description: str = "", status: int | None = None) -> None:
+        super().__init__(f"{error}: {description}" if description else error)
+        self.error, self.description, self.status = error, description, status
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """A bearer token and what the server said about it."""
+
+    access_token: str
+    expires_in: int
+    scope: str
+    raw: dict[str, Any]
+
+
+def client_assertion(
+    client_id: str, token_url: str, private_jwk: dict[str, Any], *, now: float | None = None
+) -> str:
+    """A signed client assertion (RFC 7523 §3) for ``private_key_jwt``."""
+    issued = int(time.time() if now is None else now)
+    alg = str(private_jwk.get("alg") or ("ES384" if private_jwk.get("kty") == "EC" else "RS384"))
+    key = JWKRegistry.import_key(private_jwk)
+    header = {"alg": alg, "typ": "JWT"}
+    if private_jwk.get("kid"):
+        header["kid"] = str(private_jwk["kid"])
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": token_url,
+        "jti": uuid.uuid4().hex,
+        "iat": issued,
+        "exp": issued + MAX_ASSERTION_SECONDS,
+    }
+    return jwt.encode(header, claims, key, algorithms=[alg])
+
+
+def backend_token(
+    token_url: str,
+    client_id: str,
+    private_jwk: dict[str, Any],
+    scope: str,
+    *,
+    session: requests.Session | None = None,
+    timeout: float = 30.0,
+) -> AccessToken:
+    """Request an access token with the client_credentials grant and a JWT assertion."""
+    http = session or requests.Session()
+    form = {
+        "grant_type": "client_credentials",
+        "scope": scope,
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": client_assertion(client_id, token_url, private_jwk),
+    }
+    response = http.post(token_url, data=form, timeout=timeout)
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code != 200 or "access_token" not in body:
+        raise TokenRequestError(
+            str(body.get("error", f"HTTP {response.status_code}")),
+            str(body.get("error_description", "")),
+            response.status_code,
+        )
+    return AccessToken(
+        access_token=str(body["access_token"]),
+        expires_in=int(body.get("expires_in", 0)),
+        scope=str(body.get("scope", "")),
+        raw=body,
+    )

