@@ -18,6 +18,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 sandbox/node_modules/.installed: sandbox/package.json sandbox/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for the sandbox EHR: apt-get install npm"; exit 1; }
 	cd sandbox && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from fhir_burnout.errors import FhirBurnoutError
 
 SANDBOX_DIR = Path(__file__).resolve().parent.parent / "sandbox"
@@ -133,12 +135,25 @@ def _wait_until_ready(process: subprocess.Popen[str], info_path: Path) -> Sandbo
             # Keep draining its output, or a chatty sandbox blocks on a full pipe.
             tail: deque[str] = deque(seen, maxlen=200)
             threading.Thread(target=tail.extend, args=(process.stdout,), daemon=True).start()
-            return SandboxInfo.from_file(info_path)
+            info = SandboxInfo.from_file(info_path)
+            _check_answers(info)
+            return info
     process.wait()
     output = "\n".join(seen[-20:])
     raise SandboxError(
         f"the sandbox exited with {process.returncode} before it was ready:\n{output}"
     )
+
+
+def _check_answers(info: SandboxInfo) -> None:
+    """The FHIR server and SMART discovery answer (the sandbox said it is ready: one try)."""
+    for url in (f"{info.fhir_base}/metadata", f"{info.fhir_base}/.well-known/smart-configuration"):
+        try:
+            response = requests.get(url, timeout=10)
+        except requests.RequestException as exc:
+            raise SandboxError(f"the sandbox does not answer at {url}: {exc}") from None
+        if response.status_code != 200:
+            raise SandboxError(f"the sandbox answered {response.status_code} at {url}")
 
 
 def _stop(process: subprocess.Popen[str]) -> None:

@@ -7,6 +7,9 @@ started by the `sandbox` fixture): no stand-ins.
 from __future__ import annotations
 
 import copy
+import json
+import signal
+import subprocess
 import uuid
 
 import pytest
@@ -210,3 +213,65 @@ def test_two_sandboxes_run_side_by_side(sandbox):
         assert other.fhir_base != sandbox.fhir_base
         for info in (sandbox, other):
             assert requests.get(f"{info.fhir_base}/metadata", timeout=30).status_code == 200
+
+
+def test_fhir_burnout_sandbox_runs_in_the_foreground_and_stops_on_sigterm(tmp_path, root):
+    info_file = tmp_path / "info.json"
+    command = [str(root / ".venv" / "bin" / "fhir-burnout"), "sandbox", "--info", str(info_file)]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        printed = []
+        for line in process.stdout:
+            printed.append(line)
+            if line.startswith("Info file:"):
+                break
+        info = json.loads(info_file.read_text())
+        assert {"fhir_base", "issuer", "launcher", "clients", "seed"} <= set(info)
+        assert any(line.startswith("FHIR server:") for line in printed)
+        referral = next(c for c in info["clients"] if c["client_id"] == "referral-system")
+        assert (
+            referral["client_secret"]
+            and referral["token_endpoint_auth_method"] == "client_secret_basic"
+        )
+        worker = next(c for c in info["clients"] if c["client_id"] == "fhir-burnout-worker")
+        assert {k["alg"] for k in worker["private_keys"]} == {"RS384", "ES384"}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        process.stdout.close()
+    assert not info_file.exists()  # a stopped sandbox leaves no stale info behind
+
+
+def test_client_config_registers_another_app(tmp_path):
+    config = tmp_path / "clients.json"
+    config.write_text(
+        json.dumps(
+            {
+                "clients": [
+                    {
+                        "client_id": "other-app",
+                        "token_endpoint_auth_method": "none",
+                        "grant_types": ["authorization_code"],
+                        "redirect_uris": ["http://127.0.0.1:9999/cb"],
+                        "launch_uri": "http://127.0.0.1:9999/start",
+                        "scope": "launch openid fhirUser patient/Patient.rs",
+                    }
+                ]
+            }
+        )
+    )
+    with start_sandbox(client_config=config) as info:
+        response = requests.get(
+            info.launcher,
+            params={"app": "other-app", "patient": "pat-07"},
+            allow_redirects=False,
+            timeout=30,
+        )
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("http://127.0.0.1:9999/start?")
+        unknown = requests.get(
+            info.launcher, params={"app": "nope", "patient": "pat-07"}, timeout=30
+        )
+        assert unknown.status_code == 400
