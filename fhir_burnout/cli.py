@@ -173,8 +173,9 @@ def summary(root: Path | None, lang: str) -> None:
 @_root_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("dist"))
 @click.option("--lang", default="en", show_default=True)
+@click.option("--port", type=int, default=0, help="Sandbox port (default: a free one).")
 @click.option("--exit", "exit_after", is_flag=True, help="Stop the sandbox after publishing.")
-def demo(root: Path | None, out: Path, lang: str, exit_after: bool) -> None:
+def demo(root: Path | None, out: Path, lang: str, port: int, exit_after: bool) -> None:
     """Build the package, start the sandbox EHR and publish into it (what `make demo` runs)."""
     from fhir_burnout.fhir import FhirClient  # noqa: PLC0415
     from fhir_burnout.sandbox import SandboxError, start_sandbox  # noqa: PLC0415
@@ -190,7 +191,7 @@ def demo(root: Path | None, out: Path, lang: str, exit_after: bool) -> None:
         click.echo(f"  {path.resolve()}")
     click.echo("")
     try:
-        with start_sandbox() as info:
+        with start_sandbox(port=port) as info:
             worker = info.client("fhir-burnout-worker")
             smart = requests_get_json(f"{info.fhir_base}/.well-known/smart-configuration")
             token = backend_token(

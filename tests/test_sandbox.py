@@ -275,3 +275,16 @@ def test_client_config_registers_another_app(tmp_path):
             info.launcher, params={"app": "nope", "patient": "pat-07"}, timeout=30
         )
         assert unknown.status_code == 400
+
+
+def test_a_token_without_the_scope_for_an_interaction_is_403(sandbox):
+    worker = sandbox.client("fhir-burnout-worker")
+    token_url = discovery(sandbox)["token_endpoint"]
+    token = backend_token(
+        token_url, "fhir-burnout-worker", worker["private_keys"][0], "system/Patient.rs"
+    )
+    with FhirClient(sandbox.fhir_base, token=token.access_token) as client:
+        with pytest.raises(FhirServerError) as caught:
+            client.create({"resourceType": "Task", "status": "requested", "intent": "order"})
+        assert caught.value.status == 403
+        assert caught.value.server_outcome["resourceType"] == "OperationOutcome"
