@@ -5,7 +5,10 @@ from __future__ import annotations
 import fhir_burnout
 import fhir_burnout.errors
 import fhir_burnout.fhir
+import fhir_burnout.questionnaire
 import fhir_burnout.resources
+import fhir_burnout.sandbox
+import fhir_burnout.smart_launch
 
 
 def test_public_api_is_pinned():
@@ -21,7 +24,23 @@ def test_public_api_is_pinned():
         "load_programme", "read_package", "safe_xml_parser", "validate_artifact",
         "validate_sources", "write_package",
     ]  # fmt: skip
-    for module in (fhir_burnout.errors, fhir_burnout.fhir, fhir_burnout.resources):
+    assert fhir_burnout.questionnaire.__all__ == ["answer_weights", "evaluate"]
+    assert fhir_burnout.sandbox.__all__ == [
+        "SandboxError", "SandboxInfo", "sandbox_command", "start_sandbox",
+    ]  # fmt: skip
+    assert sorted(fhir_burnout.smart_launch.__all__) == [
+        "AccessToken", "AuthorizationDeniedError", "BackendTokenSource", "DiscoveryCache",
+        "DiscoveryError", "IdTokenError", "LaunchError", "LaunchResult", "PendingLaunch",
+        "ScopeRequest", "SmartConfiguration", "StateError", "TokenRequestError", "TrustedEhr",
+        "UntrustedIssuerError", "backend_token", "begin_launch", "client_assertion",
+        "complete_launch", "discover", "fetch_jwks", "launch_scopes", "missing_purposes",
+        "refresh", "trusted_ehr", "verify_id_token",
+    ]  # fmt: skip
+    modules = (
+        fhir_burnout.errors, fhir_burnout.fhir, fhir_burnout.resources,
+        fhir_burnout.questionnaire, fhir_burnout.sandbox, fhir_burnout.smart_launch,
+    )  # fmt: skip
+    for module in modules:
         for name in module.__all__:
             assert hasattr(module, name)
 

@@ -1,12 +1,60 @@
-"""SMART App Launch and Backend Services (grows in the SMART launch issue)."""
+"""SMART App Launch 2.2 and Backend Services: protocol code without web framework or storage."""
 
 from __future__ import annotations
 
 from fhir_burnout.smart_launch._backend_services import (
     AccessToken,
+    BackendTokenSource,
     TokenRequestError,
     backend_token,
     client_assertion,
 )
+from fhir_burnout.smart_launch._discovery import DiscoveryCache, SmartConfiguration, discover
+from fhir_burnout.smart_launch._errors import (
+    AuthorizationDeniedError,
+    DiscoveryError,
+    IdTokenError,
+    LaunchError,
+    StateError,
+    UntrustedIssuerError,
+)
+from fhir_burnout.smart_launch._id_token import fetch_jwks, verify_id_token
+from fhir_burnout.smart_launch._launch import (
+    LaunchResult,
+    PendingLaunch,
+    TrustedEhr,
+    begin_launch,
+    complete_launch,
+    refresh,
+    trusted_ehr,
+)
+from fhir_burnout.smart_launch._scopes import ScopeRequest, launch_scopes, missing_purposes
 
-__all__ = ["AccessToken", "TokenRequestError", "backend_token", "client_assertion"]
+__all__ = [
+    "AccessToken",
+    "AuthorizationDeniedError",
+    "BackendTokenSource",
+    "DiscoveryCache",
+    "DiscoveryError",
+    "IdTokenError",
+    "LaunchError",
+    "LaunchResult",
+    "PendingLaunch",
+    "ScopeRequest",
+    "SmartConfiguration",
+    "StateError",
+    "TokenRequestError",
+    "TrustedEhr",
+    "UntrustedIssuerError",
+    "backend_token",
+    "begin_launch",
+    "client_assertion",
+    "complete_launch",
+    "discover",
+    "fetch_jwks",
+    "launch_scopes",
+    "missing_purposes",
+    "refresh",
+    "trusted_ehr",
+    "verify_id_token",
+]

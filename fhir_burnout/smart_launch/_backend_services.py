@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,3 +98,42 @@ def backend_token(
         scope=str(body.get("scope", "")),
         raw=body,
     )
+
+
+class BackendTokenSource:
+    """A backend-services token, reused until shortly before it expires.
+
+    Call :meth:`invalidate` when the FHIR server answers 401; the next :meth:`token` then
+    asks for a new one (SMART Backend Services: there is no refresh token).
+    """
+
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        private_jwk: dict[str, Any],
+        scope: str,
+        *,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.time,
+        margin: float = 60.0,
+    ) -> None:
+        self._args = (token_url, client_id, private_jwk, scope)
+        self._session = session or requests.Session()
+        self._clock, self._margin = clock, margin
+        self._current: AccessToken | None = None
+        self._expires_at = 0.0
+        self.requests = 0
+
+    def token(self) -> str:
+        """A valid access token, fetched when none is cached or it is about to expire."""
+        now = self._clock()
+        if self._current is None or now >= self._expires_at - self._margin:
+            self._current = backend_token(*self._args, session=self._session)
+            self._expires_at = now + (self._current.expires_in or 300)
+            self.requests += 1
+        return self._current.access_token
+
+    def invalidate(self) -> None:
+        """Forget the cached token (the server refused it)."""
+        self._current = None

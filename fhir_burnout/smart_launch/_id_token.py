@@ -1,0 +1,96 @@
+"""Verifying an OpenID Connect id_token (OpenID Connect Core 1.0 §3.1.3.7).
+
+Signature against the server's JWKS with asymmetric algorithms only: ``alg: none`` and the
+HMAC family are refused outright (an HS256 token "signed" with the server's public key is the
+classic confusion attack). Then ``iss``, ``aud`` (and ``azp``), ``exp`` and ``nonce``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from base64 import urlsafe_b64decode
+from typing import Any
+
+import requests
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from fhir_burnout.smart_launch._errors import IdTokenError
+
+ALLOWED_ALGORITHMS = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+)
+LEEWAY_SECONDS = 60
+
+
+def _header(token: str) -> dict[str, Any]:
+    try:
+        segment = token.split(".", maxsplit=1)[0]
+        data = json.loads(urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, IndexError):
+        raise IdTokenError("the id_token is not a JWT") from None
+    if not isinstance(data, dict):
+        raise IdTokenError("the id_token is not a JWT")
+    return data
+
+
+def fetch_jwks(
+    jwks_uri: str, session: requests.Session, *, timeout: float = 15.0
+) -> dict[str, Any]:
+    """The authorization server's public keys."""
+    try:
+        response = session.get(jwks_uri, timeout=timeout)
+        response.raise_for_status()
+        data = response.json()
+    except (requests.RequestException, ValueError):
+        raise IdTokenError(f"the server's keys could not be read from {jwks_uri}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+        raise IdTokenError(f"{jwks_uri} is not a JWKS")
+    return data
+
+
+def verify_id_token(
+    token: str,
+    jwks: dict[str, Any],
+    *,
+    issuer: str,
+    client_id: str,
+    nonce: str,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """The id_token's claims, once signature and claims check out; else :class:`IdTokenError`."""
+    alg = _header(token).get("alg")
+    if alg not in ALLOWED_ALGORITHMS:
+        raise IdTokenError(f"id_token algorithm {alg!r} is not accepted")
+    try:
+        keys = KeySet.import_key_set(jwks)  # type: ignore[arg-type]
+        decoded = jwt.decode(token, keys, algorithms=[str(alg)])
+    except (JoseError, ValueError, TypeError):
+        raise IdTokenError("the id_token's signature does not verify") from None
+    claims = dict(decoded.claims)
+    current = time.time() if now is None else now
+    if claims.get("iss") != issuer:
+        raise IdTokenError("the id_token was issued by another server")
+    audience = claims.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    if client_id not in audiences:
+        raise IdTokenError("the id_token is meant for another app")
+    if len(audiences) > 1 and claims.get("azp") != client_id:
+        raise IdTokenError("the id_token names another authorized party")
+    exp = claims.get("exp")
+    if not isinstance(exp, int | float) or exp + LEEWAY_SECONDS < current:
+        raise IdTokenError("the id_token has expired")
+    if not hmac.compare_digest(str(claims.get("nonce", "")), nonce):
+        raise IdTokenError("the id_token's nonce does not belong to this launch")
+    return claims

@@ -1,0 +1,280 @@
+"""SMART App Launch 2.2: EHR launch and standalone patient launch, as functions without state.
+
+``begin_launch`` builds the authorization URL and a :class:`PendingLaunch` (state, nonce,
+PKCE verifier) that the web layer keeps server-side, bound to the browser session, and
+uses once. ``complete_launch`` checks the callback, exchanges the code, verifies the
+id_token and returns the launch context. Only trusted EHRs are ever contacted.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import requests
+from authlib.common.security import generate_token
+from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+from fhir_burnout.smart_launch._backend_services import (
+    ASSERTION_TYPE,
+    TokenRequestError,
+    client_assertion,
+)
+from fhir_burnout.smart_launch._discovery import SmartConfiguration
+from fhir_burnout.smart_launch._errors import (
+    AuthorizationDeniedError,
+    DiscoveryError,
+    StateError,
+    UntrustedIssuerError,
+)
+from fhir_burnout.smart_launch._id_token import fetch_jwks, verify_id_token
+from fhir_burnout.smart_launch._scopes import ScopeRequest, launch_scopes, missing_purposes
+
+AuthMethod = Literal["none", "client_secret_basic", "private_key_jwt"]
+
+
+@dataclass(frozen=True)
+class TrustedEhr:
+    """An EHR the practice configured: its FHIR base and how the app authenticates there."""
+
+    fhir_base: str
+    client_id: str
+    auth_method: AuthMethod = "none"
+    client_secret: str | None = None
+    private_jwk: dict[str, Any] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fhir_base", self.fhir_base.rstrip("/"))
+
+
+def trusted_ehr(iss: str, ehrs: Sequence[TrustedEhr]) -> TrustedEhr:
+    """The configured EHR whose FHIR base is exactly ``iss``; anything else is refused."""
+    wanted = iss.rstrip("/")
+    for ehr in ehrs:
+        if hmac.compare_digest(ehr.fhir_base, wanted):
+            return ehr
+    raise UntrustedIssuerError("this EHR is not one the practice has connected to the programme")
+
+
+@dataclass(frozen=True)
+class PendingLaunch:
+    """What the app must remember between sending the person away and the callback."""
+
+    state: str
+    nonce: str
+    code_verifier: str = field(repr=False)
+    fhir_base: str
+    redirect_uri: str
+    scope: str
+    created_at: float
+
+
+def begin_launch(
+    ehr: TrustedEhr,
+    config: SmartConfiguration,
+    redirect_uri: str,
+    *,
+    launch: str | None = None,
+    login_hint: str | None = None,
+    now: float | None = None,
+) -> tuple[str, PendingLaunch, ScopeRequest]:
+    """The authorization URL for an EHR launch (``launch`` given) or a standalone launch."""
+    if not config.supports_pkce_s256 and config.raw.get("from") != "CapabilityStatement":
+        raise DiscoveryError(
+            "the EHR does not support PKCE with S256, so the app cannot launch safely"
+        )
+    scopes = launch_scopes(v2=config.supports_v2_scopes, ehr_launch=launch is not None)
+    verifier = generate_token(64)
+    pending = PendingLaunch(
+        state=generate_token(32),
+        nonce=generate_token(32),
+        code_verifier=verifier,
+        fhir_base=ehr.fhir_base,
+        redirect_uri=redirect_uri,
+        scope=scopes.scope,
+        created_at=time.time() if now is None else now,
+    )
+    extra: dict[str, str] = {
+        "aud": ehr.fhir_base,
+        "nonce": pending.nonce,
+        "code_challenge": create_s256_code_challenge(verifier),
+        "code_challenge_method": "S256",
+    }
+    if launch is not None:
+        extra["launch"] = launch
+    if login_hint:
+        extra["login_hint"] = login_hint
+    url = prepare_grant_uri(
+        config.authorization_endpoint,
+        ehr.client_id,
+        "code",
+        redirect_uri=redirect_uri,
+        scope=scopes.scope,
+        state=pending.state,
+        **extra,
+    )
+    return str(url), pending, scopes
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    """Tokens and launch context (SMART App Launch 2.2, launch context in the token response)."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(repr=False)
+    expires_at: float
+    scope: str
+    patient: str | None
+    encounter: str | None
+    fhir_user: str | None
+    need_patient_banner: bool
+    smart_style_url: str | None
+    intent: str | None
+    locale: str | None
+    id_token_claims: dict[str, Any]
+    not_granted: tuple[str, ...]
+
+    @property
+    def role(self) -> Literal["practitioner", "patient", "unknown"]:
+        """Who is using the app, from fhirUser (relative or absolute reference)."""
+        resource_type = (self.fhir_user or "").rstrip("/").split("/")[-2:][0]
+        if resource_type in ("Practitioner", "PractitionerRole"):
+            return "practitioner"
+        if resource_type in ("Patient", "RelatedPerson"):
+            return "patient"
+        return "unknown"
+
+
+def _client_auth(
+    ehr: TrustedEhr, token_endpoint: str
+) -> tuple[dict[str, str], tuple[str, str] | None]:
+    """Form fields and HTTP basic credentials for the EHR's client authentication method."""
+    if ehr.auth_method == "client_secret_basic":
+        if not ehr.client_secret:
+            raise TokenRequestError(
+                "invalid_client", "no client secret is configured for this EHR"
+            )
+        return {}, (ehr.client_id, ehr.client_secret)
+    if ehr.auth_method == "private_key_jwt":
+        if not ehr.private_jwk:
+            raise TokenRequestError("invalid_client", "no private key is configured for this EHR")
+        assertion = client_assertion(ehr.client_id, token_endpoint, ehr.private_jwk)
+        return {"client_assertion_type": ASSERTION_TYPE, "client_assertion": assertion}, None
+    return {"client_id": ehr.client_id}, None
+
+
+def _token_request(
+    ehr: TrustedEhr, config: SmartConfiguration, form: dict[str, str], session: requests.Session
+) -> dict[str, Any]:
+    extra, basic = _client_auth(ehr, config.token_endpoint)
+    try:
+        response = session.post(
+            config.token_endpoint, data={**form, **extra}, auth=basic, timeout=30
+        )
+    except requests.RequestException as exc:
+        raise TokenRequestError("temporarily_unavailable", type(exc).__name__) from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code != 200 or "access_token" not in body:
+        raise TokenRequestError(
+            str(body.get("error", f"HTTP {response.status_code}")),
+            str(body.get("error_description", "")),
+            response.status_code,
+        )
+    return dict(body)
+
+
+def _result(
+    body: dict[str, Any], scopes: ScopeRequest | None, claims: dict[str, Any], now: float
+) -> LaunchResult:
+    granted = str(body.get("scope", ""))
+    return LaunchResult(
+        access_token=str(body["access_token"]),
+        refresh_token=body.get("refresh_token"),
+        expires_at=now + float(body.get("expires_in", 300)),
+        scope=granted,
+        patient=body.get("patient"),
+        encounter=body.get("encounter"),
+        fhir_user=body.get("fhirUser") or claims.get("fhirUser"),
+        need_patient_banner=bool(body.get("need_patient_banner", False)),
+        smart_style_url=body.get("smart_style_url"),
+        intent=body.get("intent"),
+        locale=body.get("locale"),
+        id_token_claims=claims,
+        not_granted=tuple(missing_purposes(scopes, granted)) if scopes else (),
+    )
+
+
+def complete_launch(
+    ehr: TrustedEhr,
+    config: SmartConfiguration,
+    pending: PendingLaunch,
+    callback: dict[str, str],
+    session: requests.Session,
+    *,
+    scopes: ScopeRequest | None = None,
+    jwks: dict[str, Any] | None = None,
+    now: float | None = None,
+) -> LaunchResult:
+    """Check the callback against the pending launch, exchange the code, verify the id_token."""
+    if not hmac.compare_digest(str(callback.get("state", "")), pending.state):
+        raise StateError("this sign-in does not belong to the launch that was started here")
+    if pending.fhir_base != ehr.fhir_base:
+        raise StateError("this sign-in was started for another EHR")
+    if "error" in callback:
+        raise AuthorizationDeniedError(callback["error"], callback.get("error_description", ""))
+    code = callback.get("code")
+    if not code:
+        raise AuthorizationDeniedError("invalid_request", "the callback carries no code")
+    body = _token_request(
+        ehr,
+        config,
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": pending.redirect_uri,
+            "code_verifier": pending.code_verifier,
+        },
+        session,
+    )
+    claims: dict[str, Any] = {}
+    if "openid" in pending.scope.split():
+        token = body.get("id_token")
+        if not token:
+            raise TokenRequestError(
+                "invalid_grant", "openid was granted but no id_token came back"
+            )
+        if jwks is None:
+            if not config.jwks_uri:
+                raise DiscoveryError("the EHR publishes no jwks_uri to check the id_token with")
+            jwks = fetch_jwks(config.jwks_uri, session)
+        claims = verify_id_token(
+            str(token),
+            jwks,
+            issuer=str(config.issuer or ""),
+            client_id=ehr.client_id,
+            nonce=pending.nonce,
+            now=now,
+        )
+    return _result(body, scopes, claims, time.time() if now is None else now)
+
+
+def refresh(
+    ehr: TrustedEhr,
+    config: SmartConfiguration,
+    refresh_token: str,
+    session: requests.Session,
+    *,
+    now: float | None = None,
+) -> LaunchResult:
+    """New tokens from a refresh token (RFC 6749 §6); the launch context comes along."""
+    body = _token_request(
+        ehr, config, {"grant_type": "refresh_token", "refresh_token": refresh_token}, session
+    )
+    return _result(body, None, {}, time.time() if now is None else now)
