@@ -64,6 +64,33 @@ def client_assertion(
     return jwt.encode(header, claims, key, algorithms=[alg])
 
 
+def post_token_request(
+    session: requests.Session,
+    token_url: str,
+    form: dict[str, str],
+    *,
+    auth: tuple[str, str] | None = None,
+    timeout: float = 30.0,
+) -> dict[str, Any]:
+    """POST to a token endpoint (RFC 6749 §5): the JSON answer, or TokenRequestError."""
+    try:
+        response = session.post(token_url, data=form, auth=auth, timeout=timeout)
+    except requests.RequestException as exc:
+        raise TokenRequestError("temporarily_unavailable", type(exc).__name__) from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
+        body = body if isinstance(body, dict) else {}
+        raise TokenRequestError(
+            str(body.get("error", f"HTTP {response.status_code}")),
+            str(body.get("error_description", "")),
+            response.status_code,
+        )
+    return dict(body)
+
+
 def backend_token(
     token_url: str,
     client_id: str,
@@ -81,17 +108,7 @@ def backend_token(
         "client_assertion_type": ASSERTION_TYPE,
         "client_assertion": client_assertion(client_id, token_url, private_jwk),
     }
-    response = http.post(token_url, data=form, timeout=timeout)
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    if response.status_code != 200 or "access_token" not in body:
-        raise TokenRequestError(
-            str(body.get("error", f"HTTP {response.status_code}")),
-            str(body.get("error_description", "")),
-            response.status_code,
-        )
+    body = post_token_request(http, token_url, form, timeout=timeout)
     return AccessToken(
         access_token=str(body["access_token"]),
         expires_in=int(body.get("expires_in", 0)),

@@ -23,6 +23,7 @@ from fhir_burnout.smart_launch._backend_services import (
     ASSERTION_TYPE,
     TokenRequestError,
     client_assertion,
+    post_token_request,
 )
 from fhir_burnout.smart_launch._discovery import SmartConfiguration
 from fhir_burnout.smart_launch._errors import (
@@ -171,23 +172,7 @@ def _token_request(
     ehr: TrustedEhr, config: SmartConfiguration, form: dict[str, str], session: requests.Session
 ) -> dict[str, Any]:
     extra, basic = _client_auth(ehr, config.token_endpoint)
-    try:
-        response = session.post(
-            config.token_endpoint, data={**form, **extra}, auth=basic, timeout=30
-        )
-    except requests.RequestException as exc:
-        raise TokenRequestError("temporarily_unavailable", type(exc).__name__) from None
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    if response.status_code != 200 or "access_token" not in body:
-        raise TokenRequestError(
-            str(body.get("error", f"HTTP {response.status_code}")),
-            str(body.get("error_description", "")),
-            response.status_code,
-        )
-    return dict(body)
+    return post_token_request(session, config.token_endpoint, {**form, **extra}, auth=basic)
 
 
 def _result(
