@@ -162,6 +162,52 @@ def sandbox(
 
 
 @main.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="FHIR_BURNOUT_CONFIG",
+    required=True,
+    help="fhir-burnout.toml (or FHIR_BURNOUT_CONFIG).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--workers", type=int, default=0, help="Run under gunicorn with N workers.")
+def serve(config_path: Path, host: str, port: int, workers: int) -> None:
+    """Run the web app (Flask's server; gunicorn with --workers)."""
+    from fhir_burnout.settings import Settings  # noqa: PLC0415
+    from fhir_burnout.web import create_app  # noqa: PLC0415
+
+    settings = Settings.from_file(config_path)
+    if workers:
+        os.environ["FHIR_BURNOUT_CONFIG"] = str(config_path.resolve())
+        gunicorn = Path(sys.executable).with_name("gunicorn")
+        command = [str(gunicorn), "--workers", str(workers), "--bind", f"{host}:{port}"]
+        command.append("fhir_burnout.web:create_app()")
+        os.execv(command[0], command)  # noqa: S606 - our own fixed command line
+    create_app(settings).run(host=host, port=port)
+
+
+@main.command()
+@click.option(
+    "--dir",
+    "keys_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("keys"),
+    show_default=True,
+)
+@click.option("--alg", type=click.Choice(["RS384", "ES384"]), default="RS384", show_default=True)
+def keys(keys_dir: Path, alg: str) -> None:
+    """Generate a new signing key (rotation: older keys stay published for a week)."""
+    from fhir_burnout.smart_launch._keys import generate_key  # noqa: PLC0415
+
+    kid = generate_key(keys_dir, alg)
+    click.echo(
+        f"new {alg} key {kid} in {keys_dir}; the app publishes it at /.well-known/jwks.json"
+    )
+
+
+@main.command()
 @_root_option
 @click.option("--lang", default="en", show_default=True, help="Language of the summary.")
 def summary(root: Path | None, lang: str) -> None:

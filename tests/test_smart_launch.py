@@ -242,8 +242,12 @@ def test_scopes_follow_what_the_server_advertises():
 def test_a_smaller_grant_says_what_will_not_work():
     request = launch_scopes(v2=True, ehr_launch=True)
     missing = missing_purposes(request, "launch openid fhirUser patient/*.rs")
-    assert missing == ["saving answers in the EHR", "recording progress in the EHR"]
-    assert missing_purposes(request, "patient/*.cruds") == []
+    assert missing == [
+        "showing the care professional's name",
+        "saving answers in the EHR",
+        "recording progress in the EHR",
+    ]
+    assert missing_purposes(request, "patient/*.cruds user/Practitioner.rs") == []
 
 
 def test_discovery_falls_back_to_the_capability_statement(sandbox, config):

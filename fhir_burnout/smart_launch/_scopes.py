@@ -46,6 +46,11 @@ def launch_scopes(*, v2: bool, ehr_launch: bool, offline: bool = True) -> ScopeR
     if offline:
         scopes.append("offline_access")
     purposes = []
+    if ehr_launch:
+        # In the EHR the user is usually a care professional: read their own record (fhirUser).
+        user_scope = "user/Practitioner.r" if v2 else "user/Practitioner.read"
+        scopes.append(user_scope)
+        purposes.append((user_scope, "showing the care professional's name"))
     for resource, permissions, purpose in PATIENT_RESOURCES:
         resource_scopes = (
             [f"patient/{resource}.{permissions}"] if v2 else _v1(resource, permissions)

@@ -1,0 +1,122 @@
+"""The app's settings: one TOML file (``FHIR_BURNOUT_CONFIG``) with environment overrides.
+
+Read in one place, by the CLI or the app factory, never at import time::
+
+    base_url = "https://burnout.example-practice.nl"
+    database_url = "sqlite:///fhir-burnout.db"
+    secret_key = "..."            # signs the browser session cookie
+    token_key = "..."             # Fernet key: tokens are encrypted at rest with it
+    keys_dir = "keys"             # the app's signing keys (fhir-burnout keys)
+    default_ehr = "https://ehr.example.nl/fhir"   # for standalone /login
+
+    [[ehr]]
+    fhir_base = "https://ehr.example.nl/fhir"
+    client_id = "fhir-burnout"
+    auth_method = "none"          # none | client_secret_basic | private_key_jwt
+    client_secret = "..."         # client_secret_basic
+    private_key = "keys/ehr.jwk"  # private_key_jwt: a JWK file (RS384 or ES384)
+
+Environment overrides: FHIR_BURNOUT_BASE_URL, FHIR_BURNOUT_DATABASE_URL,
+FHIR_BURNOUT_SECRET_KEY, FHIR_BURNOUT_TOKEN_KEY.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from fhir_burnout.errors import ContentError
+from fhir_burnout.smart_launch import TrustedEhr
+from fhir_burnout.smart_launch._launch import AuthMethod
+
+AUTH_METHODS = ("none", "client_secret_basic", "private_key_jwt")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app needs to run."""
+
+    base_url: str
+    database_url: str
+    secret_key: str = field(repr=False)
+    token_key: str = field(repr=False)
+    ehrs: tuple[TrustedEhr, ...] = ()
+    default_ehr: str | None = None
+    keys_dir: Path = Path("keys")
+
+    def __post_init__(self) -> None:
+        if self.default_ehr is None and self.ehrs:
+            object.__setattr__(self, "default_ehr", self.ehrs[0].fhir_base)
+
+    @classmethod
+    def from_file(cls, path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
+        """Read a TOML config file; environment variables override single values."""
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ContentError(str(path), "", "config file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ContentError(str(path), "", f"invalid TOML: {exc}") from None
+        return cls.from_mapping(data, base_dir=path.parent, env=env)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from the file named by FHIR_BURNOUT_CONFIG."""
+        env = os.environ if env is None else env
+        path = env.get("FHIR_BURNOUT_CONFIG")
+        if not path:
+            raise ContentError("FHIR_BURNOUT_CONFIG", "", "not set: name the config file")
+        return cls.from_file(path, env)
+
+    @classmethod
+    def from_mapping(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        base_dir: Path = Path(),
+        env: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """Settings from a parsed config (and overrides)."""
+        env = os.environ if env is None else env
+        where = "config"
+
+        def value(key: str) -> str:
+            found = env.get(f"FHIR_BURNOUT_{key.upper()}") or data.get(key)
+            if not found:
+                raise ContentError(where, key, "is required")
+            return str(found)
+
+        ehrs = []
+        for i, raw in enumerate(data.get("ehr", [])):
+            method = str(raw.get("auth_method", "none"))
+            if method not in AUTH_METHODS:
+                raise ContentError(where, f"ehr[{i}].auth_method", f"use one of {AUTH_METHODS}")
+            private_jwk = None
+            if raw.get("private_key"):
+                key_path = base_dir / str(raw["private_key"])
+                private_jwk = json.loads(key_path.read_text(encoding="utf-8"))
+            ehrs.append(
+                TrustedEhr(
+                    fhir_base=str(raw["fhir_base"]),
+                    client_id=str(raw["client_id"]),
+                    auth_method=cast(AuthMethod, method),
+                    client_secret=raw.get("client_secret"),
+                    private_jwk=private_jwk,
+                )
+            )
+        return cls(
+            base_url=value("base_url").rstrip("/"),
+            database_url=env.get("FHIR_BURNOUT_DATABASE_URL")
+            or str(data.get("database_url", "sqlite:///fhir-burnout.db")),
+            secret_key=value("secret_key"),
+            token_key=value("token_key"),
+            ehrs=tuple(ehrs),
+            default_ehr=data.get("default_ehr") or (ehrs[0].fhir_base if ehrs else None),
+            keys_dir=base_dir / str(data.get("keys_dir", "keys")),
+        )

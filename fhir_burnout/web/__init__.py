@@ -1,0 +1,47 @@
+"""The Flask app: launch routes, the first screen, the app's JWKS.
+
+``create_app(settings)`` builds an app; importing this package builds nothing.
+"""
+
+from __future__ import annotations
+
+import requests
+from flask import Flask, jsonify
+from werkzeug.wrappers import Response
+
+from fhir_burnout.settings import Settings
+from fhir_burnout.smart_launch import DiscoveryCache
+from fhir_burnout.smart_launch._keys import public_jwks
+from fhir_burnout.web import _launch
+from fhir_burnout.web._sessions import SessionStore
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """The app for these settings (default: the config file named by FHIR_BURNOUT_CONFIG)."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+    )
+    http = requests.Session()
+    app.extensions["fhir_burnout"] = {
+        "settings": settings,
+        "store": SessionStore(settings.database_url, settings.token_key),
+        "http": http,
+        "discovery": DiscoveryCache(http),
+    }
+    app.register_blueprint(_launch.bp)
+
+    @app.get("/.well-known/jwks.json")
+    def jwks() -> Response:
+        """The app's public keys, for EHRs that verify our private_key_jwt assertions."""
+        response = jsonify(public_jwks(settings.keys_dir))
+        response.headers["Cache-Control"] = "max-age=3600"
+        return response
+
+    return app

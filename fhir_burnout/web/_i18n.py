@@ -1,0 +1,73 @@
+"""Messages in Dutch (default) and English, and choosing the person's language."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+LANGUAGES = ("nl", "en")
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "app_name": {"nl": "Herstellen van burn-out", "en": "Recovering from burn-out"},
+    "welcome_patient": {"nl": "Welkom, {name}.", "en": "Welcome, {name}."},
+    "welcome_practitioner": {"nl": "Welkom, {name}.", "en": "Welcome, {name}."},
+    "you_are_practitioner": {
+        "nl": "Je bent ingelogd als behandelaar.",
+        "en": "You are signed in as a care professional.",
+    },
+    "you_are_patient": {
+        "nl": "Je bent ingelogd met je eigen gegevens.",
+        "en": "You are signed in with your own details.",
+    },
+    "banner_patient": {"nl": "Cliënt", "en": "Client"},
+    "banner_born": {"nl": "geboren", "en": "born"},
+    "banner_identifier": {"nl": "nummer", "en": "number"},
+    "not_granted": {
+        "nl": "Het EHR gaf niet alle toegang. Dit werkt daardoor niet:",
+        "en": "The EHR did not give all access. Because of that, this will not work:",
+    },
+    "crisis_title": {"nl": "Direct hulp nodig?", "en": "Need help now?"},
+    "crisis_113": {
+        "nl": "Denk je aan zelfdoding? Bel 113 Zelfmoordpreventie: 0800-0113 (gratis, dag en nacht) of chat via 113.nl.",
+        "en": "Thinking about suicide? Call 113 Suicide Prevention: 0800-0113 (free, day and night) or chat at 113.nl.",
+    },
+    "crisis_gp": {
+        "nl": "Bel je huisarts, of 's avonds en in het weekend de huisartsenpost.",
+        "en": "Call your GP, or in the evening and at weekends the out-of-hours GP service (huisartsenpost).",
+    },
+    "crisis_112": {
+        "nl": "Is er direct gevaar? Bel 112.",
+        "en": "In immediate danger? Call 112.",
+    },
+    "error_title": {"nl": "Dit lukte niet", "en": "This did not work"},
+    "error_untrusted": {
+        "nl": "Dit EHR is niet gekoppeld aan het programma. Vraag je praktijk om hulp.",
+        "en": "This EHR is not connected to the programme. Please ask your practice for help.",
+    },
+    "error_launch": {
+        "nl": "Het openen van het programma is niet gelukt. Open het programma opnieuw vanuit je EHR of patiëntenportaal.",
+        "en": "Opening the programme did not work. Please open it again from your EHR or patient portal.",
+    },
+    "error_expired": {
+        "nl": "Je sessie is verlopen. Open het programma opnieuw vanuit je EHR of patiëntenportaal. Wat je al had ingevuld, is bewaard.",
+        "en": "Your session has ended. Please open the programme again from your EHR or patient portal. What you already filled in has been kept.",
+    },
+    "error_signed_out": {
+        "nl": "Je bent niet ingelogd. Open het programma vanuit je EHR of patiëntenportaal.",
+        "en": "You are not signed in. Please open the programme from your EHR or patient portal.",
+    },
+}
+
+
+def choose_language(explicit: str | None, accept: Iterable[str]) -> str:
+    """The EHR's locale when given, else the browser's first supported language, else Dutch."""
+    for candidate in ([explicit] if explicit else []) + list(accept):
+        short = (candidate or "").split("-")[0].split("_")[0].lower()
+        if short in LANGUAGES:
+            return short
+    return LANGUAGES[0]
+
+
+def translate(key: str, lang: str, **values: str) -> str:
+    """A message in ``lang`` (Dutch when missing), with ``{placeholders}`` filled in."""
+    texts = MESSAGES[key]
+    return texts.get(lang, texts["nl"]).format(**values)

@@ -1,0 +1,184 @@
+"""Launch routes: EHR launch (/launch), standalone patient launch (/login), /callback.
+
+SMART App Launch 2.2. The browser session holds two opaque values: a browser id that binds
+pending launches to this browser, and the id of the signed-in launch session. Tokens stay
+in the database, encrypted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from typing import Any
+
+import requests
+from flask import Blueprint, current_app, redirect, request, session, url_for
+from werkzeug.wrappers import Response
+
+from fhir_burnout.errors import FhirServerError
+from fhir_burnout.fhir import FhirClient
+from fhir_burnout.smart_launch import (
+    LaunchError,
+    TokenRequestError,
+    UntrustedIssuerError,
+    begin_launch,
+    complete_launch,
+    refresh,
+    trusted_ehr,
+)
+from fhir_burnout.smart_launch._scopes import ScopeRequest
+from fhir_burnout.web._render import message_page, render
+from fhir_burnout.web._sessions import LaunchSessionRow, SessionStore
+
+bp = Blueprint("launch", __name__)
+log = logging.getLogger(__name__)
+REFRESH_MARGIN = 60.0
+
+
+def _state() -> dict[str, Any]:
+    return dict(current_app.extensions["fhir_burnout"])
+
+
+def _browser_id() -> str:
+    if "browser" not in session:
+        session["browser"] = secrets.token_urlsafe(24)
+    return str(session["browser"])
+
+
+def _start(iss: str, launch: str | None) -> Response | tuple[str, int]:
+    state = _state()
+    try:
+        ehr = trusted_ehr(iss, state["settings"].ehrs)
+    except UntrustedIssuerError:
+        log.info("launch refused: untrusted iss")
+        return message_page("error_untrusted", 400)
+    try:
+        config = state["discovery"].get(ehr.fhir_base)
+        url, pending, scopes = begin_launch(
+            ehr, config, f"{state['settings'].base_url}/callback", launch=launch
+        )
+    except LaunchError as exc:
+        log.warning("launch could not start: %s", type(exc).__name__)
+        return message_page("error_launch", 502)
+    store: SessionStore = state["store"]
+    store.save_pending(pending, _browser_id(), {"purposes": list(scopes.purposes)})
+    return redirect(url, code=302)
+
+
+@bp.route("/launch", methods=["GET", "POST"])
+def ehr_launch() -> Response | tuple[str, int]:
+    """EHR launch: the EHR opens us with ``iss`` and ``launch`` (GET or form POST)."""
+    values = request.values
+    iss, launch = values.get("iss", ""), values.get("launch", "")
+    if not iss or not launch:
+        return message_page("error_launch", 400)
+    return _start(iss, launch)
+
+
+@bp.route("/login")
+def standalone_login() -> Response | tuple[str, int]:
+    """Standalone patient launch at the practice's configured EHR."""
+    settings = _state()["settings"]
+    if not settings.default_ehr:
+        return message_page("error_untrusted", 400)
+    return _start(settings.default_ehr, None)
+
+
+@bp.route("/callback")
+def callback() -> Response | tuple[str, int]:
+    """The authorization server sends the person back here with ``code`` and ``state``."""
+    state = _state()
+    store: SessionStore = state["store"]
+    params = {
+        k: v
+        for k, v in request.args.items()
+        if k in ("code", "state", "error", "error_description")
+    }
+    try:
+        pending, extra = store.take_pending(params.get("state", ""), _browser_id())
+        ehr = trusted_ehr(pending.fhir_base, state["settings"].ehrs)
+        config = state["discovery"].get(ehr.fhir_base)
+        scopes = ScopeRequest(pending.scope, tuple(tuple(p) for p in extra["purposes"]))
+        result = complete_launch(ehr, config, pending, params, state["http"], scopes=scopes)
+    except (LaunchError, TokenRequestError) as exc:
+        log.info("launch refused at callback: %s", type(exc).__name__)
+        return message_page("error_launch", 400)
+    session.pop("sid", None)
+    session["sid"] = store.create_session(ehr.fhir_base, result, result.role)
+    if result.locale:
+        session["locale"] = result.locale
+    return redirect(url_for("launch.home"))
+
+
+def current_launch() -> tuple[LaunchSessionRow, str] | None:
+    """The signed-in session and a fresh access token; refreshed shortly before expiry."""
+    state = _state()
+    store: SessionStore = state["store"]
+    sid = session.get("sid")
+    row = store.get(str(sid)) if sid else None
+    if row is None:
+        return None
+    if row.expires_at - REFRESH_MARGIN > time.time():
+        return row, store.access_token(row)
+    refresh_token = store.refresh_token(row)
+    if not refresh_token:
+        raise SessionExpired
+    try:
+        ehr = trusted_ehr(row.fhir_base, state["settings"].ehrs)
+        result = refresh(ehr, state["discovery"].get(ehr.fhir_base), refresh_token, state["http"])
+    except (LaunchError, TokenRequestError):
+        raise SessionExpired from None
+    store.update_tokens(row.id, result)
+    return row, result.access_token
+
+
+class SessionExpired(Exception):  # noqa: N818 - a signal inside the web layer, not an error we raise out
+    """The session's tokens can no longer be refreshed."""
+
+
+def _name(resource: dict[str, Any]) -> str:
+    for name in resource.get("name", []):
+        if name.get("text"):
+            return str(name["text"])
+        parts = [*name.get("given", []), name.get("family", "")]
+        if any(parts):
+            return " ".join(p for p in parts if p)
+    return ""
+
+
+@bp.route("/")
+def home() -> str | tuple[str, int]:
+    """The first screen: who you are, and the patient banner for a care professional."""
+    try:
+        found = current_launch()
+    except SessionExpired:
+        return message_page("error_expired", 401)
+    if found is None:
+        return message_page("error_signed_out", 401)
+    row, token = found
+    banner = None
+    with FhirClient(row.fhir_base, token=token, session=requests.Session()) as client:
+        user_name = ""
+        if row.fhir_user:
+            resource_type, resource_id = row.fhir_user.rstrip("/").split("/")[-2:]
+            try:
+                user_name = _name(client.read(resource_type, resource_id))
+            except FhirServerError:
+                user_name = ""  # a name is nice to have; the page works without it
+        if row.role == "practitioner" and row.need_patient_banner and row.patient:
+            patient = client.read("Patient", row.patient)
+            identifier = next((i.get("value") for i in patient.get("identifier", [])), None)
+            banner = {
+                "name": _name(patient),
+                "birth_date": patient.get("birthDate"),
+                "identifier": identifier,
+            }
+    return render(
+        "home.html",
+        role=row.role if row.role in ("practitioner", "patient") else "patient",
+        user_name=user_name or "",
+        banner=banner,
+        not_granted=json.loads(row.not_granted),
+    )

@@ -1,0 +1,30 @@
+"""Rendering pages in the person's language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import render_template, request, session
+
+from fhir_burnout.web._i18n import choose_language, translate
+
+
+def language() -> str:
+    """The EHR's locale for this session, else the browser's preference, else Dutch."""
+    accept = [lang for lang, _ in request.accept_languages] if request else []
+    return choose_language(session.get("locale"), accept)
+
+
+def render(template: str, *, status: int = 200, **context: Any) -> tuple[str, int]:
+    """A template with ``t()`` bound to the person's language."""
+    lang = language()
+
+    def t(key: str, **values: str) -> str:
+        return translate(key, lang, **values)
+
+    return render_template(template, lang=lang, t=t, **context), status
+
+
+def message_page(message_key: str, status: int) -> tuple[str, int]:
+    """A readable page with one message (errors, 'please open again')."""
+    return render("message.html", status=status, message=translate(message_key, language()))

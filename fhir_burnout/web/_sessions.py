@@ -1,0 +1,178 @@
+"""Launch state kept server-side: pending launches and signed-in sessions with their tokens.
+
+The browser holds an opaque id only. Access and refresh tokens are encrypted at rest
+(Fernet, AES-128-CBC with HMAC-SHA256) and never leave the server. A pending launch is bound
+to the browser that started it and is deleted when its callback arrives: a ``state`` works
+once, and only in that browser.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import asdict
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy import Boolean, Float, LargeBinary, String, Text, create_engine, delete, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from fhir_burnout.smart_launch import LaunchResult, PendingLaunch, StateError
+
+PENDING_LIFETIME = 600.0  # seconds a person may take to sign in at the EHR
+
+
+class Base(DeclarativeBase):
+    """Tables of the web layer."""
+
+
+class PendingLaunchRow(Base):
+    """A launch between redirect and callback."""
+
+    __tablename__ = "pending_launch"
+    state: Mapped[str] = mapped_column(String(128), primary_key=True)
+    browser_id: Mapped[str] = mapped_column(String(64), index=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class LaunchSessionRow(Base):
+    """A signed-in person: launch context and encrypted tokens."""
+
+    __tablename__ = "launch_session"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fhir_base: Mapped[str] = mapped_column(String(512))
+    role: Mapped[str] = mapped_column(String(16))
+    patient: Mapped[str | None] = mapped_column(String(128))
+    encounter: Mapped[str | None] = mapped_column(String(128))
+    fhir_user: Mapped[str | None] = mapped_column(String(512))
+    need_patient_banner: Mapped[bool] = mapped_column(Boolean, default=False)
+    smart_style_url: Mapped[str | None] = mapped_column(String(512))
+    locale: Mapped[str | None] = mapped_column(String(16))
+    scope: Mapped[str] = mapped_column(Text)
+    not_granted: Mapped[str] = mapped_column(Text, default="[]")
+    access_token: Mapped[bytes] = mapped_column(LargeBinary)
+    refresh_token: Mapped[bytes | None] = mapped_column(LargeBinary)
+    expires_at: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class SessionStore:
+    """Pending launches and launch sessions in one SQL database (SQLite or PostgreSQL)."""
+
+    def __init__(self, database_url: str, token_key: str) -> None:
+        self.engine: Engine = create_engine(database_url)
+        self._fernet = Fernet(token_key.encode())
+        Base.metadata.create_all(self.engine)
+
+    def _seal(self, value: str) -> bytes:
+        return self._fernet.encrypt(value.encode("utf-8"))
+
+    def _open(self, value: bytes) -> str:
+        try:
+            return self._fernet.decrypt(value).decode("utf-8")
+        except InvalidToken:
+            raise StateError("stored launch data cannot be read; please start again") from None
+
+    def save_pending(self, pending: PendingLaunch, browser_id: str, extra: dict[str, Any]) -> None:
+        """Remember a pending launch for this browser."""
+        data = json.dumps({"pending": asdict(pending), "extra": extra})
+        with Session(self.engine) as db, db.begin():
+            db.add(
+                PendingLaunchRow(
+                    state=pending.state,
+                    browser_id=browser_id,
+                    data=self._seal(data),
+                    created_at=pending.created_at,
+                )
+            )
+
+    def take_pending(
+        self, state: str, browser_id: str, now: float | None = None
+    ) -> tuple[PendingLaunch, dict[str, Any]]:
+        """The pending launch for this state and browser, removed so it works only once."""
+        now = time.time() if now is None else now
+        with Session(self.engine) as db, db.begin():
+            row = db.get(PendingLaunchRow, state)
+            if row is None:
+                raise StateError("this sign-in is unknown or was already used; please start again")
+            db.delete(row)
+            if not secrets.compare_digest(row.browser_id, browser_id):
+                raise StateError("this sign-in was started in another browser")
+            if now - row.created_at > PENDING_LIFETIME:
+                raise StateError("this sign-in took too long; please start again")
+            data = json.loads(self._open(row.data))
+        return PendingLaunch(**data["pending"]), data["extra"]
+
+    def forget_expired_pending(self, now: float | None = None) -> int:
+        """Delete pending launches nobody came back for."""
+        cutoff = (time.time() if now is None else now) - PENDING_LIFETIME
+        with Session(self.engine) as db, db.begin():
+            result = db.execute(
+                delete(PendingLaunchRow).where(PendingLaunchRow.created_at < cutoff)
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def create_session(self, fhir_base: str, result: LaunchResult, role: str) -> str:
+        """Store a signed-in person's tokens and context; returns the opaque session id."""
+        session_id = secrets.token_urlsafe(32)
+        with Session(self.engine) as db, db.begin():
+            db.add(
+                LaunchSessionRow(
+                    id=session_id,
+                    fhir_base=fhir_base,
+                    role=role,
+                    patient=result.patient,
+                    encounter=result.encounter,
+                    fhir_user=result.fhir_user,
+                    need_patient_banner=result.need_patient_banner,
+                    smart_style_url=result.smart_style_url,
+                    locale=result.locale,
+                    scope=result.scope,
+                    not_granted=json.dumps(list(result.not_granted)),
+                    access_token=self._seal(result.access_token),
+                    refresh_token=self._seal(result.refresh_token)
+                    if result.refresh_token
+                    else None,
+                    expires_at=result.expires_at,
+                    created_at=time.time(),
+                )
+            )
+        return session_id
+
+    def get(self, session_id: str) -> LaunchSessionRow | None:
+        """A launch session (tokens still sealed)."""
+        with Session(self.engine) as db:
+            row = db.scalars(
+                select(LaunchSessionRow).where(LaunchSessionRow.id == session_id)
+            ).first()
+            if row is not None:
+                db.expunge(row)
+            return row
+
+    def access_token(self, row: LaunchSessionRow) -> str:
+        """The session's access token, decrypted."""
+        return self._open(row.access_token)
+
+    def refresh_token(self, row: LaunchSessionRow) -> str | None:
+        """The session's refresh token, decrypted, if there is one."""
+        return self._open(row.refresh_token) if row.refresh_token else None
+
+    def update_tokens(self, session_id: str, result: LaunchResult) -> None:
+        """Replace a session's tokens after a refresh (refresh tokens rotate)."""
+        with Session(self.engine) as db, db.begin():
+            row = db.get(LaunchSessionRow, session_id)
+            if row is None:
+                return
+            row.access_token = self._seal(result.access_token)
+            if result.refresh_token:
+                row.refresh_token = self._seal(result.refresh_token)
+            row.expires_at = result.expires_at
+            row.scope = result.scope or row.scope
+
+    def end(self, session_id: str) -> None:
+        """Forget a session and its tokens."""
+        with Session(self.engine) as db, db.begin():
+            db.execute(delete(LaunchSessionRow).where(LaunchSessionRow.id == session_id))

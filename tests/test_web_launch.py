@@ -1,0 +1,204 @@
+"""The launch routes of the web app against the sandbox EHR, on SQLite and PostgreSQL.
+
+Flask's test client is the app's browser; requests plays the browser at the EHR's
+authorization server (the sandbox signs users in from the launch context). The browser
+end-to-end tests with Chromium come with the rest of this issue.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import requests
+from cryptography.fernet import Fernet
+from sqlalchemy import text
+
+from fhir_burnout.cli import main
+from fhir_burnout.settings import Settings
+from fhir_burnout.smart_launch import TrustedEhr
+from fhir_burnout.web import create_app
+
+from .smart_flow import follow_to_redirect_uri
+
+APP = "http://127.0.0.1:8000"  # the sandbox registers fhir-burnout with this redirect URI
+POSTGRES = "postgresql+psycopg://root@127.0.0.1:5432/test"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def app(request, sandbox, tmp_path):
+    database = f"sqlite:///{tmp_path / 'app.db'}" if request.param == "sqlite" else POSTGRES
+    settings = Settings(
+        base_url=APP,
+        database_url=database,
+        secret_key="test-secret-" + request.param,
+        token_key=Fernet.generate_key().decode(),
+        ehrs=(TrustedEhr(fhir_base=sandbox.fhir_base, client_id="fhir-burnout"),),
+        keys_dir=tmp_path / "keys",
+    )
+    app = create_app(settings)
+    yield app
+    app.extensions["fhir_burnout"]["store"].engine.dispose()
+
+
+def ehr_launch_params(sandbox, patient, practitioner=None):
+    params = {"app": "fhir-burnout", "patient": patient}
+    if practitioner:
+        params["practitioner"] = practitioner
+    response = requests.get(sandbox.launcher, params=params, allow_redirects=False, timeout=30)
+    return {k: v[0] for k, v in parse_qs(urlparse(response.headers["Location"]).query).items()}
+
+
+def sign_in_at_ehr(authorize_url):
+    """The person at the EHR: returns the path and query the EHR sends the browser back to."""
+    callback = follow_to_redirect_uri(requests.Session(), authorize_url, f"{APP}/callback")
+    parsed = urlparse(callback)
+    return f"{parsed.path}?{parsed.query}"
+
+
+def launch(client, sandbox, patient="pat-01", practitioner="prac-1", method="get"):
+    params = ehr_launch_params(sandbox, patient, practitioner)
+    if method == "post":
+        started = client.post("/launch", data=params)
+    else:
+        started = client.get("/launch", query_string=params)
+    assert started.status_code == 302
+    return client.get(sign_in_at_ehr(started.headers["Location"]))
+
+
+def test_ehr_launch_as_a_practitioner_shows_the_patient_banner_and_crisis_help(app, sandbox):
+    client = app.test_client()
+    finished = launch(client, sandbox, patient="pat-02", practitioner="prac-1")
+    assert finished.status_code == 302 and finished.headers["Location"] == "/"
+    home = client.get("/", headers={"Accept-Language": "nl"})
+    page = home.get_data(as_text=True)
+    assert home.status_code == 200
+    assert "Welkom, Mirjam Behandelaar." in page
+    assert "Cliënt: Bram van Proefpersoon" in page
+    assert "0800-0113" in page and "112" in page and "huisartsenpost" in page
+
+
+def test_launch_by_form_post_works_too(app, sandbox):
+    client = app.test_client()
+    assert launch(client, sandbox, patient="pat-03", method="post").status_code == 302
+    assert client.get("/").status_code == 200
+
+
+def test_standalone_login_as_a_patient_in_english(app, sandbox):
+    client = app.test_client()
+    started = client.get("/login")
+    assert started.status_code == 302
+    url = started.headers["Location"] + "&login_hint=Patient/pat-05"
+    client.get(sign_in_at_ehr(url))
+    page = client.get("/", headers={"Accept-Language": "en-GB,en;q=0.9"}).get_data(as_text=True)
+    assert "Welcome, Eva van der Fictief." in page
+    assert "signed in with your own details" in page
+    assert "Client:" not in page  # no patient banner for the patient themself
+    assert "0800-0113" in page
+
+
+def test_an_untrusted_iss_gets_a_readable_page_and_no_redirect(app):
+    client = app.test_client()
+    response = client.get(
+        "/launch",
+        query_string={"iss": "https://evil.example.org/fhir", "launch": "x"},
+        headers={"Accept-Language": "nl"},
+    )
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    assert "niet gekoppeld" in response.get_data(as_text=True)
+
+
+def test_a_state_works_once_and_only_in_its_own_browser(app, sandbox):
+    client = app.test_client()
+    params = ehr_launch_params(sandbox, "pat-04")
+    started = client.get("/launch", query_string=params)
+    back = sign_in_at_ehr(started.headers["Location"])
+    stranger = app.test_client()
+    assert stranger.get(back).status_code == 400  # another browser gets nothing
+    assert stranger.get("/").status_code == 401
+    assert client.get(back).status_code == 302  # the person who started it still can
+
+
+def test_reused_state_is_refused(app, sandbox):
+    client = app.test_client()
+    params = ehr_launch_params(sandbox, "pat-06")
+    back = sign_in_at_ehr(client.get("/launch", query_string=params).headers["Location"])
+    assert client.get(back).status_code == 302
+    assert client.get(back).status_code == 400
+
+
+def session_cookie(client):
+    cookie = client.get_cookie("session")
+    payload = cookie.value.lstrip(".").split(".")[0]
+    data = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    if cookie.value.startswith("."):
+        data = zlib.decompress(data)
+    return json.loads(data)
+
+
+def test_tokens_stay_on_the_server_and_are_encrypted_at_rest(app, sandbox):
+    client = app.test_client()
+    launch(client, sandbox, patient="pat-07")
+    assert set(session_cookie(client)) <= {"browser", "sid", "locale"}
+    store = app.extensions["fhir_burnout"]["store"]
+    row = store.get(session_cookie(client)["sid"])
+    token = store.access_token(row)
+    assert token.encode() not in row.access_token
+    with store.engine.connect() as db:
+        raw = db.execute(
+            text("select access_token from launch_session where id = :id"), {"id": row.id}
+        ).scalar_one()
+    assert token.encode() not in bytes(raw)
+
+
+def expire(app, client, *, refresh_token=None):
+    store = app.extensions["fhir_burnout"]["store"]
+    sid = session_cookie(client)["sid"]
+    with store.engine.begin() as db:
+        db.execute(text("update launch_session set expires_at = 0 where id = :id"), {"id": sid})
+        if refresh_token is not None:
+            db.execute(
+                text("update launch_session set refresh_token = :t where id = :id"),
+                {"id": sid, "t": refresh_token},
+            )
+    return store, sid
+
+
+def test_an_expired_token_is_refreshed_without_the_person_noticing(app, sandbox):
+    client = app.test_client()
+    launch(client, sandbox, patient="pat-08")
+    store, sid = expire(app, client)
+    before = store.access_token(store.get(sid))
+    assert client.get("/").status_code == 200
+    assert store.access_token(store.get(sid)) != before
+
+
+def test_a_failed_refresh_asks_to_open_the_programme_again(app, sandbox):
+    client = app.test_client()
+    launch(client, sandbox, patient="pat-09")
+    expire(app, client, refresh_token=store_seal(app, "not-a-refresh-token"))
+    page = client.get("/", headers={"Accept-Language": "nl"})
+    assert page.status_code == 401
+    assert "Open het programma opnieuw" in page.get_data(as_text=True)
+
+
+def store_seal(app, value):
+    return app.extensions["fhir_burnout"]["store"]._seal(value)
+
+
+def test_without_a_session_the_home_page_says_how_to_start(app):
+    page = app.test_client().get("/", headers={"Accept-Language": "en"})
+    assert page.status_code == 401
+    assert "open the programme from your EHR" in page.get_data(as_text=True)
+
+
+def test_the_app_publishes_its_current_keys(app, runner, tmp_path):
+    keys_dir = app.extensions["fhir_burnout"]["settings"].keys_dir
+    assert runner.invoke(main, ["keys", "--dir", str(keys_dir), "--alg", "ES384"]).exit_code == 0
+    jwks = app.test_client().get("/.well-known/jwks.json").get_json()
+    assert [k["alg"] for k in jwks["keys"]] == ["ES384"]
+    assert "d" not in jwks["keys"][0]  # public parts only
