@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 NODE := sandbox/node_modules/.bin/node
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: demo test lint typecheck unit bench clean
 
@@ -22,6 +23,11 @@ sandbox/node_modules/.installed: sandbox/package.json sandbox/package-lock.json
 	cd sandbox && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# Browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "browser tests need Chromium at $(CHROMIUM): install Debian's chromium package"; exit 1; }
+	apt-get update -q && apt-get install -y -q --no-install-recommends chromium
+
 demo: $(VENV)/.installed sandbox/node_modules/.installed
 	$(BIN)/fhir-burnout demo
 
@@ -32,7 +38,7 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy --strict fhir_burnout
 
-unit: $(VENV)/.installed sandbox/node_modules/.installed
+unit: $(VENV)/.installed sandbox/node_modules/.installed $(CHROMIUM)
 	$(NODE) --test sandbox/test/*.test.mjs
 	$(BIN)/python -m pytest
 

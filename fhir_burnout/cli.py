@@ -220,12 +220,25 @@ def summary(root: Path | None, lang: str) -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("dist"))
 @click.option("--lang", default="en", show_default=True)
 @click.option("--port", type=int, default=0, help="Sandbox port (default: a free one).")
-@click.option("--exit", "exit_after", is_flag=True, help="Stop the sandbox after publishing.")
-def demo(root: Path | None, out: Path, lang: str, port: int, exit_after: bool) -> None:
-    """Build the package, start the sandbox EHR and publish into it (what `make demo` runs)."""
-    from fhir_burnout.fhir import FhirClient  # noqa: PLC0415
-    from fhir_burnout.sandbox import SandboxError, start_sandbox  # noqa: PLC0415
-    from fhir_burnout.smart_launch import backend_token  # noqa: PLC0415
+@click.option("--app-port", type=int, default=0, help="App port (default: a free one).")
+@click.option(
+    "--info",
+    "info_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the sandbox info plus app_url and app_client_id here.",
+)
+@click.option("--exit", "exit_after", is_flag=True, help="Stop everything after publishing.")
+def demo(  # noqa: PLR0917 - click passes each option
+    root: Path | None,
+    out: Path,
+    lang: str,
+    port: int,
+    app_port: int,
+    info_file: Path | None,
+    exit_after: bool,
+) -> None:
+    """Build the package, start the sandbox EHR, publish into it and run the app trusting it."""
+    from fhir_burnout.demo import run_demo  # noqa: PLC0415
 
     programme = _load_valid(_resolve_root(root))
     resources = build_resources(programme)
@@ -237,45 +250,19 @@ def demo(root: Path | None, out: Path, lang: str, port: int, exit_after: bool) -
         click.echo(f"  {path.resolve()}")
     click.echo("")
     try:
-        with start_sandbox(port=port) as info:
-            worker = info.client("fhir-burnout-worker")
-            smart = requests_get_json(f"{info.fhir_base}/.well-known/smart-configuration")
-            token = backend_token(
-                smart["token_endpoint"],
-                worker["client_id"],
-                worker["private_keys"][0],
-                "system/*.cruds",
-            )
-            with FhirClient(info.fhir_base, token=token.access_token) as client:
-                steps = publish(resources, client)
-            created = sum(1 for s in steps if s.action == "create")
-            click.echo(
-                f"Published into the sandbox EHR: {created} created, "
-                f"{len(steps) - created} already there."
-            )
-            click.echo(f"  FHIR server:          {info.fhir_base}")
-            click.echo(f"  Authorization server: {info.issuer}")
-            click.echo(f"  EHR launcher:         {info.launcher}")
-            seed = info.seed
-            click.echo(
-                f"  Seed: {len(seed.get('patients', []))} patients, "
-                f"{len(seed.get('practitioners', []))} practitioners"
-            )
-            if exit_after:
-                return
-            click.echo("The sandbox runs until you press Ctrl-C.")
-            _wait_for_interrupt()
-    except (SandboxError, FhirBurnoutError) as exc:
+        run_demo(
+            resources,
+            folder=Path(".demo"),
+            echo=click.echo,
+            wait=None if exit_after else _wait_for_interrupt,
+            sandbox_port=port,
+            app_port=app_port,
+            info_file=info_file,
+        )
+    except FhirBurnoutError as exc:
         raise click.ClickException(str(exc)) from None
-
-
-def requests_get_json(url: str) -> dict[str, Any]:
-    """GET a JSON document (discovery)."""
-    import requests  # noqa: PLC0415
-
-    response = requests.get(url, timeout=30)
-    response.raise_for_status()
-    return dict(response.json())
+    if not exit_after:
+        click.echo("Stopped.")
 
 
 def _wait_for_interrupt() -> None:

@@ -10,23 +10,26 @@ from fhir_burnout.cli import main
 def test_demo_builds_publishes_into_the_sandbox_and_prints_the_programme(
     runner, tmp_path, programme, resources
 ):
-    result = runner.invoke(main, ["demo", "--out", str(tmp_path / "dist"), "--exit"])
+    info = tmp_path / "demo.json"
+    args = ["demo", "--out", str(tmp_path / "dist"), "--info", str(info), "--exit"]
+    result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     for phase in programme.phases:
         assert phase.title.get("en") in result.output
     for module in programme.modules:
         assert f"[{module.code}]" in result.output
     assert "[phq-9]" in result.output
+    tgz = tmp_path / "dist" / f"fhir-burnout.programme-{programme.version}.tgz"
+    assert str(tgz.resolve()) in result.output
     assert (
         f"Published into the sandbox EHR: {len(resources)} created, 0 already there."
         in result.output
     )
     assert "FHIR server:          http://127.0.0.1:" in result.output
-    assert "EHR launcher:" in result.output
-    assert (
-        str((tmp_path / "dist" / f"fhir-burnout.programme-{programme.version}.tgz").resolve())
-        in result.output
-    )
+    assert "The app:              http://127.0.0.1:" in result.output
+    written = json.loads(info.read_text())
+    assert {"fhir_base", "issuer", "launcher", "clients", "seed", "app_url"} <= set(written)
+    assert written["app_client_id"] == "fhir-burnout"
 
 
 def test_summary_in_dutch(runner):

@@ -67,6 +67,21 @@ def choose_language(explicit: str | None, accept: Iterable[str]) -> str:
     return LANGUAGES[0]
 
 
+def format_date(value: str | None, lang: str) -> str:
+    """A FHIR date the way people write it: 2-2-1972 in Dutch, 2 February 1972 in English."""
+    if not value:
+        return ""
+    parts = value.split("-")
+    if len(parts) != 3:
+        return value  # a partial date (year or year-month) stays as it is
+    year, month, day = (int(p) for p in parts)
+    if lang == "en":
+        months = ("January", "February", "March", "April", "May", "June", "July", "August",
+                  "September", "October", "November", "December")  # fmt: skip
+        return f"{day} {months[month - 1]} {year}"
+    return f"{day}-{month}-{year}"
+
+
 def translate(key: str, lang: str, **values: str) -> str:
     """A message in ``lang`` (Dutch when missing), with ``{placeholders}`` filled in."""
     texts = MESSAGES[key]

@@ -29,7 +29,8 @@ from fhir_burnout.smart_launch import (
     trusted_ehr,
 )
 from fhir_burnout.smart_launch._scopes import ScopeRequest
-from fhir_burnout.web._render import message_page, render
+from fhir_burnout.web._i18n import format_date
+from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.web._sessions import LaunchSessionRow, SessionStore
 
 bp = Blueprint("launch", __name__)
@@ -172,7 +173,7 @@ def home() -> str | tuple[str, int]:
             identifier = next((i.get("value") for i in patient.get("identifier", [])), None)
             banner = {
                 "name": _name(patient),
-                "birth_date": patient.get("birthDate"),
+                "birth_date": format_date(patient.get("birthDate"), language()),
                 "identifier": identifier,
             }
     return render(

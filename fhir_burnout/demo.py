@@ -1,0 +1,118 @@
+"""The demo: the sandbox EHR, the programme published into it, and the app trusting it.
+
+What ``make demo`` runs (through ``fhir-burnout demo``). Everything runs on this machine on
+127.0.0.1; the app's config, database and keys go to a work folder.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import requests
+from cryptography.fernet import Fernet
+from werkzeug.serving import make_server
+
+from fhir_burnout.fhir import FhirClient
+from fhir_burnout.resources._publish import publish
+from fhir_burnout.sandbox import SandboxInfo, start_sandbox
+from fhir_burnout.settings import Settings
+from fhir_burnout.smart_launch import backend_token
+from fhir_burnout.web import create_app
+
+APP_CLIENT_ID = "fhir-burnout"
+
+
+class _Deferred:
+    """A WSGI app that answers 503 until the real app is set (the port is bound first)."""
+
+    def __init__(self) -> None:
+        self.app: Callable[..., Iterable[bytes]] | None = None
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        if self.app is None:
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"starting"]
+        return self.app(environ, start_response)
+
+
+def write_config(folder: Path, app_url: str, info: SandboxInfo) -> Path:
+    """A fhir-burnout.toml that trusts the sandbox (public client, PKCE)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "fhir-burnout.toml"
+    lines = [
+        f"base_url = {json.dumps(app_url)}",
+        f"database_url = {json.dumps('sqlite:///' + str((folder / 'demo.db').resolve()))}",
+        f"secret_key = {json.dumps(secrets.token_urlsafe(32))}",
+        f"token_key = {json.dumps(Fernet.generate_key().decode())}",
+        'keys_dir = "keys"',
+        "",
+        "[[ehr]]",
+        f"fhir_base = {json.dumps(info.fhir_base)}",
+        f"client_id = {json.dumps(APP_CLIENT_ID)}",
+        'auth_method = "none"',
+    ]
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config.chmod(0o600)
+    return config
+
+
+def publish_into(info: SandboxInfo, resources: list[dict[str, Any]]) -> tuple[int, int]:
+    """Publish the package with a backend-services token; (created, already there)."""
+    smart = requests.get(f"{info.fhir_base}/.well-known/smart-configuration", timeout=30).json()
+    worker = info.client("fhir-burnout-worker")
+    token = backend_token(
+        smart["token_endpoint"], worker["client_id"], worker["private_keys"][0], "system/*.cruds"
+    )
+    with FhirClient(info.fhir_base, token=token.access_token) as client:
+        steps = publish(resources, client)
+    created = sum(1 for s in steps if s.action == "create")
+    return created, len(steps) - created
+
+
+def run_demo(
+    resources: list[dict[str, Any]],
+    *,
+    folder: Path,
+    echo: Callable[[str], None],
+    wait: Callable[[], None] | None,
+    sandbox_port: int = 0,
+    app_port: int = 0,
+    info_file: Path | None = None,
+) -> None:
+    """Start sandbox and app, publish, print where to go; then ``wait()`` (or stop at once)."""
+    deferred = _Deferred()
+    server = make_server("127.0.0.1", app_port, deferred, threaded=True)
+    app_url = f"http://127.0.0.1:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with start_sandbox(port=sandbox_port, app_url=app_url) as info:
+            created, existing = publish_into(info, resources)
+            config = write_config(folder, app_url, info)
+            deferred.app = create_app(Settings.from_file(config))
+            if info_file is not None:
+                data = {**info.raw, "app_url": app_url, "app_client_id": APP_CLIENT_ID}
+                info_file.write_text(json.dumps(data, indent=2), encoding="utf-8")
+            echo(f"Published into the sandbox EHR: {created} created, {existing} already there.")
+            echo(f"  FHIR server:          {info.fhir_base}")
+            echo(f"  Authorization server: {info.issuer}")
+            echo(f"  EHR launcher:         {info.launcher}")
+            echo(f"  The app:              {app_url}  (config: {config})")
+            seed = info.seed
+            echo(
+                f"  Seed: {len(seed.get('patients', []))} patients, "
+                f"{len(seed.get('practitioners', []))} practitioners"
+            )
+            echo(f"Open {info.launcher}, pick a practitioner and a patient, and press Launch.")
+            if wait is not None:
+                wait()
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
