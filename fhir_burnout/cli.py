@@ -178,7 +178,10 @@ def serve(config_path: Path, host: str, port: int, workers: int) -> None:
     from fhir_burnout.settings import Settings  # noqa: PLC0415
     from fhir_burnout.web import create_app  # noqa: PLC0415
 
-    settings = Settings.from_file(config_path)
+    try:
+        settings = Settings.from_file(config_path)
+    except FhirBurnoutError as exc:
+        raise click.ClickException(str(exc)) from None
     if workers:
         os.environ["FHIR_BURNOUT_CONFIG"] = str(config_path.resolve())
         gunicorn = Path(sys.executable).with_name("gunicorn")

@@ -17,6 +17,7 @@ from joserfc.jwk import OctKey
 
 from fhir_burnout.errors import FhirServerError
 from fhir_burnout.fhir import FhirClient
+from fhir_burnout.sandbox import start_sandbox
 from fhir_burnout.smart_launch import (
     BackendTokenSource,
     DiscoveryCache,
@@ -38,6 +39,7 @@ from fhir_burnout.smart_launch import (
     verify_id_token,
 )
 from fhir_burnout.smart_launch._discovery import _from_capability_statement
+from fhir_burnout.smart_launch._keys import current_private_key, generate_key, public_jwks
 
 from .smart_flow import follow_to_redirect_uri
 
@@ -306,3 +308,89 @@ def test_backend_token_is_cached_and_renewed_after_a_401(sandbox, config):
     now[0] += 10_000  # past expiry: a new token without being told
     source.token()
     assert source.requests == 3
+
+
+class StaleFirst:
+    """A token source whose first token the server no longer accepts (revoked, say)."""
+
+    def __init__(self, real):
+        self.real, self.stale = real, True
+
+    def token(self):
+        return "revoked-token" if self.stale else self.real.token()
+
+    def invalidate(self):
+        self.stale = False
+        self.real.invalidate()
+
+
+def test_the_fhir_client_gets_a_new_backend_token_on_401(sandbox, config):
+    worker = sandbox.client("fhir-burnout-worker")
+    real = BackendTokenSource(
+        config.token_endpoint, "fhir-burnout-worker", worker["private_keys"][0], "system/*.cruds"
+    )
+    source = StaleFirst(real)
+    with FhirClient(sandbox.fhir_base, token_source=source) as client:
+        created = client.create({"resourceType": "Patient", "name": [{"family": "Na-401"}]})
+    assert created["id"] and source.stale is False and real.requests == 1
+
+
+@pytest.fixture(scope="module")
+def confidential_sandbox(tmp_path_factory):
+    """A sandbox with two confidential apps: one with a client secret, one with our key."""
+    folder = tmp_path_factory.mktemp("confidential")
+    generate_key(folder / "keys", "ES384")
+    common = {
+        "grant_types": ["authorization_code", "refresh_token"],
+        "redirect_uris": ["http://127.0.0.1:8000/callback"],
+        "launch_uri": "http://127.0.0.1:8000/launch",
+        "scope": "launch launch/patient openid fhirUser offline_access patient/*.cruds user/*.rs",
+    }
+    clients = [
+        {
+            "client_id": "secret-app",
+            "token_endpoint_auth_method": "client_secret_basic",
+            "client_secret": "s3cret-for-tests",
+            **common,
+        },
+        {
+            "client_id": "jwt-app",
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": public_jwks(folder / "keys"),
+            **common,
+        },
+    ]
+    config_file = folder / "clients.json"
+    config_file.write_text(json.dumps({"clients": clients}))
+    with start_sandbox(client_config=config_file) as info:
+        yield info, current_private_key(folder / "keys")
+
+
+@pytest.mark.parametrize("method", ["client_secret_basic", "private_key_jwt"])
+def test_confidential_clients_launch_with_their_own_authentication(confidential_sandbox, method):
+    info, private_key = confidential_sandbox
+    if method == "client_secret_basic":
+        ehr = TrustedEhr(
+            info.fhir_base, "secret-app", "client_secret_basic", client_secret="s3cret-for-tests"
+        )
+    else:
+        ehr = TrustedEhr(info.fhir_base, "jwt-app", "private_key_jwt", private_jwk=private_key)
+    with requests.Session() as session:
+        config = discover(info.fhir_base, session)
+    url, pending, scopes = begin_launch(
+        ehr, config, "http://127.0.0.1:8000/callback", login_hint="Patient/pat-13"
+    )
+    callback_url = follow_to_redirect_uri(
+        requests.Session(), url, "http://127.0.0.1:8000/callback"
+    )
+    callback = {k: v[0] for k, v in parse_qs(urlparse(callback_url).query).items()}
+    with requests.Session() as session:
+        result = complete_launch(ehr, config, pending, callback, session, scopes=scopes)
+        assert result.patient == "pat-13"
+        assert refresh(ehr, config, result.refresh_token, session).patient == "pat-13"
+    wrong = TrustedEhr(
+        info.fhir_base, "secret-app", "client_secret_basic", client_secret="guessed"
+    )
+    with requests.Session() as session, pytest.raises(TokenRequestError) as caught:
+        refresh(wrong, config, result.refresh_token, session)
+    assert caught.value.error == "invalid_client"

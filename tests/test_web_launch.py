@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import signal
+import socket
+import subprocess
 import zlib
 from urllib.parse import parse_qs, urlparse
 
@@ -202,3 +206,63 @@ def test_the_app_publishes_its_current_keys(app, runner, tmp_path):
     jwks = app.test_client().get("/.well-known/jwks.json").get_json()
     assert [k["alg"] for k in jwks["keys"]] == ["ES384"]
     assert "d" not in jwks["keys"][0]  # public parts only
+
+
+def test_no_token_reaches_a_log_line(app, sandbox, caplog):
+    caplog.set_level(logging.DEBUG)
+    client = app.test_client()
+    launch(client, sandbox, patient="pat-10")
+    client.get("/")
+    client.get("/launch", query_string={"iss": "https://evil.example.org/fhir", "launch": "x"})
+    store = app.extensions["fhir_burnout"]["store"]
+    row = store.get(session_cookie(client)["sid"])
+    secrets_ = [store.access_token(row), store.refresh_token(row)]
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert not [s for s in secrets_ if s and s in logged]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_with_workers_runs_under_gunicorn(sandbox, tmp_path, root):
+    port = free_port()
+    config = tmp_path / "fhir-burnout.toml"
+    config.write_text(
+        f'base_url = "http://127.0.0.1:{port}"\n'
+        f'database_url = "sqlite:///{tmp_path / "app.db"}"\n'
+        'secret_key = "serve-test"\n'
+        f'token_key = "{Fernet.generate_key().decode()}"\n'
+        f'[[ehr]]\nfhir_base = "{sandbox.fhir_base}"\nclient_id = "fhir-burnout"\n'
+    )
+    command = [
+        str(root / ".venv/bin/fhir-burnout"),
+        "serve",
+        "--config",
+        str(config),
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        seen = []
+        for line in process.stdout:
+            seen.append(line)
+            if sum("Booting worker" in s for s in seen) == 2:
+                break
+        assert process.poll() is None, "".join(seen)
+        response = requests.get(
+            f"http://127.0.0.1:{port}/login", allow_redirects=False, timeout=30
+        )
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith(f"{sandbox.issuer}/authorize?")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        process.stdout.close()

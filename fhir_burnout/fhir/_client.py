@@ -8,13 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 
 from fhir_burnout.errors import FhirConnectionError, FhirServerError
 
 FHIR_JSON = "application/fhir+json"
+
+
+class TokenSource(Protocol):
+    """Where a client gets its bearer token (e.g. smart_launch.BackendTokenSource)."""
+
+    def token(self) -> str: ...
+    def invalidate(self) -> None: ...
 
 
 class FhirClient:
@@ -26,11 +33,13 @@ class FhirClient:
         *,
         session: requests.Session | None = None,
         token: str | None = None,
+        token_source: TokenSource | None = None,
         timeout: float = 30.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = session or requests.Session()
         self.timeout = timeout
+        self.token_source = token_source
         self.session.headers.update({"Accept": FHIR_JSON})
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
@@ -63,15 +72,12 @@ class FhirClient:
         send_headers = dict(headers or {})
         if json is not None:
             send_headers["Content-Type"] = FHIR_JSON
-        try:
-            response = self.session.request(
-                method, url, params=params, json=json, headers=send_headers, timeout=self.timeout
-            )
-        except requests.RequestException as exc:
-            # Never echo headers: they hold the bearer token.
-            raise FhirConnectionError(
-                f"{method} {url}: no answer ({type(exc).__name__})", method=method, url=url
-            ) from None
+        response = self._send(method, url, params, json, send_headers)
+        if response.status_code == 401 and self.token_source is not None:
+            # An expired or revoked token: the server did nothing with the request, so
+            # asking for a new token and sending it once more is safe, writes included.
+            self.token_source.invalidate()
+            response = self._send(method, url, params, json, send_headers)
         if response.status_code >= 400:
             outcome = _outcome(response)
             raise FhirServerError(
@@ -82,6 +88,26 @@ class FhirClient:
                 outcome=outcome,
             )
         return response
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        json: dict[str, Any] | None,
+        headers: dict[str, str],
+    ) -> requests.Response:
+        if self.token_source is not None:
+            headers = {**headers, "Authorization": f"Bearer {self.token_source.token()}"}
+        try:
+            return self.session.request(
+                method, url, params=params, json=json, headers=headers, timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            # Never echo headers: they hold the bearer token.
+            raise FhirConnectionError(
+                f"{method} {url}: no answer ({type(exc).__name__})", method=method, url=url
+            ) from None
 
     def read(self, resource_type: str, resource_id: str) -> dict[str, Any]:
         """GET [base]/[type]/[id]."""
