@@ -32,6 +32,7 @@ from typing import Any, cast
 
 from fhir_burnout.errors import ContentError
 from fhir_burnout.smart_launch import TrustedEhr
+from fhir_burnout.smart_launch._keys import current_private_key
 from fhir_burnout.smart_launch._launch import AuthMethod
 
 AUTH_METHODS = ("none", "client_secret_basic", "private_key_jwt")
@@ -92,6 +93,7 @@ class Settings:
                 raise ContentError(where, key, "is required")
             return str(found)
 
+        keys_dir = base_dir / str(data.get("keys_dir", "keys"))
         ehrs = []
         for i, raw in enumerate(data.get("ehr", [])):
             method = str(raw.get("auth_method", "none"))
@@ -101,6 +103,13 @@ class Settings:
             if raw.get("private_key"):
                 key_path = base_dir / str(raw["private_key"])
                 private_jwk = json.loads(key_path.read_text(encoding="utf-8"))
+            elif method == "private_key_jwt":
+                # The app's own current key (fhir-burnout keys), published in its JWKS.
+                private_jwk = current_private_key(keys_dir)
+                if private_jwk is None:
+                    raise ContentError(
+                        where, f"ehr[{i}]", "private_key_jwt needs a key: run fhir-burnout keys"
+                    )
             ehrs.append(
                 TrustedEhr(
                     fhir_base=str(raw["fhir_base"]),
@@ -118,5 +127,5 @@ class Settings:
             token_key=value("token_key"),
             ehrs=tuple(ehrs),
             default_ehr=data.get("default_ehr") or (ehrs[0].fhir_base if ehrs else None),
-            keys_dir=base_dir / str(data.get("keys_dir", "keys")),
+            keys_dir=keys_dir,
         )
