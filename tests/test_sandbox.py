@@ -239,8 +239,9 @@ def test_fhir_burnout_sandbox_runs_in_the_foreground_and_stops_on_sigterm(tmp_pa
         assert {k["alg"] for k in worker["private_keys"]} == {"RS384", "ES384"}
     finally:
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
+        code = process.wait(timeout=10)
         process.stdout.close()
+    assert code == 0
     assert not info_file.exists()  # a stopped sandbox leaves no stale info behind
 
 

@@ -153,12 +153,7 @@ async function main() {
     seed: seedSummary(seed),
     pid: process.pid,
   };
-  if (values.info) writeAtomically(values.info, info);
-  console.log(`FHIR server:          ${fhirBase}`);
-  console.log(`Authorization server: ${issuer}`);
-  console.log(`EHR launcher:         ${launcherUrl}`);
-  if (values.info) console.log(`Info file:            ${values.info}`);
-
+  // Handlers first: whoever reads the ready line may stop us at once.
   let stopping = false;
   const stop = () => {
     if (stopping) return;
@@ -170,6 +165,12 @@ async function main() {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  if (values.info) writeAtomically(values.info, info);
+  console.log(`FHIR server:          ${fhirBase}`);
+  console.log(`Authorization server: ${issuer}`);
+  console.log(`EHR launcher:         ${launcherUrl}`);
+  if (values.info) console.log(`Info file:            ${values.info}`);
+
 }
 
 main().catch((err) => {
