@@ -1,7 +1,30 @@
-"""The questionnaire engine (grows in its own issue): FHIRPath scoring with SDC weight()."""
+"""The questionnaire engine: a Questionnaire in, a form model out; enableWhen; scoring.
+
+Free of Flask. Works on FHIR JSON so that it loads questionnaires other systems wrote.
+"""
 
 from __future__ import annotations
 
+from fhir_burnout.questionnaire._enable import answers_by_link, enabled_items
+from fhir_burnout.questionnaire._errors import QuestionnaireError
 from fhir_burnout.questionnaire._fhirpath import answer_weights, evaluate
+from fhir_burnout.questionnaire._form import (
+    AnswerOption,
+    EnableCondition,
+    FormItem,
+    FormModel,
+    load_form,
+)
 
-__all__ = ["answer_weights", "evaluate"]
+__all__ = [
+    "AnswerOption",
+    "EnableCondition",
+    "FormItem",
+    "FormModel",
+    "QuestionnaireError",
+    "answer_weights",
+    "answers_by_link",
+    "enabled_items",
+    "evaluate",
+    "load_form",
+]
