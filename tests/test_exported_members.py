@@ -26,7 +26,8 @@ def test_public_api_is_pinned():
     ]  # fmt: skip
     assert sorted(fhir_burnout.questionnaire.__all__) == [
         "AnswerOption", "EnableCondition", "FormItem", "FormModel", "QuestionnaireError",
-        "answer_weights", "answers_by_link", "enabled_items", "evaluate", "load_form",
+        "Score", "ValidationIssue", "answer_weights", "answers_by_link", "build_response",
+        "enabled_items", "evaluate", "load_form", "score", "validate", "with_scores",
     ]  # fmt: skip
     assert fhir_burnout.sandbox.__all__ == [
         "SandboxError", "SandboxInfo", "sandbox_command", "start_sandbox",

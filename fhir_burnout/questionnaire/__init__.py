@@ -15,6 +15,8 @@ from fhir_burnout.questionnaire._form import (
     FormModel,
     load_form,
 )
+from fhir_burnout.questionnaire._response import Score, build_response, score, with_scores
+from fhir_burnout.questionnaire._validate import ValidationIssue, validate
 
 __all__ = [
     "AnswerOption",
@@ -22,9 +24,15 @@ __all__ = [
     "FormItem",
     "FormModel",
     "QuestionnaireError",
+    "Score",
+    "ValidationIssue",
     "answer_weights",
     "answers_by_link",
+    "build_response",
     "enabled_items",
     "evaluate",
     "load_form",
+    "score",
+    "validate",
+    "with_scores",
 ]
