@@ -266,6 +266,21 @@ def test_a_broken_questionnaire_lists_every_problem_at_load_time():
     assert "c: enableWhen points at 'nowhere', which does not exist" in text
     assert "d: enableWhen has an unknown operator '~'" in text
     assert "calculated expressions form a cycle" in text
+    with pytest.raises(QuestionnaireError, match="enableWhen conditions form a cycle"):
+        load_form(
+            q(
+                {
+                    "linkId": "p",
+                    "type": "boolean",
+                    "enableWhen": [{"question": "r", "operator": "exists", "answerBoolean": True}],
+                },
+                {
+                    "linkId": "r",
+                    "type": "boolean",
+                    "enableWhen": [{"question": "p", "operator": "exists", "answerBoolean": True}],
+                },
+            )
+        )
     assert caught.value.outcome()["issue"][0]["expression"] == [
         "Questionnaire.item.where(linkId='a')"
     ]

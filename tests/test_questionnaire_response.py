@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from fhir_burnout.questionnaire import build_response, load_form, score, validate
+from fhir_burnout.questionnaire._fhirpath import _sum
 
 from .conftest import by_id
 
@@ -223,3 +224,39 @@ def test_build_response_leaves_out_disabled_answers_and_mirrors_nesting():
     assert [g["item"][0]["answer"][0]["valueString"] for g in built["item"][2:]] == ["one", "two"]
     assert built["questionnaire"] == "https://example.org/Questionnaire/small|1"
     assert validate(form, built) == []
+
+
+def test_calculated_items_can_use_questionnaire_variables():
+    variable = {
+        "url": "http://hl7.org/fhir/StructureDefinition/variable",
+        "valueExpression": {
+            "name": "raw_total",
+            "language": "text/fhirpath",
+            "expression": "%resource.item.where(linkId='n').answer.value.sum()",
+        },
+    }
+    calc = {
+        "url": "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression",
+        "valueExpression": {"language": "text/fhirpath", "expression": "%raw_total * 4"},
+    }
+    form = load_form(
+        {
+            "resourceType": "Questionnaire",
+            "status": "active",
+            "extension": [variable],
+            "item": [
+                {"linkId": "n", "type": "integer", "repeats": True},
+                {"linkId": "pct", "type": "decimal", "readOnly": True, "extension": [calc]},
+            ],
+        }
+    )
+    built = build_response(form, {"n": [{"valueInteger": 2}, {"valueInteger": 3}]})
+    assert [s.value for s in score(form, built)] == [20]
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [([1, 2, 3], [6]), ([], [0]), ([1.5, 2], [Decimal("3.5")]), ([1, "x"], [])],
+)
+def test_sum_adapter_for_fhirpathpy(values, expected):
+    assert _sum(values) == expected

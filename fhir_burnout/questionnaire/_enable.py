@@ -5,7 +5,7 @@ least one answer equals the given answer, ``!=`` when at least one answer differ
 orderings compare numbers, dates and times. No answer makes every operator but ``exists``
 false. ``enableBehavior`` any/all combines conditions. An item under a disabled item is
 disabled, and answers in disabled items do not count for other items' conditions (SDC).
-Evaluated per linkId over the whole response.
+Evaluated per linkId over the whole response; enableWhenExpression sees the whole response.
 """
 
 from __future__ import annotations
@@ -94,34 +94,23 @@ def condition_holds(cond: EnableCondition, answers: list[tuple[str, Any]]) -> bo
 
 
 def enabled_items(model: FormModel, response: Mapping[str, Any]) -> set[str]:
-    """The linkIds that are enabled for this response."""
+    """The linkIds that are enabled for this response (one pass, linear in the items)."""
     given = answers_by_link(response)
-    enabled = {item.link_id for item in model.walk()}
-    # Answers in disabled items do not count, which can disable further items: repeat
-    # until nothing changes (at most once per item).
-    for _ in range(len(enabled) + 1):
-        counted = {link: a for link, a in given.items() if link in enabled}
-        now = _evaluate(model, response, counted)
-        if now == enabled:
-            break
-        enabled = now
+    enabled: set[str] = set()
+    # enable_order puts every item after its parent and after the questions it reads, so
+    # each decision can rely on theirs, and answers in disabled items are simply not seen.
+    for link in model.enable_order:
+        parent = model.parents.get(link)
+        if parent is not None and parent not in enabled:
+            continue
+        counted = {q: given.get(q, []) if q in enabled else [] for q in _questions(model, link)}
+        if _item_enabled(model, model.index[link], response, counted):
+            enabled.add(link)
     return enabled
 
 
-def _evaluate(
-    model: FormModel, response: Mapping[str, Any], answers: Mapping[str, list[tuple[str, Any]]]
-) -> set[str]:
-    result: set[str] = set()
-
-    def visit(items: tuple[FormItem, ...], parent_enabled: bool) -> None:
-        for item in items:
-            on = parent_enabled and _item_enabled(model, item, response, answers)
-            if on:
-                result.add(item.link_id)
-            visit(item.children, on)
-
-    visit(model.items, True)
-    return result
+def _questions(model: FormModel, link: str) -> list[str]:
+    return [c.question for c in model.index[link].enable_when]
 
 
 def _item_enabled(
@@ -131,7 +120,12 @@ def _item_enabled(
     answers: Mapping[str, list[tuple[str, Any]]],
 ) -> bool:
     if item.enable_when_expression:
-        result = evaluate(item.enable_when_expression, dict(response), dict(model.questionnaire))
+        result = evaluate(
+            item.enable_when_expression,
+            dict(response),
+            dict(model.questionnaire),
+            weights=dict(model.weights),
+        )
         return bool(result) and result[0] is True
     if not item.enable_when:
         return True

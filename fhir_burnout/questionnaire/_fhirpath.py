@@ -8,12 +8,14 @@ fhirpathpy implements neither, so we register them as user functions.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from fhirpathpy import evaluate as fhirpath_evaluate
+from fhirpathpy import apply_parsed_path
 from fhirpathpy.models import models
+from fhirpathpy.parser import parse
 
 ITEM_WEIGHT = "http://hl7.org/fhir/StructureDefinition/itemWeight"
 ORDINAL_VALUE = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
@@ -41,14 +43,41 @@ def answer_weights(questionnaire: dict[str, Any]) -> dict[tuple[str | None, str]
     return weights
 
 
+def _sum(values: list[Any]) -> list[Any]:
+    """FHIRPath sum() (2.0 §5.8): fhirpathpy 2.2's fails on typed answers (ResourceNode + int).
+
+    User functions receive plain values (fhirpathpy unwraps them first), so adding those is
+    the whole fix; an empty collection sums to 0.
+    """
+    numbers = [
+        v for v in values if isinstance(v, int | float | Decimal) and not isinstance(v, bool)
+    ]
+    if len(numbers) != len(values):
+        return []
+    total = sum((Decimal(str(v)) for v in numbers), Decimal(0))
+    return [
+        int(total)
+        if total == total.to_integral_value() and all(isinstance(v, int) for v in numbers)
+        else total
+    ]
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(expression: str) -> Any:
+    # Parsing dominates short expressions; the AST is only read while evaluating.
+    return parse(expression)  # type: ignore[no-untyped-call]
+
+
 def evaluate(
     expression: str,
     response: dict[str, Any],
     questionnaire: dict[str, Any],
     variables: dict[str, Any] | None = None,
+    weights: dict[tuple[str | None, str], Decimal] | None = None,
 ) -> list[Any]:
     """Evaluate ``expression`` with %resource = the response and SDC's weight()."""
-    weights = answer_weights(questionnaire)
+    if weights is None:
+        weights = answer_weights(questionnaire)
 
     def weight(codings: list[Any]) -> list[Decimal]:
         found = []
@@ -62,9 +91,10 @@ def evaluate(
     functions = {
         "weight": {"fn": weight, "arity": {0: []}},
         "ordinal": {"fn": weight, "arity": {0: []}},
+        "sum": {"fn": _sum, "arity": {0: []}},
     }
     context = {"resource": response, "questionnaire": questionnaire, **(variables or {})}
-    result = fhirpath_evaluate(
-        response, expression, context, models["r4"], {"userInvocationTable": functions}
+    result = apply_parsed_path(  # type: ignore[no-untyped-call]
+        response, _parsed(expression), context, models["r4"], {"userInvocationTable": functions}
     )
     return list(result)

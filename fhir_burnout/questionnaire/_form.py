@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from fhir_burnout.questionnaire._errors import QuestionnaireError
+from fhir_burnout.questionnaire._fhirpath import answer_weights
 
 SDC = "http://hl7.org/fhir/uv/sdc/StructureDefinition/"
 CORE = "http://hl7.org/fhir/StructureDefinition/"
@@ -100,6 +101,13 @@ class FormModel:
     variables: tuple[tuple[str, str], ...]
     questionnaire: Mapping[str, Any] = field(repr=False, compare=False)
     index: Mapping[str, FormItem] = field(default_factory=dict, repr=False, compare=False)
+    #: linkIds in an order where every item comes after its parent and the questions its
+    #: enableWhen reads, so one pass decides what is enabled.
+    enable_order: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    parents: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    weights: Mapping[tuple[str | None, str], Decimal] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def canonical(self) -> str | None:
@@ -351,6 +359,44 @@ def _check_cycles(index: Mapping[str, FormItem], problems: list[tuple[str, str]]
             visit(node, [node])
 
 
+def _parents(items: tuple[FormItem, ...], parent: str | None, out: dict[str, str]) -> None:
+    for item in items:
+        if parent is not None:
+            out[item.link_id] = parent
+        _parents(item.children, item.link_id, out)
+
+
+def _enable_order(
+    index: Mapping[str, FormItem], parents: Mapping[str, str], problems: list[tuple[str, str]]
+) -> tuple[str, ...]:
+    """Depth-first topological order over 'parent of' and 'enableWhen reads' edges."""
+    order: list[str] = []
+    state: dict[str, int] = {}
+    for start in index:
+        if start in state:
+            continue
+        stack: list[tuple[str, int]] = [(start, 0)]
+        state[start] = 1
+        while stack:
+            node, i = stack.pop()
+            item = index[node]
+            deps = [c.question for c in item.enable_when if c.question in index]
+            if node in parents:
+                deps.append(parents[node])
+            if i < len(deps):
+                stack.append((node, i + 1))
+                dep = deps[i]
+                if state.get(dep) == 1:
+                    problems.append((node, f"enableWhen conditions form a cycle through {dep!r}"))
+                elif dep not in state:
+                    state[dep] = 1
+                    stack.append((dep, 0))
+            else:
+                state[node] = 2
+                order.append(node)
+    return tuple(order)
+
+
 def load_form(
     questionnaire: Mapping[str, Any],
     *,
@@ -371,6 +417,9 @@ def load_form(
                     (item.link_id, f"enableWhen points at {cond.question!r}, which does not exist")
                 )
     _check_cycles(index, loader.problems)
+    parents: dict[str, str] = {}
+    _parents(items, None, parents)
+    order = _enable_order(index, parents, loader.problems)
     if loader.problems:
         raise QuestionnaireError(loader.problems)
     variables = []
@@ -387,4 +436,7 @@ def load_form(
         variables=tuple(variables),
         questionnaire=questionnaire,
         index=index,
+        enable_order=order,
+        parents=parents,
+        weights=answer_weights(dict(questionnaire)),
     )

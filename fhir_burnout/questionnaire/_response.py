@@ -143,20 +143,34 @@ def with_scores(form: FormModel, response: Mapping[str, Any]) -> dict[str, Any]:
     calculated = [i for i in form.walk() if i.calculated_expression]
     # Calculated items may use each other (never in a cycle: load_form refuses that), so
     # evaluate until nothing changes, at most once per item.
+    questionnaire, weights = dict(form.questionnaire), dict(form.weights)
     for _ in range(len(calculated) + 1):
         changed = False
+        current = answers_by_link(result)
+        variables = _variables(form, result)
         for item in calculated:
             assert item.calculated_expression is not None
-            value = _first_number(
-                evaluate(item.calculated_expression, result, dict(form.questionnaire))
+            found = evaluate(
+                item.calculated_expression, result, questionnaire, variables, weights=weights
             )
-            before = _current(result, item.link_id)
-            if value != before:
+            value = _first_number(found)
+            before = current.get(item.link_id)
+            if value != (_first_number([v for _, v in before]) if before else None):
                 _place(form, result, item, value)
                 changed = True
         if not changed:
             break
     return result
+
+
+def _variables(form: FormModel, response: dict[str, Any]) -> dict[str, Any]:
+    """The questionnaire-level SDC variables, each evaluated once, in order."""
+    values: dict[str, Any] = {}
+    for name, expression in form.variables:
+        values[name] = evaluate(
+            expression, response, dict(form.questionnaire), values, weights=dict(form.weights)
+        )
+    return values
 
 
 def _first_number(values: list[Any]) -> Decimal | None:
@@ -168,19 +182,15 @@ def _first_number(values: list[Any]) -> Decimal | None:
     return None
 
 
-def _current(response: Mapping[str, Any], link: str) -> Decimal | None:
-    found = answers_by_link(response).get(link)
-    return _first_number([v for _, v in found]) if found else None
-
-
 def score(form: FormModel, response: Mapping[str, Any]) -> list[Score]:
     """Every calculated item's value and band, for this response."""
-    scored = with_scores(form, response)
-    return [
-        Score(
-            item.link_id, value, *(_band(form, item, value) if value is not None else (None, None))
-        )
-        for item in form.walk()
-        if item.calculated_expression
-        for value in [_current(scored, item.link_id)]
-    ]
+    current = answers_by_link(with_scores(form, response))
+    scores = []
+    for item in form.walk():
+        if not item.calculated_expression:
+            continue
+        found = current.get(item.link_id)
+        value = _first_number([v for _, v in found]) if found else None
+        band = _band(form, item, value) if value is not None else (None, None)
+        scores.append(Score(item.link_id, value, *band))
+    return scores
