@@ -465,3 +465,27 @@ def test_our_questionnaires_load_in_both_languages(path, lang, resources):
     assert all(i.options_unavailable is None for i in form.walk())
     assert form.canonical == f"{built['url']}|{built['version']}"
     assert json.dumps(built)  # untouched input
+
+
+def test_rendering_xhtml_is_sanitised_and_markdown_kept():
+    xhtml = (
+        '<p onclick="steal()">Lees <b>eerst</b> dit<script>alert(1)</script> '
+        '<a href="javascript:alert(1)">hier</a> <a href="https://www.113.nl">113</a>'
+        '<img src="https://tracker.example/x.png"><span style="color:red">!</span></p>'
+    )
+    item = {
+        "linkId": "intro",
+        "type": "display",
+        "text": "Lees eerst dit",
+        "_text": {
+            "extension": [
+                {"url": CORE + "rendering-xhtml", "valueString": xhtml},
+                {"url": CORE + "rendering-markdown", "valueMarkdown": "Lees **eerst** dit"},
+            ]
+        },
+    }
+    loaded = load_form(q(item)).index["intro"]
+    assert "<b>eerst</b>" in loaded.xhtml and 'href="https://www.113.nl"' in loaded.xhtml
+    for unsafe in ("script", "onclick", "javascript:", "<img", "style="):
+        assert unsafe not in loaded.xhtml
+    assert loaded.markdown == "Lees **eerst** dit"

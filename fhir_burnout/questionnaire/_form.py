@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import nh3
+
 from fhir_burnout.questionnaire._errors import QuestionnaireError
 from fhir_burnout.questionnaire._fhirpath import answer_weights
 
@@ -65,6 +67,7 @@ class FormItem:
     text: str = ""
     prefix: str | None = None
     markdown: str | None = None
+    xhtml: str | None = None  # rendering-xhtml, sanitised: safe to insert as HTML
     required: bool = False
     repeats: bool = False
     read_only: bool = False
@@ -155,6 +158,23 @@ def localized(element: Mapping[str, Any], key: str, lang: str, primary: str) -> 
             if parts.get("lang", {}).get("valueCode") == lang:
                 return str(parts.get("content", {}).get("valueString", value))
     return str(value)
+
+
+#: What an item's XHTML may keep: text structure, emphasis, lists and links (https only).
+SAFE_TAGS = frozenset(
+    {"p", "br", "b", "strong", "i", "em", "u", "ul", "ol", "li", "a", "span", "sub", "sup"}
+)
+
+
+def sanitise_xhtml(html: str) -> str:
+    """Item text from rendering-xhtml with scripts, handlers, styles and unsafe links removed."""
+    return nh3.clean(
+        html,
+        tags=set(SAFE_TAGS),
+        attributes={"a": {"href"}},
+        url_schemes={"https", "mailto", "tel"},
+        link_rel="noopener noreferrer",
+    )
 
 
 def _control(item: Mapping[str, Any]) -> str | None:
@@ -287,6 +307,10 @@ class _Loader:
         rendering = _ext(raw.get("_text") or {}, "rendering-markdown")
         if rendering:
             markdown = str(rendering.get("valueMarkdown", "")) or None
+        xhtml = None
+        rendering = _ext(raw.get("_text") or {}, "rendering-xhtml")
+        if rendering and rendering.get("valueString"):
+            xhtml = sanitise_xhtml(str(rendering["valueString"]))
         unit = _ext_value(raw, "questionnaire-unit")
         children = tuple(self.item(child, f"{path}.item") for child in raw.get("item", []) or [])
         item = FormItem(
@@ -295,6 +319,7 @@ class _Loader:
             text=self.text(raw, "text"),
             prefix=raw.get("prefix"),
             markdown=markdown,
+            xhtml=xhtml,
             required=bool(raw.get("required", False)),
             repeats=bool(raw.get("repeats", False)),
             read_only=bool(raw.get("readOnly", False)),
