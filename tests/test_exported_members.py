@@ -27,7 +27,8 @@ def test_public_api_is_pinned():
     assert sorted(fhir_burnout.questionnaire.__all__) == [
         "AnswerOption", "EnableCondition", "FormItem", "FormModel", "QuestionnaireError",
         "Score", "ValidationIssue", "answer_weights", "answers_by_link", "build_response",
-        "enabled_items", "evaluate", "load_form", "score", "validate", "with_scores",
+        "enabled_items", "evaluate", "initial_answers", "load_form", "score", "validate",
+        "with_scores",
     ]  # fmt: skip
     assert fhir_burnout.sandbox.__all__ == [
         "SandboxError", "SandboxInfo", "sandbox_command", "start_sandbox",

@@ -8,7 +8,14 @@ from decimal import Decimal
 
 import pytest
 
-from fhir_burnout.questionnaire import build_response, load_form, score, validate
+from fhir_burnout.questionnaire import (
+    build_response,
+    evaluate,
+    initial_answers,
+    load_form,
+    score,
+    validate,
+)
 from fhir_burnout.questionnaire._fhirpath import _sum
 
 from .conftest import by_id
@@ -260,3 +267,74 @@ def test_calculated_items_can_use_questionnaire_variables():
 )
 def test_sum_adapter_for_fhirpathpy(values, expected):
     assert _sum(values) == expected
+
+
+def test_initial_answers_from_initial_options_and_expressions_with_the_patient():
+    sdc = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-initialExpression"
+    form = load_form(
+        {
+            "resourceType": "Questionnaire",
+            "status": "active",
+            "item": [
+                {"linkId": "n", "type": "integer", "initial": [{"valueInteger": 5}]},
+                {
+                    "linkId": "c",
+                    "type": "choice",
+                    "answerOption": [
+                        {"valueCoding": {"code": "a"}},
+                        {"valueCoding": {"code": "b"}, "initialSelected": True},
+                    ],
+                },
+                {
+                    "linkId": "born",
+                    "type": "date",
+                    "extension": [
+                        {
+                            "url": sdc,
+                            "valueExpression": {
+                                "language": "text/fhirpath",
+                                "expression": "%patient.birthDate",
+                            },
+                        }
+                    ],
+                },
+                {
+                    "linkId": "root",
+                    "type": "decimal",
+                    "extension": [
+                        {
+                            "url": sdc,
+                            "valueExpression": {
+                                "language": "text/fhirpath",
+                                "expression": "16.power(0.5)",
+                            },
+                        }
+                    ],
+                },
+            ],
+        }
+    )
+    patient = {"resourceType": "Patient", "id": "pat-01", "birthDate": "1965-01-01"}
+    with_patient = initial_answers(form, patient=patient)
+    assert with_patient["n"] == [{"valueInteger": 5}]
+    assert with_patient["c"] == [{"valueCoding": {"code": "b"}}]
+    assert with_patient["born"] == [{"valueDate": "1965-01-01"}]
+    assert with_patient["root"] == [{"valueDecimal": Decimal(4)}]
+    assert "born" not in initial_answers(form)  # no launch context: nothing guessed
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("2.power(0.5)", "1.414"),
+        ("4.power(2)", "16"),
+        ("(-8).power(0.5)", None),
+        ("(2.5).power(2)", "6.25"),
+    ],
+)
+def test_power_adapter_for_fhirpathpy(expression, expected):
+    result = evaluate(expression, {"resourceType": "QuestionnaireResponse"}, {})
+    if expected is None:
+        assert result == []
+    else:
+        assert str(result[0]).startswith(expected)

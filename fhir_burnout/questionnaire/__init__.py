@@ -15,7 +15,13 @@ from fhir_burnout.questionnaire._form import (
     FormModel,
     load_form,
 )
-from fhir_burnout.questionnaire._response import Score, build_response, score, with_scores
+from fhir_burnout.questionnaire._response import (
+    Score,
+    build_response,
+    initial_answers,
+    score,
+    with_scores,
+)
 from fhir_burnout.questionnaire._validate import ValidationIssue, validate
 
 __all__ = [
@@ -31,6 +37,7 @@ __all__ = [
     "build_response",
     "enabled_items",
     "evaluate",
+    "initial_answers",
     "load_form",
     "score",
     "validate",

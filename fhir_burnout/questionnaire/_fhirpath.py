@@ -62,6 +62,27 @@ def _sum(values: list[Any]) -> list[Any]:
     ]
 
 
+def _power(values: list[Any], exponent: Any) -> list[Any]:
+    """FHIRPath power() (2.0 §5.7.8): fhirpathpy 2.2 returns nothing for a non-integer exponent.
+
+    Empty when the result is not a real number (a negative base with a fractional exponent),
+    as the specification says.
+    """
+    exponents = exponent if isinstance(exponent, list) else [exponent]
+    if len(values) != 1 or len(exponents) != 1:
+        return []
+    base, power = values[0], exponents[0]
+    if isinstance(base, bool) or isinstance(power, bool):
+        return []
+    try:
+        result = Decimal(str(base)) ** Decimal(str(power))
+    except (ArithmeticError, ValueError):
+        return []
+    if isinstance(base, int) and isinstance(power, int) and power >= 0:
+        return [int(result)]
+    return [result]
+
+
 @functools.lru_cache(maxsize=1024)
 def _parsed(expression: str) -> Any:
     # Parsing dominates short expressions; the AST is only read while evaluating.
@@ -92,6 +113,7 @@ def evaluate(
         "weight": {"fn": weight, "arity": {0: []}},
         "ordinal": {"fn": weight, "arity": {0: []}},
         "sum": {"fn": _sum, "arity": {0: []}},
+        "power": {"fn": _power, "arity": {1: ["Number"]}},
     }
     context = {"resource": response, "questionnaire": questionnaire, **(variables or {})}
     result = apply_parsed_path(  # type: ignore[no-untyped-call]

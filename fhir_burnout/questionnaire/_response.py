@@ -43,6 +43,42 @@ def _node(item: FormItem, answers: Answers, enabled: set[str] | None) -> list[di
     return [node]
 
 
+_VALUE_KEYS = {
+    "boolean": "valueBoolean", "decimal": "valueDecimal", "integer": "valueInteger",
+    "date": "valueDate", "dateTime": "valueDateTime", "time": "valueTime",
+    "string": "valueString", "text": "valueString", "url": "valueUri",
+    "choice": "valueCoding", "open-choice": "valueCoding", "quantity": "valueQuantity",
+}  # fmt: skip
+
+
+def initial_answers(
+    form: FormModel, *, patient: Mapping[str, Any] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Answers a form starts with: ``initial``, ``initialSelected`` options, and SDC
+    ``initialExpression`` (with ``%patient`` from the launch context when given)."""
+    answers: dict[str, list[dict[str, Any]]] = {}
+    empty: dict[str, Any] = {"resourceType": "QuestionnaireResponse", "item": []}
+    variables = {"patient": dict(patient)} if patient else {}
+    for item in form.walk():
+        found = [{f"value{t[0].upper()}{t[1:]}": v} for t, v in item.initial]
+        found += [
+            {f"value{o.value_type.capitalize()}": o.value}
+            for o in item.options
+            if o.initial_selected
+        ]
+        if not found and item.initial_expression and item.type in _VALUE_KEYS:
+            if "%patient" in item.initial_expression and not patient:
+                continue  # no launch context: leave the item empty rather than guess
+            values = evaluate(
+                item.initial_expression, empty, dict(form.questionnaire), variables,
+                weights=dict(form.weights),
+            )  # fmt: skip
+            found = [{_VALUE_KEYS[item.type]: v} for v in values]
+        if found:
+            answers[item.link_id] = found if item.repeats else found[:1]
+    return answers
+
+
 def build_response(
     form: FormModel,
     answers: Answers,
