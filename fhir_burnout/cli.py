@@ -353,8 +353,14 @@ def _read_fhir(path: Path) -> dict[str, Any]:
         if data.lstrip().startswith(b"<"):
             root = etree.fromstring(data, parser=safe_xml_parser())
             name = etree.QName(root).localname
+            # XML comments are legal FHIR but not content: drop them before the models see
+            # them (fhir.resources would turn them into non-FHIR "fhir_comments" members).
+            for comment in list(root.iter(etree.Comment)):
+                parent = comment.getparent()
+                if parent is not None:
+                    parent.remove(comment)
             model = get_fhir_model_class(name).model_validate_xml(
-                data, xmlparser=safe_xml_parser()
+                etree.tostring(root), xmlparser=safe_xml_parser()
             )
             return dict(json.loads(model.model_dump_json()))
         return dict(json.loads(data))

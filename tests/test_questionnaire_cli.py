@@ -40,6 +40,13 @@ def test_check_accepts_our_questionnaire_in_json_and_xml(runner, resources, tmp_
     xml.write_bytes(Questionnaire.model_validate(simple).model_dump_xml())
     result = runner.invoke(main, ["questionnaire", "check", str(xml)])
     assert result.exit_code == 0, result.output
+    commented = tmp_path / "commented.xml"
+    commented.write_bytes(
+        b'<Questionnaire xmlns="http://hl7.org/fhir"><!-- note --><status value="active"/>'
+        b'<item><linkId value="a"/><!-- why --><type value="string"/></item></Questionnaire>'
+    )
+    result = runner.invoke(main, ["questionnaire", "check", str(commented)])
+    assert result.exit_code == 0 and "ok: 1 items" in result.output
 
 
 def test_check_lists_the_problems_of_a_broken_questionnaire(runner, tmp_path):
