@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from fhir_burnout.fhir import FhirClient
 from fhir_burnout.resources import (
     Programme,
     WrittenPackage,
@@ -83,3 +84,10 @@ def worker_token(sandbox) -> str:
         "system/*.cruds",
     )
     return token.access_token
+
+
+@pytest.fixture
+def fhir(sandbox, worker_token):
+    """The project's FHIR client on the sandbox, with a backend-services token."""
+    with FhirClient(sandbox.fhir_base, token=worker_token) as client:
+        yield client

@@ -1,75 +1,59 @@
 """Publishing: idempotent by canonical url and version.
 
-No FHIR server runs in this repository yet (the sandbox issue brings one), so these tests
-drive publish() through its FhirWriter seam with an in-memory store that behaves like a
-server for search/create/update, and check the dry-run plan from the JSON files.
+Against the sandbox EHR (a real FHIR server), and the dry-run plan from the built package.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import uuid
 
 from fhir_burnout.cli import main
 from fhir_burnout.resources._publish import publish
 
 
-class MemoryServer:
-    """Search by url+version, create with a new id, update with If-Match versioning."""
-
-    def __init__(self) -> None:
-        self.stored: dict[tuple[str, str], dict] = {}
-        self.writes = 0
-
-    def search(self, resource_type, params):
-        return [
-            copy.deepcopy(r)
-            for r in self.stored.values()
-            if r["resourceType"] == resource_type
-            and r.get("url") == params["url"]
-            and r.get("version") == params["version"]
-        ]
-
-    def create(self, resource, *, if_none_exist=None):
-        assert if_none_exist and "url=" in if_none_exist and "version=" in if_none_exist
-        self.writes += 1
-        stored = {**copy.deepcopy(resource), "id": f"srv{self.writes}", "meta": {"versionId": "1"}}
-        self.stored[(stored["resourceType"], stored["id"])] = stored
-        return stored
-
-    def update(self, resource, *, version_id=None):
-        key = (resource["resourceType"], resource["id"])
-        current = self.stored[key]
-        assert version_id == current["meta"]["versionId"], "If-Match must name the version read"
-        self.writes += 1
-        version = str(int(version_id) + 1)
-        self.stored[key] = {**copy.deepcopy(resource), "meta": {"versionId": version}}
-        return self.stored[key]
+def fresh_copy(resources, programme):
+    """The package under a canonical base of its own, so this test starts from nothing."""
+    base = f"{programme.canonical}/t-{uuid.uuid4().hex[:8]}"
+    return json.loads(json.dumps(resources).replace(programme.canonical, base))
 
 
-def test_publishing_twice_creates_nothing_new(resources):
-    server = MemoryServer()
-    first = publish(resources, server)
+def stored_versions(fhir, resources):
+    versions = {}
+    for r in resources:
+        found = fhir.search(r["resourceType"], {"url": r["url"], "version": r["version"]})
+        [match] = [m for m in found if m["url"] == r["url"]]
+        versions[r["url"]] = match["meta"]["versionId"]
+    return versions
+
+
+def test_publishing_twice_creates_nothing_new(fhir, resources, programme):
+    mine = fresh_copy(resources, programme)
+    first = publish(mine, fhir)
     assert {s.action for s in first} == {"create"}
-    assert len(server.stored) == len(resources)
-    writes = server.writes
-    second = publish(resources, server)
+    versions = stored_versions(fhir, mine)
+    assert len(versions) == len(mine)
+    second = publish(mine, fhir)
     assert {s.action for s in second} == {"unchanged"}
-    assert server.writes == writes and len(server.stored) == len(resources)
+    assert stored_versions(fhir, mine) == versions  # nothing written the second time
 
 
-def test_a_changed_resource_is_updated_in_place_with_if_match(resources):
-    server = MemoryServer()
-    publish(resources, server)
-    changed = copy.deepcopy(resources)
-    changed[-1]["description"] = "Changed."
-    steps = publish(changed, server)
+def test_a_changed_resource_is_updated_in_place_with_if_match(fhir, resources, programme):
+    mine = fresh_copy(resources, programme)
+    publish(mine, fhir)
+    before = stored_versions(fhir, mine)
+    changed = copy.deepcopy(mine)
+    last = changed[-1]
+    last["description"] = "Changed."
+    steps = publish(changed, fhir)
     assert [s.action for s in steps].count("update") == 1
-    assert len(server.stored) == len(resources)
-    updated = server.search(
-        changed[-1]["resourceType"], {"url": changed[-1]["url"], "version": changed[-1]["version"]}
-    )
-    assert updated[0]["description"] == "Changed." and updated[0]["meta"]["versionId"] == "2"
+    after = stored_versions(fhir, changed)
+    assert len(after) == len(mine)
+    found = fhir.search(last["resourceType"], {"url": last["url"], "version": last["version"]})
+    [updated] = [m for m in found if m["url"] == last["url"]]
+    assert updated["description"] == "Changed."
+    assert after[last["url"]] != before[last["url"]]
 
 
 def test_dry_run_lists_a_conditional_create_per_resource(runner, built, resources):
@@ -97,4 +81,3 @@ def test_unreachable_server_is_a_clear_error(runner, built):
     )
     assert result.exit_code == 1
     assert "no answer" in result.output
-    assert json.dumps  # the token never appears: none was given

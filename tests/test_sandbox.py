@@ -25,12 +25,6 @@ from fhir_burnout.smart_launch import TokenRequestError, backend_token
 from .smart_flow import authorize, discovery, ehr_launch, exchange
 
 
-@pytest.fixture
-def fhir(sandbox, worker_token):
-    with FhirClient(sandbox.fhir_base, token=worker_token) as client:
-        yield client
-
-
 def test_metadata_and_smart_configuration_need_no_token(sandbox):
     metadata = requests.get(f"{sandbox.fhir_base}/metadata", timeout=30).json()
     assert metadata["resourceType"] == "CapabilityStatement"

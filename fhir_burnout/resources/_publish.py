@@ -58,7 +58,13 @@ def publish(
     steps = []
     for resource in resources:
         rtype, params = plan_request(resource)
-        found = list(client.search(rtype, params))
+        # Keep exact matches only: some servers match uri parameters by prefix (Medplum's
+        # router finds .../cbi-frequency-reversed when asked for .../cbi-frequency).
+        found = [
+            r
+            for r in client.search(rtype, params)
+            if r.get("url") == params["url"] and str(r.get("version", "")) == params["version"]
+        ]
         if not found:
             action = "create"
             if not dry_run:
