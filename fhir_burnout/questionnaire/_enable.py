@@ -35,7 +35,8 @@ def answers_by_link(response: Mapping[str, Any]) -> dict[str, list[tuple[str, An
     return found
 
 
-def _number(value: Any) -> Decimal | None:
+def as_number(value: Any) -> Decimal | None:
+    """A number, or a Quantity's value, as Decimal; None when it is neither."""
     if isinstance(value, bool):
         return None
     if isinstance(value, Mapping):  # Quantity
@@ -51,7 +52,7 @@ def _equal(answer_type: str, answer: Any, wanted_type: str, wanted: Any) -> bool
         if wanted.get("system") and answer.get("system") != wanted.get("system"):
             return False
         return bool(answer.get("code") == wanted.get("code"))
-    number_a, number_w = _number(answer), _number(wanted)
+    number_a, number_w = as_number(answer), as_number(wanted)
     if wanted_type in ("Decimal", "Integer", "Quantity") and None not in (number_a, number_w):
         return number_a == number_w
     return bool(answer == wanted) and answer_type.lower() in (
@@ -73,7 +74,7 @@ def _ordered(a: Any, operator: str, w: Any) -> bool:
 
 def _compare(answer: Any, operator: str, wanted_type: str, wanted: Any) -> bool:
     if wanted_type in ("Decimal", "Integer", "Quantity"):
-        a, w = _number(answer), _number(wanted)
+        a, w = as_number(answer), as_number(wanted)
         return a is not None and w is not None and _ordered(a, operator, w)
     if isinstance(answer, str) and isinstance(wanted, str):
         return _ordered(answer, operator, wanted)  # ISO dates and times sort as text

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from fhir_burnout.questionnaire._enable import enabled_items
+from fhir_burnout.questionnaire._enable import as_number, enabled_items
 from fhir_burnout.questionnaire._form import FormItem, FormModel
 
 #: The answer value[x] each item type takes (R4 Questionnaire.item.type).
@@ -106,17 +105,6 @@ def _response_items(items: list[Mapping[str, Any]]) -> Iterator[Mapping[str, Any
             yield from _response_items(list(answer.get("item", []) or []))
 
 
-def _number(value: Any) -> Decimal | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, Mapping):
-        value = value.get("value")
-    try:
-        return Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return None
-
-
 def _in_options(item: FormItem, key: str, value: Any) -> bool:
     if not item.options:
         return True  # options come from elsewhere (an unavailable value set): cannot check
@@ -132,7 +120,7 @@ def _in_options(item: FormItem, key: str, value: Any) -> bool:
 
 
 def _comparable(value: Any, limit: Any) -> tuple[Any, Any] | None:
-    number, bound = _number(value), _number(limit)
+    number, bound = as_number(value), as_number(limit)
     if number is not None and bound is not None:
         return number, bound
     if isinstance(value, str) and isinstance(limit, str):
