@@ -64,11 +64,16 @@ def synthetic(n: int) -> dict[str, Any]:
                 ]
             items.append(item)
         choices = " | ".join(f"'g{g}-q{k}'" for k in range(1, GROUP - 1, 2))
-        # Scoped to its own group, as an author writes a subscale.
-        expression = (
-            f"%resource.item.where(linkId = 'g{g}').item.where(linkId in ({choices}))"
-            ".answer.value.weight().sum()"
-        )
+        # A subscale scoped to its own group, as SDC has authors write it: a variable on the
+        # group reads %context (this group's response item), the score item uses it.
+        subscale = {
+            "url": CORE + "variable",
+            "valueExpression": {
+                "name": "choices",
+                "language": "text/fhirpath",
+                "expression": f"%context.item.where(linkId in ({choices})).answer.value",
+            },
+        }
         items.append(
             {
                 "linkId": f"g{g}-score",
@@ -77,12 +82,23 @@ def synthetic(n: int) -> dict[str, Any]:
                 "extension": [
                     {
                         "url": SDC + "sdc-questionnaire-calculatedExpression",
-                        "valueExpression": {"language": "text/fhirpath", "expression": expression},
+                        "valueExpression": {
+                            "language": "text/fhirpath",
+                            "expression": "%choices.weight().sum()",
+                        },
                     }
                 ],
             }
         )
-        groups.append({"linkId": f"g{g}", "type": "group", "text": f"Deel {g}", "item": items})
+        groups.append(
+            {
+                "linkId": f"g{g}",
+                "type": "group",
+                "text": f"Deel {g}",
+                "extension": [subscale],
+                "item": items,
+            }
+        )
     return {
         "resourceType": "Questionnaire",
         "status": "active",
@@ -117,6 +133,8 @@ def measure(n: int) -> dict[str, float]:
     form = load_form(questionnaire)
     response = build_response(form, answers_for(n), status="completed")
     assert not [i for i in validate(form, response) if i.severity == "error"]
+    # by hand: four choices a group, each answered with weight 2
+    assert {s.value for s in score(form, response)} == {8}
     changed = copy.deepcopy(response)
     changed["item"][0]["item"][0]["answer"] = []  # one answer taken back: a chain switches off
     parse = best(20, lambda: QuestionnaireResponse.model_validate(response))

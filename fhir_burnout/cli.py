@@ -343,28 +343,14 @@ def questionnaire() -> None:
 def _read_fhir(path: Path) -> dict[str, Any]:
     import json  # noqa: PLC0415
 
-    from fhir.resources.R4B import get_fhir_model_class  # noqa: PLC0415
-    from lxml import etree  # noqa: PLC0415
-
-    from fhir_burnout.resources import safe_xml_parser  # noqa: PLC0415
+    from fhir_burnout.fhir import FhirXmlError, resource_from_xml  # noqa: PLC0415
 
     data = path.read_bytes()
     try:
         if data.lstrip().startswith(b"<"):
-            root = etree.fromstring(data, parser=safe_xml_parser())
-            name = etree.QName(root).localname
-            # XML comments are legal FHIR but not content: drop them before the models see
-            # them (fhir.resources would turn them into non-FHIR "fhir_comments" members).
-            for comment in list(root.iter(etree.Comment)):
-                parent = comment.getparent()
-                if parent is not None:
-                    parent.remove(comment)
-            model = get_fhir_model_class(name).model_validate_xml(
-                etree.tostring(root), xmlparser=safe_xml_parser()
-            )
-            return dict(json.loads(model.model_dump_json()))
+            return resource_from_xml(data)
         return dict(json.loads(data))
-    except (ValueError, etree.XMLSyntaxError, KeyError) as exc:
+    except (FhirXmlError, ValueError) as exc:
         raise click.ClickException(f"{path}: not a FHIR resource in JSON or XML ({exc})") from None
 
 
@@ -428,6 +414,8 @@ def questionnaire_score(questionnaire_file: Path, response_file: Path, lang: str
             "value": None if s.value is None else float(s.value),
             "band": s.band,
             "label": s.label,
+            # in a repeating group: which occurrence, from the outside in
+            **({"instance": [[g, n] for g, n in s.instance]} if s.instance else {}),
         }
         for s in scores
     ]

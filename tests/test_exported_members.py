@@ -17,7 +17,9 @@ def test_public_api_is_pinned():
         "ContentError", "FhirBurnoutError", "FhirConnectionError", "FhirServerError",
         "ValidationProblemsError",
     ]  # fmt: skip
-    assert fhir_burnout.fhir.__all__ == ["FhirClient"]
+    assert fhir_burnout.fhir.__all__ == [
+        "FhirClient", "FhirXmlError", "resource_from_xml", "resource_to_xml", "safe_xml_parser",
+    ]  # fmt: skip
     assert sorted(fhir_burnout.resources.__all__) == [
         "Module", "Phase", "Problem", "Programme", "Text", "Track", "WrittenPackage",
         "build_resources", "bundle_from_xml", "bundle_to_xml", "load_artifact",
@@ -25,10 +27,10 @@ def test_public_api_is_pinned():
         "validate_sources", "write_package",
     ]  # fmt: skip
     assert sorted(fhir_burnout.questionnaire.__all__) == [
-        "AnswerOption", "EnableCondition", "FormItem", "FormModel", "QuestionnaireError",
-        "Score", "ValidationIssue", "answer_weights", "answers_by_link", "build_response",
-        "enabled_items", "evaluate", "initial_answers", "load_form", "score", "validate",
-        "with_scores",
+        "AnswerOption", "EnableCondition", "Enablement", "FormItem", "FormModel",
+        "QuestionnaireError", "Score", "ValidationIssue", "answer_weights", "answers_by_link",
+        "build_response", "enabled_items", "enablement", "evaluate", "initial_answers",
+        "load_form", "score", "validate", "with_scores",
     ]  # fmt: skip
     assert fhir_burnout.sandbox.__all__ == [
         "SandboxError", "SandboxInfo", "sandbox_command", "start_sandbox",

@@ -7,7 +7,8 @@ import json
 from fhir.resources.R4B.questionnaire import Questionnaire
 
 from fhir_burnout.cli import main
-from fhir_burnout.questionnaire import build_response, load_form
+from fhir_burnout.fhir import resource_to_xml
+from fhir_burnout.questionnaire import build_response, evaluate, load_form
 
 from .conftest import by_id
 
@@ -66,8 +67,8 @@ def test_check_lists_the_problems_of_a_broken_questionnaire(runner, tmp_path):
 
 def test_validate_prints_an_operation_outcome(runner, resources, tmp_path):
     phq = by_id(resources, "Questionnaire", "phq-9")
-    response = phq9_response(phq, 1)
-    response["item"] = response["item"][1:]  # item 1 missing in a completed response
+    full = phq9_response(phq, 1)
+    response = {**full, "item": full["item"][1:]}  # the group of items 1-9 missing
     args = [
         "questionnaire",
         "validate",
@@ -78,9 +79,11 @@ def test_validate_prints_an_operation_outcome(runner, resources, tmp_path):
     assert result.exit_code == 1
     outcome = json.loads(result.output)
     assert outcome["resourceType"] == "OperationOutcome"
-    assert outcome["issue"][0]["expression"] == [
-        "QuestionnaireResponse.item.where(linkId='phq9-1')"
-    ]
+    [path] = outcome["issue"][0]["expression"]
+    assert path == "QuestionnaireResponse.repeat(item).where(linkId='phq9-1')"
+    # the path finds the item where a complete response has it (it sits in a group)
+    [found] = evaluate(path.removeprefix("QuestionnaireResponse."), full, phq)
+    assert found["linkId"] == "phq9-1"
 
 
 def test_score_prints_scores_and_bands(runner, resources, tmp_path):
@@ -101,3 +104,22 @@ def test_score_prints_scores_and_bands(runner, resources, tmp_path):
         18,
         "moderately-severe",
     )
+
+
+def test_score_reads_xml_and_names_the_occurrence_of_a_repeating_group(runner, tmp_path):
+    from .test_questionnaire_instances import SUBSCALES  # noqa: PLC0415
+
+    form = load_form(SUBSCALES)
+    days = [{"energy": [{"valueInteger": 2}]}, {"sleep": [{"valueInteger": 6}]}]
+    response = build_response(form, {"day": days})
+    questionnaire = tmp_path / "q.xml"
+    questionnaire.write_bytes(resource_to_xml(SUBSCALES))
+    qr = tmp_path / "qr.xml"
+    qr.write_bytes(resource_to_xml(response))
+    result = runner.invoke(main, ["questionnaire", "score", str(questionnaire), str(qr)])
+    assert result.exit_code == 0, result.output
+    assert [(s["linkId"], s["value"], s.get("instance")) for s in json.loads(result.output)] == [
+        ("day-total", 2, [["day", 0]]),
+        ("day-total", 6, [["day", 1]]),
+        ("week-total", 8, None),
+    ]

@@ -46,15 +46,25 @@ def value_strategy(item):
     return strategies.get(item.type, st.just({"valueString": "?"}))
 
 
+def item_strategies(items):
+    """Strategies per linkId; a repeating group gets a list of 0-3 entries of its own."""
+    per_item = {}
+    for item in items:
+        if item.type == "group" and item.repeats:
+            entry = st.fixed_dictionaries(item_strategies(item.children))
+            per_item[item.link_id] = st.lists(entry, max_size=3)
+            continue
+        if item.type not in ("group", "display") and not item.read_only:
+            per_item[item.link_id] = st.one_of(
+                st.just([]),
+                st.lists(value_strategy(item), min_size=1, max_size=3 if item.repeats else 1),
+            )
+        per_item |= item_strategies(item.children)
+    return per_item
+
+
 def answers_strategy(form):
-    questions = [i for i in form.walk() if i.type not in ("group", "display") and not i.read_only]
-    per_item = {
-        i.link_id: st.one_of(
-            st.just([]), st.lists(value_strategy(i), min_size=1, max_size=3 if i.repeats else 1)
-        )
-        for i in questions
-    }
-    return st.fixed_dictionaries(per_item)
+    return st.fixed_dictionaries(item_strategies(form.items))
 
 
 @pytest.mark.parametrize("qid", QUESTIONNAIRES)

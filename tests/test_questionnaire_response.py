@@ -188,6 +188,24 @@ def response(status="completed", **items):
             "high",
             "too high",
         ),
+        (
+            {"name": [{"valueString": "a"}], "when": [{"valueDate": "26-11-2026"}]},
+            "when",
+            "type",
+            "does not fit",
+        ),
+        (
+            {"name": [{"valueString": "a"}], "more": [{"valueBoolean": "ja"}]},
+            "more",
+            "type",
+            "does not fit",
+        ),
+        (
+            {"name": [{"valueString": "a"}], "score": [{"valueInteger": 2.5}]},
+            "score",
+            "type",
+            "does not fit",
+        ),
     ],
 )
 def test_each_validation_rule_names_the_item_in_both_languages(items, link, code, english):

@@ -5,7 +5,12 @@ Free of Flask. Works on FHIR JSON so that it loads questionnaires other systems 
 
 from __future__ import annotations
 
-from fhir_burnout.questionnaire._enable import answers_by_link, enabled_items
+from fhir_burnout.questionnaire._enable import (
+    Enablement,
+    answers_by_link,
+    enabled_items,
+    enablement,
+)
 from fhir_burnout.questionnaire._errors import QuestionnaireError
 from fhir_burnout.questionnaire._fhirpath import answer_weights, evaluate
 from fhir_burnout.questionnaire._form import (
@@ -27,6 +32,7 @@ from fhir_burnout.questionnaire._validate import ValidationIssue, validate
 __all__ = [
     "AnswerOption",
     "EnableCondition",
+    "Enablement",
     "FormItem",
     "FormModel",
     "QuestionnaireError",
@@ -36,6 +42,7 @@ __all__ = [
     "answers_by_link",
     "build_response",
     "enabled_items",
+    "enablement",
     "evaluate",
     "initial_answers",
     "load_form",

@@ -5,17 +5,28 @@ least one answer equals the given answer, ``!=`` when at least one answer differ
 orderings compare numbers, dates and times. No answer makes every operator but ``exists``
 false. ``enableBehavior`` any/all combines conditions. An item under a disabled item is
 disabled, and answers in disabled items do not count for other items' conditions (SDC).
-Evaluated per linkId over the whole response; enableWhenExpression sees the whole response.
+Decided per repeating-group instance: a question is looked up in the item's own instance
+first, then outwards (R4: "the nearest question occurrence"); enableWhenExpression is
+evaluated with %context = the item's response item (see ``_scope``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from fhir_burnout.questionnaire._fhirpath import evaluate
-from fhir_burnout.questionnaire._form import EnableCondition, FormItem, FormModel
+from fhir_burnout.questionnaire._form import EnableCondition, FormModel
+from fhir_burnout.questionnaire._scope import (
+    Expressions,
+    Key,
+    ResponseIndex,
+    group_of,
+    index_response,
+    outward,
+    repeating_group,
+)
 
 
 def answers_by_link(response: Mapping[str, Any]) -> dict[str, list[tuple[str, Any]]]:
@@ -94,41 +105,91 @@ def condition_holds(cond: EnableCondition, answers: list[tuple[str, Any]]) -> bo
     return any(_compare(v, cond.operator, cond.answer_type, cond.answer) for _, v in answers)
 
 
-def enabled_items(model: FormModel, response: Mapping[str, Any]) -> set[str]:
-    """The linkIds that are enabled for this response (one pass, linear in the items)."""
-    given = answers_by_link(response)
-    enabled: set[str] = set()
+@dataclass(frozen=True)
+class Enablement:
+    """Which items are enabled, per repeating-group instance.
+
+    ``instances`` lists each repeating group's instances, the response's own plus, for an
+    enabled group nobody has filled in yet, one empty instance to render and to decide.
+    """
+
+    form: FormModel = field(repr=False)
+    pairs: frozenset[tuple[Key, str]]
+    instances: Mapping[str, tuple[Key, ...]]
+
+    def enabled(self, link: str, key: Key = ()) -> bool:
+        """Whether ``link`` is enabled in the instance ``key`` (or the one around it)."""
+        return (sits_in(self.form, link, key), link) in self.pairs
+
+    @property
+    def links(self) -> set[str]:
+        """The linkIds enabled in at least one instance."""
+        return {link for _, link in self.pairs}
+
+
+def sits_in(form: FormModel, link: str, key: Key) -> Key:
+    """The instance, ``key`` or one around it, that holds ``link``'s response items."""
+    wanted = form.scope_groups.get(link)
+    return next((k for k in outward(key) if group_of(k) == wanted), ())
+
+
+def enablement(
+    form: FormModel,
+    response: Mapping[str, Any],
+    *,
+    index: ResponseIndex | None = None,
+    expressions: Expressions | None = None,
+) -> Enablement:
+    """Decide every item in every instance; one pass in ``form.enable_order``."""
+    if index is None:
+        index = index_response(form, response)
+    if expressions is None:
+        expressions = Expressions(form, dict(response), index)
+    instances = {group: list(keys) for group, keys in index.instances.items()}
+    pairs: set[tuple[Key, str]] = set()
+
+    def answers_to(question: str, key: Key) -> list[tuple[str, Any]]:
+        # The nearest occurrence: in this instance or one around it (R4 "ancestor axis").
+        wanted = form.scope_groups.get(question)
+        for k in outward(key):
+            if group_of(k) == wanted:
+                return index.answers(k, question) if (k, question) in pairs else []
+        # Otherwise in another group's instances: those inside this one, else all of them.
+        keys = [k for k in instances.get(wanted or "", []) if (k, question) in pairs]
+        inside = [k for k in keys if k[: len(key)] == key]
+        return [a for k in inside or keys for a in index.answers(k, question)]
+
+    def decide(link: str, key: Key) -> bool:
+        parent = form.parents.get(link)
+        if parent is not None:
+            parent_key = key[:-1] if repeating_group(form, parent) else key
+            if (parent_key, parent) not in pairs:
+                return False
+        item = form.index[link]
+        if item.enable_when_expression:
+            own = (*key, (link, 0)) if repeating_group(form, link) else key
+            result = expressions.item(item.enable_when_expression, link, own)
+            return bool(result) and result[0] is True
+        if not item.enable_when:
+            return True
+        outcomes = [condition_holds(c, answers_to(c.question, key)) for c in item.enable_when]
+        return any(outcomes) if item.enable_behavior == "any" else all(outcomes)
+
     # enable_order puts every item after its parent and after the questions it reads, so
     # each decision can rely on theirs, and answers in disabled items are simply not seen.
-    for link in model.enable_order:
-        parent = model.parents.get(link)
-        if parent is not None and parent not in enabled:
-            continue
-        counted = {q: given.get(q, []) if q in enabled else [] for q in _questions(model, link)}
-        if _item_enabled(model, model.index[link], response, counted):
-            enabled.add(link)
-    return enabled
+    for link in form.enable_order:
+        group = form.scope_groups.get(link)
+        for key in list(instances.get(group, [])) if group else [()]:
+            if not decide(link, key):
+                continue
+            pairs.add((key, link))
+            if repeating_group(form, link) and not index.counts.get((key, link)):
+                instances.setdefault(link, []).append((*key, (link, 0)))
+    return Enablement(
+        form, frozenset(pairs), {group: tuple(keys) for group, keys in instances.items()}
+    )
 
 
-def _questions(model: FormModel, link: str) -> list[str]:
-    return [c.question for c in model.index[link].enable_when]
-
-
-def _item_enabled(
-    model: FormModel,
-    item: FormItem,
-    response: Mapping[str, Any],
-    answers: Mapping[str, list[tuple[str, Any]]],
-) -> bool:
-    if item.enable_when_expression:
-        result = evaluate(
-            item.enable_when_expression,
-            dict(response),
-            dict(model.questionnaire),
-            weights=dict(model.weights),
-        )
-        return bool(result) and result[0] is True
-    if not item.enable_when:
-        return True
-    outcomes = [condition_holds(c, answers.get(c.question, [])) for c in item.enable_when]
-    return any(outcomes) if item.enable_behavior == "any" else all(outcomes)
+def enabled_items(form: FormModel, response: Mapping[str, Any]) -> set[str]:
+    """The linkIds enabled in at least one instance (linear in the items and answers)."""
+    return enablement(form, response).links

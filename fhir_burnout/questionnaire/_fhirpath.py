@@ -13,9 +13,15 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+from antlr4 import CommonTokenStream, InputStream  # type: ignore[import-untyped]
+from antlr4.error.ErrorListener import ErrorListener  # type: ignore[import-untyped]
+from antlr4.tree.Tree import ParseTreeWalker  # type: ignore[import-untyped]
 from fhirpathpy import apply_parsed_path
+from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models
-from fhirpathpy.parser import parse
+from fhirpathpy.parser.ASTPathListener import ASTPathListener
+from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
+from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 
 ITEM_WEIGHT = "http://hl7.org/fhir/StructureDefinition/itemWeight"
 ORDINAL_VALUE = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
@@ -83,10 +89,55 @@ def _power(values: list[Any], exponent: Any) -> list[Any]:
     return [result]
 
 
+class FhirPathSyntaxError(ValueError):
+    """An expression that is not FHIRPath; the message says where and what."""
+
+
+class _Collect(ErrorListener):  # type: ignore[misc]
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: list[str] = []
+
+    def syntaxError(  # noqa: N802, PLR0917 -- antlr's name and signature
+        self, recognizer: Any, offending: Any, line: int, column: int, msg: str, e: Any
+    ) -> None:
+        self.errors.append(f"column {column + 1}: {msg}")
+
+
 @functools.lru_cache(maxsize=1024)
 def _parsed(expression: str) -> Any:
-    # Parsing dominates short expressions; the AST is only read while evaluating.
-    return parse(expression)  # type: ignore[no-untyped-call]
+    """fhirpathpy's parse, but a syntax error raises instead of being skipped.
+
+    fhirpathpy 2.2 installs antlr's do-nothing error listener and parses ``expression``
+    rather than ``entireExpression``, so ``item.where(`` and ``a.b c`` parse into a partial
+    tree and fail (or worse, answer) only while evaluating. Same lexer, parser and tree
+    listener; an error listener that keeps the errors, and the rule that ends at EOF.
+    Parsing dominates short expressions, so the tree is cached (only read while evaluating).
+    """
+    errors = _Collect()
+    lexer = FHIRPathLexer(InputStream(expression))
+    lexer.removeErrorListeners()
+    lexer.addErrorListener(errors)
+    parser = FHIRPathParser(CommonTokenStream(lexer))
+    parser.buildParseTrees = True
+    parser.removeErrorListeners()
+    parser.addErrorListener(errors)
+    # The whole text must be one expression: "a.b c" is an error, not "a.b".
+    tree = parser.entireExpression()  # type: ignore[no-untyped-call]
+    if errors.errors:
+        raise FhirPathSyntaxError("; ".join(errors.errors))
+    listener = ASTPathListener()  # type: ignore[no-untyped-call]
+    ParseTreeWalker().walk(listener, tree.expression())
+    return listener.parentStack[0]
+
+
+def check_syntax(expression: str) -> str | None:
+    """None when ``expression`` is FHIRPath, else what is wrong with it."""
+    try:
+        _parsed(expression)
+    except FhirPathSyntaxError as exc:
+        return str(exc)
+    return None
 
 
 def evaluate(
@@ -95,8 +146,17 @@ def evaluate(
     questionnaire: dict[str, Any],
     variables: dict[str, Any] | None = None,
     weights: dict[tuple[str | None, str], Decimal] | None = None,
+    *,
+    context: dict[str, Any] | None = None,
+    raw: bool = False,
 ) -> list[Any]:
-    """Evaluate ``expression`` with %resource = the response and SDC's weight()."""
+    """Evaluate ``expression`` with %resource = the response and SDC's weight().
+
+    ``context`` is the response item an item-level expression belongs to (SDC ``%context``,
+    also the start of a path without a ``%``); without it, the response itself. With
+    ``raw``, the result keeps fhirpathpy's typed nodes, so that a variable holding items
+    can be navigated further (``%group.item.answer.value`` needs to know value is value[x]).
+    """
     if weights is None:
         weights = answer_weights(questionnaire)
 
@@ -115,8 +175,16 @@ def evaluate(
         "sum": {"fn": _sum, "arity": {0: []}},
         "power": {"fn": _power, "arity": {1: ["Number"]}},
     }
-    context = {"resource": response, "questionnaire": questionnaire, **(variables or {})}
+    base: Any = response
+    if context is not None:
+        base = ResourceNode.create_node(context, "QuestionnaireResponse.item")  # type: ignore[no-untyped-call]
+    names = {"resource": response, "questionnaire": questionnaire, **(variables or {})}
+    names["context"] = base
     result = apply_parsed_path(  # type: ignore[no-untyped-call]
-        response, _parsed(expression), context, models["r4"], {"userInvocationTable": functions}
+        base,
+        _parsed(expression),
+        names,
+        models["r4"],
+        {"userInvocationTable": functions, "returnRawData": raw},
     )
     return list(result)

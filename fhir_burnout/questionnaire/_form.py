@@ -17,7 +17,7 @@ from typing import Any
 import nh3
 
 from fhir_burnout.questionnaire._errors import QuestionnaireError
-from fhir_burnout.questionnaire._fhirpath import answer_weights
+from fhir_burnout.questionnaire._fhirpath import answer_weights, check_syntax, evaluate
 
 SDC = "http://hl7.org/fhir/uv/sdc/StructureDefinition/"
 CORE = "http://hl7.org/fhir/StructureDefinition/"
@@ -87,6 +87,8 @@ class FormItem:
     enable_when_expression: str | None = None
     calculated_expression: str | None = None
     initial_expression: str | None = None
+    #: SDC item-level variables (name, FHIRPath), in scope for this item and its descendants.
+    variables: tuple[tuple[str, str], ...] = ()
     unsupported: str | None = None
     children: tuple[FormItem, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -111,6 +113,10 @@ class FormModel:
     weights: Mapping[tuple[str | None, str], Decimal] = field(
         default_factory=dict, repr=False, compare=False
     )
+    #: linkId -> the nearest repeating group around the item (absent: the response itself).
+    scope_groups: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    #: linkId -> its place among its siblings, to keep a response in questionnaire order.
+    positions: Mapping[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def canonical(self) -> str | None:
@@ -272,6 +278,23 @@ class _Loader:
             options.append(AnswerOption("coding", coding, label))
         return tuple(options), None
 
+    def variables(self, element: Mapping[str, Any], link: str) -> tuple[tuple[str, str], ...]:
+        found = []
+        for ext in element.get("extension", []) or []:
+            if ext.get("url") != CORE + "variable":
+                continue
+            expression = ext.get("valueExpression") or {}
+            name, text = expression.get("name"), expression.get("expression")
+            language = expression.get("language", "text/fhirpath")
+            if not name or not (text or expression.get("reference")):
+                self.problems.append((link, "a variable needs a name and an expression"))
+            elif language != "text/fhirpath":
+                # x-fhir-query or CQL: never fetched or run while rendering, so it is empty.
+                found.append((str(name), "{}"))
+            else:
+                found.append((str(name), str(text)))
+        return tuple(found)
+
     def item(self, raw: Mapping[str, Any], path: str) -> FormItem:
         link = str(raw.get("linkId") or "")
         if not link:
@@ -339,6 +362,7 @@ class _Loader:
             enable_when_expression=_expression(raw, "sdc-questionnaire-enableWhenExpression"),
             calculated_expression=_expression(raw, "sdc-questionnaire-calculatedExpression"),
             initial_expression=_expression(raw, "sdc-questionnaire-initialExpression"),
+            variables=self.variables(raw, link),
             unsupported=unsupported,
             children=children,
             raw=raw,
@@ -356,6 +380,58 @@ def _referenced_links(expression: str) -> set[str]:
     for group in _LINK_ID_IN_EXPRESSION.findall(expression):
         found |= set(re.findall(r"'([^']*)'", group))
     return found
+
+
+#: Variables every expression may use: SDC's, and the launch context a form may be given.
+BUILT_IN_VARIABLES = frozenset(
+    {"resource", "context", "questionnaire", "rootResource", "ucum", "sct", "loinc",
+     "patient", "encounter", "location", "user", "study"}
+)  # fmt: skip
+
+
+def _launch_context_names(questionnaire: Mapping[str, Any]) -> set[str]:
+    names = set()
+    for ext in questionnaire.get("extension", []) or []:
+        if str(ext.get("url", "")).endswith("sdc-questionnaire-launchContext"):
+            for part in ext.get("extension", []) or []:
+                if part.get("url") == "name":
+                    code = (part.get("valueCoding") or {}).get("code") or part.get("valueId")
+                    if code:
+                        names.add(str(code))
+    return names
+
+
+def _check_expressions(
+    items: tuple[FormItem, ...],
+    known: dict[str, list[Any]],
+    problems: list[tuple[str, str]],
+) -> None:
+    """Every expression must parse and run on an empty response with the variables in
+    scope: a typo or an undefined %name is found now, not while the client fills the form."""
+    empty = {"resourceType": "QuestionnaireResponse", "status": "in-progress"}
+    for item in items:
+        scope = dict(known)
+        named = [(f"variable {name!r}", text, name) for name, text in item.variables]
+        others = [
+            ("calculatedExpression", item.calculated_expression, None),
+            ("enableWhenExpression", item.enable_when_expression, None),
+            ("initialExpression", item.initial_expression, None),
+        ]
+        for what, text, name in [*named, *others]:
+            if text is None:
+                continue
+            problem = check_syntax(text)
+            if problem is None:
+                try:
+                    evaluate(text, empty, {}, scope, {}, context={"linkId": item.link_id})
+                except Exception as exc:  # fhirpathpy raises bare Exception
+                    undefined = re.search(r"undefined environment variable: (\S+)", str(exc))
+                    problem = f"%{undefined[1]} is not defined" if undefined else str(exc)
+            if problem is not None:
+                problems.append((item.link_id, f"{what} is not valid FHIRPath: {problem}"))
+            if name is not None:
+                scope[name] = []
+        _check_expressions(item.children, scope, problems)
 
 
 def _check_cycles(index: Mapping[str, FormItem], problems: list[tuple[str, str]]) -> None:
@@ -384,11 +460,21 @@ def _check_cycles(index: Mapping[str, FormItem], problems: list[tuple[str, str]]
             visit(node, [node])
 
 
-def _parents(items: tuple[FormItem, ...], parent: str | None, out: dict[str, str]) -> None:
-    for item in items:
+def _structure(
+    items: tuple[FormItem, ...],
+    parent: FormItem | None,
+    scope: str | None,
+    out: tuple[dict[str, str], dict[str, str], dict[str, int]],
+) -> None:
+    parents, scope_groups, positions = out
+    for position, item in enumerate(items):
+        positions[item.link_id] = position
         if parent is not None:
-            out[item.link_id] = parent
-        _parents(item.children, item.link_id, out)
+            parents[item.link_id] = parent.link_id
+        if scope is not None:
+            scope_groups[item.link_id] = scope
+        inner = item.link_id if item.type == "group" and item.repeats else scope
+        _structure(item.children, item, inner, out)
 
 
 def _enable_order(
@@ -443,25 +529,34 @@ def load_form(
                 )
     _check_cycles(index, loader.problems)
     parents: dict[str, str] = {}
-    _parents(items, None, parents)
+    scope_groups: dict[str, str] = {}
+    positions: dict[str, int] = {}
+    _structure(items, None, None, (parents, scope_groups, positions))
     order = _enable_order(index, parents, loader.problems)
+    variables = loader.variables(questionnaire, "")
+    known: dict[str, list[Any]] = {
+        name: [] for name in BUILT_IN_VARIABLES | _launch_context_names(questionnaire)
+    }
+    for name, text in variables:
+        problem = check_syntax(text)
+        if problem is not None:
+            loader.problems.append(("", f"variable {name!r} is not valid FHIRPath: {problem}"))
+        known[name] = []
+    _check_expressions(items, known, loader.problems)
     if loader.problems:
         raise QuestionnaireError(loader.problems)
-    variables = []
-    for ext in questionnaire.get("extension", []) or []:
-        if ext.get("url") == CORE + "variable":
-            expr = ext.get("valueExpression", {})
-            variables.append((str(expr.get("name", "")), str(expr.get("expression", ""))))
     return FormModel(
         url=questionnaire.get("url"),
         version=questionnaire.get("version"),
         title=localized(questionnaire, "title", lang or primary, primary),
         lang=lang or primary,
         items=items,
-        variables=tuple(variables),
+        variables=variables,
         questionnaire=questionnaire,
         index=index,
         enable_order=order,
         parents=parents,
         weights=answer_weights(dict(questionnaire)),
+        scope_groups=scope_groups,
+        positions=positions,
     )

@@ -7,12 +7,14 @@ error only when the response claims to be ``completed`` (SDC); before that it is
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
-from fhir_burnout.questionnaire._enable import as_number, enabled_items
+from fhir_burnout.questionnaire._enable import as_number, enablement
 from fhir_burnout.questionnaire._form import FormItem, FormModel
+from fhir_burnout.questionnaire._scope import Key, ResponseIndex, index_response, repeating_group
 
 #: The answer value[x] each item type takes (R4 Questionnaire.item.type).
 ANSWER_TYPES: dict[str, frozenset[str]] = {
@@ -76,6 +78,10 @@ class ValidationIssue:
     code: str
     message_nl: str
     message_en: str
+    #: the repeating-group instance it is in: ((group linkId, occurrence), ...); () if none
+    instance: Key = ()
+    #: FHIRPath to the item in the response
+    expression: str = ""
 
     def message(self, lang: str) -> str:
         """The message in ``lang`` (Dutch unless English is asked for)."""
@@ -88,7 +94,9 @@ class ValidationIssue:
             "code": "required" if self.code == "required" else "invalid",
             "details": {"text": self.message_en},
             "diagnostics": self.message_nl,
-            "expression": [f"QuestionnaireResponse.item.where(linkId='{self.link_id}')"],
+            "expression": [
+                self.expression or f"QuestionnaireResponse.item.where(linkId='{self.link_id}')"
+            ],
         }
 
 
@@ -97,12 +105,57 @@ def _issue(link: str, code: str, severity: str = "error", **values: Any) -> Vali
     return ValidationIssue(link, severity, code, nl.format(**values), en.format(**values))
 
 
-def _response_items(items: list[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
-    for item in items:
-        yield item
-        yield from _response_items(list(item.get("item", []) or []))
-        for answer in item.get("answer", []) or []:
-            yield from _response_items(list(answer.get("item", []) or []))
+def _path(form: FormModel, link: str, key: Key) -> str:
+    """FHIRPath to ``link`` in instance ``key``: top-level items by ``item``, others found
+    by ``repeat(item)`` inside each repeating-group occurrence around them."""
+    if not key and link not in form.parents:
+        return f"QuestionnaireResponse.item.where(linkId='{link}')"
+    steps = "".join(f".repeat(item).where(linkId='{g}')[{n}]" for g, n in key)
+    return f"QuestionnaireResponse{steps}.repeat(item).where(linkId='{link}')"
+
+
+def _at(issue: ValidationIssue, form: FormModel, key: Key) -> ValidationIssue:
+    return replace(issue, instance=key, expression=_path(form, issue.link_id, key))
+
+
+_DATE = r"-?[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?"
+_TIME = r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?"
+#: The R4 regular expressions for the primitive types an answer can have.
+_FORMATS = {
+    "valueDate": re.compile(_DATE),
+    "valueDateTime": re.compile(
+        _DATE + r"(T" + _TIME + r"(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?"
+    ),
+    "valueTime": re.compile(_TIME),
+    "valueUri": re.compile(r"\S*"),
+}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+#: What the JSON value of each answer type must look like (beyond being present).
+_SHAPES: dict[str, Callable[[Any], bool]] = {
+    "valueBoolean": lambda v: isinstance(v, bool),
+    "valueInteger": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "valueDecimal": _is_number,
+    "valueCoding": lambda v: isinstance(v, Mapping) and bool(v.get("code") or v.get("display")),
+    "valueQuantity": lambda v: isinstance(v, Mapping) and _is_number(v.get("value")),
+    "valueAttachment": lambda v: isinstance(v, Mapping),
+    "valueReference": lambda v: isinstance(v, Mapping),
+}
+
+
+def _well_formed(key: str, value: Any) -> bool:
+    """Whether an answer's value has the JSON shape and format its type demands."""
+    shape = _SHAPES.get(key)
+    if shape is not None:
+        return bool(shape(value))
+    if not isinstance(value, str) or not value:  # FHIR has no empty strings
+        return False
+    pattern = _FORMATS.get(key)
+    return pattern is None or pattern.fullmatch(value) is not None
 
 
 def _in_options(item: FormItem, key: str, value: Any) -> bool:
@@ -154,6 +207,9 @@ def _answer_issues(item: FormItem, answers: list[Mapping[str, Any]]) -> list[Val
             found.append(_issue(item.link_id, "type"))
             continue
         value = answer[key]
+        if not _well_formed(key, value):
+            found.append(_issue(item.link_id, "type"))
+            continue
         if item.type in ("choice", "open-choice") and not _in_options(item, key, value):
             found.append(_issue(item.link_id, "option"))
         if item.max_length and isinstance(value, str) and len(value) > item.max_length:
@@ -162,34 +218,67 @@ def _answer_issues(item: FormItem, answers: list[Mapping[str, Any]]) -> list[Val
     return found
 
 
+def _second_occurrences(form: FormModel, items: list[Any]) -> set[int]:
+    """id() of every item that repeats a linkId among its siblings (a repeating group may)."""
+    found: set[int] = set()
+    seen: set[str] = set()
+    for node in items:
+        if not isinstance(node, Mapping):
+            continue
+        link = str(node.get("linkId"))
+        if link in seen and not repeating_group(form, link):
+            found.add(id(node))
+        seen.add(link)
+        found |= _second_occurrences(form, list(node.get("item", []) or []))
+        for answer in node.get("answer", []) or []:
+            if isinstance(answer, Mapping):
+                found |= _second_occurrences(form, list(answer.get("item", []) or []))
+    return found
+
+
+def _applies(form: FormModel, link: str, key: Key, index: ResponseIndex) -> bool:
+    """Whether a required ``link`` must be answered in ``key``: not inside a repeating group
+    occurrence nobody started, nor under the answer of a question left open."""
+    parent = form.parents.get(link)
+    while parent is not None:
+        if repeating_group(form, parent):
+            return key in index.instances.get(parent, [])
+        if form.index[parent].type != "group":
+            return bool(index.answers(key, parent))
+        parent = form.parents.get(parent)
+    return True
+
+
 def validate(form: FormModel, response: Mapping[str, Any]) -> list[ValidationIssue]:
-    """Every problem of ``response`` against the questionnaire of ``form``."""
+    """Every problem of ``response`` against the questionnaire of ``form``, per instance of
+    a repeating group (each occurrence is checked on its own)."""
     issues: list[ValidationIssue] = []
-    enabled = enabled_items(form, response)
+    index = index_response(form, response)
+    state = enablement(form, response, index=index)
     completed = response.get("status") == "completed"
-    answered: dict[str, int] = {}
-    group_count: dict[str, int] = {}
-    for raw in _response_items(list(response.get("item", []) or [])):
+    twice = _second_occurrences(form, list(response.get("item", []) or []))
+    for key, raw in index.order:
         link = str(raw.get("linkId"))
         item = form.index.get(link)
         if item is None:
-            issues.append(_issue(link, "unknown"))
+            issues.append(_at(_issue(link, "unknown"), form, key))
             continue
+        found: list[ValidationIssue] = []
+        if id(raw) in twice:
+            found.append(_issue(link, "group_repeats"))
         answers = list(raw.get("answer", []) or [])
-        group_count[link] = group_count.get(link, 0) + 1
-        if item.type == "group" and group_count[link] == 2 and not item.repeats:
-            issues.append(_issue(link, "group_repeats"))
-        if answers:
-            answered[link] = answered.get(link, 0) + len(answers)
-            if link not in enabled:
-                issues.append(_issue(link, "disabled"))
-        issues += _answer_issues(item, answers)
+        if answers and (key, link) not in state.pairs:
+            found.append(_issue(link, "disabled"))
+        found += _answer_issues(item, answers)
+        issues += [_at(i, form, key) for i in found]
     for item in form.walk():
-        if not item.required or item.link_id not in enabled or item.type == "display":
+        if not item.required or item.type == "display":
             continue
-        present = answered.get(item.link_id) or (
-            item.type == "group" and item.link_id in group_count
-        )
-        if not present:
-            issues.append(_issue(item.link_id, "required", "error" if completed else "warning"))
+        group = form.scope_groups.get(item.link_id)
+        for key in state.instances.get(group, ()) if group else [()]:
+            if (key, item.link_id) not in state.pairs or index.nodes.get((key, item.link_id)):
+                continue
+            if _applies(form, item.link_id, key, index):
+                missing = _issue(item.link_id, "required", "error" if completed else "warning")
+                issues.append(_at(missing, form, key))
     return issues

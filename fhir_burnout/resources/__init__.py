@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fhir_burnout.fhir import safe_xml_parser
 from fhir_burnout.resources._build import build_resources
 from fhir_burnout.resources._content import load_programme
 from fhir_burnout.resources._model import Module, Phase, Programme, Text, Track
@@ -10,7 +11,6 @@ from fhir_burnout.resources._package import (
     bundle_from_xml,
     bundle_to_xml,
     read_package,
-    safe_xml_parser,
     write_package,
 )
 from fhir_burnout.resources._problems import Problem

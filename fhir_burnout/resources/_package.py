@@ -17,9 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fhir.resources.R4B.bundle import Bundle
-from lxml import etree
-
+from fhir_burnout.fhir import FhirXmlError, resource_from_xml, resource_to_xml
 from fhir_burnout.resources._model import Programme
 
 FHIR_VERSION = "4.0.1"
@@ -104,27 +102,16 @@ def collection_bundle(programme: Programme, resources: list[dict[str, Any]]) -> 
 
 
 def bundle_to_xml(bundle: dict[str, Any]) -> bytes:
-    """FHIR XML of a Bundle, written with lxml through the fhir.resources models."""
-    xml = Bundle.model_validate(bundle).model_dump_xml(pretty_print=True)
-    return xml if isinstance(xml, bytes) else str(xml).encode("utf-8")
-
-
-def safe_xml_parser() -> etree.XMLParser:
-    """An XML parser with entity resolution, DTD loading and network access off."""
-    return etree.XMLParser(
-        resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False
-    )
+    """FHIR XML of a Bundle (see fhir_burnout.fhir: every value kept exactly as written)."""
+    return resource_to_xml(bundle)
 
 
 def bundle_from_xml(data: bytes) -> dict[str, Any]:
-    """Read FHIR XML of a Bundle back to FHIR JSON (safe parser)."""
-    # Parse once with our hardened parser: it refuses DOCTYPE entity tricks before the
-    # model sees anything.
-    root = etree.fromstring(data, parser=safe_xml_parser())
-    if root.tag != "{http://hl7.org/fhir}Bundle":
-        raise ValueError(f"not a FHIR Bundle: root element is {root.tag}")
-    model = Bundle.model_validate_xml(data, xmlparser=safe_xml_parser())
-    return dict(json.loads(model.model_dump_json()))
+    """Read FHIR XML of a Bundle back to FHIR JSON (safe parser, see fhir_burnout.fhir)."""
+    bundle = resource_from_xml(data)
+    if bundle["resourceType"] != "Bundle":
+        raise FhirXmlError(f"not a FHIR Bundle: the root element is {bundle['resourceType']}")
+    return bundle
 
 
 def _tar_bytes(members: list[tuple[str, bytes]], mtime: int) -> bytes:
