@@ -231,6 +231,13 @@ def summary(root: Path | None, lang: str) -> None:
     help="Write the sandbox info plus app_url and app_client_id here.",
 )
 @click.option("--exit", "exit_after", is_flag=True, help="Stop everything after publishing.")
+@click.option(
+    "--work-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".demo"),
+    show_default=True,
+    help="Where the demo keeps the app's config, database and keys.",
+)
 def demo(  # noqa: PLR0917 - click passes each option
     root: Path | None,
     out: Path,
@@ -239,6 +246,7 @@ def demo(  # noqa: PLR0917 - click passes each option
     app_port: int,
     info_file: Path | None,
     exit_after: bool,
+    work_dir: Path,
 ) -> None:
     """Build the package, start the sandbox EHR, publish into it and run the app trusting it."""
     from fhir_burnout.demo import run_demo  # noqa: PLC0415
@@ -255,7 +263,7 @@ def demo(  # noqa: PLR0917 - click passes each option
     try:
         run_demo(
             resources,
-            folder=Path(".demo"),
+            folder=work_dir,
             echo=click.echo,
             wait=None if exit_after else _wait_for_interrupt,
             sandbox_port=port,

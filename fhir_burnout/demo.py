@@ -95,6 +95,10 @@ def run_demo(
     try:
         with start_sandbox(port=sandbox_port, app_url=app_url) as info:
             created, existing = publish_into(info, resources)
+            # The sandbox forgets everything when it stops, so the app's state starts afresh
+            # too: sessions and enrolments of an earlier demo point at an EHR that is gone.
+            for stale in folder.glob("demo.db*"):
+                stale.unlink()
             config = write_config(folder, app_url, info)
             deferred.app = create_app(Settings.from_file(config))
             if info_file is not None:

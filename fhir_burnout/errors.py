@@ -77,10 +77,13 @@ class FhirServerError(FhirBurnoutError):
         method: str = "",
         url: str = "",
         outcome: dict[str, Any] | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.method, self.url = status, method, url
         self.server_outcome = outcome
+        #: seconds the server asked us to wait (Retry-After on 429 and 503), if it said
+        self.retry_after = retry_after
 
     def issues(self) -> list[dict[str, Any]]:
         """The server's own issues when it sent an OperationOutcome, else ours."""

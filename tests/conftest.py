@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import create_engine, text
 
+from fhir_burnout.db import create_db_engine, upgrade
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.resources import (
     Programme,
@@ -91,3 +94,33 @@ def fhir(sandbox, worker_token):
     """The project's FHIR client on the sandbox, with a backend-services token."""
     with FhirClient(sandbox.fhir_base, token=worker_token) as client:
         yield client
+
+
+POSTGRES = "postgresql+psycopg://root@127.0.0.1:5432/test"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """A fresh, empty database: an SQLite file, or a schema of its own in PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'app.db'}"
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(database_url):
+    """An engine on a migrated fresh database."""
+    engine = create_db_engine(database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()

@@ -12,6 +12,7 @@ def test_demo_builds_publishes_into_the_sandbox_and_prints_the_programme(
 ):
     info = tmp_path / "demo.json"
     args = ["demo", "--out", str(tmp_path / "dist"), "--info", str(info), "--exit"]
+    args += ["--work-dir", str(tmp_path / "work")]
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     for phase in programme.phases:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fhir_burnout
+import fhir_burnout.db
 import fhir_burnout.errors
 import fhir_burnout.fhir
 import fhir_burnout.questionnaire
@@ -16,6 +17,10 @@ def test_public_api_is_pinned():
     assert sorted(fhir_burnout.errors.__all__) == [
         "ContentError", "FhirBurnoutError", "FhirConnectionError", "FhirServerError",
         "ValidationProblemsError",
+    ]  # fmt: skip
+    assert sorted(fhir_burnout.db.__all__) == [
+        "Base", "DatabaseError", "create_db_engine", "current_revision", "head_revision",
+        "is_postgresql", "upgrade",
     ]  # fmt: skip
     assert fhir_burnout.fhir.__all__ == [
         "FhirClient", "FhirXmlError", "resource_from_xml", "resource_to_xml", "safe_xml_parser",
@@ -44,7 +49,7 @@ def test_public_api_is_pinned():
         "refresh", "trusted_ehr", "verify_id_token",
     ]  # fmt: skip
     modules = (
-        fhir_burnout.errors, fhir_burnout.fhir, fhir_burnout.resources,
+        fhir_burnout.db, fhir_burnout.errors, fhir_burnout.fhir, fhir_burnout.resources,
         fhir_burnout.questionnaire, fhir_burnout.sandbox, fhir_burnout.smart_launch,
     )  # fmt: skip
     for module in modules:

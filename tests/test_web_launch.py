@@ -29,23 +29,21 @@ from fhir_burnout.web import create_app
 from .smart_flow import follow_to_redirect_uri
 
 APP = "http://127.0.0.1:8000"  # the sandbox registers fhir-burnout with this redirect URI
-POSTGRES = "postgresql+psycopg://root@127.0.0.1:5432/test"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def app(request, sandbox, tmp_path):
-    database = f"sqlite:///{tmp_path / 'app.db'}" if request.param == "sqlite" else POSTGRES
+@pytest.fixture
+def app(sandbox, tmp_path, database_url):
     settings = Settings(
         base_url=APP,
-        database_url=database,
-        secret_key="test-secret-" + request.param,
+        database_url=database_url,
+        secret_key="test-secret-" + database_url.split(":")[0],
         token_key=Fernet.generate_key().decode(),
         ehrs=(TrustedEhr(fhir_base=sandbox.fhir_base, client_id="fhir-burnout"),),
         keys_dir=tmp_path / "keys",
     )
     app = create_app(settings)
     yield app
-    app.extensions["fhir_burnout"]["store"].engine.dispose()
+    app.extensions["fhir_burnout"]["engine"].dispose()
 
 
 def ehr_launch_params(sandbox, patient, practitioner=None):

@@ -6,6 +6,8 @@ It does not retry writes: a write that may have reached the server is the outbox
 
 from __future__ import annotations
 
+import email.utils
+import time
 from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any, Protocol
@@ -86,6 +88,7 @@ class FhirClient:
                 method=method,
                 url=url,
                 outcome=outcome,
+                retry_after=retry_after(response.headers.get("Retry-After")),
             )
         return response
 
@@ -147,6 +150,22 @@ class FhirClient:
             "PUT", f"{resource['resourceType']}/{resource['id']}", json=resource, headers=headers
         )
         return _json(response) if response.content else resource
+
+
+def retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delay-seconds or an HTTP-date (RFC 9110
+    §10.2.3); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
 
 
 def _json(response: requests.Response) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import requests
 from flask import Flask, jsonify
 from werkzeug.wrappers import Response
 
+from fhir_burnout.db import create_db_engine, upgrade
 from fhir_burnout.settings import Settings
 from fhir_burnout.smart_launch import DiscoveryCache
 from fhir_burnout.smart_launch._keys import public_jwks
@@ -29,9 +30,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
     )
     http = requests.Session()
+    engine = create_db_engine(settings.database_url)
+    upgrade(engine)  # every process may start first: upgrade() takes a lock and is idempotent
     app.extensions["fhir_burnout"] = {
         "settings": settings,
-        "store": SessionStore(settings.database_url, settings.token_key),
+        "engine": engine,
+        "store": SessionStore(engine, settings.token_key),
         "http": http,
         "discovery": DiscoveryCache(http),
     }

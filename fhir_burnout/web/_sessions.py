@@ -15,17 +15,14 @@ from dataclasses import asdict
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import Boolean, Float, LargeBinary, String, Text, create_engine, delete, select
+from sqlalchemy import Boolean, Float, LargeBinary, String, Text, delete, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from fhir_burnout.db import Base
 from fhir_burnout.smart_launch import LaunchResult, PendingLaunch, StateError
 
 PENDING_LIFETIME = 600.0  # seconds a person may take to sign in at the EHR
-
-
-class Base(DeclarativeBase):
-    """Tables of the web layer."""
 
 
 class PendingLaunchRow(Base):
@@ -62,10 +59,9 @@ class LaunchSessionRow(Base):
 class SessionStore:
     """Pending launches and launch sessions in one SQL database (SQLite or PostgreSQL)."""
 
-    def __init__(self, database_url: str, token_key: str) -> None:
-        self.engine: Engine = create_engine(database_url)
+    def __init__(self, engine: Engine, token_key: str) -> None:
+        self.engine = engine  # migrated by the app factory (fhir_burnout.db.upgrade)
         self._fernet = Fernet(token_key.encode())
-        Base.metadata.create_all(self.engine)
 
     def _seal(self, value: str) -> bytes:
         return self._fernet.encrypt(value.encode("utf-8"))

@@ -1,0 +1,1 @@
+"""The durable outbox, the worker that delivers it, idempotency keys, conflict handling."""

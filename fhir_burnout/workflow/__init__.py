@@ -1,0 +1,1 @@
+"""Enrolment (PlanDefinition $apply), the Task state machine, progress and phase unlocking."""
