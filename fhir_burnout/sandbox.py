@@ -2,7 +2,11 @@
 
 The sandbox is software we did not write (Medplum's FHIR router, oidc-provider) behind thin
 glue; this module only runs it as a child process, waits until it says it is ready (it
-writes its --info file, then prints its URLs), and stops it with SIGTERM.
+writes its --info file, then prints its URLs), and stops it with SIGTERM (or SIGKILL).
+
+``start_sandbox`` runs one for the length of a ``with`` block. Fault tests use
+``SandboxProcess``: stop or kill the sandbox and start it again on the same port; with a
+``data_dir`` its FHIR store and client credentials survive that, as a real EHR's would.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -28,7 +34,7 @@ SANDBOX_DIR = Path(__file__).resolve().parent.parent / "sandbox"
 NODE = SANDBOX_DIR / "node_modules" / ".bin" / "node"
 MAIN = SANDBOX_DIR / "src" / "main.mjs"
 
-__all__ = ["SandboxError", "SandboxInfo", "sandbox_command", "start_sandbox"]
+__all__ = ["SandboxError", "SandboxInfo", "SandboxProcess", "sandbox_command", "start_sandbox"]
 
 
 class SandboxError(FhirBurnoutError):
@@ -71,8 +77,16 @@ def sandbox_command(
     client_config: Path | None = None,
     app_url: str | None = None,
     consent: bool = False,
+    data_dir: Path | None = None,
+    token_ttl: int | None = None,
+    rate_limit: int | None = None,
 ) -> list[str]:
-    """The command line that runs the sandbox."""
+    """The command line that runs the sandbox.
+
+    ``data_dir`` keeps the FHIR store and the generated credentials there (--data);
+    ``token_ttl`` is the access tokens' lifetime in seconds (--token-ttl); ``rate_limit``
+    allows that many FHIR requests per second per client, then 429 (--rate-limit).
+    """
     if not NODE.exists():
         raise SandboxError(
             f"the sandbox is not installed: {NODE} is missing; run `make test` or "
@@ -87,7 +101,116 @@ def sandbox_command(
         command += ["--app-url", app_url]
     if consent:
         command.append("--consent")
+    if data_dir is not None:
+        command += ["--data", str(data_dir)]
+    if token_ttl is not None:
+        command += ["--token-ttl", str(token_ttl)]
+    if rate_limit is not None:
+        command += ["--rate-limit", str(rate_limit)]
     return command
+
+
+class SandboxProcess:
+    """A sandbox EHR child process to start, stop, kill and start again: for fault tests.
+
+    The first :meth:`start` takes ``port`` (0: a free one) and sets :attr:`port` to the one
+    it got; later starts reuse it, so the URLs in :attr:`info` stay the same. With
+    ``data_dir`` the store, the client credentials and the token signing key survive a
+    restart (tokens issued before it stay valid); without it every start is a fresh sandbox.
+    Use it as a context manager, or call :meth:`close` at the end.
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        client_config: Path | None = None,
+        app_url: str | None = None,
+        consent: bool = False,
+        data_dir: Path | None = None,
+        token_ttl: int | None = None,
+        rate_limit: int | None = None,
+        extra_env: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self.port = port
+        self._options: dict[str, Any] = {
+            "client_config": client_config,
+            "app_url": app_url,
+            "consent": consent,
+            "data_dir": data_dir,
+            "token_ttl": token_ttl,
+            "rate_limit": rate_limit,
+        }
+        self._env = {**os.environ, **dict(extra_env)}
+        self._tmp = tempfile.TemporaryDirectory(prefix="fhir-burnout-sandbox-")
+        self._info_path = Path(self._tmp.name) / "info.json"
+        self._process: subprocess.Popen[str] | None = None
+        self._info: SandboxInfo | None = None
+
+    @property
+    def info(self) -> SandboxInfo:
+        """What the last start wrote to its --info file (kept after a stop, for comparison)."""
+        if self._info is None:
+            raise SandboxError("the sandbox has not been started")
+        return self._info
+
+    @property
+    def running(self) -> bool:
+        """Whether the sandbox process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> SandboxInfo:
+        """Start the sandbox and wait until it answers; returns its info."""
+        if self.running:
+            raise SandboxError("the sandbox is already running")
+        self._info_path.unlink(missing_ok=True)  # a killed sandbox leaves its info behind
+        command = sandbox_command(port=self.port, info=self._info_path, **self._options)
+        process = subprocess.Popen(  # noqa: S603 - our own fixed command line
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=self._env,
+        )
+        self._process = process
+        try:
+            self._info = _wait_until_ready(process, self._info_path)
+        except BaseException:
+            _stop(process)
+            raise
+        self.port = urlsplit(self._info.fhir_base).port or self.port
+        return self._info
+
+    def stop(self) -> None:
+        """Stop the sandbox with SIGTERM, as an operator would (SIGKILL after 10 s)."""
+        if self._process is not None:
+            _stop(self._process)
+
+    def kill(self) -> None:
+        """Kill the sandbox with SIGKILL: a crash. Only what it had answered for survives."""
+        if self._process is not None:
+            _stop(self._process, signal.SIGKILL)
+
+    def close(self) -> None:
+        """Stop the sandbox and remove its temporary files (not the data directory)."""
+        self.stop()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> SandboxProcess:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 @contextmanager
@@ -97,31 +220,27 @@ def start_sandbox(
     client_config: Path | None = None,
     app_url: str | None = None,
     consent: bool = False,
+    data_dir: Path | None = None,
+    token_ttl: int | None = None,
+    rate_limit: int | None = None,
     extra_env: Sequence[tuple[str, str]] = (),
 ) -> Iterator[SandboxInfo]:
-    """Run a sandbox until the block ends; yields its info once it is ready."""
-    with tempfile.TemporaryDirectory(prefix="fhir-burnout-sandbox-") as tmp:
-        info_path = Path(tmp) / "info.json"
-        command = sandbox_command(
-            port=port,
-            info=info_path,
-            client_config=client_config,
-            app_url=app_url,
-            consent=consent,
-        )
-        env = {**os.environ, **dict(extra_env)}
-        process = subprocess.Popen(  # noqa: S603 - our own fixed command line
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-        )
-        try:
-            info = _wait_until_ready(process, info_path)
-            yield info
-        finally:
-            _stop(process)
+    """Run a sandbox until the block ends; yields its info once it is ready.
+
+    The options are :func:`sandbox_command`'s; :class:`SandboxProcess` can also restart it.
+    """
+    sandbox = SandboxProcess(
+        port=port,
+        client_config=client_config,
+        app_url=app_url,
+        consent=consent,
+        data_dir=data_dir,
+        token_ttl=token_ttl,
+        rate_limit=rate_limit,
+        extra_env=extra_env,
+    )
+    with sandbox:
+        yield sandbox.info
 
 
 def _wait_until_ready(process: subprocess.Popen[str], info_path: Path) -> SandboxInfo:
@@ -156,9 +275,9 @@ def _check_answers(info: SandboxInfo) -> None:
             raise SandboxError(f"the sandbox answered {response.status_code} at {url}")
 
 
-def _stop(process: subprocess.Popen[str]) -> None:
+def _stop(process: subprocess.Popen[str], how: signal.Signals = signal.SIGTERM) -> None:
     if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(how)
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -38,7 +38,7 @@ def test_public_api_is_pinned():
         "load_form", "score", "validate", "with_scores",
     ]  # fmt: skip
     assert fhir_burnout.sandbox.__all__ == [
-        "SandboxError", "SandboxInfo", "sandbox_command", "start_sandbox",
+        "SandboxError", "SandboxInfo", "SandboxProcess", "sandbox_command", "start_sandbox",
     ]  # fmt: skip
     assert sorted(fhir_burnout.smart_launch.__all__) == [
         "AccessToken", "AuthorizationDeniedError", "BackendTokenSource", "DiscoveryCache",

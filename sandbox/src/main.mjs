@@ -1,14 +1,24 @@
 // The sandbox EHR: a FHIR R4 server, a SMART authorization server and an EHR launcher on
 // one local port. Usage:
 //   node src/main.mjs [--port N] [--host 127.0.0.1] [--info FILE] [--client-config FILE]
-//                     [--app-url URL] [--consent]
+//                     [--app-url URL] [--consent] [--data DIR] [--token-ttl SECONDS]
+//                     [--rate-limit N]
 // Prints the URLs, writes --info (JSON) once everything answers, stops on SIGINT/SIGTERM.
+//   --data DIR           keep the FHIR store and the generated credentials in DIR: every
+//                        committed write is journaled (fsync before the answer) and replayed on
+//                        the next start, which then adds no seed; client secrets and keys and
+//                        the token signing key are made once and reused
+//   --token-ttl SECONDS  lifetime of every access token (default 3600; backend services 300)
+//   --rate-limit N       at most N FHIR requests per second per client, else 429 + Retry-After
 import { randomBytes } from 'node:crypto';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { exportJWK, generateKeyPair } from 'jose';
 import { createAuthServer } from './auth-server.mjs';
+import { Credentials, JOURNAL_FILE, lockDataDir } from './data-dir.mjs';
 import { createFhirServer } from './fhir-server.mjs';
 import { createLauncher } from './launcher.mjs';
 import { allSeedResources, seedResources, seedSummary } from './seed.mjs';
@@ -25,9 +35,12 @@ async function keyPair(alg, kid) {
 }
 
 /** The test clients every sandbox registers; --client-config adds more. */
-async function defaultClients(appUrl) {
-  const rs384 = await keyPair('RS384', 'worker-rs384');
-  const es384 = await keyPair('ES384', 'worker-es384');
+async function defaultClients(appUrl, credentials) {
+  // Made once per data directory (or per start without one), like a real EHR's registrations.
+  const remember = (name, generate) => credentials.remember(name, generate);
+  const rs384 = await remember('client/fhir-burnout-worker/RS384', () => keyPair('RS384', 'worker-rs384'));
+  const es384 = await remember('client/fhir-burnout-worker/ES384', () => keyPair('ES384', 'worker-es384'));
+  const referralSecret = await remember('client/referral-system/secret', () => randomBytes(24).toString('base64url'));
   const clients = [
     {
       client_id: 'fhir-burnout',
@@ -49,12 +62,12 @@ async function defaultClients(appUrl) {
     },
     {
       client_id: 'referral-system',
-      client_secret: randomBytes(24).toString('base64url'),
+      client_secret: referralSecret,
       token_endpoint_auth_method: 'client_secret_basic',
       grant_types: ['client_credentials'],
       response_types: [],
       redirect_uris: [],
-      scope: 'system/ServiceRequest.cruds system/Patient.cruds system/Bundle.cruds',
+      scope: 'system/ServiceRequest.cruds system/Patient.cruds system/Bundle.cruds system/CarePlan.cruds',
     },
   ];
   const privateKeys = { 'fhir-burnout-worker': [rs384.priv, es384.priv] };
@@ -67,11 +80,135 @@ function readClientConfig(path) {
   return Array.isArray(data) ? data : data.clients ?? [];
 }
 
+/** A whole number >= `min` from an option, or undefined when it is absent. */
+function wholeNumber(values, name, min) {
+  const text = values[name];
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text) || Number(text) < min) {
+    throw new Error(`--${name} must be a whole number >= ${min}, got ${JSON.stringify(text)}`);
+  }
+  return Number(text);
+}
+
 function writeAtomically(path, data) {
   // Readers poll for the file: it must appear whole or not at all.
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, JSON.stringify(data, null, 2) + '\n');
   renameSync(tmp, path);
+}
+
+/**
+ * Start a sandbox: the command line's options in camelCase (`clientConfig` is a file name,
+ * `dataDir` a directory). Resolves once everything answers, to `{info, close}`: `info` is what
+ * --info holds, `close()` stops the server and releases the data directory. Tests use this to
+ * run (and restart) a sandbox in their own process.
+ */
+export async function startSandbox({
+  port = 0,
+  host = '127.0.0.1',
+  clientConfig,
+  appUrl = 'http://127.0.0.1:8000',
+  consent = false,
+  dataDir,
+  tokenTtl,
+  rateLimit,
+} = {}) {
+  dataDir = dataDir && resolve(dataDir);
+  const unlock = dataDir ? lockDataDir(dataDir) : () => {};
+  let dispatch = async (_req, res) => {
+    res.writeHead(503).end('starting');
+  };
+  const server = createServer((req, res) => {
+    dispatch(req, res).catch((err) => {
+      console.error('sandbox: unhandled error', err?.message ?? err);
+      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
+      res.end('internal error');
+    });
+  });
+  let fhir;
+  async function close() {
+    const closed = new Promise((done) => server.close(done));
+    server.closeAllConnections();
+    await closed;
+    fhir?.close(); // every commit is already fsynced: closing loses nothing
+    unlock();
+  }
+  try {
+    await new Promise((done, fail) => {
+      server.once('error', fail);
+      server.listen(port, host, done);
+    });
+    const origin = `http://${host}:${server.address().port}`;
+    const fhirBase = `${origin}/fhir`;
+    const issuer = `${origin}/auth`;
+    const launcherUrl = `${origin}/launcher`;
+
+    const seed = seedResources();
+    const credentials = new Credentials(dataDir);
+    const { clients: defaults, privateKeys } = await defaultClients(appUrl.replace(/\/$/, ''), credentials);
+    const clients = [...defaults, ...readClientConfig(clientConfig)];
+    const people = {
+      practitioners: seed.practitioners.map((p) => ({ id: p.id, name: p.name[0].text })),
+      patients: seed.patients.map((p) => ({ id: p.id, name: p.name[0].text })),
+    };
+    const auth = await createAuthServer({ issuer, fhirBase, clients, consent, seed: people, tokenTtl, credentials });
+    credentials.save();
+    fhir = await createFhirServer({
+      baseUrl: fhirBase,
+      verifyAccessToken: (token) => auth.verifyAccessToken(token),
+      smartConfiguration: () => auth.smartConfiguration(),
+      // Definitions and the care team are not in a patient's compartment, yet a patient-facing
+      // app must read them (a real EHR grants patient/Questionnaire.rs the same way).
+      sharedTypes: [
+        'Questionnaire', 'PlanDefinition', 'ActivityDefinition', 'Library', 'CodeSystem', 'ValueSet',
+        'StructureDefinition', 'Practitioner', 'PractitionerRole', 'Organization',
+      ],
+      journalFile: dataDir && join(dataDir, JOURNAL_FILE),
+      rateLimit,
+    });
+    const launcher = createLauncher({ launcherUrl, fhirBase, auth, clients: auth.clients, seed: people });
+    if (!fhir.restored) {
+      await fhir.seed(allSeedResources(seed)); // journaled too, when there is a journal
+    }
+
+    dispatch = async (req, res) => {
+      const path = req.url.split('?')[0];
+      if (path === '/fhir' || path.startsWith('/fhir/')) return fhir.handle(req, res);
+      if (path === '/auth' || path.startsWith('/auth/')) return auth.handle(req, res);
+      if (path === '/launcher' || path.startsWith('/launcher/')) return launcher.handle(req, res);
+      if (path === '/') {
+        res.writeHead(302, { Location: launcherUrl }).end();
+        return;
+      }
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
+    };
+
+    const info = {
+      fhir_base: fhirBase,
+      issuer,
+      launcher: launcherUrl,
+      smart_configuration: `${fhirBase}/.well-known/smart-configuration`,
+      clients: auth.clients.map((c) => ({
+        client_id: c.client_id,
+        token_endpoint_auth_method: c.token_endpoint_auth_method,
+        client_secret: c.client_secret,
+        redirect_uris: c.redirect_uris,
+        launch_uri: c.launch_uri,
+        scope: c.scope,
+        private_keys: privateKeys[c.client_id],
+      })),
+      seed: seedSummary(seed),
+      data_dir: dataDir,
+      restored: fhir.restored,
+      token_ttl: tokenTtl,
+      rate_limit: rateLimit,
+      pid: process.pid,
+    };
+    return { info, close };
+  } catch (err) {
+    await close().catch(() => undefined);
+    throw err;
+  }
 }
 
 async function main() {
@@ -83,97 +220,44 @@ async function main() {
       'client-config': { type: 'string' },
       'app-url': { type: 'string', default: 'http://127.0.0.1:8000' },
       consent: { type: 'boolean', default: false },
+      data: { type: 'string' },
+      'token-ttl': { type: 'string' },
+      'rate-limit': { type: 'string' },
     },
   });
-  let dispatch = (_req, res) => {
-    res.writeHead(503).end('starting');
-  };
-  const server = createServer((req, res) => {
-    dispatch(req, res).catch((err) => {
-      console.error('sandbox: unhandled error', err?.message ?? err);
-      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
-      res.end('internal error');
-    });
+  const { info, close } = await startSandbox({
+    port: wholeNumber(values, 'port', 0),
+    host: values.host,
+    clientConfig: values['client-config'],
+    appUrl: values['app-url'],
+    consent: values.consent,
+    dataDir: values.data,
+    tokenTtl: wholeNumber(values, 'token-ttl', 1),
+    rateLimit: wholeNumber(values, 'rate-limit', 1),
   });
-  await new Promise((resolve) => server.listen(Number(values.port), values.host, resolve));
-  const { port } = server.address();
-  const origin = `http://${values.host}:${port}`;
-  const fhirBase = `${origin}/fhir`;
-  const issuer = `${origin}/auth`;
-  const launcherUrl = `${origin}/launcher`;
-
-  const seed = seedResources();
-  const { clients: defaults, privateKeys } = await defaultClients(values['app-url'].replace(/\/$/, ''));
-  const clients = [...defaults, ...readClientConfig(values['client-config'])];
-  const people = {
-    practitioners: seed.practitioners.map((p) => ({ id: p.id, name: p.name[0].text })),
-    patients: seed.patients.map((p) => ({ id: p.id, name: p.name[0].text })),
-  };
-  const auth = await createAuthServer({ issuer, fhirBase, clients, consent: values.consent, seed: people });
-  const fhir = await createFhirServer({
-    baseUrl: fhirBase,
-    verifyAccessToken: (token) => auth.verifyAccessToken(token),
-    smartConfiguration: () => auth.smartConfiguration(),
-    // Definitions and the care team are not in a patient's compartment, yet a patient-facing
-    // app must read them (a real EHR grants patient/Questionnaire.rs the same way).
-    sharedTypes: [
-      'Questionnaire', 'PlanDefinition', 'ActivityDefinition', 'Library', 'CodeSystem', 'ValueSet',
-      'StructureDefinition', 'Practitioner', 'PractitionerRole', 'Organization',
-    ],
-  });
-  const launcher = createLauncher({ launcherUrl, fhirBase, auth, clients: auth.clients, seed: people });
-  await fhir.seed(allSeedResources(seed));
-
-  dispatch = async (req, res) => {
-    const path = req.url.split('?')[0];
-    if (path === '/fhir' || path.startsWith('/fhir/')) return fhir.handle(req, res);
-    if (path === '/auth' || path.startsWith('/auth/')) return auth.handle(req, res);
-    if (path === '/launcher' || path.startsWith('/launcher/')) return launcher.handle(req, res);
-    if (path === '/') {
-      res.writeHead(302, { Location: launcherUrl }).end();
-      return;
-    }
-    res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
-  };
-
-  const info = {
-    fhir_base: fhirBase,
-    issuer,
-    launcher: launcherUrl,
-    smart_configuration: `${fhirBase}/.well-known/smart-configuration`,
-    clients: auth.clients.map((c) => ({
-      client_id: c.client_id,
-      token_endpoint_auth_method: c.token_endpoint_auth_method,
-      client_secret: c.client_secret,
-      redirect_uris: c.redirect_uris,
-      launch_uri: c.launch_uri,
-      scope: c.scope,
-      private_keys: privateKeys[c.client_id],
-    })),
-    seed: seedSummary(seed),
-    pid: process.pid,
-  };
   // Handlers first: whoever reads the ready line may stop us at once.
   let stopping = false;
   const stop = () => {
     if (stopping) return;
     stopping = true;
     if (values.info) rmSync(values.info, { force: true });
-    server.close(() => process.exit(0));
-    server.closeAllConnections();
+    close().finally(() => process.exit(0));
     setTimeout(() => process.exit(0), 2000).unref();
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   if (values.info) writeAtomically(values.info, info);
-  console.log(`FHIR server:          ${fhirBase}`);
-  console.log(`Authorization server: ${issuer}`);
-  console.log(`EHR launcher:         ${launcherUrl}`);
+  console.log(`FHIR server:          ${info.fhir_base}`);
+  console.log(`Authorization server: ${info.issuer}`);
+  console.log(`EHR launcher:         ${info.launcher}`);
+  if (info.data_dir) console.log(`Data directory:       ${info.data_dir}${info.restored ? ' (restored)' : ''}`);
   if (values.info) console.log(`Info file:            ${values.info}`);
-
 }
 
-main().catch((err) => {
-  console.error(`sandbox: failed to start: ${err?.stack ?? err}`);
-  process.exit(1);
-});
+// Run only as the program (node src/main.mjs), not when a test imports startSandbox.
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+  main().catch((err) => {
+    console.error(`sandbox: failed to start: ${err?.stack ?? err}`);
+    process.exit(1);
+  });
+}

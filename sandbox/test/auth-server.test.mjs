@@ -2,12 +2,16 @@
 // fetch with manual redirects and a small cookie jar stand in for the browser.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import * as jose from 'jose';
 
 import { createAuthServer, parseSmartScope, scopeCovers } from '../src/auth-server.mjs';
+import { Credentials, lockDataDir } from '../src/data-dir.mjs';
 import { createLauncher } from '../src/launcher.mjs';
 
 const APP_ORIGIN = 'http://127.0.0.1:9'; // never contacted: redirects to it are read, not followed
@@ -79,7 +83,7 @@ function testClients(keys) {
 }
 
 /** One HTTP server with the sandbox's mounts: /auth, /launcher and FHIR discovery. */
-async function startSandbox({ consent = false } = {}) {
+async function startSandbox({ consent = false, tokenTtl } = {}) {
   const server = http.createServer();
   await new Promise((resolve) => { server.listen(0, '127.0.0.1', resolve); });
   const base = `http://127.0.0.1:${server.address().port}`;
@@ -87,7 +91,7 @@ async function startSandbox({ consent = false } = {}) {
   const issuer = `${base}/auth`;
   const keys = { rs384: await backendKey('RS384'), es384: await backendKey('ES384') };
   const auth = await createAuthServer({
-    issuer, fhirBase, clients: testClients(keys), consent, seed: SEED,
+    issuer, fhirBase, clients: testClients(keys), consent, seed: SEED, tokenTtl,
   });
   const launcher = createLauncher({
     launcherUrl: `${base}/launcher`, fhirBase, auth, clients: auth.clients, seed: SEED,
@@ -667,6 +671,34 @@ describe('EHR launcher', () => {
   }
 });
 
+describe('token lifetime (started with tokenTtl)', () => {
+  let sandbox;
+  before(async () => { sandbox = await startSandbox({ tokenTtl: 7 }); });
+  after(() => sandbox.close());
+
+  test('sets the lifetime of backend-services and authorization-code tokens alike', async () => {
+    const { rs384 } = sandbox.keys;
+    const backend = await backendToken(sandbox, 'backend-rs384', await clientAssertion(sandbox, 'backend-rs384', rs384));
+    assert.equal(backend.status, 200, JSON.stringify(backend.body));
+    const browser = new Browser();
+    const user = await codeFlow(sandbox, browser, {
+      client_id: 'portal-app', scope: 'openid launch/patient patient/*.rs', login_hint: 'Patient/pat-een',
+    });
+    assert.equal(user.status, 200, JSON.stringify(user.body));
+    for (const { body } of [backend, user]) {
+      assert.equal(body.expires_in, 7);
+      const claims = jose.decodeJwt(body.access_token);
+      assert.equal(claims.exp - claims.iat, 7);
+    }
+  });
+
+  test('refuses a lifetime that is not a positive whole number of seconds', async () => {
+    const options = { issuer: 'http://127.0.0.1:1/auth', fhirBase: 'http://127.0.0.1:1/fhir' };
+    await assert.rejects(createAuthServer({ ...options, tokenTtl: 0 }), TypeError);
+    await assert.rejects(createAuthServer({ ...options, tokenTtl: 1.5 }), TypeError);
+  });
+});
+
 describe('consent screen (started with consent: true)', () => {
   let sandbox;
   before(async () => { sandbox = await startSandbox({ consent: true }); });
@@ -738,5 +770,49 @@ describe('SMART scope helpers', () => {
   test('v1 permissions map to v2 letters', () => {
     assert.deepEqual([...parseSmartScope('user/Task.write').permissions], ['c', 'u', 'd']);
     assert.equal(parseSmartScope('openid'), null);
+  });
+});
+
+describe('credentials in a data directory', () => {
+  let dir;
+  before(() => { dir = mkdtempSync(join(tmpdir(), 'sandbox-credentials-')); });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('generated client secrets and keys are the same after a restart', async () => {
+    const clients = [
+      { client_id: 'secret-client', grant_types: ['client_credentials'], scope: 'system/*.rs' },
+      {
+        client_id: 'key-client',
+        token_endpoint_auth_method: 'private_key_jwt',
+        grant_types: ['client_credentials'],
+        scope: 'system/*.rs',
+      },
+    ];
+    const options = { issuer: 'http://127.0.0.1:1/auth', fhirBase: 'http://127.0.0.1:1/fhir', clients };
+    const firstCredentials = new Credentials(dir);
+    const first = await createAuthServer({ ...options, credentials: firstCredentials });
+    firstCredentials.save();
+    assert.equal(statSync(join(dir, 'credentials.json')).mode & 0o777, 0o600);
+    const saved = new Credentials(dir).values;
+    assert.ok(saved['auth/signing-key/RS256'].privateJwk.d); // reused: see main.test.mjs
+    const second = await createAuthServer({ ...options, credentials: new Credentials(dir) });
+    assert.deepEqual(second.clients, first.clients);
+    const secret = (server) => server.clients.find((c) => c.client_id === 'secret-client').client_secret;
+    assert.ok(secret(first));
+    // Without a directory every start makes new ones.
+    const fresh = await createAuthServer(options);
+    assert.notEqual(secret(fresh), secret(first));
+  });
+
+  test('one sandbox per directory; a lock left by a dead process is taken over', () => {
+    const lockDir = join(dir, 'locked');
+    const release = lockDataDir(lockDir);
+    assert.equal(readFileSync(join(lockDir, 'lock'), 'utf8').trim(), String(process.pid));
+    release();
+    appendFileSync(join(lockDir, 'lock'), `${process.ppid}\n`); // a live process that is not us
+    assert.throws(() => lockDataDir(lockDir), /in use by another sandbox/);
+    rmSync(join(lockDir, 'lock'));
+    appendFileSync(join(lockDir, 'lock'), '999999999\n'); // no such process
+    lockDataDir(lockDir)();
   });
 });

@@ -1,9 +1,14 @@
-// Tests for src/fhir-server.mjs: a real server on 127.0.0.1, port 0, with a fake token verifier.
+// Tests for src/fhir-server.mjs: a real server on 127.0.0.1, port 0, with a fake token verifier;
+// and its journal (src/data-dir.mjs): a server is written to, closed, and built again from it.
 // Run: cd /work/main && sandbox/node_modules/.bin/node --test sandbox/test/fhir-server.test.mjs
 import assert from 'node:assert/strict';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createFhirServer, parseScopes } from '../src/fhir-server.mjs';
+import { Journal } from '../src/data-dir.mjs';
+import { createFhirServer, createRateLimiter, parseScopes } from '../src/fhir-server.mjs';
 
 const PATIENT_A = 'pat-a';
 const PATIENT_B = 'pat-b';
@@ -484,5 +489,226 @@ describe('parseScopes', () => {
       { context: 'user', type: '*', letters: 'cud' },
       { context: 'system', type: '*', letters: 'cruds' },
     ]);
+  });
+});
+
+describe('rate limit', () => {
+  test('a fixed one-second window per client; refused requests do not count', () => {
+    let now = 10_000;
+    const take = createRateLimiter(2, { now: () => now });
+    assert.equal(take('a'), 0);
+    now += 300;
+    assert.equal(take('a'), 0);
+    assert.equal(take('b'), 0); // another client has its own window
+    assert.equal(take('a'), 1); // Retry-After in whole seconds, at least 1
+    now += 699;
+    assert.equal(take('a'), 1);
+    now += 1; // the window that opened at 10_000 has ended
+    assert.equal(take('a'), 0);
+    assert.equal(take('a'), 0);
+    assert.equal(take('a'), 1);
+  });
+
+  test('over the limit: 429, Retry-After and a throttled OperationOutcome; discovery is exempt', async () => {
+    const server = await startServer({ verifyAccessToken: fakeVerify, smartConfiguration, rateLimit: 2 });
+    try {
+      const request = client(server.base);
+      assert.equal((await request('GET', '/Patient', { token: 'admin' })).status, 200);
+      assert.equal((await request('GET', '/Patient', { token: 'admin' })).status, 200);
+      const refused = await request('GET', '/Patient', { token: 'admin' });
+      assert.equal(refused.status, 429);
+      assert.equal(refused.headers.get('retry-after'), '1');
+      assert.equal(refused.body.resourceType, 'OperationOutcome');
+      assert.equal(refused.body.issue[0].code, 'throttled');
+      assert.equal((await request('GET', '/Patient', { token: 'user-observations' })).status, 403); // other client
+      assert.equal((await request('GET', '/metadata', { token: undefined })).status, 200);
+      assert.equal((await request('GET', '/.well-known/smart-configuration', { token: undefined })).status, 200);
+      assert.equal((await request('GET', '/Patient', { token: 'nope' })).status, 401); // auth comes first
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('without auth the limit is per remote address', async () => {
+    const server = await startServer({ rateLimit: 1 });
+    try {
+      const request = client(server.base);
+      assert.equal((await request('GET', '/Patient', { token: undefined })).status, 200);
+      assert.equal((await request('GET', '/Patient', { token: undefined })).status, 429);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The journal (--data)
+
+const JOURNAL_SYSTEM = 'urn:test:journal';
+
+/** A FHIR server without auth on port 0, journaled to `journalFile`. */
+async function startJournaledServer(journalFile) {
+  let fhir;
+  const server = http.createServer((req, res) => fhir.handle(req, res));
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${server.address().port}/fhir`;
+  fhir = await createFhirServer({ baseUrl: base, journalFile });
+  async function request(method, path, body, headers = {}) {
+    const init = { method, headers: { ...headers } };
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers['content-type'] = 'application/fhir+json';
+    }
+    const response = await fetch(base + path, init);
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : undefined };
+  }
+  async function close() {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    fhir.close();
+  }
+  return { fhir, request, close };
+}
+
+const journalPatient = (value, extra = {}) => ({
+  resourceType: 'Patient',
+  identifier: [{ system: JOURNAL_SYSTEM, value }],
+  ...extra,
+});
+
+function transactionOf(...entries) {
+  return { resourceType: 'Bundle', type: 'transaction', entry: entries };
+}
+
+const post = (resource, extra = {}) => ({
+  fullUrl: `urn:uuid:${crypto.randomUUID()}`,
+  resource,
+  request: { method: 'POST', url: resource.resourceType, ...extra },
+});
+
+const versionsOf = (bundle) => bundle.entry.map((e) => [e.resource.meta.versionId, e.resource.meta.lastUpdated]);
+
+describe('FHIR journal', () => {
+  let dir;
+  let journalFile;
+  const written = {};
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sandbox-journal-'));
+    journalFile = join(dir, 'fhir-journal.jsonl');
+    const first = await startJournaledServer(journalFile);
+    const { fhir, request } = first;
+    assert.equal(fhir.restored, false);
+    await fhir.seed([
+      { resourceType: 'Organization', id: 'org-1', name: 'Seeded' },
+      { resourceType: 'Practitioner', id: 'prac-1', name: [{ family: 'Seeded' }] },
+    ]);
+
+    const created = await request('POST', '/Patient', journalPatient('kept'));
+    assert.equal(created.status, 201);
+    const updated = await request('PUT', `/Patient/${created.body.id}`, { ...created.body, active: true });
+    assert.equal(updated.status, 200);
+    const patch = [{ op: 'add', path: '/gender', value: 'female' }];
+    const patched = await request('PATCH', `/Patient/${created.body.id}`, patch, {
+      'content-type': 'application/json-patch+json',
+    });
+    assert.equal(patched.status, 200, JSON.stringify(patched.body));
+    written.kept = patched.body;
+    written.keptHistory = (await request('GET', `/Patient/${created.body.id}/_history`)).body;
+
+    const doomed = await request('POST', '/Patient', journalPatient('deleted'));
+    assert.equal((await request('DELETE', `/Patient/${doomed.body.id}`)).status, 200);
+    written.deleted = doomed.body.id;
+
+    const conditional = await request('POST', '/Patient', journalPatient('conditional'), {
+      'if-none-exist': `identifier=${JOURNAL_SYSTEM}|conditional`,
+    });
+    assert.equal(conditional.status, 201);
+    written.conditional = conditional.body.id;
+
+    const committed = await request('POST', '', transactionOf(
+      post(journalPatient('tx-ok')),
+      post(journalPatient('tx-ok-2')),
+    ));
+    assert.equal(committed.status, 200, JSON.stringify(committed.body));
+    written.transaction = committed.body.entry.map((e) => e.resource.id);
+
+    const failed = await request('POST', '', transactionOf(
+      post(journalPatient('tx-rolled-back')),
+      post({ resourceType: 'Task', status: 'not-a-status', intent: 'order' }),
+    ));
+    assert.equal(failed.status, 400);
+    await first.close();
+  });
+
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('holds one record per commit, and nothing of a rolled-back transaction', () => {
+    const text = readFileSync(journalFile, 'utf8');
+    const commits = text.trimEnd().split('\n').map((line) => JSON.parse(line));
+    // seed, create, update, patch, create, delete, conditional create, transaction
+    assert.equal(commits.length, 8);
+    assert.deepEqual(commits.map((c) => c.writes.length), [2, 1, 1, 1, 1, 1, 1, 2]);
+    assert.equal(commits[5].writes[0].op, 'delete');
+    assert.ok(commits[1].writes[0].resource.meta.versionId);
+    assert.ok(!text.includes('tx-rolled-back'));
+    assert.ok(!text.includes('not-a-status'));
+  });
+
+  test('is replayed on the next start: same ids, versions, history; deletes stay deleted', async () => {
+    const second = await startJournaledServer(journalFile);
+    try {
+      assert.equal(second.fhir.restored, true);
+      const { request } = second;
+      const kept = await request('GET', `/Patient/${written.kept.id}`);
+      assert.deepEqual(kept.body, written.kept);
+      const history = (await request('GET', `/Patient/${written.kept.id}/_history`)).body;
+      assert.equal(history.entry.length, 3);
+      assert.deepEqual(versionsOf(history), versionsOf(written.keptHistory));
+      const first = written.keptHistory.entry.at(-1).resource.meta.versionId;
+      assert.equal((await request('GET', `/Patient/${written.kept.id}/_history/${first}`)).status, 200);
+      assert.equal((await request('GET', `/Patient/${written.deleted}`)).status, 404);
+      for (const id of [written.conditional, ...written.transaction]) {
+        assert.equal((await request('GET', `/Patient/${id}`)).status, 200);
+      }
+      const rolledBack = await request('GET', `/Patient?identifier=${JOURNAL_SYSTEM}|tx-rolled-back`);
+      assert.equal(rolledBack.body.total, 0);
+      const again = await request('POST', '/Patient', journalPatient('conditional'), {
+        'if-none-exist': `identifier=${JOURNAL_SYSTEM}|conditional`,
+      });
+      assert.equal(again.status, 200);
+      assert.equal(again.body.id, written.conditional);
+      assert.equal((await request('GET', '/Organization')).body.total, 1);
+      // Writes after a restart go to the same journal.
+      assert.equal((await request('POST', '/Patient', journalPatient('after-restart'))).status, 201);
+    } finally {
+      await second.close();
+    }
+    const lines = readFileSync(journalFile, 'utf8').trimEnd().split('\n');
+    assert.equal(lines.length, 9);
+  });
+
+  test('a record cut short by a crash is dropped, and the journal goes on after it', async () => {
+    const before = statSync(journalFile).size;
+    appendFileSync(journalFile, '{"writes":[{"op":"put","resource":{"resourceType":"Patient","id":"torn"');
+    const third = await startJournaledServer(journalFile);
+    try {
+      assert.equal(statSync(journalFile).size, before);
+      assert.equal((await third.request('GET', '/Patient/torn')).status, 404);
+      const created = await third.request('POST', '/Patient', journalPatient('after-torn'));
+      assert.equal(created.status, 201);
+    } finally {
+      await third.close();
+    }
+    const journal = new Journal(journalFile);
+    journal.close();
+    assert.equal(journal.commits.at(-1).writes[0].resource.identifier[0].value, 'after-torn');
+  });
+
+  test('a damaged record before the end is an error, not silently skipped', () => {
+    const damaged = join(dir, 'damaged.jsonl');
+    appendFileSync(damaged, '{"writes":[]}\nnot json\n{"writes":[]}\n');
+    assert.throws(() => new Journal(damaged), /line 2 is not a journal record/);
   });
 });
