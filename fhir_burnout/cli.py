@@ -11,6 +11,8 @@ from urllib.parse import urlencode
 import click
 
 from fhir_burnout import __version__
+from fhir_burnout._sync_cli import config_option
+from fhir_burnout._sync_cli import register as register_sync_commands
 from fhir_burnout.errors import ContentError, FhirBurnoutError
 from fhir_burnout.resources import (
     Programme,
@@ -162,14 +164,7 @@ def sandbox(
 
 
 @main.command()
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    envvar="FHIR_BURNOUT_CONFIG",
-    required=True,
-    help="fhir-burnout.toml (or FHIR_BURNOUT_CONFIG).",
-)
+@config_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.option("--workers", type=int, default=0, help="Run under gunicorn with N workers.")
@@ -428,3 +423,6 @@ def questionnaire_score(questionnaire_file: Path, response_file: Path, lang: str
         for s in scores
     ]
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+register_sync_commands(main, _resolve_root)

@@ -7,6 +7,7 @@ Read in one place, by the CLI or the app factory, never at import time::
     secret_key = "..."            # signs the browser session cookie
     token_key = "..."             # Fernet key: tokens are encrypted at rest with it
     keys_dir = "keys"             # the app's signing keys (fhir-burnout keys)
+    content_root = "."            # holds content/ and questionnaires/ (default: this checkout)
     default_ehr = "https://ehr.example.nl/fhir"   # for standalone /login
 
     [[ehr]]
@@ -15,6 +16,11 @@ Read in one place, by the CLI or the app factory, never at import time::
     auth_method = "none"          # none | client_secret_basic | private_key_jwt
     client_secret = "..."         # client_secret_basic
     private_key = "keys/ehr.jwk"  # private_key_jwt: a JWK file (RS384 or ES384)
+    practice = "Organization/123" # the practice, on whose behalf the app writes (Provenance)
+    # The sync worker writes with SMART Backend Services (client_credentials, private_key_jwt):
+    backend_client_id = "fhir-burnout-worker"     # default: client_id
+    backend_private_key = "keys/worker.jwk"       # default: the app's own current key
+    backend_scope = "system/*.cruds"
 
 Environment overrides: FHIR_BURNOUT_BASE_URL, FHIR_BURNOUT_DATABASE_URL,
 FHIR_BURNOUT_SECRET_KEY, FHIR_BURNOUT_TOKEN_KEY.
@@ -39,6 +45,18 @@ AUTH_METHODS = ("none", "client_secret_basic", "private_key_jwt")
 
 
 @dataclass(frozen=True)
+class Backend:
+    """How the sync worker writes to one EHR: SMART Backend Services credentials and the
+    practice it writes for."""
+
+    fhir_base: str
+    client_id: str
+    private_jwk: dict[str, Any] | None = field(default=None, repr=False)
+    scope: str = "system/*.cruds"
+    practice: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the app needs to run."""
 
@@ -49,6 +67,17 @@ class Settings:
     ehrs: tuple[TrustedEhr, ...] = ()
     default_ehr: str | None = None
     keys_dir: Path = Path("keys")
+    backends: tuple[Backend, ...] = ()
+    #: the project root with content/ and questionnaires/ (None: this checkout)
+    content_root: Path | None = None
+
+    def backend(self, fhir_base: str) -> Backend:
+        """The worker's credentials for the EHR at ``fhir_base``."""
+        wanted = fhir_base.rstrip("/")
+        for backend in self.backends:
+            if backend.fhir_base.rstrip("/") == wanted:
+                return backend
+        raise ContentError("config", "ehr", f"no [[ehr]] with fhir_base = {wanted!r}")
 
     def __post_init__(self) -> None:
         if self.default_ehr is None and self.ehrs:
@@ -94,7 +123,7 @@ class Settings:
             return str(found)
 
         keys_dir = base_dir / str(data.get("keys_dir", "keys"))
-        ehrs = []
+        ehrs, backends = [], []
         for i, raw in enumerate(data.get("ehr", [])):
             method = str(raw.get("auth_method", "none"))
             if method not in AUTH_METHODS:
@@ -119,6 +148,19 @@ class Settings:
                     private_jwk=private_jwk,
                 )
             )
+            backend_key = None
+            if raw.get("backend_private_key"):
+                key_path = base_dir / str(raw["backend_private_key"])
+                backend_key = json.loads(key_path.read_text(encoding="utf-8"))
+            backends.append(
+                Backend(
+                    fhir_base=str(raw["fhir_base"]).rstrip("/"),
+                    client_id=str(raw.get("backend_client_id") or raw["client_id"]),
+                    private_jwk=backend_key or current_private_key(keys_dir),
+                    scope=str(raw.get("backend_scope", "system/*.cruds")),
+                    practice=raw.get("practice"),
+                )
+            )
         return cls(
             base_url=value("base_url").rstrip("/"),
             database_url=env.get("FHIR_BURNOUT_DATABASE_URL")
@@ -128,4 +170,6 @@ class Settings:
             ehrs=tuple(ehrs),
             default_ehr=data.get("default_ehr") or (ehrs[0].fhir_base if ehrs else None),
             keys_dir=keys_dir,
+            backends=tuple(backends),
+            content_root=base_dir / str(data["content_root"]) if "content_root" in data else None,
         )

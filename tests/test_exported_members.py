@@ -10,6 +10,8 @@ import fhir_burnout.questionnaire
 import fhir_burnout.resources
 import fhir_burnout.sandbox
 import fhir_burnout.smart_launch
+import fhir_burnout.sync
+import fhir_burnout.workflow
 
 
 def test_public_api_is_pinned():
@@ -41,16 +43,30 @@ def test_public_api_is_pinned():
         "SandboxError", "SandboxInfo", "SandboxProcess", "sandbox_command", "start_sandbox",
     ]  # fmt: skip
     assert sorted(fhir_burnout.smart_launch.__all__) == [
-        "AccessToken", "AuthorizationDeniedError", "BackendTokenSource", "DiscoveryCache",
-        "DiscoveryError", "IdTokenError", "LaunchError", "LaunchResult", "PendingLaunch",
-        "ScopeRequest", "SmartConfiguration", "StateError", "TokenRequestError", "TrustedEhr",
-        "UntrustedIssuerError", "backend_token", "begin_launch", "client_assertion",
-        "complete_launch", "discover", "fetch_jwks", "launch_scopes", "missing_purposes",
-        "refresh", "trusted_ehr", "verify_id_token",
+        "AccessToken", "AccessTokenError", "AuthorizationDeniedError", "BackendTokenSource",
+        "DiscoveryCache", "DiscoveryError", "IdTokenError", "InsufficientScopeError",
+        "LaunchError", "LaunchResult", "PendingLaunch", "ScopeRequest", "SmartConfiguration",
+        "StateError", "TokenRequestError", "TrustedEhr", "UntrustedIssuerError",
+        "backend_token", "begin_launch", "client_assertion", "complete_launch", "discover",
+        "fetch_jwks", "launch_scopes", "missing_purposes", "refresh", "require_scope",
+        "trusted_ehr", "verify_access_token", "verify_id_token",
+    ]  # fmt: skip
+    assert sorted(fhir_burnout.sync.__all__) == [
+        "Agent", "Backoff", "DeliveredResource", "KEY_SYSTEM", "OutboxEntry", "OutboxError",
+        "OutboxEvent", "Outcome", "QueueStatus", "Worker", "claim", "enqueue", "key_identifier",
+        "key_reference", "moves_forward", "queue_status", "requeue",
+    ]  # fmt: skip
+    assert sorted(fhir_burnout.workflow.__all__) == [
+        "Actor", "Application", "Definitions", "DraftRow", "EnrolmentRow", "NotFoundError",
+        "PhaseRow", "PhaseState", "PlanError", "Progress", "ResponseRow", "TRANSITIONS",
+        "TaskRow", "TaskState", "TaskTransitionError", "advance", "apply_plan", "change_task",
+        "check_transition", "enrol", "load_draft", "partition", "save_draft", "submit_response",
+        "unlock_phase",
     ]  # fmt: skip
     modules = (
         fhir_burnout.db, fhir_burnout.errors, fhir_burnout.fhir, fhir_burnout.resources,
         fhir_burnout.questionnaire, fhir_burnout.sandbox, fhir_burnout.smart_launch,
+        fhir_burnout.sync, fhir_burnout.workflow,
     )  # fmt: skip
     for module in modules:
         for name in module.__all__:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fhir_burnout.smart_launch._access_token import require_scope, verify_access_token
 from fhir_burnout.smart_launch._backend_services import (
     AccessToken,
     BackendTokenSource,
@@ -11,9 +12,11 @@ from fhir_burnout.smart_launch._backend_services import (
 )
 from fhir_burnout.smart_launch._discovery import DiscoveryCache, SmartConfiguration, discover
 from fhir_burnout.smart_launch._errors import (
+    AccessTokenError,
     AuthorizationDeniedError,
     DiscoveryError,
     IdTokenError,
+    InsufficientScopeError,
     LaunchError,
     StateError,
     UntrustedIssuerError,
@@ -32,11 +35,13 @@ from fhir_burnout.smart_launch._scopes import ScopeRequest, launch_scopes, missi
 
 __all__ = [
     "AccessToken",
+    "AccessTokenError",
     "AuthorizationDeniedError",
     "BackendTokenSource",
     "DiscoveryCache",
     "DiscoveryError",
     "IdTokenError",
+    "InsufficientScopeError",
     "LaunchError",
     "LaunchResult",
     "PendingLaunch",
@@ -55,6 +60,8 @@ __all__ = [
     "launch_scopes",
     "missing_purposes",
     "refresh",
+    "require_scope",
     "trusted_ehr",
+    "verify_access_token",
     "verify_id_token",
 ]

@@ -7,6 +7,8 @@ FhirBurnoutError
     ├── StateError                         unknown, reused or mismatched ``state``
     ├── AuthorizationDeniedError           the server sent ``error=`` to the callback
     └── IdTokenError                       the id_token failed verification
+AccessTokenError               (login)      a bearer token sent to us does not verify (401)
+InsufficientScopeError         (forbidden)  it verifies, but does not allow this (403)
 TokenRequestError (in _backend_services)   the token endpoint refused a request
 """
 
@@ -43,3 +45,15 @@ class AuthorizationDeniedError(LaunchError):
 
 class IdTokenError(LaunchError):
     """The id_token's signature or claims are not acceptable (OpenID Connect Core §3.1.3.7)."""
+
+
+class AccessTokenError(FhirBurnoutError):
+    """A bearer token presented to the app's API is missing, invalid or expired (HTTP 401)."""
+
+    code = "login"
+
+
+class InsufficientScopeError(FhirBurnoutError):
+    """A valid bearer token whose scopes do not cover the request (HTTP 403)."""
+
+    code = "forbidden"

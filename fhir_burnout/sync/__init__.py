@@ -1,1 +1,47 @@
-"""The durable outbox, the worker that delivers it, idempotency keys, conflict handling."""
+"""The durable outbox, the worker that delivers it, idempotency keys, conflict handling.
+
+Every write for the EHR is an outbox entry committed with the change that caused it
+(:func:`enqueue`); :class:`Worker` delivers entries as transaction Bundles, exactly once in
+effect: each resource carries its write's key as an identifier and is created
+conditionally, Task updates use If-Match, and a Provenance records who wrote what.
+"""
+
+from __future__ import annotations
+
+from fhir_burnout.sync._bundle import (
+    KEY_SYSTEM,
+    key_identifier,
+    key_reference,
+    moves_forward,
+)
+from fhir_burnout.sync._outbox import (
+    Agent,
+    OutboxError,
+    QueueStatus,
+    claim,
+    enqueue,
+    queue_status,
+    requeue,
+)
+from fhir_burnout.sync._tables import DeliveredResource, OutboxEntry, OutboxEvent
+from fhir_burnout.sync._worker import Backoff, Outcome, Worker
+
+__all__ = [
+    "KEY_SYSTEM",
+    "Agent",
+    "Backoff",
+    "DeliveredResource",
+    "OutboxEntry",
+    "OutboxError",
+    "OutboxEvent",
+    "Outcome",
+    "QueueStatus",
+    "Worker",
+    "claim",
+    "enqueue",
+    "key_identifier",
+    "key_reference",
+    "moves_forward",
+    "queue_status",
+    "requeue",
+]

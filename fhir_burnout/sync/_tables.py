@@ -18,7 +18,7 @@ class OutboxEntry(Base):
     key: Mapped[str] = mapped_column(String(64), unique=True)  # idempotency key
     fhir_base: Mapped[str] = mapped_column(String(512))
     #: delivered in order within a partition (a patient), concurrently across partitions
-    partition: Mapped[str] = mapped_column(String(256))
+    partition: Mapped[str] = mapped_column(String(640))
     kind: Mapped[str] = mapped_column(String(32))
     payload: Mapped[str] = mapped_column(Text)  # JSON: the operations (see sync._bundle)
     state: Mapped[str] = mapped_column(String(16), default="pending")

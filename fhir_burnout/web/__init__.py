@@ -5,18 +5,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import requests
 from flask import Flask, jsonify
 from werkzeug.wrappers import Response
 
 from fhir_burnout.db import create_db_engine, upgrade
+from fhir_burnout.errors import ContentError
+from fhir_burnout.resources import build_resources, load_programme
 from fhir_burnout.settings import Settings
 from fhir_burnout.smart_launch import DiscoveryCache
 from fhir_burnout.smart_launch._keys import public_jwks
-from fhir_burnout.web import _launch
+from fhir_burnout.web import _fhir_api, _launch
 from fhir_burnout.web._sessions import SessionStore
+from fhir_burnout.workflow import Definitions
 
 __all__ = ["create_app"]
+
+DEFAULT_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -32,14 +39,19 @@ def create_app(settings: Settings | None = None) -> Flask:
     http = requests.Session()
     engine = create_db_engine(settings.database_url)
     upgrade(engine)  # every process may start first: upgrade() takes a lock and is idempotent
+    programme, problems = load_programme(settings.content_root or DEFAULT_ROOT)
+    if programme is None or problems:
+        raise ContentError(str(settings.content_root), "", "the programme content has problems")
     app.extensions["fhir_burnout"] = {
         "settings": settings,
         "engine": engine,
+        "definitions": Definitions.from_resources(build_resources(programme)),
         "store": SessionStore(engine, settings.token_key),
         "http": http,
         "discovery": DiscoveryCache(http),
     }
     app.register_blueprint(_launch.bp)
+    app.register_blueprint(_fhir_api.bp)
 
     @app.get("/.well-known/jwks.json")
     def jwks() -> Response:

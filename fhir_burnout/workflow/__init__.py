@@ -1,1 +1,63 @@
-"""Enrolment (PlanDefinition $apply), the Task state machine, progress and phase unlocking."""
+"""Enrolment (PlanDefinition $apply), the Task state machine, progress and phase unlocking.
+
+The programme's state is local and ours (it survives an EHR outage); every change also
+queues its writes for the EHR in the outbox (``fhir_burnout.sync``), in the same
+transaction. Functions take the caller's SQLAlchemy session; the caller commits.
+"""
+
+from __future__ import annotations
+
+from fhir_burnout.workflow._apply import Application, PlanError, apply_plan
+from fhir_burnout.workflow._progress import PhaseState, Progress, TaskState, advance
+from fhir_burnout.workflow._service import (
+    Definitions,
+    NotFoundError,
+    change_task,
+    enrol,
+    load_draft,
+    partition,
+    save_draft,
+    submit_response,
+    unlock_phase,
+)
+from fhir_burnout.workflow._states import (
+    TRANSITIONS,
+    Actor,
+    TaskTransitionError,
+    check_transition,
+)
+from fhir_burnout.workflow._tables import (
+    DraftRow,
+    EnrolmentRow,
+    PhaseRow,
+    ResponseRow,
+    TaskRow,
+)
+
+__all__ = [
+    "TRANSITIONS",
+    "Actor",
+    "Application",
+    "Definitions",
+    "DraftRow",
+    "EnrolmentRow",
+    "NotFoundError",
+    "PhaseRow",
+    "PhaseState",
+    "PlanError",
+    "Progress",
+    "ResponseRow",
+    "TaskRow",
+    "TaskState",
+    "TaskTransitionError",
+    "advance",
+    "apply_plan",
+    "change_task",
+    "check_transition",
+    "enrol",
+    "load_draft",
+    "partition",
+    "save_draft",
+    "submit_response",
+    "unlock_phase",
+]

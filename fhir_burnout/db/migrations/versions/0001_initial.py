@@ -77,7 +77,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("key", sa.String(length=64), nullable=False),
         sa.Column("fhir_base", sa.String(length=512), nullable=False),
-        sa.Column("partition", sa.String(length=256), nullable=False),
+        sa.Column("partition", sa.String(length=640), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("payload", sa.Text(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),

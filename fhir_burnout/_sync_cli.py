@@ -1,0 +1,263 @@
+"""``fhir-burnout db | enrol | worker | sync``: the programme's state and its way to the EHR."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+import requests
+
+from fhir_burnout.db import create_db_engine, upgrade
+from fhir_burnout.errors import FhirBurnoutError, FhirConnectionError
+from fhir_burnout.settings import Settings
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="FHIR_BURNOUT_CONFIG",
+    required=True,
+    help="fhir-burnout.toml (or FHIR_BURNOUT_CONFIG).",
+)
+
+
+def _settings(config_path: Path) -> Settings:
+    try:
+        return Settings.from_file(config_path)
+    except FhirBurnoutError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _engine(settings: Settings) -> Any:
+    engine = create_db_engine(settings.database_url)
+    upgrade(engine)
+    return engine
+
+
+def _definitions(root: Path) -> Any:
+    """The programme as built from the content (``fhir-burnout validate`` checks it fully)."""
+    from fhir_burnout.resources import build_resources, load_programme  # noqa: PLC0415
+    from fhir_burnout.workflow import Definitions  # noqa: PLC0415
+
+    programme, problems = load_programme(root)
+    if problems or programme is None:
+        raise click.ClickException(f"{root}: the content has problems; run fhir-burnout validate")
+    return Definitions.from_resources(build_resources(programme))
+
+
+def register(main: click.Group, resolve_root: Any) -> None:
+    """Add the commands to the ``fhir-burnout`` group."""
+
+    @main.group("db")
+    def db_group() -> None:
+        """The app's database."""
+
+    @db_group.command("upgrade")
+    @config_option
+    def db_upgrade(config_path: Path) -> None:
+        """Apply the migrations the database lacks (every process also does this at start)."""
+        from fhir_burnout.db import current_revision  # noqa: PLC0415
+
+        engine = _engine(_settings(config_path))
+        click.echo(f"database at migration {current_revision(engine)}")
+        engine.dispose()
+
+    @main.command("enrol")
+    @config_option
+    @click.option("--patient", required=True, help="The Patient's id on the EHR.")
+    @click.option("--track", required=True, help="standard, waiting-list or after-care.")
+    @click.option("--ehr", "fhir_base", help="The EHR's FHIR base (default: the first).")
+    @click.option("--author", help="Who enrols, e.g. Practitioner/123 (default: the app).")
+    @click.option("--language", default="nl", show_default=True)
+    @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None)
+    @click.option("--json", "as_json", is_flag=True, help="Print the enrolment as JSON.")
+    def enrol_command(  # noqa: PLR0917 - click passes each option
+        config_path: Path,
+        patient: str,
+        track: str,
+        fhir_base: str | None,
+        author: str | None,
+        language: str,
+        root: Path | None,
+        as_json: bool,
+    ) -> None:
+        """Enrol a patient in a track; the EHR gets the plan through the outbox."""
+        from sqlalchemy.orm import Session  # noqa: PLC0415
+
+        from fhir_burnout.workflow import enrol  # noqa: PLC0415
+
+        settings = _settings(config_path)
+        base = fhir_base or settings.default_ehr
+        if not base:
+            raise click.ClickException("no EHR configured: add an [[ehr]] to the config")
+        practice = settings.backend(base).practice if settings.backends else None
+        definitions = _definitions(resolve_root(root))
+        engine = _engine(settings)
+        try:
+            with Session(engine) as db, db.begin():
+                enrolment = enrol(
+                    db, definitions, fhir_base=base, patient=patient, track=track,
+                    author=author, practice=practice, language=language,
+                )  # fmt: skip
+                summary: dict[str, Any] = {
+                    "enrolment": enrolment.key,
+                    "patient": patient,
+                    "track": track,
+                    "ehr": base,
+                    "phases": {p.code: p.status for p in enrolment.phases},
+                    "tasks": {t.action_id: t.status for t in enrolment.tasks},
+                }
+        except FhirBurnoutError as exc:
+            raise click.ClickException(str(exc)) from None
+        finally:
+            engine.dispose()
+        if as_json:
+            click.echo(json.dumps(summary, indent=2))
+            return
+        click.echo(f"Enrolled Patient/{patient} in {track}: {summary['enrolment']}")
+        ready = [a for a, s in summary["tasks"].items() if s == "ready"]
+        click.echo(f"  ready now: {', '.join(ready)}")
+        click.echo("  the EHR receives the plan as soon as a worker runs (fhir-burnout worker)")
+
+    @main.command("worker")
+    @config_option
+    @click.option("--once", is_flag=True, help="Deliver what is due now, then stop.")
+    @click.option("--threads", type=int, default=1, show_default=True)
+    @click.option("--lease", type=float, default=60.0, show_default=True, help="Seconds.")
+    @click.option("--batch", type=int, default=10, show_default=True)
+    @click.option("--idle", type=float, default=1.0, show_default=True, help="Poll interval.")
+    def worker_command(  # noqa: PLR0917 - click passes each option
+        config_path: Path, once: bool, threads: int, lease: float, batch: int, idle: float
+    ) -> None:
+        """Deliver the outbox to the EHRs until stopped (SIGINT or SIGTERM)."""
+        from fhir_burnout.sync import Worker  # noqa: PLC0415
+
+        settings = _settings(config_path)
+        engine = _engine(settings)
+        clients = _Clients(settings)
+        workers = [
+            Worker(engine, clients.get, lease=lease, batch=batch) for _ in range(max(1, threads))
+        ]
+        if once:
+            while sum(w.run_once() for w in workers):
+                pass
+            clients.close()
+            engine.dispose()
+            return
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        runners = [
+            threading.Thread(target=w.run, args=(stop,), kwargs={"idle": idle}) for w in workers
+        ]
+        click.echo(f"worker: {len(runners)} thread(s) delivering; stop with Ctrl-C", err=True)
+        for runner in runners:
+            runner.start()
+        for runner in runners:
+            runner.join()
+        clients.close()
+        engine.dispose()
+
+    @main.group("sync")
+    def sync_group() -> None:
+        """The outbox: what is waiting for the EHR, and dead letters."""
+
+    @sync_group.command("status")
+    @config_option
+    @click.option("--json", "as_json", is_flag=True)
+    def sync_status(config_path: Path, as_json: bool) -> None:
+        """Queue depth, the oldest entry's age, and every dead letter with the EHR's message."""
+        from fhir_burnout.sync import queue_status  # noqa: PLC0415
+
+        engine = _engine(_settings(config_path))
+        status = queue_status(engine)
+        engine.dispose()
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "pending": status.pending,
+                        "leased": status.leased,
+                        "delivered": status.delivered,
+                        "dead": status.dead,
+                        "oldest_waiting_seconds": status.oldest_waiting_seconds,
+                        "dead_letters": [
+                            {"id": i, "partition": p, "status": s, "error": e}
+                            for i, p, s, e in status.dead_letters
+                        ],
+                    },
+                    indent=2,
+                )
+            )
+            return
+        age = status.oldest_waiting_seconds
+        click.echo(
+            f"waiting: {status.pending} pending, {status.leased} being delivered; "
+            f"delivered: {status.delivered}; dead letters: {status.dead}"
+        )
+        click.echo(f"oldest waiting entry: {'none' if age is None else f'{age:.0f} s old'}")
+        for entry_id, partition, http, error in status.dead_letters:
+            click.echo(f"  dead letter {entry_id} ({partition}): {http}: {error}")
+            click.echo(f"    fix the cause, then: fhir-burnout sync retry {entry_id}")
+
+    @sync_group.command("retry")
+    @config_option
+    @click.argument("entry_id", type=int)
+    def sync_retry(config_path: Path, entry_id: int) -> None:
+        """Send a dead letter again now."""
+        import getpass  # noqa: PLC0415
+
+        from sqlalchemy.orm import Session  # noqa: PLC0415
+
+        from fhir_burnout.sync import requeue  # noqa: PLC0415
+
+        engine = _engine(_settings(config_path))
+        try:
+            with Session(engine) as db, db.begin():
+                requeue(db, entry_id, by=f"{getpass.getuser()} (fhir-burnout sync retry)")
+        except FhirBurnoutError as exc:
+            raise click.ClickException(str(exc)) from None
+        finally:
+            engine.dispose()
+        click.echo(f"outbox entry {entry_id} is queued again")
+
+
+class _Clients:
+    """One FHIR client per EHR, each with a Backend Services token source (thread-safe use:
+    a requests.Session per thread is not needed for our sequential worker threads)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[str, int], Any] = {}
+
+    def get(self, fhir_base: str) -> Any:
+        from fhir_burnout.fhir import FhirClient  # noqa: PLC0415
+        from fhir_burnout.smart_launch import BackendTokenSource  # noqa: PLC0415
+
+        key = (fhir_base, threading.get_ident())
+        with self._lock:
+            if key not in self._clients:
+                backend = self.settings.backend(fhir_base)
+                if backend.private_jwk is None:
+                    raise FhirBurnoutError(
+                        f"{fhir_base}: no key for the worker (fhir-burnout keys)"
+                    )
+                url = f"{fhir_base.rstrip('/')}/.well-known/smart-configuration"
+                try:
+                    smart = requests.get(url, timeout=30).json()
+                except (requests.RequestException, ValueError):
+                    raise FhirConnectionError(f"GET {url}: no usable answer") from None
+                source = BackendTokenSource(
+                    smart["token_endpoint"], backend.client_id, backend.private_jwk, backend.scope
+                )
+                self._clients[key] = FhirClient(fhir_base, token_source=source)
+            return self._clients[key]
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()

@@ -1,0 +1,265 @@
+"""The outbox: writes for the EHR, committed with the change that caused them.
+
+``enqueue`` adds an entry inside the caller's transaction, so the entry exists exactly when
+the change does. Workers ``claim`` entries with a lease: on PostgreSQL with ``SELECT … FOR
+UPDATE SKIP LOCKED``, on SQLite under the database write lock. Only the oldest undelivered
+entry of each partition (a patient) can be claimed, which keeps each patient's writes in
+order while different patients go concurrently. A dead entry holds its partition back until
+someone fixes and requeues it: later writes may depend on it, and nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, aliased
+
+from fhir_burnout.db import is_postgresql
+from fhir_burnout.errors import FhirBurnoutError
+from fhir_burnout.sync._tables import OutboxEntry, OutboxEvent
+
+PENDING, LEASED, DELIVERED, DEAD = "pending", "leased", "delivered", "dead"
+
+
+class OutboxError(FhirBurnoutError, ValueError):
+    """An outbox entry that does not exist or cannot be changed that way."""
+
+    code = "not-found"
+
+
+@dataclass(frozen=True)
+class Agent:
+    """Who made a change, for its Provenance: a Patient or Practitioner reference, or None
+    for the app itself; and the practice (Organization) on whose behalf."""
+
+    who: str | None = None
+    on_behalf_of: str | None = None
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """An entry a worker holds the lease on."""
+
+    id: int
+    key: str
+    fhir_base: str
+    partition: str
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+def utcnow() -> datetime:
+    """Now, in UTC (the outbox keeps every time in UTC)."""
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands timezone-aware columns back naive; they were written in UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def enqueue(
+    db: Session,
+    *,
+    fhir_base: str,
+    partition: str,
+    kind: str,
+    operations: Sequence[dict[str, Any]],
+    agent: Agent,
+    now: datetime | None = None,
+) -> OutboxEntry:
+    """Add an entry to the outbox in the caller's transaction (the caller commits)."""
+    now = now or utcnow()
+    entry = OutboxEntry(
+        key=str(uuid.uuid4()),
+        fhir_base=fhir_base.rstrip("/"),
+        partition=partition,
+        kind=kind,
+        payload=json.dumps(
+            {
+                "operations": list(operations),
+                "agent": {"who": agent.who, "onBehalfOf": agent.on_behalf_of},
+                "recorded": now.isoformat(timespec="seconds"),
+            },
+            ensure_ascii=False,
+        ),
+        state=PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    db.add(entry)
+    db.flush()
+    record(db, entry.id, f"queued: {kind}", now)
+    return entry
+
+
+def record(db: Session, entry_id: int, what: str, now: datetime | None = None) -> None:
+    """Note what happened to an entry (kept for the practitioner view and the CLI)."""
+    db.add(OutboxEvent(entry_id=entry_id, at=now or utcnow(), what=what))
+
+
+def claim(
+    engine: Engine,
+    owner: str,
+    *,
+    limit: int = 10,
+    lease: float = 60.0,
+    now: datetime | None = None,
+) -> list[Claimed]:
+    """Lease up to ``limit`` due entries, each the oldest undelivered one of its partition."""
+    now = now or utcnow()
+    earlier = aliased(OutboxEntry)
+    blocked = exists().where(
+        and_(
+            earlier.partition == OutboxEntry.partition,
+            earlier.id < OutboxEntry.id,
+            earlier.state != DELIVERED,
+        )
+    )
+    due = or_(
+        and_(OutboxEntry.state == PENDING, OutboxEntry.next_attempt_at <= now),
+        and_(OutboxEntry.state == LEASED, OutboxEntry.lease_until <= now),
+    )
+    query = select(OutboxEntry).where(due, ~blocked).order_by(OutboxEntry.id).limit(limit)
+    if is_postgresql(engine):
+        query = query.with_for_update(skip_locked=True, of=OutboxEntry)
+    claimed = []
+    with Session(engine) as db, db.begin():
+        for entry in db.scalars(query):
+            if entry.state == LEASED:
+                record(db, entry.id, f"lease of {entry.lease_owner} ran out; taken over", now)
+            entry.state = LEASED
+            entry.lease_owner = owner
+            entry.lease_until = now + timedelta(seconds=lease)
+            entry.attempts += 1
+            claimed.append(
+                Claimed(
+                    entry.id,
+                    entry.key,
+                    entry.fhir_base,
+                    entry.partition,
+                    entry.kind,
+                    json.loads(entry.payload),
+                    entry.attempts,
+                )
+            )
+    return claimed
+
+
+def _held(db: Session, entry_id: int, owner: str) -> OutboxEntry | None:
+    entry = db.get(OutboxEntry, entry_id, with_for_update=True)
+    if entry is None or entry.state != LEASED or entry.lease_owner != owner:
+        return None  # our lease ran out and another worker took the entry over
+    return entry
+
+
+def mark_delivered(db: Session, entry_id: int, owner: str, what: str, now: datetime) -> bool:
+    """Close a delivered entry (False if the lease was lost: the new holder closes it)."""
+    entry = _held(db, entry_id, owner)
+    if entry is None:
+        record(db, entry_id, f"delivered by {owner} after its lease ran out", now)
+        return False
+    entry.state, entry.delivered_at = DELIVERED, now
+    entry.lease_owner = entry.lease_until = None
+    entry.last_error = None
+    record(db, entry_id, what, now)
+    return True
+
+
+def mark_retry(
+    db: Session,
+    entry_id: int,
+    owner: str,
+    *,
+    at: datetime,
+    status: int | None,
+    error: str,
+    now: datetime,
+) -> None:
+    """Put an entry back to be tried again at ``at``."""
+    entry = _held(db, entry_id, owner)
+    if entry is None:
+        return
+    entry.state, entry.next_attempt_at = PENDING, at
+    entry.lease_owner = entry.lease_until = None
+    entry.last_status, entry.last_error = status, error
+    record(db, entry_id, f"not delivered ({error}); next try at {at.isoformat()}", now)
+
+
+def mark_dead(
+    db: Session, entry_id: int, owner: str, *, status: int | None, error: str, now: datetime
+) -> None:
+    """Stop trying an entry the server refuses; it waits for a person (``sync retry``)."""
+    entry = _held(db, entry_id, owner)
+    if entry is None:
+        return
+    entry.state = DEAD
+    entry.lease_owner = entry.lease_until = None
+    entry.last_status, entry.last_error = status, error
+    record(db, entry_id, f"refused by the EHR, kept as a dead letter: {error}", now)
+
+
+def requeue(db: Session, entry_id: int, *, by: str, now: datetime | None = None) -> OutboxEntry:
+    """Send a dead (or waiting) entry again now, after someone fixed the cause."""
+    now = now or utcnow()
+    entry = db.get(OutboxEntry, entry_id, with_for_update=True)
+    if entry is None:
+        raise OutboxError(f"there is no outbox entry {entry_id}")
+    if entry.state == DELIVERED:
+        raise OutboxError(f"outbox entry {entry_id} was delivered already")
+    if entry.state == LEASED:
+        raise OutboxError(f"outbox entry {entry_id} is being delivered right now")
+    entry.state, entry.next_attempt_at = PENDING, now
+    record(db, entry_id, f"requeued by {by}", now)
+    return entry
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    """How the outbox is doing."""
+
+    pending: int
+    leased: int
+    delivered: int
+    dead: int
+    oldest_waiting_seconds: float | None
+    dead_letters: tuple[tuple[int, str, int | None, str], ...]  # id, partition, status, error
+
+
+def queue_status(engine: Engine, now: datetime | None = None) -> QueueStatus:
+    """Counts per state, the age of the oldest undelivered entry, and the dead letters."""
+    now = now or utcnow()
+    with Session(engine) as db:
+        counts = dict(
+            db.execute(select(OutboxEntry.state, func.count()).group_by(OutboxEntry.state)).all()
+        )
+        oldest = db.scalar(
+            select(func.min(OutboxEntry.created_at)).where(
+                OutboxEntry.state.in_((PENDING, LEASED, DEAD))
+            )
+        )
+        dead = db.execute(
+            select(
+                OutboxEntry.id, OutboxEntry.partition, OutboxEntry.last_status,
+                OutboxEntry.last_error,
+            )
+            .where(OutboxEntry.state == DEAD)
+            .order_by(OutboxEntry.id)
+        ).all()  # fmt: skip
+    return QueueStatus(
+        pending=counts.get(PENDING, 0),
+        leased=counts.get(LEASED, 0),
+        delivered=counts.get(DELIVERED, 0),
+        dead=counts.get(DEAD, 0),
+        oldest_waiting_seconds=(now - _aware(oldest)).total_seconds() if oldest else None,
+        dead_letters=tuple((i, p, s, e or "") for i, p, s, e in dead),
+    )

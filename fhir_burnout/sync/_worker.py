@@ -1,0 +1,345 @@
+"""The worker: claims outbox entries and delivers each as one transaction to its EHR.
+
+Outcome per attempt:
+
+- the EHR answers 2xx: the entry is delivered; where each resource landed is kept;
+- 412 on a Task update: the Task changed in the EHR since we last saw it; read it again and
+  apply our change to the current Task when it still moves it forward, up to three times;
+- no answer, 408, 409, 425, 429, 5xx, 401 (after one fresh token), or a reference to a
+  resource not delivered yet: tried again later, with exponential backoff and jitter, or
+  after the ``Retry-After`` the EHR asked for;
+- any other 4xx (400 and 422 with an OperationOutcome, 403, 404): a dead letter with the
+  EHR's message, until a person requeues it (``fhir-burnout sync retry ID``).
+
+Nothing is ever deleted. Every outcome is recorded as an event of the entry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import requests
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from fhir_burnout.errors import FhirBurnoutError, FhirConnectionError, FhirServerError
+from fhir_burnout.fhir import FhirClient
+from fhir_burnout.sync._bundle import (
+    KEY_SYSTEM,
+    Known,
+    Waiting,
+    apply_task_change,
+    provenance,
+    referenced_keys,
+    resolve,
+)
+from fhir_burnout.sync._outbox import (
+    Claimed,
+    claim,
+    mark_dead,
+    mark_delivered,
+    mark_retry,
+    record,
+    utcnow,
+)
+from fhir_burnout.sync._tables import DeliveredResource
+
+log = logging.getLogger(__name__)
+
+#: Statuses worth trying again: the EHR may well accept the same request later.
+TRANSIENT = frozenset({401, 408, 409, 425, 429, 500, 502, 503, 504})
+CONFLICT_ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with jitter: ``base * 2**(attempt-1)``, capped, times 0.5 to 1."""
+
+    base: float = 2.0
+    cap: float = 900.0
+    rng: random.Random = field(default_factory=random.Random, compare=False)
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds until the next try; never earlier than the EHR's Retry-After."""
+        wanted = min(self.cap, self.base * 2.0 ** max(0, attempt - 1))
+        jittered = float(wanted * self.rng.uniform(0.5, 1.0))
+        return max(jittered, retry_after) if retry_after is not None else jittered
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one delivery attempt came to."""
+
+    state: str  # delivered | retry | dead
+    what: str
+    status: int | None = None
+    retry_after: float | None = None
+    written: tuple[Known, ...] = ()
+
+
+class Worker:
+    """Delivers the outbox of one database to the EHRs it names.
+
+    ``client_for(fhir_base)`` gives a FhirClient (with its token source) for an EHR; the
+    worker does not close it. Run ``run_once`` from tests, ``run`` from the command.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        client_for: Callable[[str], FhirClient],
+        *,
+        owner: str | None = None,
+        lease: float = 60.0,
+        batch: int = 10,
+        backoff: Backoff | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.engine = engine
+        self.client_for = client_for
+        self.owner = owner or f"worker-{uuid.uuid4().hex[:8]}"
+        self.lease = lease
+        self.batch = batch
+        self.backoff = backoff or Backoff()
+        self.clock = clock
+
+    def run_once(self) -> int:
+        """Claim a batch and deliver it; the number of entries handled (0: nothing due)."""
+        entries = claim(
+            self.engine, self.owner, limit=self.batch, lease=self.lease, now=self.clock()
+        )
+        for entry in entries:
+            self.handle(entry)
+        return len(entries)
+
+    def run(self, stop: threading.Event, *, idle: float = 1.0) -> None:
+        """Deliver until ``stop`` is set, resting ``idle`` seconds when nothing is due."""
+        while not stop.is_set():
+            try:
+                handled = self.run_once()
+            except Exception:
+                # The database went away for a moment, say: log without details (they
+                # may hold health data) and carry on; the entries are safe where they are.
+                log.exception("outbox worker %s: a round failed; trying again", self.owner)
+                handled = 0
+            if not handled:
+                stop.wait(idle)
+
+    def handle(self, entry: Claimed) -> Outcome:
+        """Deliver one claimed entry and record the outcome."""
+        try:
+            outcome = self.deliver(entry)
+        except Waiting as waiting:
+            outcome = Outcome("retry", str(waiting))
+        except FhirServerError as error:
+            outcome = _classify(error)
+        except (FhirBurnoutError, requests.RequestException) as error:
+            # No token (the authorization server is down or refuses us), no discovery:
+            # nothing reached the EHR, so trying again later is safe.
+            outcome = Outcome("retry", f"could not reach the EHR: {type(error).__name__}")
+        now = self.clock()
+        with Session(self.engine) as db, db.begin():
+            if outcome.state == "delivered":
+                for known in outcome.written:
+                    _remember(db, entry.fhir_base, known, now)
+                mark_delivered(db, entry.id, self.owner, outcome.what, now)
+            elif outcome.state == "retry":
+                delay = self.backoff.delay(entry.attempts, outcome.retry_after)
+                at = now + timedelta(seconds=delay)
+                mark_retry(
+                    db, entry.id, self.owner, at=at, status=outcome.status, error=outcome.what,
+                    now=now,
+                )  # fmt: skip
+            else:
+                mark_dead(
+                    db, entry.id, self.owner, status=outcome.status, error=outcome.what, now=now
+                )
+        return outcome
+
+    def deliver(self, entry: Claimed) -> Outcome:
+        """Send the entry's transaction; on 412, read the Tasks again and retry."""
+        client = self.client_for(entry.fhir_base)
+        operations: list[dict[str, Any]] = entry.payload["operations"]
+        stale: set[str] = set()
+        notes: list[str] = []
+        for _round in range(CONFLICT_ROUNDS):
+            known = self._known(entry.fhir_base, operations)
+            bundle, plan, skipped = self._bundle(entry, client, operations, known, stale)
+            if not plan:
+                return Outcome("delivered", "; ".join([*notes, *skipped]) or "nothing to write")
+            try:
+                response = client.transaction(bundle)
+            except FhirServerError as error:
+                if error.status != 412:
+                    raise
+                # Someone changed a Task we update: read those Tasks again next round.
+                stale |= {key for kind, key, _ in plan if kind == "update"}
+                notes.append("a Task changed in the EHR meanwhile; read it again")
+                continue
+            written = _written(plan, response)
+            return Outcome(
+                "delivered", "; ".join([*notes, *skipped, "delivered"]), 200, None, written
+            )
+        return Outcome("retry", "the Tasks kept changing in the EHR", 412)
+
+    def _known(self, fhir_base: str, operations: list[dict[str, Any]]) -> dict[str, Known]:
+        keys = {op["key"] for op in operations} | referenced_keys(operations)
+        with Session(self.engine) as db:
+            rows = db.scalars(select(DeliveredResource).where(DeliveredResource.key.in_(keys)))
+            return {
+                row.key: Known(
+                    row.key,
+                    row.resource_type,
+                    row.fhir_id,
+                    row.version_id,
+                    json.loads(row.resource) if row.resource else None,
+                )
+                for row in rows
+                if row.fhir_base == fhir_base
+            }
+
+    def _bundle(
+        self,
+        entry: Claimed,
+        client: FhirClient,
+        operations: list[dict[str, Any]],
+        known: dict[str, Known],
+        stale: set[str],
+    ) -> tuple[dict[str, Any], list[tuple[str, str, dict[str, Any]]], list[str]]:
+        local = {op["key"] for op in operations if op["op"] == "create"}
+        entries: list[dict[str, Any]] = []
+        plan: list[tuple[str, str, dict[str, Any]]] = []
+        targets: list[dict[str, str]] = []
+        skipped: list[str] = []
+        now = self.clock()
+        for op in operations:
+            key = op["key"]
+            if op["op"] == "create":
+                resource = resolve(op["resource"], local, known)
+                kind = resource["resourceType"]
+                entries.append(
+                    {
+                        "fullUrl": f"urn:uuid:{key}",
+                        "resource": resource,
+                        "request": {
+                            "method": "POST",
+                            "url": kind,
+                            "ifNoneExist": f"identifier={KEY_SYSTEM}|{key}",
+                        },
+                    }
+                )
+                plan.append(("create", key, resource))
+                targets.append({"reference": f"urn:uuid:{key}"})
+                continue
+            if key not in known:
+                raise Waiting(key)
+            task, version = known[key].resource, known[key].version_id
+            if task is None or key in stale:
+                task = client.read("Task", known[key].fhir_id)
+                version = task.get("meta", {}).get("versionId")
+            change = resolve({k: v for k, v in op.items() if k != "op"}, local, known)
+            updated = apply_task_change(task, change, now)
+            if updated is None:
+                skipped.append(
+                    f"Task {task['id']} is {task.get('status')} in the EHR; "
+                    f"{op['status']} not applied"
+                    if task.get("status") != op["status"]
+                    else f"Task {task['id']} was {op['status']} already"
+                )
+                continue
+            request: dict[str, Any] = {"method": "PUT", "url": f"Task/{task['id']}"}
+            if version:
+                request["ifMatch"] = f'W/"{version}"'
+            entries.append(
+                {
+                    "fullUrl": f"{client.base_url}/Task/{task['id']}",
+                    "resource": updated,
+                    "request": request,
+                }
+            )
+            plan.append(("update", key, updated))
+            targets.append({"reference": f"Task/{task['id']}"})
+        if entries:
+            agent = entry.payload.get("agent", {})
+            recorded = entry.payload.get("recorded") or now.isoformat(timespec="seconds")
+            entries.append(
+                {
+                    "fullUrl": f"urn:uuid:{entry.key}",
+                    "resource": provenance(entry.key, targets, agent, recorded),
+                    "request": {
+                        "method": "POST",
+                        "url": "Provenance",
+                        "ifNoneExist": f"_tag=https://fhir-burnout.org/fhir/outbox-entry|{entry.key}",
+                    },
+                }
+            )
+        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+        return bundle, plan, skipped
+
+
+def _classify(error: FhirServerError) -> Outcome:
+    if isinstance(error, FhirConnectionError) or error.status is None:
+        return Outcome("retry", "no answer from the EHR")
+    text = str(error).splitlines()
+    message = "; ".join(line.strip() for line in text[1:]) or text[0]
+    if error.status in TRANSIENT:
+        return Outcome(
+            "retry", f"the EHR answered {error.status}", error.status, error.retry_after
+        )
+    return Outcome("dead", f"the EHR answered {error.status}: {message}", error.status)
+
+
+def _written(
+    plan: list[tuple[str, str, dict[str, Any]]], response: dict[str, Any]
+) -> tuple[Known, ...]:
+    """Where each resource landed, from the transaction-response (same order as the request)."""
+    found = []
+    for (kind, key, sent), answer in zip(plan, response.get("entry", []), strict=False):
+        reply = answer.get("response", {})
+        location = str(reply.get("location", ""))
+        parts = location.split("/")
+        if len(parts) < 2:
+            continue
+        resource_type, fhir_id = parts[0], parts[1]
+        version = _etag_version(reply.get("etag")) or (parts[3] if len(parts) > 3 else None)
+        created = str(reply.get("status", "")).startswith("201")
+        # Only what we created or updated ourselves is a copy we can update from; a
+        # conditional create that found an earlier one may have been changed since.
+        trusted = kind == "update" or created
+        copy = {**sent, "id": fhir_id, "meta": {**sent.get("meta", {}), "versionId": version}}
+        found.append(Known(key, resource_type, fhir_id, version, copy if trusted else None))
+    return tuple(found)
+
+
+def _etag_version(etag: Any) -> str | None:
+    if not isinstance(etag, str) or not etag:
+        return None
+    return etag.removeprefix("W/").strip('"') or None
+
+
+def _remember(db: Session, fhir_base: str, known: Known, now: datetime) -> None:
+    row = db.get(DeliveredResource, known.key)
+    if row is None:
+        row = DeliveredResource(key=known.key)
+        db.add(row)
+    row.fhir_base = fhir_base
+    row.resource_type = known.resource_type
+    row.fhir_id = known.fhir_id
+    row.version_id = known.version_id
+    row.resource = json.dumps(known.resource, ensure_ascii=False) if known.resource else None
+    row.updated_at = now
+
+
+def note(engine: Engine, entry_id: int, what: str) -> None:
+    """Record an event on an entry from outside a delivery (e.g. a person's remark)."""
+    with Session(engine) as db, db.begin():
+        record(db, entry_id, what)

@@ -1,0 +1,196 @@
+"""The app's own small FHIR endpoint: ``POST /fhir/PlanDefinition/{id}/$apply``.
+
+Other systems (a referral system, another module) enrol a patient the way R4 describes
+(PlanDefinition $apply, §12.18.4): a Parameters body with ``subject`` (the Patient) and
+optionally ``practitioner`` and ``organization``; the answer is the CarePlan, with its
+RequestGroup and Tasks contained. The plan reaches the EHR through the outbox, like every
+other write. Callers authenticate with a bearer token from the practice's authorization
+server (the one a configured EHR names in its SMART configuration) that allows creating
+CarePlans (``system/CarePlan.c`` or wider). Every error is an OperationOutcome.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fhir_burnout.errors import FhirBurnoutError
+from fhir_burnout.smart_launch import (
+    AccessTokenError,
+    DiscoveryError,
+    IdTokenError,
+    InsufficientScopeError,
+    fetch_jwks,
+    require_scope,
+    verify_access_token,
+)
+from fhir_burnout.smart_launch._id_token import _header
+from fhir_burnout.sync import OutboxEntry
+from fhir_burnout.workflow import EnrolmentRow, PlanError, enrol
+
+bp = Blueprint("fhir_api", __name__, url_prefix="/fhir")
+FHIR_JSON = "application/fhir+json"
+JWKS_TTL = 300.0
+
+
+class BadRequestError(FhirBurnoutError, ValueError):
+    """The request body is not what the operation takes."""
+
+    code = "invalid"
+
+
+def _outcome(
+    error: FhirBurnoutError, status: int, headers: dict[str, str] | None = None
+) -> Response:
+    response = Response(json.dumps(error.outcome()), status=status, mimetype=FHIR_JSON)
+    response.headers.update(headers or {})
+    return response
+
+
+@bp.post("/PlanDefinition/<plan_id>/$apply")
+def apply(plan_id: str) -> Response:
+    """Enrol the Parameters' subject in the track ``plan_id``; answer with the CarePlan."""
+    state = current_app.extensions["fhir_burnout"]
+    try:
+        claims, fhir_base = _authenticate(state)
+        require_scope(claims, "CarePlan", "c")
+        params = _parameters()
+        patient = _patient(params)
+        author = _reference(params.get("practitioner"), ("Practitioner", "PractitionerRole"))
+        practice = _reference(params.get("organization"), ("Organization",))
+        if practice is None and state["settings"].backends:
+            practice = state["settings"].backend(fhir_base).practice
+        with Session(state["engine"]) as db, db.begin():
+            enrolment = enrol(
+                db, state["definitions"], fhir_base=fhir_base, patient=patient, track=plan_id,
+                author=author, practice=practice,
+            )  # fmt: skip
+            careplan = _careplan(db, enrolment)
+    except AccessTokenError as error:
+        challenge = 'Bearer error="invalid_token"' if request.authorization else "Bearer"
+        return _outcome(error, 401, {"WWW-Authenticate": challenge})
+    except InsufficientScopeError as error:
+        return _outcome(error, 403, {"WWW-Authenticate": 'Bearer error="insufficient_scope"'})
+    except PlanError as error:
+        return _outcome(error, 404)
+    except BadRequestError as error:
+        return _outcome(error, 400)
+    return Response(json.dumps(careplan, ensure_ascii=False), status=200, mimetype=FHIR_JSON)
+
+
+def _authenticate(state: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The token's claims and the FHIR base of the EHR whose authorization server issued it."""
+    auth = request.headers.get("Authorization", "")
+    if not auth.lower().startswith("bearer "):
+        raise AccessTokenError("a bearer token is required")
+    token = auth[7:].strip()
+    try:
+        payload = token.split(".")[1]
+        issuer = json.loads(_b64(payload)).get("iss")
+        _header(token)
+    except (IndexError, ValueError, IdTokenError):
+        raise AccessTokenError("the bearer token is not a JWT") from None
+    settings = state["settings"]
+    for ehr in settings.ehrs:
+        try:
+            smart = state["discovery"].get(ehr.fhir_base)
+        except DiscoveryError:
+            continue
+        if smart.issuer != issuer or not smart.jwks_uri:
+            continue
+        claims = verify_access_token(
+            token,
+            _jwks(state, smart.jwks_uri),
+            issuer=issuer,
+            audiences=(ehr.fhir_base, settings.base_url, f"{settings.base_url}/fhir"),
+        )
+        return claims, str(ehr.fhir_base)
+    raise AccessTokenError("the bearer token comes from an authorization server we do not trust")
+
+
+def _b64(segment: str) -> bytes:
+    import base64  # noqa: PLC0415
+
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def _jwks(state: dict[str, Any], uri: str) -> dict[str, Any]:
+    cache: dict[str, tuple[float, dict[str, Any]]] = state.setdefault("jwks_cache", {})
+    now = time.monotonic()
+    if uri not in cache or now - cache[uri][0] > JWKS_TTL:
+        try:
+            cache[uri] = (now, fetch_jwks(uri, state["http"]))
+        except IdTokenError:
+            raise AccessTokenError("the authorization server's keys cannot be read") from None
+    return cache[uri][1]
+
+
+def _parameters() -> dict[str, Any]:
+    try:
+        body = json.loads(request.get_data(as_text=True) or "null")
+    except ValueError:
+        raise BadRequestError("the body is not JSON") from None
+    if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
+        raise BadRequestError("the body must be a FHIR Parameters resource")
+    found: dict[str, Any] = {}
+    for parameter in body.get("parameter", []) or []:
+        name = parameter.get("name")
+        value = next((v for k, v in parameter.items() if k.startswith("value")), None)
+        if name and value is not None:
+            found.setdefault(str(name), value)
+    return found
+
+
+def _reference(value: Any, types: tuple[str, ...]) -> str | None:
+    if value is None:
+        return None
+    text = value.get("reference") if isinstance(value, dict) else value
+    if not isinstance(text, str) or text.split("/")[0] not in types or text.count("/") != 1:
+        raise BadRequestError(f"expected a reference to {' or '.join(types)}, got {text!r}")
+    return text
+
+
+def _patient(params: dict[str, Any]) -> str:
+    subject = _reference(params.get("subject"), ("Patient",))
+    if subject is None:
+        raise BadRequestError("the parameter 'subject' (Patient/id) is required")
+    return subject.split("/")[1]
+
+
+def _careplan(db: Session, enrolment: EnrolmentRow) -> dict[str, Any]:
+    """The CarePlan as queued for the EHR, with its RequestGroup and Tasks contained."""
+    entries = db.scalars(
+        select(OutboxEntry).where(OutboxEntry.kind == "enrolment").order_by(OutboxEntry.id)
+    )
+    for entry in entries:
+        operations = json.loads(entry.payload)["operations"]
+        if operations and operations[0]["key"] == enrolment.key:
+            break
+    else:  # pragma: no cover - an enrolment always has its entry
+        raise PlanError(f"enrolment {enrolment.key} has no plan")
+    keys = {op["key"] for op in operations}
+
+    def local(value: Any) -> Any:
+        if isinstance(value, dict):
+            out = {k: local(v) for k, v in value.items()}
+            reference = value.get("reference")
+            if isinstance(reference, str) and reference[9:] in keys:
+                out["reference"] = "#" + reference[9:]
+            return out
+        if isinstance(value, list):
+            return [local(v) for v in value]
+        return value
+
+    careplan = local(operations[0]["resource"])
+    careplan["activity"] = [{"reference": {"reference": "#" + operations[1]["key"]}}]
+    careplan["contained"] = [{**local(op["resource"]), "id": op["key"]} for op in operations[1:]]
+    for contained in careplan["contained"]:
+        for link in ("basedOn",):
+            if link in contained:
+                contained[link] = [{"reference": "#"}]
+    return dict(careplan)

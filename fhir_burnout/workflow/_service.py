@@ -1,0 +1,470 @@
+"""Enrolment and every change to a client's programme, with its writes for the EHR.
+
+Each function works in the caller's SQLAlchemy session and transaction: the local change
+and the outbox entry that carries it to the EHR are committed together, by the caller,
+and nothing here waits on the EHR. The web pages, the CLI and the ``$apply`` operation
+all call these.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from fhir_burnout.errors import FhirBurnoutError
+from fhir_burnout.sync import Agent, enqueue, key_identifier, key_reference
+from fhir_burnout.workflow._apply import SDC_TEMP, PlanError, apply_plan
+from fhir_burnout.workflow._progress import PhaseState, TaskState, advance
+from fhir_burnout.workflow._states import Actor, check_transition
+from fhir_burnout.workflow._tables import (
+    DraftRow,
+    EnrolmentRow,
+    PhaseRow,
+    ResponseRow,
+    TaskRow,
+)
+
+
+class NotFoundError(FhirBurnoutError, LookupError):
+    """An enrolment, phase or Task that does not exist."""
+
+    code = "not-found"
+
+
+@dataclass(frozen=True)
+class Definitions:
+    """The programme's published resources: PlanDefinitions by track, all by canonical."""
+
+    plans: Mapping[str, Mapping[str, Any]]
+    by_canonical: Mapping[str, Mapping[str, Any]] = field(repr=False)
+
+    @classmethod
+    def from_resources(cls, resources: Iterable[Mapping[str, Any]]) -> Definitions:
+        """Index a built package (a list of FHIR resources)."""
+        plans: dict[str, Mapping[str, Any]] = {}
+        by_canonical: dict[str, Mapping[str, Any]] = {}
+        for resource in resources:
+            if "url" not in resource:
+                continue
+            by_canonical[str(resource["url"])] = resource
+            by_canonical[f"{resource['url']}|{resource.get('version')}"] = resource
+            if resource.get("resourceType") == "PlanDefinition":
+                plans[str(resource["id"])] = resource
+        return cls(plans, by_canonical)
+
+    def plan(self, track: str) -> Mapping[str, Any]:
+        """The PlanDefinition of ``track``."""
+        if track not in self.plans:
+            known = ", ".join(sorted(self.plans))
+            raise PlanError(f"there is no track {track!r} (tracks: {known})")
+        return self.plans[track]
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(UTC)
+
+
+def partition(fhir_base: str, patient: str) -> str:
+    """The outbox partition of a patient: their writes reach the EHR in order."""
+    return f"{fhir_base.rstrip('/')}#Patient/{patient}"
+
+
+def _agent(who: str | None, practice: str | None) -> Agent:
+    return Agent(who=who, on_behalf_of=practice)
+
+
+def enrol(
+    db: Session,
+    definitions: Definitions,
+    *,
+    fhir_base: str,
+    patient: str,
+    track: str,
+    author: str | None = None,
+    practice: str | None = None,
+    language: str = "nl",
+    today: date | None = None,
+    now: datetime | None = None,
+) -> EnrolmentRow:
+    """Enrol a patient in a track (PlanDefinition $apply); the same patient and track again
+    give back the active enrolment instead of a second plan."""
+    fhir_base = fhir_base.rstrip("/")
+    existing = _active(db, fhir_base, patient, track)
+    if existing is not None:
+        return existing
+    now = _now(now)
+    plan = definitions.plan(track)
+    rg_author = author if author and author.split("/")[0] in _RG_AUTHORS else None
+    applied = apply_plan(
+        plan,
+        definitions.by_canonical,
+        patient=patient,
+        author=author,
+        today=today or now.date(),
+        now=now,
+    )
+    enrolment = EnrolmentRow(
+        key=applied.key,
+        fhir_base=fhir_base,
+        patient=patient,
+        track=track,
+        plan_definition=applied.plan_definition,
+        status="active",
+        author=author,
+        practice=practice,
+        language=language,
+        period_start=today or now.date(),
+        created_at=now,
+        request_group_key=applied.request_group_key,
+    )
+    for phase in applied.phases:
+        enrolment.phases.append(
+            PhaseRow(
+                code=phase.code,
+                position=phase.position,
+                unlock=phase.unlock,
+                status="open" if phase.unlock == "start" else "locked",
+            )
+        )
+    for position, task in enumerate(applied.tasks):
+        enrolment.tasks.append(
+            TaskRow(
+                key=task.key,
+                position=position,
+                action_id=task.action_id,
+                kind=task.kind,
+                phase=task.phase,
+                definition=task.definition,
+                title=task.title,
+                status="draft",
+                owner=f"Patient/{patient}",
+                updated_at=now,
+            )
+        )
+    try:
+        with db.begin_nested():
+            db.add(enrolment)
+            db.flush()
+    except IntegrityError:
+        # Someone enrolled the same patient in the same track at the same moment.
+        found = _active(db, fhir_base, patient, track)
+        if found is None:
+            raise
+        return found
+    _apply_progress(enrolment, plan, now)
+    statuses = {t.key: t.status for t in enrolment.tasks}
+    careplan = dict(applied.careplan)
+    group = dict(applied.request_group)
+    if rg_author is None:
+        group.pop("author", None)
+    operations: list[dict[str, Any]] = [
+        {"op": "create", "key": applied.key, "resource": careplan},
+        {"op": "create", "key": applied.request_group_key, "resource": group},
+    ]
+    for task in applied.tasks:
+        resource = {**task.resource, "status": statuses[task.key]}
+        operations.append({"op": "create", "key": task.key, "resource": resource})
+    _queue(db, enrolment, "enrolment", operations, author, now=now)
+    return enrolment
+
+
+#: RequestGroup.author may be a Device, Practitioner or PractitionerRole (R4).
+_RG_AUTHORS = frozenset({"Device", "Practitioner", "PractitionerRole"})
+
+
+def _active(db: Session, fhir_base: str, patient: str, track: str) -> EnrolmentRow | None:
+    return db.scalar(
+        select(EnrolmentRow).where(
+            EnrolmentRow.fhir_base == fhir_base,
+            EnrolmentRow.patient == patient,
+            EnrolmentRow.track == track,
+            EnrolmentRow.status == "active",
+        )
+    )
+
+
+def _apply_progress(enrolment: EnrolmentRow, plan: Mapping[str, Any], now: datetime) -> list[str]:
+    """Let the plan's rules move phases and Tasks; the keys of the Tasks that changed."""
+    depends = _dependencies(plan)
+    progress = advance(
+        [PhaseState(p.code, p.position, p.unlock, p.status) for p in enrolment.phases],
+        [
+            TaskState(t.key, t.action_id, t.kind, t.phase, t.status, depends.get(t.action_id, ()))
+            for t in enrolment.tasks
+        ],
+    )
+    for phase in enrolment.phases:
+        if phase.code in progress.phases:
+            phase.status = progress.phases[phase.code]
+            if phase.status == "open" and phase.unlocked_at is None:
+                phase.unlocked_at, phase.unlocked_by = now, "automatic"
+    for task in enrolment.tasks:
+        if task.key in progress.tasks:
+            task.status, task.updated_at = progress.tasks[task.key], now
+    return list(progress.tasks)
+
+
+def _dependencies(plan: Mapping[str, Any]) -> dict[str, tuple[tuple[str, str], ...]]:
+    found: dict[str, tuple[tuple[str, str], ...]] = {}
+
+    def walk(actions: Sequence[Mapping[str, Any]]) -> None:
+        for action in actions:
+            found[str(action.get("id"))] = tuple(
+                (str(r["actionId"]), str(r["relationship"]))
+                for r in action.get("relatedAction", [])
+            )
+            walk(action.get("action", []) or [])
+
+    walk(plan.get("action", []) or [])
+    return found
+
+
+def _task(db: Session, task_key: str) -> TaskRow:
+    task = db.get(TaskRow, task_key, with_for_update=True)
+    if task is None:
+        raise NotFoundError(f"there is no Task {task_key}")
+    return task
+
+
+def change_task(
+    db: Session,
+    definitions: Definitions,
+    task_key: str,
+    status: str,
+    *,
+    actor: Actor,
+    who: str | None = None,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> TaskRow:
+    """Move a Task (started, completed, paused, cancelled …) as ``actor`` may; the rules
+    then move whatever follows from it. Refused with TaskTransitionError otherwise."""
+    return _change(db, definitions, task_key, status, actor=actor, who=who, reason=reason, now=now)
+
+
+def _change(
+    db: Session,
+    definitions: Definitions,
+    task_key: str,
+    status: str,
+    *,
+    actor: Actor,
+    who: str | None,
+    reason: str | None = None,
+    output: list[dict[str, Any]] | None = None,
+    extra: Sequence[dict[str, Any]] = (),
+    now: datetime | None = None,
+) -> TaskRow:
+    now = _now(now)
+    task = _task(db, task_key)
+    check_transition(task.status, status, actor)
+    enrolment = task.enrolment
+    task.status, task.status_reason, task.updated_at = status, reason, now
+    change: dict[str, Any] = {"op": "update-task", "key": task.key, "status": status}
+    if reason:
+        change["statusReason"] = reason
+    if output:
+        change["output"] = output
+    operations = [*extra, change, *_follow_up(db, definitions, enrolment, task, now)]
+    _queue(db, enrolment, "task-status", operations, who, now=now)
+    return task
+
+
+def _queue(
+    db: Session,
+    enrolment: EnrolmentRow,
+    kind: str,
+    operations: Sequence[dict[str, Any]],
+    who: str | None,
+    *,
+    now: datetime,
+) -> None:
+    """Queue a patient's writes for the EHR, in the caller's transaction."""
+    enqueue(
+        db,
+        fhir_base=enrolment.fhir_base,
+        partition=partition(enrolment.fhir_base, enrolment.patient),
+        kind=kind,
+        operations=operations,
+        agent=_agent(who, enrolment.practice),
+        now=now,
+    )
+
+
+def _follow_up(
+    db: Session, definitions: Definitions, enrolment: EnrolmentRow, task: TaskRow, now: datetime
+) -> list[dict[str, Any]]:
+    """What the rules do after a change: ready Tasks, opened phases, next week's check-in."""
+    operations: list[dict[str, Any]] = []
+    plan = definitions.by_canonical[enrolment.plan_definition]
+    if task.status == "completed" and _repeats_weekly(plan, task.action_id):
+        operations.append(_next_week(db, enrolment, task, now))
+    for key in _apply_progress(enrolment, plan, now):
+        changed = next(t for t in enrolment.tasks if t.key == key)
+        operations.append({"op": "update-task", "key": key, "status": changed.status})
+    return operations
+
+
+def _repeats_weekly(plan: Mapping[str, Any], action_id: str) -> bool:
+    for group in plan.get("action", []) or []:
+        for action in group.get("action", []) or []:
+            if action.get("id") == action_id:
+                return bool(action.get("timingTiming", {}).get("repeat"))
+    return False
+
+
+def _next_week(
+    db: Session, enrolment: EnrolmentRow, done: TaskRow, now: datetime
+) -> dict[str, Any]:
+    """A new Task for the next week of a weekly measure, ready from a week after the last."""
+    key = str(uuid.uuid4())
+    start = (now.date() + timedelta(days=7)).isoformat()
+    row = TaskRow(
+        key=key,
+        position=max(t.position for t in enrolment.tasks) + 1,
+        action_id=done.action_id,
+        kind=done.kind,
+        phase=done.phase,
+        definition=done.definition,
+        title=done.title,
+        status="ready",
+        owner=done.owner,
+        updated_at=now,
+    )
+    enrolment.tasks.append(row)
+    db.flush()
+    patient = {"reference": f"Patient/{enrolment.patient}"}
+    resource = {
+        "resourceType": "Task",
+        "identifier": [key_identifier(key)],
+        "basedOn": [key_reference(enrolment.key)],
+        "groupIdentifier": key_identifier(enrolment.key),
+        "status": "ready",
+        "intent": "order",
+        "code": {"coding": [{"system": SDC_TEMP, "code": "complete-questionnaire"}]},
+        "description": done.title,
+        "for": patient,
+        "owner": patient,
+        "authoredOn": now.isoformat(timespec="seconds"),
+        "restriction": {"period": {"start": start}},
+        "input": [
+            {
+                "type": {"coding": [{"system": SDC_TEMP, "code": "questionnaire"}]},
+                "valueCanonical": done.definition,
+            }
+        ],
+    }
+    return {"op": "create", "key": key, "resource": resource}
+
+
+def submit_response(
+    db: Session,
+    definitions: Definitions,
+    task_key: str,
+    response: Mapping[str, Any],
+    *,
+    who: str,
+    scores: Sequence[Mapping[str, Any]] = (),
+    now: datetime | None = None,
+) -> ResponseRow:
+    """Keep a completed QuestionnaireResponse and complete its Task: the response, the Task
+    and their Provenance reach the EHR together, in one transaction."""
+    now = _now(now)
+    task = _task(db, task_key)
+    enrolment = task.enrolment
+    key = str(uuid.uuid4())
+    resource = dict(json.loads(json.dumps(response)))
+    resource["identifier"] = key_identifier(key)  # QuestionnaireResponse.identifier is 0..1
+    resource["basedOn"] = [key_reference(enrolment.key)]
+    resource.setdefault("subject", {"reference": f"Patient/{enrolment.patient}"})
+    resource.setdefault("author", {"reference": who})
+    resource.setdefault("authored", now.isoformat(timespec="seconds"))
+    row = ResponseRow(
+        key=key,
+        task_key=task.key,
+        enrolment_key=enrolment.key,
+        questionnaire=str(resource.get("questionnaire", task.definition)),
+        status=str(resource.get("status", "completed")),
+        resource=json.dumps(resource, ensure_ascii=False),
+        scores=json.dumps(list(scores), ensure_ascii=False),
+        authored=now,
+    )
+    db.add(row)
+    draft = db.get(DraftRow, task.key)
+    if draft is not None:
+        db.delete(draft)
+    task.output_key = key
+    output = [
+        {
+            "type": {"coding": [{"system": SDC_TEMP, "code": "questionnaire-response"}]},
+            "valueReference": key_reference(key),
+        }
+    ]
+    _change(
+        db,
+        definitions,
+        task.key,
+        "completed",
+        actor="client" if who.startswith("Patient/") else "practitioner",
+        who=who,
+        output=output,
+        extra=[{"op": "create", "key": key, "resource": resource}],
+        now=now,
+    )
+    return row
+
+
+def unlock_phase(
+    db: Session,
+    definitions: Definitions,
+    enrolment_key: str,
+    phase_code: str,
+    *,
+    by: str,
+    now: datetime | None = None,
+) -> PhaseRow:
+    """Open a phase for the client (the care professional's decision in the standard track)."""
+    now = _now(now)
+    enrolment = db.get(EnrolmentRow, enrolment_key, with_for_update=True)
+    if enrolment is None:
+        raise NotFoundError(f"there is no enrolment {enrolment_key}")
+    phase = next((p for p in enrolment.phases if p.code == phase_code), None)
+    if phase is None:
+        raise NotFoundError(f"the enrolment has no phase {phase_code!r}")
+    if phase.status != "locked":
+        return phase
+    phase.status, phase.unlocked_at, phase.unlocked_by = "open", now, by
+    plan = definitions.by_canonical[enrolment.plan_definition]
+    changed = _apply_progress(enrolment, plan, now)
+    statuses = {t.key: t.status for t in enrolment.tasks}
+    operations = [{"op": "update-task", "key": k, "status": statuses[k]} for k in changed]
+    if operations:
+        _queue(db, enrolment, "phase-unlocked", operations, by, now=now)
+    return phase
+
+
+def save_draft(
+    db: Session, task_key: str, answers: Mapping[str, Any], *, now: datetime | None = None
+) -> None:
+    """Keep what the client typed so far; nothing goes to the EHR until they submit."""
+    task = _task(db, task_key)
+    draft = db.get(DraftRow, task.key)
+    if draft is None:
+        draft = DraftRow(task_key=task.key)
+        db.add(draft)
+    draft.answers = json.dumps(dict(answers), ensure_ascii=False)
+    draft.updated_at = _now(now)
+
+
+def load_draft(db: Session, task_key: str) -> dict[str, Any] | None:
+    """The answers saved for a Task, if any."""
+    draft = db.get(DraftRow, task_key)
+    return None if draft is None else dict(json.loads(draft.answers))

@@ -1,0 +1,236 @@
+"""The outbox delivered to the real sandbox EHR: enrolment, conflicts, dead letters, order."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from fhir_burnout.fhir import FhirClient
+from fhir_burnout.smart_launch import BackendTokenSource
+from fhir_burnout.sync import (
+    KEY_SYSTEM,
+    DeliveredResource,
+    OutboxEntry,
+    OutboxEvent,
+    Worker,
+    queue_status,
+    requeue,
+)
+from fhir_burnout.workflow import (
+    Definitions,
+    change_task,
+    enrol,
+    submit_response,
+)
+
+from .smart_flow import discovery
+
+
+@pytest.fixture(scope="module")
+def definitions(resources):
+    return Definitions.from_resources(resources)
+
+
+@pytest.fixture
+def token_source(sandbox):
+    worker = sandbox.client("fhir-burnout-worker")
+    return BackendTokenSource(
+        discovery(sandbox)["token_endpoint"],
+        "fhir-burnout-worker",
+        worker["private_keys"][0],
+        "system/*.cruds",
+    )
+
+
+@pytest.fixture
+def worker(engine, sandbox, token_source):
+    client = FhirClient(sandbox.fhir_base, token_source=token_source)
+    yield Worker(engine, lambda base: client, owner="test-worker")
+    client.close()
+
+
+def count(fhir, resource_type, key):
+    """How many resources the EHR holds under one write key."""
+    found = list(fhir.search(resource_type, {"identifier": f"{KEY_SYSTEM}|{key}"}))
+    return len(found)
+
+
+def enrol_patient(engine, sandbox, definitions, patient="pat-03", track="standard"):
+    with Session(engine) as db, db.begin():
+        enrolment = enrol(
+            db,
+            definitions,
+            fhir_base=sandbox.fhir_base,
+            patient=patient,
+            track=track,
+            author="Practitioner/prac-1",
+            practice="Organization/practice-1",
+            today=date(2026, 11, 26),
+        )
+        return enrolment.key, {t.action_id: t.key for t in enrolment.tasks}
+
+
+def deliver_all(worker):
+    total = 0
+    while handled := worker.run_once():
+        total += handled
+    return total
+
+
+def test_an_enrolment_arrives_as_a_care_plan_with_its_request_group_and_tasks(
+    engine, sandbox, definitions, worker, fhir
+):
+    careplan_key, tasks = enrol_patient(engine, sandbox, definitions)
+    assert deliver_all(worker) == 1
+    [careplan] = fhir.search("CarePlan", {"identifier": f"{KEY_SYSTEM}|{careplan_key}"})
+    assert careplan["subject"] == {"reference": "Patient/pat-03"}
+    assert careplan["instantiatesCanonical"][0].endswith("/PlanDefinition/standard|0.1.0")
+    group_ref = careplan["activity"][0]["reference"]["reference"]
+    group = fhir.read(*group_ref.split("/"))
+    assert group["basedOn"] == [{"reference": f"CarePlan/{careplan['id']}"}]
+    server_tasks = list(fhir.search("Task", {"based-on": f"CarePlan/{careplan['id']}"}))
+    assert len(server_tasks) == len(tasks)
+    by_key = {t["identifier"][0]["value"]: t for t in server_tasks}
+    first = by_key[tasks["understanding-burnout"]]
+    assert first["status"] == "ready" and first["for"] == {"reference": "Patient/pat-03"}
+    assert first["instantiatesCanonical"].endswith(
+        "/ActivityDefinition/understanding-burnout|0.1.0"
+    )
+    linked = {a["resource"]["reference"] for g in group["action"] for a in g["action"]}
+    assert linked == {f"Task/{t['id']}" for t in server_tasks}
+    [provenance] = fhir.search("Provenance", {"target": f"CarePlan/{careplan['id']}"})
+    assert provenance["agent"][0]["who"] == {"reference": "Practitioner/prac-1"}
+    assert provenance["agent"][0]["onBehalfOf"] == {"reference": "Organization/practice-1"}
+    assert len(provenance["target"]) == len(tasks) + 2
+
+
+def test_delivering_the_same_entry_again_creates_nothing_new(
+    engine, sandbox, definitions, worker, fhir
+):
+    careplan_key, tasks = enrol_patient(engine, sandbox, definitions, patient="pat-04")
+    deliver_all(worker)
+    # As if the answer had been lost: the entry is pending again and we know nothing.
+    with Session(engine) as db, db.begin():
+        db.execute(update(OutboxEntry).values(state="pending", next_attempt_at=datetime.now(UTC)))
+        db.query(DeliveredResource).delete()
+    deliver_all(worker)
+    assert count(fhir, "CarePlan", careplan_key) == 1
+    assert {count(fhir, "Task", key) for key in tasks.values()} == {1}
+    entry_key = _entry_keys(engine)[0]
+    tag = f"https://fhir-burnout.org/fhir/outbox-entry|{entry_key}"
+    assert len(list(fhir.search("Provenance", {"_tag": tag}))) == 1
+
+
+def _entry_keys(engine):
+    with Session(engine) as db:
+        return list(db.scalars(select(OutboxEntry.key).order_by(OutboxEntry.id)))
+
+
+def server_task(fhir, key):
+    [task] = fhir.search("Task", {"identifier": f"{KEY_SYSTEM}|{key}"})
+    return task
+
+
+def test_a_task_the_practitioner_edited_meanwhile_is_updated_on_top_of_that_edit(
+    engine, sandbox, definitions, worker, fhir
+):
+    _, tasks = enrol_patient(engine, sandbox, definitions, patient="pat-05")
+    deliver_all(worker)
+    task = server_task(fhir, tasks["understanding-burnout"])
+    task["note"] = [{"text": "Besproken in het gesprek van dinsdag."}]
+    fhir.update(task, version_id=task["meta"]["versionId"])  # the 412 we will meet
+    with Session(engine) as db, db.begin():
+        change_task(
+            db, definitions, tasks["understanding-burnout"], "completed", actor="client",
+            who="Patient/pat-05",
+        )  # fmt: skip
+    deliver_all(worker)
+    after = server_task(fhir, tasks["understanding-burnout"])
+    assert after["status"] == "completed" and after["note"] == task["note"]
+    assert server_task(fhir, tasks["body-signals"])["status"] == "ready"
+    assert any("a Task changed in the EHR meanwhile" in e for e in _events(engine))
+
+
+def _events(engine):
+    with Session(engine) as db:
+        return [e.what for e in db.scalars(select(OutboxEvent).order_by(OutboxEvent.id))]
+
+
+def test_a_task_cancelled_in_the_ehr_is_not_reopened_but_the_answers_arrive(
+    engine, sandbox, definitions, worker, fhir
+):
+    _, tasks = enrol_patient(engine, sandbox, definitions, patient="pat-06")
+    deliver_all(worker)
+    task = server_task(fhir, tasks["phq-9.start"])
+    task["status"] = "cancelled"
+    fhir.update(task, version_id=task["meta"]["versionId"])
+    with Session(engine) as db, db.begin():
+        row = submit_response(
+            db,
+            definitions,
+            tasks["phq-9.start"],
+            {"resourceType": "QuestionnaireResponse", "status": "completed",
+             "questionnaire": "https://fhir-burnout.org/fhir/Questionnaire/phq-9|0.1.0"},
+            who="Patient/pat-06",
+        )  # fmt: skip
+        response_key = row.key
+    deliver_all(worker)
+    assert server_task(fhir, tasks["phq-9.start"])["status"] == "cancelled"
+    [response] = fhir.search(
+        "QuestionnaireResponse", {"identifier": f"{KEY_SYSTEM}|{response_key}"}
+    )
+    assert response["subject"] == {"reference": "Patient/pat-06"}
+    assert any("cancelled in the EHR" in e for e in _events(engine))
+
+
+def test_a_write_the_ehr_refuses_waits_as_a_dead_letter_and_holds_back_the_patient(
+    engine, sandbox, definitions, worker, fhir
+):
+    _, tasks = enrol_patient(engine, sandbox, definitions, patient="pat-07")
+    deliver_all(worker)
+    with Session(engine) as db, db.begin():
+        submit_response(
+            db, definitions, tasks["who-5.start"],
+            {"resourceType": "QuestionnaireResponse", "status": "finished"},  # not a status
+            who="Patient/pat-07",
+        )  # fmt: skip
+        change_task(
+            db, definitions, tasks["understanding-burnout"], "in-progress", actor="client",
+            who="Patient/pat-07",
+        )  # fmt: skip
+    deliver_all(worker)
+    status = queue_status(engine)
+    assert (status.dead, status.pending) == (1, 1)
+    [(dead_id, _partition, http_status, error)] = status.dead_letters
+    assert http_status == 400 and "QuestionnaireResponse.status" in error
+    # The later change waits behind the dead letter: order per patient is kept.
+    assert server_task(fhir, tasks["understanding-burnout"])["status"] == "ready"
+    with Session(engine) as db, db.begin():
+        entry = db.get(OutboxEntry, dead_id)
+        payload = json.loads(entry.payload)
+        payload["operations"][0]["resource"]["status"] = "completed"  # the fix
+        entry.payload = json.dumps(payload)
+        requeue(db, dead_id, by="test")
+    deliver_all(worker)
+    assert queue_status(engine).dead == 0
+    assert server_task(fhir, tasks["understanding-burnout"])["status"] == "in-progress"
+    assert server_task(fhir, tasks["who-5.start"])["status"] == "completed"
+
+
+def test_an_ehr_that_does_not_answer_is_tried_again_later(engine, sandbox, definitions):
+    enrol_patient(engine, sandbox, definitions, patient="pat-08")
+    unreachable = FhirClient("http://127.0.0.1:9/fhir", timeout=2)
+    worker = Worker(engine, lambda base: unreachable, owner="cut-off")
+    before = datetime.now(UTC)
+    assert worker.run_once() == 1
+    with Session(engine) as db:
+        entry = db.scalars(select(OutboxEntry)).one()
+        assert entry.state == "pending" and entry.attempts == 1
+        due = entry.next_attempt_at.replace(tzinfo=UTC)
+    assert before + timedelta(seconds=0.9) <= due <= before + timedelta(seconds=5)
+    assert worker.run_once() == 0  # not due yet
+    unreachable.close()

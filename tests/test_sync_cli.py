@@ -1,0 +1,72 @@
+"""fhir-burnout enrol / worker / sync / db, as an integrator at a practice uses them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fhir_burnout.cli import main
+from fhir_burnout.sync import KEY_SYSTEM
+
+
+@pytest.fixture
+def config(sandbox, tmp_path, database_url):
+    worker = sandbox.client("fhir-burnout-worker")
+    key = tmp_path / "worker.jwk"
+    key.write_text(json.dumps(worker["private_keys"][0]))
+    path = tmp_path / "fhir-burnout.toml"
+    path.write_text(
+        "\n".join(
+            [
+                'base_url = "http://127.0.0.1:8000"',
+                f"database_url = {json.dumps(database_url)}",
+                'secret_key = "cli-test"',
+                'token_key = "' + "A" * 43 + '="',
+                "[[ehr]]",
+                f"fhir_base = {json.dumps(sandbox.fhir_base)}",
+                'client_id = "fhir-burnout"',
+                'practice = "Organization/practice-1"',
+                'backend_client_id = "fhir-burnout-worker"',
+                f"backend_private_key = {json.dumps(str(key))}",
+            ]
+        )
+    )
+    return str(path)
+
+
+def run(runner, *args):
+    result = runner.invoke(main, [*args], catch_exceptions=False)
+    return result
+
+
+def test_enrol_then_the_worker_delivers_and_status_says_so(runner, config, fhir):
+    result = run(runner, "enrol", "--config", config, "--patient", "pat-09", "--track",
+                 "waiting-list", "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    enrolment = json.loads(result.output)
+    assert enrolment["phases"] == {"recovery": "open"}
+    assert enrolment["tasks"]["understanding-burnout"] == "ready"
+    status = json.loads(run(runner, "sync", "status", "--config", config, "--json").output)
+    assert (status["pending"], status["delivered"]) == (1, 0)
+    assert status["oldest_waiting_seconds"] >= 0
+    assert run(runner, "worker", "--config", config, "--once").exit_code == 0
+    status = json.loads(run(runner, "sync", "status", "--config", config, "--json").output)
+    assert (status["pending"], status["delivered"], status["dead"]) == (0, 1, 0)
+    [careplan] = fhir.search("CarePlan", {"identifier": f"{KEY_SYSTEM}|{enrolment['enrolment']}"})
+    assert careplan["subject"] == {"reference": "Patient/pat-09"}
+    again = run(runner, "enrol", "--config", config, "--patient", "pat-09", "--track",
+                "waiting-list", "--json")  # fmt: skip
+    assert json.loads(again.output)["enrolment"] == enrolment["enrolment"]
+
+
+def test_an_unknown_track_and_an_unknown_dead_letter_get_clear_messages(runner, config):
+    result = run(runner, "enrol", "--config", config, "--patient", "pat-09", "--track", "x")
+    assert result.exit_code == 1 and "there is no track 'x'" in result.output
+    result = run(runner, "sync", "retry", "--config", config, "999")
+    assert result.exit_code == 1 and "there is no outbox entry 999" in result.output
+
+
+def test_db_upgrade_reports_the_migration(runner, config):
+    result = run(runner, "db", "upgrade", "--config", config)
+    assert result.exit_code == 0 and "database at migration 0001" in result.output

@@ -1,0 +1,226 @@
+"""Enrolment, the Task lifecycle and the programme's rules, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fhir_burnout.sync import OutboxEntry
+from fhir_burnout.workflow import (
+    Definitions,
+    EnrolmentRow,
+    PlanError,
+    TaskTransitionError,
+    change_task,
+    enrol,
+    load_draft,
+    save_draft,
+    submit_response,
+    unlock_phase,
+)
+
+EHR = "http://ehr.example/fhir"
+NOW = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def definitions(resources):
+    return Definitions.from_resources(resources)
+
+
+def statuses(enrolment):
+    return {t.action_id: t.status for t in enrolment.tasks}
+
+
+def operations(db):
+    entries = db.scalars(select(OutboxEntry).order_by(OutboxEntry.id)).all()
+    return [json.loads(e.payload)["operations"] for e in entries]
+
+
+def enrolled(db, definitions, track="standard", patient="pat-01"):
+    return enrol(
+        db,
+        definitions,
+        fhir_base=EHR,
+        patient=patient,
+        track=track,
+        author="Practitioner/prac-1",
+        practice="Organization/practice-1",
+        today=date(2026, 11, 26),
+        now=NOW,
+    )
+
+
+def test_enrolment_plans_the_first_phase_and_queues_one_transaction(engine, definitions):
+    with Session(engine) as db, db.begin():
+        enrolment = enrolled(db, definitions)
+        phases = {p.code: p.status for p in enrolment.phases}
+        assert phases == {"recovery": "open", "insight": "locked", "change": "locked"}
+        now = statuses(enrolment)
+        assert now["understanding-burnout"] == "ready"  # the first module
+        assert now["body-signals"] == "requested"  # after the end of the first
+        assert now["body-signals.tension-log"] == "requested"  # after its module started
+        assert now["perfectionism"] == "draft"  # phase 2 is locked
+        assert now["phq-9.start"] == "ready" and now["weekly-checkin.weekly"] == "ready"
+        assert now["phq-9.end-recovery"] == "requested"
+        [ops] = operations(db)
+    kinds = [op["resource"]["resourceType"] for op in ops]
+    assert kinds[:2] == ["CarePlan", "RequestGroup"] and set(kinds[2:]) == {"Task"}
+    careplan, group = ops[0]["resource"], ops[1]["resource"]
+    assert careplan["instantiatesCanonical"] == [definitions.plan("standard")["url"] + "|0.1.0"]
+    assert careplan["subject"] == {"reference": "Patient/pat-01"}
+    assert careplan["activity"] == [{"reference": {"reference": f"urn:uuid:{ops[1]['key']}"}}]
+    tasks = {op["key"]: op["resource"] for op in ops[2:]}
+    assert {t["status"] for t in tasks.values()} == {"ready", "requested", "draft"}
+    homework = next(t for t in tasks.values() if t["description"] == "Spanningsdagboek")
+    assert homework["input"][0]["valueCanonical"].endswith("/Questionnaire/tension-log|0.1.0")
+    assert homework["basedOn"] == [{"reference": f"urn:uuid:{ops[0]['key']}"}]
+    linked = {a["resource"]["reference"][9:] for g in group["action"] for a in g["action"]}
+    assert linked == set(tasks)
+
+
+def test_enrolling_again_gives_back_the_same_plan(engine, definitions):
+    with Session(engine) as db, db.begin():
+        first = enrolled(db, definitions).key
+    with Session(engine) as db, db.begin():
+        assert enrolled(db, definitions).key == first
+        assert db.scalar(select(func.count()).select_from(OutboxEntry)) == 1
+        other = enrolled(db, definitions, track="waiting-list").key
+        assert other != first
+
+
+def test_two_enrolments_at_the_same_moment_make_one_plan(engine, definitions):
+    keys, barrier = [], threading.Barrier(2)
+
+    def enrol_now():
+        with Session(engine) as db, db.begin():
+            barrier.wait()
+            keys.append(enrolled(db, definitions, patient="pat-02").key)
+
+    threads = [threading.Thread(target=enrol_now) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with Session(engine) as db:
+        count = db.scalar(select(func.count()).select_from(EnrolmentRow))
+    assert count == 1 and len(set(keys)) == 1
+
+
+def test_an_unknown_track_is_refused(engine, definitions):
+    with Session(engine) as db, db.begin(), pytest.raises(PlanError, match="no track 'x'"):
+        enrolled(db, definitions, track="x")
+
+
+def key_of(enrolment, action_id):
+    return next(t.key for t in enrolment.tasks if t.action_id == action_id)
+
+
+@pytest.mark.parametrize(
+    ("status", "actor", "message"),
+    [
+        ("cancelled", "client", "a client may not move a Task from ready to cancelled"),
+        ("draft", "practitioner", "a Task cannot go from ready to draft"),
+        ("done", "client", "'done' is not a Task status"),
+    ],
+)
+def test_a_transition_the_lifecycle_does_not_allow_is_refused(
+    engine, definitions, status, actor, message
+):
+    with Session(engine) as db, db.begin():
+        enrolment = enrolled(db, definitions)
+        first = key_of(enrolment, "understanding-burnout")
+        with pytest.raises(TaskTransitionError) as refused:
+            change_task(db, definitions, first, status, actor=actor, who="Patient/pat-01")
+    outcome = refused.value.outcome()
+    assert outcome["issue"][0]["code"] == "business-rule"
+    assert message in outcome["issue"][0]["diagnostics"]
+
+
+def test_finishing_a_module_readies_the_next_and_queues_both_changes(engine, definitions):
+    with Session(engine) as db, db.begin():
+        enrolment = enrolled(db, definitions)
+        first = key_of(enrolment, "understanding-burnout")
+        change_task(db, definitions, first, "in-progress", actor="client", who="Patient/pat-01")
+        change_task(db, definitions, first, "completed", actor="client", who="Patient/pat-01")
+        assert statuses(enrolment)["body-signals"] == "ready"
+        last = operations(db)[-1]
+    assert [(op["op"], op["status"]) for op in last] == [
+        ("update-task", "completed"),
+        ("update-task", "ready"),
+    ]
+
+
+def finish_phase(db, definitions, enrolment, phase):
+    for task in list(enrolment.tasks):
+        if task.phase == phase and task.kind == "module":
+            change_task(db, definitions, task.key, "completed", actor="client", who="Patient/x")
+
+
+def test_a_practitioner_opens_the_next_phase_in_the_standard_track(engine, definitions):
+    with Session(engine) as db, db.begin():
+        enrolment = enrolled(db, definitions)
+        finish_phase(db, definitions, enrolment, "recovery")
+        phases = {p.code: p.status for p in enrolment.phases}
+        assert phases == {"recovery": "done", "insight": "locked", "change": "locked"}
+        assert statuses(enrolment)["phq-9.end-recovery"] == "ready"
+        assert statuses(enrolment)["perfectionism"] == "draft"
+        phase = unlock_phase(db, definitions, enrolment.key, "insight", by="Practitioner/prac-1")
+        assert (phase.status, phase.unlocked_by) == ("open", "Practitioner/prac-1")
+        assert statuses(enrolment)["perfectionism"] == "ready"
+        assert statuses(enrolment)["boundaries"] == "requested"
+        assert json.loads(db.scalars(select(OutboxEntry.payload)).all()[-1])["agent"] == {
+            "who": "Practitioner/prac-1",
+            "onBehalfOf": "Organization/practice-1",
+        }
+
+
+def test_the_after_care_track_opens_its_next_phase_by_itself(engine, definitions):
+    with Session(engine) as db, db.begin():
+        enrolment = enrolled(db, definitions, track="after-care")
+        finish_phase(db, definitions, enrolment, "recovery")
+        assert {p.code: p.status for p in enrolment.phases} == {
+            "recovery": "done",
+            "change": "open",
+        }
+        assert statuses(enrolment)["small-steps"] == "ready"
+
+
+def test_a_submitted_response_completes_its_task_in_one_transaction(engine, definitions):
+    with Session(engine) as db, db.begin():
+        enrolment = enrolled(db, definitions)
+        task = key_of(enrolment, "phq-9.start")
+        save_draft(db, task, {"phq9-1": [{"valueCoding": {"code": "LA6568-5"}}]})
+        assert load_draft(db, task) == {"phq9-1": [{"valueCoding": {"code": "LA6568-5"}}]}
+        response = {
+            "resourceType": "QuestionnaireResponse",
+            "questionnaire": "https://fhir-burnout.org/fhir/Questionnaire/phq-9|0.1.0",
+            "status": "completed",
+        }
+        row = submit_response(db, definitions, task, response, who="Patient/pat-01", now=NOW)
+        key = row.key
+        assert load_draft(db, task) is None
+        assert statuses(enrolment)["phq-9.start"] == "completed"
+        create, update = operations(db)[-1][:2]
+    assert create["key"] == key and create["resource"]["identifier"]["value"] == key
+    assert create["resource"]["author"] == {"reference": "Patient/pat-01"}
+    assert update["output"][0]["valueReference"] == {"reference": f"urn:uuid:{key}"}
+
+
+def test_the_weekly_check_in_comes_back_next_week(engine, definitions):
+    with Session(engine) as db, db.begin():
+        enrolment = enrolled(db, definitions)
+        weekly = key_of(enrolment, "weekly-checkin.weekly")
+        change_task(
+            db, definitions, weekly, "completed", actor="client", who="Patient/pat-01", now=NOW
+        )
+        again = [t for t in enrolment.tasks if t.action_id == "weekly-checkin.weekly"]
+        assert [t.status for t in again] == ["completed", "ready"]
+        created = operations(db)[-1][1]
+    assert created["op"] == "create"
+    assert created["resource"]["restriction"]["period"]["start"] == "2026-12-03"  # a week on
