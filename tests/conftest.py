@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import shutil
-import uuid
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, text
 
 from fhir_burnout.db import create_db_engine, upgrade
 from fhir_burnout.fhir import FhirClient
@@ -22,6 +20,7 @@ from fhir_burnout.resources import (
 from fhir_burnout.sandbox import start_sandbox
 from fhir_burnout.smart_launch import backend_token
 
+from .outbox_load import postgres_schema, worker_token_source
 from .smart_flow import discovery
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,13 +89,11 @@ def worker_token(sandbox) -> str:
 
 
 @pytest.fixture
-def fhir(sandbox, worker_token):
-    """The project's FHIR client on the sandbox, with a backend-services token."""
-    with FhirClient(sandbox.fhir_base, token=worker_token) as client:
+def fhir(sandbox):
+    """The project's FHIR client on the sandbox, with backend-services tokens (renewed when
+    one expires: a long test outlives the 5 minutes a token lasts)."""
+    with FhirClient(sandbox.fhir_base, token_source=worker_token_source(sandbox)) as client:
         yield client
-
-
-POSTGRES = "postgresql+psycopg://root@127.0.0.1:5432/test"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -105,16 +102,8 @@ def database_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'app.db'}"
         return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture

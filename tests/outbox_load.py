@@ -9,19 +9,83 @@ EHR's Task statuses equal to ours.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import uuid
 from collections import Counter, defaultdict
 from contextlib import contextmanager
 from datetime import UTC, date
+from pathlib import Path
 
-from sqlalchemy import select
+import requests
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
-from fhir_burnout.sync import KEY_SYSTEM, Backoff, OutboxEntry, Worker, queue_status
+from fhir_burnout.sandbox import SandboxInfo
+from fhir_burnout.smart_launch import BackendTokenSource
+from fhir_burnout.sync import (
+    KEY_SYSTEM,
+    Agent,
+    Backoff,
+    OutboxEntry,
+    Worker,
+    enqueue,
+    key_identifier,
+    queue_status,
+)
 from fhir_burnout.workflow import EnrolmentRow, ResponseRow, TaskRow, change_task, enrol
 
 PATIENTS = ("pat-11", "pat-12", "pat-13", "pat-14")
+POSTGRES = "postgresql+psycopg://root@127.0.0.1:5432/test"
+
+
+@contextmanager
+def postgres_schema():
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def worker_token_source(info: SandboxInfo, **options) -> BackendTokenSource:
+    """Backend-services tokens for the sandbox's worker client (system/*.cruds)."""
+    smart = requests.get(f"{info.fhir_base}/.well-known/smart-configuration", timeout=30)
+    worker = info.client("fhir-burnout-worker")
+    return BackendTokenSource(
+        smart.json()["token_endpoint"], "fhir-burnout-worker", worker["private_keys"][0],
+        "system/*.cruds", **options,
+    )  # fmt: skip
+
+
+def worker_config(folder: Path, info: SandboxInfo, database_url: str, *extra: str) -> Path:
+    """A fhir-burnout.toml for a worker process that delivers to the sandbox."""
+    key = folder / "worker.jwk"
+    key.write_text(json.dumps(info.client("fhir-burnout-worker")["private_keys"][0]))
+    config = folder / f"fhir-burnout-{uuid.uuid4().hex[:6]}.toml"
+    lines = [
+        'base_url = "http://127.0.0.1:8000"',
+        f"database_url = {json.dumps(database_url)}",
+        'secret_key = "outbox-tests"',
+        'token_key = "' + "A" * 43 + '="',
+        "[[ehr]]",
+        f"fhir_base = {json.dumps(info.fhir_base)}",
+        'client_id = "fhir-burnout"',
+        'backend_client_id = "fhir-burnout-worker"',
+        f"backend_private_key = {json.dumps(str(key))}",
+        *extra,
+    ]
+    config.write_text("\n".join(lines))
+    return config
+
+
 ENTRY_TAG = "https://fhir-burnout.org/fhir/outbox-entry"
 
 
@@ -135,3 +199,36 @@ def assert_delivered_exactly_once(engine, fhir):
         for t in fhir.search("Task", {"identifier": f"{KEY_SYSTEM}|", "_count": "1000"})
     }
     assert {k: server_status.get(k) for k in local_status} == local_status
+
+
+def light_response(key: str, marker: str, queue: int, seq: int) -> dict:
+    """A small QuestionnaireResponse that says which queue it came from, and when in it."""
+    return {
+        "resourceType": "QuestionnaireResponse",
+        "identifier": key_identifier(key),
+        "questionnaire": marker,
+        "status": "completed",
+        "subject": {"reference": f"Patient/pat-{queue % 24 + 1:02d}"},
+        "authored": "2026-11-26T10:00:00+01:00",
+        "item": [
+            {"linkId": "queue", "answer": [{"valueInteger": queue}]},
+            {"linkId": "seq", "answer": [{"valueInteger": seq}]},
+        ],
+    }
+
+
+def light_entries(engine, fhir_base, *, count, partitions, marker):
+    """``count`` small entries (a QuestionnaireResponse each) spread over ``partitions``
+    patients' queues; each response carries its sequence number within its partition."""
+    seq = Counter()
+    with Session(engine) as db, db.begin():
+        for n in range(count):
+            part = n % partitions
+            seq[part] += 1
+            key = str(uuid.uuid4())
+            response = light_response(key, marker, part, seq[part])
+            enqueue(
+                db, fhir_base=fhir_base, partition=f"{marker}#{part}", kind="response",
+                operations=[{"op": "create", "key": key, "resource": response}],
+                agent=Agent(who=f"Patient/pat-{part % 24 + 1:02d}"),
+            )  # fmt: skip

@@ -10,7 +10,6 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fhir_burnout.fhir import FhirClient
-from fhir_burnout.smart_launch import BackendTokenSource
 from fhir_burnout.sync import (
     KEY_SYSTEM,
     DeliveredResource,
@@ -27,7 +26,7 @@ from fhir_burnout.workflow import (
     submit_response,
 )
 
-from .smart_flow import discovery
+from .outbox_load import worker_token_source
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +36,7 @@ def definitions(resources):
 
 @pytest.fixture
 def token_source(sandbox):
-    worker = sandbox.client("fhir-burnout-worker")
-    return BackendTokenSource(
-        discovery(sandbox)["token_endpoint"],
-        "fhir-burnout-worker",
-        worker["private_keys"][0],
-        "system/*.cruds",
-    )
+    return worker_token_source(sandbox)
 
 
 @pytest.fixture

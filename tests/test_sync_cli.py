@@ -9,30 +9,14 @@ import pytest
 from fhir_burnout.cli import main
 from fhir_burnout.sync import KEY_SYSTEM
 
+from .outbox_load import worker_config
+
 
 @pytest.fixture
 def config(sandbox, tmp_path, database_url):
-    worker = sandbox.client("fhir-burnout-worker")
-    key = tmp_path / "worker.jwk"
-    key.write_text(json.dumps(worker["private_keys"][0]))
-    path = tmp_path / "fhir-burnout.toml"
-    path.write_text(
-        "\n".join(
-            [
-                'base_url = "http://127.0.0.1:8000"',
-                f"database_url = {json.dumps(database_url)}",
-                'secret_key = "cli-test"',
-                'token_key = "' + "A" * 43 + '="',
-                "[[ehr]]",
-                f"fhir_base = {json.dumps(sandbox.fhir_base)}",
-                'client_id = "fhir-burnout"',
-                'practice = "Organization/practice-1"',
-                'backend_client_id = "fhir-burnout-worker"',
-                f"backend_private_key = {json.dumps(str(key))}",
-            ]
-        )
+    return str(
+        worker_config(tmp_path, sandbox, database_url, 'practice = "Organization/practice-1"')
     )
-    return str(path)
 
 
 def run(runner, *args):

@@ -33,7 +33,6 @@ from urllib3.util import Retry
 
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.sandbox import SandboxProcess
-from fhir_burnout.smart_launch import BackendTokenSource
 from fhir_burnout.sync import OutboxEntry, OutboxEvent
 from fhir_burnout.workflow import Definitions
 
@@ -43,21 +42,14 @@ from .outbox_load import (
     make_load,
     running,
     wait_until_delivered,
+    worker_config,
+    worker_token_source,
 )
-from .smart_flow import discovery
 
 
 @pytest.fixture(scope="module")
 def definitions(resources):
     return Definitions.from_resources(resources)
-
-
-def token_source(info, **options):
-    worker = info.client("fhir-burnout-worker")
-    return BackendTokenSource(
-        discovery(info)["token_endpoint"], "fhir-burnout-worker", worker["private_keys"][0],
-        "system/*.cruds", **options,
-    )  # fmt: skip
 
 
 def events(engine):
@@ -75,11 +67,11 @@ def durable(tmp_path):
 def test_the_ehr_stopped_in_the_middle_and_started_again(engine, definitions, durable):
     info = durable.info
     make_load(engine, definitions, info.fhir_base)
-    client = FhirClient(info.fhir_base, token_source=token_source(info), timeout=5)
+    client = FhirClient(info.fhir_base, token_source=worker_token_source(info), timeout=5)
     worker = fast_worker(engine, lambda base: client)
     with running(worker):
         deadline = time.monotonic() + 30
-        while not any(e == "delivered" or e.endswith("; delivered") for e in events(engine)):
+        while not any(e.startswith("delivered (by") for e in events(engine)):
             assert time.monotonic() < deadline
             time.sleep(0.01)
         durable.stop()  # in the middle: the first entries are in, the rest is not
@@ -94,7 +86,7 @@ def test_the_ehr_stopped_in_the_middle_and_started_again(engine, definitions, du
 def test_a_worker_killed_in_the_middle_of_a_delivery(engine, definitions, durable, tmp_path):
     info = durable.info
     make_load(engine, definitions, info.fhir_base, steps=3)
-    config = _config(tmp_path, info, engine.url.render_as_string(hide_password=False))
+    config = worker_config(tmp_path, info, engine.url.render_as_string(hide_password=False))
     command = [str(Path(sys.executable).with_name("fhir-burnout")), "worker", "--config"]
     command.append(str(config))
     command += ["--lease", "2", "--idle", "0.05"]
@@ -114,30 +106,8 @@ def test_a_worker_killed_in_the_middle_of_a_delivery(engine, definitions, durabl
         os.killpg(second.pid, signal.SIGTERM)
         second.wait(timeout=30)
     assert any("lease of" in e and "taken over" in e for e in events(engine))
-    with FhirClient(info.fhir_base, token_source=token_source(info)) as client:
+    with FhirClient(info.fhir_base, token_source=worker_token_source(info)) as client:
         assert_delivered_exactly_once(engine, client)
-
-
-def _config(tmp_path, info, database_url):
-    key = tmp_path / "worker.jwk"
-    key.write_text(json.dumps(info.client("fhir-burnout-worker")["private_keys"][0]))
-    config = tmp_path / "worker.toml"
-    config.write_text(
-        "\n".join(
-            [
-                'base_url = "http://127.0.0.1:8000"',
-                f"database_url = {json.dumps(database_url)}",
-                'secret_key = "faults"',
-                'token_key = "' + "A" * 43 + '="',
-                "[[ehr]]",
-                f"fhir_base = {json.dumps(info.fhir_base)}",
-                'client_id = "fhir-burnout"',
-                'backend_client_id = "fhir-burnout-worker"',
-                f"backend_private_key = {json.dumps(str(key))}",
-            ]
-        )
-    )
-    return config
 
 
 class _LosingProxy(http.server.ThreadingHTTPServer):
@@ -195,7 +165,7 @@ def test_an_answer_lost_after_the_ehr_committed(engine, definitions, sandbox, fh
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     through_proxy = f"http://127.0.0.1:{proxy.server_address[1]}/fhir"
     make_load(engine, definitions, sandbox.fhir_base, patients=("pat-15", "pat-16"))
-    client = FhirClient(through_proxy, token_source=token_source(sandbox), timeout=10)
+    client = FhirClient(through_proxy, token_source=worker_token_source(sandbox), timeout=10)
     worker = fast_worker(engine, lambda base: client)
     with running(worker):
         wait_until_delivered(engine)
@@ -211,7 +181,7 @@ def test_429_with_retry_after_is_honoured(engine, definitions, tmp_path):
     with SandboxProcess(rate_limit=3) as limited:
         info = limited.info
         make_load(engine, definitions, info.fhir_base)
-        client = FhirClient(info.fhir_base, token_source=token_source(info))
+        client = FhirClient(info.fhir_base, token_source=worker_token_source(info))
         workers = [fast_worker(engine, lambda base: client, owner=f"w{i}") for i in range(3)]
         with running(*workers):
             wait_until_delivered(engine)
@@ -228,7 +198,9 @@ def test_429_with_retry_after_is_honoured(engine, definitions, tmp_path):
         patient = requests.Session()
         retry = Retry(total=30, status_forcelist=[429], allowed_methods={"GET"})
         patient.mount("http://", HTTPAdapter(max_retries=retry))
-        with FhirClient(info.fhir_base, session=patient, token_source=token_source(info)) as c:
+        with FhirClient(
+            info.fhir_base, session=patient, token_source=worker_token_source(info)
+        ) as c:
             assert_delivered_exactly_once(engine, c)
 
 
@@ -243,7 +215,7 @@ def test_an_expired_token_is_replaced_and_the_write_goes_through(engine, definit
         info = short.info
         make_load(engine, definitions, info.fhir_base, patients=("pat-17",), steps=1)
         # A source that believes its token is fresh forever: the EHR decides it expired.
-        source = token_source(info, clock=lambda: 0.0)
+        source = worker_token_source(info, clock=lambda: 0.0)
         client = FhirClient(info.fhir_base, token_source=source)
         worker = fast_worker(engine, lambda base: client, batch=1)
         assert worker.run_once() == 1

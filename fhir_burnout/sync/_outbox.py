@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, aliased
 
@@ -162,6 +162,45 @@ def _held(db: Session, entry_id: int, owner: str) -> OutboxEntry | None:
     return entry
 
 
+def mark_all_delivered(
+    db: Session, delivered: Sequence[tuple[int, str]], owner: str, now: datetime
+) -> None:
+    """Close many delivered entries at once: one UPDATE and one INSERT, not two per entry.
+
+    An entry whose lease ran out (another worker holds it now) is left to that worker,
+    with an event saying we delivered it too (harmless: the writes are idempotent).
+    """
+    ids = [entry_id for entry_id, _ in delivered]
+    closed = set(
+        db.scalars(
+            update(OutboxEntry)
+            .where(
+                OutboxEntry.id.in_(ids),
+                OutboxEntry.state == LEASED,
+                OutboxEntry.lease_owner == owner,
+            )
+            .values(
+                state=DELIVERED, delivered_at=now, lease_owner=None, lease_until=None,
+                last_error=None,
+            )
+            .returning(OutboxEntry.id)
+        )
+    )  # fmt: skip
+    db.execute(
+        insert(OutboxEvent),
+        [
+            {
+                "entry_id": entry_id,
+                "at": now,
+                "what": f"{what} (by {owner})"
+                if entry_id in closed
+                else f"delivered by {owner} after its lease ran out",
+            }
+            for entry_id, what in delivered
+        ],
+    )
+
+
 def mark_delivered(db: Session, entry_id: int, owner: str, what: str, now: datetime) -> bool:
     """Close a delivered entry (False if the lease was lost: the new holder closes it)."""
     entry = _held(db, entry_id, owner)
@@ -171,7 +210,7 @@ def mark_delivered(db: Session, entry_id: int, owner: str, what: str, now: datet
     entry.state, entry.delivered_at = DELIVERED, now
     entry.lease_owner = entry.lease_until = None
     entry.last_error = None
-    record(db, entry_id, what, now)
+    record(db, entry_id, f"{what} (by {owner})", now)
     return True
 
 

@@ -28,6 +28,8 @@ from typing import Any
 
 import requests
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -45,8 +47,8 @@ from fhir_burnout.sync._bundle import (
 from fhir_burnout.sync._outbox import (
     Claimed,
     claim,
+    mark_all_delivered,
     mark_dead,
-    mark_delivered,
     mark_retry,
     record,
     utcnow,
@@ -117,8 +119,12 @@ class Worker:
         entries = claim(
             self.engine, self.owner, limit=self.batch, lease=self.lease, now=self.clock()
         )
-        for entry in entries:
-            self.handle(entry)
+        # Deliver the batch, then record every outcome in one commit: a commit costs a
+        # disk flush, a delivery a round trip. Should we die in between, the leases run out
+        # and the entries are delivered again, which their write keys make harmless.
+        outcomes = [(entry, self.attempt(entry)) for entry in entries]
+        if outcomes:
+            self._record(outcomes)
         return len(entries)
 
     def run(self, stop: threading.Event, *, idle: float = 1.0) -> None:
@@ -136,6 +142,12 @@ class Worker:
 
     def handle(self, entry: Claimed) -> Outcome:
         """Deliver one claimed entry and record the outcome."""
+        outcome = self.attempt(entry)
+        self._record([(entry, outcome)])
+        return outcome
+
+    def attempt(self, entry: Claimed) -> Outcome:
+        """Try to deliver one claimed entry; what came of it (nothing recorded yet)."""
         try:
             outcome = self.deliver(entry)
         except Waiting as waiting:
@@ -146,24 +158,29 @@ class Worker:
             # No token (the authorization server is down or refuses us), no discovery:
             # nothing reached the EHR, so trying again later is safe.
             outcome = Outcome("retry", f"could not reach the EHR: {type(error).__name__}")
+        return outcome
+
+    def _record(self, outcomes: list[tuple[Claimed, Outcome]]) -> None:
         now = self.clock()
         with Session(self.engine) as db, db.begin():
-            if outcome.state == "delivered":
-                for known in outcome.written:
-                    _remember(db, entry.fhir_base, known, now)
-                mark_delivered(db, entry.id, self.owner, outcome.what, now)
-            elif outcome.state == "retry":
-                delay = self.backoff.delay(entry.attempts, outcome.retry_after)
-                at = now + timedelta(seconds=delay)
-                mark_retry(
-                    db, entry.id, self.owner, at=at, status=outcome.status, error=outcome.what,
-                    now=now,
-                )  # fmt: skip
-            else:
-                mark_dead(
-                    db, entry.id, self.owner, status=outcome.status, error=outcome.what, now=now
-                )
-        return outcome
+            delivered = [(e, o) for e, o in outcomes if o.state == "delivered"]
+            written = [(e.fhir_base, k) for e, o in delivered for k in o.written]
+            if written:
+                _remember(db, written, now)
+            if delivered:
+                mark_all_delivered(db, [(e.id, o.what) for e, o in delivered], self.owner, now)
+            for entry, outcome in outcomes:
+                if outcome.state == "retry":
+                    delay = self.backoff.delay(entry.attempts, outcome.retry_after)
+                    mark_retry(
+                        db, entry.id, self.owner, at=now + timedelta(seconds=delay),
+                        status=outcome.status, error=outcome.what, now=now,
+                    )  # fmt: skip
+                elif outcome.state == "dead":
+                    mark_dead(
+                        db, entry.id, self.owner, status=outcome.status, error=outcome.what,
+                        now=now,
+                    )  # fmt: skip
 
     def deliver(self, entry: Claimed) -> Outcome:
         """Send the entry's transaction; on 412, read the Tasks again and retry."""
@@ -192,7 +209,11 @@ class Worker:
         return Outcome("retry", "the Tasks kept changing in the EHR", 412)
 
     def _known(self, fhir_base: str, operations: list[dict[str, Any]]) -> dict[str, Known]:
-        keys = {op["key"] for op in operations} | referenced_keys(operations)
+        created = {op["key"] for op in operations if op["op"] == "create"}
+        keys = {op["key"] for op in operations if op["op"] != "create"}
+        keys |= referenced_keys(operations) - created
+        if not keys:
+            return {}  # only new resources that refer to each other: nothing to look up
         with Session(self.engine) as db:
             rows = db.scalars(select(DeliveredResource).where(DeliveredResource.key.in_(keys)))
             return {
@@ -326,17 +347,33 @@ def _etag_version(etag: Any) -> str | None:
     return etag.removeprefix("W/").strip('"') or None
 
 
-def _remember(db: Session, fhir_base: str, known: Known, now: datetime) -> None:
-    row = db.get(DeliveredResource, known.key)
-    if row is None:
-        row = DeliveredResource(key=known.key)
-        db.add(row)
-    row.fhir_base = fhir_base
-    row.resource_type = known.resource_type
-    row.fhir_id = known.fhir_id
-    row.version_id = known.version_id
-    row.resource = json.dumps(known.resource, ensure_ascii=False) if known.resource else None
-    row.updated_at = now
+def _remember(db: Session, written: list[tuple[str, Known]], now: datetime) -> None:
+    """Upsert where each resource landed. Only Tasks keep a copy (we update those); the
+    rest, health data included, is not stored twice."""
+    rows = [
+        {
+            "key": known.key,
+            "fhir_base": fhir_base,
+            "resource_type": known.resource_type,
+            "fhir_id": known.fhir_id,
+            "version_id": known.version_id,
+            "resource": json.dumps(known.resource, ensure_ascii=False)
+            if known.resource and known.resource_type == "Task"
+            else None,
+            "updated_at": now,
+        }
+        for fhir_base, known in written
+    ]
+    dialect = db.get_bind().dialect.name
+    upsert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = upsert(DeliveredResource)
+    columns = ("fhir_base", "resource_type", "fhir_id", "version_id", "resource", "updated_at")
+    db.execute(
+        statement.on_conflict_do_update(
+            index_elements=["key"], set_={c: statement.excluded[c] for c in columns}
+        ),
+        rows,
+    )
 
 
 def note(engine: Engine, entry_id: int, what: str) -> None:
