@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-import requests
 
 from fhir_burnout.db import create_db_engine, upgrade
-from fhir_burnout.errors import FhirBurnoutError, FhirConnectionError
+from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.settings import Settings
+from fhir_burnout.sync import EhrClients
 
 config_option = click.option(
     "--config",
@@ -138,7 +138,7 @@ def register(main: click.Group, resolve_root: Any) -> None:
 
         settings = _settings(config_path)
         engine = _engine(settings)
-        clients = _Clients(settings)
+        clients = EhrClients(settings)
         workers = [
             Worker(engine, clients.get, lease=lease, batch=batch) for _ in range(max(1, threads))
         ]
@@ -224,40 +224,3 @@ def register(main: click.Group, resolve_root: Any) -> None:
         finally:
             engine.dispose()
         click.echo(f"outbox entry {entry_id} is queued again")
-
-
-class _Clients:
-    """One FHIR client per EHR, each with a Backend Services token source (thread-safe use:
-    a requests.Session per thread is not needed for our sequential worker threads)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._lock = threading.Lock()
-        self._clients: dict[tuple[str, int], Any] = {}
-
-    def get(self, fhir_base: str) -> Any:
-        from fhir_burnout.fhir import FhirClient  # noqa: PLC0415
-        from fhir_burnout.smart_launch import BackendTokenSource  # noqa: PLC0415
-
-        key = (fhir_base, threading.get_ident())
-        with self._lock:
-            if key not in self._clients:
-                backend = self.settings.backend(fhir_base)
-                if backend.private_jwk is None:
-                    raise FhirBurnoutError(
-                        f"{fhir_base}: no key for the worker (fhir-burnout keys)"
-                    )
-                url = f"{fhir_base.rstrip('/')}/.well-known/smart-configuration"
-                try:
-                    smart = requests.get(url, timeout=30).json()
-                except (requests.RequestException, ValueError):
-                    raise FhirConnectionError(f"GET {url}: no usable answer") from None
-                source = BackendTokenSource(
-                    smart["token_endpoint"], backend.client_id, backend.private_jwk, backend.scope
-                )
-                self._clients[key] = FhirClient(fhir_base, token_source=source)
-            return self._clients[key]
-
-    def close(self) -> None:
-        for client in self._clients.values():
-            client.close()

@@ -22,6 +22,7 @@ from fhir_burnout.resources._publish import publish
 from fhir_burnout.sandbox import SandboxInfo, start_sandbox
 from fhir_burnout.settings import Settings
 from fhir_burnout.smart_launch import backend_token
+from fhir_burnout.sync import EhrClients, Worker
 from fhir_burnout.web import create_app
 
 APP_CLIENT_ID = "fhir-burnout"
@@ -57,7 +58,16 @@ def write_config(folder: Path, app_url: str, info: SandboxInfo) -> Path:
         f"fhir_base = {json.dumps(info.fhir_base)}",
         f"client_id = {json.dumps(APP_CLIENT_ID)}",
         'auth_method = "none"',
+        'practice = "Organization/practice-1"',
+        # The sync worker uses the sandbox's backend-services client and its key.
+        'backend_client_id = "fhir-burnout-worker"',
+        'backend_private_key = "keys/worker.jwk"',
     ]
+    keys = folder / "keys"
+    keys.mkdir(exist_ok=True)
+    worker_key = keys / "worker.jwk"
+    worker_key.write_text(json.dumps(info.client("fhir-burnout-worker")["private_keys"][0]))
+    worker_key.chmod(0o600)
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
     config.chmod(0o600)
     return config
@@ -92,6 +102,7 @@ def run_demo(
     app_url = f"http://127.0.0.1:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    stop = threading.Event()
     try:
         with start_sandbox(port=sandbox_port, app_url=app_url) as info:
             created, existing = publish_into(info, resources)
@@ -100,7 +111,15 @@ def run_demo(
             for stale in folder.glob("demo.db*"):
                 stale.unlink()
             config = write_config(folder, app_url, info)
-            deferred.app = create_app(Settings.from_file(config))
+            settings = Settings.from_file(config)
+            deferred.app = create_app(settings)
+            # The sync worker, in this process: every write reaches the sandbox EHR.
+            engine = deferred.app.extensions["fhir_burnout"]["engine"]
+            clients = EhrClients(settings)
+            worker = threading.Thread(
+                target=Worker(engine, clients.get).run, args=(stop,), daemon=True
+            )
+            worker.start()
             if info_file is not None:
                 data = {**info.raw, "app_url": app_url, "app_client_id": APP_CLIENT_ID}
                 info_file.write_text(json.dumps(data, indent=2), encoding="utf-8")
@@ -109,6 +128,7 @@ def run_demo(
             echo(f"  Authorization server: {info.issuer}")
             echo(f"  EHR launcher:         {info.launcher}")
             echo(f"  The app:              {app_url}  (config: {config})")
+            echo("  Sync worker:          delivering the outbox to the sandbox EHR")
             seed = info.seed
             echo(
                 f"  Seed: {len(seed.get('patients', []))} patients, "
@@ -118,5 +138,6 @@ def run_demo(
             if wait is not None:
                 wait()
     finally:
+        stop.set()
         server.shutdown()
         thread.join(timeout=10)

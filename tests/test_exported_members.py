@@ -52,9 +52,9 @@ def test_public_api_is_pinned():
         "trusted_ehr", "verify_access_token", "verify_id_token",
     ]  # fmt: skip
     assert sorted(fhir_burnout.sync.__all__) == [
-        "Agent", "Backoff", "DeliveredResource", "KEY_SYSTEM", "OutboxEntry", "OutboxError",
-        "OutboxEvent", "Outcome", "QueueStatus", "Worker", "claim", "enqueue", "key_identifier",
-        "key_reference", "moves_forward", "queue_status", "requeue",
+        "Agent", "Backoff", "DeliveredResource", "EhrClients", "KEY_SYSTEM", "OutboxEntry",
+        "OutboxError", "OutboxEvent", "Outcome", "QueueStatus", "Worker", "claim", "enqueue",
+        "key_identifier", "key_reference", "moves_forward", "queue_status", "requeue",
     ]  # fmt: skip
     assert sorted(fhir_burnout.workflow.__all__) == [
         "Actor", "Application", "Definitions", "DraftRow", "EnrolmentRow", "NotFoundError",

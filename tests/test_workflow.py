@@ -224,3 +224,42 @@ def test_the_weekly_check_in_comes_back_next_week(engine, definitions):
         created = operations(db)[-1][1]
     assert created["op"] == "create"
     assert created["resource"]["restriction"]["period"]["start"] == "2026-12-03"  # a week on
+
+
+def test_the_care_professional_is_asked_to_open_the_next_phase_and_it_is_done_by_opening(
+    engine, definitions
+):
+    with Session(engine) as db, db.begin():
+        enrolment = enrolled(db, definitions)
+        finish_phase(db, definitions, enrolment, "recovery")
+        [request] = [t for t in enrolment.tasks if t.kind == "practitioner"]
+        assert (request.action_id, request.status, request.owner) == (
+            "unlock:insight", "requested", "Practitioner/prac-1",
+        )  # fmt: skip
+        created = next(op for op in operations(db)[-1] if op["key"] == request.key)
+        assert created["resource"]["code"]["text"] == (
+            "Volgende fase openzetten: Fase 2: Inzicht in patronen"
+        )
+        assert created["resource"]["owner"] == {"reference": "Practitioner/prac-1"}
+        unlock_phase(db, definitions, enrolment.key, "insight", by="Practitioner/prac-1")
+        assert request.status == "completed"
+        assert {"op": "update-task", "key": request.key, "status": "completed"} in (
+            operations(db)[-1]
+        )
+
+
+def test_a_safety_signal_gives_the_care_professional_an_urgent_task(engine, definitions):
+    with Session(engine) as db, db.begin():
+        enrolment = enrolled(db, definitions)
+        task = key_of(enrolment, "weekly-checkin.weekly")
+        response = {"resourceType": "QuestionnaireResponse", "status": "completed"}
+        row = submit_response(
+            db, definitions, task, response, who="Patient/pat-01", safety_signal=True, now=NOW
+        )
+        [review] = [t.key for t in enrolment.tasks if t.kind == "practitioner"]
+        response_key = row.key
+        ops = operations(db)[-1]
+    created = next(op["resource"] for op in ops if op["key"] == review)
+    assert created["priority"] == "urgent"
+    assert created["reasonReference"] == {"reference": f"urn:uuid:{response_key}"}
+    assert created["code"]["text"].startswith("Veiligheidssignaal in Wekelijkse check-in")

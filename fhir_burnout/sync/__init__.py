@@ -14,6 +14,7 @@ from fhir_burnout.sync._bundle import (
     key_reference,
     moves_forward,
 )
+from fhir_burnout.sync._clients import EhrClients
 from fhir_burnout.sync._outbox import (
     Agent,
     OutboxError,
@@ -31,6 +32,7 @@ __all__ = [
     "Agent",
     "Backoff",
     "DeliveredResource",
+    "EhrClients",
     "OutboxEntry",
     "OutboxError",
     "OutboxEvent",

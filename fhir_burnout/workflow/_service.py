@@ -8,6 +8,7 @@ all call these.
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -199,6 +200,7 @@ def _apply_progress(enrolment: EnrolmentRow, plan: Mapping[str, Any], now: datet
         [
             TaskState(t.key, t.action_id, t.kind, t.phase, t.status, depends.get(t.action_id, ()))
             for t in enrolment.tasks
+            if t.kind != "practitioner"  # the care professional's own to-dos: not the plan's
         ],
     )
     for phase in enrolment.phases:
@@ -310,6 +312,120 @@ def _follow_up(
     for key in _apply_progress(enrolment, plan, now):
         changed = next(t for t in enrolment.tasks if t.key == key)
         operations.append({"op": "update-task", "key": key, "status": changed.status})
+    operations += _unlock_requests(db, enrolment, plan, now)
+    return operations
+
+
+#: The care professional's to-dos (Task.code.text; Dutch first, English translation).
+UNLOCK_REQUEST = ("Volgende fase openzetten: {phase}", "Open the next phase: {phase}")
+SAFETY_REVIEW = (
+    "Veiligheidssignaal in {title}: neem vandaag contact op met de cliënt",
+    "Safety signal in {title}: contact the client today",
+)
+
+
+def _translated(text: str, english: str) -> dict[str, Any]:
+    return {
+        "text": text,
+        "_text": {
+            "extension": [
+                {
+                    "url": "http://hl7.org/fhir/StructureDefinition/translation",
+                    "extension": [
+                        {"url": "lang", "valueCode": "en"},
+                        {"url": "content", "valueString": english},
+                    ],
+                }
+            ]
+        },
+    }
+
+
+def _practitioner_task(
+    db: Session,
+    enrolment: EnrolmentRow,
+    *,
+    action_id: str,
+    texts: tuple[str, str],
+    priority: str,
+    now: datetime,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """A Task for the care professional (who enrolled the client, else the practice)."""
+    key = str(uuid.uuid4())
+    owner = enrolment.author if (enrolment.author or "").startswith("Practitioner") else None
+    owner = owner or enrolment.practice
+    row = TaskRow(
+        key=key,
+        position=max(t.position for t in enrolment.tasks) + 1,
+        action_id=action_id,
+        kind="practitioner",
+        phase=None,
+        definition=enrolment.plan_definition,
+        title=texts[0],
+        status="requested",
+        owner=owner or "",
+        updated_at=now,
+    )
+    enrolment.tasks.append(row)
+    db.flush()
+    resource: dict[str, Any] = {
+        "resourceType": "Task",
+        "identifier": [key_identifier(key)],
+        "basedOn": [key_reference(enrolment.key)],
+        "groupIdentifier": key_identifier(enrolment.key),
+        "status": "requested",
+        "intent": "order",
+        "priority": priority,
+        "code": _translated(*texts),
+        "focus": key_reference(enrolment.key),
+        "for": {"reference": f"Patient/{enrolment.patient}"},
+        "authoredOn": now.isoformat(timespec="seconds"),
+    }
+    if owner:
+        resource["owner"] = {"reference": owner}
+    if reason:
+        resource["reasonReference"] = key_reference(reason)
+    return {"op": "create", "key": key, "resource": resource}
+
+
+def _phase_titles(plan: Mapping[str, Any], code: str) -> tuple[str, str]:
+    """A phase's title in Dutch and English, from the PlanDefinition."""
+    action: Mapping[str, Any] = next(
+        (a for a in plan.get("action", []) if a.get("id") == code), {}
+    )
+    dutch = str(action.get("title", code))
+    english = dutch
+    for ext in action.get("_title", {}).get("extension", []):
+        parts = {e.get("url"): e for e in ext.get("extension", [])}
+        if parts.get("lang", {}).get("valueCode") == "en":
+            english = str(parts.get("content", {}).get("valueString", dutch))
+    return dutch, english
+
+
+def _unlock_requests(
+    db: Session, enrolment: EnrolmentRow, plan: Mapping[str, Any], now: datetime
+) -> list[dict[str, Any]]:
+    """Ask the care professional to open a phase once the one before it is done."""
+    operations = []
+    phases = sorted(enrolment.phases, key=lambda p: p.position)
+    asked = {t.action_id for t in enrolment.tasks if t.kind == "practitioner"}
+    for previous, phase in itertools.pairwise(phases):
+        wanted = f"unlock:{phase.code}"
+        if (
+            previous.status == "done"
+            and phase.status == "locked"
+            and phase.unlock == "practitioner"
+            and wanted not in asked
+        ):
+            titles = _phase_titles(plan, phase.code)
+            nl, en = (
+                t.format(phase=title) for t, title in zip(UNLOCK_REQUEST, titles, strict=True)
+            )
+            request = _practitioner_task(
+                db, enrolment, action_id=wanted, texts=(nl, en), priority="routine", now=now
+            )
+            operations.append(request)
     return operations
 
 
@@ -373,10 +489,13 @@ def submit_response(
     *,
     who: str,
     scores: Sequence[Mapping[str, Any]] = (),
+    safety_signal: bool = False,
     now: datetime | None = None,
 ) -> ResponseRow:
     """Keep a completed QuestionnaireResponse and complete its Task: the response, the Task
-    and their Provenance reach the EHR together, in one transaction."""
+    and their Provenance reach the EHR together, in one transaction. A response that gives
+    a safety signal (the questionnaire's safety-signal expression) also gives the care
+    professional an urgent Task to contact the client."""
     now = _now(now)
     task = _task(db, task_key)
     enrolment = task.enrolment
@@ -408,6 +527,14 @@ def submit_response(
             "valueReference": key_reference(key),
         }
     ]
+    extra = [{"op": "create", "key": key, "resource": resource}]
+    if safety_signal:
+        nl, en = (t.format(title=task.title) for t in SAFETY_REVIEW)
+        review = _practitioner_task(
+            db, enrolment, action_id=f"safety:{key}", texts=(nl, en), priority="urgent",
+            now=now, reason=key,
+        )  # fmt: skip
+        extra.append(review)
     _change(
         db,
         definitions,
@@ -416,7 +543,7 @@ def submit_response(
         actor="client" if who.startswith("Patient/") else "practitioner",
         who=who,
         output=output,
-        extra=[{"op": "create", "key": key, "resource": resource}],
+        extra=extra,
         now=now,
     )
     return row
@@ -446,6 +573,10 @@ def unlock_phase(
     changed = _apply_progress(enrolment, plan, now)
     statuses = {t.key: t.status for t in enrolment.tasks}
     operations = [{"op": "update-task", "key": k, "status": statuses[k]} for k in changed]
+    for request in enrolment.tasks:
+        if request.action_id == f"unlock:{phase_code}" and request.status == "requested":
+            request.status, request.updated_at = "completed", now
+            operations.append({"op": "update-task", "key": request.key, "status": "completed"})
     if operations:
         _queue(db, enrolment, "phase-unlocked", operations, by, now=now)
     return phase
