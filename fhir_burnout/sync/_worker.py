@@ -132,10 +132,15 @@ class Worker:
         while not stop.is_set():
             try:
                 handled = self.run_once()
-            except Exception:
-                # The database went away for a moment, say: log without details (they
-                # may hold health data) and carry on; the entries are safe where they are.
-                log.exception("outbox worker %s: a round failed; trying again", self.owner)
+            except Exception as error:
+                # The database went away for a moment, say: carry on, the entries are safe
+                # where they are. Only the error's type is logged: database errors quote
+                # the statement's parameters, and those hold health data.
+                log.error(
+                    "outbox worker %s: a round failed (%s); trying again",
+                    self.owner,
+                    type(error).__name__,
+                )
                 handled = 0
             if not handled:
                 stop.wait(idle)
