@@ -21,12 +21,16 @@
 //  11. durability       with `journalFile`, every committed write is appended to a journal and
 //                       fsynced before the response; on start the journal is replayed
 //  12. rate limit       with `rateLimit` N, at most N requests per second per client, else 429
+//  13. token index      `identifier=SYSTEM|VALUE` and `_tag=SYSTEM|CODE` (the outbox's conditional
+//                       creates) look up their candidates instead of scanning the whole type
 //
 // Without a journal everything is in memory and a restart loses it.
 import {
   allOk,
   badRequest,
+  convertToSearchableTokens,
   deepClone,
+  evalFhirPathTyped,
   forbidden,
   getExpressionForResourceType,
   getStatus,
@@ -38,6 +42,8 @@ import {
   notFound,
   Operator,
   OperationOutcomeError,
+  parseFhirPath,
+  toTypedValue,
   unauthorized,
   unsupportedMediaType,
   validateResource,
@@ -238,9 +244,10 @@ function codeInvalid(url, { type, value, path }) {
 
 /**
  * MemoryRepository with validation on every write, all-or-nothing transactions, a history
- * that does not flip and (item 11) an optional journal of committed writes. Callers must run
- * one request at a time (see createSerialQueue): the rollback snapshot assumes nothing else
- * writes while a transaction is open, and commit() must follow each request.
+ * that does not flip, (item 11) an optional journal of committed writes and (item 13) an index
+ * of identifiers and tags. Callers must run one request at a time (see createSerialQueue): the
+ * rollback snapshot assumes nothing else writes while a transaction is open, and commit() must
+ * follow each request.
  */
 class SandboxRepository extends MemoryRepository {
   constructor(bindings, journal) {
@@ -249,6 +256,7 @@ class SandboxRepository extends MemoryRepository {
     this.undo = undefined; // Map type -> saved maps, while a transaction is open
     this.journal = journal; // a Journal, or undefined: memory only
     this.pending = []; // journal records written since the last commit()
+    this.tokens = new TokenIndex(); // item 13: follows every write below, and the rollback
   }
 
   /** Throw a 400 OperationOutcome when the resource is invalid. */
@@ -266,6 +274,7 @@ class SandboxRepository extends MemoryRepository {
     this.validate(resource);
     this.touch(resource.resourceType);
     const stored = await super.createResource(resource, options, update);
+    this.tokens.put(stored);
     this.record({ op: 'put', resource: stored });
     return stored;
   }
@@ -277,6 +286,7 @@ class SandboxRepository extends MemoryRepository {
     this.touch(resource.resourceType);
     const result = await super.conditionalCreate(resource, search, options);
     if (getStatus(result.outcome) === 201) {
+      this.tokens.put(result.resource);
       this.record({ op: 'put', resource: result.resource });
     }
     return result;
@@ -285,13 +295,56 @@ class SandboxRepository extends MemoryRepository {
   async deleteResource(resourceType, id, options) {
     this.touch(resourceType);
     await super.deleteResource(resourceType, id, options);
+    this.tokens.remove(resourceType, id);
     this.record({ op: 'delete', resourceType, id, at: new Date().toISOString() });
   }
 
   async expungeResources(resourceType, ids) {
     this.touch(resourceType);
     await super.expungeResources(resourceType, ids);
+    for (const id of ids) {
+      this.tokens.remove(resourceType, id);
+    }
     this.record({ op: 'expunge', resourceType, ids: [...ids] });
+  }
+
+  clear() {
+    super.clear();
+    this.tokens.rebuild(this.resources);
+  }
+
+  // Item 13. Medplum's MemoryRepository answers every search from searchSync, a scan of the
+  // whole type (search, searchResources and the conditional operations come through it, and
+  // conditionalCreate calls it directly). When the index can answer, run that same scan, with
+  // the same matching, sorting and paging, over the index's candidates only, in store order.
+  // Medplum quirk: searchSync is private in its typings; it is a plain method at run time.
+  searchSync(searchRequest) {
+    const candidates = this.tokens.lookup(searchRequest);
+    if (!candidates) {
+      return super.searchSync(searchRequest);
+    }
+    const { resourceType } = searchRequest;
+    const stored = this.resources.get(resourceType) ?? new Map();
+    const narrowed = new Map();
+    if (candidates.size === 1) {
+      const [id] = candidates;
+      if (stored.has(id)) {
+        narrowed.set(id, stored.get(id));
+      }
+    } else if (candidates.size > 1) {
+      for (const [id, resource] of stored) {
+        if (candidates.has(id)) {
+          narrowed.set(id, resource); // in store order, as the scan would find them
+        }
+      }
+    }
+    const all = this.resources;
+    this.resources = new Map([[resourceType, narrowed]]); // synchronous: nothing else sees it
+    try {
+      return super.searchSync(searchRequest);
+    } finally {
+      this.resources = all;
+    }
   }
 
   // Item 11. Writes are collected as journal records (serialised at once: the stored object is
@@ -334,6 +387,7 @@ class SandboxRepository extends MemoryRepository {
         }
       }
     }
+    this.tokens.rebuild(this.resources);
   }
 
   // Item 8. Medplum quirk: MemoryRepository.readHistory reverses the stored array in place, so
@@ -358,6 +412,7 @@ class SandboxRepository extends MemoryRepository {
       return callback(this); // nested: the outermost transaction owns the rollback
     }
     this.undo = new Map();
+    this.tokens.begin();
     const recorded = this.pending.length;
     try {
       return await callback(this);
@@ -367,6 +422,7 @@ class SandboxRepository extends MemoryRepository {
       throw err;
     } finally {
       this.undo = undefined;
+      this.tokens.end();
     }
   }
 
@@ -387,6 +443,7 @@ class SandboxRepository extends MemoryRepository {
       restoreEntry(this.resources, resourceType, saved.resources);
       restoreEntry(this.history, resourceType, saved.history);
     }
+    this.tokens.rollback(this.resources); // after the maps: re-read from what they hold again
   }
 }
 
@@ -396,6 +453,185 @@ function restoreEntry(map, key, saved) {
   } else {
     map.delete(key);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 13: the identifier and _tag index
+
+// Token search parameters the index answers, when a search has exactly one filter and it is
+// `CODE=SYSTEM|VALUE` (no modifier, both parts given, one value).
+const INDEXED_PARAMS = ['identifier', '_tag'];
+const SYSTEM_AND_VALUE = /^([^|,\\]+)\|([^|,\\]+)$/; // no second bar, no comma (OR), no escapes
+
+const parsedExpressions = new Map();
+
+/**
+ * Item 13. For each type, which stored resources carry each `system|value` of the indexed
+ * parameters. The tokens come from the type's own search parameter expression and Medplum's own
+ * tokeniser (convertToSearchableTokens, as its matcher uses), lower-cased as its matcher compares
+ * them. A lookup only narrows: the stock matcher still decides on the candidates, so the index
+ * may never miss a stored match, and an extra candidate would cost time, not correctness.
+ *
+ * Kept equal to the store: put/remove after every write, rebuilt after a journal replay, and on
+ * a rollback the ids written during the transaction are indexed again from the restored maps.
+ */
+export class TokenIndex {
+  constructor() {
+    this.types = new Map(); // type -> { ids: Map key -> Set(id), keys: Map id -> [key] }
+    this.unindexed = new Set(); // types whose tokens could not be read: always scanned
+    this.written = undefined; // Map type -> Set(id) written during the open transaction
+  }
+
+  /** The index keys of a resource (throws if its parameters cannot be evaluated). */
+  static keysOf(resource) {
+    const keys = new Set();
+    for (const code of INDEXED_PARAMS) {
+      const param = globalSchema.types[resource.resourceType]?.searchParams?.[code];
+      if (param?.type !== 'token' || !param.expression) {
+        continue;
+      }
+      const values = evalFhirPathTyped(parsedExpression(param.expression), [toTypedValue(resource)]);
+      for (const { system, value } of convertToSearchableTokens(values)) {
+        if (typeof system === 'string' && system && typeof value === 'string' && value) {
+          keys.add(tokenKey(code, system, value));
+        }
+      }
+    }
+    return [...keys];
+  }
+
+  /** Index a stored resource (as stored now: its earlier keys are dropped). */
+  put(resource) {
+    let keys;
+    try {
+      keys = TokenIndex.keysOf(resource);
+    } catch (err) {
+      // Not expected for a validated resource; scanning is always right, so fall back to it.
+      console.error(`sandbox: ${resource.resourceType} is no longer indexed: ${err.message}`);
+      this.unindexed.add(resource.resourceType);
+      this.types.delete(resource.resourceType);
+      return;
+    }
+    this.set(resource.resourceType, resource.id, keys);
+  }
+
+  remove(resourceType, id) {
+    this.set(resourceType, id, []);
+  }
+
+  set(resourceType, id, keys) {
+    if (this.unindexed.has(resourceType)) {
+      return;
+    }
+    if (this.written) {
+      const ids = this.written.get(resourceType) ?? this.written.set(resourceType, new Set()).get(resourceType);
+      ids.add(id);
+    }
+    let index = this.types.get(resourceType);
+    if (!index) {
+      index = { ids: new Map(), keys: new Map() };
+      this.types.set(resourceType, index);
+    }
+    for (const key of index.keys.get(id) ?? []) {
+      const ids = index.ids.get(key);
+      ids.delete(id);
+      if (!ids.size) {
+        index.ids.delete(key);
+      }
+    }
+    if (!keys.length) {
+      index.keys.delete(id);
+      return;
+    }
+    index.keys.set(id, keys);
+    for (const key of keys) {
+      const ids = index.ids.get(key) ?? index.ids.set(key, new Set()).get(key);
+      ids.add(id);
+    }
+  }
+
+  /** Index everything in the repository's `resources` map afresh. */
+  rebuild(resources) {
+    this.types.clear();
+    this.unindexed.clear();
+    for (const stored of resources.values()) {
+      for (const resource of stored.values()) {
+        this.put(resource);
+      }
+    }
+  }
+
+  /** A transaction opens: note what it writes. */
+  begin() {
+    this.written = new Map();
+  }
+
+  end() {
+    this.written = undefined;
+  }
+
+  /** The transaction was rolled back and `resources` restored: index its writes from them again. */
+  rollback(resources) {
+    const written = this.written ?? new Map();
+    this.written = undefined;
+    for (const [resourceType, ids] of written) {
+      for (const id of ids) {
+        const resource = resources.get(resourceType)?.get(id);
+        if (resource) {
+          this.put(resource);
+        } else {
+          this.remove(resourceType, id);
+        }
+      }
+    }
+  }
+
+  /**
+   * The ids that may match the search request (a Set), or undefined when the index cannot
+   * answer it and the whole type must be scanned.
+   */
+  lookup({ resourceType, filters }) {
+    if (filters?.length !== 1 || this.unindexed.has(resourceType)) {
+      return undefined;
+    }
+    const [{ code, operator, value }] = filters;
+    if (!INDEXED_PARAMS.includes(code) || operator !== Operator.EQUALS || typeof value !== 'string') {
+      return undefined;
+    }
+    if (globalSchema.types[resourceType]?.searchParams?.[code]?.type !== 'token') {
+      return undefined;
+    }
+    const match = SYSTEM_AND_VALUE.exec(value);
+    if (!match) {
+      return undefined;
+    }
+    return this.types.get(resourceType)?.ids.get(tokenKey(code, match[1], match[2])) ?? new Set();
+  }
+
+  /** A plain, sorted copy of the index, for comparing two of them. */
+  dump() {
+    const sorted = (map) => Object.fromEntries([...map].map(([k, v]) => [k, [...v].sort()]).sort(byKey));
+    const types = {};
+    for (const [resourceType, { ids, keys }] of [...this.types].sort(byKey)) {
+      if (ids.size || keys.size) {
+        types[resourceType] = { ids: sorted(ids), keys: sorted(keys) };
+      }
+    }
+    return { types, unindexed: [...this.unindexed].sort() };
+  }
+}
+
+const byKey = ([a], [b]) => (a < b ? -1 : a > b ? 1 : 0);
+
+function tokenKey(code, system, value) {
+  return `${code}=${system.toLowerCase()}|${value.toLowerCase()}`; // a bar in a system only adds candidates
+}
+
+function parsedExpression(expression) {
+  if (!parsedExpressions.has(expression)) {
+    parsedExpressions.set(expression, parseFhirPath(expression));
+  }
+  return parsedExpressions.get(expression);
 }
 
 function historyEntry(version, isFirst) {
