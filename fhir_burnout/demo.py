@@ -15,6 +15,7 @@ from typing import Any
 
 import requests
 from cryptography.fernet import Fernet
+from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from fhir_burnout.fhir import FhirClient
@@ -24,6 +25,7 @@ from fhir_burnout.settings import Settings
 from fhir_burnout.smart_launch import backend_token
 from fhir_burnout.sync import EhrClients, Worker
 from fhir_burnout.web import create_app
+from fhir_burnout.workflow import change_task, enrol, unlock_phase
 
 APP_CLIENT_ID = "fhir-burnout"
 
@@ -86,6 +88,40 @@ def publish_into(info: SandboxInfo, resources: list[dict[str, Any]]) -> tuple[in
     return created, len(steps) - created
 
 
+#: Seeded patients, already on their way: (patient, track, modules finished, phases opened).
+DEMO_ENROLMENTS = (
+    ("pat-01", "standard", 1, ()),
+    ("pat-02", "waiting-list", 0, ()),
+    ("pat-03", "after-care", 2, ()),
+    ("pat-04", "standard", 5, ("insight",)),
+)
+
+
+def enrol_demo_patients(engine: Any, definitions: Any, fhir_base: str) -> list[str]:
+    """Enrol the demo's patients in different tracks with different progress."""
+    lines = []
+    for patient, track, finished, opened in DEMO_ENROLMENTS:
+        with Session(engine) as db, db.begin():
+            enrolment = enrol(
+                db, definitions, fhir_base=fhir_base, patient=patient, track=track,
+                author="Practitioner/prac-1", practice="Organization/practice-1",
+            )  # fmt: skip
+            modules = [t for t in enrolment.tasks if t.kind == "module"]
+            for _ in range(finished):
+                ready = next((t for t in modules if t.status == "ready"), None)
+                if ready is None:
+                    break
+                change_task(
+                    db, definitions, ready.key, "completed", actor="client",
+                    who=f"Patient/{patient}",
+                )  # fmt: skip
+            for phase in opened:
+                unlock_phase(db, definitions, enrolment.key, phase, by="Practitioner/prac-1")
+            done = sum(t.status == "completed" for t in modules)
+            lines.append(f"Patient/{patient} in {track}, {done} module(s) done")
+    return lines
+
+
 def run_demo(
     resources: list[dict[str, Any]],
     *,
@@ -120,6 +156,8 @@ def run_demo(
                 target=Worker(engine, clients.get).run, args=(stop,), daemon=True
             )
             worker.start()
+            definitions = deferred.app.extensions["fhir_burnout"]["definitions"]
+            enrolled = enrol_demo_patients(engine, definitions, info.fhir_base)
             if info_file is not None:
                 data = {**info.raw, "app_url": app_url, "app_client_id": APP_CLIENT_ID}
                 info_file.write_text(json.dumps(data, indent=2), encoding="utf-8")
@@ -129,6 +167,8 @@ def run_demo(
             echo(f"  EHR launcher:         {info.launcher}")
             echo(f"  The app:              {app_url}  (config: {config})")
             echo("  Sync worker:          delivering the outbox to the sandbox EHR")
+            for line in enrolled:
+                echo(f"  Enrolled: {line}")
             seed = info.seed
             echo(
                 f"  Seed: {len(seed.get('patients', []))} patients, "

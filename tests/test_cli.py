@@ -29,6 +29,10 @@ def test_demo_builds_publishes_into_the_sandbox_and_prints_the_programme(
     assert "FHIR server:          http://127.0.0.1:" in result.output
     assert "The app:              http://127.0.0.1:" in result.output
     assert "Sync worker:          delivering the outbox to the sandbox EHR" in result.output
+    # Seeded patients are on their way, in different tracks and at different points.
+    assert "Enrolled: Patient/pat-01 in standard, 1 module(s) done" in result.output
+    assert "Enrolled: Patient/pat-03 in after-care, 2 module(s) done" in result.output
+    assert "Enrolled: Patient/pat-04 in standard, 5 module(s) done" in result.output
     written = json.loads(info.read_text())
     assert {"fhir_base", "issuer", "launcher", "clients", "seed", "app_url"} <= set(written)
     assert written["app_client_id"] == "fhir-burnout"
