@@ -20,11 +20,13 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from fhir_burnout.cli import main
 from fhir_burnout.settings import Settings
 from fhir_burnout.smart_launch import TrustedEhr
 from fhir_burnout.web import create_app
+from fhir_burnout.workflow import change_task, enrol
 
 from .smart_flow import follow_to_redirect_uri
 
@@ -264,3 +266,33 @@ def test_serve_with_workers_runs_under_gunicorn(sandbox, tmp_path, root):
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
         process.stdout.close()
+
+
+def test_the_first_page_shows_where_the_client_is_in_the_programme(app, sandbox):
+    state = app.extensions["fhir_burnout"]
+    with Session(state["engine"]) as db, db.begin():
+        enrolment = enrol(
+            db, state["definitions"], fhir_base=sandbox.fhir_base, patient="pat-06",
+            track="standard", author="Practitioner/prac-1",
+        )  # fmt: skip
+        first = next(t.key for t in enrolment.tasks if t.action_id == "understanding-burnout")
+        change_task(
+            db, state["definitions"], first, "completed", actor="client", who="Patient/pat-06"
+        )
+    client = app.test_client()
+    started = client.get("/login")
+    client.get(sign_in_at_ehr(started.headers["Location"] + "&login_hint=Patient/pat-06"))
+    dutch = client.get("/", headers={"Accept-Language": "nl"}).get_data(as_text=True)
+    assert "Je zit nu in Fase 1: Herstel via het lichaam." in dutch
+    assert "1 van de 13 modules gedaan." in dutch
+    assert "Hierna:</strong> Signalen van je lichaam" in dutch
+    assert "Stemming (PHQ-9)" in dutch  # a questionnaire that is ready now
+    english = client.get("/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "You are now in Phase 1: Recovery through the body." in english
+    assert "not open yet" in english and "0800-0113" in english
+    # Another client with no programme is told how to get one, not shown someone else's.
+    other = app.test_client()
+    started = other.get("/login")
+    other.get(sign_in_at_ehr(started.headers["Location"] + "&login_hint=Patient/pat-07"))
+    page = other.get("/", headers={"Accept-Language": "nl"}).get_data(as_text=True)
+    assert "nog niet aangemeld" in page and "Signalen van je lichaam" not in page

@@ -25,6 +25,24 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "Het EHR gaf niet alle toegang. Dit werkt daardoor niet:",
         "en": "The EHR did not give all access. Because of that, this will not work:",
     },
+    "now_in_phase": {"nl": "Je zit nu in {phase}.", "en": "You are now in {phase}."},
+    "opened_by_practitioner": {
+        "nl": "Je behandelaar heeft deze fase voor je opengezet.",
+        "en": "Your care professional opened this phase for you.",
+    },
+    "modules_done": {
+        "nl": "{done} van de {total} modules gedaan.",
+        "en": "{done} of {total} modules done.",
+    },
+    "next_module": {"nl": "Hierna:", "en": "Next:"},
+    "due_now": {"nl": "Klaar om in te vullen", "en": "Ready to fill in"},
+    "phase_open": {"nl": "open", "en": "open"},
+    "phase_locked": {"nl": "nog dicht", "en": "not open yet"},
+    "phase_done": {"nl": "klaar", "en": "done"},
+    "not_enrolled": {
+        "nl": "Je bent nog niet aangemeld voor het programma. Je behandelaar kan dat voor je doen.",
+        "en": "You are not enrolled in the programme yet. Your care professional can do that for you.",
+    },
     "crisis_title": {"nl": "Direct hulp nodig?", "en": "Need help now?"},
     "crisis_113": {
         "nl": "Denk je aan zelfdoding? Bel 113 Zelfmoordpreventie: 0800-0113 (gratis, dag en nacht) of chat via 113.nl.",

@@ -15,6 +15,7 @@ from typing import Any
 
 import requests
 from flask import Blueprint, current_app, redirect, request, session, url_for
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from fhir_burnout.errors import FhirServerError
@@ -32,6 +33,7 @@ from fhir_burnout.smart_launch._scopes import ScopeRequest
 from fhir_burnout.web._i18n import format_date
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.web._sessions import LaunchSessionRow, SessionStore
+from fhir_burnout.workflow import programme_views
 
 bp = Blueprint("launch", __name__)
 log = logging.getLogger(__name__)
@@ -176,10 +178,19 @@ def home() -> str | tuple[str, int]:
                 "birth_date": format_date(patient.get("birthDate"), language()),
                 "identifier": identifier,
             }
+    programmes = []
+    if row.patient:
+        state = current_app.extensions["fhir_burnout"]
+        with Session(state["engine"]) as db:
+            programmes = programme_views(
+                db, state["definitions"], fhir_base=row.fhir_base, patient=row.patient,
+                lang=language(),
+            )  # fmt: skip
     return render(
         "home.html",
         role=row.role if row.role in ("practitioner", "patient") else "patient",
         user_name=user_name or "",
         banner=banner,
         not_granted=json.loads(row.not_granted),
+        programmes=programmes,
     )

@@ -33,6 +33,7 @@ from fhir_burnout.workflow._tables import (
     ResponseRow,
     TaskRow,
 )
+from fhir_burnout.workflow._view import PhaseView, ProgrammeView, TaskView, programme_views
 
 __all__ = [
     "TRANSITIONS",
@@ -44,12 +45,15 @@ __all__ = [
     "NotFoundError",
     "PhaseRow",
     "PhaseState",
+    "PhaseView",
     "PlanError",
+    "ProgrammeView",
     "Progress",
     "ResponseRow",
     "TaskRow",
     "TaskState",
     "TaskTransitionError",
+    "TaskView",
     "advance",
     "apply_plan",
     "change_task",
@@ -57,6 +61,7 @@ __all__ = [
     "enrol",
     "load_draft",
     "partition",
+    "programme_views",
     "save_draft",
     "submit_response",
     "unlock_phase",

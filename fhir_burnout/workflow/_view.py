@@ -1,0 +1,128 @@
+"""Where a client stands, in words for a page: phase, next module, what is due, what opened.
+
+Read-only, in the client's language (titles from the PlanDefinition's translation
+extensions). The web pages render it; nothing here knows about Flask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fhir_burnout.workflow._service import Definitions
+from fhir_burnout.workflow._tables import EnrolmentRow
+
+TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation"
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """One thing to do, as the client sees it."""
+
+    key: str
+    title: str
+    kind: str  # module | homework | measure
+    status: str
+
+
+@dataclass(frozen=True)
+class PhaseView:
+    """A phase and whether it is open; who opened it, when a care professional did."""
+
+    code: str
+    title: str
+    status: str  # locked | open | done
+    opened_by_practitioner: bool
+
+
+@dataclass(frozen=True)
+class ProgrammeView:
+    """One enrolment, summarised for the client's first page."""
+
+    enrolment: str
+    track: str
+    track_title: str
+    phases: tuple[PhaseView, ...]
+    current_phase: PhaseView | None
+    next_module: TaskView | None
+    due: tuple[TaskView, ...]  # homework and questionnaires ready now
+    modules_done: int
+    modules_total: int
+
+
+def _translated(element: Mapping[str, Any], key: str, lang: str) -> str:
+    text = str(element.get(key, ""))
+    if lang == "nl":
+        return text
+    for ext in (element.get("_" + key) or {}).get("extension", []):
+        if ext.get("url") != TRANSLATION:
+            continue
+        parts = {e.get("url"): e for e in ext.get("extension", [])}
+        if parts.get("lang", {}).get("valueCode") == lang:
+            return str(parts.get("content", {}).get("valueString", text))
+    return text
+
+
+def _titles(plan: Mapping[str, Any], lang: str) -> dict[str, str]:
+    titles = {}
+    for action in plan.get("action", []) or []:
+        titles[str(action.get("id"))] = _translated(action, "title", lang)
+        for child in action.get("action", []) or []:
+            titles[str(child.get("id"))] = _translated(child, "title", lang)
+    return titles
+
+
+def programme_views(
+    db: Session, definitions: Definitions, *, fhir_base: str, patient: str, lang: str = "nl"
+) -> list[ProgrammeView]:
+    """The patient's active enrolments on this EHR, newest first."""
+    enrolments = db.scalars(
+        select(EnrolmentRow)
+        .where(
+            EnrolmentRow.fhir_base == fhir_base.rstrip("/"),
+            EnrolmentRow.patient == patient,
+            EnrolmentRow.status == "active",
+        )
+        .order_by(EnrolmentRow.created_at.desc())
+    ).all()
+    views = []
+    for enrolment in enrolments:
+        plan = definitions.by_canonical[enrolment.plan_definition]
+        titles = _titles(plan, lang)
+        phases = tuple(
+            PhaseView(
+                p.code,
+                titles.get(p.code, p.code),
+                p.status,
+                (p.unlocked_by or "").startswith("Practitioner/"),
+            )
+            for p in sorted(enrolment.phases, key=lambda p: p.position)
+        )
+        tasks = [
+            TaskView(t.key, titles.get(t.action_id, t.title), t.kind, t.status)
+            for t in sorted(enrolment.tasks, key=lambda t: t.position)
+            if t.kind != "practitioner"
+        ]
+        modules = [t for t in tasks if t.kind == "module"]
+        views.append(
+            ProgrammeView(
+                enrolment=enrolment.key,
+                track=enrolment.track,
+                track_title=_translated(plan, "title", lang),
+                phases=phases,
+                current_phase=next((p for p in phases if p.status == "open"), None),
+                next_module=next(
+                    (t for t in modules if t.status in ("in-progress", "ready")), None
+                ),
+                due=tuple(
+                    t for t in tasks if t.kind != "module" and t.status in ("ready", "in-progress")
+                ),
+                modules_done=sum(t.status == "completed" for t in modules),
+                modules_total=len(modules),
+            )
+        )
+    return views
