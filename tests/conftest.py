@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from cryptography.fernet import Fernet
 
 from fhir_burnout.db import create_db_engine, upgrade
 from fhir_burnout.fhir import FhirClient
@@ -18,10 +19,12 @@ from fhir_burnout.resources import (
     write_package,
 )
 from fhir_burnout.sandbox import start_sandbox
-from fhir_burnout.smart_launch import backend_token
+from fhir_burnout.settings import Settings
+from fhir_burnout.smart_launch import TrustedEhr, backend_token
+from fhir_burnout.web import create_app
 
 from .outbox_load import postgres_schema, worker_token_source
-from .smart_flow import discovery
+from .smart_flow import APP, discovery
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -113,3 +116,19 @@ def engine(database_url):
     upgrade(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def app(sandbox, tmp_path, database_url):
+    """The app, trusting the sandbox EHR, on a fresh database."""
+    settings = Settings(
+        base_url=APP,
+        database_url=database_url,
+        secret_key="test-secret-" + database_url.split(":")[0],
+        token_key=Fernet.generate_key().decode(),
+        ehrs=(TrustedEhr(fhir_base=sandbox.fhir_base, client_id="fhir-burnout"),),
+        keys_dir=tmp_path / "keys",
+    )
+    app = create_app(settings)
+    yield app
+    app.extensions["fhir_burnout"]["engine"].dispose()

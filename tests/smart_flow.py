@@ -112,3 +112,13 @@ def ehr_launch(
     token = exchange(info, callback["code"], verifier)
     assert token.status_code == 200, token.text
     return token.json()
+
+
+APP = "http://127.0.0.1:8000"  # the sandbox registers fhir-burnout with this redirect URI
+
+
+def sign_in_at_ehr(authorize_url: str) -> str:
+    """The person at the EHR: returns the path and query the EHR sends the browser back to."""
+    callback = follow_to_redirect_uri(requests.Session(), authorize_url, f"{APP}/callback")
+    parsed = urlparse(callback)
+    return f"{parsed.path}?{parsed.query}"

@@ -57,6 +57,22 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "In immediate danger? Call 112.",
     },
     "error_title": {"nl": "Dit lukte niet", "en": "This did not work"},
+    "error_not_found": {
+        "nl": "Deze pagina bestaat niet, of hoort niet bij jouw programma.",
+        "en": "This page does not exist, or is not part of your programme.",
+    },
+    "error_form_expired": {
+        "nl": "Het formulier was verlopen. Er is niets veranderd; probeer het nog een keer.",
+        "en": "The form had expired. Nothing was changed; please try again.",
+    },
+    "error_not_now": {
+        "nl": "Dit kan nu niet. Er is niets veranderd.",
+        "en": "This is not possible now. Nothing was changed.",
+    },
+    "back_home": {"nl": "Terug naar je overzicht", "en": "Back to your overview"},
+    "about_minutes": {"nl": "Ongeveer {minutes} minuten.", "en": "About {minutes} minutes."},
+    "mark_done": {"nl": "Klaar met deze module", "en": "I have finished this module"},
+    "module_is_done": {"nl": "Deze module heb je gedaan.", "en": "You have finished this module."},
     "error_untrusted": {
         "nl": "Dit EHR is niet gekoppeld aan het programma. Vraag je praktijk om hulp.",
         "en": "This EHR is not connected to the programme. Please ask your practice for help.",

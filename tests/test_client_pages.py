@@ -1,0 +1,76 @@
+"""The client's module page: read, mark as done, and nobody else's."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy.orm import Session
+
+from fhir_burnout.workflow import TaskRow, enrol
+
+from .smart_flow import sign_in_at_ehr
+
+
+@pytest.fixture
+def enrolled(app):
+    state = app.extensions["fhir_burnout"]
+    sandbox_base = state["settings"].ehrs[0].fhir_base
+    with Session(state["engine"]) as db, db.begin():
+        enrolment = enrol(
+            db, state["definitions"], fhir_base=sandbox_base, patient="pat-08",
+            track="waiting-list", author="Practitioner/prac-1",
+        )  # fmt: skip
+        return {t.action_id: t.key for t in enrolment.tasks}
+
+
+def signed_in(app, patient):
+    client = app.test_client()
+    started = client.get("/login")
+    client.get(sign_in_at_ehr(started.headers["Location"] + f"&login_hint=Patient/{patient}"))
+    return client
+
+
+def status(app, key):
+    with Session(app.extensions["fhir_burnout"]["engine"]) as db:
+        return db.get(TaskRow, key).status
+
+
+def test_reading_a_module_and_marking_it_done(app, enrolled):
+    client = signed_in(app, "pat-08")
+    first = enrolled["understanding-burnout"]
+    home = client.get("/", headers={"Accept-Language": "nl"}).get_data(as_text=True)
+    assert f'href="/task/{first}"' in home
+    page = client.get(f"/task/{first}", headers={"Accept-Language": "nl"})
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "<h1>Wat is burn-out?</h1>" in text
+    assert "Ongeveer 20 minuten." in text and "0800-0113" in text
+    assert status(app, first) == "in-progress"  # opening it is recorded
+    token = re.search(r'name="csrf_token" value="([^"]+)"', text)[1]
+    # Without the form's token nothing changes.
+    refused = client.post(f"/task/{first}/done", data={"csrf_token": "forged"})
+    assert refused.status_code == 400 and status(app, first) == "in-progress"
+    done = client.post(f"/task/{first}/done", data={"csrf_token": token})
+    assert done.status_code == 303 and status(app, first) == "completed"
+    assert status(app, enrolled["body-signals"]) == "ready"  # the next one opens
+    again = client.post(f"/task/{first}/done", data={"csrf_token": token})
+    assert again.status_code == 303 and status(app, first) == "completed"  # no harm
+    english = client.get(f"/task/{first}", headers={"Accept-Language": "en"})
+    assert "<h1>What is burn-out?</h1>" in english.get_data(as_text=True)
+
+
+def test_another_client_cannot_see_or_change_a_module(app, enrolled):
+    first = enrolled["understanding-burnout"]
+    stranger = signed_in(app, "pat-09")
+    page = stranger.get(f"/task/{first}")
+    assert page.status_code == 404 and "Wat is burn-out?" not in page.get_data(as_text=True)
+    stranger.get("/")  # a session with a token of its own
+    with stranger.session_transaction() as cookie:
+        token = cookie.get("csrf_token", "x")
+    assert stranger.post(f"/task/{first}/done", data={"csrf_token": token}).status_code in (
+        400,
+        404,
+    )
+    assert status(app, first) == "ready"
+    anonymous = app.test_client()
+    assert anonymous.get(f"/task/{first}").status_code == 404
