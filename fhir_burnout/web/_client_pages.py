@@ -41,6 +41,16 @@ def _own_task(db: Session, key: str) -> tuple[TaskRow, str] | None:
     return task, f"Patient/{row.patient}"
 
 
+def _own_module(db: Session, key: str) -> tuple[TaskRow, str] | None:
+    found = _own_task(db, key)
+    return found if found is not None and found[0].kind == "module" else None
+
+
+def _move(db: Session, task: TaskRow, status: str, who: str) -> None:
+    definitions = current_app.extensions["fhir_burnout"]["definitions"]
+    change_task(db, definitions, task.key, status, actor="client", who=who)
+
+
 def _module_text(activity: dict[str, Any], lang: str) -> tuple[str, str]:
     """The module's title and Markdown in ``lang`` (Dutch when there is no translation)."""
     documents = {
@@ -66,14 +76,12 @@ def task_page(key: str) -> str | tuple[str, int] | Response:
     state = current_app.extensions["fhir_burnout"]
     try:
         with Session(state["engine"]) as db, db.begin():
-            found = _own_task(db, key)
-            if found is None or found[0].kind != "module":
+            found = _own_module(db, key)
+            if found is None:
                 return message_page("error_not_found", 404)
             task, who = found
             if task.status == "ready":
-                change_task(
-                    db, state["definitions"], task.key, "in-progress", actor="client", who=who
-                )
+                _move(db, task, "in-progress", who)
             activity = dict(state["definitions"].by_canonical[task.definition])
             title, markdown = _module_text(activity, language())
             status = task.status
@@ -98,14 +106,12 @@ def task_done(key: str) -> str | tuple[str, int] | Response:
     state = current_app.extensions["fhir_burnout"]
     try:
         with Session(state["engine"]) as db, db.begin():
-            found = _own_task(db, key)
-            if found is None or found[0].kind != "module":
+            found = _own_module(db, key)
+            if found is None:
                 return message_page("error_not_found", 404)
             task, who = found
             if task.status != "completed":
-                change_task(
-                    db, state["definitions"], task.key, "completed", actor="client", who=who
-                )
+                _move(db, task, "completed", who)
     except SessionExpired:
         return message_page("error_expired", 401)
     except TaskTransitionError:
