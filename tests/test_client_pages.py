@@ -74,3 +74,29 @@ def test_another_client_cannot_see_or_change_a_module(app, enrolled):
     assert status(app, first) == "ready"
     anonymous = app.test_client()
     assert anonymous.get(f"/task/{first}").status_code == 404
+
+
+def test_pages_carry_a_strict_content_security_policy(app, enrolled):
+    client = signed_in(app, "pat-08")
+    page = client.get("/")
+    policy = page.headers["Content-Security-Policy"]
+    nonce = re.search(r"'nonce-([^']+)'", policy)[1]
+    assert "default-src 'self'" in policy and "script-src 'self'" in policy
+    assert f'<style nonce="{nonce}">' in page.get_data(as_text=True)
+    assert page.headers["Cache-Control"] == "no-store"
+    assert client.get("/").headers["Content-Security-Policy"] != policy  # a nonce per answer
+
+
+def test_an_oversized_post_is_refused_with_a_readable_page(app, enrolled):
+    client = signed_in(app, "pat-08")
+    first = enrolled["understanding-burnout"]
+    text = client.get(f"/task/{first}").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', text)[1]
+    answer = client.post(
+        f"/task/{first}/done",
+        data={"csrf_token": token, "note": "x" * (600 * 1024)},
+        headers={"Accept-Language": "nl"},
+    )
+    assert answer.status_code == 413
+    assert "te veel tekst" in answer.get_data(as_text=True)
+    assert status(app, first) == "in-progress"  # nothing changed, nothing lost

@@ -69,6 +69,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "Dit kan nu niet. Er is niets veranderd.",
         "en": "This is not possible now. Nothing was changed.",
     },
+    "error_too_large": {
+        "nl": "Dit was te veel tekst in één keer. Wat je eerder opsloeg, is bewaard; maak het wat korter.",
+        "en": "That was too much text at once. What you saved before is kept; please make it shorter.",
+    },
     "back_home": {"nl": "Terug naar je overzicht", "en": "Back to your overview"},
     "about_minutes": {"nl": "Ongeveer {minutes} minuten.", "en": "About {minutes} minutes."},
     "mark_done": {"nl": "Klaar met deze module", "en": "I have finished this module"},
