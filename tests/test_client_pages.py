@@ -100,3 +100,23 @@ def test_an_oversized_post_is_refused_with_a_readable_page(app, enrolled):
     assert answer.status_code == 413
     assert "te veel tekst" in answer.get_data(as_text=True)
     assert status(app, first) == "in-progress"  # nothing changed, nothing lost
+
+
+def test_the_client_switches_to_english_and_back(app, enrolled):
+    client = signed_in(app, "pat-08")
+    first = enrolled["understanding-burnout"]
+    page = client.get(f"/task/{first}", headers={"Accept-Language": "nl"}).get_data(as_text=True)
+    assert 'lang="nl"' in page and ">English</button>" in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+    switched = client.post(
+        "/language", data={"csrf_token": token, "language": "en", "next": f"/task/{first}"}
+    )
+    assert switched.status_code == 303 and switched.headers["Location"] == f"/task/{first}"
+    page = client.get(f"/task/{first}", headers={"Accept-Language": "nl"}).get_data(as_text=True)
+    assert "<h1>What is burn-out?</h1>" in page and ">Nederlands</button>" in page
+    # Only our own pages as the way back, and never without the form's token.
+    elsewhere = client.post(
+        "/language", data={"csrf_token": token, "language": "nl", "next": "//evil.example"}
+    )
+    assert elsewhere.headers["Location"] == "/"
+    assert client.post("/language", data={"language": "en"}).status_code == 400

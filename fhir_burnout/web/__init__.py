@@ -17,7 +17,13 @@ from fhir_burnout.resources import build_resources, load_programme
 from fhir_burnout.settings import Settings
 from fhir_burnout.smart_launch import DiscoveryCache
 from fhir_burnout.smart_launch._keys import public_jwks
-from fhir_burnout.web import _client_pages, _fhir_api, _headers, _launch
+from fhir_burnout.web import (
+    _client_pages,
+    _fhir_api,
+    _headers,
+    _launch,
+    _questionnaire_pages,
+)
 from fhir_burnout.web._sessions import SessionStore
 from fhir_burnout.workflow import Definitions
 
@@ -54,6 +60,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(_launch.bp)
     app.register_blueprint(_fhir_api.bp)
     app.register_blueprint(_client_pages.bp)
+    app.register_blueprint(_questionnaire_pages.bp)
 
     @app.get("/.well-known/jwks.json")
     def jwks() -> Response:

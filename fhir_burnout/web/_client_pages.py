@@ -10,12 +10,13 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from flask import Blueprint, current_app, redirect, url_for
+from flask import Blueprint, current_app, redirect, request, session, url_for
 from markdown_it import MarkdownIt
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from fhir_burnout.web._csrf import csrf_ok, csrf_token
+from fhir_burnout.web._i18n import LANGUAGES
 from fhir_burnout.web._launch import SessionExpired, current_launch
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.workflow import TaskRow, TaskTransitionError, change_task
@@ -96,6 +97,21 @@ def task_page(key: str) -> str | tuple[str, int] | Response:
         done=status == "completed",
         csrf_token=csrf_token(),
     )
+
+
+@bp.post("/language")
+def choose_language_route() -> str | tuple[str, int] | Response:
+    """Switch the pages to Dutch or English (kept for this browser session)."""
+    if not csrf_ok():
+        return message_page("error_form_expired", 400)
+    wanted = request.form.get("language", "")
+    if wanted in LANGUAGES:
+        session["chosen_language"] = wanted
+    back = request.form.get("next", "")
+    # Only a path of our own: never an address elsewhere (an open redirect).
+    if not back.startswith("/") or back.startswith("//"):
+        back = url_for("launch.home")
+    return redirect(back, code=303)
 
 
 @bp.post("/task/<key>/done")

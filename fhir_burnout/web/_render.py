@@ -6,13 +6,15 @@ from typing import Any
 
 from flask import render_template, request, session
 
+from fhir_burnout.web._csrf import csrf_token
 from fhir_burnout.web._i18n import choose_language, translate
 
 
 def language() -> str:
-    """The EHR's locale for this session, else the browser's preference, else Dutch."""
+    """The person's own choice, else the EHR's locale for this session, else the browser's
+    preference, else Dutch."""
     accept = [lang for lang, _ in request.accept_languages] if request else []
-    return choose_language(session.get("locale"), accept)
+    return choose_language(session.get("chosen_language") or session.get("locale"), accept)
 
 
 def render(template: str, *, status: int = 200, **context: Any) -> tuple[str, int]:
@@ -22,6 +24,7 @@ def render(template: str, *, status: int = 200, **context: Any) -> tuple[str, in
     def t(key: str, **values: str) -> str:
         return translate(key, lang, **values)
 
+    context.setdefault("csrf_token", csrf_token())
     return render_template(template, lang=lang, t=t, **context), status
 
 
