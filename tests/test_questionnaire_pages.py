@@ -9,9 +9,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fhir_burnout.questionnaire import load_form
 from fhir_burnout.sync import OutboxEntry
 from fhir_burnout.workflow import ResponseRow, TaskRow, enrol, load_draft
 
+from .conftest import by_id
 from .smart_flow import sign_in_at_ehr
 
 
@@ -116,3 +118,31 @@ def test_another_client_cannot_open_or_send_the_form(app, checkin):
         token = cookie.get("csrf_token", "x")
     posted = stranger.post(f"/task/{checkin}/form", data={"csrf_token": token, "action": "submit"})
     assert posted.status_code in (400, 404) and responses(app) == 0
+
+
+def test_the_score_shows_on_the_progress_page_as_a_chart_and_a_table(app, resources):
+    state = app.extensions["fhir_burnout"]
+    with Session(state["engine"]) as db, db.begin():
+        enrolment = enrol(
+            db, state["definitions"], fhir_base=state["settings"].ehrs[0].fhir_base,
+            patient="pat-12", track="waiting-list", author="Practitioner/prac-1",
+        )  # fmt: skip
+        who5 = next(t.key for t in enrolment.tasks if t.action_id == "who-5.start")
+    client = signed_in(app, "pat-12")
+    empty = client.get("/progress", headers={"Accept-Language": "nl"}).get_data(as_text=True)
+    assert "Zodra je een vragenlijst hebt ingevuld" in empty
+    url = f"/task/{who5}/form"
+    page = client.get(url, headers={"Accept-Language": "nl"}).get_data(as_text=True)
+    # The option weighing 2 ("less than half of the time") on all five items: raw score 10,
+    # percentage 40, by the published rule (raw x 4).
+    form = load_form(by_id(resources, "Questionnaire", "who-5"))
+    two = next(i for i, o in enumerate(form.index["who5-1"].options) if o.weight == 2)
+    answers = {f"a.who5-{n}": str(two) for n in range(1, 6)}
+    sent = client.post(url, data={**answers, "csrf_token": token_of(page), "action": "submit"})
+    assert sent.status_code == 303
+    progress = client.get("/progress", headers={"Accept-Language": "nl"}).get_data(as_text=True)
+    assert '<svg role="img"' in progress and "<polyline" in progress
+    assert re.search(r"<td>40</td>\s*<td>[^<]+</td>", progress)  # the percentage and its band
+    assert re.search(r"<td>10</td>", progress)
+    other = signed_in(app, "pat-13").get("/progress").get_data(as_text=True)
+    assert "<td>40</td>" not in other  # only one's own scores

@@ -22,6 +22,7 @@ from fhir_burnout.web import (
     _fhir_api,
     _headers,
     _launch,
+    _progress_pages,
     _questionnaire_pages,
 )
 from fhir_burnout.web._sessions import SessionStore
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(_fhir_api.bp)
     app.register_blueprint(_client_pages.bp)
     app.register_blueprint(_questionnaire_pages.bp)
+    app.register_blueprint(_progress_pages.bp)
 
     @app.get("/.well-known/jwks.json")
     def jwks() -> Response:

@@ -1,0 +1,107 @@
+"""The client's progress: scores over time (a small SVG chart and the same as a table),
+the interpretation band in plain words, and modules done per phase. Own data only."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fhir_burnout.questionnaire import load_form, score
+from fhir_burnout.web._i18n import format_date
+from fhir_burnout.web._launch import SessionExpired, current_launch
+from fhir_burnout.web._render import language, message_page, render
+from fhir_burnout.workflow import EnrolmentRow, ResponseRow, programme_views
+
+bp = Blueprint("progress", __name__)
+WIDTH, HEIGHT, PAD = 320, 120, 16
+
+
+@dataclass(frozen=True)
+class Point:
+    """One score on one day."""
+
+    date: str
+    value: float
+    label: str | None
+
+
+@dataclass(frozen=True)
+class Series:
+    """A score over time, with its chart drawn as SVG coordinates."""
+
+    title: str
+    points: tuple[Point, ...]
+    polyline: str
+    dots: tuple[tuple[float, float], ...]
+
+
+def _chart(values: list[float]) -> tuple[str, tuple[tuple[float, float], ...]]:
+    low, high = min([*values, 0.0]), max([*values, 1.0])
+    span = high - low or 1.0
+    step = (WIDTH - 2 * PAD) / max(1, len(values) - 1)
+    dots = tuple(
+        (round(PAD + i * step, 1), round(HEIGHT - PAD - (v - low) / span * (HEIGHT - 2 * PAD), 1))
+        for i, v in enumerate(values)
+    )
+    return " ".join(f"{x},{y}" for x, y in dots), dots
+
+
+def _series(db: Session, fhir_base: str, patient: str, lang: str) -> list[Series]:
+    definitions = current_app.extensions["fhir_burnout"]["definitions"]
+    rows = db.scalars(
+        select(ResponseRow)
+        .join(EnrolmentRow, ResponseRow.enrolment_key == EnrolmentRow.key)
+        .where(EnrolmentRow.fhir_base == fhir_base.rstrip("/"), EnrolmentRow.patient == patient)
+        .order_by(ResponseRow.authored)
+    ).all()
+    found: dict[tuple[str, str], list[Point]] = defaultdict(list)
+    titles: dict[tuple[str, str], str] = {}
+    for row in rows:
+        if not json.loads(row.scores or "[]"):
+            continue
+        questionnaire = definitions.by_canonical.get(row.questionnaire)
+        if questionnaire is None:
+            continue
+        form = load_form(dict(questionnaire), lang=lang)
+        for result in score(form, json.loads(row.resource)):
+            if result.value is None:
+                continue
+            key = (row.questionnaire, result.link_id)
+            item = form.index[result.link_id]
+            titles[key] = f"{form.title}: {item.text}" if item.text else form.title
+            day = format_date(row.authored.date().isoformat(), lang)
+            found[key].append(Point(day, float(result.value), result.label))
+    series = []
+    for key, points in found.items():
+        polyline, dots = _chart([p.value for p in points])
+        series.append(Series(titles[key], tuple(points), polyline, dots))
+    return series
+
+
+@bp.get("/progress")
+def progress_page() -> Any:
+    """Scores over time and modules done, for the signed-in client."""
+    try:
+        found = current_launch()
+    except SessionExpired:
+        return message_page("error_expired", 401)
+    if found is None or not found[0].patient:
+        return message_page("error_signed_out", 401)
+    row = found[0]
+    state = current_app.extensions["fhir_burnout"]
+    lang = language()
+    with Session(state["engine"]) as db:
+        series = _series(db, row.fhir_base, str(row.patient), lang)
+        programmes = programme_views(
+            db, state["definitions"], fhir_base=row.fhir_base, patient=str(row.patient),
+            lang=lang,
+        )  # fmt: skip
+    return render(
+        "progress.html", series=series, programmes=programmes, width=WIDTH, height=HEIGHT
+    )
