@@ -17,15 +17,20 @@ from .conftest import by_id
 from .smart_flow import sign_in_at_ehr
 
 
-@pytest.fixture
-def checkin(app):
+def task_of(app, patient, action_id):
+    """Enrol ``patient`` in the waiting-list track; the key of one of their Tasks."""
     state = app.extensions["fhir_burnout"]
     with Session(state["engine"]) as db, db.begin():
         enrolment = enrol(
             db, state["definitions"], fhir_base=state["settings"].ehrs[0].fhir_base,
-            patient="pat-10", track="waiting-list", author="Practitioner/prac-1",
+            patient=patient, track="waiting-list", author="Practitioner/prac-1",
         )  # fmt: skip
-        return next(t.key for t in enrolment.tasks if t.action_id == "weekly-checkin.weekly")
+        return next(t.key for t in enrolment.tasks if t.action_id == action_id)
+
+
+@pytest.fixture
+def checkin(app):
+    return task_of(app, "pat-10", "weekly-checkin.weekly")
 
 
 def signed_in(app, patient="pat-10"):
@@ -121,13 +126,7 @@ def test_another_client_cannot_open_or_send_the_form(app, checkin):
 
 
 def test_the_score_shows_on_the_progress_page_as_a_chart_and_a_table(app, resources):
-    state = app.extensions["fhir_burnout"]
-    with Session(state["engine"]) as db, db.begin():
-        enrolment = enrol(
-            db, state["definitions"], fhir_base=state["settings"].ehrs[0].fhir_base,
-            patient="pat-12", track="waiting-list", author="Practitioner/prac-1",
-        )  # fmt: skip
-        who5 = next(t.key for t in enrolment.tasks if t.action_id == "who-5.start")
+    who5 = task_of(app, "pat-12", "who-5.start")
     client = signed_in(app, "pat-12")
     empty = client.get("/progress", headers={"Accept-Language": "nl"}).get_data(as_text=True)
     assert "Zodra je een vragenlijst hebt ingevuld" in empty
