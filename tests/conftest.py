@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from cryptography.fernet import Fernet
+from playwright.sync_api import Browser, sync_playwright
+from werkzeug.serving import make_server
 
 from fhir_burnout.db import create_db_engine, upgrade
 from fhir_burnout.fhir import FhirClient
@@ -132,3 +135,72 @@ def app(sandbox, tmp_path, database_url):
     app = create_app(settings)
     yield app
     app.extensions["fhir_burnout"]["engine"].dispose()
+
+
+# --- a real browser against the app on a real port -------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "dist" / "screenshots"
+SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+class Live:
+    def __init__(self, app_url, info, app):
+        self.app_url, self.info, self.app = app_url, info, app
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """The app on a real port, and a sandbox whose fhir-burnout client redirects to it."""
+    holder = {}
+
+    def wsgi(environ, start_response):
+        return holder["app"](environ, start_response)
+
+    server = make_server("127.0.0.1", 0, wsgi, threaded=True)
+    app_url = f"http://127.0.0.1:{server.server_port}"
+    folder = tmp_path_factory.mktemp("live")
+    with start_sandbox(app_url=app_url) as info:
+        settings = Settings(
+            base_url=app_url,
+            database_url=f"sqlite:///{folder / 'app.db'}",
+            secret_key="browser-tests",
+            token_key=Fernet.generate_key().decode(),
+            ehrs=(TrustedEhr(fhir_base=info.fhir_base, client_id="fhir-burnout"),),
+            keys_dir=folder / "keys",
+        )
+        holder["app"] = create_app(settings)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield Live(app_url, info, holder["app"])
+        finally:
+            server.shutdown()
+            thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert CHROMIUM.exists(), "make test installs Debian's chromium for these tests"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, request):
+    locale = getattr(request, "param", "nl-NL")
+    context = browser.new_context(locale=locale)
+    page = context.new_page()
+    yield page
+    context.close()

@@ -1,0 +1,96 @@
+"""A client's journey in a real browser, on a phone: launch, read a module, fill in a
+questionnaire with a reload in the middle, send it, see the score, switch to English; and
+axe-core (WCAG 2.1 A and AA rules) on every page type on the way."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy.orm import Session
+
+from fhir_burnout.workflow import enrol
+
+from .conftest import ROOT, SCREENSHOTS
+
+AXE = ROOT / "sandbox" / "node_modules" / "axe-core" / "axe.min.js"
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def phone(browser):
+    # bypass_csp only lets the test inject axe-core; the app's own policy stays in force.
+    context = browser.new_context(locale="nl-NL", viewport=PHONE, bypass_csp=True)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def accessible(page, name: str) -> None:
+    """axe-core finds no WCAG 2.1 A/AA violation; a phone-sized screenshot is kept."""
+    assert AXE.exists(), "make test installs axe-core with npm ci in sandbox/"
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "async () => await axe.run(document, {runOnly: "
+        "{type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
+    )
+    problems = [
+        {"id": v["id"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]][:3]}
+        for v in result["violations"]
+    ]
+    assert problems == [], f"{name}: {json.dumps(problems, indent=1)}"
+    page.screenshot(path=str(SCREENSHOTS / f"journey-{name}.png"), full_page=True)
+
+
+def test_a_client_goes_through_the_first_steps_of_the_programme(live, phone):
+    state = live.app.extensions["fhir_burnout"]
+    with Session(state["engine"]) as db, db.begin():
+        enrol(
+            db, state["definitions"], fhir_base=live.info.fhir_base, patient="pat-14",
+            track="waiting-list", author="Practitioner/prac-1",
+        )  # fmt: skip
+    page = phone
+    page.goto(f"{live.info.launcher}?app=fhir-burnout&patient=pat-14")
+    page.wait_for_url(f"{live.app_url}/")
+    assert "Je zit nu in" in page.content()
+    accessible(page, "home")
+
+    page.get_by_role("link", name="Wat is burn-out?").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "Wat is burn-out?"
+    accessible(page, "module")
+    page.get_by_role("button", name="Klaar met deze module").click()
+    page.wait_for_url(f"{live.app_url}/")
+    assert "1 van de 5 modules gedaan." in page.content()
+
+    page.get_by_role("link", name="Welbevinden (WHO-5)").click()
+    questions = page.locator("fieldset.question")
+    assert questions.count() == 5
+    questions.nth(0).locator("input").nth(1).check()
+    questions.nth(1).locator("input").nth(1).check()
+    page.get_by_role("button", name="Opslaan, later verder").click()
+    page.wait_for_url(f"{live.app_url}/")
+    page.go_back()
+    page.reload()  # a closed tab, a lost connection: what was saved is there
+    assert questions.nth(0).locator("input").nth(1).is_checked()
+    assert questions.nth(1).locator("input").nth(1).is_checked()
+    page.get_by_role("button", name="Versturen").click()  # three still missing
+    assert page.get_by_role("alert").first.is_visible()
+    accessible(page, "questionnaire-with-errors")
+    for n in range(2, 5):
+        questions.nth(n).locator("input").nth(1).check()
+    page.get_by_role("button", name="Versturen").click()
+    page.wait_for_url(f"{live.app_url}/")
+
+    page.get_by_role("link", name="Bekijk hoe het gaat").click()
+    assert page.locator("svg[role=img]").count() == 2 and page.locator("table").count() == 2
+    accessible(page, "progress")
+    page.get_by_role("button", name="English").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "How you are doing"
+    assert "Call 113" in page.locator(".crisis").inner_text()
+    accessible(page, "progress-english")
+
+
+def test_a_message_page_is_accessible_too(live, phone):
+    phone.goto(f"{live.app_url}/task/no-such-task")
+    assert phone.get_by_role("alert").is_visible()
+    accessible(phone, "not-found")
