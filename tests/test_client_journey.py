@@ -62,6 +62,19 @@ def test_a_client_goes_through_the_first_steps_of_the_programme(live, phone):
     page.wait_for_url(f"{live.app_url}/")
     assert "1 van de 5 modules gedaan." in page.content()
 
+    # The next module has a timed exercise: the body scan, with a guided timer.
+    page.get_by_role("link", name="Signalen van je lichaam").click()
+    page.get_by_role("link", name="oefening 1").click()
+    timer = page.get_by_role("timer")
+    assert timer.inner_text() == "10:00"
+    page.get_by_role("button", name="Start de timer").click()
+    page.wait_for_function("document.querySelector('.timer-clock').textContent !== '10:00'")
+    assert page.locator(".timer-status").inner_text() == "De timer loopt."
+    page.get_by_role("button", name="Pauze").click()
+    assert page.locator(".timer-status").inner_text() == "De timer staat op pauze."
+    accessible(page, "exercise")
+    page.goto(f"{live.app_url}/")
+
     page.get_by_role("link", name="Welbevinden (WHO-5)").click()
     questions = page.locator("fieldset.question")
     assert questions.count() == 5

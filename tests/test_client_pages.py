@@ -120,3 +120,18 @@ def test_the_client_switches_to_english_and_back(app, enrolled):
     )
     assert elsewhere.headers["Location"] == "/"
     assert client.post("/language", data={"language": "en"}).status_code == 400
+
+
+def test_an_exercise_page_shows_the_steps_and_a_timer_for_a_timed_one(app, enrolled):
+    client = signed_in(app, "pat-08")
+    module = enrolled["body-signals"]
+    page = client.get(f"/task/{module}", headers={"Accept-Language": "nl"})
+    assert f'href="/task/{module}/exercise/1"' in page.get_data(as_text=True)
+    exercise = client.get(f"/task/{module}/exercise/1", headers={"Accept-Language": "nl"})
+    text = exercise.get_data(as_text=True)
+    assert "<h2>Oefening: De bodyscan</h2>" in text and "<ol>" in text
+    assert 'data-timer-seconds="600"' in text and "timer.js" in text
+    assert "Uitleg" not in text  # only the exercise, not the whole module
+    assert client.get(f"/task/{module}/exercise/9").status_code == 404
+    untimed = client.get(f"/task/{enrolled['understanding-burnout']}/exercise/1")
+    assert "data-timer-seconds" not in untimed.get_data(as_text=True)

@@ -8,6 +8,7 @@ through ``workflow`` and so through the outbox: the page never waits on the EHR.
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 from flask import Blueprint, current_app, redirect, request, session, url_for
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from fhir_burnout.web._csrf import csrf_ok, csrf_token
-from fhir_burnout.web._i18n import LANGUAGES
+from fhir_burnout.web._i18n import LANGUAGES, translate
 from fhir_burnout.web._launch import SessionExpired, current_launch
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.workflow import TaskRow, TaskTransitionError, change_task
@@ -92,10 +93,76 @@ def task_page(key: str) -> str | tuple[str, int] | Response:
         "module.html",
         title=title,
         minutes=_minutes(activity),
+        exercises=len(_exercises(activity)),
         body=_MARKDOWN.render(markdown),
         key=key,
         done=status == "completed",
         csrf_token=csrf_token(),
+    )
+
+
+def _sections(markdown: str) -> list[str]:
+    """The Markdown of each exercise section ("## Oefening: …" / "## Exercise: …")."""
+    found, current = [], None
+    for line in markdown.splitlines():
+        if line.startswith("## "):
+            if current is not None:
+                found.append("\n".join(current))
+            heading = line[3:].lower()
+            current = [line] if heading.startswith(("oefening", "exercise")) else None
+        elif current is not None:
+            current.append(line)
+    if current is not None:
+        found.append("\n".join(current))
+    return found
+
+
+def _exercises(activity: dict[str, Any]) -> list[dict[str, Any]]:
+    """The module's exercises in order: id, minutes, timed (from the ActivityDefinition)."""
+    found = []
+    for ext in activity.get("extension", []):
+        if str(ext.get("url", "")).endswith("/exercise"):
+            parts = {p["url"]: p for p in ext.get("extension", [])}
+            found.append(
+                {
+                    "id": parts["id"]["valueCode"],
+                    "minutes": parts.get("minutes", {}).get("valueInteger"),
+                    "timed": parts.get("timed", {}).get("valueBoolean", False),
+                }
+            )
+    return found
+
+
+@bp.get("/task/<key>/exercise/<int:number>")
+def exercise_page(key: str, number: int) -> Any:
+    """One exercise of a module, step by step; a guided timer when it is a timed one."""
+    state = current_app.extensions["fhir_burnout"]
+    try:
+        with Session(state["engine"]) as db:
+            found = _own_module(db, key)
+            if found is None:
+                return message_page("error_not_found", 404)
+            activity = dict(state["definitions"].by_canonical[found[0].definition])
+    except SessionExpired:
+        return message_page("error_expired", 401)
+    lang = language()
+    title, markdown = _module_text(activity, lang)
+    sections, exercises = _sections(markdown), _exercises(activity)
+    if not 1 <= number <= min(len(sections), len(exercises)):
+        return message_page("error_not_found", 404)
+    exercise = exercises[number - 1]
+    texts = {
+        name: translate(f"timer_{name}", lang)
+        for name in ("pause", "resume", "again", "paused", "started", "done")
+    }
+    texts["minutes"] = translate("timer_minutes", lang, n="{n}")  # filled in by timer.js
+    return render(
+        "exercise.html",
+        title=title,
+        key=key,
+        body=_MARKDOWN.render(sections[number - 1]),
+        seconds=(exercise["minutes"] or 0) * 60 if exercise["timed"] else 0,
+        timer_texts=json.dumps(texts, ensure_ascii=False),
     )
 
 
