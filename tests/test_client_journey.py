@@ -107,3 +107,25 @@ def test_a_message_page_is_accessible_too(live, phone):
     phone.goto(f"{live.app_url}/task/no-such-task")
     assert phone.get_by_role("alert").is_visible()
     accessible(phone, "not-found")
+
+
+def test_questions_that_do_not_apply_hide_as_the_client_answers(live, phone):
+    state = live.app.extensions["fhir_burnout"]
+    with Session(state["engine"]) as db, db.begin():
+        enrolment = enrol(
+            db, state["definitions"], fhir_base=live.info.fhir_base, patient="pat-16",
+            track="standard", author="Practitioner/prac-1",
+        )  # fmt: skip
+        cbi = next(t.key for t in enrolment.tasks if t.action_id == "cbi.start")
+    page = phone
+    page.goto(f"{live.info.launcher}?app=fhir-burnout&patient=pat-16")
+    page.wait_for_url(f"{live.app_url}/")
+    page.goto(f"{live.app_url}/task/{cbi}/form")
+    clients_part = page.get_by_text("Deel 3: burn-out door het werken met cliënten")
+    assert not clients_part.is_visible()  # no answer yet to "do you work with clients?"
+    question = page.locator("fieldset.question", has_text="Werk je met cliënten")
+    question.get_by_label("Ja").check()
+    assert clients_part.is_visible()
+    question.get_by_label("Nee").check()
+    assert not clients_part.is_visible()
+    accessible(page, "questionnaire-enable-when")

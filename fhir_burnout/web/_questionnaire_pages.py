@@ -11,6 +11,7 @@ form finds the Task completed and stores nothing new.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from flask import Blueprint, current_app, redirect, request, url_for
 from sqlalchemy.orm import Session
 
 from fhir_burnout.questionnaire import (
+    EnableCondition,
     FormItem,
     FormModel,
     build_response,
@@ -138,6 +140,50 @@ def _flat(answers: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return flat
 
 
+def _field_values(question: FormItem, condition: EnableCondition) -> list[str]:
+    """The form values of ``question`` that count as equal to the condition's answer."""
+    if question.options:
+        wanted = condition.answer
+        return [
+            str(index)
+            for index, option in enumerate(question.options)
+            if option.value == wanted
+            or (
+                isinstance(wanted, dict)
+                and isinstance(option.value, dict)
+                and option.value.get("code") == wanted.get("code")
+                and (not wanted.get("system") or option.value.get("system") == wanted["system"])
+            )
+        ]
+    if isinstance(condition.answer, bool):
+        return ["true" if condition.answer else "false"]
+    if isinstance(condition.answer, dict):  # a Quantity: compare its value
+        return [str(condition.answer.get("value"))]
+    return [str(condition.answer)]
+
+
+def enable_specs(form: FormModel) -> dict[str, str]:
+    """enableWhen of each item as the page's script reads it (items with an
+    enableWhenExpression stay visible: only the server can evaluate FHIRPath)."""
+    specs = {}
+    for item in form.walk():
+        if not item.enable_when or item.enable_when_expression:
+            continue
+        conditions = []
+        for condition in item.enable_when:
+            question = form.index[condition.question]
+            spec: dict[str, Any] = {"q": condition.question, "op": condition.operator}
+            if condition.operator == "exists":
+                spec["value"] = bool(condition.answer)
+            else:
+                spec["values"] = _field_values(question, condition)
+            conditions.append(spec)
+        specs[item.link_id] = json.dumps(
+            {"behavior": item.enable_behavior, "conditions": conditions}
+        )
+    return specs
+
+
 def _page(form: FormModel, key: str, answers: dict[str, Any], issues: dict[str, str]) -> Any:
     flat = _flat(answers)
     current = {item.link_id: _selected(item, flat.get(item.link_id, [])) for item in form.walk()}
@@ -148,6 +194,7 @@ def _page(form: FormModel, key: str, answers: dict[str, Any], issues: dict[str, 
         current=current,
         issues=issues,
         prefix=PREFIX,
+        enable=enable_specs(form),
         status=400 if issues else 200,
     )
 
