@@ -211,7 +211,7 @@ def _parse(text):
 
 
 def test_an_expired_token_is_replaced_and_the_write_goes_through(engine, definitions):
-    with SandboxProcess(token_ttl=1) as short:
+    with SandboxProcess(token_ttl=2) as short:
         info = short.info
         make_load(engine, definitions, info.fhir_base, patients=("pat-17",), steps=1)
         # A source that believes its token is fresh forever: the EHR decides it expired.
@@ -219,9 +219,11 @@ def test_an_expired_token_is_replaced_and_the_write_goes_through(engine, definit
         client = FhirClient(info.fhir_base, token_source=source)
         worker = fast_worker(engine, lambda base: client, batch=1)
         assert worker.run_once() == 1
-        time.sleep(1.5)  # the token's lifetime, on the EHR's clock
+        time.sleep(2.5)  # the token's lifetime, on the EHR's clock
         while worker.run_once():
             pass
-        assert source.requests == 2  # one 401, one new token, and the write went through
+        # The source never renews by itself (its clock stands still), so every further
+        # token came from a 401; on a slow machine a new one may expire again meanwhile.
+        assert source.requests >= 2
         assert_delivered_exactly_once(engine, client)
         client.close()
