@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fhir_burnout.errors import FhirBurnoutError
+from fhir_burnout.questionnaire._form import localized
 from fhir_burnout.sync import Agent, enqueue, key_identifier, key_reference
 from fhir_burnout.workflow._apply import SDC_TEMP, PlanError, apply_plan
 from fhir_burnout.workflow._progress import PhaseState, TaskState, advance
@@ -394,13 +395,9 @@ def _phase_titles(plan: Mapping[str, Any], code: str) -> tuple[str, str]:
     action: Mapping[str, Any] = next(
         (a for a in plan.get("action", []) if a.get("id") == code), {}
     )
-    dutch = str(action.get("title", code))
-    english = dutch
-    for ext in action.get("_title", {}).get("extension", []):
-        parts = {e.get("url"): e for e in ext.get("extension", [])}
-        if parts.get("lang", {}).get("valueCode") == "en":
-            english = str(parts.get("content", {}).get("valueString", dutch))
-    return dutch, english
+    return localized(action, "title", "nl", "nl") or code, localized(
+        action, "title", "en", "nl"
+    ) or code
 
 
 def _unlock_requests(

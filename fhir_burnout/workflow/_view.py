@@ -13,10 +13,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fhir_burnout.questionnaire._form import localized
 from fhir_burnout.workflow._service import Definitions
 from fhir_burnout.workflow._tables import EnrolmentRow
-
-TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation"
 
 
 @dataclass(frozen=True)
@@ -55,16 +54,8 @@ class ProgrammeView:
 
 
 def _translated(element: Mapping[str, Any], key: str, lang: str) -> str:
-    text = str(element.get(key, ""))
-    if lang == "nl":
-        return text
-    for ext in (element.get("_" + key) or {}).get("extension", []):
-        if ext.get("url") != TRANSLATION:
-            continue
-        parts = {e.get("url"): e for e in ext.get("extension", [])}
-        if parts.get("lang", {}).get("valueCode") == lang:
-            return str(parts.get("content", {}).get("valueString", text))
-    return text
+    # Our content is Dutch first; other languages come from the translation extension.
+    return localized(element, key, lang, "nl")
 
 
 def _titles(plan: Mapping[str, Any], lang: str) -> dict[str, str]:
