@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -11,21 +12,26 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.questionnaire import load_form
 from fhir_burnout.sync import OutboxEntry
-from fhir_burnout.workflow import ResponseRow, TaskRow, enrol, load_draft
+from fhir_burnout.workflow import ResponseRow, TaskRow, change_task, enrol, load_draft
 
 from .conftest import by_id
 from .smart_flow import sign_in_at_ehr
 
 
-def task_of(app, patient, action_id):
-    """Enrol ``patient`` in the waiting-list track; the key of one of their Tasks."""
+def task_of(app, patient, action_id, started=()):
+    """Enrol ``patient`` in the waiting-list track, with the modules in ``started`` done
+    except the last, which is opened; the key of the Task of ``action_id``."""
     state = app.extensions["fhir_burnout"]
     with Session(state["engine"]) as db, db.begin():
         enrolment = enrol(
             db, state["definitions"], fhir_base=state["settings"].ehrs[0].fhir_base,
             patient=patient, track="waiting-list", author="Practitioner/prac-1",
         )  # fmt: skip
-        return next(t.key for t in enrolment.tasks if t.action_id == action_id)
+        tasks = {t.action_id: t.key for t in enrolment.tasks}
+        for n, module in enumerate(started, 1):
+            status = "in-progress" if n == len(started) else "completed"
+            change_task(db, state["definitions"], tasks[module], status, actor="client")
+        return tasks[action_id]
 
 
 @pytest.fixture
@@ -145,3 +151,126 @@ def test_the_score_shows_on_the_progress_page_as_a_chart_and_a_table(app, resour
     assert re.search(r"<td>10</td>", progress)
     other = signed_in(app, "pat-13").get("/progress").get_data(as_text=True)
     assert "<td>40</td>" not in other  # only one's own scores
+
+
+def tension_log(app, patient):
+    """The patient's tension log, open because its module was started."""
+    modules = ("understanding-burnout", "body-signals", "tension-relaxation")
+    return task_of(app, patient, "tension-relaxation.tension-log", started=modules)
+
+
+def entry(n, level, situation="", exercise=None):
+    fields = {
+        f"a.tension-moment[{n}]/": "",
+        f"a.tension-moment[{n}]/tension-datetime": "2026-12-01T08:30" if level else "",
+        f"a.tension-moment[{n}]/tension-level": str(level or ""),
+        f"a.tension-moment[{n}]/tension-situation": situation,
+    }
+    if exercise is not None:
+        fields[f"a.tension-moment[{n}]/tension-exercise"] = exercise
+    return fields
+
+
+def test_a_log_takes_several_entries_added_and_removed_without_javascript(app):
+    key = tension_log(app, "pat-11")
+    client = signed_in(app, "pat-11")
+    url = f"/task/{key}/form"
+    page = client.get(url, headers={"Accept-Language": "nl"}).get_data(as_text=True)
+    token = token_of(page)
+    # One entry to start with, and nothing to remove yet.
+    assert 'name="a.tension-moment[0]/tension-level"' in page
+    assert "a.tension-moment[1]/" not in page and "remove:" not in page
+    # "Add another" keeps what was typed (as a draft too) and shows a second, empty entry
+    # that gets the focus.
+    added = client.post(
+        url,
+        data={**entry(0, 7, "Vergadering"), "csrf_token": token,
+              "action": "add:a.tension-moment"},
+        headers={"Accept-Language": "nl"},
+    )  # fmt: skip
+    text = added.get_data(as_text=True)
+    assert added.status_code == 200
+    assert 'value="Vergadering"' not in text  # a textarea: its text is the element's content
+    assert ">Vergadering</textarea>" in text
+    assert 'id="a.tension-moment[1]/" tabindex="-1" autofocus' in text
+    assert 'value="remove:a.tension-moment[1]/"' in text
+    with Session(app.extensions["fhir_burnout"]["engine"]) as db:
+        draft = load_draft(db, key)
+    assert [e["tension-situation"] for e in draft["tension-moment"]] == [
+        [{"valueString": "Vergadering"}]
+    ]
+    # Three entries; the client removes the middle one: the third becomes the second.
+    three = {**entry(0, 7, "Vergadering"), **entry(1, 4, "Boodschappen"),
+             **entry(2, 9, "Ruzie"), "csrf_token": token}  # fmt: skip
+    removed = client.post(
+        url, data={**three, "action": "remove:a.tension-moment[1]/"},
+        headers={"Accept-Language": "nl"},
+    )  # fmt: skip
+    text = removed.get_data(as_text=True)
+    assert ">Vergadering</textarea>" in text and ">Ruzie</textarea>" in text
+    assert "Boodschappen" not in text and "a.tension-moment[2]/" not in text
+    # Sending with the second entry incomplete: its problem is shown at that entry only.
+    incomplete = {**entry(0, 7, "Vergadering"), **entry(1, 0, "Ruzie"), "csrf_token": token}
+    refused = client.post(
+        url, data={**incomplete, "action": "submit"}, headers={"Accept-Language": "nl"}
+    )
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 400
+    assert 'id="error-tension-moment[1]/tension-level"' in text
+    assert "error-tension-moment[0]/" not in text and ">Ruzie</textarea>" in text
+    assert responses(app) == 0
+    sent = client.post(
+        url,
+        data={**entry(0, 7, "Vergadering"), **entry(1, 9, "Ruzie", "true"),
+              "a.tension-moment[1]/tension-after": "5", "csrf_token": token,
+              "action": "submit"},
+    )  # fmt: skip
+    assert sent.status_code == 303
+    with Session(app.extensions["fhir_burnout"]["engine"]) as db:
+        stored = json.loads(db.scalars(select(ResponseRow)).one().resource)
+    moments = [i for i in stored["item"] if i["linkId"] == "tension-moment"]
+    by_link = [{c["linkId"]: c["answer"][0] for c in m["item"]} for m in moments]
+    assert [m["tension-situation"]["valueString"] for m in by_link] == ["Vergadering", "Ruzie"]
+    assert "tension-after" not in by_link[0]  # no exercise in that moment: not asked
+    assert by_link[1]["tension-after"] == {"valueInteger": 5}
+
+
+def test_enter_in_a_text_field_saves_and_stays_and_tampered_entries_are_harmless(app):
+    key = tension_log(app, "pat-12")
+    client = signed_in(app, "pat-12")
+    url = f"/task/{key}/form"
+    token = token_of(client.get(url).get_data(as_text=True))
+    page = client.get(url).get_data(as_text=True)
+    # The form's first button is the one Enter presses: it keeps the answers, nothing else.
+    first = re.search(r'<button type="submit" name="action" value="([^"]+)"', page)[1]
+    assert first == "stay"
+    stayed = client.post(url, data={**entry(0, 6, "Trein"), "csrf_token": token,
+                                    "action": "stay"})  # fmt: skip
+    assert stayed.status_code == 303 and stayed.headers["Location"].endswith(url)
+    # Entry numbers far apart, a remove of nothing, an unknown action: no error, no loss.
+    tampered = {**entry(0, 6, "Trein"), **entry(999999, 3, "Later"), "csrf_token": token}
+    for action in ("remove:a.tension-moment[42]/", "add:a.nothing", "explode"):
+        answer = client.post(url, data={**tampered, "action": action})
+        assert answer.status_code in (200, 303)
+    with Session(app.extensions["fhir_burnout"]["engine"]) as db:
+        draft = load_draft(db, key)
+    assert [e["tension-situation"][0]["valueString"] for e in draft["tension-moment"]] == [
+        "Trein", "Later",
+    ]  # fmt: skip
+
+
+def test_each_entry_decides_its_own_questions_in_the_browser(app):
+    key = tension_log(app, "pat-13")
+    client = signed_in(app, "pat-13")
+    url = f"/task/{key}/form"
+    token = token_of(client.get(url).get_data(as_text=True))
+    client.post(url, data={**entry(0, 6, "Trein", "true"), **entry(1, 4, "Werk", "false"),
+                           "csrf_token": token, "action": "save"})  # fmt: skip
+    page = client.get(url).get_data(as_text=True)
+    specs = [json.loads(html.unescape(s)) for s in re.findall(r'data-enable-when="([^"]+)"', page)]
+    # "How tense afterwards?" reads "did you do an exercise?" of its own entry only.
+    assert [s["conditions"][0]["q"] for s in specs] == [
+        ["a.tension-moment[0]/tension-exercise"],
+        ["a.tension-moment[1]/tension-exercise"],
+    ]
+    assert all(s["conditions"][0]["values"] == ["true"] for s in specs)

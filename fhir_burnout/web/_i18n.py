@@ -77,6 +77,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "yes": {"nl": "Ja", "en": "Yes"},
     "no": {"nl": "Nee", "en": "No"},
     "send": {"nl": "Versturen", "en": "Send"},
+    "entry_number": {"nl": "{group} {n}", "en": "{group} {n}"},
+    "add_entry": {"nl": "Nog een toevoegen: {group}", "en": "Add another: {group}"},
+    "remove_entry": {"nl": "Weghalen: {group} {n}", "en": "Remove: {group} {n}"},
     "save_for_later": {"nl": "Opslaan, later verder", "en": "Save, continue later"},
     "form_has_problems": {
         "nl": "Er is nog iets niet goed. Je antwoorden zijn bewaard; kijk bij de vragen hieronder.",

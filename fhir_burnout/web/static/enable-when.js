@@ -1,18 +1,19 @@
 // enableWhen live in the browser: questions that do not apply are hidden (and left out of
 // what is sent) as soon as the answers they depend on change. The server decides again on
 // every send; without this script every question simply shows. Conditions come from the
-// page (data-enable-when), already translated to this form's field values.
+// page (data-enable-when), already translated to this form's field names and values: `q`
+// lists the fields that hold the question's answer as seen from this item (its own entry
+// of a repeating group first, as R4's "nearest occurrence" rule says).
 (function () {
   'use strict';
   var form = document.querySelector('form[data-questionnaire]');
   if (!form) { return; }
   var items = Array.prototype.slice.call(form.querySelectorAll('[data-enable-when]'));
 
-  function values(link) {
-    var fields = form.querySelectorAll('[name="a.' + link + '"]');
+  function values(names) {
     var found = [];
-    Array.prototype.forEach.call(fields, function (field) {
-      if (field.disabled) { return; }
+    Array.prototype.forEach.call(form.elements, function (field) {
+      if (names.indexOf(field.name) < 0 || field.disabled) { return; }
       if (field.type === 'radio' || field.type === 'checkbox') {
         if (field.checked) { found.push(field.value); }
       } else if (field.value.trim() !== '') {
