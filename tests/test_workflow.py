@@ -19,6 +19,7 @@ from fhir_burnout.workflow import (
     change_task,
     enrol,
     load_draft,
+    programme_views,
     save_draft,
     submit_response,
     unlock_phase,
@@ -224,6 +225,38 @@ def test_the_weekly_check_in_comes_back_next_week(engine, definitions):
         created = operations(db)[-1][1]
     assert created["op"] == "create"
     assert created["resource"]["restriction"]["period"]["start"] == "2026-12-03"  # a week on
+    # Until then the client is not asked for it again.
+    with Session(engine) as db:
+
+        def due(today):
+            [view] = programme_views(
+                db, definitions, fhir_base=EHR, patient="pat-01", today=today
+            )
+            return [t.title for t in view.due if t.title.startswith("Wekelijks")]
+
+        assert due(date(2026, 12, 2)) == []
+        assert len(due(date(2026, 12, 3))) == 1
+
+
+def test_the_energy_diary_is_offered_each_day_for_seven_days(engine, definitions):
+    with Session(engine) as db, db.begin():
+        enrolment = enrolled(db, definitions, track="waiting-list")
+        for module in ("understanding-burnout", "body-signals", "tension-relaxation"):
+            change_task(db, definitions, key_of(enrolment, module), "completed", actor="client")
+        change_task(
+            db, definitions, key_of(enrolment, "effort-recovery"), "in-progress", actor="client"
+        )
+        for day in range(7):
+            [open_one] = [
+                t for t in enrolment.tasks
+                if t.action_id == "effort-recovery.energy-diary" and t.status == "ready"
+            ]  # fmt: skip
+            assert open_one.ready_from is None  # a missed day can be filled in later
+            change_task(db, definitions, open_one.key, "completed", actor="client", now=NOW)
+        diaries = [
+            t.status for t in enrolment.tasks if t.action_id == "effort-recovery.energy-diary"
+        ]
+    assert diaries == ["completed"] * 7  # and no eighth day
 
 
 def test_the_care_professional_is_asked_to_open_the_next_phase_and_it_is_done_by_opening(

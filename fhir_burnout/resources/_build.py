@@ -474,6 +474,7 @@ def plan_definition(programme: Programme, track: Track, titles: dict[str, Text])
                         lang,
                         code=[{"coding": [_homework_coding()]}],
                         relatedAction=_after(code, "after-start"),
+                        **_daily(dict(module.homework_daily).get(qid)),
                         definitionCanonical=canonical(
                             programme.url("Questionnaire", qid), version
                         ),
@@ -528,6 +529,14 @@ def plan_definition(programme: Programme, track: Track, titles: dict[str, Text])
         resource["copyright"] = programme.licence_text
     resource["action"] = actions
     return resource
+
+
+def _daily(days: int | None) -> dict[str, Any]:
+    """Homework done once a day for ``days`` days (a diary): an R4 Timing with a count."""
+    if not days:
+        return {}
+    repeat = {"count": days, "frequency": 1, "period": 1, "periodUnit": "d"}
+    return {"timingTiming": {"repeat": repeat}}
 
 
 def _homework_coding() -> dict[str, Any]:

@@ -230,4 +230,9 @@ def _module_from_files(code: str, phase: str, files: list[ModuleFile]) -> Module
         homework=tuple(str(h) for h in first.get("homework") or ()),
         exercises=tuple(exercises),
         files=tuple(files),
+        homework_daily=tuple(
+            (str(qid), days)
+            for qid, days in dict(first.get("homework-daily") or {}).items()
+            if isinstance(days, int) and not isinstance(days, bool)
+        ),
     )

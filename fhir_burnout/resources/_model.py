@@ -83,6 +83,8 @@ class Module:
     homework: tuple[str, ...]
     exercises: tuple[Exercise, ...]
     files: tuple[ModuleFile, ...]
+    #: homework offered again each day, with how many days in all (a diary): (id, days)
+    homework_daily: tuple[tuple[str, int], ...] = ()
 
     def file(self, lang: str) -> ModuleFile | None:
         """The module's file in ``lang``, or None."""

@@ -10,7 +10,9 @@ from fhir_burnout.resources._markdown import FICTION_MARKERS, HEADINGS, inspect
 from fhir_burnout.resources._model import KINDS, MOMENTS, UNLOCK_RULES, ModuleFile, Programme
 from fhir_burnout.resources._problems import Problem
 
-_SAME_IN_EVERY_LANGUAGE = ("code", "phase", "minutes", "kinds", "homework", "exercises")
+_SAME_IN_EVERY_LANGUAGE = (
+    "code", "phase", "minutes", "kinds", "homework", "homework-daily", "exercises",
+)  # fmt: skip
 _REQUIRED_KINDS = ("psycho-education", "exercise", "story")
 
 
@@ -195,6 +197,23 @@ def _check_file(
                 "front matter 'homework'",
                 f"questionnaire '{qid}' does not exist",
                 "use the id of a file in questionnaires/",
+            )
+    daily = front.get("homework-daily") or {}
+    if not isinstance(daily, dict):
+        daily = {}
+        bad("front matter 'homework-daily'", "is not a mapping", "write {questionnaire-id: days}")
+    for qid, days in daily.items():
+        if qid not in (front.get("homework") or []):
+            bad(
+                "front matter 'homework-daily'",
+                f"'{qid}' is not homework of this module",
+                "list it under 'homework' too, or remove it here",
+            )
+        if not isinstance(days, int) or isinstance(days, bool) or not 2 <= days <= 31:
+            bad(
+                "front matter 'homework-daily'",
+                f"{qid}: {days!r} days",
+                "give the number of days as a whole number from 2 to 31",
             )
 
     facts = inspect(f.body, f.lang, f.body_line)

@@ -87,7 +87,8 @@ def questionnaire_page(key: str) -> Any:
             if found is None or found[0].kind not in ("homework", "measure"):
                 return message_page("error_not_found", 404)
             task, who = found
-            if task.status not in ("ready", "in-progress"):
+            not_yet = task.ready_from is not None and task.ready_from > datetime.now(UTC).date()
+            if task.status not in ("ready", "in-progress") or not_yet:
                 # Sent already (a second submit stores nothing new), or not open yet.
                 done = task.status == "completed"
                 return (

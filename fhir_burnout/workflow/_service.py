@@ -308,8 +308,9 @@ def _follow_up(
     """What the rules do after a change: ready Tasks, opened phases, next week's check-in."""
     operations: list[dict[str, Any]] = []
     plan = definitions.by_canonical[enrolment.plan_definition]
-    if task.status == "completed" and _repeats_weekly(plan, task.action_id):
-        operations.append(_next_week(db, enrolment, task, now))
+    repeat = _repeat(plan, task.action_id) if task.status == "completed" else {}
+    if repeat and (next_time := _next_time(db, enrolment, task, repeat, now)) is not None:
+        operations.append(next_time)
     for key in _apply_progress(enrolment, plan, now):
         changed = next(t for t in enrolment.tasks if t.key == key)
         operations.append({"op": "update-task", "key": key, "status": changed.status})
@@ -426,20 +427,28 @@ def _unlock_requests(
     return operations
 
 
-def _repeats_weekly(plan: Mapping[str, Any], action_id: str) -> bool:
+def _repeat(plan: Mapping[str, Any], action_id: str) -> Mapping[str, Any]:
+    """The action's ``timingTiming.repeat`` (empty when it is done once)."""
     for group in plan.get("action", []) or []:
         for action in group.get("action", []) or []:
             if action.get("id") == action_id:
-                return bool(action.get("timingTiming", {}).get("repeat"))
-    return False
+                return dict(action.get("timingTiming", {}).get("repeat") or {})
+    return {}
 
 
-def _next_week(
-    db: Session, enrolment: EnrolmentRow, done: TaskRow, now: datetime
-) -> dict[str, Any]:
-    """A new Task for the next week of a weekly measure, ready from a week after the last."""
+def _next_time(
+    db: Session, enrolment: EnrolmentRow, done: TaskRow, repeat: Mapping[str, Any], now: datetime
+) -> dict[str, Any] | None:
+    """A new Task for the next time of a repeating action, or None when its ``count`` is
+    reached. A weekly measure is ready from a week after the last; a daily diary at once
+    (its own date question says which day it is about, so a missed day can be caught up)."""
+    times = sum(1 for t in enrolment.tasks if t.action_id == done.action_id)
+    if "count" in repeat and times >= repeat["count"]:
+        return None
+    start = None
+    if repeat.get("periodUnit") == "wk":
+        start = now.date() + timedelta(days=7 * int(repeat.get("period", 1)))
     key = str(uuid.uuid4())
-    start = (now.date() + timedelta(days=7)).isoformat()
     row = TaskRow(
         key=key,
         position=max(t.position for t in enrolment.tasks) + 1,
@@ -451,6 +460,7 @@ def _next_week(
         status="ready",
         owner=done.owner,
         updated_at=now,
+        ready_from=start,
     )
     enrolment.tasks.append(row)
     db.flush()
@@ -467,7 +477,6 @@ def _next_week(
         "for": patient,
         "owner": patient,
         "authoredOn": now.isoformat(timespec="seconds"),
-        "restriction": {"period": {"start": start}},
         "input": [
             {
                 "type": {"coding": [{"system": SDC_TEMP, "code": "questionnaire"}]},
@@ -475,6 +484,8 @@ def _next_week(
             }
         ],
     }
+    if start is not None:
+        resource["restriction"] = {"period": {"start": start.isoformat()}}
     return {"op": "create", "key": key, "resource": resource}
 
 

@@ -86,6 +86,8 @@ class TaskRow(Base):
     status_reason: Mapped[str | None] = mapped_column(Text)
     owner: Mapped[str] = mapped_column(String(256))  # Patient/.. or Practitioner/..
     output_key: Mapped[str | None] = mapped_column(String(64))  # its QuestionnaireResponse
+    #: not offered before this day (Task.restriction.period.start: the next weekly check-in)
+    ready_from: Mapped[date | None] = mapped_column(Date)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     enrolment: Mapped[EnrolmentRow] = relationship(back_populates="tasks")
 

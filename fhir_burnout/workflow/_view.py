@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -68,9 +69,17 @@ def _titles(plan: Mapping[str, Any], lang: str) -> dict[str, str]:
 
 
 def programme_views(
-    db: Session, definitions: Definitions, *, fhir_base: str, patient: str, lang: str = "nl"
+    db: Session,
+    definitions: Definitions,
+    *,
+    fhir_base: str,
+    patient: str,
+    lang: str = "nl",
+    today: date | None = None,
 ) -> list[ProgrammeView]:
-    """The patient's active enrolments on this EHR, newest first."""
+    """The patient's active enrolments on this EHR, newest first; ``due`` holds what can be
+    done ``today`` (a weekly check-in not before its week has come round)."""
+    today = today or datetime.now(UTC).date()
     enrolments = db.scalars(
         select(EnrolmentRow)
         .where(
@@ -96,7 +105,7 @@ def programme_views(
         tasks = [
             TaskView(t.key, titles.get(t.action_id, t.title), t.kind, t.status)
             for t in sorted(enrolment.tasks, key=lambda t: t.position)
-            if t.kind != "practitioner"
+            if t.kind != "practitioner" and (t.ready_from is None or t.ready_from <= today)
         ]
         modules = [t for t in tasks if t.kind == "module"]
         views.append(
