@@ -274,3 +274,50 @@ def test_each_entry_decides_its_own_questions_in_the_browser(app):
         ["a.tension-moment[1]/tension-exercise"],
     ]
     assert all(s["conditions"][0]["values"] == ["true"] for s in specs)
+
+
+def diary_day(date, parts, overall):
+    """The energy diary's fields for one day: parts as (daypart index, activity, mark)."""
+    fields = {"a.energy-date": date, "a.energy-day-end": "", "a.energy-overall": str(overall)}
+    for n, (daypart, activity, level) in enumerate(parts):
+        fields |= {
+            f"a.energy-part[{n}]/": "",
+            f"a.energy-part[{n}]/energy-daypart": str(daypart),
+            f"a.energy-part[{n}]/energy-activity": activity,
+            f"a.energy-part[{n}]/energy-level": str(level),
+        }
+    return fields
+
+
+def test_the_energy_diary_shows_its_trend_on_the_progress_page(app):
+    modules = ("understanding-burnout", "body-signals", "tension-relaxation", "effort-recovery")
+    task_of(app, "pat-14", "effort-recovery.energy-diary", started=modules)
+    client = signed_in(app, "pat-14")
+    days = [
+        ("2026-12-02", [(0, "Boodschappen", -3), (2, "Wandelen met de hond", 3)], 4),
+        ("2026-12-01", [(0, "Werkmail lezen", -4), (1, "wandelen met de hond ", 4)], 3),
+        ("2026-12-03", [(0, "Wandelen met de hond", 2)], 7),
+    ]  # filled in out of order: a missed day caught up later
+    for date, parts, overall in days:
+        home = client.get("/").get_data(as_text=True)
+        [key] = re.findall(r'href="/task/([^"/]+)/form">Energiedagboek', home)
+        url = f"/task/{key}/form"
+        token = token_of(client.get(url).get_data(as_text=True))
+        sent = client.post(
+            url, data={**diary_day(date, parts, overall), "csrf_token": token, "action": "submit"}
+        )
+        assert sent.status_code == 303, sent.get_data(as_text=True)
+    page = client.get("/progress", headers={"Accept-Language": "nl"}).get_data(as_text=True)
+    assert "Je energiedagboek" in page and 'aria-labelledby="energy-title energy-desc"' in page
+    rows = re.findall(
+        r"<tr><td>([^<]+)</td><td>([^<]+)</td><td>([^<]+)</td><td>(\d)</td></tr>", page
+    )
+    assert rows == [("1-12-2026", "3", "+0", "2"), ("2-12-2026", "4", "+0", "2"),
+                    ("3-12-2026", "7", "+2", "1")]  # fmt: skip
+    gives = page.split("Dit gaf je energie")[1].split("</ul>")[0]
+    costs = page.split("Dit kostte je energie")[1].split("</ul>")[0]
+    assert "Wandelen met de hond: +3 (3 keer)" in gives  # the same walk, however it was typed
+    assert costs.index("Werkmail lezen: -4") < costs.index("Boodschappen: -3")
+    english = client.get("/progress", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "This gave you energy" in english and "1 December 2026" in english
+    assert "energiedagboek" not in signed_in(app, "pat-13").get("/progress").get_data(as_text=True)

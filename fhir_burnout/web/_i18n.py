@@ -94,6 +94,26 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "Je behandelaar krijgt hier bericht van en neemt contact met je op.",
         "en": "Your care professional is told about this and will contact you.",
     },
+    "energy_title": {"nl": "Je energiedagboek", "en": "Your energy diary"},
+    "energy_intro": {
+        "nl": "Zo ging je energie op de dagen die je invulde. Kijk of je pieken en dalen ziet, en wat je energie geeft of kost. Er is geen goed of fout.",
+        "en": "This is how your energy went on the days you filled in. See if you notice peaks and dips, and what gives or costs you energy. There is no right or wrong.",
+    },
+    "energy_chart_desc": {
+        "nl": "Je energie per dag, van 0 tot 10; de tabel hieronder geeft dezelfde cijfers.",
+        "en": "Your energy per day, from 0 to 10; the table below gives the same figures.",
+    },
+    "energy_table": {"nl": "Energie per dag", "en": "Energy per day"},
+    "energy_day": {"nl": "Energie van de dag (0-10)", "en": "Energy that day (0-10)"},
+    "energy_balance": {
+        "nl": "Opgeteld: gaf (+) of kostte (-)",
+        "en": "Added up: gave (+) or cost (-)",
+    },
+    "energy_parts": {"nl": "Dagdelen", "en": "Parts of the day"},
+    "energy_gives": {"nl": "Dit gaf je energie", "en": "This gave you energy"},
+    "energy_costs": {"nl": "Dit kostte je energie", "en": "This cost you energy"},
+    "energy_times": {"nl": "{n} keer", "en": "{n} times"},
+    "energy_once": {"nl": "1 keer", "en": "once"},
     "progress_title": {"nl": "Hoe het gaat", "en": "How you are doing"},
     "progress_link": {"nl": "Bekijk hoe het gaat", "en": "See how you are doing"},
     "chart_desc": {

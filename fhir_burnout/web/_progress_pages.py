@@ -1,5 +1,6 @@
 """The client's progress: scores over time (a small SVG chart and the same as a table),
-the interpretation band in plain words, and modules done per phase. Own data only."""
+the interpretation band in plain words, modules done per phase, and the energy diary's
+trend. Own data only."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhir_burnout.questionnaire import load_form, score
+from fhir_burnout.web._energy import EnergyTrend, energy_trend, is_diary
 from fhir_burnout.web._i18n import format_date
 from fhir_burnout.web._launch import SessionExpired, current_launch
 from fhir_burnout.web._render import language, message_page, render
@@ -41,8 +43,12 @@ class Series:
     dots: tuple[tuple[float, float], ...]
 
 
-def _chart(values: list[float]) -> tuple[str, tuple[tuple[float, float], ...]]:
-    low, high = min([*values, 0.0]), max([*values, 1.0])
+def _chart(
+    values: list[float], scale: tuple[float, float] | None = None
+) -> tuple[str, tuple[tuple[float, float], ...]]:
+    """SVG coordinates of ``values``: on ``scale`` (low, high) when given, else on a scale
+    from 0 (or lower) to the highest value (at least 1)."""
+    low, high = scale or (min([*values, 0.0]), max([*values, 1.0]))
     span = high - low or 1.0
     step = (WIDTH - 2 * PAD) / max(1, len(values) - 1)
     dots = tuple(
@@ -52,14 +58,42 @@ def _chart(values: list[float]) -> tuple[str, tuple[tuple[float, float], ...]]:
     return " ".join(f"{x},{y}" for x, y in dots), dots
 
 
-def _series(db: Session, fhir_base: str, patient: str, lang: str) -> list[Series]:
+def _responses(db: Session, fhir_base: str, patient: str) -> list[ResponseRow]:
+    """The patient's own responses on this EHR, oldest first."""
+    return list(
+        db.scalars(
+            select(ResponseRow)
+            .join(EnrolmentRow, ResponseRow.enrolment_key == EnrolmentRow.key)
+            .where(
+                EnrolmentRow.fhir_base == fhir_base.rstrip("/"), EnrolmentRow.patient == patient
+            )
+            .order_by(ResponseRow.authored)
+        ).all()
+    )
+
+
+@dataclass(frozen=True)
+class EnergyView:
+    """The energy diary's trend with its chart (the day's energy, 0 to 10)."""
+
+    trend: EnergyTrend
+    dates: dict[str, str]  # ISO date -> as people write it
+    polyline: str
+    dots: tuple[tuple[float, float], ...]
+
+
+def _energy(rows: list[ResponseRow], lang: str) -> EnergyView | None:
+    trend = energy_trend(json.loads(r.resource) for r in rows if is_diary(r.questionnaire))
+    if trend is None:
+        return None
+    rated = [float(d.overall) for d in trend.days if d.overall is not None]
+    polyline, dots = _chart(rated, scale=(0.0, 10.0)) if rated else ("", ())
+    dates = {d.date: format_date(d.date, lang) for d in trend.days}
+    return EnergyView(trend, dates, polyline, dots)
+
+
+def _series(rows: list[ResponseRow], lang: str) -> list[Series]:
     definitions = current_app.extensions["fhir_burnout"]["definitions"]
-    rows = db.scalars(
-        select(ResponseRow)
-        .join(EnrolmentRow, ResponseRow.enrolment_key == EnrolmentRow.key)
-        .where(EnrolmentRow.fhir_base == fhir_base.rstrip("/"), EnrolmentRow.patient == patient)
-        .order_by(ResponseRow.authored)
-    ).all()
     found: dict[tuple[str, str], list[Point]] = defaultdict(list)
     titles: dict[tuple[str, str], str] = {}
     for row in rows:
@@ -97,11 +131,17 @@ def progress_page() -> Any:
     state = current_app.extensions["fhir_burnout"]
     lang = language()
     with Session(state["engine"]) as db:
-        series = _series(db, row.fhir_base, str(row.patient), lang)
+        rows = _responses(db, row.fhir_base, str(row.patient))
+        series, energy = _series(rows, lang), _energy(rows, lang)
         programmes = programme_views(
             db, state["definitions"], fhir_base=row.fhir_base, patient=str(row.patient),
             lang=lang,
         )  # fmt: skip
     return render(
-        "progress.html", series=series, programmes=programmes, width=WIDTH, height=HEIGHT
+        "progress.html",
+        series=series,
+        energy=energy,
+        programmes=programmes,
+        width=WIDTH,
+        height=HEIGHT,
     )
