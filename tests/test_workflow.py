@@ -229,9 +229,7 @@ def test_the_weekly_check_in_comes_back_next_week(engine, definitions):
     with Session(engine) as db:
 
         def due(today):
-            [view] = programme_views(
-                db, definitions, fhir_base=EHR, patient="pat-01", today=today
-            )
+            [view] = programme_views(db, definitions, fhir_base=EHR, patient="pat-01", today=today)
             return [t.title for t in view.due if t.title.startswith("Wekelijks")]
 
         assert due(date(2026, 12, 2)) == []
@@ -246,7 +244,7 @@ def test_the_energy_diary_is_offered_each_day_for_seven_days(engine, definitions
         change_task(
             db, definitions, key_of(enrolment, "effort-recovery"), "in-progress", actor="client"
         )
-        for day in range(7):
+        for _day in range(7):
             [open_one] = [
                 t for t in enrolment.tasks
                 if t.action_id == "effort-recovery.energy-diary" and t.status == "ready"
