@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fhir_burnout.workflow import TaskRow, enrol
+from fhir_burnout.sync import OutboxEntry
+from fhir_burnout.workflow import ResponseRow, TaskRow, enrol
 
 from .smart_flow import sign_in_at_ehr
 
@@ -135,3 +138,63 @@ def test_an_exercise_page_shows_the_steps_and_a_timer_for_a_timed_one(app, enrol
     assert client.get(f"/task/{module}/exercise/9").status_code == 404
     untimed = client.get(f"/task/{enrolled['understanding-burnout']}/exercise/1")
     assert "data-timer-seconds" not in untimed.get_data(as_text=True)
+
+
+def kept_reflections(app):
+    with Session(app.extensions["fhir_burnout"]["engine"]) as db:
+        rows = db.scalars(select(ResponseRow).order_by(ResponseRow.authored)).all()
+        queued = db.scalars(select(OutboxEntry)).all()
+        creates = [
+            op["resource"]
+            for entry in queued
+            for op in json.loads(entry.payload)["operations"]
+            if op["op"] == "create" and op["resource"]["resourceType"] == "QuestionnaireResponse"
+        ]
+        return [json.loads(r.resource) for r in rows], creates
+
+
+def test_after_an_exercise_the_client_can_look_back_and_it_is_kept_once(app, enrolled):
+    client = signed_in(app, "pat-08")
+    module = enrolled["body-signals"]
+    url = f"/task/{module}/exercise/1"
+    page = client.get(url, headers={"Accept-Language": "nl"}).get_data(as_text=True)
+    assert "Even terugkijken op de oefening" in page and "Je mag alles overslaan" in page
+    assert "reflection-exercise" not in page  # which exercise it was is ours to fill in
+    form = {
+        "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page)[1],
+        "form_id": re.search(r'name="form_id" value="([^"]+)"', page)[1],
+        "a.reflection-tension-before": "7",
+        "a.reflection-tension-after": "15",
+        "a.reflection-noticed": "Mijn schouders werden zwaar.",
+    }
+    # A mistake: shown at its question, what was typed is still there, nothing kept.
+    wrong = client.post(f"{url}/reflection", data=form, headers={"Accept-Language": "nl"})
+    text = wrong.get_data(as_text=True)
+    assert wrong.status_code == 400 and 'id="error-reflection-tension-after"' in text
+    assert "Mijn schouders werden zwaar.</textarea>" in text
+    assert kept_reflections(app) == ([], [])
+    form["a.reflection-tension-after"] = "4"
+    for _ in range(2):  # sent twice (a double click, a reload): kept once
+        kept = client.post(f"{url}/reflection", data=form)
+        assert kept.status_code == 303 and kept.headers["Location"].endswith(
+            f"/task/{module}?reflection=saved"
+        )
+    [response], [queued] = kept_reflections(app)
+    answers = {i["linkId"]: i["answer"][0] for i in response["item"]}
+    assert answers["reflection-exercise"] == {"valueString": "body-scan"}
+    assert answers["reflection-tension-after"] == {"valueInteger": 4}
+    assert response["subject"] == {"reference": "Patient/pat-08"}
+    assert queued["identifier"] == response["identifier"]  # on its way to the EHR
+    thanks = client.get(f"/task/{module}?reflection=saved", headers={"Accept-Language": "nl"})
+    assert "Je antwoorden na de oefening zijn bewaard" in thanks.get_data(as_text=True)
+    # Nothing filled in: nothing kept. Someone else's module, or no form token: refused.
+    empty = {"csrf_token": form["csrf_token"], "form_id": form["form_id"]}
+    assert client.post(f"{url}/reflection", data=empty).status_code == 303
+    assert client.post(f"{url}/reflection", data={**form, "csrf_token": "x"}).status_code == 400
+    stranger = signed_in(app, "pat-09")
+    stranger.get("/")
+    with stranger.session_transaction() as cookie:
+        token = cookie["csrf_token"]
+    other = stranger.post(f"{url}/reflection", data={**form, "csrf_token": token})
+    assert other.status_code == 404
+    assert len(kept_reflections(app)[0]) == 1

@@ -53,4 +53,4 @@ def test_an_unknown_track_and_an_unknown_dead_letter_get_clear_messages(runner, 
 
 def test_db_upgrade_reports_the_migration(runner, config):
     result = run(runner, "db", "upgrade", "--config", config)
-    assert result.exit_code == 0 and "database at migration 0001" in result.output
+    assert result.exit_code == 0 and "database at migration 0002" in result.output

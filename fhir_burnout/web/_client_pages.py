@@ -1,4 +1,5 @@
-"""The client's pages: a module to read, and marking it done.
+"""The client's pages: a module to read, its exercises (with a short look back afterwards),
+and marking it done.
 
 Every page checks that the Task belongs to the signed-in patient's programme on this EHR;
 anyone else gets "not found" (never "forbidden", which would say it exists). Changes go
@@ -9,6 +10,10 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, current_app, redirect, request, session, url_for
@@ -16,13 +21,16 @@ from markdown_it import MarkdownIt
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from fhir_burnout.questionnaire import FormModel, load_form
 from fhir_burnout.web._csrf import csrf_ok, csrf_token
+from fhir_burnout.web._form_fields import checked_response, compact, page_fields, parse_answers
 from fhir_burnout.web._i18n import LANGUAGES, translate
 from fhir_burnout.web._launch import SessionExpired, current_launch
 from fhir_burnout.web._render import language, message_page, render
-from fhir_burnout.workflow import TaskRow, TaskTransitionError, change_task
+from fhir_burnout.workflow import TaskRow, TaskTransitionError, add_response, change_task
 
 bp = Blueprint("client", __name__)
+REFLECTION = "exercise-reflection"  # the Questionnaire after each exercise
 
 #: Module texts are ours, but pages render them without raw HTML all the same.
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False})
@@ -97,6 +105,7 @@ def task_page(key: str) -> str | tuple[str, int] | Response:
         body=_MARKDOWN.render(markdown),
         key=key,
         done=status == "completed",
+        reflection_saved=request.args.get("reflection") == "saved",
         csrf_token=csrf_token(),
     )
 
@@ -133,37 +142,119 @@ def _exercises(activity: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-@bp.get("/task/<key>/exercise/<int:number>")
-def exercise_page(key: str, number: int) -> Any:
-    """One exercise of a module, step by step; a guided timer when it is a timed one."""
-    state = current_app.extensions["fhir_burnout"]
-    try:
-        with Session(state["engine"]) as db:
-            found = _own_module(db, key)
-            if found is None:
-                return message_page("error_not_found", 404)
-            activity = dict(state["definitions"].by_canonical[found[0].definition])
-    except SessionExpired:
-        return message_page("error_expired", 401)
-    lang = language()
-    title, markdown = _module_text(activity, lang)
+def _reflection_form(activity: Mapping[str, Any], lang: str) -> FormModel:
+    """The short questionnaire after an exercise, from the same package as the module."""
+    definitions = current_app.extensions["fhir_burnout"]["definitions"]
+    base = str(activity["url"]).rsplit("/ActivityDefinition/", 1)[0]
+    questionnaire = definitions.by_canonical[f"{base}/Questionnaire/{REFLECTION}"]
+    return load_form(dict(questionnaire), lang=lang)
+
+
+@dataclass(frozen=True)
+class _Exercise:
+    """One exercise of the signed-in client's own module."""
+
+    task: TaskRow
+    who: str  # Patient/..
+    activity: dict[str, Any]  # the module's ActivityDefinition
+    number: int
+    section: str  # its Markdown
+    facts: dict[str, Any]  # id, minutes, timed
+
+
+def _exercise(db: Session, key: str, number: int) -> _Exercise | None:
+    """Exercise ``number`` of the module Task ``key`` if it is the client's own."""
+    found = _own_module(db, key)
+    if found is None:
+        return None
+    definitions = current_app.extensions["fhir_burnout"]["definitions"]
+    activity = dict(definitions.by_canonical[found[0].definition])
+    _title, markdown = _module_text(activity, language())
     sections, exercises = _sections(markdown), _exercises(activity)
     if not 1 <= number <= min(len(sections), len(exercises)):
-        return message_page("error_not_found", 404)
-    exercise = exercises[number - 1]
+        return None
+    return _Exercise(*found, activity, number, sections[number - 1], exercises[number - 1])
+
+
+def _exercise_page(
+    found: _Exercise,
+    answers: dict[str, Any] | None = None,
+    issues: dict[str, str] | None = None,
+) -> Any:
+    lang = language()
+    activity, exercise, key, number = found.activity, found.facts, found.task.key, found.number
+    title, _markdown = _module_text(activity, lang)
     texts = {
         name: translate(f"timer_{name}", lang)
         for name in ("pause", "resume", "again", "paused", "started", "done")
     }
     texts["minutes"] = translate("timer_minutes", lang, n="{n}")  # filled in by timer.js
+    form = _reflection_form(activity, lang)
+    fields, unplaced = page_fields(form, answers or {}, issues or {})
     return render(
         "exercise.html",
         title=title,
         key=key,
-        body=_MARKDOWN.render(sections[number - 1]),
+        number=number,
+        body=_MARKDOWN.render(found.section),
         seconds=(exercise["minutes"] or 0) * 60 if exercise["timed"] else 0,
         timer_texts=json.dumps(texts, ensure_ascii=False),
+        reflection=form,
+        fields=fields,
+        unplaced=unplaced,
+        has_issues=bool(issues),
+        form_id=str(uuid.uuid4()) if not issues else request.form.get("form_id", ""),
+        status=400 if issues else 200,
     )
+
+
+@bp.get("/task/<key>/exercise/<int:number>")
+def exercise_page(key: str, number: int) -> Any:
+    """One exercise of a module, step by step; a guided timer when it is a timed one; and
+    a few questions to look back on it afterwards."""
+    state = current_app.extensions["fhir_burnout"]
+    try:
+        with Session(state["engine"]) as db:
+            found = _exercise(db, key, number)
+    except SessionExpired:
+        return message_page("error_expired", 401)
+    if found is None:
+        return message_page("error_not_found", 404)
+    return _exercise_page(found)
+
+
+@bp.post("/task/<key>/exercise/<int:number>/reflection")
+def reflection(key: str, number: int) -> Any:
+    """Keep the client's look back on an exercise: a QuestionnaireResponse about the module's
+    Task, queued for the EHR. Sending the same form twice keeps it once (its form id)."""
+    if not csrf_ok():
+        return message_page("error_form_expired", 400)
+    state = current_app.extensions["fhir_burnout"]
+    try:
+        with Session(state["engine"]) as db, db.begin():
+            found = _exercise(db, key, number)
+            if found is None:
+                return message_page("error_not_found", 404)
+            task, who = found.task, found.who
+            form = _reflection_form(found.activity, language())
+            answers = compact(parse_answers(form, request.form.to_dict(flat=False)))
+            back = redirect(url_for(".task_page", key=key, reflection="saved"), code=303)
+            if not answers:
+                return redirect(url_for(".task_page", key=key), code=303)  # nothing to keep
+            answers["reflection-exercise"] = [{"valueString": found.facts["id"]}]
+            now = datetime.now(UTC)
+            response, issues = checked_response(form, answers, who=who, now=now, lang=language())
+            if issues:
+                return _exercise_page(found, answers, issues)
+            form_id = request.form.get("form_id", "")
+            try:
+                once = uuid.uuid5(uuid.UUID(form_id), f"{task.key}/{number}")
+            except ValueError:
+                once = uuid.uuid4()  # no usable form id: keep it, perhaps twice
+            add_response(db, task.key, response, who=who, key=str(once), now=now)
+    except SessionExpired:
+        return message_page("error_expired", 401)
+    return back
 
 
 @bp.post("/language")

@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from fhir_burnout.questionnaire import EnableCondition, FormItem, FormModel, ValidationIssue
+from fhir_burnout.questionnaire import (
+    EnableCondition,
+    FormItem,
+    FormModel,
+    ValidationIssue,
+    build_response,
+    validate,
+)
 
 PREFIX = "a."
 #: At most this many entries per repeating group: a tampered form cannot make more.
@@ -331,6 +338,19 @@ def page_fields(
     page = _Page(form, answers, issues)
     fields = page.fields(form.items, answers, (), focus)
     return fields, list(page.issues.values())
+
+
+def checked_response(
+    form: FormModel, answers: Answers, *, who: str, now: datetime, lang: str
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The completed QuestionnaireResponse of ``answers`` (by ``who``, now) and its problems
+    as the page shows them: field name -> message in ``lang`` (empty when it is fine)."""
+    response = build_response(
+        form, answers, status="completed", subject=who, author=who,
+        authored=now.isoformat(timespec="seconds"),
+    )  # fmt: skip
+    problems = [i for i in validate(form, response) if i.severity == "error"]
+    return response, {issue_field(i): i.message(lang) for i in problems}
 
 
 def issue_field(issue: ValidationIssue) -> str:

@@ -94,6 +94,19 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "Je behandelaar krijgt hier bericht van en neemt contact met je op.",
         "en": "Your care professional is told about this and will contact you.",
     },
+    "reflection_intro": {
+        "nl": "Na de oefening: hoe was het? Je mag alles overslaan. Wat je invult, ziet je behandelaar ook.",
+        "en": "After the exercise: how was it? You may skip anything. Your care professional also sees what you fill in.",
+    },
+    "reflection_keep": {"nl": "Bewaren", "en": "Keep"},
+    "reflection_saved": {
+        "nl": "Dank je. Je antwoorden na de oefening zijn bewaard.",
+        "en": "Thank you. Your answers after the exercise are kept.",
+    },
+    "reflection_has_problems": {
+        "nl": "Er is nog iets niet goed; kijk bij de vragen hieronder. Er is nog niets bewaard.",
+        "en": "Something is not right yet; see the questions below. Nothing has been kept yet.",
+    },
     "energy_title": {"nl": "Je energiedagboek", "en": "Your energy diary"},
     "energy_intro": {
         "nl": "Zo ging je energie op de dagen die je invulde. Kijk of je pieken en dalen ziet, en wat je energie geeft of kost. Er is geen goed of fout.",

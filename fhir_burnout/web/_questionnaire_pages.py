@@ -21,18 +21,16 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.questionnaire import (
     FormModel,
-    build_response,
     evaluate,
     initial_answers,
     load_form,
     score,
-    validate,
 )
 from fhir_burnout.web._csrf import csrf_ok
 from fhir_burnout.web._form_fields import (
     change_entries,
+    checked_response,
     compact,
-    issue_field,
     page_fields,
     parse_answers,
 )
@@ -118,14 +116,9 @@ def _post(db: Session, form: FormModel, key: str, who: str) -> Any:
     if action != "submit":
         return redirect(url_for("launch.home"), code=303)
     now = datetime.now(UTC)
-    response = build_response(
-        form, answers, status="completed", subject=who, author=who,
-        authored=now.isoformat(timespec="seconds"),
-    )  # fmt: skip
-    problems = [i for i in validate(form, response) if i.severity == "error"]
-    if problems:
-        lang = language()
-        return _page(form, key, answers, {issue_field(i): i.message(lang) for i in problems})
+    response, issues = checked_response(form, answers, who=who, now=now, lang=language())
+    if issues:
+        return _page(form, key, answers, issues)
     scores = [
         {"linkId": s.link_id, "value": float(s.value), "band": s.band}
         for s in score(form, response)

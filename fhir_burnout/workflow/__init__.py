@@ -12,6 +12,7 @@ from fhir_burnout.workflow._progress import PhaseState, Progress, TaskState, adv
 from fhir_burnout.workflow._service import (
     Definitions,
     NotFoundError,
+    add_response,
     change_task,
     enrol,
     load_draft,
@@ -54,6 +55,7 @@ __all__ = [
     "TaskState",
     "TaskTransitionError",
     "TaskView",
+    "add_response",
     "advance",
     "apply_plan",
     "change_task",

@@ -489,6 +489,37 @@ def _next_time(
     return {"op": "create", "key": key, "resource": resource}
 
 
+def _response_row(
+    task: TaskRow,
+    response: Mapping[str, Any],
+    key: str,
+    *,
+    who: str,
+    scores: Sequence[Mapping[str, Any]],
+    now: datetime,
+) -> tuple[ResponseRow, dict[str, Any]]:
+    """The local row of a response about ``task`` and the resource the EHR gets: with its
+    write key, ``basedOn`` the CarePlan, subject, author and time filled in."""
+    enrolment = task.enrolment
+    resource = dict(json.loads(json.dumps(response)))
+    resource["identifier"] = key_identifier(key)  # QuestionnaireResponse.identifier is 0..1
+    resource["basedOn"] = [key_reference(enrolment.key)]
+    resource.setdefault("subject", {"reference": f"Patient/{enrolment.patient}"})
+    resource.setdefault("author", {"reference": who})
+    resource.setdefault("authored", now.isoformat(timespec="seconds"))
+    row = ResponseRow(
+        key=key,
+        task_key=task.key,
+        enrolment_key=enrolment.key,
+        questionnaire=str(resource.get("questionnaire", task.definition)),
+        status=str(resource.get("status", "completed")),
+        resource=json.dumps(resource, ensure_ascii=False),
+        scores=json.dumps(list(scores), ensure_ascii=False),
+        authored=now,
+    )
+    return row, resource
+
+
 def submit_response(
     db: Session,
     definitions: Definitions,
@@ -508,22 +539,7 @@ def submit_response(
     task = _task(db, task_key)
     enrolment = task.enrolment
     key = str(uuid.uuid4())
-    resource = dict(json.loads(json.dumps(response)))
-    resource["identifier"] = key_identifier(key)  # QuestionnaireResponse.identifier is 0..1
-    resource["basedOn"] = [key_reference(enrolment.key)]
-    resource.setdefault("subject", {"reference": f"Patient/{enrolment.patient}"})
-    resource.setdefault("author", {"reference": who})
-    resource.setdefault("authored", now.isoformat(timespec="seconds"))
-    row = ResponseRow(
-        key=key,
-        task_key=task.key,
-        enrolment_key=enrolment.key,
-        questionnaire=str(resource.get("questionnaire", task.definition)),
-        status=str(resource.get("status", "completed")),
-        resource=json.dumps(resource, ensure_ascii=False),
-        scores=json.dumps(list(scores), ensure_ascii=False),
-        authored=now,
-    )
+    row, resource = _response_row(task, response, key, who=who, scores=scores, now=now)
     db.add(row)
     draft = db.get(DraftRow, task.key)
     if draft is not None:
@@ -554,6 +570,33 @@ def submit_response(
         extra=extra,
         now=now,
     )
+    return row
+
+
+def add_response(
+    db: Session,
+    task_key: str,
+    response: Mapping[str, Any],
+    *,
+    who: str,
+    key: str | None = None,
+    now: datetime | None = None,
+) -> ResponseRow:
+    """Keep a QuestionnaireResponse about a Task without changing the Task (the reflection
+    after an exercise of a module) and queue it for the EHR with its Provenance. ``key``
+    makes it idempotent: a second call with the same key returns the first response."""
+    now = _now(now)
+    task = _task(db, task_key)
+    key = key or str(uuid.uuid4())
+    existing = db.get(ResponseRow, key)
+    if existing is not None:
+        if existing.task_key != task.key:
+            raise NotFoundError(f"response {key} belongs to another Task")
+        return existing
+    row, resource = _response_row(task, response, key, who=who, scores=(), now=now)
+    db.add(row)
+    create = {"op": "create", "key": key, "resource": resource}
+    _queue(db, task.enrolment, "response", [create], who, now=now)
     return row
 
 
