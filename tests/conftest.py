@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from pathlib import Path
@@ -204,3 +205,32 @@ def page(browser: Browser, request):
     page = context.new_page()
     yield page
     context.close()
+
+
+AXE = ROOT / "sandbox" / "node_modules" / "axe-core" / "axe.min.js"
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def phone(browser):
+    # bypass_csp only lets the test inject axe-core; the app's own policy stays in force.
+    context = browser.new_context(locale="nl-NL", viewport=PHONE, bypass_csp=True)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def accessible(page, name: str) -> None:
+    """axe-core finds no WCAG 2.1 A/AA violation; a phone-sized screenshot is kept."""
+    assert AXE.exists(), "make test installs axe-core with npm ci in sandbox/"
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "async () => await axe.run(document, {runOnly: "
+        "{type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
+    )
+    problems = [
+        {"id": v["id"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]][:3]}
+        for v in result["violations"]
+    ]
+    assert problems == [], f"{name}: {json.dumps(problems, indent=1)}"
+    page.screenshot(path=str(SCREENSHOTS / f"journey-{name}.png"), full_page=True)

@@ -1,46 +1,16 @@
-"""A client's journey in a real browser, on a phone: launch, read a module, fill in a
-questionnaire with a reload in the middle, send it, see the score, switch to English; and
+"""A client's journey in a real browser, on a phone: launch, read a module, do a timed
+exercise and look back on it, fill in a questionnaire with a reload in the middle, send it,
+see the score, switch to English; and
 axe-core (WCAG 2.1 A and AA rules) on every page type on the way."""
 
 from __future__ import annotations
 
-import json
-
-import pytest
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
 from fhir_burnout.workflow import enrol
 
-from .conftest import ROOT, SCREENSHOTS
-
-AXE = ROOT / "sandbox" / "node_modules" / "axe-core" / "axe.min.js"
-PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def phone(browser):
-    # bypass_csp only lets the test inject axe-core; the app's own policy stays in force.
-    context = browser.new_context(locale="nl-NL", viewport=PHONE, bypass_csp=True)
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-def accessible(page, name: str) -> None:
-    """axe-core finds no WCAG 2.1 A/AA violation; a phone-sized screenshot is kept."""
-    assert AXE.exists(), "make test installs axe-core with npm ci in sandbox/"
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate(
-        "async () => await axe.run(document, {runOnly: "
-        "{type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
-    )
-    problems = [
-        {"id": v["id"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]][:3]}
-        for v in result["violations"]
-    ]
-    assert problems == [], f"{name}: {json.dumps(problems, indent=1)}"
-    page.screenshot(path=str(SCREENSHOTS / f"journey-{name}.png"), full_page=True)
+from .conftest import accessible
 
 
 def test_a_client_goes_through_the_first_steps_of_the_programme(live, phone):
@@ -73,6 +43,13 @@ def test_a_client_goes_through_the_first_steps_of_the_programme(live, phone):
     page.get_by_role("button", name="Pauze").click()
     assert page.locator(".timer-status").inner_text() == "De timer staat op pauze."
     accessible(page, "exercise")
+    # Afterwards a short look back: tension before and after, kept with the module.
+    page.get_by_label("Hoe gespannen voelde je je vóór de oefening?").fill("7")
+    page.get_by_label("En hoe gespannen voel je je nu?").fill("4")
+    page.get_by_role("button", name="Bewaren").click()
+    expect(page.get_by_role("status")).to_have_text(
+        "Dank je. Je antwoorden na de oefening zijn bewaard."
+    )
     page.goto(f"{live.app_url}/")
 
     page.get_by_role("link", name="Welbevinden (WHO-5)").click()

@@ -321,3 +321,28 @@ def test_the_energy_diary_shows_its_trend_on_the_progress_page(app):
     english = client.get("/progress", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "This gave you energy" in english and "1 December 2026" in english
     assert "energiedagboek" not in signed_in(app, "pat-13").get("/progress").get_data(as_text=True)
+
+
+def test_an_answer_to_a_question_that_does_not_apply_is_pointed_out_not_dropped(app):
+    # Without the page's script every question shows: "how tense afterwards?" can be
+    # answered while "did you do an exercise?" says no.
+    key = tension_log(app, "pat-15")
+    client = signed_in(app, "pat-15")
+    url = f"/task/{key}/form"
+    token = token_of(client.get(url).get_data(as_text=True))
+    fields = {**entry(0, 6, "Trein", "false"), "a.tension-moment[0]/tension-after": "3"}
+    refused = client.post(
+        url, data={**fields, "csrf_token": token, "action": "submit"},
+        headers={"Accept-Language": "nl"},
+    )  # fmt: skip
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 400
+    problem = re.search(r'id="error-tension-moment\[0\]/tension-after">([^<]+)<', text)[1]
+    assert "hoort niet bij je andere antwoorden" in problem
+    assert responses(app) == 0
+    with Session(app.extensions["fhir_burnout"]["engine"]) as db:
+        [moment] = load_draft(db, key)["tension-moment"]
+    assert moment["tension-after"] == [{"valueInteger": 3}]  # kept until the client decides
+    fields["a.tension-moment[0]/tension-after"] = ""
+    sent = client.post(url, data={**fields, "csrf_token": token, "action": "submit"})
+    assert sent.status_code == 303 and responses(app) == 1

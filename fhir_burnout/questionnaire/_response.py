@@ -91,8 +91,11 @@ def build_response(
     subject: str | None = None,
     author: str | None = None,
     authored: str | None = None,
+    keep_disabled: bool = False,
 ) -> dict[str, Any]:
-    """A QuestionnaireResponse for ``answers``, without disabled items, scores included."""
+    """A QuestionnaireResponse for ``answers``, without disabled items (unless
+    ``keep_disabled``: to show a person which of their answers do not apply), scores
+    included."""
     response: dict[str, Any] = {"resourceType": "QuestionnaireResponse"}
     if form.canonical:
         response["questionnaire"] = form.canonical
@@ -104,6 +107,9 @@ def build_response(
     if author:
         response["author"] = {"reference": author}
     draft = {**response, "item": [n for i in form.items for n in _node(i, answers)]}
+    if keep_disabled:
+        response["item"] = draft["item"]
+        return with_scores(form, response)
     index = index_response(form, draft)
     state = enablement(form, draft, index=index)
     response["item"] = _prune(form, draft["item"], (), index, state)

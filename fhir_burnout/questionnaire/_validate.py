@@ -43,8 +43,10 @@ MESSAGES = {
     ),
     "required": ("Deze vraag moet je nog beantwoorden.", "This question still needs an answer."),
     "disabled": (
-        "Deze vraag hoort nu niet beantwoord te worden, maar heeft wel een antwoord.",
-        "This question does not apply now, yet it has an answer.",
+        "Deze vraag hoort niet bij je andere antwoorden. Haal je antwoord hier weg, of pas je"
+        " eerdere antwoord aan.",
+        "This question does not apply given your other answers. Remove your answer here, or"
+        " change your earlier answer.",
     ),
     "type": ("Dit antwoord past niet bij de vraag.", "This answer does not fit the question."),
     "option": (

@@ -231,7 +231,22 @@ def _selected(item: FormItem, answers: list[dict[str, Any]]) -> tuple[set[str], 
                 ):
                     chosen.add(str(index))
             text = str(value).lower() if name == "valueBoolean" else str(value)
+            if name == "valueDateTime":
+                text = _local_minutes(text)
     return chosen, text
+
+
+def _local_minutes(value: str) -> str:
+    """A FHIR dateTime as a datetime-local field shows it (local time, to the minute): the
+    field stays empty for anything else, and the client's answer would be lost on the next
+    send. The reverse of what ``_value`` does with what the field sends."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value  # not a dateTime: shown as typed, the validator says what is wrong
+    if moment.tzinfo is not None:
+        moment = moment.astimezone()
+    return moment.strftime("%Y-%m-%dT%H:%M")
 
 
 def _field_values(question: FormItem, condition: EnableCondition) -> list[str]:
@@ -344,13 +359,24 @@ def checked_response(
     form: FormModel, answers: Answers, *, who: str, now: datetime, lang: str
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The completed QuestionnaireResponse of ``answers`` (by ``who``, now) and its problems
-    as the page shows them: field name -> message in ``lang`` (empty when it is fine)."""
-    response = build_response(
-        form, answers, status="completed", subject=who, author=who,
-        authored=now.isoformat(timespec="seconds"),
-    )  # fmt: skip
-    problems = [i for i in validate(form, response) if i.severity == "error"]
-    return response, {issue_field(i): i.message(lang) for i in problems}
+    as the page shows them: field name -> message in ``lang`` (empty when it is fine).
+
+    An answer to a question that does not apply (given without the page's script, or with
+    the form tampered with) is a problem too, rather than silently left out: the person
+    decides which of their answers stands, and the draft keeps both meanwhile."""
+    when = now.isoformat(timespec="seconds")
+
+    def response(keep_disabled: bool) -> dict[str, Any]:
+        return build_response(
+            form, answers, status="completed", subject=who, author=who, authored=when,
+            keep_disabled=keep_disabled,
+        )  # fmt: skip
+
+    everything = response(keep_disabled=True)
+    problems = [i for i in validate(form, everything) if i.severity == "error"]
+    if problems:
+        return everything, {issue_field(i): i.message(lang) for i in problems}
+    return response(keep_disabled=False), {}
 
 
 def issue_field(issue: ValidationIssue) -> str:

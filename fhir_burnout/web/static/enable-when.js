@@ -44,6 +44,8 @@
       var spec = JSON.parse(item.getAttribute('data-enable-when'));
       var outcomes = spec.conditions.map(holds);
       var on = spec.behavior === 'any' ? outcomes.some(Boolean) : outcomes.every(Boolean);
+      // A question the server pointed out stays in view, so the client can see why.
+      on = on || item.hasAttribute('data-problem');
       item.hidden = !on;
       Array.prototype.forEach.call(item.querySelectorAll('input, textarea, select'), function (f) {
         f.disabled = !on;
