@@ -19,13 +19,14 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from fhir_burnout.fhir import FhirClient
+from fhir_burnout.questionnaire import FormModel, build_response, load_form, score
 from fhir_burnout.resources._publish import publish
 from fhir_burnout.sandbox import SandboxInfo, start_sandbox
 from fhir_burnout.settings import Settings
 from fhir_burnout.smart_launch import backend_token
 from fhir_burnout.sync import EhrClients, Worker
 from fhir_burnout.web import create_app
-from fhir_burnout.workflow import change_task, enrol, unlock_phase
+from fhir_burnout.workflow import change_task, enrol, submit_response, unlock_phase
 
 APP_CLIENT_ID = "fhir-burnout"
 
@@ -97,7 +98,72 @@ DEMO_ENROLMENTS = (
 )
 
 
-def enrol_demo_patients(engine: Any, definitions: Any, fhir_base: str) -> list[str]:
+#: Diary days for the demo's energy-diary trend: (date, [(day part, activity, mark)], day).
+DEMO_DIARY = (
+    ("2026-11-30", [("morning", "Werkmail lezen", -4), ("evening", "Wandelen met de hond", 3)], 3),
+    ("2026-12-01", [("morning", "Boodschappen", -2), ("afternoon", "Rusten op de bank", 1)], 5),
+    ("2026-12-02", [("morning", "Wandelen met de hond", 4), ("afternoon", "Telefoontje", -1)], 6),
+)
+
+
+def _answered(form: FormModel, answers: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+    response = build_response(form, answers, status="completed")
+    scores = [
+        {"linkId": s.link_id, "value": float(s.value), "band": s.band}
+        for s in score(form, response)
+        if s.value is not None
+    ]
+    return response, scores
+
+
+def _demo_answers(db: Session, definitions: Any, enrolment: Any, patient: str) -> int:
+    """Answers a client on their way would have given: the WHO-5 at the start, and a few
+    energy-diary days, so the progress page has something to show. Returns how many."""
+    who = f"Patient/{patient}"
+    sent = 0
+    for task in list(enrolment.tasks):
+        if task.status == "ready" and task.action_id == "who-5.start":
+            form = load_form(dict(definitions.by_canonical[task.definition]))
+            choices = {
+                item.link_id: [{"valueCoding": item.options[3].value}]
+                for item in form.walk()
+                if item.options and not item.calculated_expression
+            }
+            response, scores = _answered(form, choices)
+            submit_response(db, definitions, task.key, response, who=who, scores=scores)
+            sent += 1
+    for date, parts, day in DEMO_DIARY:
+        diary = next(
+            (t for t in enrolment.tasks if t.action_id.endswith(".energy-diary")
+             and t.status == "ready"),
+            None,
+        )  # fmt: skip
+        if diary is None:
+            break
+        form = load_form(dict(definitions.by_canonical[diary.definition]))
+        daypart = {o.value["code"]: o.value for o in form.index["energy-daypart"].options}
+        entries = [
+            {
+                "energy-daypart": [{"valueCoding": daypart[part]}],
+                "energy-activity": [{"valueString": activity}],
+                "energy-level": [{"valueInteger": mark}],
+            }
+            for part, activity, mark in parts
+        ]
+        answers = {
+            "energy-date": [{"valueDate": date}],
+            "energy-part": entries,
+            "energy-overall": [{"valueInteger": day}],
+        }
+        response, scores = _answered(form, answers)
+        submit_response(db, definitions, diary.key, response, who=who, scores=scores)
+        sent += 1
+    return sent
+
+
+def enrol_demo_patients(
+    engine: Any, definitions: Any, fhir_base: str, names: dict[str, str] | None = None
+) -> list[str]:
     """Enrol the demo's patients in different tracks with different progress."""
     lines = []
     for patient, track, finished, opened in DEMO_ENROLMENTS:
@@ -117,8 +183,12 @@ def enrol_demo_patients(engine: Any, definitions: Any, fhir_base: str) -> list[s
                 )  # fmt: skip
             for phase in opened:
                 unlock_phase(db, definitions, enrolment.key, phase, by="Practitioner/prac-1")
+            answered = _demo_answers(db, definitions, enrolment, patient)
             done = sum(t.status == "completed" for t in modules)
-            lines.append(f"Patient/{patient} in {track}, {done} module(s) done")
+            name = f" ({names[patient]})" if names and patient in names else ""
+            lines.append(
+                f"{patient}{name}: {track}, {done} module(s) done, {answered} questionnaire(s)"
+            )
     return lines
 
 
@@ -157,7 +227,8 @@ def run_demo(
             )
             worker.start()
             definitions = deferred.app.extensions["fhir_burnout"]["definitions"]
-            enrolled = enrol_demo_patients(engine, definitions, info.fhir_base)
+            names = {str(p["id"]): str(p["name"]) for p in info.seed.get("patients", [])}
+            enrolled = enrol_demo_patients(engine, definitions, info.fhir_base, names)
             if info_file is not None:
                 data = {**info.raw, "app_url": app_url, "app_client_id": APP_CLIENT_ID}
                 info_file.write_text(json.dumps(data, indent=2), encoding="utf-8")
@@ -174,7 +245,12 @@ def run_demo(
                 f"  Seed: {len(seed.get('patients', []))} patients, "
                 f"{len(seed.get('practitioners', []))} practitioners"
             )
-            echo(f"Open {info.launcher}, pick a practitioner and a patient, and press Launch.")
+            first, *_ = DEMO_ENROLMENTS[-1]
+            echo("")
+            echo(f"Open {info.launcher}, pick a practitioner and one of the enrolled patients")
+            echo("above, and press Launch. Or go straight to a client on their way:")
+            echo(f"  {info.launcher}?app={APP_CLIENT_ID}&patient={first}&practitioner=prac-1")
+            echo(f"A client's own login (without the EHR): {app_url}/login")
             if wait is not None:
                 wait()
     finally:

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 from fhir_burnout.cli import main
 
@@ -30,9 +36,10 @@ def test_demo_builds_publishes_into_the_sandbox_and_prints_the_programme(
     assert "The app:              http://127.0.0.1:" in result.output
     assert "Sync worker:          delivering the outbox to the sandbox EHR" in result.output
     # Seeded patients are on their way, in different tracks and at different points.
-    assert "Enrolled: Patient/pat-01 in standard, 1 module(s) done" in result.output
-    assert "Enrolled: Patient/pat-03 in after-care, 2 module(s) done" in result.output
-    assert "Enrolled: Patient/pat-04 in standard, 5 module(s) done" in result.output
+    assert "Enrolled: pat-01 (Anna Voorbeeld): standard, 1 module(s) done" in result.output
+    assert "pat-03 (Cato de Testgeval): after-care, 2 module(s) done, 4 quest" in result.output
+    assert "pat-04 (Daan Oefenaar): standard, 5 module(s) done, 4 quest" in result.output
+    assert "/launcher?app=fhir-burnout&patient=pat-04&practitioner=prac-1" in result.output
     written = json.loads(info.read_text())
     assert {"fhir_base", "issuer", "launcher", "clients", "seed", "app_url"} <= set(written)
     assert written["app_client_id"] == "fhir-burnout"
@@ -70,3 +77,33 @@ def test_build_writes_where_asked(runner, tmp_path):
     result = runner.invoke(main, ["build", "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "bundle.xml").exists()
+
+
+def test_a_new_user_follows_the_demo_output_to_a_client_on_their_way(tmp_path, page):
+    """What the README promises: run the demo, open the address it prints, see a programme."""
+    fhir_burnout = Path(sys.executable).with_name("fhir-burnout")
+    command = [str(fhir_burnout), "demo", "--out", str(tmp_path / "dist")]
+    command += ["--work-dir", str(tmp_path / "work")]
+    demo = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        printed = []
+        for line in demo.stdout:
+            printed.append(line)
+            if "launcher?app=" in line:
+                break
+        straight = printed[-1].strip()
+        assert straight.startswith("http://127.0.0.1:"), "".join(printed)
+        page.goto(straight)
+        page.wait_for_url(re.compile(r"http://127\.0\.0\.1:\d+/$"))
+        home = page.locator("main").inner_text()
+        assert "Daan Oefenaar" in page.content() and "Fase 2" in home
+        page.get_by_role("link", name="Bekijk hoe het gaat").click()
+        progress = page.locator("main").inner_text()
+        assert "Je energiedagboek" in progress and "Welbevinden (WHO-5)" in progress
+    finally:
+        os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C, as the README says
+        rest, _ = demo.communicate(timeout=30)
+        assert demo.returncode == 0, rest
