@@ -122,18 +122,22 @@ def engine(database_url):
     engine.dispose()
 
 
+def app_settings(fhir_base, folder, *, database_url=None, base_url=APP):
+    """Settings for an app that trusts the EHR at ``fhir_base``; its files in ``folder``."""
+    return Settings(
+        base_url=base_url,
+        database_url=database_url or f"sqlite:///{folder / 'app.db'}",
+        secret_key="test-secret-" + (database_url or "sqlite").split(":")[0],
+        token_key=Fernet.generate_key().decode(),
+        ehrs=(TrustedEhr(fhir_base=fhir_base, client_id="fhir-burnout"),),
+        keys_dir=folder / "keys",
+    )
+
+
 @pytest.fixture
 def app(sandbox, tmp_path, database_url):
     """The app, trusting the sandbox EHR, on a fresh database."""
-    settings = Settings(
-        base_url=APP,
-        database_url=database_url,
-        secret_key="test-secret-" + database_url.split(":")[0],
-        token_key=Fernet.generate_key().decode(),
-        ehrs=(TrustedEhr(fhir_base=sandbox.fhir_base, client_id="fhir-burnout"),),
-        keys_dir=tmp_path / "keys",
-    )
-    app = create_app(settings)
+    app = create_app(app_settings(sandbox.fhir_base, tmp_path, database_url=database_url))
     yield app
     app.extensions["fhir_burnout"]["engine"].dispose()
 
@@ -171,15 +175,7 @@ def live(tmp_path_factory):
     app_url = f"http://127.0.0.1:{server.server_port}"
     folder = tmp_path_factory.mktemp("live")
     with start_sandbox(app_url=app_url) as info:
-        settings = Settings(
-            base_url=app_url,
-            database_url=f"sqlite:///{folder / 'app.db'}",
-            secret_key="browser-tests",
-            token_key=Fernet.generate_key().decode(),
-            ehrs=(TrustedEhr(fhir_base=info.fhir_base, client_id="fhir-burnout"),),
-            keys_dir=folder / "keys",
-        )
-        holder["app"] = create_app(settings)
+        holder["app"] = create_app(app_settings(info.fhir_base, folder, base_url=app_url))
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:

@@ -7,7 +7,7 @@ import json
 import re
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from fhir_burnout.questionnaire import load_form
@@ -346,3 +346,25 @@ def test_an_answer_to_a_question_that_does_not_apply_is_pointed_out_not_dropped(
     fields["a.tension-moment[0]/tension-after"] = ""
     sent = client.post(url, data={**fields, "csrf_token": token, "action": "submit"})
     assert sent.status_code == 303 and responses(app) == 1
+
+
+def test_answers_sent_after_the_session_ended_are_kept_for_next_time(app, checkin):
+    client = signed_in(app)
+    url = f"/task/{checkin}/form"
+    token = token_of(client.get(url).get_data(as_text=True))
+    # The EHR authorization behind the session ran out, with nothing to renew it.
+    with app.extensions["fhir_burnout"]["engine"].begin() as db:
+        db.execute(text("update launch_session set expires_at = 0, refresh_token = null"))
+    answer = {"a.checkin-went-well": "Een wandeling gemaakt", "csrf_token": token}
+    nl = {"Accept-Language": "nl"}
+    ended = client.post(url, data={**answer, "action": "submit"}, headers=nl)
+    assert ended.status_code == 401
+    assert "Wat je net invulde, is bewaard" in ended.get_data(as_text=True)
+    with Session(app.extensions["fhir_burnout"]["engine"]) as db:
+        assert load_draft(db, checkin)["checkin-went-well"] == [
+            {"valueString": "Een wandeling gemaakt"}
+        ]
+        assert db.get(TaskRow, checkin).status == "ready"  # kept, not sent
+    assert responses(app) == 0
+    again = signed_in(app)  # signing in again finds it
+    assert "Een wandeling gemaakt" in again.get(url).get_data(as_text=True)

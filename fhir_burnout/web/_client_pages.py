@@ -25,7 +25,7 @@ from fhir_burnout.questionnaire import FormModel, load_form
 from fhir_burnout.web._csrf import csrf_ok, csrf_token
 from fhir_burnout.web._form_fields import checked_response, compact, page_fields, parse_answers
 from fhir_burnout.web._i18n import LANGUAGES, translate
-from fhir_burnout.web._launch import SessionExpired, current_launch
+from fhir_burnout.web._launch import SessionExpired, current_session
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.workflow import TaskRow, TaskTransitionError, add_response, change_task
 
@@ -36,12 +36,11 @@ REFLECTION = "exercise-reflection"  # the Questionnaire after each exercise
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False})
 
 
-def _own_task(db: Session, key: str) -> tuple[TaskRow, str] | None:
+def _own_task(db: Session, key: str, *, allow_ended: bool = False) -> tuple[TaskRow, str] | None:
     """The Task if it belongs to the signed-in patient, and who that patient is."""
-    found = current_launch()
-    if found is None:
+    row = current_session(allow_ended=allow_ended)
+    if row is None:
         return None
-    row, _token = found
     task = db.get(TaskRow, key)
     if task is None or not row.patient:
         return None

@@ -171,6 +171,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "Het openen van het programma is niet gelukt. Open het programma opnieuw vanuit je EHR of patiëntenportaal.",
         "en": "Opening the programme did not work. Please open it again from your EHR or patient portal.",
     },
+    "error_expired_saved": {
+        "nl": "Je sessie is verlopen. Wat je net invulde, is bewaard. Open het programma opnieuw vanuit je EHR of patiëntenportaal en ga verder waar je was.",
+        "en": "Your session has ended. What you just filled in has been kept. Please open the programme again from your EHR or patient portal and carry on where you left off.",
+    },
     "error_expired": {
         "nl": "Je sessie is verlopen. Open het programma opnieuw vanuit je EHR of patiëntenportaal. Wat je al had ingevuld, is bewaard.",
         "en": "Your session has ended. Please open the programme again from your EHR or patient portal. What you already filled in has been kept.",

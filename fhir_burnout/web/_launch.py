@@ -131,14 +131,44 @@ def current_launch() -> tuple[LaunchSessionRow, str] | None:
     try:
         ehr = trusted_ehr(row.fhir_base, state["settings"].ehrs)
         result = refresh(ehr, state["discovery"].get(ehr.fhir_base), refresh_token, state["http"])
-    except (LaunchError, TokenRequestError):
+    except TokenRequestError as exc:
+        if exc.error == "temporarily_unavailable" or (exc.status or 0) >= 500:
+            raise EhrUnavailable from None  # no answer: the authorization may well stand
+        raise SessionExpired from None
+    except LaunchError:
         raise SessionExpired from None
     store.update_tokens(row.id, result)
     return row, result.access_token
 
 
+#: The longest a signed-in session lasts, whatever the EHR's tokens allow (seconds).
+SESSION_MAX = 12 * 3600.0
+
+
+def current_session(*, allow_ended: bool = False) -> LaunchSessionRow | None:
+    """The signed-in session, from our own database only: the EHR is not asked. The client's
+    pages work on local state, so they keep working (and keep what the client typed) while
+    the EHR or its authorization server is down. Raises SessionExpired when the session has
+    ended (its EHR authorization ran out with nothing to renew it, or it is older than
+    SESSION_MAX), unless ``allow_ended``: to keep a draft the client was sending."""
+    store: SessionStore = _state()["store"]
+    sid = session.get("sid")
+    row = store.get(str(sid)) if sid else None
+    if row is None:
+        return None
+    now = time.time()
+    ran_out = row.expires_at <= now and not row.refresh_token
+    if (ran_out or now - row.created_at > SESSION_MAX) and not allow_ended:
+        raise SessionExpired
+    return row
+
+
 class SessionExpired(Exception):  # noqa: N818 - a signal inside the web layer, not an error we raise out
     """The session's tokens can no longer be refreshed."""
+
+
+class EhrUnavailable(Exception):  # noqa: N818 - a signal inside the web layer, like SessionExpired
+    """The EHR's authorization server did not answer; local pages carry on without it."""
 
 
 def _name(resource: dict[str, Any]) -> str:
@@ -151,33 +181,48 @@ def _name(resource: dict[str, Any]) -> str:
     return ""
 
 
+def _names_from_ehr(row: LaunchSessionRow, token: str | None) -> tuple[str, dict[str, Any] | None]:
+    """The signed-in person's own name (read once per session, then kept in the session
+    cookie) and, for a care professional, the patient banner (read each time: it is the
+    patient's data, not theirs). ("", None) while the EHR does not answer: they are nice to
+    have, and the page works without them."""
+    kept = session.get("user_name")
+    user_name = str(kept[1]) if isinstance(kept, list) and kept[:1] == [row.id] else None
+    banner = None
+    if token is None:
+        return user_name or "", None
+    try:
+        with FhirClient(row.fhir_base, token=token, session=requests.Session()) as client:
+            if user_name is None and row.fhir_user:
+                resource_type, resource_id = row.fhir_user.rstrip("/").split("/")[-2:]
+                user_name = _name(client.read(resource_type, resource_id))
+                session["user_name"] = [row.id, user_name]
+            if row.role == "practitioner" and row.need_patient_banner and row.patient:
+                patient = client.read("Patient", row.patient)
+                identifier = next((i.get("value") for i in patient.get("identifier", [])), None)
+                banner = {
+                    "name": _name(patient),
+                    "birth_date": format_date(patient.get("birthDate"), language()),
+                    "identifier": identifier,
+                }
+    except FhirServerError:
+        pass  # no answer or an error: the names wait for the next page
+    return user_name or "", banner
+
+
 @bp.route("/")
 def home() -> str | tuple[str, int]:
     """The first screen: who you are, and the patient banner for a care professional."""
     try:
-        found = current_launch()
+        row = current_session()
+        fresh = current_launch()
     except SessionExpired:
         return message_page("error_expired", 401)
-    if found is None:
+    except EhrUnavailable:
+        fresh = None  # the EHR is away: the programme is ours, only the names wait
+    if row is None:
         return message_page("error_signed_out", 401)
-    row, token = found
-    banner = None
-    with FhirClient(row.fhir_base, token=token, session=requests.Session()) as client:
-        user_name = ""
-        if row.fhir_user:
-            resource_type, resource_id = row.fhir_user.rstrip("/").split("/")[-2:]
-            try:
-                user_name = _name(client.read(resource_type, resource_id))
-            except FhirServerError:
-                user_name = ""  # a name is nice to have; the page works without it
-        if row.role == "practitioner" and row.need_patient_banner and row.patient:
-            patient = client.read("Patient", row.patient)
-            identifier = next((i.get("value") for i in patient.get("identifier", [])), None)
-            banner = {
-                "name": _name(patient),
-                "birth_date": format_date(patient.get("birthDate"), language()),
-                "identifier": identifier,
-            }
+    user_name, banner = _names_from_ehr(row, fresh[1] if fresh else None)
     programmes = []
     if row.patient:
         state = current_app.extensions["fhir_burnout"]
@@ -189,7 +234,7 @@ def home() -> str | tuple[str, int]:
     return render(
         "home.html",
         role=row.role if row.role in ("practitioner", "patient") else "patient",
-        user_name=user_name or "",
+        user_name=user_name,
         banner=banner,
         not_granted=json.loads(row.not_granted),
         programmes=programmes,

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from fhir_burnout.questionnaire import load_form, score
 from fhir_burnout.web._energy import EnergyTrend, energy_trend, is_diary
 from fhir_burnout.web._i18n import format_date
-from fhir_burnout.web._launch import SessionExpired, current_launch
+from fhir_burnout.web._launch import SessionExpired, current_session
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.workflow import EnrolmentRow, ResponseRow, programme_views
 
@@ -122,12 +122,11 @@ def _series(rows: list[ResponseRow], lang: str) -> list[Series]:
 def progress_page() -> Any:
     """Scores over time and modules done, for the signed-in client."""
     try:
-        found = current_launch()
+        row = current_session()
     except SessionExpired:
         return message_page("error_expired", 401)
-    if found is None or not found[0].patient:
+    if row is None or not row.patient:
         return message_page("error_signed_out", 401)
-    row = found[0]
     state = current_app.extensions["fhir_burnout"]
     lang = language()
     with Session(state["engine"]) as db:

@@ -100,7 +100,25 @@ def questionnaire_page(key: str) -> Any:
                 return _page(form, key, initial_answers(form) if draft is None else draft, {})
             return _post(db, form, key, who)
     except SessionExpired:
-        return message_page("error_expired", 401)
+        kept = request.method == "POST" and _keep_draft_after_session_ended(key)
+        return message_page("error_expired_saved" if kept else "error_expired", 401)
+
+
+def _keep_draft_after_session_ended(key: str) -> bool:
+    """The session ended while the client was filling in the form: keep what they sent as
+    the draft of their own Task (the session still says whose), so signing in again finds
+    it. Nothing is sent to the EHR and nothing is completed."""
+    from fhir_burnout.web._client_pages import _own_task  # noqa: PLC0415 -- one lookup
+
+    with Session(current_app.extensions["fhir_burnout"]["engine"]) as db, db.begin():
+        found = _own_task(db, key, allow_ended=True)
+        if found is None or found[0].kind not in ("homework", "measure"):
+            return False
+        if found[0].status not in ("ready", "in-progress"):
+            return False
+        form = _form_for(found[0].definition, language())
+        save_draft(db, key, compact(parse_answers(form, request.form.to_dict(flat=False))))
+    return True
 
 
 def _post(db: Session, form: FormModel, key: str, who: str) -> Any:
