@@ -293,8 +293,10 @@ def _wait_for_interrupt() -> None:
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    # SIGTERM must unwind too, so the sandbox child is stopped, not orphaned.
+    # SIGTERM must unwind too, so the sandbox child is stopped, not orphaned; and SIGINT
+    # even when a shell started us in the background with it ignored.
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
         while True:
             signal.pause()

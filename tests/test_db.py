@@ -9,7 +9,8 @@ import threading
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import OperationalError
 
 import fhir_burnout.sync._tables
 import fhir_burnout.web._sessions
@@ -20,8 +21,11 @@ from fhir_burnout.db import (
     create_db_engine,
     current_revision,
     head_revision,
+    reader,
     upgrade,
 )
+
+from .outbox_load import POSTGRES
 
 
 def test_migrations_create_exactly_the_tables_the_code_declares(database_url):
@@ -72,3 +76,41 @@ def test_a_database_made_before_migrations_is_refused_with_a_clear_message(tmp_p
     with pytest.raises(DatabaseError, match="no migration history"):
         upgrade(engine)
     engine.dispose()
+
+
+@pytest.mark.parametrize(("idle_before_ping", "survives"), [(0.0, True), (3600.0, False)])
+def test_a_connection_the_server_closed_is_replaced_after_being_idle(idle_before_ping, survives):
+    # A PostgreSQL restart or idle timeout closes pooled connections behind our back. One
+    # idle for longer than idle_before_ping is tested first and replaced; without that test
+    # (the second case, here to show the first one means something) the request fails.
+    engine = create_db_engine(POSTGRES, idle_before_ping=idle_before_ping)
+    try:
+        with engine.connect() as connection:
+            pid = connection.execute(text("select pg_backend_pid()")).scalar_one()
+        killer = create_db_engine(POSTGRES)
+        with killer.connect() as other:
+            other.execute(text("select pg_terminate_backend(:pid)"), {"pid": pid})
+        killer.dispose()
+        if survives:
+            with engine.connect() as connection:
+                assert connection.execute(text("select 1")).scalar_one() == 1
+        else:
+            with pytest.raises(OperationalError), engine.connect() as connection:
+                connection.execute(text("select 1"))
+    finally:
+        engine.dispose()
+
+
+def test_on_sqlite_a_reader_does_not_wait_for_a_writer(tmp_path):
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'app.db'}")
+    upgrade(engine)
+    try:
+        with engine.connect() as writer:
+            writer.begin()  # BEGIN IMMEDIATE: the write lock, held until the end
+            writer.execute(text("delete from draft"))
+            with reader(engine).connect() as reading:
+                started = reading.execute(text("select count(*) from enrolment")).scalar_one()
+            assert started == 0  # read at once: had it queued for the lock, 30 s then an error
+            writer.rollback()
+    finally:
+        engine.dispose()

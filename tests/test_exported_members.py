@@ -22,7 +22,7 @@ def test_public_api_is_pinned():
     ]  # fmt: skip
     assert sorted(fhir_burnout.db.__all__) == [
         "Base", "DatabaseError", "create_db_engine", "current_revision", "head_revision",
-        "is_postgresql", "upgrade",
+        "is_postgresql", "reader", "upgrade",
     ]  # fmt: skip
     assert fhir_burnout.fhir.__all__ == [
         "FhirClient", "FhirXmlError", "resource_from_xml", "resource_to_xml", "safe_xml_parser",
@@ -61,7 +61,8 @@ def test_public_api_is_pinned():
         "PhaseRow", "PhaseState", "PhaseView", "PlanError", "ProgrammeView", "Progress",
         "ResponseRow", "TRANSITIONS", "TaskRow", "TaskState", "TaskTransitionError", "TaskView",
         "add_response", "advance", "apply_plan", "change_task", "check_transition", "enrol",
-        "load_draft", "partition", "programme_views", "save_draft", "submit_response",
+        "load_draft", "lock_task", "partition", "programme_views", "save_draft",
+        "submit_response",
         "unlock_phase",
     ]  # fmt: skip
     modules = (

@@ -9,7 +9,7 @@ the migrations in ``fhir_burnout/db/migrations``, which :func:`upgrade` applies.
 from __future__ import annotations
 
 from fhir_burnout.db._base import Base
-from fhir_burnout.db._engine import create_db_engine, is_postgresql
+from fhir_burnout.db._engine import create_db_engine, is_postgresql, reader
 from fhir_burnout.db._migrate import DatabaseError, current_revision, head_revision, upgrade
 
 __all__ = [
@@ -19,5 +19,6 @@ __all__ = [
     "current_revision",
     "head_revision",
     "is_postgresql",
+    "reader",
     "upgrade",
 ]

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
+
+_READ_ONLY = "fhir_burnout_read_only"
+
+
+def reader(engine: Engine) -> Engine:
+    """``engine`` for transactions that only read. On SQLite they do not take the write lock
+    (WAL lets them read beside a writer); elsewhere it is the same engine. Do not write in
+    one: SQLite may then refuse with "database is locked" when another process writes."""
+    return engine.execution_options(**{_READ_ONLY: True})
 
 
 def is_postgresql(engine: Engine) -> bool:
@@ -13,8 +24,9 @@ def is_postgresql(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-def create_db_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout.
+def create_db_engine(url: str, *, idle_before_ping: float = 10.0) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout; on
+    PostgreSQL a pooled connection idle for ``idle_before_ping`` seconds is tested first.
 
     SQLite allows one writer at a time: with WAL, readers do not block the writer, and the
     busy timeout makes a second process wait for the lock instead of failing at once.
@@ -36,7 +48,37 @@ def create_db_engine(url: str) -> Engine:
         def _begin(connection: Any) -> None:
             # IMMEDIATE: take the write lock at the start, so two processes never both read
             # and then both try to write (SQLite would fail one with "database is locked").
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # A transaction that only reads begins DEFERRED: readers do not queue for it.
+            if connection.get_execution_options().get(_READ_ONLY):
+                connection.exec_driver_sql("BEGIN")
+            else:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url)
+    _ping_when_idle(engine, idle_before_ping)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle: float) -> None:
+    """Test a pooled connection before use when it has been idle a while: one the server
+    closed meanwhile (a restart, an idle timeout) is replaced instead of failing a request.
+    SQLAlchemy's ``pool_pre_ping`` does this on every checkout, a round trip per request
+    that connections in steady use do not need (SQLAlchemy: "custom/legacy pessimistic
+    ping", raising DisconnectionError so the pool retries with a new connection)."""
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _taken(connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get("returned_at")
+        if returned is None or time.monotonic() - returned < idle:
+            return
+        try:
+            cursor = connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+        except Exception as exc:
+            raise DisconnectionError(str(exc)) from exc

@@ -109,11 +109,11 @@ def build_response(
     draft = {**response, "item": [n for i in form.items for n in _node(i, answers)]}
     if keep_disabled:
         response["item"] = draft["item"]
-        return with_scores(form, response)
+        return _score_in_place(form, response)
     index = index_response(form, draft)
     state = enablement(form, draft, index=index)
     response["item"] = _prune(form, draft["item"], (), index, state)
-    return with_scores(form, response)
+    return _score_in_place(form, response)
 
 
 def _prune(
@@ -319,8 +319,14 @@ def with_scores(form: FormModel, response: Mapping[str, Any]) -> dict[str, Any]:
     (never in a cycle: load_form refuses that), so this repeats until nothing changes, at
     most once per calculated item; usually twice in all.
     """
-    result = copy.deepcopy(dict(response))
+    return _score_in_place(form, copy.deepcopy(dict(response)))
+
+
+def _score_in_place(form: FormModel, result: dict[str, Any]) -> dict[str, Any]:
+    """``with_scores`` on a response of our own making, changed where it is."""
     calculated = [i for i in form.walk() if i.calculated_expression]
+    if not calculated:
+        return result
     for _ in range(len(calculated) + 1):
         index = index_response(form, result)
         expressions = Expressions(form, result, index)
@@ -354,9 +360,11 @@ def _instances(form: FormModel, item: FormItem, index: ResponseIndex) -> list[Ke
     return list(index.instances.get(group, [])) if group else [()]
 
 
-def score(form: FormModel, response: Mapping[str, Any]) -> list[Score]:
-    """Every numeric calculated item's value and band, per instance, for this response."""
-    scored = with_scores(form, response)
+def score(form: FormModel, response: Mapping[str, Any], *, current: bool = False) -> list[Score]:
+    """Every numeric calculated item's value and band, per instance, for this response.
+    ``current``: its calculated answers are already up to date (it comes from
+    ``build_response`` or ``with_scores``), so they are read, not computed again."""
+    scored = response if current else with_scores(form, response)
     index = index_response(form, scored)
     scores = []
     for item in form.walk():

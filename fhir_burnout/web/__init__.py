@@ -11,7 +11,7 @@ import requests
 from flask import Flask, jsonify
 from werkzeug.wrappers import Response
 
-from fhir_burnout.db import create_db_engine, upgrade
+from fhir_burnout.db import create_db_engine, reader, upgrade
 from fhir_burnout.errors import ContentError
 from fhir_burnout.resources import build_resources, load_programme
 from fhir_burnout.settings import Settings
@@ -25,6 +25,7 @@ from fhir_burnout.web import (
     _progress_pages,
     _questionnaire_pages,
 )
+from fhir_burnout.web._memo import Memo
 from fhir_burnout.web._sessions import SessionStore
 from fhir_burnout.workflow import Definitions
 
@@ -49,10 +50,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     programme, problems = load_programme(settings.content_root or DEFAULT_ROOT)
     if programme is None or problems:
         raise ContentError(str(settings.content_root), "", "the programme content has problems")
+    definitions = Definitions.from_resources(build_resources(programme))
     app.extensions["fhir_burnout"] = {
         "settings": settings,
         "engine": engine,
-        "definitions": Definitions.from_resources(build_resources(programme)),
+        "reader": reader(engine),  # for requests that only read
+        "definitions": definitions,
+        "memo": Memo(definitions),
         "store": SessionStore(engine, settings.token_key),
         "http": http,
         "discovery": DiscoveryCache(http),

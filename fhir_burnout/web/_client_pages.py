@@ -8,7 +8,6 @@ through ``workflow`` and so through the outbox: the page never waits on the EHR.
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from collections.abc import Mapping
@@ -17,31 +16,41 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, current_app, redirect, request, session, url_for
-from markdown_it import MarkdownIt
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from werkzeug.wrappers import Response
 
-from fhir_burnout.questionnaire import FormModel, load_form
+from fhir_burnout.questionnaire import FormModel
 from fhir_burnout.web._csrf import csrf_ok, csrf_token
 from fhir_burnout.web._form_fields import checked_response, compact, page_fields, parse_answers
 from fhir_burnout.web._i18n import LANGUAGES, translate
 from fhir_burnout.web._launch import SessionExpired, current_session
 from fhir_burnout.web._render import language, message_page, render
-from fhir_burnout.workflow import TaskRow, TaskTransitionError, add_response, change_task
+from fhir_burnout.workflow import (
+    TaskRow,
+    TaskTransitionError,
+    add_response,
+    change_task,
+    lock_task,
+)
 
 bp = Blueprint("client", __name__)
 REFLECTION = "exercise-reflection"  # the Questionnaire after each exercise
 
-#: Module texts are ours, but pages render them without raw HTML all the same.
-_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False})
 
-
-def _own_task(db: Session, key: str, *, allow_ended: bool = False) -> tuple[TaskRow, str] | None:
-    """The Task if it belongs to the signed-in patient, and who that patient is."""
-    row = current_session(allow_ended=allow_ended)
+def _own_task(
+    db: Session, key: str, *, allow_ended: bool = False, lock: bool = False
+) -> tuple[TaskRow, str] | None:
+    """The Task if it belongs to the signed-in patient, and who that patient is; ``lock``
+    (a request that changes it): locked for the transaction, in the same statement."""
+    row = current_session(allow_ended=allow_ended, db=db)
     if row is None:
         return None
-    task = db.get(TaskRow, key)
+    # The Task with its enrolment in one statement: whose it is decides everything else.
+    task = (
+        lock_task(db, key)
+        if lock
+        else db.get(TaskRow, key, options=[joinedload(TaskRow.enrolment)])
+    )
     if task is None or not row.patient:
         return None
     enrolment = task.enrolment
@@ -60,19 +69,7 @@ def _move(db: Session, task: TaskRow, status: str, who: str) -> None:
     change_task(db, definitions, task.key, status, actor="client", who=who)
 
 
-def _module_text(activity: dict[str, Any], lang: str) -> tuple[str, str]:
-    """The module's title and Markdown in ``lang`` (Dutch when there is no translation)."""
-    documents = {
-        str(a.get("document", {}).get("language")): a["document"]
-        for a in activity.get("relatedArtifact", [])
-        if a.get("document", {}).get("contentType") == "text/markdown"
-    }
-    document = documents.get(lang) or documents.get("nl") or {}
-    markdown = base64.b64decode(str(document.get("data", ""))).decode("utf-8")
-    return str(document.get("title", activity.get("title", ""))), markdown
-
-
-def _minutes(activity: dict[str, Any]) -> int | None:
+def _minutes(activity: Mapping[str, Any]) -> int | None:
     for ext in activity.get("extension", []):
         if str(ext.get("url", "")).endswith("/estimated-duration"):
             return int(ext["valueDuration"]["value"])
@@ -84,24 +81,28 @@ def task_page(key: str) -> str | tuple[str, int] | Response:
     """A module to read; opening it records that the client started it."""
     state = current_app.extensions["fhir_burnout"]
     try:
-        with Session(state["engine"]) as db, db.begin():
+        with Session(state["reader"]) as db:
             found = _own_module(db, key)
             if found is None:
                 return message_page("error_not_found", 404)
             task, who = found
-            if task.status == "ready":
-                _move(db, task, "in-progress", who)
-            activity = dict(state["definitions"].by_canonical[task.definition])
-            title, markdown = _module_text(activity, language())
-            status = task.status
+            definition, status = task.definition, task.status
+        if status == "ready":  # the first time: record it (a write, so a transaction of its own)
+            with Session(state["engine"]) as db, db.begin():
+                found = _own_module(db, key)
+                if found is not None and found[0].status == "ready":
+                    _move(db, found[0], "in-progress", who)
+                    status = "in-progress"
+        activity = state["definitions"].by_canonical[definition]
+        text = state["memo"].module(definition, language())
     except SessionExpired:
         return message_page("error_expired", 401)
     return render(
         "module.html",
-        title=title,
+        title=text.title,
         minutes=_minutes(activity),
         exercises=len(_exercises(activity)),
-        body=_MARKDOWN.render(markdown),
+        body=text.html,
         key=key,
         done=status == "completed",
         reflection_saved=request.args.get("reflection") == "saved",
@@ -109,23 +110,7 @@ def task_page(key: str) -> str | tuple[str, int] | Response:
     )
 
 
-def _sections(markdown: str) -> list[str]:
-    """The Markdown of each exercise section ("## Oefening: …" / "## Exercise: …")."""
-    found, current = [], None
-    for line in markdown.splitlines():
-        if line.startswith("## "):
-            if current is not None:
-                found.append("\n".join(current))
-            heading = line[3:].lower()
-            current = [line] if heading.startswith(("oefening", "exercise")) else None
-        elif current is not None:
-            current.append(line)
-    if current is not None:
-        found.append("\n".join(current))
-    return found
-
-
-def _exercises(activity: dict[str, Any]) -> list[dict[str, Any]]:
+def _exercises(activity: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The module's exercises in order: id, minutes, timed (from the ActivityDefinition)."""
     found = []
     for ext in activity.get("extension", []):
@@ -143,10 +128,9 @@ def _exercises(activity: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _reflection_form(activity: Mapping[str, Any], lang: str) -> FormModel:
     """The short questionnaire after an exercise, from the same package as the module."""
-    definitions = current_app.extensions["fhir_burnout"]["definitions"]
     base = str(activity["url"]).rsplit("/ActivityDefinition/", 1)[0]
-    questionnaire = definitions.by_canonical[f"{base}/Questionnaire/{REFLECTION}"]
-    return load_form(dict(questionnaire), lang=lang)
+    memo = current_app.extensions["fhir_burnout"]["memo"]
+    return memo.form(f"{base}/Questionnaire/{REFLECTION}", lang)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -155,9 +139,8 @@ class _Exercise:
 
     task: TaskRow
     who: str  # Patient/..
-    activity: dict[str, Any]  # the module's ActivityDefinition
+    activity: Mapping[str, Any]  # the module's ActivityDefinition
     number: int
-    section: str  # its Markdown
     facts: dict[str, Any]  # id, minutes, timed
 
 
@@ -166,13 +149,13 @@ def _exercise(db: Session, key: str, number: int) -> _Exercise | None:
     found = _own_module(db, key)
     if found is None:
         return None
-    definitions = current_app.extensions["fhir_burnout"]["definitions"]
-    activity = dict(definitions.by_canonical[found[0].definition])
-    _title, markdown = _module_text(activity, language())
-    sections, exercises = _sections(markdown), _exercises(activity)
-    if not 1 <= number <= min(len(sections), len(exercises)):
+    state = current_app.extensions["fhir_burnout"]
+    activity = state["definitions"].by_canonical[found[0].definition]
+    text = state["memo"].module(found[0].definition, language())
+    exercises = _exercises(activity)
+    if not 1 <= number <= min(len(text.exercises), len(exercises)):
         return None
-    return _Exercise(*found, activity, number, sections[number - 1], exercises[number - 1])
+    return _Exercise(*found, activity, number, exercises[number - 1])
 
 
 def _exercise_page(
@@ -182,7 +165,7 @@ def _exercise_page(
 ) -> Any:
     lang = language()
     activity, exercise, key, number = found.activity, found.facts, found.task.key, found.number
-    title, _markdown = _module_text(activity, lang)
+    text = current_app.extensions["fhir_burnout"]["memo"].module(found.task.definition, lang)
     texts = {
         name: translate(f"timer_{name}", lang)
         for name in ("pause", "resume", "again", "paused", "started", "done")
@@ -192,10 +175,10 @@ def _exercise_page(
     fields, unplaced = page_fields(form, answers or {}, issues or {})
     return render(
         "exercise.html",
-        title=title,
+        title=text.title,
         key=key,
         number=number,
-        body=_MARKDOWN.render(found.section),
+        body=text.exercises[number - 1],
         seconds=(exercise["minutes"] or 0) * 60 if exercise["timed"] else 0,
         timer_texts=json.dumps(texts, ensure_ascii=False),
         reflection=form,
@@ -213,7 +196,7 @@ def exercise_page(key: str, number: int) -> Any:
     a few questions to look back on it afterwards."""
     state = current_app.extensions["fhir_burnout"]
     try:
-        with Session(state["engine"]) as db:
+        with Session(state["reader"]) as db:
             found = _exercise(db, key, number)
     except SessionExpired:
         return message_page("error_expired", 401)

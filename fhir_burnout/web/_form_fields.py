@@ -364,19 +364,13 @@ def checked_response(
     An answer to a question that does not apply (given without the page's script, or with
     the form tampered with) is a problem too, rather than silently left out: the person
     decides which of their answers stands, and the draft keeps both meanwhile."""
-    when = now.isoformat(timespec="seconds")
-
-    def response(keep_disabled: bool) -> dict[str, Any]:
-        return build_response(
-            form, answers, status="completed", subject=who, author=who, authored=when,
-            keep_disabled=keep_disabled,
-        )  # fmt: skip
-
-    everything = response(keep_disabled=True)
+    everything = build_response(
+        form, answers, status="completed", subject=who, author=who,
+        authored=now.isoformat(timespec="seconds"), keep_disabled=True,
+    )  # fmt: skip
     problems = [i for i in validate(form, everything) if i.severity == "error"]
-    if problems:
-        return everything, {issue_field(i): i.message(lang) for i in problems}
-    return response(keep_disabled=False), {}
+    # Without problems no answer sits in a disabled item, so there is nothing to leave out.
+    return everything, {issue_field(i): i.message(lang) for i in problems}
 
 
 def issue_field(issue: ValidationIssue) -> str:

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 import requests
-from flask import Blueprint, current_app, redirect, request, session, url_for
+from flask import Blueprint, current_app, g, redirect, request, session, url_for
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
@@ -145,15 +145,19 @@ def current_launch() -> tuple[LaunchSessionRow, str] | None:
 SESSION_MAX = 12 * 3600.0
 
 
-def current_session(*, allow_ended: bool = False) -> LaunchSessionRow | None:
+def current_session(
+    *, allow_ended: bool = False, db: Session | None = None
+) -> LaunchSessionRow | None:
     """The signed-in session, from our own database only: the EHR is not asked. The client's
     pages work on local state, so they keep working (and keep what the client typed) while
     the EHR or its authorization server is down. Raises SessionExpired when the session has
     ended (its EHR authorization ran out with nothing to renew it, or it is older than
     SESSION_MAX), unless ``allow_ended``: to keep a draft the client was sending."""
-    store: SessionStore = _state()["store"]
-    sid = session.get("sid")
-    row = store.get(str(sid)) if sid else None
+    if "launch_session" not in g:  # once a request
+        store: SessionStore = _state()["store"]
+        sid = session.get("sid")
+        g.launch_session = store.get(str(sid), db) if sid else None
+    row: LaunchSessionRow | None = g.launch_session
     if row is None:
         return None
     now = time.time()
@@ -226,7 +230,7 @@ def home() -> str | tuple[str, int]:
     programmes = []
     if row.patient:
         state = current_app.extensions["fhir_burnout"]
-        with Session(state["engine"]) as db:
+        with Session(state["reader"]) as db:
             programmes = programme_views(
                 db, state["definitions"], fhir_base=row.fhir_base, patient=row.patient,
                 lang=language(),

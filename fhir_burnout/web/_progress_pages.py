@@ -13,7 +13,7 @@ from flask import Blueprint, current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fhir_burnout.questionnaire import load_form, score
+from fhir_burnout.questionnaire import score
 from fhir_burnout.web._energy import EnergyTrend, energy_trend, is_diary
 from fhir_burnout.web._i18n import format_date
 from fhir_burnout.web._launch import SessionExpired, current_session
@@ -102,7 +102,7 @@ def _series(rows: list[ResponseRow], lang: str) -> list[Series]:
         questionnaire = definitions.by_canonical.get(row.questionnaire)
         if questionnaire is None:
             continue
-        form = load_form(dict(questionnaire), lang=lang)
+        form = current_app.extensions["fhir_burnout"]["memo"].form(row.questionnaire, lang)
         for result in score(form, json.loads(row.resource)):
             if result.value is None:
                 continue
@@ -129,7 +129,7 @@ def progress_page() -> Any:
         return message_page("error_signed_out", 401)
     state = current_app.extensions["fhir_burnout"]
     lang = language()
-    with Session(state["engine"]) as db:
+    with Session(state["reader"]) as db:
         rows = _responses(db, row.fhir_base, str(row.patient))
         series, energy = _series(rows, lang), _energy(rows, lang)
         programmes = programme_views(

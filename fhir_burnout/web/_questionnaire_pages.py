@@ -23,7 +23,6 @@ from fhir_burnout.questionnaire import (
     FormModel,
     evaluate,
     initial_answers,
-    load_form,
     score,
 )
 from fhir_burnout.web._csrf import csrf_ok
@@ -42,14 +41,7 @@ bp = Blueprint("questionnaire_pages", __name__)
 
 
 def _form_for(definition: str, lang: str) -> FormModel:
-    definitions = current_app.extensions["fhir_burnout"]["definitions"]
-    questionnaire = dict(definitions.by_canonical[definition])
-    value_sets = {
-        str(r["url"]): r
-        for r in definitions.by_canonical.values()
-        if r.get("resourceType") == "ValueSet"
-    }
-    return load_form(questionnaire, lang=lang, value_sets=value_sets)
+    return current_app.extensions["fhir_burnout"]["memo"].form(definition, lang)  # type: ignore[no-any-return]
 
 
 def _page(
@@ -79,9 +71,11 @@ def questionnaire_page(key: str) -> Any:
     state = current_app.extensions["fhir_burnout"]
     if request.method == "POST" and not csrf_ok():
         return message_page("error_form_expired", 400)
+    # A GET only reads (on SQLite it then does not queue for the write lock).
+    engine = state["engine"] if request.method == "POST" else state["reader"]
     try:
-        with Session(state["engine"]) as db, db.begin():
-            found = _own_task(db, key)
+        with Session(engine) as db, db.begin():
+            found = _own_task(db, key, lock=request.method == "POST")
             if found is None or found[0].kind not in ("homework", "measure"):
                 return message_page("error_not_found", 404)
             task, who = found
@@ -124,22 +118,31 @@ def _keep_draft_after_session_ended(key: str) -> bool:
 def _post(db: Session, form: FormModel, key: str, who: str) -> Any:
     shown = parse_answers(form, request.form.to_dict(flat=False))
     answers = compact(shown)
-    save_draft(db, key, answers)  # first of all: nothing typed is lost
     action = request.form.get("action", "")
+    if action == "submit":
+        now = datetime.now(UTC)
+        response, issues = checked_response(form, answers, who=who, now=now, lang=language())
+        if not issues:
+            return _submit(db, form, key, who, response, now=now)
+        save_draft(db, key, answers)  # nothing typed is lost
+        return _page(form, key, answers, issues)
+    save_draft(db, key, answers)
     if action.startswith(("add:", "remove:")):
         focus = change_entries(form, shown, action)
         return _page(form, key, shown, {}, focus)
     if action == "stay":  # Enter in a text field: keep the answers, stay on the page
         return redirect(url_for(".questionnaire_page", key=key), code=303)
-    if action != "submit":
-        return redirect(url_for("launch.home"), code=303)
-    now = datetime.now(UTC)
-    response, issues = checked_response(form, answers, who=who, now=now, lang=language())
-    if issues:
-        return _page(form, key, answers, issues)
+    return redirect(url_for("launch.home"), code=303)
+
+
+def _submit(
+    db: Session, form: FormModel, key: str, who: str, response: dict[str, Any], *, now: datetime
+) -> Any:
+    """Keep the response with its scores and complete the Task (the draft goes: it is sent).
+    In the request's transaction: if anything fails, nothing of it is kept."""
     scores = [
         {"linkId": s.link_id, "value": float(s.value), "band": s.band}
-        for s in score(form, response)
+        for s in score(form, response, current=True)
         if s.value is not None
     ]
     safety = _safety_signal(form, response)

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import Boolean, Float, LargeBinary, String, Text, delete, select
+from sqlalchemy import Boolean, Float, LargeBinary, String, Text, delete
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -138,15 +138,21 @@ class SessionStore:
             )
         return session_id
 
-    def get(self, session_id: str) -> LaunchSessionRow | None:
-        """A launch session (tokens still sealed)."""
-        with Session(self.engine) as db:
-            row = db.scalars(
-                select(LaunchSessionRow).where(LaunchSessionRow.id == session_id)
-            ).first()
-            if row is not None:
-                db.expunge(row)
-            return row
+    def get(self, session_id: str, db: Session | None = None) -> LaunchSessionRow | None:
+        """A launch session (tokens still sealed), detached: it stays readable after the
+        transaction. In ``db`` when given (the request's own session: one connection for
+        the whole request)."""
+        if db is not None:
+            return self._detached(db, session_id)
+        with Session(self.engine) as own:
+            return self._detached(own, session_id)
+
+    @staticmethod
+    def _detached(db: Session, session_id: str) -> LaunchSessionRow | None:
+        row = db.get(LaunchSessionRow, session_id)
+        if row is not None:
+            db.expunge(row)
+        return row
 
     def access_token(self, row: LaunchSessionRow) -> str:
         """The session's access token, decrypted."""

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.questionnaire._form import localized
@@ -230,8 +230,31 @@ def _dependencies(plan: Mapping[str, Any]) -> dict[str, tuple[tuple[str, str], .
     return found
 
 
+def lock_task(db: Session, task_key: str) -> TaskRow | None:
+    """The Task with its enrolment, locked for the rest of this transaction (SELECT … FOR
+    UPDATE, in one statement), or None. Changes made through this module in the same
+    transaction use the lock instead of taking it again."""
+    transaction = db.get_transaction()
+    held: tuple[Any, dict[str, TaskRow]] | None = db.info.get("locked_tasks")
+    if transaction is None or held is None or held[0] is not transaction:
+        held = (transaction, {})
+    task = held[1].get(task_key)
+    if task is None:
+        task = db.get(
+            TaskRow,
+            task_key,
+            options=[joinedload(TaskRow.enrolment, innerjoin=True)],
+            with_for_update={"of": TaskRow},
+        )
+        if task is None:
+            return None
+        # Kept with the transaction it was locked in: a later transaction locks again.
+        db.info["locked_tasks"] = (db.get_transaction(), {**held[1], task_key: task})
+    return task
+
+
 def _task(db: Session, task_key: str) -> TaskRow:
-    task = db.get(TaskRow, task_key, with_for_update=True)
+    task = lock_task(db, task_key)
     if task is None:
         raise NotFoundError(f"there is no Task {task_key}")
     return task
@@ -501,7 +524,7 @@ def _response_row(
     """The local row of a response about ``task`` and the resource the EHR gets: with its
     write key, ``basedOn`` the CarePlan, subject, author and time filled in."""
     enrolment = task.enrolment
-    resource = dict(json.loads(json.dumps(response)))
+    resource = dict(response)  # a copy at the top, where the keys below are set
     resource["identifier"] = key_identifier(key)  # QuestionnaireResponse.identifier is 0..1
     resource["basedOn"] = [key_reference(enrolment.key)]
     resource.setdefault("subject", {"reference": f"Patient/{enrolment.patient}"})
@@ -541,9 +564,8 @@ def submit_response(
     key = str(uuid.uuid4())
     row, resource = _response_row(task, response, key, who=who, scores=scores, now=now)
     db.add(row)
-    draft = db.get(DraftRow, task.key)
-    if draft is not None:
-        db.delete(draft)
+    # Sent: the draft goes (one statement, whether or not there was one).
+    db.execute(delete(DraftRow).where(DraftRow.task_key == task.key))
     task.output_key = key
     output = [
         {
