@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, current_app, redirect, request, session, url_for
-from sqlalchemy.orm import Session, joinedload
+from flask import Blueprint, current_app, g, redirect, request, session, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import Session, contains_eager, joinedload
 from werkzeug.wrappers import Response
 
 from fhir_burnout.questionnaire import FormModel
@@ -25,6 +26,7 @@ from fhir_burnout.web._form_fields import checked_response, compact, page_fields
 from fhir_burnout.web._i18n import LANGUAGES, translate
 from fhir_burnout.web._launch import SessionExpired, current_session
 from fhir_burnout.web._render import language, message_page, render
+from fhir_burnout.web._sessions import LaunchSessionRow
 from fhir_burnout.workflow import (
     TaskRow,
     TaskTransitionError,
@@ -37,20 +39,41 @@ bp = Blueprint("client", __name__)
 REFLECTION = "exercise-reflection"  # the Questionnaire after each exercise
 
 
+def _session_and_task(db: Session, key: str) -> TaskRow | None:
+    """The signed-in session (kept for ``current_session``) and the Task with its enrolment,
+    in one statement: the pages that only read a Task need no more of the database."""
+    sid = session.get("sid")
+    if not sid or "launch_session" in g:
+        return None
+    found = db.execute(
+        select(LaunchSessionRow, TaskRow)
+        .select_from(LaunchSessionRow)
+        .join(TaskRow, TaskRow.key == key)  # one row each: joined on their keys
+        .join(TaskRow.enrolment)
+        .options(contains_eager(TaskRow.enrolment))
+        .where(LaunchSessionRow.id == str(sid))
+    ).first()
+    if found is None:
+        return None  # either is missing: current_session finds out which
+    row, task = found
+    db.expunge(row)  # readable after the transaction, like SessionStore.get's
+    g.launch_session = row
+    return task
+
+
 def _own_task(
     db: Session, key: str, *, allow_ended: bool = False, lock: bool = False
 ) -> tuple[TaskRow, str] | None:
     """The Task if it belongs to the signed-in patient, and who that patient is; ``lock``
     (a request that changes it): locked for the transaction, in the same statement."""
+    task = None if lock else _session_and_task(db, key)
     row = current_session(allow_ended=allow_ended, db=db)
     if row is None:
         return None
-    # The Task with its enrolment in one statement: whose it is decides everything else.
-    task = (
-        lock_task(db, key)
-        if lock
-        else db.get(TaskRow, key, options=[joinedload(TaskRow.enrolment)])
-    )
+    if lock:
+        task = lock_task(db, key)  # the Task with its enrolment, locked, in one statement
+    elif task is None:
+        task = db.get(TaskRow, key, options=[joinedload(TaskRow.enrolment)])
     if task is None or not row.patient:
         return None
     enrolment = task.enrolment
