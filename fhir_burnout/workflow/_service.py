@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -161,7 +161,7 @@ def enrol(
         if found is None:
             raise
         return found
-    _apply_progress(enrolment, plan, now)
+    _apply_progress(db, enrolment, plan, now)
     statuses = {t.key: t.status for t in enrolment.tasks}
     careplan = dict(applied.careplan)
     group = dict(applied.request_group)
@@ -193,14 +193,30 @@ def _active(db: Session, fhir_base: str, patient: str, track: str) -> EnrolmentR
     )
 
 
-def _apply_progress(enrolment: EnrolmentRow, plan: Mapping[str, Any], now: datetime) -> list[str]:
+def _task_facts(db: Session, enrolment: EnrolmentRow) -> list[Any]:
+    """What the rules read of each of the enrolment's Tasks (key, action, kind, phase,
+    status, position), as plain rows: an enrolment gathers Tasks week by week, and loading
+    each as an object on every change was most of the cost of a submit."""
+    return list(
+        db.execute(
+            select(
+                TaskRow.key, TaskRow.action_id, TaskRow.kind, TaskRow.phase, TaskRow.status,
+                TaskRow.position,
+            ).where(TaskRow.enrolment_key == enrolment.key)
+        ).all()
+    )  # fmt: skip
+
+
+def _apply_progress(
+    db: Session, enrolment: EnrolmentRow, plan: Mapping[str, Any], now: datetime
+) -> list[str]:
     """Let the plan's rules move phases and Tasks; the keys of the Tasks that changed."""
     depends = _dependencies(plan)
     progress = advance(
         [PhaseState(p.code, p.position, p.unlock, p.status) for p in enrolment.phases],
         [
             TaskState(t.key, t.action_id, t.kind, t.phase, t.status, depends.get(t.action_id, ()))
-            for t in enrolment.tasks
+            for t in _task_facts(db, enrolment)
             if t.kind != "practitioner"  # the care professional's own to-dos: not the plan's
         ],
     )
@@ -209,10 +225,19 @@ def _apply_progress(enrolment: EnrolmentRow, plan: Mapping[str, Any], now: datet
             phase.status = progress.phases[phase.code]
             if phase.status == "open" and phase.unlocked_at is None:
                 phase.unlocked_at, phase.unlocked_by = now, "automatic"
-    for task in enrolment.tasks:
-        if task.key in progress.tasks:
-            task.status, task.updated_at = progress.tasks[task.key], now
+    for key, status in progress.tasks.items():
+        task = db.get(TaskRow, key)  # usually one or two; from the identity map when loaded
+        assert task is not None  # read a moment ago, in this transaction
+        task.status, task.updated_at = status, now
     return list(progress.tasks)
+
+
+def _next_position(db: Session, enrolment: EnrolmentRow) -> int:
+    """Where a new Task of the enrolment goes: after every other."""
+    last = db.scalar(
+        select(func.max(TaskRow.position)).where(TaskRow.enrolment_key == enrolment.key)
+    )
+    return int(last or 0) + 1
 
 
 def _dependencies(plan: Mapping[str, Any]) -> dict[str, tuple[tuple[str, str], ...]]:
@@ -334,8 +359,9 @@ def _follow_up(
     repeat = _repeat(plan, task.action_id) if task.status == "completed" else {}
     if repeat and (next_time := _next_time(db, enrolment, task, repeat, now)) is not None:
         operations.append(next_time)
-    for key in _apply_progress(enrolment, plan, now):
-        changed = next(t for t in enrolment.tasks if t.key == key)
+    for key in _apply_progress(db, enrolment, plan, now):
+        changed = db.get(TaskRow, key)
+        assert changed is not None  # just changed, in this transaction
         operations.append({"op": "update-task", "key": key, "status": changed.status})
     operations += _unlock_requests(db, enrolment, plan, now)
     return operations
@@ -382,7 +408,7 @@ def _practitioner_task(
     owner = owner or enrolment.practice
     row = TaskRow(
         key=key,
-        position=max(t.position for t in enrolment.tasks) + 1,
+        position=_next_position(db, enrolment),
         action_id=action_id,
         kind="practitioner",
         phase=None,
@@ -392,7 +418,8 @@ def _practitioner_task(
         owner=owner or "",
         updated_at=now,
     )
-    enrolment.tasks.append(row)
+    row.enrolment = enrolment  # in its collection if that is loaded; never loads it
+    db.add(row)
     db.flush()
     resource: dict[str, Any] = {
         "resourceType": "Task",
@@ -430,7 +457,7 @@ def _unlock_requests(
     """Ask the care professional to open a phase once the one before it is done."""
     operations = []
     phases = sorted(enrolment.phases, key=lambda p: p.position)
-    asked = {t.action_id for t in enrolment.tasks if t.kind == "practitioner"}
+    asked = {t.action_id for t in _task_facts(db, enrolment) if t.kind == "practitioner"}
     for previous, phase in itertools.pairwise(phases):
         wanted = f"unlock:{phase.code}"
         if (
@@ -465,7 +492,8 @@ def _next_time(
     """A new Task for the next time of a repeating action, or None when its ``count`` is
     reached. A weekly measure is ready from a week after the last; a daily diary at once
     (its own date question says which day it is about, so a missed day can be caught up)."""
-    times = sum(1 for t in enrolment.tasks if t.action_id == done.action_id)
+    facts = _task_facts(db, enrolment)
+    times = sum(1 for t in facts if t.action_id == done.action_id)
     if "count" in repeat and times >= repeat["count"]:
         return None
     start = None
@@ -474,7 +502,7 @@ def _next_time(
     key = str(uuid.uuid4())
     row = TaskRow(
         key=key,
-        position=max(t.position for t in enrolment.tasks) + 1,
+        position=max(t.position for t in facts) + 1,
         action_id=done.action_id,
         kind=done.kind,
         phase=done.phase,
@@ -485,7 +513,8 @@ def _next_time(
         updated_at=now,
         ready_from=start,
     )
-    enrolment.tasks.append(row)
+    row.enrolment = enrolment  # in its collection if that is loaded; never loads it
+    db.add(row)
     db.flush()
     patient = {"reference": f"Patient/{enrolment.patient}"}
     resource = {
@@ -643,7 +672,7 @@ def unlock_phase(
         return phase
     phase.status, phase.unlocked_at, phase.unlocked_by = "open", now, by
     plan = definitions.by_canonical[enrolment.plan_definition]
-    changed = _apply_progress(enrolment, plan, now)
+    changed = _apply_progress(db, enrolment, plan, now)
     statuses = {t.key: t.status for t in enrolment.tasks}
     operations = [{"op": "update-task", "key": k, "status": statuses[k]} for k in changed]
     for request in enrolment.tasks:
