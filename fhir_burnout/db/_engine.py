@@ -13,10 +13,14 @@ _READ_ONLY = "fhir_burnout_read_only"
 
 
 def reader(engine: Engine) -> Engine:
-    """``engine`` for transactions that only read. On SQLite they do not take the write lock
-    (WAL lets them read beside a writer); elsewhere it is the same engine. Do not write in
-    one: SQLite may then refuse with "database is locked" when another process writes."""
-    return engine.execution_options(**{_READ_ONLY: True})
+    """``engine`` for requests that only read: each statement on its own, no transaction
+    around them (no BEGIN and ROLLBACK round trips; on SQLite no write lock, and WAL lets
+    them read beside a writer). Statements may see different moments, which is fine for
+    showing a page. Never write through it."""
+    options: dict[str, Any] = {_READ_ONLY: True}
+    if engine.dialect.name == "postgresql":
+        options["isolation_level"] = "AUTOCOMMIT"
+    return engine.execution_options(**options)
 
 
 def is_postgresql(engine: Engine) -> bool:
@@ -48,10 +52,8 @@ def create_db_engine(url: str, *, idle_before_ping: float = 10.0) -> Engine:
         def _begin(connection: Any) -> None:
             # IMMEDIATE: take the write lock at the start, so two processes never both read
             # and then both try to write (SQLite would fail one with "database is locked").
-            # A transaction that only reads begins DEFERRED: readers do not queue for it.
-            if connection.get_execution_options().get(_READ_ONLY):
-                connection.exec_driver_sql("BEGIN")
-            else:
+            # Readers (see reader()) run each statement on its own, without the lock.
+            if not connection.get_execution_options().get(_READ_ONLY):
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
