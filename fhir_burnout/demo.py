@@ -108,11 +108,7 @@ DEMO_DIARY = (
 
 def _answered(form: FormModel, answers: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
     response = build_response(form, answers, status="completed")
-    scores = [
-        {"linkId": s.link_id, "value": float(s.value), "band": s.band}
-        for s in score(form, response)
-        if s.value is not None
-    ]
+    scores = [s.stored() for s in score(form, response, current=True) if s.value is not None]
     return response, scores
 
 

@@ -160,6 +160,10 @@ class Score:
     label: str | None
     instance: Key = ()
 
+    def stored(self) -> dict[str, Any]:
+        """As the programme's state keeps it with a response (``workflow.submit_response``)."""
+        return {"linkId": self.link_id, "value": float(self.value or 0), "band": self.band}
+
 
 def _band(form: FormModel, item: FormItem, value: Decimal) -> tuple[str | None, str | None]:
     chosen: tuple[Decimal, str, str] | None = None

@@ -25,6 +25,7 @@ from fhir_burnout.web._csrf import csrf_ok, csrf_token
 from fhir_burnout.web._form_fields import checked_response, compact, page_fields, parse_answers
 from fhir_burnout.web._i18n import LANGUAGES, translate
 from fhir_burnout.web._launch import SessionExpired, current_session
+from fhir_burnout.web._memo import ModuleText, current_memo
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.web._sessions import LaunchSessionRow
 from fhir_burnout.workflow import (
@@ -117,7 +118,7 @@ def task_page(key: str) -> str | tuple[str, int] | Response:
                     _move(db, found[0], "in-progress", who)
                     status = "in-progress"
         activity = state["definitions"].by_canonical[definition]
-        text = state["memo"].module(definition, language())
+        text = current_memo().module(definition, language())
     except SessionExpired:
         return message_page("error_expired", 401)
     return render(
@@ -152,8 +153,7 @@ def _exercises(activity: Mapping[str, Any]) -> list[dict[str, Any]]:
 def _reflection_form(activity: Mapping[str, Any], lang: str) -> FormModel:
     """The short questionnaire after an exercise, from the same package as the module."""
     base = str(activity["url"]).rsplit("/ActivityDefinition/", 1)[0]
-    memo = current_app.extensions["fhir_burnout"]["memo"]
-    return memo.form(f"{base}/Questionnaire/{REFLECTION}", lang)  # type: ignore[no-any-return]
+    return current_memo().form(f"{base}/Questionnaire/{REFLECTION}", lang)
 
 
 @dataclass(frozen=True)
@@ -163,6 +163,7 @@ class _Exercise:
     task: TaskRow
     who: str  # Patient/..
     activity: Mapping[str, Any]  # the module's ActivityDefinition
+    text: ModuleText  # the module in the client's language
     number: int
     facts: dict[str, Any]  # id, minutes, timed
 
@@ -172,13 +173,14 @@ def _exercise(db: Session, key: str, number: int) -> _Exercise | None:
     found = _own_module(db, key)
     if found is None:
         return None
-    state = current_app.extensions["fhir_burnout"]
-    activity = state["definitions"].by_canonical[found[0].definition]
-    text = state["memo"].module(found[0].definition, language())
+    activity = current_app.extensions["fhir_burnout"]["definitions"].by_canonical[
+        found[0].definition
+    ]
+    text = current_memo().module(found[0].definition, language())
     exercises = _exercises(activity)
     if not 1 <= number <= min(len(text.exercises), len(exercises)):
         return None
-    return _Exercise(*found, activity, number, exercises[number - 1])
+    return _Exercise(*found, activity, text, number, exercises[number - 1])
 
 
 def _exercise_page(
@@ -188,7 +190,7 @@ def _exercise_page(
 ) -> Any:
     lang = language()
     activity, exercise, key, number = found.activity, found.facts, found.task.key, found.number
-    text = current_app.extensions["fhir_burnout"]["memo"].module(found.task.definition, lang)
+    text = found.text
     texts = {
         name: translate(f"timer_{name}", lang)
         for name in ("pause", "resume", "again", "paused", "started", "done")

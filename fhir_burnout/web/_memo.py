@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from flask import current_app
 from markdown_it import MarkdownIt
 
 from fhir_burnout.questionnaire import FormModel, load_form
@@ -57,6 +58,12 @@ def _sections(markdown: str) -> list[str]:
     if current is not None:
         found.append("\n".join(current))
     return found
+
+
+def current_memo() -> Memo:
+    """The running app's memo (``create_app`` makes one per app)."""
+    memo: Memo = current_app.extensions["fhir_burnout"]["memo"]
+    return memo
 
 
 class Memo:

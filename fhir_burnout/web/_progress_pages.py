@@ -17,6 +17,7 @@ from fhir_burnout.questionnaire import score
 from fhir_burnout.web._energy import EnergyTrend, energy_trend, is_diary
 from fhir_burnout.web._i18n import format_date
 from fhir_burnout.web._launch import SessionExpired, current_session
+from fhir_burnout.web._memo import current_memo
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.workflow import EnrolmentRow, ResponseRow, programme_views
 
@@ -102,8 +103,9 @@ def _series(rows: list[ResponseRow], lang: str) -> list[Series]:
         questionnaire = definitions.by_canonical.get(row.questionnaire)
         if questionnaire is None:
             continue
-        form = current_app.extensions["fhir_burnout"]["memo"].form(row.questionnaire, lang)
-        for result in score(form, json.loads(row.resource)):
+        form = current_memo().form(row.questionnaire, lang)
+        # Kept as built: its calculated answers are current, read rather than computed again.
+        for result in score(form, json.loads(row.resource), current=True):
             if result.value is None:
                 continue
             key = (row.questionnaire, result.link_id)

@@ -34,6 +34,7 @@ from fhir_burnout.web._form_fields import (
     parse_answers,
 )
 from fhir_burnout.web._launch import SessionExpired
+from fhir_burnout.web._memo import current_memo
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.workflow import load_draft, save_draft, submit_response
 
@@ -41,7 +42,7 @@ bp = Blueprint("questionnaire_pages", __name__)
 
 
 def _form_for(definition: str, lang: str) -> FormModel:
-    return current_app.extensions["fhir_burnout"]["memo"].form(definition, lang)  # type: ignore[no-any-return]
+    return current_memo().form(definition, lang)
 
 
 def _page(
@@ -140,11 +141,7 @@ def _submit(
 ) -> Any:
     """Keep the response with its scores and complete the Task (the draft goes: it is sent).
     In the request's transaction: if anything fails, nothing of it is kept."""
-    scores = [
-        {"linkId": s.link_id, "value": float(s.value), "band": s.band}
-        for s in score(form, response, current=True)
-        if s.value is not None
-    ]
+    scores = [s.stored() for s in score(form, response, current=True) if s.value is not None]
     safety = _safety_signal(form, response)
     definitions = current_app.extensions["fhir_burnout"]["definitions"]
     submit_response(
