@@ -203,8 +203,7 @@ def test_a_submitted_response_completes_its_task_in_one_transaction(engine, defi
             "questionnaire": "https://fhir-burnout.org/fhir/Questionnaire/phq-9|0.1.0",
             "status": "completed",
         }
-        row = submit_response(db, definitions, task, response, who="Patient/pat-01", now=NOW)
-        key = row.key
+        key = submit_response(db, definitions, task, response, who="Patient/pat-01", now=NOW)
         assert load_draft(db, task) is None
         assert statuses(enrolment)["phq-9.start"] == "completed"
         create, update = operations(db)[-1][:2]
@@ -284,11 +283,10 @@ def test_a_safety_signal_gives_the_care_professional_an_urgent_task(engine, defi
         enrolment = enrolled(db, definitions)
         task = key_of(enrolment, "weekly-checkin.weekly")
         response = {"resourceType": "QuestionnaireResponse", "status": "completed"}
-        row = submit_response(
+        response_key = submit_response(
             db, definitions, task, response, who="Patient/pat-01", safety_signal=True, now=NOW
         )
         [review] = [t.key for t in enrolment.tasks if t.kind == "practitioner"]
-        response_key = row.key
         ops = operations(db)[-1]
     created = next(op["resource"] for op in ops if op["key"] == review)
     assert created["priority"] == "urgent"

@@ -75,15 +75,18 @@ def enqueue(
     operations: Sequence[dict[str, Any]],
     agent: Agent,
     now: datetime | None = None,
-) -> OutboxEntry:
-    """Add an entry to the outbox in the caller's transaction (the caller commits)."""
+) -> str:
+    """Add an entry to the outbox in the caller's transaction (the caller commits); returns
+    its key. One INSERT: the entry itself records when it was queued and what for, so its
+    history of events starts with the first attempt."""
     now = now or utcnow()
-    entry = OutboxEntry(
-        key=str(uuid.uuid4()),
-        fhir_base=fhir_base.rstrip("/"),
-        partition=partition,
-        kind=kind,
-        payload=json.dumps(
+    key = str(uuid.uuid4())
+    params = {
+        "key": key,
+        "fhir_base": fhir_base.rstrip("/"),
+        "partition": partition,
+        "kind": kind,
+        "payload": json.dumps(
             {
                 "operations": list(operations),
                 "agent": {"who": agent.who, "onBehalfOf": agent.on_behalf_of},
@@ -91,15 +94,18 @@ def enqueue(
             },
             ensure_ascii=False,
         ),
-        state=PENDING,
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-    )
-    db.add(entry)
-    db.flush()
-    record(db, entry.id, f"queued: {kind}", now)
-    return entry
+        "state": PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    db.execute(_QUEUE, params)
+    return key
+
+
+#: Built once: a Core INSERT with parameters, without the ORM's per-row bookkeeping (an
+#: entry is written once here and only read back by workers, never as this session's object).
+_QUEUE = insert(OutboxEntry.metadata.tables[OutboxEntry.__tablename__])
 
 
 def record(db: Session, entry_id: int, what: str, now: datetime | None = None) -> None:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, current_app, g, redirect, request, session, url_for
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, contains_eager, joinedload
 from werkzeug.wrappers import Response
 
@@ -32,6 +32,7 @@ from fhir_burnout.workflow import (
     TaskRow,
     TaskTransitionError,
     add_response,
+    adopt_lock,
     change_task,
     lock_task,
 )
@@ -40,26 +41,37 @@ bp = Blueprint("client", __name__)
 REFLECTION = "exercise-reflection"  # the Questionnaire after each exercise
 
 
-def _session_and_task(db: Session, key: str) -> TaskRow | None:
+def _session_and_task(db: Session, key: str, *, lock: bool = False) -> TaskRow | None:
     """The signed-in session (kept for ``current_session``) and the Task with its enrolment,
-    in one statement: the pages that only read a Task need no more of the database."""
+    in one statement: a page needs no more of the database to know whose Task it is. With
+    ``lock`` (a request that changes the Task) the Task is locked in that statement for the
+    rest of the transaction, as ``workflow.lock_task`` would."""
     sid = session.get("sid")
     if not sid or "launch_session" in g:
         return None
-    found = db.execute(
-        select(LaunchSessionRow, TaskRow)
-        .select_from(LaunchSessionRow)
-        .join(TaskRow, TaskRow.key == key)  # one row each: joined on their keys
-        .join(TaskRow.enrolment)
-        .options(contains_eager(TaskRow.enrolment))
-        .where(LaunchSessionRow.id == str(sid))
-    ).first()
+    query = _SESSION_AND_TASK_LOCKED if lock else _SESSION_AND_TASK
+    found = db.execute(query, {"key": key, "sid": str(sid)}).first()
     if found is None:
         return None  # either is missing: current_session finds out which
     row, task = found
     db.expunge(row)  # readable after the transaction, like SessionStore.get's
     g.launch_session = row
+    if lock:
+        adopt_lock(db, task)
     return task
+
+
+#: Built once, with the Task's key and the session id as parameters: building the
+#: statement anew for each request cost more than running it.
+_SESSION_AND_TASK = (
+    select(LaunchSessionRow, TaskRow)
+    .select_from(LaunchSessionRow)
+    .join(TaskRow, TaskRow.key == bindparam("key"))  # one row each: joined on their keys
+    .join(TaskRow.enrolment)
+    .options(contains_eager(TaskRow.enrolment))
+    .where(LaunchSessionRow.id == bindparam("sid"))
+)
+_SESSION_AND_TASK_LOCKED = _SESSION_AND_TASK.with_for_update(of=TaskRow)
 
 
 def _own_task(
@@ -67,11 +79,11 @@ def _own_task(
 ) -> tuple[TaskRow, str] | None:
     """The Task if it belongs to the signed-in patient, and who that patient is; ``lock``
     (a request that changes it): locked for the transaction, in the same statement."""
-    task = None if lock else _session_and_task(db, key)
+    task = _session_and_task(db, key, lock=lock)
     row = current_session(allow_ended=allow_ended, db=db)
     if row is None:
         return None
-    if lock:
+    if task is None and lock:
         task = lock_task(db, key)  # the Task with its enrolment, locked, in one statement
     elif task is None:
         task = db.get(TaskRow, key, options=[joinedload(TaskRow.enrolment)])

@@ -58,8 +58,17 @@ def advance(phases: Iterable[PhaseState], tasks: Iterable[TaskState]) -> Progres
     task_status = {t.key: t.status for t in task_list}
     before_phases, before_tasks = dict(phase_status), dict(task_status)
 
+    # By action and by phase, once: an enrolment gathers Tasks week by week, and the rules
+    # look up an action for every dependency of every waiting Task.
+    by_action: dict[str, list[str]] = {}
+    modules_of: dict[str | None, list[str]] = {}
+    for t in task_list:
+        by_action.setdefault(t.action_id, []).append(t.key)
+        if t.kind == "module":
+            modules_of.setdefault(t.phase, []).append(t.key)
+
     def action_statuses(action_id: str) -> list[str]:
-        return [task_status[t.key] for t in task_list if t.action_id == action_id]
+        return [task_status[key] for key in by_action.get(action_id, ())]
 
     def satisfied(target: str, relationship: str) -> bool:
         if target in phase_status:
@@ -85,11 +94,7 @@ def advance(phases: Iterable[PhaseState], tasks: Iterable[TaskState]) -> Progres
         changed = False
         for index, phase in enumerate(ordered):
             status = phase_status[phase.code]
-            modules = [
-                task_status[t.key]
-                for t in task_list
-                if t.phase == phase.code and t.kind == "module"
-            ]
+            modules = [task_status[key] for key in modules_of.get(phase.code, ())]
             if status == "open" and modules and all(s in FINISHED for s in modules):
                 phase_status[phase.code] = "done"
                 changed = True

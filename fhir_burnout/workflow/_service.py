@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.questionnaire._form import localized
@@ -47,6 +48,9 @@ class Definitions:
 
     plans: Mapping[str, Mapping[str, Any]]
     by_canonical: Mapping[str, Mapping[str, Any]] = field(repr=False)
+    _waited_on: dict[str, frozenset[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_resources(cls, resources: Iterable[Mapping[str, Any]]) -> Definitions:
@@ -61,6 +65,16 @@ class Definitions:
             if resource.get("resourceType") == "PlanDefinition":
                 plans[str(resource["id"])] = resource
         return cls(plans, by_canonical)
+
+    def waited_on(self, canonical: str) -> frozenset[str]:
+        """The ids of the actions that other actions of a PlanDefinition wait for (the
+        targets of its ``relatedAction``s): only a change to one of these, or to a module
+        (which closes its phase), can move anything else."""
+        if canonical not in self._waited_on:
+            depends = _dependencies(self.by_canonical[canonical])
+            targets = frozenset(t for related in depends.values() for t, _ in related)
+            self._waited_on[canonical] = targets
+        return self._waited_on[canonical]
 
     def plan(self, track: str) -> Mapping[str, Any]:
         """The PlanDefinition of ``track``."""
@@ -208,15 +222,20 @@ def _task_facts(db: Session, enrolment: EnrolmentRow) -> list[Any]:
 
 
 def _apply_progress(
-    db: Session, enrolment: EnrolmentRow, plan: Mapping[str, Any], now: datetime
+    db: Session,
+    enrolment: EnrolmentRow,
+    plan: Mapping[str, Any],
+    now: datetime,
+    facts: Sequence[Any] | None = None,
 ) -> list[str]:
-    """Let the plan's rules move phases and Tasks; the keys of the Tasks that changed."""
+    """Let the plan's rules move phases and Tasks; the keys of the Tasks that changed.
+    ``facts``: the enrolment's Tasks as ``_task_facts`` gives them, when already read."""
     depends = _dependencies(plan)
     progress = advance(
         [PhaseState(p.code, p.position, p.unlock, p.status) for p in enrolment.phases],
         [
             TaskState(t.key, t.action_id, t.kind, t.phase, t.status, depends.get(t.action_id, ()))
-            for t in _task_facts(db, enrolment)
+            for t in (_task_facts(db, enrolment) if facts is None else facts)
             if t.kind != "practitioner"  # the care professional's own to-dos: not the plan's
         ],
     )
@@ -273,9 +292,20 @@ def lock_task(db: Session, task_key: str) -> TaskRow | None:
         )
         if task is None:
             return None
-        # Kept with the transaction it was locked in: a later transaction locks again.
-        db.info["locked_tasks"] = (db.get_transaction(), {**held[1], task_key: task})
+        adopt_lock(db, task)  # kept with its transaction: a later one locks again
     return task
+
+
+def adopt_lock(db: Session, task: TaskRow) -> None:
+    """Register a Task the caller locked itself, in the current transaction, together with
+    other rows it needed (``SELECT … FOR UPDATE OF task``, its enrolment loaded): changes
+    made through this module in the same transaction then use that lock."""
+    transaction = db.get_transaction()
+    if transaction is None:
+        raise RuntimeError("adopt_lock needs the transaction the Task was locked in")
+    held: tuple[Any, dict[str, TaskRow]] | None = db.info.get("locked_tasks")
+    kept = held[1] if held is not None and held[0] is transaction else {}
+    db.info["locked_tasks"] = (transaction, {**kept, task.key: task})
 
 
 def _task(db: Session, task_key: str) -> TaskRow:
@@ -311,6 +341,7 @@ def _change(
     who: str | None,
     reason: str | None = None,
     output: list[dict[str, Any]] | None = None,
+    output_key: str | None = None,
     extra: Sequence[dict[str, Any]] = (),
     now: datetime | None = None,
 ) -> TaskRow:
@@ -318,7 +349,14 @@ def _change(
     task = _task(db, task_key)
     check_transition(task.status, status, actor)
     enrolment = task.enrolment
-    task.status, task.status_reason, task.updated_at = status, reason, now
+    changed = {"status": status, "status_reason": reason, "updated_at": now}
+    if output_key is not None:
+        changed["output_key"] = output_key
+    # One UPDATE now, and the loaded Task told it is current: the unit of work's flush of
+    # a single changed object cost more than the rest of a submit's writes.
+    db.execute(_UPDATE_TASK, {"task": task.key, **changed})
+    for name, value in changed.items():
+        set_committed_value(task, name, value)
     change: dict[str, Any] = {"op": "update-task", "key": task.key, "status": status}
     if reason:
         change["statusReason"] = reason
@@ -327,6 +365,11 @@ def _change(
     operations = [*extra, change, *_follow_up(db, definitions, enrolment, task, now)]
     _queue(db, enrolment, "task-status", operations, who, now=now)
     return task
+
+
+_TASK_TABLE = TaskRow.metadata.tables[TaskRow.__tablename__]
+#: The columns to set come with the parameters (SQLAlchemy Core: those not bound elsewhere).
+_UPDATE_TASK = update(_TASK_TABLE).where(_TASK_TABLE.c.key == bindparam("task"))
 
 
 def _queue(
@@ -359,11 +402,20 @@ def _follow_up(
     repeat = _repeat(plan, task.action_id) if task.status == "completed" else {}
     if repeat and (next_time := _next_time(db, enrolment, task, repeat, now)) is not None:
         operations.append(next_time)
-    for key in _apply_progress(db, enrolment, plan, now):
+    if task.kind != "module" and task.action_id not in definitions.waited_on(
+        enrolment.plan_definition
+    ):
+        # Homework, a diary day, a check-in: nothing waits for them and they do not close a
+        # phase, so the rules (which left every other Task where it should be after the
+        # previous change) would move nothing. Most submits end here.
+        return operations
+    facts = _task_facts(db, enrolment)  # read once for the rules below
+    for key in _apply_progress(db, enrolment, plan, now, facts):
         changed = db.get(TaskRow, key)
         assert changed is not None  # just changed, in this transaction
         operations.append({"op": "update-task", "key": key, "status": changed.status})
-    operations += _unlock_requests(db, enrolment, plan, now)
+    # The rules never move the care professional's Tasks, so the facts still hold for them.
+    operations += _unlock_requests(db, enrolment, plan, now, facts)
     return operations
 
 
@@ -452,12 +504,16 @@ def _phase_titles(plan: Mapping[str, Any], code: str) -> tuple[str, str]:
 
 
 def _unlock_requests(
-    db: Session, enrolment: EnrolmentRow, plan: Mapping[str, Any], now: datetime
+    db: Session,
+    enrolment: EnrolmentRow,
+    plan: Mapping[str, Any],
+    now: datetime,
+    facts: Sequence[Any],
 ) -> list[dict[str, Any]]:
     """Ask the care professional to open a phase once the one before it is done."""
     operations = []
     phases = sorted(enrolment.phases, key=lambda p: p.position)
-    asked = {t.action_id for t in _task_facts(db, enrolment) if t.kind == "practitioner"}
+    asked = {t.action_id for t in facts if t.kind == "practitioner"}
     for previous, phase in itertools.pairwise(phases):
         wanted = f"unlock:{phase.code}"
         if (
@@ -492,8 +548,11 @@ def _next_time(
     """A new Task for the next time of a repeating action, or None when its ``count`` is
     reached. A weekly measure is ready from a week after the last; a daily diary at once
     (its own date question says which day it is about, so a missed day can be caught up)."""
-    facts = _task_facts(db, enrolment)
-    times = sum(1 for t in facts if t.action_id == done.action_id)
+    times, last = db.execute(
+        select(
+            func.count().filter(TaskRow.action_id == done.action_id), func.max(TaskRow.position)
+        ).where(TaskRow.enrolment_key == enrolment.key)
+    ).one()
     if "count" in repeat and times >= repeat["count"]:
         return None
     start = None
@@ -502,7 +561,7 @@ def _next_time(
     key = str(uuid.uuid4())
     row = TaskRow(
         key=key,
-        position=max(t.position for t in facts) + 1,
+        position=int(last or 0) + 1,
         action_id=done.action_id,
         kind=done.kind,
         phase=done.phase,
@@ -541,7 +600,8 @@ def _next_time(
     return {"op": "create", "key": key, "resource": resource}
 
 
-def _response_row(
+def _keep_response(
+    db: Session,
     task: TaskRow,
     response: Mapping[str, Any],
     key: str,
@@ -549,9 +609,10 @@ def _response_row(
     who: str,
     scores: Sequence[Mapping[str, Any]],
     now: datetime,
-) -> tuple[ResponseRow, dict[str, Any]]:
-    """The local row of a response about ``task`` and the resource the EHR gets: with its
-    write key, ``basedOn`` the CarePlan, subject, author and time filled in."""
+) -> dict[str, Any]:
+    """Store a response about ``task`` (one INSERT, no object to track) and return the
+    resource the EHR gets: with its write key, ``basedOn`` the CarePlan, subject, author and
+    time filled in."""
     enrolment = task.enrolment
     resource = dict(response)  # a copy at the top, where the keys below are set
     resource["identifier"] = key_identifier(key)  # QuestionnaireResponse.identifier is 0..1
@@ -559,17 +620,24 @@ def _response_row(
     resource.setdefault("subject", {"reference": f"Patient/{enrolment.patient}"})
     resource.setdefault("author", {"reference": who})
     resource.setdefault("authored", now.isoformat(timespec="seconds"))
-    row = ResponseRow(
-        key=key,
-        task_key=task.key,
-        enrolment_key=enrolment.key,
-        questionnaire=str(resource.get("questionnaire", task.definition)),
-        status=str(resource.get("status", "completed")),
-        resource=json.dumps(resource, ensure_ascii=False),
-        scores=json.dumps(list(scores), ensure_ascii=False),
-        authored=now,
-    )
-    return row, resource
+    row = {
+        "key": key,
+        "task_key": task.key,
+        "enrolment_key": enrolment.key,
+        "questionnaire": str(resource.get("questionnaire", task.definition)),
+        "status": str(resource.get("status", "completed")),
+        "resource": json.dumps(resource, ensure_ascii=False),
+        "scores": json.dumps(list(scores), ensure_ascii=False),
+        "authored": now,
+    }
+    db.execute(_KEEP_RESPONSE, row)
+    return resource
+
+
+_DRAFT_TABLE = DraftRow.metadata.tables[DraftRow.__tablename__]
+_DELETE_DRAFT = delete(_DRAFT_TABLE).where(_DRAFT_TABLE.c.task_key == bindparam("task"))
+#: Built once (a Core INSERT: a response is written once and read back only as rows).
+_KEEP_RESPONSE = insert(ResponseRow.metadata.tables[ResponseRow.__tablename__])
 
 
 def submit_response(
@@ -582,20 +650,18 @@ def submit_response(
     scores: Sequence[Mapping[str, Any]] = (),
     safety_signal: bool = False,
     now: datetime | None = None,
-) -> ResponseRow:
+) -> str:
     """Keep a completed QuestionnaireResponse and complete its Task: the response, the Task
     and their Provenance reach the EHR together, in one transaction. A response that gives
     a safety signal (the questionnaire's safety-signal expression) also gives the care
-    professional an urgent Task to contact the client."""
+    professional an urgent Task to contact the client. Returns the response's key."""
     now = _now(now)
     task = _task(db, task_key)
     enrolment = task.enrolment
     key = str(uuid.uuid4())
-    row, resource = _response_row(task, response, key, who=who, scores=scores, now=now)
-    db.add(row)
+    resource = _keep_response(db, task, response, key, who=who, scores=scores, now=now)
     # Sent: the draft goes (one statement, whether or not there was one).
-    db.execute(delete(DraftRow).where(DraftRow.task_key == task.key))
-    task.output_key = key
+    db.execute(_DELETE_DRAFT, {"task": task.key})
     output = [
         {
             "type": {"coding": [{"system": SDC_TEMP, "code": "questionnaire-response"}]},
@@ -618,10 +684,11 @@ def submit_response(
         actor="client" if who.startswith("Patient/") else "practitioner",
         who=who,
         output=output,
+        output_key=key,
         extra=extra,
         now=now,
     )
-    return row
+    return key
 
 
 def add_response(
@@ -632,23 +699,23 @@ def add_response(
     who: str,
     key: str | None = None,
     now: datetime | None = None,
-) -> ResponseRow:
+) -> str:
     """Keep a QuestionnaireResponse about a Task without changing the Task (the reflection
-    after an exercise of a module) and queue it for the EHR with its Provenance. ``key``
-    makes it idempotent: a second call with the same key returns the first response."""
+    after an exercise of a module) and queue it for the EHR with its Provenance; returns
+    its key. ``key`` makes it idempotent: a second call with the same key keeps nothing
+    new."""
     now = _now(now)
     task = _task(db, task_key)
     key = key or str(uuid.uuid4())
-    existing = db.get(ResponseRow, key)
-    if existing is not None:
-        if existing.task_key != task.key:
+    owner = db.scalar(select(ResponseRow.task_key).where(ResponseRow.key == key))
+    if owner is not None:
+        if owner != task.key:
             raise NotFoundError(f"response {key} belongs to another Task")
-        return existing
-    row, resource = _response_row(task, response, key, who=who, scores=(), now=now)
-    db.add(row)
+        return key
+    resource = _keep_response(db, task, response, key, who=who, scores=(), now=now)
     create = {"op": "create", "key": key, "resource": resource}
     _queue(db, task.enrolment, "response", [create], who, now=now)
-    return row
+    return key
 
 
 def unlock_phase(
