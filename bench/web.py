@@ -8,24 +8,32 @@ shipped programme plus a questionnaire of our own with 40 questions (choices of 
 buttons, integers with a range, booleans, short and long text; four required; in four plain
 groups), as a second homework of body-signals. The baseline: a bare Flask app, one route
 returning a short HTML string (``bench/_bare_app.py``), under the same gunicorn command line,
-measured after the app has stopped.
+running beside the app.
 
 Each of N concurrent clients (threads) is a seeded sandbox patient, enrolled in the
 waiting-list track with body-signals started, who signs in through the app's standalone
 login (/login, the sandbox's authorization server, /callback) in a requests.Session. The
 measured requests carry that session's cookies on a plain HTTPConnection: requests costs
 about 1 ms of CPU per request, more than the bare route itself, on the two cores that the
-servers need too (``--client requests`` measures with it anyway). Each measurement is a
-warm-up, then every client sending requests back to back: for ``--seconds``, or
-``--submits`` each. The module page is GET /task/<module>; the homework page GET
+servers need too (``--client requests`` measures with it anyway).
+
+The four are measured in ``--rounds`` interleaved rounds (bare route, module page, homework
+page, submit; again), each a warm-up, then every client sending requests back to back for a
+share of ``--seconds``. This machine is a shared VM whose speed drifts between runs and
+within one (the same module page took 1.2 ms CPU in one run, 2.0 in the next), so a baseline
+measured once, minutes away from what it is compared with, moved the ratios by a third;
+interleaved, a slow spell falls on all four. All four are timed alike: a fixed number of
+submits a client left a tail in which the last clients finished alone, and the rate looked
+lower than it was. The module page is GET /task/<module>; the homework page GET
 /task/<homework>/form; the submit a POST of all 40 answers, which must answer 303 to /.
 A second submit of a Task stores nothing, so the bench adds open copies of the homework Task
-to each enrolment (a fixture, straight into the database; it makes a submit some 10 % dearer
-at 40 a client) and checks at the end that each Task it submitted is completed with its
-QuestionnaireResponse.
+to each enrolment (a fixture, straight into the database; a homework submit reads only its
+own Task, so the copies do not make it dearer) and checks at the end that each Task it
+submitted is completed with its QuestionnaireResponse.
 
-Printed: requests per second, p50 and p95 latency, the rate as a ratio of the bare route's,
-and CPU milliseconds per request of the clients, the app's workers and the database's
+Printed: requests per second, p50 and p95 latency, the rate as a ratio of the bare route's
+(over all rounds, and the lowest and highest of the rounds' own ratios), and CPU
+milliseconds per request of the clients, the app's workers and the database's
 processes serving them, with how busy the machine was and how much of it went elsewhere
 (other processes: above 15 % the run says its figures are disturbed). Targets: the module
 page at least 0.3 of the bare route, the submit at least 0.15. ``--profile DIR`` then runs
@@ -381,6 +389,7 @@ class Client:
     csrf: str = ""
     lean: bool = True
     cookies: dict[str, str] = field(default_factory=dict)
+    submitted: int = 0  # copies of the homework Task submitted so far
 
     def send(self, url: str, status: int, form: str | None = None) -> str:
         """GET ``url`` (POST ``form``, urlencoded); checks the status, returns Location."""
@@ -441,8 +450,8 @@ def open_copies(homework: TaskRow, count: int) -> list[str]:
     """``count`` open copies of a homework Task in its enrolment; their keys. A bench
     fixture, straight into the database: each submit needs a Task that is still open (a
     second submit of one stores nothing), and the plan makes one per module. The copies make
-    the enrolment bigger than a real one: 14 Tasks, 56 with 40 submits a client, which made
-    a submit about 10 % dearer (20 ms against 22 in-process, PostgreSQL)."""
+    the enrolment bigger than a real one, which a homework submit does not notice: it reads
+    and writes its own Task only (2.9 ms CPU in-process at 12 Tasks a client and at 102)."""
     enrolment = homework.enrolment
     start = max(t.position for t in enrolment.tasks) + 1
     copies = []
@@ -582,11 +591,40 @@ class Usage:
 
 @dataclass
 class Figures:
-    """One measurement: its requests' latencies and the CPU time spent meanwhile."""
+    """Measurements of one kind of request: latencies, and the seconds spent meanwhile
+    (elapsed, and CPU: the clients, the server's workers, the database, the machine busy
+    and in all). Rounds of the same kind add up."""
 
     latencies: list[float]
-    start: Usage
-    end: Usage
+    elapsed: float
+    cpu: dict[str, float]  # client, server, database: CPU seconds
+    busy_s: float
+    total_s: float
+    ratios: list[float] = field(default_factory=list)  # each round's, against its bare round
+
+    @classmethod
+    def between(cls, latencies: list[float], start: Usage, end: Usage) -> Figures:
+        database = sum(
+            seconds - start.database.get(pid, 0.0) for pid, seconds in end.database.items()
+        )
+        cpu = {
+            "client": end.client - start.client,
+            "server": end.server - start.server,
+            "database": database,
+        }
+        return cls(
+            latencies, end.at - start.at, cpu, end.busy - start.busy, end.total - start.total
+        )
+
+    def __add__(self, other: Figures) -> Figures:
+        return Figures(
+            self.latencies + other.latencies,
+            self.elapsed + other.elapsed,
+            {k: v + other.cpu[k] for k, v in self.cpu.items()},
+            self.busy_s + other.busy_s,
+            self.total_s + other.total_s,
+            self.ratios + other.ratios,
+        )
 
     @property
     def requests(self) -> int:
@@ -594,7 +632,7 @@ class Figures:
 
     @property
     def rps(self) -> float:
-        return self.requests / (self.end.at - self.start.at)
+        return self.requests / self.elapsed
 
     def percentile(self, p: float) -> float:
         ordered = sorted(self.latencies)
@@ -602,28 +640,16 @@ class Figures:
 
     def cpu_ms(self) -> dict[str, float]:
         """CPU milliseconds per request of the client, the app's workers, the database."""
-        database = sum(
-            seconds - self.start.database.get(pid, 0.0)
-            for pid, seconds in self.end.database.items()
-        )
-        spent = {
-            "client": self.end.client - self.start.client,
-            "server": self.end.server - self.start.server,
-            "database": database,
-        }
-        return {k: v / self.requests * 1000 for k, v in spent.items()}
+        return {k: v / self.requests * 1000 for k, v in self.cpu.items()}
 
     def busy(self) -> float:
         """How busy the machine's cores were, 0 to 1."""
-        return (self.end.busy - self.start.busy) / (self.end.total - self.start.total)
+        return self.busy_s / self.total_s
 
     def others(self) -> float:
         """The share of the machine that went elsewhere (other processes, the kernel's
         loopback work, gunicorn's master): high, and the figures are disturbed."""
-        ours = sum(self.cpu_ms().values()) * self.requests / 1000
-        return max(0.0, self.end.busy - self.start.busy - ours) / (
-            self.end.total - self.start.total
-        )
+        return max(0.0, self.busy_s - sum(self.cpu.values())) / self.total_s
 
 
 def load(
@@ -663,7 +689,7 @@ def load(
 
     with ThreadPoolExecutor(len(clients)) as pool:
         done = [f.result() for f in [pool.submit(run, c) for c in clients]]
-    return Figures([t for times in done for t in times], marks[0], Usage.now(watch))
+    return Figures.between([t for times in done for t in times], marks[0], Usage.now(watch))
 
 
 def expect(response: requests.Response, status: int, what: str) -> requests.Response:
@@ -694,14 +720,26 @@ def check_pages(client: Client, app_url: str, q: dict[str, Any]) -> None:
     client.cookies = {c.name: c.value or "" for c in client.http.cookies}
 
 
-def measure_app(
-    clients: list[Client], app_url: str, watch: Watch, q: dict[str, Any], args: Any
+def measure(
+    clients: list[Client],
+    urls: dict[str, str],
+    watches: dict[str, Watch],
+    q: dict[str, Any],
+    args: Any,
 ) -> dict[str, Figures]:
-    """The module page, the homework page and the submit, one after the other."""
+    """``args.rounds`` rounds of: the bare route, the module page, the homework page and the
+    submit, with both servers up (an idle sync worker costs nothing). Interleaved, a slow
+    spell of the machine (this is a shared VM: the same page cost 1.2 ms CPU in one run and
+    2.0 in the next) falls on all of them instead of on whichever was measured then; each
+    round's ratios are kept besides the totals."""
+    app_url = urls["app"]
     posted = answers(q)
     forms = {
         c.patient: urlencode({"csrf_token": c.csrf, "action": "submit", **posted}) for c in clients
     }
+
+    def bare(client: Client, _n: int) -> None:
+        client.send(f"{urls['bare']}/", 200)
 
     def module(client: Client, _n: int) -> None:
         client.send(f"{app_url}/task/{client.module}", 200)
@@ -710,40 +748,48 @@ def measure_app(
         # The real homework Task: it stays open, as the submits go to the copies.
         client.send(f"{app_url}/task/{client.homework[0]}/form", 200)
 
-    def submit(client: Client, n: int) -> None:
-        form = forms[client.patient]
-        location = client.send(f"{app_url}/task/{client.homework[1 + n]}/form", 303, form)
+    def submit(client: Client, _n: int) -> None:
+        if client.submitted + 1 >= len(client.homework):
+            raise RuntimeError(f"out of open homework Tasks: more than {args.copies} a client")
+        client.submitted += 1
+        task = client.homework[client.submitted]
+        location = client.send(f"{app_url}/task/{task}/form", 303, forms[client.patient])
         if location not in ("/", f"{app_url}/"):
             raise RuntimeError(f"submit redirected to {location}")
 
-    timed = {"warmup": args.warmup, "seconds": args.seconds}
-    return {
-        "module": load(clients, module, watch, **timed),
-        "homework_page": load(clients, homework, watch, **timed),
-        "submit": load(clients, submit, watch, warmup=SUBMIT_WARMUP, each=args.submits),
-    }
+    figures: dict[str, Figures] = {}
+    seconds = args.seconds / args.rounds
+    for n in range(args.rounds):
+        warmup = args.warmup if n == 0 else ROUND_WARMUP
+        timed = {"warmup": warmup, "seconds": seconds}
+        base = load(clients, bare, watches["bare"], **timed)
+        this = {
+            "bare": base,
+            "module": load(clients, module, watches["app"], **timed),
+            "homework_page": load(clients, homework, watches["app"], **timed),
+            "submit": load(
+                clients, submit, watches["app"], warmup=submit_warmup(n), seconds=seconds
+            ),
+        }
+        for name, f in this.items():
+            f.ratios.append(f.rps / base.rps)
+            figures[name] = figures[name] + f if name in figures else f
+    return figures
 
 
-SUBMIT_WARMUP = 2
+#: Submits per client before the first round's measurement (the pages' one-second warm-up,
+#: in submits), and before each later one; seconds of warm-up before a later round's pages.
+SUBMIT_WARMUP, ROUND_SUBMIT_WARMUP, ROUND_WARMUP = 10, 2, 0.2
 
 
-def measure_bare(
-    clients: list[Client], command: list[str], url: str, folder: Path, db: Database, args: Any
-) -> Figures:
-    """The baseline: the bare route, on a server of its own (the app is not running)."""
-
-    def bare(client: Client, _n: int) -> None:
-        client.send(f"{url}/", 200)
-
-    with server(command, f"{url}/", folder / "bare.log") as workers:
-        watch = Watch(workers, db)
-        return load(clients, bare, watch, warmup=args.warmup, seconds=args.seconds)
+def submit_warmup(round_number: int) -> int:
+    return SUBMIT_WARMUP if round_number == 0 else ROUND_SUBMIT_WARMUP
 
 
-def verify(engine: Any, clients: list[Client], submitted: int, items: int) -> None:
+def verify(engine: Any, clients: list[Client], items: int) -> None:
     """Every submitted Task is completed with one response, the last one answers every
     question, and the Tasks the homework page showed are still open."""
-    keys = [k for c in clients for k in c.homework[1 : 1 + SUBMIT_WARMUP + submitted]]
+    keys = [k for c in clients for k in c.homework[1 : 1 + c.submitted]]
     with Session(engine) as db:
         completed = db.scalar(
             select(func.count())
@@ -834,17 +880,21 @@ def profile(config: Path, client: Client, q: dict[str, Any], out: Path) -> None:
 
 
 #: As many as the load's clients submit by default: an enrolment of the same size.
-PROFILED_SUBMITS = 40
+PROFILED_SUBMITS = 100
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients (max 24)")
     parser.add_argument("--seconds", type=float, default=8.0, help="per page measurement")
-    parser.add_argument("--submits", type=int, default=40, help="submits per client")
-    parser.add_argument("--warmup", type=float, default=1.0, help="seconds before each")
+    parser.add_argument(
+        "--copies", type=int, default=1000,
+        help="open homework Tasks a client can submit (the bench adds them)",
+    )  # fmt: skip
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds before the first")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of all four")
     parser.add_argument("--database", choices=("auto", "sqlite", "postgresql"), default="auto")
-    parser.add_argument("--quick", action="store_true", help="2 s a page, 10 submits a client")
+    parser.add_argument("--quick", action="store_true", help="2 s each, one round")
     parser.add_argument(
         "--profile", type=Path, metavar="DIR",
         help="then profile each request in-process; .prof files into DIR",
@@ -855,7 +905,7 @@ def main() -> None:
     )  # fmt: skip
     args = parser.parse_args()
     if args.quick:
-        args.seconds, args.submits, args.warmup = 2.0, 10, 0.5
+        args.seconds, args.warmup, args.rounds = 2.0, 0.5, 1
     if not 1 <= args.clients <= PATIENTS - bool(args.profile):
         parser.error(f"--clients: 1 to {PATIENTS} (the sandbox's patients; 23 with --profile)")
     kind = args.database
@@ -875,7 +925,7 @@ def main() -> None:
         with start_sandbox(app_url=app_url) as info, database(kind, folder) as db:
             engine = create_db_engine(db.url)
             upgrade(engine)
-            copies = SUBMIT_WARMUP + args.submits
+            copies = args.copies
             patients = range(1, args.clients + 1)
             clients = seed(engine, definitions, info.fhir_base, patients, copies)
             for client in clients:
@@ -883,16 +933,17 @@ def main() -> None:
             config = write_config(folder, app_url, db.for_app, info, root)
             app = [str(bin_dir / "fhir-burnout"), "serve", "--config", str(config)]
             app += ["--host", "127.0.0.1", "--port", str(app_port), "--workers", str(WORKERS)]
-            with server(app, f"{app_url}/.well-known/jwks.json", folder / "app.log") as workers:
+            with (
+                server(app, f"{app_url}/.well-known/jwks.json", folder / "app.log") as workers,
+                server(bare, f"{bare_url}/", folder / "bare.log") as bare_workers,
+            ):
                 for client in clients:
                     sign_in(client, app_url)
                     check_pages(client, app_url, q)
-                watch = Watch(workers, db)
-                figures = measure_app(clients, app_url, watch, q, args)
-            # The baseline after the app (stopped by now), so its requests carry the same
-            # session cookie.
-            figures["bare"] = measure_bare(clients, bare, bare_url, folder, db, args)
-            verify(engine, clients, args.submits, len(questions(q)))
+                watches = {"app": Watch(workers, db), "bare": Watch(bare_workers, db)}
+                urls = {"app": app_url, "bare": bare_url}
+                figures = measure(clients, urls, watches, q, args)
+            verify(engine, clients, len(questions(q)))
             report(figures, kind, args)
             if args.profile:  # on the last patient, whom no client is
                 last = range(PATIENTS, PATIENTS + 1)
@@ -918,16 +969,17 @@ def report(figures: dict[str, Figures], kind: str, args: Any) -> None:
         f"{len(questions(questionnaire()))} questions"
     )
     print(
-        f"{'':14} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'ratio':>6}   "
+        f"{'':14} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'ratio':>6} {'rounds':>11}   "
         f"CPU ms/req: {'client':>6} {'app':>6} {'db':>5}  busy other  target"
     )
     for name, label in LABELS.items():
         f = figures[name]
         ratio, cpu, target = f.rps / bare, f.cpu_ms(), TARGETS.get(name)
         met = "" if target is None else f">= {target}: {'met' if ratio >= target else 'NOT met'}"
+        spread = f"{min(f.ratios):.2f}-{max(f.ratios):.2f}" if name != "bare" else ""
         print(
             f"{label:14} {f.rps:>7.1f} {f.percentile(0.5):>7.1f} {f.percentile(0.95):>7.1f} "
-            f"{ratio:>6.2f}   {cpu['client']:>17.2f} {cpu['server']:>6.2f} "
+            f"{ratio:>6.2f} {spread:>11}   {cpu['client']:>17.2f} {cpu['server']:>6.2f} "
             f"{cpu['database']:>5.2f}  {f.busy():>4.0%} {f.others():>5.0%}  {met}"
         )
     disturbed = [LABELS[n] for n, f in figures.items() if f.others() > DISTURBED]
@@ -958,13 +1010,14 @@ def figures_json(figures: dict[str, Figures], kind: str, args: Any) -> str:
         result[f"{name}_rps"] = round(f.rps, 1)
         if name != "bare":
             result[f"{name}_ratio"] = round(ratio, 3)
+            result[f"{name}_ratio_rounds"] = [round(r, 3) for r in f.ratios]
         result[f"{name}_p50_ms"] = round(f.percentile(0.5), 1)
         result[f"{name}_p95_ms"] = round(f.percentile(0.95), 1)
         result[f"{name}_cpu_ms"] = {k: round(v, 2) for k, v in f.cpu_ms().items()}
         result[f"{name}_other"] = round(f.others(), 2)
     result |= {
         "commit": commit(), "items": len(questions(questionnaire())), "clients": args.clients,
-        "client": args.client, "workers": WORKERS, "database": kind,
+        "client": args.client, "workers": WORKERS, "database": kind, "rounds": args.rounds,
         "submits": figures["submit"].requests,
         "targets_met": all(figures[n].rps / bare >= t for n, t in TARGETS.items()),
         "disturbed": any(f.others() > DISTURBED for f in figures.values()),
