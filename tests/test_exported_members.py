@@ -59,10 +59,10 @@ def test_public_api_is_pinned():
     assert sorted(fhir_burnout.workflow.__all__) == [
         "Actor", "Application", "Definitions", "DraftRow", "EnrolmentRow", "NotFoundError",
         "PhaseRow", "PhaseState", "PhaseView", "PlanError", "ProgrammeView", "Progress",
-        "ResponseRow", "TRANSITIONS", "TaskRow", "TaskState", "TaskTransitionError", "TaskView",
-        "add_response", "adopt_lock", "advance", "apply_plan", "change_task", "check_transition",
-        "enrol", "load_draft", "lock_task", "partition", "programme_views", "save_draft",
-        "submit_response", "unlock_phase",
+        "ResponseRow", "TRANSITIONS", "TaskChangedError", "TaskRow", "TaskState",
+        "TaskTransitionError", "TaskView", "add_response", "adopt_lock", "advance", "apply_plan",
+        "change_task", "check_transition", "enrol", "expect", "load_draft", "lock_task",
+        "partition", "programme_views", "save_draft", "submit_response", "unlock_phase",
     ]  # fmt: skip
     modules = (
         fhir_burnout.db, fhir_burnout.errors, fhir_burnout.fhir, fhir_burnout.resources,

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from fhir_burnout.sync import OutboxEntry
 from fhir_burnout.workflow import (
@@ -17,11 +17,15 @@ from fhir_burnout.workflow import (
     PhaseState,
     PlanError,
     Progress,
+    ResponseRow,
+    TaskChangedError,
+    TaskRow,
     TaskState,
     TaskTransitionError,
     advance,
     change_task,
     enrol,
+    expect,
     load_draft,
     programme_views,
     save_draft,
@@ -271,6 +275,46 @@ def test_a_submitted_response_completes_its_task_in_one_transaction(engine, defi
     assert create["key"] == key and create["resource"]["identifier"]["value"] == key
     assert create["resource"]["author"] == {"reference": "Patient/pat-01"}
     assert update["output"][0]["valueReference"] == {"reference": f"urn:uuid:{key}"}
+
+
+def test_of_two_submits_that_read_the_task_before_either_wrote_only_the_first_is_kept(
+    engine, definitions
+):
+    """Two tabs read the same open Task, check their forms without a lock, then write:
+    the second finds the Task completed and keeps nothing (no response, no outbox entry)."""
+    with Session(engine) as db, db.begin():
+        task = key_of(enrolled(db, definitions), "phq-9.start")
+    read = []
+    for _tab in range(2):
+        with Session(engine) as db:  # the page's read: no transaction kept, no lock
+            read.append(db.get(TaskRow, task, options=[joinedload(TaskRow.enrolment)]))
+    response = {"resourceType": "QuestionnaireResponse", "status": "completed"}
+    with Session(engine) as db, db.begin():
+        expect(db, read[0])
+        kept = submit_response(db, definitions, task, response, who="Patient/pat-01")
+    with pytest.raises(TaskChangedError), Session(engine) as db, db.begin():
+        expect(db, read[1])
+        submit_response(db, definitions, task, response, who="Patient/pat-01")
+    with Session(engine) as db:
+        assert db.scalars(select(ResponseRow.key)).all() == [kept]
+        assert db.get(TaskRow, task).status == "completed"
+        assert operations(db)[-1][0]["key"] == kept  # the outbox has the first one's only
+
+
+def test_a_task_read_earlier_still_changes_when_nobody_touched_it(engine, definitions):
+    with Session(engine) as db, db.begin():
+        enrolment = enrolled(db, definitions)
+        module, enrolment_key = key_of(enrolment, "understanding-burnout"), enrolment.key
+    with Session(engine) as db:
+        read = db.get(TaskRow, module, options=[joinedload(TaskRow.enrolment)])
+    with Session(engine) as db, db.begin():
+        expect(db, read)
+        change_task(db, definitions, module, "in-progress", actor="client")
+        change_task(db, definitions, module, "completed", actor="client")  # from in-progress
+    with Session(engine) as db:
+        enrolment = db.get(EnrolmentRow, enrolment_key)
+        assert statuses(enrolment)["understanding-burnout"] == "completed"
+        assert statuses(enrolment)["body-signals"] == "ready"  # the rules ran too
 
 
 def test_the_weekly_check_in_comes_back_next_week(engine, definitions):

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, current_app, redirect, request, url_for
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from fhir_burnout.questionnaire import (
@@ -36,7 +37,15 @@ from fhir_burnout.web._form_fields import (
 from fhir_burnout.web._launch import SessionExpired
 from fhir_burnout.web._memo import current_memo
 from fhir_burnout.web._render import language, message_page, render
-from fhir_burnout.workflow import load_draft, save_draft, submit_response
+from fhir_burnout.workflow import (
+    TaskChangedError,
+    TaskRow,
+    expect,
+    load_draft,
+    lock_task,
+    save_draft,
+    submit_response,
+)
 
 bp = Blueprint("questionnaire_pages", __name__)
 
@@ -66,37 +75,46 @@ def _page(
 
 @bp.route("/task/<key>/form", methods=["GET", "POST"])
 def questionnaire_page(key: str) -> Any:
-    """Show, save or submit the questionnaire of a homework or measure Task."""
+    """Show, save or submit the questionnaire of a homework or measure Task.
+
+    Both read first, outside any transaction: whose Task it is, whether it is open, the
+    draft. A POST then checks the answers and only writes what it keeps, in a short
+    transaction of its own (on SQLite the one write lock is not held while forty answers
+    are checked; on PostgreSQL the Task's row lock neither)."""
     from fhir_burnout.web._client_pages import _own_task  # noqa: PLC0415 -- one lookup
 
     state = current_app.extensions["fhir_burnout"]
     if request.method == "POST" and not csrf_ok():
         return message_page("error_form_expired", 400)
-    # A GET only reads (on SQLite it then does not queue for the write lock).
-    engine = state["engine"] if request.method == "POST" else state["reader"]
     try:
-        with Session(engine) as db, db.begin():
-            found = _own_task(db, key, lock=request.method == "POST")
+        with Session(state["reader"]) as db:
+            found = _own_task(db, key)
             if found is None or found[0].kind not in ("homework", "measure"):
                 return message_page("error_not_found", 404)
             task, who = found
-            not_yet = task.ready_from is not None and task.ready_from > datetime.now(UTC).date()
-            if task.status not in ("ready", "in-progress") or not_yet:
-                # Sent already (a second submit stores nothing new), or not open yet.
-                done = task.status == "completed"
-                return (
-                    redirect(url_for("launch.home"), code=303)
-                    if done
-                    else (message_page("error_not_now", 409))
-                )
+            if not _open(task):
+                return _closed(task)
             form = _form_for(task.definition, language())
             if request.method == "GET":
                 draft = load_draft(db, key)
                 return _page(form, key, initial_answers(form) if draft is None else draft, {})
-            return _post(db, form, key, who)
+        return _post(state["engine"], form, task, who)
     except SessionExpired:
         kept = request.method == "POST" and _keep_draft_after_session_ended(key)
         return message_page("error_expired_saved" if kept else "error_expired", 401)
+
+
+def _open(task: TaskRow) -> bool:
+    """Whether the client may fill in the Task now (open, and its day has come)."""
+    not_yet = task.ready_from is not None and task.ready_from > datetime.now(UTC).date()
+    return task.status in ("ready", "in-progress") and not not_yet
+
+
+def _closed(task: TaskRow) -> Any:
+    # Sent already (a second submit stores nothing), or not open (yet).
+    if task.status == "completed":
+        return redirect(url_for("launch.home"), code=303)
+    return message_page("error_not_now", 409)
 
 
 def _keep_draft_after_session_ended(key: str) -> bool:
@@ -116,7 +134,8 @@ def _keep_draft_after_session_ended(key: str) -> bool:
     return True
 
 
-def _post(db: Session, form: FormModel, key: str, who: str) -> Any:
+def _post(engine: Engine, form: FormModel, task: TaskRow, who: str) -> Any:
+    key = task.key
     shown = parse_answers(form, request.form.to_dict(flat=False))
     answers = compact(shown)
     action = request.form.get("action", "")
@@ -124,10 +143,11 @@ def _post(db: Session, form: FormModel, key: str, who: str) -> Any:
         now = datetime.now(UTC)
         response, issues = checked_response(form, answers, who=who, now=now, lang=language())
         if not issues:
-            return _submit(db, form, key, who, response, now=now)
-        save_draft(db, key, answers)  # nothing typed is lost
-        return _page(form, key, answers, issues)
-    save_draft(db, key, answers)
+            return _submit(engine, form, task, who, response, now=now)
+        closed = _save(engine, task, answers)
+        return _page(form, key, answers, issues) if closed is None else closed
+    if (closed := _save(engine, task, answers)) is not None:
+        return closed
     if action.startswith(("add:", "remove:")):
         focus = change_entries(form, shown, action)
         return _page(form, key, shown, {}, focus)
@@ -136,17 +156,44 @@ def _post(db: Session, form: FormModel, key: str, who: str) -> Any:
     return redirect(url_for("launch.home"), code=303)
 
 
+def _save(engine: Engine, task: TaskRow, answers: dict[str, Any]) -> Any:
+    """Keep the answers as the Task's draft (nothing typed is lost); None when kept, else
+    the answer for a Task that closed since the page read it."""
+    with Session(engine) as db, db.begin():
+        locked = lock_task(db, task.key)
+        if locked is None or not _open(locked):
+            return _closed(locked or task)
+        save_draft(db, task.key, answers)
+    return None
+
+
 def _submit(
-    db: Session, form: FormModel, key: str, who: str, response: dict[str, Any], *, now: datetime
+    engine: Engine,
+    form: FormModel,
+    task: TaskRow,
+    who: str,
+    response: dict[str, Any],
+    *,
+    now: datetime,
 ) -> Any:
-    """Keep the response with its scores and complete the Task (the draft goes: it is sent).
-    In the request's transaction: if anything fails, nothing of it is kept."""
+    """Keep the response with its scores and complete the Task (the draft goes: it is sent),
+    in one transaction: if anything fails, nothing of it is kept. Scored and checked for a
+    safety signal before it starts. The Task completes only if it is as the page read it;
+    when another tab sent it meanwhile, this one stores nothing."""
     scores = [s.stored() for s in score(form, response, current=True) if s.value is not None]
     safety = _safety_signal(form, response)
     definitions = current_app.extensions["fhir_burnout"]["definitions"]
-    submit_response(
-        db, definitions, key, response, who=who, scores=scores, safety_signal=safety, now=now
-    )
+    try:
+        with Session(engine) as db, db.begin():
+            expect(db, task)
+            submit_response(
+                db, definitions, task.key, response, who=who, scores=scores,
+                safety_signal=safety, now=now,
+            )  # fmt: skip
+    except TaskChangedError:
+        with Session(current_app.extensions["fhir_burnout"]["reader"]) as db:
+            now_as = db.get(TaskRow, task.key)
+            return _closed(now_as or task)
     if safety:
         return render("safety.html")
     return redirect(url_for("launch.home"), code=303)

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -40,6 +41,12 @@ class NotFoundError(FhirBurnoutError, LookupError):
     """An enrolment, phase or Task that does not exist."""
 
     code = "not-found"
+
+
+class TaskChangedError(FhirBurnoutError):
+    """A Task read earlier (``expect``) was changed by someone else before this change."""
+
+    code = "conflict"
 
 
 @dataclass(frozen=True)
@@ -274,25 +281,33 @@ def _dependencies(plan: Mapping[str, Any]) -> dict[str, tuple[tuple[str, str], .
     return found
 
 
+def _held(db: Session) -> dict[str, tuple[TaskRow, str | None]]:
+    """The Tasks this transaction holds, by key: each with the status it was read at when
+    it is held by compare-and-set (``expect``), None when it is locked."""
+    transaction = db.get_transaction()
+    if transaction is None:
+        raise RuntimeError("a Task is held within a transaction")
+    kept: tuple[Any, dict[str, tuple[TaskRow, str | None]]] | None = db.info.get("held_tasks")
+    if kept is None or kept[0] is not transaction:  # a later transaction holds its own
+        kept = (transaction, {})
+        db.info["held_tasks"] = kept
+    return kept[1]
+
+
 def lock_task(db: Session, task_key: str) -> TaskRow | None:
     """The Task with its enrolment, locked for the rest of this transaction (SELECT … FOR
     UPDATE, in one statement), or None. Changes made through this module in the same
     transaction use the lock instead of taking it again."""
-    transaction = db.get_transaction()
-    held: tuple[Any, dict[str, TaskRow]] | None = db.info.get("locked_tasks")
-    if transaction is None or held is None or held[0] is not transaction:
-        held = (transaction, {})
-    task = held[1].get(task_key)
-    if task is None:
-        task = db.get(
-            TaskRow,
-            task_key,
-            options=[joinedload(TaskRow.enrolment, innerjoin=True)],
-            with_for_update={"of": TaskRow},
-        )
-        if task is None:
-            return None
-        adopt_lock(db, task)  # kept with its transaction: a later one locks again
+    if db.get_transaction() is not None and (found := _held(db).get(task_key)) is not None:
+        return found[0]
+    task = db.get(
+        TaskRow,
+        task_key,
+        options=[joinedload(TaskRow.enrolment, innerjoin=True)],
+        with_for_update={"of": TaskRow},
+    )
+    if task is not None:
+        adopt_lock(db, task)
     return task
 
 
@@ -300,12 +315,20 @@ def adopt_lock(db: Session, task: TaskRow) -> None:
     """Register a Task the caller locked itself, in the current transaction, together with
     other rows it needed (``SELECT … FOR UPDATE OF task``, its enrolment loaded): changes
     made through this module in the same transaction then use that lock."""
-    transaction = db.get_transaction()
-    if transaction is None:
-        raise RuntimeError("adopt_lock needs the transaction the Task was locked in")
-    held: tuple[Any, dict[str, TaskRow]] | None = db.info.get("locked_tasks")
-    kept = held[1] if held is not None and held[0] is transaction else {}
-    db.info["locked_tasks"] = (transaction, {**kept, task.key: task})
+    _held(db)[task.key] = (task, None)
+
+
+def expect(db: Session, task: TaskRow) -> TaskRow:
+    """A Task read earlier (its enrolment loaded, in a session now closed, without a lock),
+    to change in this transaction only if its status is still the one read: its change is
+    one ``UPDATE … WHERE status = <read>`` instead of a locking read first, and raises
+    TaskChangedError when someone changed the Task meanwhile (the caller's transaction
+    then keeps nothing). The work between the read and the write (checking a form, say)
+    holds no lock: on SQLite the database's one write lock is held for the writes alone.
+    Returns the Task as this session's object."""
+    merged = db.merge(task, load=False)  # no query: it is as it was read
+    _held(db)[merged.key] = (merged, task.status)
+    return merged
 
 
 def _task(db: Session, task_key: str) -> TaskRow:
@@ -354,7 +377,17 @@ def _change(
         changed["output_key"] = output_key
     # One UPDATE now, and the loaded Task told it is current: the unit of work's flush of
     # a single changed object cost more than the rest of a submit's writes.
-    db.execute(_UPDATE_TASK, {"task": task.key, **changed})
+    held = _held(db)
+    seen = held[task.key][1]
+    if seen is None:
+        db.execute(_UPDATE_TASK, {"task": task.key, **changed})
+    else:
+        done: CursorResult[Any] = db.execute(  # type: ignore[assignment]
+            _UPDATE_TASK_IF, {"task": task.key, "seen": seen, **changed}
+        )
+        if done.rowcount != 1:
+            raise TaskChangedError(f"Task {task.key} changed since it was read as {seen!r}")
+        held[task.key] = (task, status)  # a further change in this transaction starts here
     for name, value in changed.items():
         set_committed_value(task, name, value)
     change: dict[str, Any] = {"op": "update-task", "key": task.key, "status": status}
@@ -370,6 +403,7 @@ def _change(
 _TASK_TABLE = TaskRow.metadata.tables[TaskRow.__tablename__]
 #: The columns to set come with the parameters (SQLAlchemy Core: those not bound elsewhere).
 _UPDATE_TASK = update(_TASK_TABLE).where(_TASK_TABLE.c.key == bindparam("task"))
+_UPDATE_TASK_IF = _UPDATE_TASK.where(_TASK_TABLE.c.status == bindparam("seen"))
 
 
 def _queue(
