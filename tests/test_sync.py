@@ -12,10 +12,12 @@ from sqlalchemy.orm import Session
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.sync import (
     KEY_SYSTEM,
+    Agent,
     DeliveredResource,
     OutboxEntry,
     OutboxEvent,
     Worker,
+    enqueue,
     queue_status,
     requeue,
 )
@@ -23,6 +25,7 @@ from fhir_burnout.workflow import (
     Definitions,
     change_task,
     enrol,
+    partition,
     submit_response,
 )
 
@@ -226,3 +229,59 @@ def test_an_ehr_that_does_not_answer_is_tried_again_later(engine, sandbox, defin
     assert before + timedelta(seconds=0.9) <= due <= before + timedelta(seconds=5)
     assert worker.run_once() == 0  # not due yet
     unreachable.close()
+
+
+def _queue(engine, sandbox, patient, *operations):
+    with Session(engine) as db, db.begin():
+        enqueue(
+            db, fhir_base=sandbox.fhir_base, partition=partition(sandbox.fhir_base, patient),
+            kind="test", operations=list(operations), agent=Agent(who="Practitioner/prac-1"),
+        )  # fmt: skip
+
+
+def _server_careplan(fhir, key):
+    [careplan] = fhir.search("CarePlan", {"identifier": f"{KEY_SYSTEM}|{key}"})
+    return careplan
+
+
+def test_a_paused_and_resumed_care_plan_reaches_the_ehr_but_never_reopens_once_ended(
+    engine, sandbox, definitions, worker, fhir
+):
+    careplan_key, _ = enrol_patient(engine, sandbox, definitions, patient="pat-09")
+    deliver_all(worker)
+    pause = {"op": "update-careplan", "key": careplan_key, "status": "on-hold"}
+    _queue(engine, sandbox, "pat-09", pause)
+    deliver_all(worker)
+    assert _server_careplan(fhir, careplan_key)["status"] == "on-hold"
+    resume = {**pause, "status": "active", "from": "on-hold"}
+    _queue(engine, sandbox, "pat-09", resume)
+    deliver_all(worker)
+    assert _server_careplan(fhir, careplan_key)["status"] == "active"
+    # Ended in the EHR meanwhile: a later pause and resume of ours leave it ended.
+    careplan = _server_careplan(fhir, careplan_key)
+    fhir.update({**careplan, "status": "revoked"}, version_id=careplan["meta"]["versionId"])
+    _queue(engine, sandbox, "pat-09", pause, resume)
+    deliver_all(worker)
+    assert _server_careplan(fhir, careplan_key)["status"] == "revoked"
+    assert any("CarePlan" in e and "revoked in the EHR" in e for e in _events(engine))
+    assert queue_status(engine).dead == 0
+
+
+def test_a_task_goes_back_from_on_hold_only_when_it_is_a_resume_of_our_own_pause(
+    engine, sandbox, definitions, worker, fhir
+):
+    _, tasks = enrol_patient(engine, sandbox, definitions, patient="pat-10")
+    deliver_all(worker)
+    key = tasks["understanding-burnout"]
+    _queue(engine, sandbox, "pat-10", {"op": "update-task", "key": key, "status": "on-hold"})
+    deliver_all(worker)
+    assert server_task(fhir, key)["status"] == "on-hold"
+    # A plain "ready" (the rules, say) never takes a Task back out of a hold ...
+    _queue(engine, sandbox, "pat-10", {"op": "update-task", "key": key, "status": "ready"})
+    deliver_all(worker)
+    assert server_task(fhir, key)["status"] == "on-hold"
+    # ... a resume of the hold does.
+    resume = {"op": "update-task", "key": key, "status": "ready", "from": "on-hold"}
+    _queue(engine, sandbox, "pat-10", resume)
+    deliver_all(worker)
+    assert server_task(fhir, key)["status"] == "ready"

@@ -8,7 +8,12 @@ An entry holds operations:
 - ``{"op": "update-task", "key": K, "status": S, "output": [...], "statusReason": "…"}``: the
   Task created under key K gets status S (and outputs), sent as an update with ``ifMatch``
   on the version we last saw (R4 §3.1.0.4.1); on 412 the worker reads the Task again and
-  applies the change to what is there now, if it still moves the Task forward.
+  applies the change to what is there now, if it still moves the Task forward. With
+  ``"from": F`` (a care professional resuming what they paused, which moves the Task back
+  from on-hold) it is applied only while the EHR still has the Task at F;
+- ``{"op": "update-careplan", "key": K, "status": S, "from": F}``: the same for the CarePlan
+  of an enrolment (paused, resumed, completed, stopped); a completed or revoked CarePlan is
+  never changed again, and ``from`` works as for a Task.
 
 References between resources are written ``urn:uuid:K``: inside one Bundle the server
 resolves them (R4 §3.1.0.11.2), to resources delivered earlier we resolve them here. Each
@@ -128,7 +133,7 @@ def apply_task_change(
     missing = [o for o in outputs if o not in (task.get("output") or [])]
     if current == target and not missing:
         return None  # delivered before (perhaps the answer to our request was lost)
-    if current != target and not moves_forward(current, target):
+    if current != target and not _may_move(current, target, change.get("from")):
         return None
     new = copy.deepcopy(dict(task))
     new["status"] = target
@@ -144,6 +149,41 @@ def apply_task_change(
         period.setdefault("start", new["lastModified"])
         period["end"] = new["lastModified"]
     return new
+
+
+def _may_move(current: str, target: str, expected: Any) -> bool:
+    if expected is not None:  # back from where we put it (a resume): only if it is still there
+        return current == expected and current not in TERMINAL_TASK_STATUSES
+    return moves_forward(current, target)
+
+
+#: CarePlan statuses (R4 request-status) that are never left.
+TERMINAL_CAREPLAN_STATUSES = frozenset({"completed", "revoked", "entered-in-error"})
+
+
+def apply_careplan_change(
+    careplan: Mapping[str, Any], change: Mapping[str, Any], now: datetime
+) -> dict[str, Any] | None:
+    """The CarePlan with its new status, or None when it has it already, has ended (completed,
+    revoked) or, with ``from``, is no longer at the status we put it in."""
+    target, current = str(change["status"]), str(careplan.get("status"))
+    expected = change.get("from")
+    if current == target or current in TERMINAL_CAREPLAN_STATUSES:
+        return None
+    if expected is not None and current != expected:
+        return None
+    new = copy.deepcopy(dict(careplan))
+    new["status"] = target
+    if target in TERMINAL_CAREPLAN_STATUSES:
+        new.setdefault("period", {})["end"] = now.isoformat(timespec="seconds")
+    return new
+
+
+#: What an update operation changes, and how.
+UPDATES = {
+    "update-task": ("Task", apply_task_change),
+    "update-careplan": ("CarePlan", apply_careplan_change),
+}
 
 
 def provenance(

@@ -37,9 +37,9 @@ from fhir_burnout.errors import FhirBurnoutError, FhirConnectionError, FhirServe
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.sync._bundle import (
     KEY_SYSTEM,
+    UPDATES,
     Known,
     Waiting,
-    apply_task_change,
     provenance,
     referenced_keys,
     resolve,
@@ -268,32 +268,33 @@ class Worker:
                 continue
             if key not in known:
                 raise Waiting(key)
-            task, version = known[key].resource, known[key].version_id
-            if task is None or key in stale:
-                task = client.read("Task", known[key].fhir_id)
-                version = task.get("meta", {}).get("versionId")
+            kind, apply = UPDATES[op["op"]]
+            current, version = known[key].resource, known[key].version_id
+            if current is None or key in stale:
+                current = client.read(kind, known[key].fhir_id)
+                version = current.get("meta", {}).get("versionId")
             change = resolve({k: v for k, v in op.items() if k != "op"}, local, known)
-            updated = apply_task_change(task, change, now)
+            updated = apply(current, change, now)
             if updated is None:
                 skipped.append(
-                    f"Task {task['id']} is {task.get('status')} in the EHR; "
+                    f"{kind} {current['id']} is {current.get('status')} in the EHR; "
                     f"{op['status']} not applied"
-                    if task.get("status") != op["status"]
-                    else f"Task {task['id']} was {op['status']} already"
+                    if current.get("status") != op["status"]
+                    else f"{kind} {current['id']} was {op['status']} already"
                 )
                 continue
-            request: dict[str, Any] = {"method": "PUT", "url": f"Task/{task['id']}"}
+            request: dict[str, Any] = {"method": "PUT", "url": f"{kind}/{current['id']}"}
             if version:
                 request["ifMatch"] = f'W/"{version}"'
             entries.append(
                 {
-                    "fullUrl": f"{client.base_url}/Task/{task['id']}",
+                    "fullUrl": f"{client.base_url}/{kind}/{current['id']}",
                     "resource": updated,
                     "request": request,
                 }
             )
             plan.append(("update", key, updated))
-            targets.append({"reference": f"Task/{task['id']}"})
+            targets.append({"reference": f"{kind}/{current['id']}"})
         if entries:
             agent = entry.payload.get("agent", {})
             recorded = entry.payload.get("recorded") or now.isoformat(timespec="seconds")
