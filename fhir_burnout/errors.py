@@ -6,6 +6,7 @@ issue severity and type, and renders itself as an OperationOutcome::
     FhirBurnoutError                    (exception)
     ├── ContentError, ValueError        (invalid)      content/ or questionnaires/ unreadable
     ├── ValidationProblemsError, ValueError    (invalid)      validation found problems
+    ├── referral.ReferralLetterError, ValueError  (invalid, too-long)  a letter we refuse
     └── FhirServerError                 (exception)    a FHIR server answered with an error
         └── FhirConnectionError         (transient)    no answer: refused, timed out, reset
 

@@ -7,6 +7,7 @@ import fhir_burnout.db
 import fhir_burnout.errors
 import fhir_burnout.fhir
 import fhir_burnout.questionnaire
+import fhir_burnout.referral
 import fhir_burnout.resources
 import fhir_burnout.sandbox
 import fhir_burnout.smart_launch
@@ -39,6 +40,11 @@ def test_public_api_is_pinned():
         "build_response", "enabled_items", "enablement", "evaluate", "initial_answers",
         "load_form", "score", "validate", "with_scores",
     ]  # fmt: skip
+    assert sorted(fhir_burnout.referral.__all__) == [
+        "LETTER_NAMESPACE", "LetterIdentifier", "LetterProblem", "MAX_LETTER_BYTES",
+        "ReferralLetter", "ReferralLetterError", "ReferredPatient", "Referrer",
+        "letter_to_fhir", "read_referral_letter", "valid_bsn",
+    ]  # fmt: skip
     assert fhir_burnout.sandbox.__all__ == [
         "SandboxError", "SandboxInfo", "SandboxProcess", "sandbox_command", "start_sandbox",
     ]  # fmt: skip
@@ -66,8 +72,8 @@ def test_public_api_is_pinned():
     ]  # fmt: skip
     modules = (
         fhir_burnout.db, fhir_burnout.errors, fhir_burnout.fhir, fhir_burnout.resources,
-        fhir_burnout.questionnaire, fhir_burnout.sandbox, fhir_burnout.smart_launch,
-        fhir_burnout.sync, fhir_burnout.workflow,
+        fhir_burnout.questionnaire, fhir_burnout.referral, fhir_burnout.sandbox,
+        fhir_burnout.smart_launch, fhir_burnout.sync, fhir_burnout.workflow,
     )  # fmt: skip
     for module in modules:
         for name in module.__all__:

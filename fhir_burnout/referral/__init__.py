@@ -1,0 +1,35 @@
+"""Referral intake: the XML referral letter, read safely and turned into FHIR R4.
+
+:func:`read_referral_letter` reads a letter (``referral-letter.xsd``, described in
+``docs/referral-letter.md``) into a :class:`ReferralLetter` or refuses it with a
+:class:`ReferralLetterError` that lists every problem; :func:`letter_to_fhir` turns a
+letter into a FHIR R4 Patient and ServiceRequest (JSON), the ServiceRequest's subject
+being ``urn:uuid:<letter.patient_key>``.
+"""
+
+from __future__ import annotations
+
+from fhir_burnout.referral._bsn import valid_bsn
+from fhir_burnout.referral._errors import LetterProblem, ReferralLetterError
+from fhir_burnout.referral._letter import MAX_LETTER_BYTES, letter_to_fhir, read_referral_letter
+from fhir_burnout.referral._model import (
+    LETTER_NAMESPACE,
+    LetterIdentifier,
+    ReferralLetter,
+    ReferredPatient,
+    Referrer,
+)
+
+__all__ = [
+    "LETTER_NAMESPACE",
+    "MAX_LETTER_BYTES",
+    "LetterIdentifier",
+    "LetterProblem",
+    "ReferralLetter",
+    "ReferralLetterError",
+    "ReferredPatient",
+    "Referrer",
+    "letter_to_fhir",
+    "read_referral_letter",
+    "valid_bsn",
+]
