@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhir_burnout.sync import OutboxEntry
-from fhir_burnout.workflow import ResponseRow, TaskRow, enrol
+from fhir_burnout.workflow import ResponseRow, TaskRow, enrol, pause, resume
 
 from .smart_flow import sign_in_at_ehr
 
@@ -198,3 +198,25 @@ def test_after_an_exercise_the_client_can_look_back_and_it_is_kept_once(app, enr
     other = stranger.post(f"{url}/reflection", data={**form, "csrf_token": token})
     assert other.status_code == 404
     assert len(kept_reflections(app)[0]) == 1
+
+
+def test_a_paused_programme_tells_the_client_and_keeps_its_pages_closed(app, enrolled):
+    state = app.extensions["fhir_burnout"]
+    first = enrolled["understanding-burnout"]
+    with Session(state["engine"]) as db, db.begin():
+        enrolment_key = db.get(TaskRow, first).enrolment_key
+        pause(db, enrolment_key, by="Practitioner/prac-1")
+    client = signed_in(app, "pat-08")
+    home = client.get("/", headers={"Accept-Language": "nl"}).get_data(as_text=True)
+    assert "Je programma staat even stil" in home and "0800-0113" in home
+    assert f'href="/task/{first}"' not in home  # nothing to do meanwhile
+    # The module can still be read, but not marked done.
+    page = client.get(f"/task/{first}", headers={"Accept-Language": "nl"})
+    assert page.status_code == 200 and status(app, first) == "on-hold"
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))[1]
+    refused = client.post(f"/task/{first}/done", data={"csrf_token": token})
+    assert refused.status_code == 409 and status(app, first) == "on-hold"
+    with Session(state["engine"]) as db, db.begin():
+        resume(db, enrolment_key, by="Practitioner/prac-1")
+    home = client.get("/", headers={"Accept-Language": "nl"}).get_data(as_text=True)
+    assert "Je programma staat even stil" not in home and f'href="/task/{first}"' in home

@@ -10,7 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 import fhir_burnout.sync._tables
 import fhir_burnout.web._sessions
@@ -39,6 +39,30 @@ def test_migrations_create_exactly_the_tables_the_code_declares(database_url):
     assert {"enrolment", "task", "outbox_entry", "launch_session"} <= set(
         inspect(engine).get_table_names()
     )
+    engine.dispose()
+
+
+def test_a_paused_enrolment_made_before_the_pause_migration_keeps_its_place(database_url):
+    """0003: enrolments made at 0002 survive; afterwards a paused plan still holds the
+    patient's place in the track (a second current plan for it is refused)."""
+    engine = create_db_engine(database_url)
+    upgrade(engine, "0002")
+    row = (
+        "INSERT INTO enrolment (key, fhir_base, patient, track, plan_definition, status, "
+        "language, period_start, created_at, request_group_key) VALUES (:key, 'http://e', "
+        "'pat-1', 'standard', 'p', :status, 'nl', '2026-12-01', '2026-12-01T00:00:00+00:00', 'rg')"
+    )
+    with engine.begin() as connection:
+        connection.execute(text(row), {"key": "old", "status": "active"})
+    upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE enrolment SET status = 'on-hold' WHERE key = 'old'"))
+        assert connection.execute(text("SELECT held_from FROM task")).all() == []
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(text(row), {"key": "new", "status": "active"})
+    with engine.begin() as connection:  # an ended plan leaves the place free
+        connection.execute(text("UPDATE enrolment SET status = 'revoked' WHERE key = 'old'"))
+        connection.execute(text(row), {"key": "new", "status": "active"})
     engine.dispose()
 
 

@@ -63,12 +63,13 @@ def test_public_api_is_pinned():
         "key_identifier", "key_reference", "moves_forward", "queue_status", "requeue",
     ]  # fmt: skip
     assert sorted(fhir_burnout.workflow.__all__) == [
-        "Actor", "Application", "Definitions", "DraftRow", "EnrolmentRow", "NotFoundError",
-        "PhaseRow", "PhaseState", "PhaseView", "PlanError", "ProgrammeView", "Progress",
-        "ResponseRow", "TRANSITIONS", "TaskChangedError", "TaskRow", "TaskState",
+        "Actor", "Application", "Definitions", "DraftRow", "EnrolmentRow", "EnrolmentStateError",
+        "NotFoundError", "PhaseRow", "PhaseState", "PhaseView", "PlanError", "ProgrammeView",
+        "Progress", "ResponseRow", "TRANSITIONS", "TaskChangedError", "TaskRow", "TaskState",
         "TaskTransitionError", "TaskView", "add_response", "adopt_lock", "advance", "apply_plan",
-        "change_task", "check_transition", "enrol", "expect", "load_draft", "lock_task",
-        "partition", "programme_views", "save_draft", "submit_response", "unlock_phase",
+        "change_task", "check_transition", "enrol", "expect", "finish", "load_draft",
+        "lock_task", "partition", "pause", "programme_views", "resume", "save_draft", "stop",
+        "submit_response", "unlock_phase",
     ]  # fmt: skip
     modules = (
         fhir_burnout.db, fhir_burnout.errors, fhir_burnout.fhir, fhir_burnout.resources,

@@ -12,7 +12,15 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.questionnaire import load_form
 from fhir_burnout.sync import OutboxEntry
-from fhir_burnout.workflow import ResponseRow, TaskRow, change_task, enrol, load_draft
+from fhir_burnout.workflow import (
+    ResponseRow,
+    TaskRow,
+    change_task,
+    enrol,
+    load_draft,
+    pause,
+    resume,
+)
 
 from .conftest import by_id
 from .smart_flow import sign_in_at_ehr
@@ -368,3 +376,31 @@ def test_answers_sent_after_the_session_ended_are_kept_for_next_time(app, checki
     assert responses(app) == 0
     again = signed_in(app)  # signing in again finds it
     assert "Een wandeling gemaakt" in again.get(url).get_data(as_text=True)
+
+
+def test_answers_sent_while_the_programme_is_paused_are_kept_for_when_it_resumes(app, checkin):
+    state = app.extensions["fhir_burnout"]
+    client = signed_in(app)
+    url = f"/task/{checkin}/form"
+    page = client.get(url, headers={"Accept-Language": "nl"}).get_data(as_text=True)
+    with Session(state["engine"]) as db, db.begin():  # the care professional pauses meanwhile
+        pause(db, db.get(TaskRow, checkin).enrolment_key, by="Practitioner/prac-1")
+    answers = {
+        "csrf_token": token_of(page),
+        "a.checkin-energy": "6",
+        "a.checkin-tension": "4",
+        "a.checkin-sleep": option(page, "checkin-sleep", "Redelijk"),
+        "a.checkin-went-well": "Rustig aan gedaan",
+        "a.checkin-safety": option(page, "checkin-safety", "Nee"),
+        "action": "submit",
+    }
+    held = client.post(url, data=answers, headers={"Accept-Language": "nl"})
+    assert held.status_code == 409 and "Wat je invulde, is bewaard" in held.get_data(as_text=True)
+    assert responses(app) == 0
+    with Session(state["engine"]) as db, db.begin():
+        assert db.get(TaskRow, checkin).status == "on-hold"
+        resume(db, db.get(TaskRow, checkin).enrolment_key, by="Practitioner/prac-1")
+    back = client.get(url).get_data(as_text=True)
+    assert "Rustig aan gedaan" in back  # where they left off
+    sent = client.post(url, data={**answers, "csrf_token": token_of(back)})
+    assert sent.status_code == 303 and responses(app) == 1

@@ -26,6 +26,8 @@ from fhir_burnout.workflow import (
     change_task,
     enrol,
     partition,
+    pause,
+    resume,
     submit_response,
 )
 
@@ -285,3 +287,28 @@ def test_a_task_goes_back_from_on_hold_only_when_it_is_a_resume_of_our_own_pause
     _queue(engine, sandbox, "pat-10", resume)
     deliver_all(worker)
     assert server_task(fhir, key)["status"] == "ready"
+
+
+def test_a_pause_and_a_resume_reach_the_ehr_as_the_care_professional_made_them(
+    engine, sandbox, definitions, worker, fhir
+):
+    careplan_key, tasks = enrol_patient(engine, sandbox, definitions, patient="pat-11")
+    deliver_all(worker)
+    before = {key: server_task(fhir, key)["status"] for key in tasks.values()}
+    with Session(engine) as db, db.begin():
+        pause(db, careplan_key, by="Practitioner/prac-1", reason="Opname")
+    deliver_all(worker)
+    assert _server_careplan(fhir, careplan_key)["status"] == "on-hold"
+    held = {key: server_task(fhir, key) for key in tasks.values()}
+    for key, status in before.items():
+        if status in ("requested", "ready", "in-progress"):
+            assert held[key]["status"] == "on-hold"
+            assert held[key]["statusReason"] == {"text": "Opname"}
+        else:
+            assert held[key]["status"] == status
+    with Session(engine) as db, db.begin():
+        resume(db, careplan_key, by="Practitioner/prac-1")
+    deliver_all(worker)
+    assert _server_careplan(fhir, careplan_key)["status"] == "active"
+    assert {key: server_task(fhir, key)["status"] for key in tasks.values()} == before
+    assert queue_status(engine).dead == 0

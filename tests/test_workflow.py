@@ -14,6 +14,7 @@ from fhir_burnout.sync import OutboxEntry
 from fhir_burnout.workflow import (
     Definitions,
     EnrolmentRow,
+    EnrolmentStateError,
     PhaseState,
     PlanError,
     Progress,
@@ -26,9 +27,13 @@ from fhir_burnout.workflow import (
     change_task,
     enrol,
     expect,
+    finish,
     load_draft,
+    pause,
     programme_views,
+    resume,
     save_draft,
+    stop,
     submit_response,
     unlock_phase,
 )
@@ -397,3 +402,70 @@ def test_a_safety_signal_gives_the_care_professional_an_urgent_task(engine, defi
     assert created["priority"] == "urgent"
     assert created["reasonReference"] == {"reference": f"urn:uuid:{response_key}"}
     assert created["code"]["text"].startswith("Veiligheidssignaal in Wekelijkse check-in")
+
+
+def test_a_paused_programme_holds_the_clients_open_tasks_and_resumes_where_it_was(
+    engine, definitions
+):
+    with Session(engine) as db, db.begin():
+        enrolment = enrolled(db, definitions)
+        module = key_of(enrolment, "understanding-burnout")
+        change_task(db, definitions, module, "in-progress", actor="client")
+        before = statuses(enrolment)
+        pause(db, enrolment.key, by="Practitioner/prac-1", reason="Opname", now=NOW)
+        held = statuses(enrolment)
+        assert enrolment.status == "on-hold"
+        assert held["understanding-burnout"] == "on-hold"  # was in progress
+        assert held["phq-9.start"] == "on-hold"  # was ready
+        assert held["body-signals"] == "on-hold"  # was requested
+        assert held["perfectionism"] == "draft"  # not the client's yet: untouched
+        # The client can do nothing meanwhile, and no phase opens.
+        with pytest.raises(TaskTransitionError):
+            change_task(db, definitions, module, "completed", actor="client")
+        with pytest.raises(EnrolmentStateError):
+            unlock_phase(db, definitions, enrolment.key, "insight", by="Practitioner/prac-1")
+        paused_ops = operations(db)[-1]
+        resume(db, enrolment.key, by="Practitioner/prac-1", now=NOW)
+        assert enrolment.status == "active" and statuses(enrolment) == before
+        resumed_ops = operations(db)[-1]
+        [view] = programme_views(db, definitions, fhir_base=EHR, patient="pat-01")
+        assert not view.paused
+        careplan = enrolment.key
+    assert paused_ops[0] == {"op": "update-careplan", "key": careplan, "status": "on-hold"}
+    assert {op["status"] for op in paused_ops[1:]} == {"on-hold"}
+    assert all(op.get("statusReason") == "Opname" for op in paused_ops[1:])
+    assert resumed_ops[0]["status"] == "active" and resumed_ops[0]["from"] == "on-hold"
+    assert {op["from"] for op in resumed_ops} == {"on-hold"}
+    assert {op["key"] for op in resumed_ops[1:]} == {op["key"] for op in paused_ops[1:]}
+
+
+def test_the_client_sees_that_the_programme_is_paused_and_nothing_due(engine, definitions):
+    with Session(engine) as db, db.begin():
+        enrolment = enrolled(db, definitions)
+        pause(db, enrolment.key, by="Practitioner/prac-1")
+        [view] = programme_views(db, definitions, fhir_base=EHR, patient="pat-01")
+        # Enrolling again in the same track finds the paused plan, not a second one.
+        assert enrolled(db, definitions).key == enrolment.key
+    assert view.paused and view.due == () and view.next_module is None
+
+
+@pytest.mark.parametrize(("end", "careplan_status"), [(stop, "revoked"), (finish, "completed")])
+def test_ending_a_programme_cancels_what_is_open_but_not_the_care_professionals_to_dos(
+    engine, definitions, end, careplan_status
+):
+    with Session(engine) as db, db.begin():
+        enrolment = enrolled(db, definitions, track="waiting-list")
+        response = {"resourceType": "QuestionnaireResponse", "status": "completed"}
+        first = next(t for t in enrolment.tasks if t.kind == "measure" and t.status == "ready")
+        submit_response(
+            db, definitions, first.key, response, who="Patient/pat-01", safety_signal=True
+        )
+        pause(db, enrolment.key, by="Practitioner/prac-1")
+        end(db, enrolment.key, by="Practitioner/prac-1", reason="Behandeling gestart")
+        kinds = {(t.kind, t.status) for t in enrolment.tasks}
+        assert enrolment.status == careplan_status
+        assert ("practitioner", "requested") in kinds  # the safety review still needs doing
+        assert {s for k, s in kinds if k != "practitioner"} <= {"completed", "cancelled"}
+        assert operations(db)[-1][0]["status"] == careplan_status
+        with pytest.raises(EnrolmentStateError):
+            resume(db, enrolment.key, by="Practitioner/prac-1")

@@ -30,6 +30,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "Je behandelaar heeft deze fase voor je opengezet.",
         "en": "Your care professional opened this phase for you.",
     },
+    "programme_paused": {
+        "nl": "Je programma staat even stil: je behandelaar heeft het gepauzeerd. Alles wat je "
+        "al deed, blijft bewaard. Als het verder gaat, zie je hier weer wat je kunt doen.",
+        "en": "Your programme is on pause: your care professional paused it. Everything you "
+        "did so far is kept. When it goes on, you will see here again what you can do.",
+    },
     "modules_done": {
         "nl": "{done} van de {total} modules gedaan.",
         "en": "{done} of {total} modules done.",
@@ -68,6 +74,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "error_not_now": {
         "nl": "Dit kan nu niet. Er is niets veranderd.",
         "en": "This is not possible now. Nothing was changed.",
+    },
+    "error_not_now_saved": {
+        "nl": "Dit kan nu niet worden ingestuurd. Wat je invulde, is bewaard: je vindt het "
+        "terug als je weer verder kunt.",
+        "en": "This cannot be sent now. What you filled in has been kept: you will find it "
+        "again when you can carry on.",
     },
     "error_too_large": {
         "nl": "Dit was te veel tekst in één keer. Wat je eerder opsloeg, is bewaard; maak het wat korter.",

@@ -92,9 +92,9 @@ def questionnaire_page(key: str) -> Any:
             if found is None or found[0].kind not in ("homework", "measure"):
                 return message_page("error_not_found", 404)
             task, who = found
-            if not _open(task):
-                return _closed(task)
             form = _form_for(task.definition, language())
+            if not _open(task):
+                return _not_open(state["engine"], form, task)
             if request.method == "GET":
                 draft = load_draft(db, key)
                 return _page(form, key, initial_answers(form) if draft is None else draft, {})
@@ -115,6 +115,17 @@ def _closed(task: TaskRow) -> Any:
     if task.status == "completed":
         return redirect(url_for("launch.home"), code=303)
     return message_page("error_not_now", 409)
+
+
+def _not_open(engine: Engine, form: FormModel, task: TaskRow) -> Any:
+    """The Task is not open now. When the client sent answers to one not sent yet (the care
+    professional paused the programme, say), they are kept as its draft, for when it opens
+    again, and the page says so."""
+    if request.method != "POST" or task.status == "completed":
+        return _closed(task)
+    answers = compact(parse_answers(form, request.form.to_dict(flat=False)))
+    closed = _save(engine, task, answers)
+    return message_page("error_not_now_saved", 409) if closed is None else closed
 
 
 def _keep_draft_after_session_ended(key: str) -> bool:
@@ -143,7 +154,7 @@ def _post(engine: Engine, form: FormModel, task: TaskRow, who: str) -> Any:
         now = datetime.now(UTC)
         response, issues = checked_response(form, answers, who=who, now=now, lang=language())
         if not issues:
-            return _submit(engine, form, task, who, response, now=now)
+            return _submit(engine, form, task, who, response, answers=answers, now=now)
         closed = _save(engine, task, answers)
         return _page(form, key, answers, issues) if closed is None else closed
     if (closed := _save(engine, task, answers)) is not None:
@@ -157,14 +168,16 @@ def _post(engine: Engine, form: FormModel, task: TaskRow, who: str) -> Any:
 
 
 def _save(engine: Engine, task: TaskRow, answers: dict[str, Any]) -> Any:
-    """Keep the answers as the Task's draft (nothing typed is lost); None when kept, else
-    the answer for a Task that closed since the page read it."""
+    """Keep the answers as the Task's draft (nothing typed is lost); None when kept. A Task
+    sent meanwhile (another tab) keeps nothing and sends the client home; one closed
+    otherwise (paused) keeps the draft for when it opens again, and the page says so."""
     with Session(engine) as db, db.begin():
         locked = lock_task(db, task.key)
-        if locked is None or not _open(locked):
+        if locked is None or locked.status == "completed":
             return _closed(locked or task)
         save_draft(db, task.key, answers)
-    return None
+        still_open = _open(locked)
+    return None if still_open else message_page("error_not_now_saved", 409)
 
 
 def _submit(
@@ -174,6 +187,7 @@ def _submit(
     who: str,
     response: dict[str, Any],
     *,
+    answers: dict[str, Any],
     now: datetime,
 ) -> Any:
     """Keep the response with its scores and complete the Task (the draft goes: it is sent),
@@ -191,9 +205,14 @@ def _submit(
                 safety_signal=safety, now=now,
             )  # fmt: skip
     except TaskChangedError:
-        with Session(current_app.extensions["fhir_burnout"]["reader"]) as db:
-            now_as = db.get(TaskRow, task.key)
-            return _closed(now_as or task)
+        # Sent from another tab (nothing more to keep), or closed meanwhile: then the
+        # answers stay as the draft.
+        closed = _save(engine, task, answers)
+        return (
+            redirect(url_for(".questionnaire_page", key=task.key), code=303)
+            if closed is None
+            else closed
+        )
     if safety:
         return render("safety.html")
     return redirect(url_for("launch.home"), code=303)

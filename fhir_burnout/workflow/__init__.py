@@ -8,9 +8,11 @@ transaction. Functions take the caller's SQLAlchemy session; the caller commits.
 from __future__ import annotations
 
 from fhir_burnout.workflow._apply import Application, PlanError, apply_plan
+from fhir_burnout.workflow._pausing import finish, pause, resume, stop
 from fhir_burnout.workflow._progress import PhaseState, Progress, TaskState, advance
 from fhir_burnout.workflow._service import (
     Definitions,
+    EnrolmentStateError,
     NotFoundError,
     TaskChangedError,
     add_response,
@@ -47,6 +49,7 @@ __all__ = [
     "Definitions",
     "DraftRow",
     "EnrolmentRow",
+    "EnrolmentStateError",
     "NotFoundError",
     "PhaseRow",
     "PhaseState",
@@ -68,11 +71,15 @@ __all__ = [
     "check_transition",
     "enrol",
     "expect",
+    "finish",
     "load_draft",
     "lock_task",
     "partition",
+    "pause",
     "programme_views",
+    "resume",
     "save_draft",
+    "stop",
     "submit_response",
     "unlock_phase",
 ]

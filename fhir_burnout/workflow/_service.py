@@ -29,6 +29,7 @@ from fhir_burnout.workflow._apply import SDC_TEMP, PlanError, apply_plan
 from fhir_burnout.workflow._progress import PhaseState, TaskState, advance
 from fhir_burnout.workflow._states import Actor, check_transition
 from fhir_burnout.workflow._tables import (
+    CURRENT,
     DraftRow,
     EnrolmentRow,
     PhaseRow,
@@ -41,6 +42,12 @@ class NotFoundError(FhirBurnoutError, LookupError):
     """An enrolment, phase or Task that does not exist."""
 
     code = "not-found"
+
+
+class EnrolmentStateError(FhirBurnoutError, ValueError):
+    """The enrolment is not in a state that allows this (resume what is not paused, say)."""
+
+    code = "business-rule"
 
 
 class TaskChangedError(FhirBurnoutError):
@@ -209,7 +216,7 @@ def _active(db: Session, fhir_base: str, patient: str, track: str) -> EnrolmentR
             EnrolmentRow.fhir_base == fhir_base,
             EnrolmentRow.patient == patient,
             EnrolmentRow.track == track,
-            EnrolmentRow.status == "active",
+            EnrolmentRow.status.in_(CURRENT),
         )
     )
 
@@ -766,6 +773,8 @@ def unlock_phase(
     enrolment = db.get(EnrolmentRow, enrolment_key, with_for_update=True)
     if enrolment is None:
         raise NotFoundError(f"there is no enrolment {enrolment_key}")
+    if enrolment.status != "active":
+        raise EnrolmentStateError(f"an enrolment that is {enrolment.status} opens no phase")
     phase = next((p for p in enrolment.phases if p.code == phase_code), None)
     if phase is None:
         raise NotFoundError(f"the enrolment has no phase {phase_code!r}")

@@ -14,6 +14,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fhir_burnout.db import Base
 
+#: Enrolment statuses that still hold the patient's place in the track.
+CURRENT = ("active", "on-hold")
+CURRENT_SQL = "status IN ('active', 'on-hold')"
+
 
 class EnrolmentRow(Base):
     """A patient in a track of the programme: the CarePlan, locally."""
@@ -24,7 +28,8 @@ class EnrolmentRow(Base):
     patient: Mapped[str] = mapped_column(String(128))  # the Patient's id on that server
     track: Mapped[str] = mapped_column(String(64))
     plan_definition: Mapped[str] = mapped_column(String(512))  # canonical url|version
-    status: Mapped[str] = mapped_column(String(16), default="active")  # active|completed|revoked
+    #: active | on-hold (paused by the care professional) | completed | revoked (stopped)
+    status: Mapped[str] = mapped_column(String(16), default="active")
     author: Mapped[str | None] = mapped_column(String(256))  # Practitioner/.. or Device
     practice: Mapped[str | None] = mapped_column(String(256))  # Organization/..
     language: Mapped[str] = mapped_column(String(8), default="nl")
@@ -39,15 +44,16 @@ class EnrolmentRow(Base):
     )
 
     __table_args__ = (
-        # One active plan per patient and track: a second enrolment finds the first.
+        # One current (active or paused) plan per patient and track: a second enrolment
+        # finds the first.
         Index(
             "uq_enrolment_active",
             "fhir_base",
             "patient",
             "track",
             unique=True,
-            sqlite_where=text("status = 'active'"),
-            postgresql_where=text("status = 'active'"),
+            sqlite_where=text(CURRENT_SQL),
+            postgresql_where=text(CURRENT_SQL),
         ),
     )
 
@@ -88,6 +94,8 @@ class TaskRow(Base):
     output_key: Mapped[str | None] = mapped_column(String(64))  # its QuestionnaireResponse
     #: not offered before this day (Task.restriction.period.start: the next weekly check-in)
     ready_from: Mapped[date | None] = mapped_column(Date)
+    #: while its programme is paused: the status it goes back to when it resumes
+    held_from: Mapped[str | None] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     enrolment: Mapped[EnrolmentRow] = relationship(back_populates="tasks")
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.questionnaire._form import localized
 from fhir_burnout.workflow._service import Definitions
-from fhir_burnout.workflow._tables import EnrolmentRow
+from fhir_burnout.workflow._tables import CURRENT, EnrolmentRow
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ class ProgrammeView:
     due: tuple[TaskView, ...]  # homework and questionnaires ready now
     modules_done: int
     modules_total: int
+    paused: bool = False  # by the care professional: nothing is due until it resumes
 
 
 def _translated(element: Mapping[str, Any], key: str, lang: str) -> str:
@@ -77,15 +78,16 @@ def programme_views(
     lang: str = "nl",
     today: date | None = None,
 ) -> list[ProgrammeView]:
-    """The patient's active enrolments on this EHR, newest first; ``due`` holds what can be
-    done ``today`` (a weekly check-in not before its week has come round)."""
+    """The patient's current enrolments (active or paused) on this EHR, newest first;
+    ``due`` holds what can be done ``today`` (a weekly check-in not before its week has come
+    round)."""
     today = today or datetime.now(UTC).date()
     enrolments = db.scalars(
         select(EnrolmentRow)
         .where(
             EnrolmentRow.fhir_base == fhir_base.rstrip("/"),
             EnrolmentRow.patient == patient,
-            EnrolmentRow.status == "active",
+            EnrolmentRow.status.in_(CURRENT),
         )
         .order_by(EnrolmentRow.created_at.desc())
     ).all()
@@ -123,6 +125,7 @@ def programme_views(
                 ),
                 modules_done=sum(t.status == "completed" for t in modules),
                 modules_total=len(modules),
+                paused=enrolment.status == "on-hold",
             )
         )
     return views

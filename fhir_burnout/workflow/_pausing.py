@@ -1,0 +1,137 @@
+"""The care professional's decisions about a whole enrolment: pause, resume, stop, finish.
+
+A pause puts every open Task of the client's on hold and remembers where each was; resuming
+puts each back there (the outbox sends it with ``from: on-hold``, so a hold or an end set in
+the EHR meanwhile is not undone). Stopping (the programme ends early: CarePlan ``revoked``)
+and finishing (``completed``) cancel what is still open of the client's. The care
+professional's own to-dos (a safety review, a request to open a phase) are left as they
+are: they still need doing. The CarePlan's status travels with the Tasks', in one outbox
+entry (R4 CarePlan.status: active, on-hold, revoked, completed).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from fhir_burnout.workflow._service import EnrolmentStateError, NotFoundError, _now, _queue
+from fhir_burnout.workflow._states import check_transition
+from fhir_burnout.workflow._tables import EnrolmentRow
+
+#: Task statuses a pause holds (draft Tasks wait for their phase and are not the client's yet).
+_OPEN = ("requested", "ready", "in-progress")
+#: Task statuses that stopping or finishing cancels.
+_UNFINISHED = ("draft", "requested", "ready", "in-progress", "on-hold")
+
+
+def _enrolment(db: Session, key: str, allowed: tuple[str, ...], what: str) -> EnrolmentRow:
+    enrolment = db.get(EnrolmentRow, key, with_for_update=True)
+    if enrolment is None:
+        raise NotFoundError(f"there is no enrolment {key}")
+    if enrolment.status not in allowed:
+        raise EnrolmentStateError(f"an enrolment that is {enrolment.status} cannot be {what}")
+    return enrolment
+
+
+def _careplan(
+    enrolment: EnrolmentRow, status: str, came_from: str | None = None
+) -> dict[str, Any]:
+    change = {"op": "update-careplan", "key": enrolment.key, "status": status}
+    if came_from:
+        change["from"] = came_from
+    return change
+
+
+def pause(
+    db: Session,
+    enrolment_key: str,
+    *,
+    by: str,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> EnrolmentRow:
+    """Pause a client's programme: their open Tasks go on hold until it is resumed."""
+    now = _now(now)
+    enrolment = _enrolment(db, enrolment_key, ("active",), "paused")
+    enrolment.status = "on-hold"
+    operations = [_careplan(enrolment, "on-hold")]
+    for task in enrolment.tasks:
+        if task.kind != "practitioner" and task.status in _OPEN:
+            check_transition(task.status, "on-hold", "practitioner")
+            task.held_from, task.status, task.updated_at = task.status, "on-hold", now
+            task.status_reason = reason
+            change = {"op": "update-task", "key": task.key, "status": "on-hold"}
+            operations.append({**change, "statusReason": reason} if reason else change)
+    _queue(db, enrolment, "paused", operations, by, now=now)
+    return enrolment
+
+
+def resume(
+    db: Session, enrolment_key: str, *, by: str, now: datetime | None = None
+) -> EnrolmentRow:
+    """Resume a paused programme: every Task the pause held goes back to where it was."""
+    now = _now(now)
+    enrolment = _enrolment(db, enrolment_key, ("on-hold",), "resumed")
+    enrolment.status = "active"
+    operations = [_careplan(enrolment, "active", came_from="on-hold")]
+    for task in enrolment.tasks:
+        if task.status == "on-hold" and task.held_from is not None:
+            check_transition("on-hold", task.held_from, "practitioner")
+            task.status, task.held_from, task.updated_at = task.held_from, None, now
+            task.status_reason = None
+            operations.append(
+                {"op": "update-task", "key": task.key, "status": task.status, "from": "on-hold"}
+            )
+    _queue(db, enrolment, "resumed", operations, by, now=now)
+    return enrolment
+
+
+def stop(
+    db: Session,
+    enrolment_key: str,
+    *,
+    by: str,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> EnrolmentRow:
+    """End the programme early (CarePlan revoked): what is still open is cancelled."""
+    return _end(db, enrolment_key, "revoked", "stopped", by=by, reason=reason, now=now)
+
+
+def finish(
+    db: Session,
+    enrolment_key: str,
+    *,
+    by: str,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> EnrolmentRow:
+    """Mark the programme as finished (CarePlan completed): what is still open is cancelled."""
+    return _end(db, enrolment_key, "completed", "finished", by=by, reason=reason, now=now)
+
+
+def _end(
+    db: Session,
+    enrolment_key: str,
+    status: str,
+    what: str,
+    *,
+    by: str,
+    reason: str | None,
+    now: datetime | None,
+) -> EnrolmentRow:
+    now = _now(now)
+    enrolment = _enrolment(db, enrolment_key, ("active", "on-hold"), what)
+    enrolment.status = status
+    operations = [_careplan(enrolment, status)]
+    for task in enrolment.tasks:
+        if task.kind != "practitioner" and task.status in _UNFINISHED:
+            check_transition(task.status, "cancelled", "practitioner")
+            task.status, task.held_from, task.updated_at = "cancelled", None, now
+            task.status_reason = reason
+            change = {"op": "update-task", "key": task.key, "status": "cancelled"}
+            operations.append({**change, "statusReason": reason} if reason else change)
+    _queue(db, enrolment, what, operations, by, now=now)
+    return enrolment
