@@ -404,3 +404,30 @@ def test_answers_sent_while_the_programme_is_paused_are_kept_for_when_it_resumes
     assert "Rustig aan gedaan" in back  # where they left off
     sent = client.post(url, data={**answers, "csrf_token": token_of(back)})
     assert sent.status_code == 303 and responses(app) == 1
+
+
+def test_a_concerning_answer_while_paused_still_alerts_the_care_professional(app, checkin):
+    """Answers that cannot be sent (the programme is paused) are kept; a safety signal in
+    them is not left lying in a draft: crisis help now, and the urgent Task, queued."""
+    state = app.extensions["fhir_burnout"]
+    client = signed_in(app)
+    url = f"/task/{checkin}/form"
+    page = client.get(url, headers={"Accept-Language": "nl"}).get_data(as_text=True)
+    with Session(state["engine"]) as db, db.begin():
+        pause(db, db.get(TaskRow, checkin).enrolment_key, by="Practitioner/prac-1")
+    answers = {
+        "csrf_token": token_of(page),
+        "a.checkin-energy": "2",
+        "a.checkin-safety": option(page, "checkin-safety", "Vaak"),
+        "action": "submit",
+    }
+    shown = client.post(url, data=answers, headers={"Accept-Language": "nl"})
+    text = shown.get_data(as_text=True)
+    assert "0800-0113" in text and "neemt contact met je op" in text
+    with Session(state["engine"]) as db:
+        alert = db.scalars(select(TaskRow).where(TaskRow.kind == "practitioner")).one()
+        assert alert.status == "requested" and alert.action_id.startswith("safety:")
+        queued = json.loads(db.scalars(select(OutboxEntry.payload)).all()[-1])["operations"]
+        assert queued[0]["resource"]["priority"] == "urgent"
+        assert load_draft(db, checkin)["checkin-energy"] == [{"valueInteger": 2}]
+    assert responses(app) == 0

@@ -40,6 +40,7 @@ from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.workflow import (
     TaskChangedError,
     TaskRow,
+    alert_care_professional,
     expect,
     load_draft,
     lock_task,
@@ -124,8 +125,24 @@ def _not_open(engine: Engine, form: FormModel, task: TaskRow) -> Any:
     if request.method != "POST" or task.status == "completed":
         return _closed(task)
     answers = compact(parse_answers(form, request.form.to_dict(flat=False)))
-    closed = _save(engine, task, answers)
-    return message_page("error_not_now_saved", 409) if closed is None else closed
+    state = _save(engine, task, answers)
+    if state == "sent":
+        return _not_kept(state)
+    return _still_safe(engine, form, task, answers) or message_page("error_not_now_saved", 409)
+
+
+def _still_safe(engine: Engine, form: FormModel, task: TaskRow, answers: dict[str, Any]) -> Any:
+    """Answers that could not be sent but give a safety signal are not left lying: the care
+    professional is alerted and the client sees crisis help; None when there is no signal."""
+    who = f"Patient/{task.enrolment.patient}"
+    response, _issues = checked_response(
+        form, answers, who=who, now=datetime.now(UTC), lang=language()
+    )
+    if not _safety_signal(form, response):
+        return None
+    with Session(engine) as db, db.begin():
+        alert_care_professional(db, task.key, who=who)
+    return render("safety.html")
 
 
 def _keep_draft_after_session_ended(key: str) -> bool:
@@ -155,9 +172,9 @@ def _post(engine: Engine, form: FormModel, task: TaskRow, who: str) -> Any:
         response, issues = checked_response(form, answers, who=who, now=now, lang=language())
         if not issues:
             return _submit(engine, form, task, who, response, answers=answers, now=now)
-        closed = _save(engine, task, answers)
+        closed = _not_kept(_save(engine, task, answers))
         return _page(form, key, answers, issues) if closed is None else closed
-    if (closed := _save(engine, task, answers)) is not None:
+    if (closed := _not_kept(_save(engine, task, answers))) is not None:
         return closed
     if action.startswith(("add:", "remove:")):
         focus = change_entries(form, shown, action)
@@ -167,17 +184,23 @@ def _post(engine: Engine, form: FormModel, task: TaskRow, who: str) -> Any:
     return redirect(url_for("launch.home"), code=303)
 
 
-def _save(engine: Engine, task: TaskRow, answers: dict[str, Any]) -> Any:
-    """Keep the answers as the Task's draft (nothing typed is lost); None when kept. A Task
-    sent meanwhile (another tab) keeps nothing and sends the client home; one closed
-    otherwise (paused) keeps the draft for when it opens again, and the page says so."""
+def _save(engine: Engine, task: TaskRow, answers: dict[str, Any]) -> str:
+    """Keep the answers as the Task's draft, so nothing typed is lost, and say how the Task
+    is now: "open"; "closed" (paused, say: the draft waits for it to open again); or "sent"
+    (from another tab meanwhile: nothing is kept, there is nothing left to send)."""
     with Session(engine) as db, db.begin():
         locked = lock_task(db, task.key)
         if locked is None or locked.status == "completed":
-            return _closed(locked or task)
+            return "sent"
         save_draft(db, task.key, answers)
-        still_open = _open(locked)
-    return None if still_open else message_page("error_not_now_saved", 409)
+        return "open" if _open(locked) else "closed"
+
+
+def _not_kept(state: str) -> Any:
+    """The page for a Task ``_save`` found closed or sent; None when it is open."""
+    if state == "sent":
+        return redirect(url_for("launch.home"), code=303)
+    return message_page("error_not_now_saved", 409) if state == "closed" else None
 
 
 def _submit(
@@ -207,12 +230,14 @@ def _submit(
     except TaskChangedError:
         # Sent from another tab (nothing more to keep), or closed meanwhile: then the
         # answers stay as the draft.
-        closed = _save(engine, task, answers)
-        return (
-            redirect(url_for(".questionnaire_page", key=task.key), code=303)
-            if closed is None
-            else closed
-        )
+        state = _save(engine, task, answers)
+        if state == "open":  # changed, yet open: the form again, with the answers
+            return redirect(url_for(".questionnaire_page", key=task.key), code=303)
+        if state == "closed" and safety:  # kept, not sent: the alert goes anyway
+            with Session(engine) as db, db.begin():
+                alert_care_professional(db, task.key, who=who)
+            return render("safety.html")
+        return _not_kept(state)
     if safety:
         return render("safety.html")
     return redirect(url_for("launch.home"), code=303)

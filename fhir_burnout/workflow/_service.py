@@ -698,7 +698,6 @@ def submit_response(
     professional an urgent Task to contact the client. Returns the response's key."""
     now = _now(now)
     task = _task(db, task_key)
-    enrolment = task.enrolment
     key = str(uuid.uuid4())
     resource = _keep_response(db, task, response, key, who=who, scores=scores, now=now)
     # Sent: the draft goes (one statement, whether or not there was one).
@@ -711,12 +710,7 @@ def submit_response(
     ]
     extra = [{"op": "create", "key": key, "resource": resource}]
     if safety_signal:
-        nl, en = (t.format(title=task.title) for t in SAFETY_REVIEW)
-        review = _practitioner_task(
-            db, enrolment, action_id=f"safety:{key}", texts=(nl, en), priority="urgent",
-            now=now, reason=key,
-        )  # fmt: skip
-        extra.append(review)
+        extra.append(_safety_review(db, task, action_id=f"safety:{key}", reason=key, now=now))
     _change(
         db,
         definitions,
@@ -730,6 +724,29 @@ def submit_response(
         now=now,
     )
     return key
+
+
+def _safety_review(
+    db: Session, task: TaskRow, *, action_id: str, reason: str | None, now: datetime
+) -> dict[str, Any]:
+    nl, en = (t.format(title=task.title) for t in SAFETY_REVIEW)
+    return _practitioner_task(
+        db, task.enrolment, action_id=action_id, texts=(nl, en), priority="urgent", now=now,
+        reason=reason,
+    )  # fmt: skip
+
+
+def alert_care_professional(
+    db: Session, task_key: str, *, who: str, now: datetime | None = None
+) -> None:
+    """A safety signal in answers that could not be sent (the programme is paused, say):
+    the care professional still gets the urgent Task to contact the client, queued for the
+    EHR like every other write. The answers themselves stay with us as the draft."""
+    now = _now(now)
+    task = _task(db, task_key)
+    action_id = f"safety:{task.key}:{now.isoformat(timespec='seconds')}"
+    review = _safety_review(db, task, action_id=action_id, reason=None, now=now)
+    _queue(db, task.enrolment, "safety-alert", [review], who, now=now)
 
 
 def add_response(
