@@ -12,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+import fhir_burnout.referral._tables
 import fhir_burnout.sync._tables
 import fhir_burnout.web._sessions
 import fhir_burnout.workflow._tables  # noqa: F401 -- the tables the migrations must create

@@ -1,4 +1,5 @@
-"""Referral intake: the XML referral letter, read safely and turned into FHIR R4.
+"""Referral intake: referrals taken in once (:func:`take_referral`), and the XML referral
+letter, read safely and turned into FHIR R4.
 
 :func:`read_referral_letter` reads a letter (``referral-letter.xsd``, described in
 ``docs/referral-letter.md``) into a :class:`ReferralLetter` or refuses it with a
@@ -11,6 +12,13 @@ from __future__ import annotations
 
 from fhir_burnout.referral._bsn import valid_bsn
 from fhir_burnout.referral._errors import LetterProblem, ReferralLetterError
+from fhir_burnout.referral._intake import (
+    WAITING_LIST,
+    Intake,
+    ReferralError,
+    referral_key,
+    take_referral,
+)
 from fhir_burnout.referral._letter import MAX_LETTER_BYTES, letter_to_fhir, read_referral_letter
 from fhir_burnout.referral._model import (
     LETTER_NAMESPACE,
@@ -19,17 +27,24 @@ from fhir_burnout.referral._model import (
     ReferredPatient,
     Referrer,
 )
+from fhir_burnout.referral._tables import ReferralRow
 
 __all__ = [
     "LETTER_NAMESPACE",
     "MAX_LETTER_BYTES",
+    "WAITING_LIST",
+    "Intake",
     "LetterIdentifier",
     "LetterProblem",
+    "ReferralError",
     "ReferralLetter",
     "ReferralLetterError",
+    "ReferralRow",
     "ReferredPatient",
     "Referrer",
     "letter_to_fhir",
     "read_referral_letter",
+    "referral_key",
+    "take_referral",
     "valid_bsn",
 ]

@@ -1,0 +1,30 @@
+"""The referrals we took in: one row per referral, whoever told us about it first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from fhir_burnout.db import Base
+
+
+class ReferralRow(Base):
+    """A referral (a FHIR ServiceRequest on an EHR), taken in once: its identifier is unique
+    per EHR, so a Subscription notification, the reconciliation poll and a push of the same
+    referral find this row instead of enrolling the patient again."""
+
+    __tablename__ = "referral"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fhir_base: Mapped[str] = mapped_column(String(512))
+    identifier_system: Mapped[str] = mapped_column(String(512))
+    identifier_value: Mapped[str] = mapped_column(String(256))
+    service_request: Mapped[str | None] = mapped_column(String(256))  # ServiceRequest/<id>
+    patient: Mapped[str] = mapped_column(String(128))  # the Patient's id on that EHR
+    enrolment_key: Mapped[str] = mapped_column(ForeignKey("enrolment.key"), index=True)
+    #: how we first heard of it: subscription | reconciliation | post | letter
+    seen_by: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("fhir_base", "identifier_system", "identifier_value"),)

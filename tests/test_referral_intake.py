@@ -1,0 +1,120 @@
+"""Taking in a referral: once per referral, whichever way it arrives, on both databases."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fhir_burnout.referral import WAITING_LIST, ReferralError, ReferralRow, take_referral
+from fhir_burnout.sync import OutboxEntry
+from fhir_burnout.workflow import Definitions, EnrolmentRow
+
+EHR = "http://ehr.example/fhir"
+
+
+@pytest.fixture(scope="module")
+def definitions(resources):
+    return Definitions.from_resources(resources)
+
+
+def referral(number="VW-2026-0042", patient="Patient/pat-20", **changes):
+    return {
+        "resourceType": "ServiceRequest",
+        "id": f"sr-{number}",
+        "identifier": [{"system": "https://verwijs.example/referral", "value": number}],
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": patient},
+        **changes,
+    }
+
+
+def counts(engine):
+    with Session(engine) as db:
+        return tuple(
+            db.scalar(select(func.count()).select_from(table))
+            for table in (ReferralRow, EnrolmentRow, OutboxEntry)
+        )
+
+
+def test_the_same_referral_seen_three_ways_enrols_the_patient_once(engine, definitions):
+    seen = []
+    for way in ("subscription", "reconciliation", "post"):
+        with Session(engine) as db, db.begin():
+            intake = take_referral(
+                db, definitions, fhir_base=EHR, service_request=referral(), seen_by=way
+            )
+            seen.append((intake.new, intake.referral.seen_by, intake.referral.enrolment_key))
+    assert [new for new, _, _ in seen] == [True, False, False]
+    assert {by for _, by, _ in seen} == {"subscription"}  # the first way is remembered
+    assert counts(engine) == (1, 1, 1)  # one referral, one enrolment, one write for the EHR
+    with Session(engine) as db:
+        enrolment = db.get(EnrolmentRow, seen[0][2])
+        assert (enrolment.track, enrolment.patient) == (WAITING_LIST, "pat-20")
+
+
+def test_a_referral_seen_two_ways_at_the_same_moment_is_taken_in_once(engine, definitions):
+    barrier, intakes = threading.Barrier(2), []
+
+    def take(way):
+        with Session(engine) as db, db.begin():
+            barrier.wait()
+            intakes.append(
+                take_referral(
+                    db, definitions, fhir_base=EHR, service_request=referral(), seen_by=way
+                ).new
+            )
+
+    threads = [threading.Thread(target=take, args=(w,)) for w in ("subscription", "post")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(intakes) == [False, True] and counts(engine)[:2] == (1, 1)
+
+
+def test_a_second_referral_of_a_patient_on_the_waiting_list_keeps_their_place(engine, definitions):
+    with Session(engine) as db, db.begin():
+        first = take_referral(
+            db, definitions, fhir_base=EHR, service_request=referral("A-1"), seen_by="post"
+        )
+        second = take_referral(
+            db, definitions, fhir_base=f"{EHR}/", service_request=referral("A-2"),
+            seen_by="subscription",
+        )  # fmt: skip
+        assert second.new and second.referral.enrolment_key == first.referral.enrolment_key
+    assert counts(engine)[:2] == (2, 1)
+
+
+def test_an_absolute_subject_on_the_same_ehr_is_the_patient(engine, definitions):
+    with Session(engine) as db, db.begin():
+        intake = take_referral(
+            db, definitions, fhir_base=EHR,
+            service_request=referral(patient=f"{EHR}/Patient/pat-21"), seen_by="post",
+        )  # fmt: skip
+        assert intake.referral.patient == "pat-21"
+        assert intake.referral.service_request == "ServiceRequest/sr-VW-2026-0042"
+
+
+@pytest.mark.parametrize(
+    ("service_request", "says"),
+    [
+        ({"resourceType": "Patient"}, "a referral is a FHIR ServiceRequest"),
+        (referral(identifier=[{"value": "no-system"}]), "no identifier with a system"),
+        (referral(status="draft"), "is 'draft', not active"),
+        (referral(status="revoked"), "is 'revoked', not active"),
+        (referral(patient="Group/g-1"), "subject must be a Patient on this EHR"),
+        (referral(patient="http://other.example/fhir/Patient/p"), "a Patient on this EHR"),
+        (referral(subject=None), "a Patient on this EHR"),
+    ],
+)
+def test_what_is_not_an_active_referral_of_a_patient_is_refused_and_nothing_kept(
+    engine, definitions, service_request, says
+):
+    with pytest.raises(ReferralError, match=says), Session(engine) as db, db.begin():
+        take_referral(db, definitions, fhir_base=EHR, service_request=service_request,
+                      seen_by="post")  # fmt: skip
+    assert counts(engine) == (0, 0, 0)
