@@ -42,9 +42,9 @@ def test_public_api_is_pinned():
     ]  # fmt: skip
     assert sorted(fhir_burnout.referral.__all__) == [
         "Intake", "LETTER_NAMESPACE", "LetterIdentifier", "LetterProblem", "MAX_LETTER_BYTES",
-        "ReferralError", "ReferralLetter", "ReferralLetterError", "ReferralRow",
-        "ReferredPatient", "Referrer", "WAITING_LIST", "letter_to_fhir", "read_referral_letter",
-        "referral_key", "take_referral", "valid_bsn",
+        "PollResult", "PollRow", "ReferralError", "ReferralLetter", "ReferralLetterError",
+        "ReferralRow", "ReferredPatient", "Referrer", "WAITING_LIST", "letter_to_fhir",
+        "read_referral_letter", "reconcile", "referral_key", "take_referral", "valid_bsn",
     ]  # fmt: skip
     assert fhir_burnout.sandbox.__all__ == [
         "SandboxError", "SandboxInfo", "SandboxProcess", "sandbox_command", "start_sandbox",

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import threading
+import uuid
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fhir_burnout.referral import WAITING_LIST, ReferralError, ReferralRow, take_referral
+from fhir_burnout.referral import (
+    WAITING_LIST,
+    PollRow,
+    ReferralError,
+    ReferralRow,
+    reconcile,
+    take_referral,
+)
 from fhir_burnout.sync import OutboxEntry
 from fhir_burnout.workflow import Definitions, EnrolmentRow
 
@@ -118,3 +126,56 @@ def test_what_is_not_an_active_referral_of_a_patient_is_refused_and_nothing_kept
         take_referral(db, definitions, fhir_base=EHR, service_request=service_request,
                       seen_by="post")  # fmt: skip
     assert counts(engine) == (0, 0, 0)
+
+
+# --- the reconciliation poll, against the sandbox EHR --------------------------------------
+
+
+def _refer(fhir, practice, number, patient="pat-22"):
+    return fhir.create(
+        {
+            **referral(number, f"Patient/{patient}"),
+            "performer": [{"reference": practice}],
+        }
+    )
+
+
+def test_the_poll_takes_in_referrals_whose_notification_was_lost_and_then_only_new_ones(
+    engine, sandbox, fhir, definitions
+):
+    practice = f"Organization/practice-{uuid.uuid4()}"  # this test's referrals only
+    criteria = {"performer": practice, "status": "active"}
+    for n in range(3):
+        _refer(fhir, practice, f"POLL-{practice[-6:]}-{n}", patient=f"pat-1{n}")
+    first = reconcile(engine, fhir, definitions, criteria=criteria)
+    assert (first.seen, first.new, first.refused) == (3, 3, [])
+    # Nothing changed: the search from where the last poll got to finds (at most) the
+    # referrals of that very instant again, none of them new.
+    again = reconcile(engine, fhir, definitions, criteria=criteria)
+    assert again.new == 0 and again.seen <= 1
+    # Two more: the next poll sees those, not the three before.
+    for n in range(3, 5):
+        _refer(fhir, practice, f"POLL-{practice[-6:]}-{n}", patient=f"pat-1{n}")
+    later = reconcile(engine, fhir, definitions, criteria=criteria)
+    assert later.new == 2 and later.seen <= 3
+    with Session(engine) as db:
+        rows = db.scalars(select(ReferralRow)).all()
+        assert len(rows) == 5 and {r.seen_by for r in rows} == {"reconciliation"}
+        assert db.get(PollRow, sandbox.fhir_base.rstrip("/")).seen_until is not None
+
+
+def test_a_referral_the_poll_cannot_take_in_is_reported_and_the_others_go_on(
+    engine, sandbox, fhir, definitions
+):
+    practice = f"Organization/practice-{uuid.uuid4()}"
+    _refer(fhir, practice, f"BAD-{practice[-6:]}", patient="pat-15")
+    fhir.create(  # still a draft at the referrer's: nothing to take in yet
+        {
+            **referral(f"DRAFT-{practice[-6:]}", "Patient/pat-16", status="draft"),
+            "performer": [{"reference": practice}],
+        }
+    )
+    result = reconcile(engine, fhir, definitions, criteria={"performer": practice})
+    assert result.seen == 2 and result.new == 1
+    [why] = result.refused
+    assert "is 'draft', not active" in why

@@ -27,7 +27,8 @@ from fhir_burnout.referral._model import (
     ReferredPatient,
     Referrer,
 )
-from fhir_burnout.referral._tables import ReferralRow
+from fhir_burnout.referral._poll import PollResult, reconcile
+from fhir_burnout.referral._tables import PollRow, ReferralRow
 
 __all__ = [
     "LETTER_NAMESPACE",
@@ -36,6 +37,8 @@ __all__ = [
     "Intake",
     "LetterIdentifier",
     "LetterProblem",
+    "PollResult",
+    "PollRow",
     "ReferralError",
     "ReferralLetter",
     "ReferralLetterError",
@@ -44,6 +47,7 @@ __all__ = [
     "Referrer",
     "letter_to_fhir",
     "read_referral_letter",
+    "reconcile",
     "referral_key",
     "take_referral",
     "valid_bsn",

@@ -1,4 +1,5 @@
-"""The referrals we took in: one row per referral, whoever told us about it first."""
+"""The referrals we took in (one row per referral, whoever told us about it first), and
+how far the reconciliation poll of each EHR got."""
 
 from __future__ import annotations
 
@@ -28,3 +29,13 @@ class ReferralRow(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (UniqueConstraint("fhir_base", "identifier_system", "identifier_value"),)
+
+
+class PollRow(Base):
+    """How far the reconciliation poll of one EHR got: the newest ``meta.lastUpdated`` of
+    the ServiceRequests it saw (the EHR's clock), and when it last succeeded (ours)."""
+
+    __tablename__ = "referral_poll"
+    fhir_base: Mapped[str] = mapped_column(String(512), primary_key=True)
+    seen_until: Mapped[str | None] = mapped_column(String(40))  # FHIR instant, as given
+    succeeded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
