@@ -9,8 +9,9 @@ import threading
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 
 import fhir_burnout.referral._tables
 import fhir_burnout.sync._tables
@@ -24,7 +25,9 @@ from fhir_burnout.db import (
     head_revision,
     reader,
     upgrade,
+    upsert,
 )
+from fhir_burnout.referral import PollRow
 
 from .outbox_load import POSTGRES
 
@@ -64,6 +67,17 @@ def test_a_paused_enrolment_made_before_the_pause_migration_keeps_its_place(data
     with engine.begin() as connection:  # an ended plan leaves the place free
         connection.execute(text("UPDATE enrolment SET status = 'revoked' WHERE key = 'old'"))
         connection.execute(text(row), {"key": "new", "status": "active"})
+    engine.dispose()
+
+
+def test_an_upsert_inserts_once_and_then_updates_the_same_row(database_url):
+    engine = create_db_engine(database_url)
+    upgrade(engine)
+    for seen in ("2026-12-01T10:00:00Z", "2026-12-02T10:00:00Z"):
+        with Session(engine) as db, db.begin():
+            upsert(db, PollRow, [{"fhir_base": "http://e", "seen_until": seen}], "fhir_base")
+    with Session(engine) as db:
+        assert db.scalars(select(PollRow.seen_until)).all() == ["2026-12-02T10:00:00Z"]
     engine.dispose()
 
 

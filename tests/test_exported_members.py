@@ -23,7 +23,7 @@ def test_public_api_is_pinned():
     ]  # fmt: skip
     assert sorted(fhir_burnout.db.__all__) == [
         "Base", "DatabaseError", "create_db_engine", "current_revision", "head_revision",
-        "is_postgresql", "reader", "upgrade",
+        "is_postgresql", "reader", "upgrade", "upsert",
     ]  # fmt: skip
     assert fhir_burnout.fhir.__all__ == [
         "FhirClient", "FhirXmlError", "resource_from_xml", "resource_to_xml", "safe_xml_parser",

@@ -128,9 +128,10 @@ def _entry_keys(engine):
         return list(db.scalars(select(OutboxEntry.key).order_by(OutboxEntry.id)))
 
 
-def server_task(fhir, key):
-    [task] = fhir.search("Task", {"identifier": f"{KEY_SYSTEM}|{key}"})
-    return task
+def server_task(fhir, key, resource_type="Task"):
+    """The resource the EHR holds under one write key (a Task unless said otherwise)."""
+    [found] = fhir.search(resource_type, {"identifier": f"{KEY_SYSTEM}|{key}"})
+    return found
 
 
 def test_a_task_the_practitioner_edited_meanwhile_is_updated_on_top_of_that_edit(
@@ -242,8 +243,7 @@ def _queue(engine, sandbox, patient, *operations):
 
 
 def _server_careplan(fhir, key):
-    [careplan] = fhir.search("CarePlan", {"identifier": f"{KEY_SYSTEM}|{key}"})
-    return careplan
+    return server_task(fhir, key, "CarePlan")
 
 
 def test_a_paused_and_resumed_care_plan_reaches_the_ehr_but_never_reopens_once_ended(

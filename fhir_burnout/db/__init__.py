@@ -11,6 +11,7 @@ from __future__ import annotations
 from fhir_burnout.db._base import Base
 from fhir_burnout.db._engine import create_db_engine, is_postgresql, reader
 from fhir_burnout.db._migrate import DatabaseError, current_revision, head_revision, upgrade
+from fhir_burnout.db._upsert import upsert
 
 __all__ = [
     "Base",
@@ -21,4 +22,5 @@ __all__ = [
     "is_postgresql",
     "reader",
     "upgrade",
+    "upsert",
 ]

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from fhir_burnout.db import upsert
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.referral._intake import ReferralError, take_referral
 from fhir_burnout.referral._tables import PollRow
@@ -76,10 +77,9 @@ def reconcile(
             result.new += intake.new
         except ReferralError as refused:
             result.refused.append(f"ServiceRequest/{request.get('id')}: {refused}")
-    with Session(engine) as db, db.begin():
-        state = db.get(PollRow, fhir_base) or PollRow(fhir_base=fhir_base)
-        state.seen_until, state.succeeded_at = newest, datetime.now(UTC)
-        db.add(state)
+    with Session(engine) as db, db.begin():  # a poll may run beside another: no look first
+        mark = {"fhir_base": fhir_base, "seen_until": newest, "succeeded_at": datetime.now(UTC)}
+        upsert(db, PollRow, [mark], "fhir_base")
     return result
 
 

@@ -28,11 +28,10 @@ from typing import Any
 
 import requests
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from fhir_burnout.db import upsert
 from fhir_burnout.errors import FhirBurnoutError, FhirConnectionError, FhirServerError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.sync._bundle import (
@@ -370,16 +369,7 @@ def _remember(db: Session, written: list[tuple[str, Known]], now: datetime) -> N
         }
         for fhir_base, known in written
     ]
-    dialect = db.get_bind().dialect.name
-    upsert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = upsert(DeliveredResource)
-    columns = ("fhir_base", "resource_type", "fhir_id", "version_id", "resource", "updated_at")
-    db.execute(
-        statement.on_conflict_do_update(
-            index_elements=["key"], set_={c: statement.excluded[c] for c in columns}
-        ),
-        rows,
-    )
+    upsert(db, DeliveredResource, rows, "key")
 
 
 def note(engine: Engine, entry_id: int, what: str) -> None:
