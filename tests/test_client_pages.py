@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhir_burnout.sync import OutboxEntry
-from fhir_burnout.workflow import ResponseRow, TaskRow, enrol, pause, resume
+from fhir_burnout.workflow import ResponseRow, TaskRow, add_note, enrol, pause, resume
 
 from .smart_flow import sign_in_at_ehr
 
@@ -220,3 +220,18 @@ def test_a_paused_programme_tells_the_client_and_keeps_its_pages_closed(app, enr
         resume(db, enrolment_key, by="Practitioner/prac-1")
     home = client.get("/", headers={"Accept-Language": "nl"}).get_data(as_text=True)
     assert "Je programma staat even stil" not in home and f'href="/task/{first}"' in home
+
+
+def test_a_note_from_the_care_professional_shows_on_the_clients_own_first_page(app, enrolled):
+    state = app.extensions["fhir_burnout"]
+    with Session(state["engine"]) as db, db.begin():
+        enrolment_key = db.get(TaskRow, enrolled["understanding-burnout"]).enrolment_key
+        add_note(db, enrolment_key, "Fijn dat je begonnen bent. <b>Tot dinsdag!</b>",
+                 by="Practitioner/prac-1")  # fmt: skip
+    home = signed_in(app, "pat-08").get("/", headers={"Accept-Language": "nl"})
+    text = home.get_data(as_text=True)
+    assert "Berichten van je behandelaar" in text
+    assert "Fijn dat je begonnen bent. &lt;b&gt;Tot dinsdag!&lt;/b&gt;" in text  # text, not HTML
+    # Another client sees none of it.
+    other = signed_in(app, "pat-09").get("/", headers={"Accept-Language": "nl"})
+    assert "Fijn dat je begonnen bent" not in other.get_data(as_text=True)

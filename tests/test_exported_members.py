@@ -41,10 +41,11 @@ def test_public_api_is_pinned():
         "load_form", "score", "validate", "with_scores",
     ]  # fmt: skip
     assert sorted(fhir_burnout.referral.__all__) == [
-        "Intake", "LETTER_NAMESPACE", "LetterIdentifier", "LetterProblem", "MAX_LETTER_BYTES",
-        "PollResult", "PollRow", "ReferralError", "ReferralLetter", "ReferralLetterError",
-        "ReferralRow", "ReferredPatient", "Referrer", "WAITING_LIST", "letter_to_fhir",
-        "read_referral_letter", "reconcile", "referral_key", "take_referral", "valid_bsn",
+        "Intake", "LETTER_NAMESPACE", "LetterIdentifier", "LetterProblem",
+        "MAX_LETTER_BYTES", "PollResult", "PollRow", "ReferralError", "ReferralLetter",
+        "ReferralLetterError", "ReferralRow", "ReferredPatient", "Referrer",
+        "WAITING_LIST", "letter_to_fhir", "read_referral_letter", "reconcile",
+        "referral_key", "report_to_referrer", "status_key", "take_referral", "valid_bsn",
     ]  # fmt: skip
     assert fhir_burnout.sandbox.__all__ == [
         "SandboxError", "SandboxInfo", "SandboxProcess", "sandbox_command", "start_sandbox",
@@ -64,14 +65,16 @@ def test_public_api_is_pinned():
         "key_identifier", "key_reference", "moves_forward", "queue_status", "requeue",
     ]  # fmt: skip
     assert sorted(fhir_burnout.workflow.__all__) == [
-        "Actor", "Application", "Definitions", "DraftRow", "EnrolmentRow", "EnrolmentStateError",
-        "NotFoundError", "PhaseRow", "PhaseState", "PhaseView", "PlanError", "ProgrammeView",
-        "Progress", "ResponseRow", "TRANSITIONS", "TaskChangedError", "TaskRow", "TaskState",
-        "TaskTransitionError", "TaskView", "add_response", "adopt_lock", "advance",
-        "alert_care_professional", "apply_plan",
-        "change_task", "check_transition", "enrol", "expect", "finish", "load_draft",
-        "lock_task", "partition", "pause", "programme_views", "resume", "save_draft", "stop",
-        "submit_response", "unlock_phase",
+        "Actor", "Application", "Definitions", "DraftRow", "EnrolmentRow",
+        "EnrolmentStateError", "InvitationRow", "MAX_NOTE", "NotFoundError", "NoteRow",
+        "PhaseRow", "PhaseState", "PhaseView", "PlanError", "ProgrammeView", "Progress",
+        "ResponseRow", "TRANSITIONS", "TaskChangedError", "TaskRow", "TaskState",
+        "TaskTransitionError", "TaskView", "accept_invitation", "add_note",
+        "add_response", "adopt_lock", "advance", "alert_care_professional",
+        "apply_plan", "change_task", "check_transition", "enrol", "expect", "finish",
+        "invite", "load_draft", "lock_task", "normalise_code", "notes_for", "partition",
+        "pause", "programme_views", "resume", "save_draft", "stop", "submit_response",
+        "switch_track", "unlock_phase",
     ]  # fmt: skip
     modules = (
         fhir_burnout.db, fhir_burnout.errors, fhir_burnout.fhir, fhir_burnout.resources,

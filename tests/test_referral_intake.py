@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import uuid
 
@@ -15,10 +17,20 @@ from fhir_burnout.referral import (
     ReferralError,
     ReferralRow,
     reconcile,
+    report_to_referrer,
+    status_key,
     take_referral,
 )
-from fhir_burnout.sync import OutboxEntry
-from fhir_burnout.workflow import Definitions, EnrolmentRow
+from fhir_burnout.sync import KEY_SYSTEM, OutboxEntry, Worker, queue_status
+from fhir_burnout.workflow import (
+    Definitions,
+    EnrolmentRow,
+    InvitationRow,
+    NotFoundError,
+    accept_invitation,
+    enrol,
+    switch_track,
+)
 
 EHR = "http://ehr.example/fhir"
 
@@ -48,6 +60,17 @@ def counts(engine):
         )
 
 
+def kinds(engine):
+    with Session(engine) as db:
+        return list(db.scalars(select(OutboxEntry.kind).order_by(OutboxEntry.id)))
+
+
+def operations(engine, kind):
+    with Session(engine) as db:
+        entries = db.scalars(select(OutboxEntry).where(OutboxEntry.kind == kind))
+        return [op for entry in entries for op in json.loads(entry.payload)["operations"]]
+
+
 def test_the_same_referral_seen_three_ways_enrols_the_patient_once(engine, definitions):
     seen = []
     for way in ("subscription", "reconciliation", "post"):
@@ -58,7 +81,9 @@ def test_the_same_referral_seen_three_ways_enrols_the_patient_once(engine, defin
             seen.append((intake.new, intake.referral.seen_by, intake.referral.enrolment_key))
     assert [new for new, _, _ in seen] == [True, False, False]
     assert {by for _, by, _ in seen} == {"subscription"}  # the first way is remembered
-    assert counts(engine) == (1, 1, 1)  # one referral, one enrolment, one write for the EHR
+    # One referral, one enrolment; for the EHR: the plan, the invitation, the referrer's Task.
+    assert counts(engine) == (1, 1, 3)
+    assert kinds(engine) == ["enrolment", "invitation", "referral-status"]
     with Session(engine) as db:
         enrolment = db.get(EnrolmentRow, seen[0][2])
         assert (enrolment.track, enrolment.patient) == (WAITING_LIST, "pat-20")
@@ -179,3 +204,95 @@ def test_a_referral_the_poll_cannot_take_in_is_reported_and_the_others_go_on(
     assert result.seen == 2 and result.new == 1
     [why] = result.refused
     assert "is 'draft', not active" in why
+
+
+def test_a_new_referral_invites_the_client_and_tells_the_referrer(engine, definitions):
+    with Session(engine) as db, db.begin():
+        take_referral(
+            db, definitions, fhir_base=EHR, seen_by="subscription", practice="Organization/p1",
+            service_request=referral("VW-7", requester={"reference": "Practitioner/gp-1"}),
+        )  # fmt: skip
+    with Session(engine) as db, db.begin():  # a second referral: the same invitation
+        take_referral(db, definitions, fhir_base=EHR, seen_by="post",
+                      service_request=referral("VW-8", id=None))  # fmt: skip
+    with Session(engine) as db:
+        [invitation] = db.scalars(select(InvitationRow)).all()
+        assert re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}", invitation.code)
+    [task] = [op["resource"] for op in operations(engine, "invitation")]
+    assert task["for"] == task["owner"] == {"reference": "Patient/pat-20"}
+    assert task["status"] == "requested"
+    assert task["input"][0]["valueString"] == invitation.code
+    first, second = [op["resource"] for op in operations(engine, "referral-status")]
+    assert first["focus"] == {"reference": "ServiceRequest/sr-VW-7"}
+    assert first["status"] == "accepted" and first["requester"]["reference"] == "Practitioner/gp-1"
+    assert first["owner"] == {"reference": "Organization/p1"}
+    # The pushed one was not on the EHR: it goes there, under the referrer's identifier first.
+    [pushed] = operations(engine, "referral")
+    assert pushed["resource"]["identifier"][0]["value"] == "VW-8"
+    assert second["focus"] == {"reference": f"urn:uuid:{pushed['key']}"}
+
+
+def test_only_the_invited_client_can_take_up_the_invitation(engine, definitions):
+    with Session(engine) as db, db.begin():
+        intake = take_referral(db, definitions, fhir_base=EHR, seen_by="post",
+                               service_request=referral("VW-9"))  # fmt: skip
+        code = db.scalar(
+            select(InvitationRow.code).where(
+                InvitationRow.enrolment_key == intake.referral.enrolment_key
+            )
+        )
+    typed = code.lower().replace("-", " ")
+    for patient, base in (("pat-21", EHR), ("pat-20", "http://other.example/fhir")):
+        with pytest.raises(NotFoundError), Session(engine) as db, db.begin():
+            accept_invitation(db, typed, fhir_base=base, patient=patient)
+    for _ in range(2):  # taking it up twice completes its Task once
+        with Session(engine) as db, db.begin():
+            row = accept_invitation(db, typed, fhir_base=EHR, patient="pat-20")
+            assert row.accepted_at is not None
+    [done] = operations(engine, "invitation-accepted")
+    assert done["status"] == "completed"
+
+
+def test_the_referrer_and_the_client_see_it_in_the_ehr(engine, definitions, sandbox, fhir):
+    [request] = fhir.search("ServiceRequest", {"_id": "ref-02"})
+    with Session(engine) as db, db.begin():
+        intake = take_referral(db, definitions, fhir_base=sandbox.fhir_base,
+                               seen_by="reconciliation", service_request=request,
+                               practice="Organization/practice-1")  # fmt: skip
+        invitation = db.scalar(
+            select(InvitationRow).where(
+                InvitationRow.enrolment_key == intake.referral.enrolment_key
+            )
+        )
+        accept_invitation(db, invitation.code, fhir_base=sandbox.fhir_base,
+                          patient=request["subject"]["reference"].split("/")[1])  # fmt: skip
+        code, task_key = invitation.code, invitation.task_key
+    worker = Worker(engine, lambda base: fhir, owner="test-intake")
+    while worker.run_once():
+        pass
+    assert queue_status(engine).dead == 0
+    tasks = list(fhir.search("Task", {"focus": "ServiceRequest/ref-02"}))
+    status = [t for t in tasks if t.get("businessStatus")]
+    assert status and status[-1]["status"] == "accepted"
+    assert status[-1]["focus"] == {"reference": "ServiceRequest/ref-02"}
+    assert status[-1]["owner"] == {"reference": "Organization/practice-1"}
+    [invited] = fhir.search("Task", {"identifier": f"{KEY_SYSTEM}|{task_key}"})
+    assert invited["status"] == "completed"
+    assert invited["input"][0]["valueString"] == code
+
+
+def test_the_referrer_hears_when_treatment_starts_and_when_the_programme_ends(engine, definitions):
+    with Session(engine) as db, db.begin():
+        intake = take_referral(db, definitions, fhir_base=EHR, seen_by="subscription",
+                               service_request=referral("VW-10"))  # fmt: skip
+        waiting = db.get(EnrolmentRow, intake.referral.enrolment_key)
+        treatment = switch_track(db, definitions, waiting.key, "standard", by="Practitioner/p")
+        assert report_to_referrer(db, waiting, "in-progress", by="Practitioner/p") == 1
+        assert report_to_referrer(db, treatment, "completed", by="Practitioner/p") == 1
+        chart = enrol(db, definitions, fhir_base=EHR, patient="pat-19", track="standard")
+        assert report_to_referrer(db, chart, "completed") == 0  # no referral: nobody to tell
+        key = intake.referral.key
+    started, ended = operations(engine, "referral-status")[1:]
+    assert started["key"] == ended["key"] == status_key(key)
+    assert (started["status"], started["statusReason"]) == ("in-progress", "Behandeling gestart")
+    assert ended["status"] == "completed"

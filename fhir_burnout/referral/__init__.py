@@ -17,6 +17,8 @@ from fhir_burnout.referral._intake import (
     Intake,
     ReferralError,
     referral_key,
+    report_to_referrer,
+    status_key,
     take_referral,
 )
 from fhir_burnout.referral._letter import MAX_LETTER_BYTES, letter_to_fhir, read_referral_letter
@@ -49,6 +51,8 @@ __all__ = [
     "read_referral_letter",
     "reconcile",
     "referral_key",
+    "report_to_referrer",
+    "status_key",
     "take_referral",
     "valid_bsn",
 ]

@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.referral._tables import ReferralRow
-from fhir_burnout.workflow import Definitions, enrol
+from fhir_burnout.sync import Agent, enqueue, key_identifier, key_reference
+from fhir_burnout.workflow import Definitions, EnrolmentRow, enrol, invite, partition
 
 SeenBy = Literal["subscription", "reconciliation", "post", "letter"]
 #: The track a referral enrols in: the client starts while waiting for treatment.
@@ -106,6 +108,22 @@ def take_referral(
         practice=practice, now=now,
     )  # fmt: skip
     request_id = service_request.get("id")
+    if not request_id and seen_by in ("post", "letter"):
+        # Pushed to us, not read from the EHR: the EHR gets the referral too, so the chart
+        # shows it (its own notification or poll of it then finds this record).
+        _queue_referral(
+            db, enrolment, key, service_request=service_request, practice=practice, now=now
+        )
+        focus = key_reference(key)
+    elif request_id:
+        focus = {"reference": f"ServiceRequest/{request_id}"}
+    else:
+        raise ReferralError("a ServiceRequest read from the EHR has an id")
+    invite(db, enrolment, now=now)
+    _queue_status(
+        db, enrolment, key, focus=focus, service_request=service_request, practice=practice,
+        now=now,
+    )  # fmt: skip
     row = ReferralRow(
         key=key,
         fhir_base=fhir_base,
@@ -129,3 +147,136 @@ def take_referral(
             raise
         return Intake(found, new=False)
     return Intake(row, new=True)
+
+
+#: The referrer's view of what happened (Task.businessStatus; Dutch: the EHR's readers are).
+WAITING_LIST_STATUS = "Op de wachtlijst; gestart met het zelfhulpprogramma"
+#: Namespace of the keys derived from a referral's key.
+_DERIVED = uuid.UUID("0b7e4a52-98c1-5d5e-8f0a-3c2d6e1f4a77")
+
+
+def status_key(referral: str) -> str:
+    """The write key of the Task that tells the referrer what became of a referral."""
+    return str(uuid.uuid5(_DERIVED, f"{referral}|status"))
+
+
+def _queue_referral(
+    db: Session,
+    enrolment: EnrolmentRow,
+    key: str,
+    *,
+    service_request: Mapping[str, Any],
+    practice: str | None,
+    now: datetime,
+) -> None:
+    resource = {k: v for k, v in service_request.items() if k not in ("id", "meta", "text")}
+    # Their identifier first: it names the referral wherever it is seen again.
+    resource["identifier"] = [*service_request.get("identifier", []), key_identifier(key)]
+    resource["subject"] = {"reference": f"Patient/{enrolment.patient}"}
+    if practice and not resource.get("performer"):
+        resource["performer"] = [{"reference": practice}]
+    _enqueue(db, enrolment, "referral", [{"op": "create", "key": key, "resource": resource}], now)
+
+
+def _queue_status(
+    db: Session,
+    enrolment: EnrolmentRow,
+    key: str,
+    *,
+    focus: dict[str, str],
+    service_request: Mapping[str, Any],
+    practice: str | None,
+    now: datetime,
+) -> None:
+    """A Task that fulfils the referral, for the referrer to see (R4: a request's filler
+    reports with a Task whose ``focus`` is the request; the ServiceRequest itself is the
+    referrer's and stays as they wrote it)."""
+    task_key = status_key(key)
+    task: dict[str, Any] = {
+        "resourceType": "Task",
+        "identifier": [key_identifier(task_key)],
+        "basedOn": [focus],
+        "focus": focus,
+        "status": "accepted",
+        "businessStatus": {"text": WAITING_LIST_STATUS},
+        "intent": "order",
+        "code": {
+            "coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]
+        },
+        "for": {"reference": f"Patient/{enrolment.patient}"},
+        "authoredOn": now.isoformat(timespec="seconds"),
+        "lastModified": now.isoformat(timespec="seconds"),
+        "output": [
+            {
+                "type": {"text": "CarePlan"},
+                "valueReference": key_reference(enrolment.key),
+            }
+        ],
+    }
+    requester = service_request.get("requester")
+    if isinstance(requester, dict) and requester.get("reference"):
+        task["requester"] = {"reference": str(requester["reference"])}
+    if practice:
+        task["owner"] = {"reference": practice}
+    create = {"op": "create", "key": task_key, "resource": task}
+    _enqueue(db, enrolment, "referral-status", [create], now)
+
+
+def _enqueue(
+    db: Session,
+    enrolment: EnrolmentRow,
+    kind: str,
+    operations: list[dict[str, Any]],
+    now: datetime,
+) -> None:
+    enqueue(
+        db,
+        fhir_base=enrolment.fhir_base,
+        partition=partition(enrolment.fhir_base, enrolment.patient),
+        kind=kind,
+        operations=operations,
+        agent=Agent(who=None, on_behalf_of=enrolment.practice),
+        now=now,
+    )
+
+
+#: What the referrer reads when treatment starts, and when the programme ends.
+TREATMENT_STARTED = "Behandeling gestart"
+PROGRAMME_ENDED = "Zelfhulpprogramma afgerond"
+
+
+def report_to_referrer(
+    db: Session,
+    enrolment: EnrolmentRow,
+    status: Literal["in-progress", "completed"],
+    *,
+    by: str | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Tell the referrers of an enrolment's referrals how it goes on: ``in-progress`` when
+    the client moves from the waiting list into treatment, ``completed`` when the
+    programme is done (also when the enrolment carries on from the one the referral
+    enrolled, after a switch of track). Queued for the EHR with the change that caused
+    it; returns how many referrals were told (none for a client enrolled from the chart)."""
+    now = now or datetime.now(UTC)
+    chain, follows = [enrolment.key], enrolment.follows  # a switch carries the referral on
+    while follows is not None and follows not in chain:
+        chain.append(follows)
+        follows = db.scalar(select(EnrolmentRow.follows).where(EnrolmentRow.key == follows))
+    keys = db.scalars(select(ReferralRow.key).where(ReferralRow.enrolment_key.in_(chain)))
+    reason = TREATMENT_STARTED if status == "in-progress" else PROGRAMME_ENDED
+    operations = [
+        {"op": "update-task", "key": status_key(key), "status": status, "statusReason": reason}
+        for key in keys
+    ]
+    if operations:
+        enqueue(
+            db,
+            fhir_base=enrolment.fhir_base,
+            partition=partition(enrolment.fhir_base, enrolment.patient),
+            kind="referral-status",
+            operations=operations,
+            agent=Agent(who=by, on_behalf_of=enrolment.practice),
+            now=now,
+        )
+    return len(operations)

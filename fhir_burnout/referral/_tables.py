@@ -39,3 +39,5 @@ class PollRow(Base):
     fhir_base: Mapped[str] = mapped_column(String(512), primary_key=True)
     seen_until: Mapped[str | None] = mapped_column(String(40))  # FHIR instant, as given
     succeeded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: when a Subscription notification asked for a poll that has not run yet
+    wanted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

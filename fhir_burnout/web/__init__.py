@@ -21,6 +21,7 @@ from fhir_burnout.web import (
     _client_pages,
     _fhir_api,
     _headers,
+    _invite_pages,
     _launch,
     _progress_pages,
     _questionnaire_pages,
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     }
     _headers.init_app(app)
     app.register_blueprint(_launch.bp)
+    app.register_blueprint(_invite_pages.bp)
     app.register_blueprint(_fhir_api.bp)
     app.register_blueprint(_client_pages.bp)
     app.register_blueprint(_questionnaire_pages.bp)

@@ -36,6 +36,36 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Your programme is on pause: your care professional paused it. Everything you "
         "did so far is kept. When it goes on, you will see here again what you can do.",
     },
+    "invite_title": {"nl": "Je uitnodiging", "en": "Your invitation"},
+    "invite_intro": {
+        "nl": "Heb je van de praktijk een code gekregen? Vul die hier in. Daarna log je in "
+        "met je eigen gegevens, zoals bij de praktijk.",
+        "en": "Did the practice give you a code? Fill it in here. Then you sign in with your "
+        "own details, as at the practice.",
+    },
+    "invite_code_label": {
+        "nl": "Code (bijvoorbeeld AB12-CD34)",
+        "en": "Code (for example AB12-CD34)",
+    },
+    "invite_continue": {"nl": "Verder", "en": "Continue"},
+    "invite_code_missing": {
+        "nl": "Vul de code in die je kreeg.",
+        "en": "Fill in the code you were given.",
+    },
+    "invite_accepted": {
+        "nl": "Welkom! Je uitnodiging is gelukt. Hieronder zie je waar je kunt beginnen.",
+        "en": "Welcome! Your invitation worked. Below you can see where to start.",
+    },
+    "invite_not_yours": {
+        "nl": "Deze code kennen we niet, of hij hoort bij iemand anders. Kijk de code nog eens "
+        "na, of vraag de praktijk om een nieuwe.",
+        "en": "We do not know this code, or it belongs to someone else. Check the code again, "
+        "or ask the practice for a new one.",
+    },
+    "notes_heading": {
+        "nl": "Berichten van je behandelaar",
+        "en": "Messages from your care professional",
+    },
     "modules_done": {
         "nl": "{done} van de {total} modules gedaan.",
         "en": "{done} of {total} modules done.",

@@ -33,11 +33,13 @@ from fhir_burnout.smart_launch._scopes import ScopeRequest
 from fhir_burnout.web._i18n import format_date
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.web._sessions import LaunchSessionRow, SessionStore
-from fhir_burnout.workflow import programme_views
+from fhir_burnout.workflow import notes_for, programme_views
 
 bp = Blueprint("launch", __name__)
 log = logging.getLogger(__name__)
 REFRESH_MARGIN = 60.0
+#: The newest notes from the care professional on the client's first page.
+NOTES_SHOWN = 5
 
 
 def _state() -> dict[str, Any]:
@@ -227,7 +229,12 @@ def home() -> str | tuple[str, int]:
     if row is None:
         return message_page("error_signed_out", 401)
     user_name, banner = _names_from_ehr(row, fresh[1] if fresh else None)
-    programmes = []
+    invitation = None
+    if row.role == "patient" and row.patient:
+        from fhir_burnout.web._invite_pages import take_up_invitation  # noqa: PLC0415
+
+        invitation = take_up_invitation(row.fhir_base, row.patient)
+    programmes, notes = [], []
     if row.patient:
         state = current_app.extensions["fhir_burnout"]
         with Session(state["reader"]) as db:
@@ -235,6 +242,14 @@ def home() -> str | tuple[str, int]:
                 db, state["definitions"], fhir_base=row.fhir_base, patient=row.patient,
                 lang=language(),
             )  # fmt: skip
+            if row.role == "patient":  # the care professional reads them on their own page
+                notes = [
+                    {
+                        "text": n.text,
+                        "date": format_date(n.created_at.date().isoformat(), language()),
+                    }
+                    for n in notes_for(db, row.fhir_base, row.patient)[:NOTES_SHOWN]
+                ]
     return render(
         "home.html",
         role=row.role if row.role in ("practitioner", "patient") else "patient",
@@ -242,4 +257,6 @@ def home() -> str | tuple[str, int]:
         banner=banner,
         not_granted=json.loads(row.not_granted),
         programmes=programmes,
+        notes=notes,
+        invitation=invitation,
     )

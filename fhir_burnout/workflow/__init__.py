@@ -8,6 +8,7 @@ transaction. Functions take the caller's SQLAlchemy session; the caller commits.
 from __future__ import annotations
 
 from fhir_burnout.workflow._apply import Application, PlanError, apply_plan
+from fhir_burnout.workflow._invitations import accept_invitation, invite, normalise_code
 from fhir_burnout.workflow._pausing import finish, pause, resume, stop
 from fhir_burnout.workflow._progress import PhaseState, Progress, TaskState, advance
 from fhir_burnout.workflow._service import (
@@ -34,9 +35,12 @@ from fhir_burnout.workflow._states import (
     TaskTransitionError,
     check_transition,
 )
+from fhir_burnout.workflow._switching import MAX_NOTE, add_note, notes_for, switch_track
 from fhir_burnout.workflow._tables import (
     DraftRow,
     EnrolmentRow,
+    InvitationRow,
+    NoteRow,
     PhaseRow,
     ResponseRow,
     TaskRow,
@@ -44,6 +48,7 @@ from fhir_burnout.workflow._tables import (
 from fhir_burnout.workflow._view import PhaseView, ProgrammeView, TaskView, programme_views
 
 __all__ = [
+    "MAX_NOTE",
     "TRANSITIONS",
     "Actor",
     "Application",
@@ -51,7 +56,9 @@ __all__ = [
     "DraftRow",
     "EnrolmentRow",
     "EnrolmentStateError",
+    "InvitationRow",
     "NotFoundError",
+    "NoteRow",
     "PhaseRow",
     "PhaseState",
     "PhaseView",
@@ -64,6 +71,8 @@ __all__ = [
     "TaskState",
     "TaskTransitionError",
     "TaskView",
+    "accept_invitation",
+    "add_note",
     "add_response",
     "adopt_lock",
     "advance",
@@ -74,8 +83,11 @@ __all__ = [
     "enrol",
     "expect",
     "finish",
+    "invite",
     "load_draft",
     "lock_task",
+    "normalise_code",
+    "notes_for",
     "partition",
     "pause",
     "programme_views",
@@ -83,5 +95,6 @@ __all__ = [
     "save_draft",
     "stop",
     "submit_response",
+    "switch_track",
     "unlock_phase",
 ]

@@ -123,9 +123,14 @@ def enrol(
     language: str = "nl",
     today: date | None = None,
     now: datetime | None = None,
+    follows: EnrolmentRow | None = None,
+    done: Mapping[str, str | None] | None = None,
 ) -> EnrolmentRow:
     """Enrol a patient in a track (PlanDefinition $apply); the same patient and track again
-    give back the active enrolment instead of a second plan."""
+    give back the active enrolment instead of a second plan. ``follows``: the enrolment
+    this one carries on from (its CarePlan ``replaces`` that one), with ``done``: the
+    actions already done there (action id -> the key of its QuestionnaireResponse, if
+    any), which start here as completed."""
     fhir_base = fhir_base.rstrip("/")
     existing = _active(db, fhir_base, patient, track)
     if existing is not None:
@@ -154,6 +159,7 @@ def enrol(
         period_start=today or now.date(),
         created_at=now,
         request_group_key=applied.request_group_key,
+        follows=follows.key if follows is not None else None,
     )
     for phase in applied.phases:
         enrolment.phases.append(
@@ -164,7 +170,9 @@ def enrol(
                 status="open" if phase.unlock == "start" else "locked",
             )
         )
+    done = done or {}
     for position, task in enumerate(applied.tasks):
+        carried = task.action_id in done
         enrolment.tasks.append(
             TaskRow(
                 key=task.key,
@@ -174,7 +182,9 @@ def enrol(
                 phase=task.phase,
                 definition=task.definition,
                 title=task.title,
-                status="draft",
+                status="completed" if carried else "draft",
+                status_reason=_CARRIED if carried else None,
+                output_key=done.get(task.action_id),
                 owner=f"Patient/{patient}",
                 updated_at=now,
             )
@@ -190,8 +200,10 @@ def enrol(
             raise
         return found
     _apply_progress(db, enrolment, plan, now)
-    statuses = {t.key: t.status for t in enrolment.tasks}
+    rows = {t.key: t for t in enrolment.tasks}
     careplan = dict(applied.careplan)
+    if follows is not None:
+        careplan["replaces"] = [key_reference(follows.key)]
     group = dict(applied.request_group)
     if rg_author is None:
         group.pop("author", None)
@@ -200,10 +212,30 @@ def enrol(
         {"op": "create", "key": applied.request_group_key, "resource": group},
     ]
     for task in applied.tasks:
-        resource = {**task.resource, "status": statuses[task.key]}
+        row = rows[task.key]
+        resource = {**task.resource, "status": row.status}
+        if row.status_reason == _CARRIED:
+            resource["statusReason"] = {"text": _CARRIED}
+            if row.output_key:
+                resource["output"] = [_response_output(row.output_key)]
         operations.append({"op": "create", "key": task.key, "resource": resource})
+    if follows is not None:
+        facts = _task_facts(db, enrolment)
+        operations += _unlock_requests(db, enrolment, plan, now, facts)
     _queue(db, enrolment, "enrolment", operations, author, now=now)
     return enrolment
+
+
+#: The status reason of a Task done in the enrolment a new one carries on from.
+_CARRIED = "Al gedaan in het vorige traject"  # Dutch: the EHR's readers are Dutch
+
+
+def _response_output(response_key: str) -> dict[str, Any]:
+    """A Task.output naming the QuestionnaireResponse written under ``response_key``."""
+    return {
+        "type": {"coding": [{"system": SDC_TEMP, "code": "questionnaire-response"}]},
+        "valueReference": key_reference(response_key),
+    }
 
 
 #: RequestGroup.author may be a Device, Practitioner or PractitionerRole (R4).
@@ -702,12 +734,7 @@ def submit_response(
     resource = _keep_response(db, task, response, key, who=who, scores=scores, now=now)
     # Sent: the draft goes (one statement, whether or not there was one).
     db.execute(_DELETE_DRAFT, {"task": task.key})
-    output = [
-        {
-            "type": {"coding": [{"system": SDC_TEMP, "code": "questionnaire-response"}]},
-            "valueReference": key_reference(key),
-        }
-    ]
+    output = [_response_output(key)]
     extra = [{"op": "create", "key": key, "resource": resource}]
     if safety_signal:
         extra.append(_safety_review(db, task, action_id=f"safety:{key}", reason=key, now=now))

@@ -36,6 +36,8 @@ class EnrolmentRow(Base):
     period_start: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     request_group_key: Mapped[str] = mapped_column(String(64))
+    #: the enrolment this one carries on from (a switch from the waiting list, say)
+    follows: Mapped[str | None] = mapped_column(String(64))
     phases: Mapped[list[PhaseRow]] = relationship(
         back_populates="enrolment", order_by="PhaseRow.position", cascade="all, delete-orphan"
     )
@@ -123,3 +125,30 @@ class ResponseRow(Base):
     resource: Mapped[str] = mapped_column(Text)  # the QuestionnaireResponse JSON
     scores: Mapped[str] = mapped_column(Text, default="[]")  # JSON
     authored: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class NoteRow(Base):
+    """A note from the care professional for the client, shown on the client's first page
+    (and sent to the EHR as a Communication)."""
+
+    __tablename__ = "note"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    enrolment_key: Mapped[str] = mapped_column(ForeignKey("enrolment.key"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(256))  # Practitioner/..
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class InvitationRow(Base):
+    """An invitation to start the programme: a short code the practice sends the client
+    (or the link with it), which leads to the client's sign-in. The sign-in, not the code,
+    says who the client is: a code only works for its own patient."""
+
+    __tablename__ = "invitation"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    enrolment_key: Mapped[str] = mapped_column(ForeignKey("enrolment.key"), index=True)
+    fhir_base: Mapped[str] = mapped_column(String(512))
+    patient: Mapped[str] = mapped_column(String(128))
+    task_key: Mapped[str] = mapped_column(String(64))  # the invitation Task for the patient
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
