@@ -36,9 +36,10 @@ def test_public_api_is_pinned():
     ]  # fmt: skip
     assert sorted(fhir_burnout.questionnaire.__all__) == [
         "AnswerOption", "EnableCondition", "Enablement", "FormItem", "FormModel",
-        "QuestionnaireError", "Score", "ValidationIssue", "answer_weights", "answers_by_link",
-        "build_response", "enabled_items", "enablement", "evaluate", "initial_answers",
-        "load_form", "score", "validate", "with_scores",
+        "QuestionnaireError", "ReliableChange", "Score", "ValidationIssue",
+        "answer_weights", "answers_by_link", "build_response", "enabled_items",
+        "enablement", "evaluate", "initial_answers", "load_form", "reliable_change",
+        "score", "validate", "with_scores",
     ]  # fmt: skip
     assert sorted(fhir_burnout.referral.__all__) == [
         "Intake", "LETTER_NAMESPACE", "LetterIdentifier", "LetterProblem",

@@ -5,6 +5,7 @@ Free of Flask. Works on FHIR JSON so that it loads questionnaires other systems 
 
 from __future__ import annotations
 
+from fhir_burnout.questionnaire._change import ReliableChange, reliable_change
 from fhir_burnout.questionnaire._enable import (
     Enablement,
     answers_by_link,
@@ -36,6 +37,7 @@ __all__ = [
     "FormItem",
     "FormModel",
     "QuestionnaireError",
+    "ReliableChange",
     "Score",
     "ValidationIssue",
     "answer_weights",
@@ -46,6 +48,7 @@ __all__ = [
     "evaluate",
     "initial_answers",
     "load_form",
+    "reliable_change",
     "score",
     "validate",
     "with_scores",
