@@ -6,7 +6,7 @@ import json
 import signal
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,6 +14,9 @@ from fhir_burnout.db import create_db_engine, upgrade
 from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.settings import Settings
 from fhir_burnout.sync import EhrClients
+
+if TYPE_CHECKING:
+    from fhir_burnout.referral import ReferralPoller
 
 config_option = click.option(
     "--config",
@@ -47,6 +50,18 @@ def _definitions(root: Path) -> Any:
     if problems or programme is None:
         raise click.ClickException(f"{root}: the content has problems; run fhir-burnout validate")
     return Definitions.from_resources(build_resources(programme))
+
+
+def _referral_poller(
+    settings: Settings, engine: Any, clients: EhrClients, resolve_root: Any
+) -> ReferralPoller | None:
+    """The referral poll for the EHRs with a practice (None when there are none)."""
+    if not any(b.practice for b in settings.backends):
+        return None
+    from fhir_burnout.referral import ReferralPoller  # noqa: PLC0415
+
+    definitions = _definitions(settings.content_root or resolve_root(None))
+    return ReferralPoller.from_settings(engine, clients.get, definitions, settings)
 
 
 def register(main: click.Group, resolve_root: Any) -> None:
@@ -155,6 +170,17 @@ def register(main: click.Group, resolve_root: Any) -> None:
             threading.Thread(target=w.run, args=(stop,), kwargs={"idle": idle}) for w in workers
         ]
         click.echo(f"worker: {len(runners)} thread(s) delivering; stop with Ctrl-C", err=True)
+        poller = _referral_poller(settings, engine, clients, resolve_root)
+        if poller is not None:
+            runners.append(
+                threading.Thread(target=poller.run, args=(stop,), kwargs={"idle": idle})
+            )
+            every = settings.referral_poll_seconds
+            click.echo(
+                f"worker: polling the referrals of {len(poller.ehrs)} EHR(s) when notified"
+                + (f" and every {every:g} s" if every > 0 else ""),
+                err=True,
+            )
         for runner in runners:
             runner.start()
         for runner in runners:

@@ -443,4 +443,64 @@ def questionnaire_score(questionnaire_file: Path, response_file: Path, lang: str
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
+@main.group()
+def referrals() -> None:
+    """Referral intake: Subscription notifications from the EHRs."""
+
+
+@referrals.command("subscribe")
+@config_option
+@click.option("--ehr", "fhir_base", help="Only this EHR (its FHIR base); default: each one.")
+def referrals_subscribe(config_path: Path, fhir_base: str | None) -> None:
+    """Ask each EHR with a practice to notify the app of its referrals (idempotent)."""
+    from fhir_burnout.referral import (  # noqa: PLC0415
+        notify_endpoint,
+        notify_token,
+        referral_criteria,
+        subscribe,
+    )
+    from fhir_burnout.settings import Settings  # noqa: PLC0415
+    from fhir_burnout.sync import EhrClients  # noqa: PLC0415
+
+    try:
+        settings = Settings.from_file(config_path)
+    except FhirBurnoutError as exc:
+        raise click.ClickException(str(exc)) from None
+    wanted = fhir_base.rstrip("/") if fhir_base else None
+    backends = [
+        (b.fhir_base, practice)
+        for b in settings.backends
+        if (practice := b.practice) and wanted in (None, b.fhir_base)
+    ]
+    if not backends:
+        raise click.ClickException(
+            "no [[ehr]] with a practice" + (f" and fhir_base = {wanted!r}" if wanted else "")
+            + ": the practice names whose referrals to watch"
+        )  # fmt: skip
+    clients = EhrClients(settings)
+    failed = 0
+    try:
+        for base, practice in backends:
+            try:
+                done = subscribe(
+                    clients.get(base),
+                    notify_endpoint(settings.base_url, base),
+                    notify_token(settings.secret_key, base),
+                    referral_criteria(practice),
+                )
+            except FhirBurnoutError as exc:
+                click.echo(f"{base}: could not subscribe: {exc}", err=True)
+                failed += 1
+                continue
+            was = f", was {done.was}" if done.was and done.was != done.status else ""
+            click.echo(
+                f"{base}: {done.action} {done.subscription} ({done.status}{was}): "
+                f"{done.criteria} -> {done.endpoint}"
+            )
+    finally:
+        clients.close()
+    if failed:
+        sys.exit(1)
+
+
 register_sync_commands(main, _resolve_root)

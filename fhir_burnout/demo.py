@@ -18,8 +18,16 @@ from cryptography.fernet import Fernet
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
+from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.questionnaire import FormModel, build_response, load_form, score
+from fhir_burnout.referral import (
+    ReferralPoller,
+    notify_endpoint,
+    notify_token,
+    referral_criteria,
+    subscribe,
+)
 from fhir_burnout.resources._publish import publish
 from fhir_burnout.sandbox import SandboxInfo, start_sandbox
 from fhir_burnout.settings import Settings
@@ -188,6 +196,26 @@ def enrol_demo_patients(
     return lines
 
 
+def _subscribe_referrals(settings: Settings, clients: EhrClients) -> str:
+    """Subscribe to each EHR's referrals (what ``fhir-burnout referrals subscribe`` does)."""
+    done = []
+    for backend in settings.backends:
+        if not backend.practice:
+            continue
+        try:
+            subscribed = subscribe(
+                clients.get(backend.fhir_base),
+                notify_endpoint(settings.base_url, backend.fhir_base),
+                notify_token(settings.secret_key, backend.fhir_base),
+                referral_criteria(backend.practice),
+            )
+        except FhirBurnoutError as exc:
+            done.append(f"could not subscribe ({type(exc).__name__}); polled every 5 minutes")
+            continue
+        done.append(f"{subscribed.subscription} notifies the app of {subscribed.criteria}")
+    return "; ".join(done) or "no practice configured"
+
+
 def run_demo(
     resources: list[dict[str, Any]],
     *,
@@ -223,6 +251,11 @@ def run_demo(
             )
             worker.start()
             definitions = deferred.app.extensions["fhir_burnout"]["definitions"]
+            # Referrals: the sandbox notifies the app (a Subscription), and the poll takes
+            # them in (at once for the seeded ones, then when notified or every 5 minutes).
+            poller = ReferralPoller.from_settings(engine, clients.get, definitions, settings)
+            threading.Thread(target=poller.run, args=(stop,), daemon=True).start()
+            subscribed = _subscribe_referrals(settings, clients)
             names = {str(p["id"]): str(p["name"]) for p in info.seed.get("patients", [])}
             enrolled = enrol_demo_patients(engine, definitions, info.fhir_base, names)
             if info_file is not None:
@@ -234,6 +267,7 @@ def run_demo(
             echo(f"  EHR launcher:         {info.launcher}")
             echo(f"  The app:              {app_url}  (config: {config})")
             echo("  Sync worker:          delivering the outbox to the sandbox EHR")
+            echo(f"  Referrals:            {subscribed}")
             for line in enrolled:
                 echo(f"  Enrolled: {line}")
             seed = info.seed

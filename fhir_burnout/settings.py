@@ -9,6 +9,7 @@ Read in one place, by the CLI or the app factory, never at import time::
     keys_dir = "keys"             # the app's signing keys (fhir-burnout keys)
     content_root = "."            # holds content/ and questionnaires/ (default: this checkout)
     default_ehr = "https://ehr.example.nl/fhir"   # for standalone /login
+    referral_poll_seconds = 300   # the reconciliation poll of referrals (0: only when notified)
 
     [[ehr]]
     fhir_base = "https://ehr.example.nl/fhir"
@@ -70,6 +71,8 @@ class Settings:
     backends: tuple[Backend, ...] = ()
     #: the project root with content/ and questionnaires/ (None: this checkout)
     content_root: Path | None = None
+    #: seconds between reconciliation polls of referrals per EHR (0: only when notified)
+    referral_poll_seconds: float = 300.0
 
     def backend(self, fhir_base: str) -> Backend:
         """The worker's credentials for the EHR at ``fhir_base``."""
@@ -123,6 +126,11 @@ class Settings:
             return str(found)
 
         keys_dir = base_dir / str(data.get("keys_dir", "keys"))
+        poll_seconds = data.get("referral_poll_seconds", 300)
+        if isinstance(poll_seconds, bool) or not isinstance(poll_seconds, int | float):
+            raise ContentError(where, "referral_poll_seconds", "must be a number of seconds")
+        if poll_seconds < 0:
+            raise ContentError(where, "referral_poll_seconds", "must be 0 (off) or more")
         ehrs, backends = [], []
         for i, raw in enumerate(data.get("ehr", [])):
             method = str(raw.get("auth_method", "none"))
@@ -172,4 +180,5 @@ class Settings:
             keys_dir=keys_dir,
             backends=tuple(backends),
             content_root=base_dir / str(data["content_root"]) if "content_root" in data else None,
+            referral_poll_seconds=float(poll_seconds),
         )

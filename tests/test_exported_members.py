@@ -42,11 +42,14 @@ def test_public_api_is_pinned():
         "score", "validate", "with_scores",
     ]  # fmt: skip
     assert sorted(fhir_burnout.referral.__all__) == [
-        "Intake", "LETTER_NAMESPACE", "LetterIdentifier", "LetterProblem",
-        "MAX_LETTER_BYTES", "PollResult", "PollRow", "ReferralError", "ReferralLetter",
-        "ReferralLetterError", "ReferralRow", "ReferredPatient", "Referrer",
-        "WAITING_LIST", "letter_to_fhir", "read_referral_letter", "reconcile",
-        "referral_key", "report_to_referrer", "status_key", "take_referral", "valid_bsn",
+        "AmbiguousPatientError", "Intake", "LETTER_NAMESPACE", "LetterIdentifier",
+        "LetterProblem", "MAX_LETTER_BYTES", "PollOutcome", "PollResult", "PollRow",
+        "ReferralError", "ReferralLetter", "ReferralLetterError", "ReferralPoller",
+        "ReferralRow", "ReferredPatient", "Referrer", "Subscribed", "WAITING_LIST",
+        "ehr_id", "existing_patient", "letter_to_fhir", "match_or_create_patient",
+        "notify_endpoint", "notify_token", "notify_token_ok", "read_referral_letter",
+        "reconcile", "referral_criteria", "referral_key", "report_to_referrer",
+        "status_key", "subscribe", "subscription_criteria", "take_referral", "valid_bsn",
     ]  # fmt: skip
     assert fhir_burnout.sandbox.__all__ == [
         "SandboxError", "SandboxInfo", "SandboxProcess", "sandbox_command", "start_sandbox",

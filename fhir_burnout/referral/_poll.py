@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.db import upsert
 from fhir_burnout.fhir import FhirClient
-from fhir_burnout.referral._intake import ReferralError, take_referral
+from fhir_burnout.referral._intake import ReferralError, SeenBy, take_referral
 from fhir_burnout.referral._tables import PollRow
 from fhir_burnout.workflow import Definitions
 
@@ -48,13 +48,17 @@ def reconcile(
     *,
     criteria: Mapping[str, str],
     practice: str | None = None,
+    now: datetime | None = None,
+    seen_by: SeenBy = "reconciliation",
 ) -> PollResult:
     """Take in every referral changed on the EHR since the last poll that succeeded.
     ``criteria`` are the search parameters that make a ServiceRequest a referral to this
     practice (``{"performer": "Organization/12", "status": "active"}``, say). Each referral
     is taken in in a transaction of its own: one that is refused (with the reason in the
     result) does not hold back the others. A poll that fails midway leaves the mark where
-    it was, so the next one looks again."""
+    it was, so the next one looks again. ``now`` is when the poll counts as succeeded (our
+    clock; default: the time it ends); ``seen_by`` what the referrals it takes in are
+    recorded as seen by (``subscription`` when a notification asked for the poll)."""
     fhir_base = client.base_url.rstrip("/")
     with Session(engine) as db:
         state = db.get(PollRow, fhir_base)
@@ -72,13 +76,17 @@ def reconcile(
             with Session(engine) as db, db.begin():
                 intake = take_referral(
                     db, definitions, fhir_base=fhir_base, service_request=request,
-                    seen_by="reconciliation", practice=practice,
+                    seen_by=seen_by, practice=practice,
                 )  # fmt: skip
             result.new += intake.new
         except ReferralError as refused:
             result.refused.append(f"ServiceRequest/{request.get('id')}: {refused}")
     with Session(engine) as db, db.begin():  # a poll may run beside another: no look first
-        mark = {"fhir_base": fhir_base, "seen_until": newest, "succeeded_at": datetime.now(UTC)}
+        mark = {
+            "fhir_base": fhir_base,
+            "seen_until": newest,
+            "succeeded_at": now or datetime.now(UTC),
+        }
         upsert(db, PollRow, [mark], "fhir_base")
     return result
 

@@ -25,6 +25,8 @@ from fhir_burnout.web import (
     _launch,
     _progress_pages,
     _questionnaire_pages,
+    _referral_api,
+    _referral_notify,
 )
 from fhir_burnout.web._memo import Memo
 from fhir_burnout.web._sessions import SessionStore
@@ -69,6 +71,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(_client_pages.bp)
     app.register_blueprint(_questionnaire_pages.bp)
     app.register_blueprint(_progress_pages.bp)
+    app.register_blueprint(_referral_notify.bp)
+    app.register_blueprint(_referral_api.bp)
 
     @app.get("/.well-known/jwks.json")
     def jwks() -> Response:

@@ -12,7 +12,6 @@ CarePlans (``system/CarePlan.c`` or wider). Every error is an OperationOutcome.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -20,22 +19,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhir_burnout.errors import FhirBurnoutError
-from fhir_burnout.smart_launch import (
-    AccessTokenError,
-    DiscoveryError,
-    IdTokenError,
-    InsufficientScopeError,
-    fetch_jwks,
-    require_scope,
-    verify_access_token,
-)
-from fhir_burnout.smart_launch._id_token import _header
+from fhir_burnout.smart_launch import AccessTokenError, InsufficientScopeError, require_scope
 from fhir_burnout.sync import OutboxEntry
+from fhir_burnout.web._bearer import authenticate, challenge
 from fhir_burnout.workflow import EnrolmentRow, PlanError, enrol
 
 bp = Blueprint("fhir_api", __name__, url_prefix="/fhir")
 FHIR_JSON = "application/fhir+json"
-JWKS_TTL = 300.0
 
 
 class BadRequestError(FhirBurnoutError, ValueError):
@@ -57,7 +47,7 @@ def apply(plan_id: str) -> Response:
     """Enrol the Parameters' subject in the track ``plan_id``; answer with the CarePlan."""
     state = current_app.extensions["fhir_burnout"]
     try:
-        claims, fhir_base = _authenticate(state)
+        claims, fhir_base = authenticate(state)
         require_scope(claims, "CarePlan", "c")
         params = _parameters()
         patient = _patient(params)
@@ -71,63 +61,13 @@ def apply(plan_id: str) -> Response:
                 author=author, practice=practice,
             )  # fmt: skip
             careplan = _careplan(db, enrolment)
-    except AccessTokenError as error:
-        challenge = 'Bearer error="invalid_token"' if request.authorization else "Bearer"
-        return _outcome(error, 401, {"WWW-Authenticate": challenge})
-    except InsufficientScopeError as error:
-        return _outcome(error, 403, {"WWW-Authenticate": 'Bearer error="insufficient_scope"'})
+    except (AccessTokenError, InsufficientScopeError) as error:
+        return _outcome(error, *challenge(error))
     except PlanError as error:
         return _outcome(error, 404)
     except BadRequestError as error:
         return _outcome(error, 400)
     return Response(json.dumps(careplan, ensure_ascii=False), status=200, mimetype=FHIR_JSON)
-
-
-def _authenticate(state: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """The token's claims and the FHIR base of the EHR whose authorization server issued it."""
-    auth = request.headers.get("Authorization", "")
-    if not auth.lower().startswith("bearer "):
-        raise AccessTokenError("a bearer token is required")
-    token = auth[7:].strip()
-    try:
-        payload = token.split(".")[1]
-        issuer = json.loads(_b64(payload)).get("iss")
-        _header(token)
-    except (IndexError, ValueError, IdTokenError):
-        raise AccessTokenError("the bearer token is not a JWT") from None
-    settings = state["settings"]
-    for ehr in settings.ehrs:
-        try:
-            smart = state["discovery"].get(ehr.fhir_base)
-        except DiscoveryError:
-            continue
-        if smart.issuer != issuer or not smart.jwks_uri:
-            continue
-        claims = verify_access_token(
-            token,
-            _jwks(state, smart.jwks_uri),
-            issuer=issuer,
-            audiences=(ehr.fhir_base, settings.base_url, f"{settings.base_url}/fhir"),
-        )
-        return claims, str(ehr.fhir_base)
-    raise AccessTokenError("the bearer token comes from an authorization server we do not trust")
-
-
-def _b64(segment: str) -> bytes:
-    import base64  # noqa: PLC0415
-
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-
-
-def _jwks(state: dict[str, Any], uri: str) -> dict[str, Any]:
-    cache: dict[str, tuple[float, dict[str, Any]]] = state.setdefault("jwks_cache", {})
-    now = time.monotonic()
-    if uri not in cache or now - cache[uri][0] > JWKS_TTL:
-        try:
-            cache[uri] = (now, fetch_jwks(uri, state["http"]))
-        except IdTokenError:
-            raise AccessTokenError("the authorization server's keys cannot be read") from None
-    return cache[uri][1]
 
 
 def _parameters() -> dict[str, Any]:

@@ -1,0 +1,90 @@
+"""Bearer tokens sent to the app's APIs (``$apply``, ``POST /referrals``): who sent them.
+
+A caller (a referral system, another module) gets an access token from the practice's
+authorization server, the one a configured EHR names in its SMART configuration, and
+sends it as ``Authorization: Bearer <token>`` (RFC 6750 §2.1). :func:`authenticate` finds
+the EHR whose authorization server issued the token (its ``iss``), checks the token
+against that server's keys (cached for :data:`JWKS_TTL` seconds) and answers with the
+token's claims and that EHR's FHIR base. :func:`challenge` is the status and
+``WWW-Authenticate`` header a refusal gets (RFC 6750 §3).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+from flask import request
+
+from fhir_burnout.errors import FhirBurnoutError
+from fhir_burnout.smart_launch import (
+    AccessTokenError,
+    DiscoveryError,
+    IdTokenError,
+    InsufficientScopeError,
+    fetch_jwks,
+    verify_access_token,
+)
+from fhir_burnout.smart_launch._id_token import _header
+
+#: Seconds an authorization server's keys are reused before they are fetched again.
+JWKS_TTL = 300.0
+
+
+def authenticate(state: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The token's claims and the FHIR base of the EHR whose authorization server issued
+    it; :class:`AccessTokenError` when there is no token or it does not verify."""
+    auth = request.headers.get("Authorization", "")
+    if not auth.lower().startswith("bearer "):
+        raise AccessTokenError("a bearer token is required")
+    token = auth[7:].strip()
+    try:
+        payload = token.split(".")[1]
+        issuer = json.loads(_b64(payload)).get("iss")
+        _header(token)
+    except (IndexError, ValueError, AttributeError, IdTokenError):
+        raise AccessTokenError("the bearer token is not a JWT") from None
+    settings = state["settings"]
+    for ehr in settings.ehrs:
+        try:
+            smart = state["discovery"].get(ehr.fhir_base)
+        except DiscoveryError:
+            continue
+        if smart.issuer != issuer or not smart.jwks_uri:
+            continue
+        claims = verify_access_token(
+            token,
+            _jwks(state, smart.jwks_uri),
+            issuer=issuer,
+            audiences=(ehr.fhir_base, settings.base_url, f"{settings.base_url}/fhir"),
+        )
+        return claims, str(ehr.fhir_base)
+    raise AccessTokenError("the bearer token comes from an authorization server we do not trust")
+
+
+def challenge(error: FhirBurnoutError) -> tuple[int, dict[str, str]]:
+    """The HTTP status and ``WWW-Authenticate`` header for a refused token (RFC 6750 §3):
+    401 for a missing or invalid one, 403 for one whose scopes are too narrow."""
+    if isinstance(error, InsufficientScopeError):
+        return 403, {"WWW-Authenticate": 'Bearer error="insufficient_scope"'}
+    # Without any credentials the challenge carries no error code (RFC 6750 §3.1).
+    return 401, {
+        "WWW-Authenticate": 'Bearer error="invalid_token"' if request.authorization else "Bearer"
+    }
+
+
+def _b64(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def _jwks(state: dict[str, Any], uri: str) -> dict[str, Any]:
+    cache: dict[str, tuple[float, dict[str, Any]]] = state.setdefault("jwks_cache", {})
+    now = time.monotonic()
+    if uri not in cache or now - cache[uri][0] > JWKS_TTL:
+        try:
+            cache[uri] = (now, fetch_jwks(uri, state["http"]))
+        except IdTokenError:
+            raise AccessTokenError("the authorization server's keys cannot be read") from None
+    return cache[uri][1]
