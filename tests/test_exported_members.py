@@ -71,14 +71,15 @@ def test_public_api_is_pinned():
     assert sorted(fhir_burnout.workflow.__all__) == [
         "Actor", "Application", "Definitions", "DraftRow", "EnrolmentRow",
         "EnrolmentStateError", "InvitationRow", "MAX_NOTE", "NotFoundError", "NoteRow",
-        "PhaseRow", "PhaseState", "PhaseView", "PlanError", "ProgrammeView", "Progress",
-        "ResponseRow", "TRANSITIONS", "TaskChangedError", "TaskRow", "TaskState",
+        "PatientOverview", "PhaseRow", "PhaseState", "PhaseView", "PlanError",
+        "PracticeOverview", "ProgrammeView", "Progress", "ResponseRow", "STUCK_AFTER",
+        "TRANSITIONS", "TaskChangedError", "TaskRow", "TaskState",
         "TaskTransitionError", "TaskView", "accept_invitation", "add_note",
         "add_response", "adopt_lock", "advance", "alert_care_professional",
         "apply_plan", "change_task", "check_transition", "enrol", "expect", "finish",
         "invite", "load_draft", "lock_task", "normalise_code", "notes_for", "partition",
-        "pause", "programme_views", "resume", "save_draft", "stop", "submit_response",
-        "switch_track", "unlock_phase",
+        "patient_overview", "pause", "practice_overview", "programme_views", "resume",
+        "save_draft", "stop", "submit_response", "switch_track", "unlock_phase",
     ]  # fmt: skip
     modules = (
         fhir_burnout.db, fhir_burnout.errors, fhir_burnout.fhir, fhir_burnout.resources,

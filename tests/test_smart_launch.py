@@ -246,10 +246,15 @@ def test_a_smaller_grant_says_what_will_not_work():
     missing = missing_purposes(request, "launch openid fhirUser patient/*.rs")
     assert missing == [
         "showing the care professional's name",
+        "the practice overview",
         "saving answers in the EHR",
         "recording progress in the EHR",
     ]
-    assert missing_purposes(request, "patient/*.cruds user/Practitioner.rs") == []
+    assert missing_purposes(request, "patient/*.cruds user/Practitioner.rs") == [
+        "the practice overview"
+    ]
+    granted = "patient/*.cruds user/Practitioner.rs user/PractitionerRole.rs"
+    assert missing_purposes(request, granted) == []
 
 
 def test_discovery_falls_back_to_the_capability_statement(sandbox, config):

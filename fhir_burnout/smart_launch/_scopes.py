@@ -51,6 +51,10 @@ def launch_scopes(*, v2: bool, ehr_launch: bool, offline: bool = True) -> ScopeR
         user_scope = "user/Practitioner.r" if v2 else "user/Practitioner.read"
         scopes.append(user_scope)
         purposes.append((user_scope, "showing the care professional's name"))
+        # Their roles: the practice-wide list is for the practice's own care professionals.
+        role_scope = "user/PractitionerRole.rs" if v2 else "user/PractitionerRole.read"
+        scopes.append(role_scope)
+        purposes.append((role_scope, "the practice overview"))
     for resource, permissions, purpose in PATIENT_RESOURCES:
         resource_scopes = (
             [f"patient/{resource}.{permissions}"] if v2 else _v1(resource, permissions)

@@ -23,6 +23,7 @@ from fhir_burnout.web import (
     _headers,
     _invite_pages,
     _launch,
+    _practitioner_pages,
     _progress_pages,
     _questionnaire_pages,
     _referral_api,
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(_client_pages.bp)
     app.register_blueprint(_questionnaire_pages.bp)
     app.register_blueprint(_progress_pages.bp)
+    app.register_blueprint(_practitioner_pages.bp)
     app.register_blueprint(_referral_notify.bp)
     app.register_blueprint(_referral_api.bp)
 

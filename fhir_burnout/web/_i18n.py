@@ -79,6 +79,169 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "Je bent nog niet aangemeld voor het programma. Je behandelaar kan dat voor je doen.",
         "en": "You are not enrolled in the programme yet. Your care professional can do that for you.",
     },
+    # --- the care professional's pages (web/_practitioner_pages.py) ---
+    "pract_title": {"nl": "Overzicht van de cliënt", "en": "Client overview"},
+    "pract_link": {"nl": "Overzicht van deze cliënt", "en": "Overview of this client"},
+    "practice_link": {"nl": "Praktijkoverzicht", "en": "Practice overview"},
+    "pract_nav": {"nl": "Behandelaar", "en": "Care professional"},
+    "pract_back_home": {"nl": "Terug naar de startpagina", "en": "Back to the first page"},
+    "pract_alerts": {"nl": "Veiligheidssignalen", "en": "Safety signals"},
+    "pract_alert_text": {
+        "nl": "Veiligheidssignaal in {title} ({date}): neem vandaag contact op met de cliënt.",
+        "en": "Safety signal in {title} ({date}): contact the client today.",
+    },
+    "pract_alert_close": {"nl": "Contact gehad, afsluiten", "en": "Contact taken, close"},
+    "pract_requests": {"nl": "Gevraagd van jou", "en": "Asked of you"},
+    "pract_request_text": {
+        "nl": "De vorige fase is klaar ({date}): {phase} kan open.",
+        "en": "The previous phase is done ({date}): {phase} can open.",
+    },
+    "pract_programmes": {"nl": "Programma", "en": "Programme"},
+    "enrolment_active": {"nl": "loopt", "en": "running"},
+    "enrolment_on-hold": {"nl": "gepauzeerd", "en": "paused"},
+    "enrolment_completed": {"nl": "afgerond", "en": "finished"},
+    "enrolment_revoked": {"nl": "gestopt", "en": "stopped"},
+    "pract_since": {"nl": "Sinds {date}.", "en": "Since {date}."},
+    "pract_follows": {
+        "nl": "Overgestapt vanuit een ander traject; wat al gedaan was, telt mee.",
+        "en": "Switched from another track; what was done already counts.",
+    },
+    "pract_followed_by": {
+        "nl": "Voortgezet in een ander traject.",
+        "en": "Carried on in another track.",
+    },
+    "pract_invitation": {"nl": "Uitnodigingscode: {code}.", "en": "Invitation code: {code}."},
+    "pract_invitation_accepted": {"nl": "(gebruikt)", "en": "(used)"},
+    "pract_opened_on": {"nl": "opengezet op {date}", "en": "opened on {date}"},
+    "pract_modules_done": {
+        "nl": "{done} van de {total} modules gedaan.",
+        "en": "{done} of {total} modules done.",
+    },
+    "pract_unlock": {"nl": "Openzetten: {phase}", "en": "Open: {phase}"},
+    "pract_pause": {"nl": "Pauzeren", "en": "Pause"},
+    "pract_resume": {"nl": "Hervatten", "en": "Resume"},
+    "pract_switch": {"nl": "Overstappen naar: {track}", "en": "Switch to: {track}"},
+    "pract_finish": {"nl": "Afronden", "en": "Finish"},
+    "pract_stop": {"nl": "Stoppen", "en": "Stop"},
+    "pract_note_label": {
+        "nl": "Bericht voor de cliënt (zichtbaar op diens startpagina)",
+        "en": "Message for the client (shown on their first page)",
+    },
+    "pract_note_send": {"nl": "Bericht versturen", "en": "Send message"},
+    "pract_notes_sent": {"nl": "Verstuurde berichten", "en": "Messages sent"},
+    "pract_not_enrolled": {
+        "nl": "Deze cliënt doet nog niet mee aan het programma.",
+        "en": "This client is not in the programme yet.",
+    },
+    "pract_enrol_label": {"nl": "Aanmelden voor", "en": "Enrol in"},
+    "pract_enrol": {"nl": "Aanmelden", "en": "Enrol"},
+    "pract_scores": {"nl": "Scores door de tijd", "en": "Scores over time"},
+    "pract_chart_desc": {
+        "nl": "De scores door de tijd; de tabel eronder geeft dezelfde cijfers.",
+        "en": "The scores over time; the table below gives the same figures.",
+    },
+    "pract_band": {"nl": "Afkapwaarde (band)", "en": "Cut-off band"},
+    "rci_improved": {"nl": "Betrouwbaar verbeterd.", "en": "Reliably improved."},
+    "rci_no-change": {"nl": "Geen betrouwbare verandering.", "en": "No reliable change."},
+    "rci_worse": {"nl": "Betrouwbaar verslechterd.", "en": "Reliably worse."},
+    "rci_detail": {
+        "nl": "Van {first} naar {last}; pas een verschil van {threshold} punten of meer is "
+        "betrouwbaar (Jacobson-Truax).",
+        "en": "From {first} to {last}; only a difference of {threshold} points or more is "
+        "reliable (Jacobson-Truax).",
+    },
+    "rci_unknown": {
+        "nl": "Voor deze score is geen gepubliceerde betrouwbaarheid: geen oordeel over "
+        "betrouwbare verandering.",
+        "en": "This score has no published reliability: no verdict on reliable change.",
+    },
+    "pract_no_scores": {"nl": "Nog geen scores.", "en": "No scores yet."},
+    "pract_answers": {"nl": "Antwoorden van de cliënt", "en": "The client's answers"},
+    "pract_no_answers": {"nl": "Nog geen antwoorden.", "en": "No answers yet."},
+    "practice_title": {"nl": "Praktijkoverzicht", "en": "Practice overview"},
+    "practice_alert": {
+        "nl": "Cliënt {patient}: veiligheidssignaal sinds {date} (open: {n})",
+        "en": "Client {patient}: safety signal since {date} (open: {n})",
+    },
+    "practice_stuck": {"nl": "Vastgelopen", "en": "Stuck"},
+    "practice_stuck_text": {
+        "nl": "Cliënt {patient}: al twee weken niets afgerond (laatste activiteit {date}).",
+        "en": "Client {patient}: nothing finished for two weeks (last activity {date}).",
+    },
+    "practice_enrolled": {"nl": "Wie doet mee", "en": "Who is enrolled"},
+    "practice_client": {"nl": "Cliënt", "en": "Client"},
+    "practice_last": {"nl": "Laatste activiteit", "en": "Last activity"},
+    "practice_state_alert": {"nl": "veiligheidssignaal", "en": "safety signal"},
+    "practice_state_stuck": {"nl": "vastgelopen", "en": "stuck"},
+    "practice_nobody": {"nl": "Nog niemand doet mee.", "en": "Nobody is enrolled yet."},
+    "practice_dead": {"nl": "Niet afgeleverd bij het EHR", "en": "Not delivered to the EHR"},
+    "practice_dead_intro": {
+        "nl": "Het EHR weigerde deze gegevens. Ze zijn bewaard; latere gegevens van dezelfde "
+        "cliënt wachten tot dit is opgelost (fhir-burnout sync retry).",
+        "en": "The EHR refused these records. They are kept; later records of the same "
+        "client wait until this is resolved (fhir-burnout sync retry).",
+    },
+    "practice_dead_item": {
+        "nl": "Cliënt {patient}, {date}, HTTP {status}",
+        "en": "Client {patient}, {date}, HTTP {status}",
+    },
+    "practice_dead_message": {"nl": "Melding van het EHR:", "en": "The EHR's message:"},
+    "practice_dead_none": {
+        "nl": "Alles is afgeleverd of onderweg.",
+        "en": "Everything is delivered or on its way.",
+    },
+    "notice_enrolled": {"nl": "Aangemeld voor {track}.", "en": "Enrolled in {track}."},
+    "notice_pause": {"nl": "Het programma is gepauzeerd.", "en": "The programme is paused."},
+    "notice_resume": {"nl": "Het programma loopt weer.", "en": "The programme is running again."},
+    "notice_stop": {"nl": "Het programma is gestopt.", "en": "The programme is stopped."},
+    "notice_finish": {"nl": "Het programma is afgerond.", "en": "The programme is finished."},
+    "notice_finish_after_care": {
+        "nl": "Het programma is afgerond. Je kunt de cliënt nu nazorg aanbieden: kies hieronder "
+        "het traject Na de behandeling.",
+        "en": "The programme is finished. You can now offer the client after-care: choose the "
+        "track After treatment below.",
+    },
+    "notice_unlock": {"nl": "De fase staat open.", "en": "The phase is open."},
+    "notice_switch": {
+        "nl": "Overgestapt; wat al gedaan was, is meegenomen.",
+        "en": "Switched; what was done already came along.",
+    },
+    "notice_note": {"nl": "Het bericht is verstuurd.", "en": "The message is sent."},
+    "notice_alert_closed": {
+        "nl": "Het veiligheidssignaal is afgesloten.",
+        "en": "The safety signal is closed.",
+    },
+    "error_practitioners_only": {
+        "nl": "Deze pagina is alleen voor behandelaars.",
+        "en": "This page is for care professionals only.",
+    },
+    "error_no_patient": {
+        "nl": "Open het programma vanuit het dossier van een cliënt.",
+        "en": "Please open the programme from a client's record.",
+    },
+    "error_action_not_found": {
+        "nl": "Dit hoort niet (meer) bij het programma van deze cliënt. Er is niets veranderd.",
+        "en": "This is not (or no longer) part of this client's programme. Nothing was changed.",
+    },
+    "error_action_state": {
+        "nl": "Dit kan niet in de huidige stand van het programma. Er is niets veranderd.",
+        "en": "This is not possible in the programme's current state. Nothing was changed.",
+    },
+    "error_action_changed": {
+        "nl": "Iemand anders veranderde dit net. Er is niets veranderd; kijk en probeer opnieuw.",
+        "en": "Someone else just changed this. Nothing was changed; look and try again.",
+    },
+    "error_not_this_practice": {
+        "nl": "Het praktijkoverzicht is alleen voor behandelaars van deze praktijk.",
+        "en": "The practice overview is only for care professionals of this practice.",
+    },
+    "error_practice_unchecked": {
+        "nl": "Het EHR antwoordt nu niet, dus we kunnen niet nagaan of je bij deze praktijk "
+        "werkt. Probeer het later nog eens.",
+        "en": "The EHR does not answer now, so we cannot check that you work at this "
+        "practice. Please try again later.",
+    },
+    # --- end of the care professional's pages ---
     "crisis_title": {"nl": "Direct hulp nodig?", "en": "Need help now?"},
     "crisis_113": {
         "nl": "Denk je aan zelfdoding? Bel 113 Zelfmoordpreventie: 0800-0113 (gratis, dag en nacht) of chat via 113.nl.",

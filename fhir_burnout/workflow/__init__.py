@@ -9,6 +9,13 @@ from __future__ import annotations
 
 from fhir_burnout.workflow._apply import Application, PlanError, apply_plan
 from fhir_burnout.workflow._invitations import accept_invitation, invite, normalise_code
+from fhir_burnout.workflow._overview import (
+    STUCK_AFTER,
+    PatientOverview,
+    PracticeOverview,
+    patient_overview,
+    practice_overview,
+)
 from fhir_burnout.workflow._pausing import finish, pause, resume, stop
 from fhir_burnout.workflow._progress import PhaseState, Progress, TaskState, advance
 from fhir_burnout.workflow._service import (
@@ -49,6 +56,7 @@ from fhir_burnout.workflow._view import PhaseView, ProgrammeView, TaskView, prog
 
 __all__ = [
     "MAX_NOTE",
+    "STUCK_AFTER",
     "TRANSITIONS",
     "Actor",
     "Application",
@@ -59,10 +67,12 @@ __all__ = [
     "InvitationRow",
     "NotFoundError",
     "NoteRow",
+    "PatientOverview",
     "PhaseRow",
     "PhaseState",
     "PhaseView",
     "PlanError",
+    "PracticeOverview",
     "ProgrammeView",
     "Progress",
     "ResponseRow",
@@ -89,7 +99,9 @@ __all__ = [
     "normalise_code",
     "notes_for",
     "partition",
+    "patient_overview",
     "pause",
+    "practice_overview",
     "programme_views",
     "resume",
     "save_draft",

@@ -1,0 +1,360 @@
+"""The care professional's pages: the chart's patient at a glance (/practitioner) with the
+decisions about their programme, and the practice's list (/practice).
+
+Only for a session launched by a care professional (``role == "practitioner"``); anyone
+else gets a readable 403. Every decision goes through ``workflow`` in one transaction with
+its outbox entry, so the page never waits on the EHR; a decision the programme's state
+does not allow changes nothing and says so. The practice's list is for the practice's own
+care professionals: the EHR says so by an active PractitionerRole at the configured
+practice, read once per session with the care professional's own access token.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import requests
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    get_flashed_messages,
+    redirect,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy.orm import Session
+
+from fhir_burnout.errors import ContentError, FhirBurnoutError, FhirServerError
+from fhir_burnout.fhir import FhirClient
+from fhir_burnout.referral import WAITING_LIST, report_to_referrer
+from fhir_burnout.web._csrf import csrf_ok
+from fhir_burnout.web._i18n import format_date, translate
+from fhir_burnout.web._launch import (
+    EhrUnavailable,
+    SessionExpired,
+    _names_from_ehr,
+    current_launch,
+    current_session,
+)
+from fhir_burnout.web._memo import current_memo
+from fhir_burnout.web._progress_pages import HEIGHT, WIDTH, _chart
+from fhir_burnout.web._render import language, message_page, render
+from fhir_burnout.web._sessions import LaunchSessionRow
+from fhir_burnout.workflow import (
+    MAX_NOTE,
+    EnrolmentRow,
+    EnrolmentStateError,
+    NotFoundError,
+    PlanError,
+    TaskChangedError,
+    TaskRow,
+    TaskTransitionError,
+    add_note,
+    change_task,
+    enrol,
+    finish,
+    patient_overview,
+    pause,
+    practice_overview,
+    resume,
+    stop,
+    switch_track,
+    unlock_phase,
+)
+
+bp = Blueprint("practitioner", __name__)
+log = logging.getLogger(__name__)
+
+#: Why a decision changed nothing, as the care professional reads it.
+_ERRORS: tuple[tuple[type[Exception], str], ...] = (
+    (NotFoundError, "error_action_not_found"),
+    (TaskTransitionError, "error_action_state"),
+    (TaskChangedError, "error_action_changed"),
+    (EnrolmentStateError, "error_action_state"),
+    (PlanError, "error_action_not_found"),
+)
+
+
+@dataclass(frozen=True)
+class _Practitioner:
+    """The signed-in care professional and the chart they launched from."""
+
+    session: LaunchSessionRow
+    by: str  # Practitioner/<id>: who decides, for the Provenance
+
+
+def _reference(fhir_user: str | None) -> str | None:
+    """``Practitioner/<id>`` from the fhirUser claim (absolute or relative)."""
+    parts = (fhir_user or "").rstrip("/").split("/")
+    if len(parts) < 2 or parts[-2] != "Practitioner" or not parts[-1]:
+        return None
+    return f"Practitioner/{parts[-1]}"
+
+
+def _practitioner() -> _Practitioner | tuple[str, int]:
+    """The signed-in care professional, or the readable page that says why not."""
+    try:
+        row = current_session()
+    except SessionExpired:
+        return message_page("error_expired", 401)
+    if row is None:
+        return message_page("error_signed_out", 401)
+    by = _reference(row.fhir_user)
+    if row.role != "practitioner" or by is None:
+        return message_page("error_practitioners_only", 403)
+    return _Practitioner(row, by)
+
+
+def _state() -> dict[str, Any]:
+    return dict(current_app.extensions["fhir_burnout"])
+
+
+def _practice(fhir_base: str) -> str | None:
+    """The practice (Organization reference) configured for this EHR, if any."""
+    try:
+        return _state()["settings"].backend(fhir_base).practice  # type: ignore[no-any-return]
+    except ContentError:
+        return None
+
+
+def _day(value: datetime | date, lang: str) -> str:
+    day = value.date() if isinstance(value, datetime) else value
+    return format_date(day.isoformat(), lang)
+
+
+@bp.get("/practitioner")
+def practitioner_page() -> Any:
+    """The chart's patient at a glance: safety alerts on top, the programme(s), scores over
+    time with the reliable change, homework answers and notes; and the decisions."""
+    found = _practitioner()
+    if not isinstance(found, _Practitioner):
+        return found
+    return _page(found)
+
+
+def _page(found: _Practitioner, *, error: str | None = None, status: int = 200) -> Any:
+    row = found.session
+    if not row.patient:
+        return message_page("error_no_patient", 400)
+    state, lang = _state(), language()
+    with Session(state["reader"]) as db:
+        overview = patient_overview(
+            db, state["definitions"], fhir_base=row.fhir_base, patient=row.patient, lang=lang,
+            forms=current_memo().form,
+        )  # fmt: skip
+    try:
+        fresh = current_launch()
+    except (SessionExpired, EhrUnavailable):
+        fresh = None  # the banner waits; the programme is ours and shows regardless
+    _, banner = _names_from_ehr(row, fresh[1] if fresh else None)
+    charts = {}
+    for series in overview.scores:
+        charts[series.questionnaire, series.link_id] = _chart([p.value for p in series.points])
+    return render(
+        "practitioner.html",
+        status=status,
+        overview=overview,
+        charts=charts,
+        width=WIDTH,
+        height=HEIGHT,
+        day=lambda value: _day(value, lang),
+        notices=[m for m in get_flashed_messages() if isinstance(m, str)],
+        error=error,
+        max_note=MAX_NOTE,
+        banner=banner,
+    )
+
+
+def _decide(found: _Practitioner, action: Callable[[Session], str | None]) -> Any:
+    """Run one decision in one transaction (with its outbox entry); back to the page with a
+    notice, or the page again with why nothing changed."""
+    if not csrf_ok():
+        return message_page("error_form_expired", 400)
+    try:
+        with Session(_state()["engine"]) as db, db.begin():
+            notice = action(db)
+    except FhirBurnoutError as exc:
+        key = next((k for kind, k in _ERRORS if isinstance(exc, kind)), "error_action_state")
+        log.info("a care professional's decision was refused: %s", type(exc).__name__)
+        return _page(found, error=translate(key, language()), status=409)
+    if notice:
+        flash(notice)
+    return redirect(url_for(".practitioner_page"), code=303)
+
+
+def _own_enrolment(db: Session, found: _Practitioner, key: str) -> EnrolmentRow:
+    """The enrolment, if it is the chart's patient's on this EHR (else: not found)."""
+    enrolment = db.get(EnrolmentRow, key)
+    row = found.session
+    if (
+        enrolment is None
+        or enrolment.fhir_base != row.fhir_base.rstrip("/")
+        or enrolment.patient != row.patient
+    ):
+        raise NotFoundError(f"there is no enrolment {key} for this patient")
+    return enrolment
+
+
+@bp.post("/practitioner/enrol")
+def enrol_route() -> Any:
+    """Enrol the chart's patient in a track they are not in yet."""
+    found = _practitioner()
+    if not isinstance(found, _Practitioner):
+        return found
+    track = request.form.get("track", "")
+    row, lang = found.session, language()
+
+    def action(db: Session) -> str:
+        definitions = _state()["definitions"]
+        definitions.plan(track)  # an unknown track: PlanError, nothing changes
+        overview = patient_overview(
+            db, definitions, fhir_base=row.fhir_base, patient=str(row.patient), lang=lang,
+            forms=current_memo().form,
+        )  # fmt: skip
+        if track not in overview.tracks_to_enrol:
+            raise EnrolmentStateError(f"the client is in the track {track!r} already")
+        enrol(
+            db, definitions, fhir_base=row.fhir_base, patient=str(row.patient), track=track,
+            author=found.by, practice=_practice(row.fhir_base),
+        )  # fmt: skip
+        return translate("notice_enrolled", lang, track=overview.tracks[track])
+
+    if not row.patient:
+        return message_page("error_no_patient", 400)
+    return _decide(found, action)
+
+
+#: The decisions about a whole enrolment (workflow/_pausing.py), by their name in the URL.
+_ENROLMENT_ACTIONS: dict[str, Callable[..., EnrolmentRow]] = {
+    "pause": pause,
+    "resume": resume,
+    "stop": stop,
+    "finish": finish,
+}
+
+
+@bp.post("/practitioner/enrolments/<key>/<name>")
+def enrolment_action(key: str, name: str) -> Any:
+    """One decision about one of the patient's enrolments: pause, resume, stop, finish,
+    unlock (the phase in the form), switch (to the track in the form) or note (its text)."""
+    found = _practitioner()
+    if not isinstance(found, _Practitioner):
+        return found
+    lang, form = language(), request.form
+    if name not in (*_ENROLMENT_ACTIONS, "unlock", "switch", "note"):
+        return message_page("error_not_found", 404)
+
+    def action(db: Session) -> str:
+        enrolment = _own_enrolment(db, found, key)
+        definitions = _state()["definitions"]
+        if name == "unlock":
+            unlock_phase(db, definitions, enrolment.key, form.get("phase", ""), by=found.by)
+        elif name == "switch":
+            track = form.get("track", "")
+            switch_track(db, definitions, enrolment.key, track, by=found.by)
+            if enrolment.track == WAITING_LIST and track == "standard":
+                report_to_referrer(db, enrolment, "in-progress", by=found.by)  # treatment starts
+        elif name == "note":
+            add_note(db, enrolment.key, form.get("text", ""), by=found.by)
+        else:
+            _ENROLMENT_ACTIONS[name](db, enrolment.key, by=found.by)
+            if name == "finish":
+                report_to_referrer(db, enrolment, "completed", by=found.by)
+                if enrolment.track == "standard":
+                    return translate("notice_finish_after_care", lang)
+        return translate(f"notice_{name}", lang)
+
+    return _decide(found, action)
+
+
+@bp.post("/practitioner/alerts/<key>/close")
+def close_alert(key: str) -> Any:
+    """Contact taken: the safety review Task is completed, as the care professional."""
+    found = _practitioner()
+    if not isinstance(found, _Practitioner):
+        return found
+    lang = language()
+
+    def action(db: Session) -> str:
+        task = db.get(TaskRow, key)
+        if task is None or task.kind != "practitioner" or not task.action_id.startswith("safety:"):
+            raise NotFoundError(f"there is no safety alert {key}")
+        _own_enrolment(db, found, task.enrolment_key)
+        definitions = _state()["definitions"]
+        # requested -> ready -> completed: the Task lifecycle has no shorter way (R4 Task).
+        for status in ("ready", "completed") if task.status == "requested" else ("completed",):
+            change_task(db, definitions, key, status, actor="practitioner", who=found.by)
+        return translate("notice_alert_closed", lang)
+
+    return _decide(found, action)
+
+
+# --- the practice -----------------------------------------------------------------------
+
+
+def _member_of(found: _Practitioner, practice: str) -> bool:
+    """Whether the EHR has an active PractitionerRole of this care professional at the
+    practice: asked once per session, with their own access token."""
+    row = found.session
+    kept = session.get("practice_member")
+    if isinstance(kept, list) and kept[:2] == [row.id, practice]:
+        return bool(kept[2])
+    fresh = current_launch()
+    if fresh is None:
+        return False
+    params = {"practitioner": found.by, "organization": practice, "active": "true"}
+    with FhirClient(row.fhir_base, token=fresh[1], session=requests.Session()) as client:
+        roles = list(client.search("PractitionerRole", params))
+    # Checked here too: a server may ignore a search parameter it does not know.
+    member = any(
+        role.get("active", True) is True
+        and _reference(str(role.get("practitioner", {}).get("reference", ""))) == found.by
+        and str(role.get("organization", {}).get("reference", "")).endswith(practice)
+        for role in roles
+    )
+    session["practice_member"] = [row.id, practice, member]
+    return member
+
+
+def _refused(found: _Practitioner, practice: str | None) -> tuple[str, int] | None:
+    """The readable page that keeps someone out of the practice's list, or None."""
+    if practice is None:
+        return message_page("error_not_this_practice", 403)
+    try:
+        member = _member_of(found, practice)
+    except SessionExpired:
+        return message_page("error_expired", 401)
+    except FhirServerError as exc:
+        if exc.status in (401, 403):  # the EHR lets this person not even see their roles
+            return message_page("error_not_this_practice", 403)
+        return message_page("error_practice_unchecked", 503)
+    except EhrUnavailable:
+        return message_page("error_practice_unchecked", 503)
+    return None if member else message_page("error_not_this_practice", 403)
+
+
+@bp.get("/practice")
+def practice_page() -> Any:
+    """Everyone enrolled at the practice: safety alerts on top, who is stuck, and writes
+    the EHR refused (dead letters) with its message. For the practice's own care
+    professionals only."""
+    found = _practitioner()
+    if not isinstance(found, _Practitioner):
+        return found
+    row = found.session
+    practice = _practice(row.fhir_base)
+    refused = _refused(found, practice)
+    if refused is not None:
+        return refused
+    state, lang = _state(), language()
+    with Session(state["reader"]) as db:
+        overview = practice_overview(
+            db, state["definitions"], fhir_base=row.fhir_base, practice=practice, lang=lang
+        )
+    return render("practice.html", overview=overview, day=lambda value: _day(value, lang))

@@ -1,0 +1,642 @@
+"""What the care professional reads: one client's programme at a glance, and the practice's
+list of everyone enrolled.
+
+Read-only and free of Flask, in the care professional's language (texts from the
+PlanDefinition's and the Questionnaires' translation extensions). Scores come from the
+questionnaire engine, bands from each questionnaire's ``score-band`` extension, and the
+reliable change (Jacobson-Truax) from ``questionnaire.reliable_change``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from fhir_burnout.questionnaire import (
+    FormItem,
+    FormModel,
+    ReliableChange,
+    load_form,
+    reliable_change,
+    score,
+)
+from fhir_burnout.questionnaire._form import localized
+from fhir_burnout.sync import OutboxEntry
+from fhir_burnout.workflow._service import Definitions
+from fhir_burnout.workflow._tables import (
+    CURRENT,
+    EnrolmentRow,
+    InvitationRow,
+    NoteRow,
+    ResponseRow,
+    TaskRow,
+)
+
+#: A client counts as stuck when nothing was completed for this long while something is
+#: ready for them (a paused programme is never stuck: nothing is theirs to do).
+STUCK_AFTER = timedelta(days=14)
+
+#: Task statuses that mean "the client can do this now".
+_READY = ("ready", "in-progress")
+_YES_NO = {"nl": ("ja", "nee"), "en": ("yes", "no")}
+
+#: The form model of a Questionnaire (canonical, language); the web layer passes its memo.
+Forms = Callable[[str, str], FormModel]
+
+
+@dataclass(frozen=True)
+class PhaseOverview:
+    """A phase of an enrolment and who opened it, when."""
+
+    code: str
+    title: str
+    status: str  # locked | open | done
+    unlock: str  # start | practitioner | previous-phase
+    unlocked_at: datetime | None
+    unlocked_by: str | None
+
+
+@dataclass(frozen=True)
+class ModuleDone:
+    """A module the client finished, and when."""
+
+    key: str
+    title: str
+    phase: str | None
+    completed_at: datetime
+
+
+@dataclass(frozen=True)
+class NoteOverview:
+    """A note the care professional sent the client."""
+
+    key: str
+    text: str
+    author: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class EnrolmentOverview:
+    """One enrolment (current or ended), with its phases, modules done and notes."""
+
+    key: str
+    track: str
+    track_title: str
+    status: str  # active | on-hold | completed | revoked
+    period_start: date
+    created_at: datetime
+    author: str | None
+    follows: str | None  # the enrolment this one carries on from (a switch)
+    followed_by: str | None  # the enrolment that carries this one on
+    phases: tuple[PhaseOverview, ...]
+    modules_done: tuple[ModuleDone, ...]
+    modules_total: int
+    notes: tuple[NoteOverview, ...]
+    invitation: str | None  # a referral's invitation code, when there is one
+    invitation_accepted: bool
+
+    @property
+    def current(self) -> bool:
+        """Active or paused: it still holds the client's place in its track."""
+        return self.status in CURRENT
+
+    @property
+    def next_phase(self) -> PhaseOverview | None:
+        """The first phase still locked: the one the care professional can open next."""
+        return next((p for p in self.phases if p.status == "locked"), None)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One question and the client's answer, as text."""
+
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class ResponseOverview:
+    """A QuestionnaireResponse made readable: its title and question/answer pairs."""
+
+    key: str
+    title: str
+    authored: datetime
+    answers: tuple[Answer, ...]
+
+
+@dataclass(frozen=True)
+class ScorePoint:
+    """One score at one moment, with the band it falls in."""
+
+    authored: datetime
+    value: float
+    band: str | None
+    label: str | None
+
+
+@dataclass(frozen=True)
+class ScoreSeries:
+    """A score over time and the reliable change from the first to the latest point."""
+
+    questionnaire: str
+    link_id: str
+    title: str
+    points: tuple[ScorePoint, ...]
+    change: ReliableChange | None  # None: one point only, or no published reliability
+
+
+@dataclass(frozen=True)
+class CareTask:
+    """An open to-do of the care professional's: a safety review or a phase to open."""
+
+    key: str
+    enrolment: str
+    kind: str  # safety | unlock
+    text: str
+    raised_at: datetime
+    response: str | None = None  # safety: the response that gave the signal, if any
+    phase: str | None = None  # unlock: the phase to open
+
+
+@dataclass(frozen=True)
+class PatientOverview:
+    """One client on one EHR: everything the care professional needs before a session."""
+
+    patient: str
+    enrolments: tuple[EnrolmentOverview, ...]  # newest first
+    safety_alerts: tuple[CareTask, ...]  # oldest first: the longest waiting on top
+    unlock_requests: tuple[CareTask, ...]
+    scores: tuple[ScoreSeries, ...]
+    responses: tuple[ResponseOverview, ...]  # newest first
+    tracks: Mapping[str, str]  # every track of the programme: code -> title
+
+    @property
+    def current(self) -> tuple[EnrolmentOverview, ...]:
+        """The enrolments that are active or paused."""
+        return tuple(e for e in self.enrolments if e.current)
+
+    @property
+    def tracks_to_enrol(self) -> tuple[str, ...]:
+        """The tracks the client is not currently enrolled in."""
+        taken = {e.track for e in self.current}
+        return tuple(t for t in self.tracks if t not in taken)
+
+
+def _forms_from(definitions: Definitions) -> Forms:
+    value_sets = {
+        str(r["url"]): r
+        for r in definitions.by_canonical.values()
+        if r.get("resourceType") == "ValueSet"
+    }
+    made: dict[tuple[str, str], FormModel] = {}
+
+    def forms(canonical: str, lang: str) -> FormModel:
+        if (canonical, lang) not in made:
+            questionnaire = definitions.by_canonical[canonical]
+            made[canonical, lang] = load_form(questionnaire, lang=lang, value_sets=value_sets)
+        return made[canonical, lang]
+
+    return forms
+
+
+def _titles(plan: Mapping[str, Any], lang: str) -> dict[str, str]:
+    titles = {}
+    for action in plan.get("action", []) or []:
+        titles[str(action.get("id"))] = localized(action, "title", lang, "nl")
+        for child in action.get("action", []) or []:
+            titles[str(child.get("id"))] = localized(child, "title", lang, "nl")
+    return titles
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands timezone-aware columns back naive; they were written in UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def patient_overview(
+    db: Session,
+    definitions: Definitions,
+    *,
+    fhir_base: str,
+    patient: str,
+    lang: str = "nl",
+    forms: Forms | None = None,
+) -> PatientOverview:
+    """Everything about one patient's programme on this EHR, for the care professional."""
+    fhir_base = fhir_base.rstrip("/")
+    forms = forms or _forms_from(definitions)
+    rows = db.scalars(
+        select(EnrolmentRow)
+        .where(EnrolmentRow.fhir_base == fhir_base, EnrolmentRow.patient == patient)
+        .order_by(EnrolmentRow.created_at.desc())
+    ).all()
+    keys = [e.key for e in rows]
+    notes: dict[str, list[NoteOverview]] = defaultdict(list)
+    for note in db.scalars(
+        select(NoteRow).where(NoteRow.enrolment_key.in_(keys)).order_by(NoteRow.created_at.desc())
+    ):
+        notes[note.enrolment_key].append(
+            NoteOverview(note.key, note.text, note.author, _aware(note.created_at))
+        )
+    invitations = {
+        i.enrolment_key: i
+        for i in db.scalars(select(InvitationRow).where(InvitationRow.enrolment_key.in_(keys)))
+    }
+    followed_by = {e.follows: e.key for e in rows if e.follows}
+    enrolments = []
+    alerts, requests = [], []
+    titles_of: dict[str, dict[str, str]] = {}
+    for row in rows:
+        plan = definitions.by_canonical[row.plan_definition]
+        titles = titles_of[row.key] = _titles(plan, lang)
+        modules = [t for t in row.tasks if t.kind == "module"]
+        invitation = invitations.get(row.key)
+        enrolments.append(
+            EnrolmentOverview(
+                key=row.key,
+                track=row.track,
+                track_title=localized(plan, "title", lang, "nl"),
+                status=row.status,
+                period_start=row.period_start,
+                created_at=_aware(row.created_at),
+                author=row.author,
+                follows=row.follows,
+                followed_by=followed_by.get(row.key),
+                phases=tuple(
+                    PhaseOverview(
+                        p.code,
+                        titles.get(p.code, p.code),
+                        p.status,
+                        p.unlock,
+                        _aware(p.unlocked_at) if p.unlocked_at else None,
+                        p.unlocked_by,
+                    )
+                    for p in sorted(row.phases, key=lambda p: p.position)
+                ),
+                modules_done=tuple(
+                    ModuleDone(
+                        t.key, titles.get(t.action_id, t.title), t.phase, _aware(t.updated_at)
+                    )
+                    for t in modules
+                    if t.status == "completed"
+                ),
+                modules_total=len(modules),
+                notes=tuple(notes[row.key]),
+                invitation=invitation.code if invitation else None,
+                invitation_accepted=bool(invitation and invitation.accepted_at),
+            )
+        )
+        for task in row.tasks:
+            if task.kind != "practitioner" or task.status != "requested":
+                continue
+            if task.action_id.startswith("safety:"):
+                alerts.append(task)
+            elif task.action_id.startswith("unlock:") and row.status in CURRENT:
+                phase = task.action_id.removeprefix("unlock:")
+                requests.append(
+                    CareTask(
+                        task.key,
+                        row.key,
+                        "unlock",
+                        titles.get(phase, phase),
+                        _aware(task.updated_at),
+                        phase=phase,
+                    )
+                )
+    responses = list(
+        db.scalars(
+            select(ResponseRow)
+            .where(ResponseRow.enrolment_key.in_(keys))
+            .order_by(ResponseRow.authored, ResponseRow.key)
+        )
+    )
+    return PatientOverview(
+        patient=patient,
+        enrolments=tuple(enrolments),
+        safety_alerts=tuple(
+            sorted(
+                (
+                    _safety(db, definitions, forms, t, responses=responses, lang=lang)
+                    for t in alerts
+                ),
+                key=lambda a: a.raised_at,
+            )
+        ),
+        unlock_requests=tuple(requests),
+        scores=tuple(_series(definitions, forms, responses, lang)),
+        responses=tuple(_readable(definitions, forms, r, lang) for r in reversed(responses)),
+        tracks={
+            code: localized(plan, "title", lang, "nl")
+            for code, plan in sorted(definitions.plans.items())
+        },
+    )
+
+
+def _title_of(definitions: Definitions, forms: Forms, canonical: str, lang: str) -> str:
+    if canonical in definitions.by_canonical:
+        resource = definitions.by_canonical[canonical]
+        if resource.get("resourceType") == "Questionnaire":
+            return forms(canonical, lang).title
+        return localized(resource, "title", lang, "nl")
+    return canonical.rsplit("/", 1)[-1]
+
+
+def _safety(
+    db: Session,
+    definitions: Definitions,
+    forms: Forms,
+    task: TaskRow,
+    *,
+    responses: list[ResponseRow],
+    lang: str,
+) -> CareTask:
+    """A safety review: named for the questionnaire whose answers gave the signal."""
+    # safety:<response key> after a sent response; safety:<task key>:<time> for answers
+    # that could not be sent (kept as a draft).
+    reference = task.action_id.removeprefix("safety:")
+    response = next((r for r in responses if r.key == reference), None)
+    if response is not None:
+        title = _title_of(definitions, forms, response.questionnaire, lang)
+    else:
+        source = db.get(TaskRow, reference.split(":", 1)[0])
+        title = _title_of(definitions, forms, source.definition, lang) if source else task.title
+    return CareTask(
+        task.key,
+        task.enrolment_key,
+        "safety",
+        title,
+        _aware(task.updated_at),
+        response=response.key if response else None,
+    )
+
+
+def _series(
+    definitions: Definitions, forms: Forms, rows: list[ResponseRow], lang: str
+) -> list[ScoreSeries]:
+    """Each calculated score over time (oldest first), with bands and the reliable change."""
+    found: dict[tuple[str, str], list[ScorePoint]] = defaultdict(list)
+    titles: dict[tuple[str, str], str] = {}
+    for row in rows:
+        if not json.loads(row.scores or "[]") or row.questionnaire not in definitions.by_canonical:
+            continue
+        form = forms(row.questionnaire, lang)
+        # Kept as built: its calculated answers are current, read rather than computed again.
+        for result in score(form, json.loads(row.resource), current=True):
+            if result.value is None or result.instance:
+                continue
+            key = (row.questionnaire, result.link_id)
+            item = form.index[result.link_id]
+            titles[key] = f"{form.title}: {item.text}" if item.text else form.title
+            found[key].append(
+                ScorePoint(_aware(row.authored), float(result.value), result.band, result.label)
+            )
+    series = []
+    for (questionnaire, link_id), points in found.items():
+        change = None
+        if len(points) > 1:
+            change = reliable_change(questionnaire, link_id, points[0].value, points[-1].value)
+        series.append(
+            ScoreSeries(
+                questionnaire, link_id, titles[questionnaire, link_id], tuple(points), change
+            )
+        )
+    return series
+
+
+def _readable(
+    definitions: Definitions, forms: Forms, row: ResponseRow, lang: str
+) -> ResponseOverview:
+    """A response as question/answer pairs, in the Questionnaire's order and texts."""
+    resource = json.loads(row.resource)
+    form = (
+        forms(row.questionnaire, lang) if row.questionnaire in definitions.by_canonical else None
+    )
+    title = form.title if form else str(row.questionnaire).rsplit("/", 1)[-1]
+    index = form.index if form else {}
+    answers = tuple(_pairs(resource.get("item", []) or [], index, lang))
+    return ResponseOverview(row.key, title, _aware(row.authored), answers)
+
+
+def _pairs(
+    items: list[Mapping[str, Any]], index: Mapping[str, FormItem], lang: str
+) -> Iterator[Answer]:
+    for item in items:
+        form_item = index.get(str(item.get("linkId")))
+        if form_item is not None and form_item.hidden:
+            continue
+        given = item.get("answer", []) or []
+        texts = [t for a in given if (t := _answer_text(form_item, a, lang))]
+        if texts:
+            question = form_item.text if form_item and form_item.text else item.get("text")
+            yield Answer(str(question or item.get("linkId")), ", ".join(texts))
+        for answer in given:
+            yield from _pairs(answer.get("item", []) or [], index, lang)
+        yield from _pairs(item.get("item", []) or [], index, lang)
+
+
+def _answer_text(item: FormItem | None, answer: Mapping[str, Any], lang: str) -> str:
+    key: str
+    value: Any
+    key, value = next(((k, v) for k, v in answer.items() if k.startswith("value")), ("", ""))
+    if not key:
+        return ""
+    label = _option_label(item, key, value)
+    if label is not None:
+        return label
+    if key == "valueCoding":
+        text = str(value.get("display") or value.get("code") or "")
+    elif key == "valueBoolean":
+        yes, no = _YES_NO.get(lang, _YES_NO["nl"])
+        text = yes if value else no
+    elif key == "valueQuantity":
+        text = f"{_number(value.get('value'))} {value.get('unit', '')}".strip()
+    else:
+        text = _number(value)
+    return text
+
+
+def _option_label(item: FormItem | None, key: str, value: Any) -> str | None:
+    """The label the client saw for a chosen option, if the answer is one."""
+    for option in item.options if item else ():
+        # AnswerOption.value_type names the type ("coding"), the answer its element.
+        if option.value_type.lower() != key.removeprefix("value").lower():
+            continue
+        if key == "valueCoding":
+            wanted = (value.get("system"), value.get("code"))
+            if (option.value.get("system"), option.value.get("code")) == wanted:
+                return option.label
+        elif option.value == value:
+            return option.label
+    return None
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float | int | Decimal) and not isinstance(value, bool):
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    return str(value)
+
+
+# --- the practice -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PracticeRow:
+    """One current enrolment in the practice's list."""
+
+    enrolment: str
+    patient: str
+    track: str
+    track_title: str
+    status: str  # active | on-hold
+    phase: str | None  # the title of the phase the client is in
+    last_activity: datetime
+    stuck: bool
+    safety_alerts: int
+    alert_since: datetime | None  # when the oldest open safety alert was raised
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A write the sync worker gave up on, with the EHR's own message."""
+
+    id: int
+    patient: str | None
+    kind: str
+    status: int | None
+    message: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PracticeOverview:
+    """Everyone enrolled at a practice on one EHR; safety alerts and the stuck on top."""
+
+    rows: tuple[PracticeRow, ...]
+    dead_letters: tuple[DeadLetter, ...]
+
+    @property
+    def alerts(self) -> tuple[PracticeRow, ...]:
+        """The clients with an open safety alert."""
+        return tuple(r for r in self.rows if r.safety_alerts)
+
+    @property
+    def stuck(self) -> tuple[PracticeRow, ...]:
+        """The clients who are stuck."""
+        return tuple(r for r in self.rows if r.stuck)
+
+
+def practice_overview(
+    db: Session,
+    definitions: Definitions,
+    *,
+    fhir_base: str,
+    practice: str | None,
+    lang: str = "nl",
+    now: datetime | None = None,
+) -> PracticeOverview:
+    """One row per current enrolment of the practice (``practice``, an Organization
+    reference; enrolments that name no practice belong to the EHR's) and the EHR's dead
+    letters. Sorted: open safety alerts first, then the stuck, then the longest quiet."""
+    fhir_base = fhir_base.rstrip("/")
+    now = now or datetime.now(UTC)
+    today = now.date()
+    mine = [EnrolmentRow.fhir_base == fhir_base, EnrolmentRow.status.in_(CURRENT)]
+    if practice is not None:
+        mine.append(or_(EnrolmentRow.practice == practice, EnrolmentRow.practice.is_(None)))
+    enrolments = db.scalars(select(EnrolmentRow).where(*mine)).all()
+    keys = [e.key for e in enrolments]
+    client = TaskRow.kind != "practitioner"
+    alert = and_(
+        TaskRow.kind == "practitioner",
+        TaskRow.status == "requested",
+        TaskRow.action_id.like("safety:%"),
+    )
+    facts = {
+        key: (last_done, last_change, ready, alerts, alert_since)
+        for key, last_done, last_change, ready, alerts, alert_since in db.execute(
+            select(
+                TaskRow.enrolment_key,
+                func.max(TaskRow.updated_at).filter(client, TaskRow.status == "completed"),
+                func.max(TaskRow.updated_at).filter(
+                    client, TaskRow.status.in_(("in-progress", "completed"))
+                ),
+                func.count().filter(
+                    client,
+                    TaskRow.status.in_(_READY),
+                    or_(TaskRow.ready_from.is_(None), TaskRow.ready_from <= today),
+                ),
+                func.count().filter(alert),
+                func.min(TaskRow.updated_at).filter(alert),
+            )
+            .where(TaskRow.enrolment_key.in_(keys))
+            .group_by(TaskRow.enrolment_key)
+        )
+    }
+    answered = dict(
+        db.execute(
+            select(ResponseRow.enrolment_key, func.max(ResponseRow.authored))
+            .where(ResponseRow.enrolment_key.in_(keys))
+            .group_by(ResponseRow.enrolment_key)
+        ).all()
+    )
+    rows = []
+    for enrolment in enrolments:
+        plan = definitions.by_canonical[enrolment.plan_definition]
+        titles = _titles(plan, lang)
+        last_done, last_change, ready, alerts, alert_since = facts.get(
+            enrolment.key, (None, None, 0, 0, None)
+        )
+        started = _aware(enrolment.created_at)
+        times = [started, *(_aware(t) for t in (last_change, answered.get(enrolment.key)) if t)]
+        quiet_since = _aware(last_done) if last_done else started
+        phase = next(
+            (p for p in sorted(enrolment.phases, key=lambda p: p.position) if p.status == "open"),
+            None,
+        )
+        rows.append(
+            PracticeRow(
+                enrolment=enrolment.key,
+                patient=enrolment.patient,
+                track=enrolment.track,
+                track_title=localized(plan, "title", lang, "nl"),
+                status=enrolment.status,
+                phase=titles.get(phase.code, phase.code) if phase else None,
+                last_activity=max(times),
+                stuck=enrolment.status == "active"
+                and bool(ready)
+                and now - quiet_since >= STUCK_AFTER,
+                safety_alerts=int(alerts),
+                alert_since=_aware(alert_since) if alert_since else None,
+            )
+        )
+    rows.sort(key=lambda r: (-r.safety_alerts, not r.stuck, r.last_activity, r.patient))
+    dead = db.scalars(
+        select(OutboxEntry)
+        .where(OutboxEntry.fhir_base == fhir_base, OutboxEntry.state == "dead")
+        .order_by(OutboxEntry.id)
+    ).all()
+    return PracticeOverview(
+        rows=tuple(rows),
+        dead_letters=tuple(
+            DeadLetter(
+                id=entry.id,
+                patient=entry.partition.rsplit("#Patient/", 1)[1]
+                if "#Patient/" in entry.partition
+                else None,
+                kind=entry.kind,
+                status=entry.last_status,
+                message=entry.last_error or "",
+                created_at=_aware(entry.created_at),
+            )
+            for entry in dead
+        ),
+    )

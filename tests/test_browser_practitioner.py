@@ -1,0 +1,209 @@
+"""The care professional's pages in a real browser (Debian's Chromium via Playwright), against
+the app on a real port and a sandbox EHR of this module's own: a safety alert from the
+client's weekly check-in on top, a write the EHR refused shown with the EHR's message, the
+decisions pressed as buttons, and axe-core (WCAG 2.1 A and AA) on both pages."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.serving import make_server
+
+from fhir_burnout.fhir import FhirClient
+from fhir_burnout.sandbox import start_sandbox
+from fhir_burnout.settings import Backend
+from fhir_burnout.sync import KEY_SYSTEM, Worker, queue_status
+from fhir_burnout.web import create_app
+from fhir_burnout.workflow import EnrolmentRow, TaskRow, enrol, submit_response
+
+from .conftest import PHONE, Live, accessible, app_settings
+from .outbox_load import worker_token_source
+from .test_practitioner_view import PHQ9_ITEMS, PRACTICE, submit
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """The app on a real port, writing for practice-1, and a sandbox that trusts it."""
+    holder = {}
+
+    def wsgi(environ, start_response):
+        return holder["app"](environ, start_response)
+
+    server = make_server("127.0.0.1", 0, wsgi, threaded=True)
+    app_url = f"http://127.0.0.1:{server.server_port}"
+    folder = tmp_path_factory.mktemp("live-practitioner")
+    with start_sandbox(app_url=app_url) as info:
+        settings = app_settings(info.fhir_base, folder, base_url=app_url)
+        backend = Backend(info.fhir_base, "fhir-burnout-worker", practice=PRACTICE)
+        holder["app"] = create_app(dataclasses.replace(settings, backends=(backend,)))
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield Live(app_url, info, holder["app"])
+        finally:
+            server.shutdown()
+            thread.join(timeout=10)
+
+
+@pytest.fixture
+def desk(browser):
+    """The care professional's browser (phone-sized: the pages must work there too)."""
+    context = browser.new_context(locale="nl-NL", viewport=PHONE, bypass_csp=True)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def worker(live):
+    client = FhirClient(live.info.fhir_base, token_source=worker_token_source(live.info))
+    engine = live.app.extensions["fhir_burnout"]["engine"]
+    yield Worker(engine, lambda base: client, owner="browser-practitioner")
+    client.close()
+
+
+def deliver_all(worker):
+    while worker.run_once():
+        pass
+
+
+def open_as_practitioner(page, live, patient, practitioner="prac-1"):
+    page.goto(
+        f"{live.info.launcher}?app=fhir-burnout&practitioner={practitioner}&patient={patient}"
+    )
+    page.wait_for_url(f"{live.app_url}/")
+
+
+def fits_the_width(page):
+    """No sideways scrolling: everything fits the phone's width."""
+    return page.evaluate(
+        "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    )
+
+
+def enrolled(live, patient, track="standard"):
+    state = live.app.extensions["fhir_burnout"]
+    with Session(state["engine"]) as db, db.begin():
+        enrolment = enrol(
+            db, state["definitions"], fhir_base=live.info.fhir_base, patient=patient,
+            track=track, author="Practitioner/prac-1", practice=PRACTICE,
+        )  # fmt: skip
+        return enrolment.key, {t.action_id: t.key for t in enrolment.tasks}
+
+
+def test_a_safety_alert_from_the_check_in_is_on_top_of_both_pages(live, phone, desk, worker):
+    _, tasks = enrolled(live, "pat-05")
+    state = live.app.extensions["fhir_burnout"]
+    with Session(state["engine"]) as db, db.begin():  # a score to show over time
+        submit(db, state["definitions"], tasks["phq-9.start"], dict.fromkeys(PHQ9_ITEMS, 2),
+               patient="pat-05", now=datetime.now(UTC))  # fmt: skip
+    # The client fills in the weekly check-in on their phone and says "often".
+    client = phone
+    client.goto(f"{live.info.launcher}?app=fhir-burnout&patient=pat-05")
+    client.wait_for_url(f"{live.app_url}/")
+    client.get_by_role("link", name="Wekelijkse check-in").click()
+    client.get_by_label("Hoeveel energie had je deze week?").fill("2")
+    client.get_by_label("Slecht", exact=True).check()
+    client.get_by_label("Hoeveel spanning voelde je deze week?").fill("8")
+    client.get_by_label("Vaak", exact=True).check()
+    client.get_by_role("button", name="Versturen").click()
+    expect(client.get_by_role("heading", level=1)).to_have_text("Fijn dat je het laat weten")
+
+    page = desk
+    open_as_practitioner(page, live, "pat-05")
+    page.get_by_role("link", name="Overzicht van deze cliënt").click()
+    page.wait_for_url(f"{live.app_url}/practitioner")
+    expect(page.locator(".banner")).to_contain_text("Cliënt: Eva van der Fictief")
+    headings = page.get_by_role("heading", level=2).all_inner_texts()
+    assert headings[0] == "Veiligheidssignalen"  # on top, before the programme
+    alert = page.locator(".safety-alert")
+    expect(alert).to_contain_text("Veiligheidssignaal in Wekelijkse check-in")
+    answers = page.locator(".response").first
+    expect(answers).to_contain_text("Vaak")
+    expect(page.locator(".score").first).to_contain_text("Stemming (PHQ-9)")
+    assert fits_the_width(page)
+    accessible(page, "practitioner-with-alert")
+
+    page.get_by_role("link", name="Praktijkoverzicht").first.click()
+    page.wait_for_url(f"{live.app_url}/practice")
+    assert page.get_by_role("heading", level=2).first.inner_text() == "Veiligheidssignalen"
+    expect(page.locator(".safety-alert")).to_contain_text("Cliënt pat-05")
+    first_row = page.locator("ul.clients li").first
+    expect(first_row).to_contain_text("pat-05")
+    expect(first_row).to_contain_text("veiligheidssignaal")
+    assert fits_the_width(page)
+    accessible(page, "practice-with-alert")
+
+    # Contact taken: the alert closes, here and in the EHR.
+    page.goto(f"{live.app_url}/practitioner")
+    page.get_by_role("button", name="Contact gehad, afsluiten").click()
+    expect(page.get_by_role("status")).to_have_text("Het veiligheidssignaal is afgesloten.")
+    assert page.locator(".safety-alert").count() == 0
+    deliver_all(worker)
+    with Session(state["engine"]) as db:
+        review = db.scalars(
+            select(TaskRow)
+            .join(EnrolmentRow)
+            .where(TaskRow.kind == "practitioner", EnrolmentRow.patient == "pat-05")
+        ).one()
+    assert review.status == "completed"
+    with FhirClient(live.info.fhir_base, token_source=worker_token_source(live.info)) as fhir:
+        [on_server] = fhir.search("Task", {"identifier": f"{KEY_SYSTEM}|{review.key}"})
+    assert on_server["status"] == "completed" and on_server["priority"] == "urgent"
+
+
+def test_a_write_the_ehr_refused_is_shown_with_the_ehrs_message(live, desk, worker):
+    _, tasks = enrolled(live, "pat-20", track="waiting-list")
+    state = live.app.extensions["fhir_burnout"]
+    with Session(state["engine"]) as db, db.begin():
+        submit_response(
+            db, state["definitions"], tasks["who-5.start"],
+            {"resourceType": "QuestionnaireResponse", "status": "finished"},  # not a status
+            who="Patient/pat-20",
+        )  # fmt: skip
+    deliver_all(worker)
+    [(_, _, status, message)] = queue_status(state["engine"]).dead_letters
+    assert status == 400 and "QuestionnaireResponse.status" in message
+    page = desk
+    open_as_practitioner(page, live, "pat-20")
+    page.get_by_role("link", name="Praktijkoverzicht").click()
+    dead = page.locator(".dead-letter")
+    expect(dead).to_contain_text("Cliënt pat-20")
+    expect(dead).to_contain_text("HTTP 400")
+    expect(dead.locator("code")).to_contain_text("QuestionnaireResponse.status")
+    assert fits_the_width(page)
+    accessible(page, "practice-with-dead-letter")
+
+
+def test_pause_resume_and_unlock_are_buttons_that_work(live, desk, worker):
+    page = desk
+    open_as_practitioner(page, live, "pat-06")
+    page.goto(f"{live.app_url}/practitioner")
+    page.get_by_label("Aanmelden voor").select_option("standard")
+    page.get_by_role("button", name="Aanmelden").click()
+    expect(page.get_by_role("status")).to_contain_text("Aangemeld voor")
+    state = live.app.extensions["fhir_burnout"]
+    with Session(state["engine"]) as db:
+        key = db.scalars(select(EnrolmentRow.key).where(EnrolmentRow.patient == "pat-06")).one()
+
+    page.get_by_role("button", name="Openzetten: Fase 2: Inzicht in patronen").click()
+    expect(page.get_by_role("status")).to_have_text("De fase staat open.")
+    expect(page.locator(".phases").first).to_contain_text("Fase 2: Inzicht in patronen — open")
+    page.get_by_role("button", name="Pauzeren").click()
+    expect(page.get_by_role("status")).to_have_text("Het programma is gepauzeerd.")
+    expect(page.get_by_role("heading", level=3).first).to_contain_text("gepauzeerd")
+    deliver_all(worker)
+    with FhirClient(live.info.fhir_base, token_source=worker_token_source(live.info)) as fhir:
+        [careplan] = fhir.search("CarePlan", {"identifier": f"{KEY_SYSTEM}|{key}"})
+        assert careplan["status"] == "on-hold"
+        page.get_by_role("button", name="Hervatten").click()
+        expect(page.get_by_role("status")).to_have_text("Het programma loopt weer.")
+        deliver_all(worker)
+        [careplan] = fhir.search("CarePlan", {"identifier": f"{KEY_SYSTEM}|{key}"})
+        assert careplan["status"] == "active"
+    accessible(page, "practitioner-actions")
