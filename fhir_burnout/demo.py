@@ -15,6 +15,7 @@ from typing import Any
 
 import requests
 from cryptography.fernet import Fernet
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
@@ -23,6 +24,7 @@ from fhir_burnout.fhir import FhirClient
 from fhir_burnout.questionnaire import FormModel, build_response, load_form, score
 from fhir_burnout.referral import (
     ReferralPoller,
+    ReferralRow,
     notify_endpoint,
     notify_token,
     referral_criteria,
@@ -34,7 +36,14 @@ from fhir_burnout.settings import Settings
 from fhir_burnout.smart_launch import backend_token
 from fhir_burnout.sync import EhrClients, Worker
 from fhir_burnout.web import create_app
-from fhir_burnout.workflow import change_task, enrol, submit_response, unlock_phase
+from fhir_burnout.workflow import (
+    EnrolmentRow,
+    InvitationRow,
+    change_task,
+    enrol,
+    submit_response,
+    unlock_phase,
+)
 
 APP_CLIENT_ID = "fhir-burnout"
 
@@ -196,6 +205,23 @@ def enrol_demo_patients(
     return lines
 
 
+def waiting_list(engine: Any, app_url: str, names: dict[str, str]) -> list[str]:
+    """The referrals taken in, each with its client's invitation (code and link)."""
+    with Session(engine) as db:
+        rows = db.execute(
+            select(ReferralRow.patient, EnrolmentRow.track, InvitationRow.code)
+            .join(EnrolmentRow, ReferralRow.enrolment_key == EnrolmentRow.key)
+            .outerjoin(InvitationRow, InvitationRow.enrolment_key == EnrolmentRow.key)
+            .order_by(ReferralRow.patient)
+        ).all()
+    lines = []
+    for patient, track, code in rows:
+        name = f" ({names[patient]})" if patient in names else ""
+        invited = f", invitation {code}: {app_url}/invite/{code}" if code else ""
+        lines.append(f"{patient}{name}: {track}{invited}")
+    return lines
+
+
 def _subscribe_referrals(settings: Settings, clients: EhrClients) -> str:
     """Subscribe to each EHR's referrals (what ``fhir-burnout referrals subscribe`` does)."""
     done = []
@@ -254,10 +280,12 @@ def run_demo(
             # Referrals: the sandbox notifies the app (a Subscription), and the poll takes
             # them in (at once for the seeded ones, then when notified or every 5 minutes).
             poller = ReferralPoller.from_settings(engine, clients.get, definitions, settings)
-            threading.Thread(target=poller.run, args=(stop,), daemon=True).start()
             subscribed = _subscribe_referrals(settings, clients)
             names = {str(p["id"]): str(p["name"]) for p in info.seed.get("patients", [])}
             enrolled = enrol_demo_patients(engine, definitions, info.fhir_base, names)
+            poller.run_once()  # the seeded referrals, before the list below is printed
+            threading.Thread(target=poller.run, args=(stop,), daemon=True).start()
+            waiting = waiting_list(engine, app_url, names)
             if info_file is not None:
                 data = {**info.raw, "app_url": app_url, "app_client_id": APP_CLIENT_ID}
                 info_file.write_text(json.dumps(data, indent=2), encoding="utf-8")
@@ -270,6 +298,9 @@ def run_demo(
             echo(f"  Referrals:            {subscribed}")
             for line in enrolled:
                 echo(f"  Enrolled: {line}")
+            echo(f"  Waiting list ({len(waiting)} referrals from the seed, taken in by the poll):")
+            for line in waiting:
+                echo(f"    {line}")
             seed = info.seed
             echo(
                 f"  Seed: {len(seed.get('patients', []))} patients, "
@@ -280,7 +311,12 @@ def run_demo(
             echo(f"Open {info.launcher}, pick a practitioner and one of the enrolled patients")
             echo("above, and press Launch. Or go straight to a client on their way:")
             echo(f"  {info.launcher}?app={APP_CLIENT_ID}&patient={first}&practitioner=prac-1")
+            echo("As a care professional you see the client's overview and the practice's list:")
+            echo(f"  {app_url}/practitioner and {app_url}/practice (after a launch)")
+            echo("The same client from the patient portal (the patient is the user):")
+            echo(f"  {info.launcher}?app={APP_CLIENT_ID}&patient={first}&portal=1")
             echo(f"A client's own login (without the EHR): {app_url}/login")
+            echo(f"A referred client's invitation: {app_url}/invite (or the link above)")
             if wait is not None:
                 wait()
     finally:

@@ -40,6 +40,15 @@ def test_demo_builds_publishes_into_the_sandbox_and_prints_the_programme(
     assert "pat-03 (Cato de Testgeval): after-care, 2 module(s) done, 4 quest" in result.output
     assert "pat-04 (Daan Oefenaar): standard, 5 module(s) done, 4 quest" in result.output
     assert "/launcher?app=fhir-burnout&patient=pat-04&practitioner=prac-1" in result.output
+    # The seeded referrals are on the waiting list, each client with an invitation; a
+    # client in treatment already keeps their plan.
+    assert "Waiting list (8 referrals from the seed, taken in by the poll):" in result.output
+    assert re.search(
+        r"pat-07 \(Gijs [^)]+\): waiting-list, invitation ([0-9A-Z]{4}-[0-9A-Z]{4}): "
+        r"http://127\.0\.0\.1:\d+/invite/\1", result.output
+    ), result.output
+    assert "    pat-04 (Daan Oefenaar): standard\n" in result.output
+    assert "/launcher?app=fhir-burnout&patient=pat-04&portal=1" in result.output
     written = json.loads(info.read_text())
     assert {"fhir_base", "issuer", "launcher", "clients", "seed", "app_url"} <= set(written)
     assert written["app_client_id"] == "fhir-burnout"
@@ -103,6 +112,10 @@ def test_a_new_user_follows_the_demo_output_to_a_client_on_their_way(tmp_path, p
         page.get_by_role("link", name="Bekijk hoe het gaat").click()
         progress = page.locator("main").inner_text()
         assert "Je energiedagboek" in progress and "Welbevinden (WHO-5)" in progress
+        # The care professional's side: the practice's list holds the seeded waiting list.
+        page.goto(re.sub(r"/progress.*$", "/practice", page.url))
+        practice = page.locator("main").inner_text()
+        assert "pat-07" in practice and "Op de wachtlijst" in practice
     finally:
         os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C, as the README says
         rest, _ = demo.communicate(timeout=30)

@@ -296,3 +296,20 @@ def test_the_referrer_hears_when_treatment_starts_and_when_the_programme_ends(en
     assert started["key"] == ended["key"] == status_key(key)
     assert (started["status"], started["statusReason"]) == ("in-progress", "Behandeling gestart")
     assert ended["status"] == "completed"
+
+
+def test_a_referral_of_a_client_in_treatment_already_is_recorded_with_their_plan(
+    engine, definitions
+):
+    with Session(engine) as db, db.begin():
+        chart = enrol(db, definitions, fhir_base=EHR, patient="pat-18", track="standard")
+        request = referral("VW-11", patient="Patient/pat-18")
+        intake = take_referral(
+            db, definitions, fhir_base=EHR, seen_by="reconciliation", service_request=request
+        )
+        assert intake.new and intake.referral.enrolment_key == chart.key
+    with Session(engine) as db:
+        tracks = db.scalars(select(EnrolmentRow.track).where(EnrolmentRow.patient == "pat-18"))
+        assert list(tracks) == ["standard"]  # no waiting list for a client in treatment
+        assert db.scalar(select(func.count()).select_from(InvitationRow)) == 0
+    assert kinds(engine) == ["enrolment", "referral-status"]

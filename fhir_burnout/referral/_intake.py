@@ -7,7 +7,8 @@ them may see the same referral, at the same moment too; :func:`take_referral` is
 idempotent on the ServiceRequest's identifier (per EHR): the first one records it and
 enrols the patient in the waiting-list track, the others find that record. Enrolment is
 idempotent per patient and track as well, so a second referral of a patient already on the
-waiting list is recorded and keeps the place they have.
+waiting list is recorded and keeps the place they have, and a referral of a client already
+in the programme (enrolled from the chart) is recorded with the plan they are in.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.referral._tables import ReferralRow
 from fhir_burnout.sync import Agent, enqueue, key_identifier, key_reference
 from fhir_burnout.workflow import Definitions, EnrolmentRow, enrol, invite, partition
+from fhir_burnout.workflow._tables import CURRENT
 
 SeenBy = Literal["subscription", "reconciliation", "post", "letter"]
 #: The track a referral enrols in: the client starts while waiting for treatment.
@@ -103,7 +105,18 @@ def take_referral(
         raise ReferralError(f"the ServiceRequest is {status!r}, not active: nothing to take in")
     patient = _patient(service_request, fhir_base)
     now = now or datetime.now(UTC)
-    enrolment = enrol(
+    # A client already in the programme (enrolled from the chart, say) keeps their plan:
+    # the referral is recorded with it. Everyone else starts on the waiting list.
+    enrolment = db.scalar(
+        select(EnrolmentRow)
+        .where(
+            EnrolmentRow.fhir_base == fhir_base,
+            EnrolmentRow.patient == patient,
+            EnrolmentRow.status.in_(CURRENT),
+        )
+        .order_by(EnrolmentRow.created_at.desc())
+        .limit(1)
+    ) or enrol(
         db, definitions, fhir_base=fhir_base, patient=patient, track=WAITING_LIST,
         practice=practice, now=now,
     )  # fmt: skip
@@ -119,7 +132,8 @@ def take_referral(
         focus = {"reference": f"ServiceRequest/{request_id}"}
     else:
         raise ReferralError("a ServiceRequest read from the EHR has an id")
-    invite(db, enrolment, now=now)
+    if enrolment.track == WAITING_LIST:  # in a plan of the care professional's: invited there
+        invite(db, enrolment, now=now)
     _queue_status(
         db, enrolment, key, focus=focus, service_request=service_request, practice=practice,
         now=now,

@@ -343,7 +343,12 @@ def _take(
             raise ReferralError(
                 f"the ServiceRequest is {request_.get('status')!r}, not active: nothing to take in"
             )
-        patient = _patient_on_ehr(state, fhir_base, pushed)
+        patient, on_ehr = _patient_on_ehr(state, fhir_base, pushed, _identifier(request_))
+        if on_ehr is not None:
+            # The EHR has this referral already (the referrer wrote it there too): that one
+            # is taken in, so the EHR does not get it a second time from us.
+            request_ = on_ehr
+            patient = _subject_on_ehr(on_ehr, fhir_base)
     request_["subject"] = {**(request_.get("subject") or {}), "reference": f"Patient/{patient}"}
     with Session(state["engine"]) as db, db.begin():
         intake = take_referral(
@@ -356,14 +361,22 @@ def _take(
     return request_, new
 
 
-def _patient_on_ehr(state: dict[str, Any], fhir_base: str, pushed: Pushed) -> str:
+def _patient_on_ehr(
+    state: dict[str, Any], fhir_base: str, pushed: Pushed, identifier: tuple[str, str]
+) -> tuple[str, dict[str, Any] | None]:
     """The referred patient's id on the EHR, found or created (the one synchronous write:
-    see fhir_burnout.referral._patients); EhrUnavailableError when the EHR does not answer."""
+    see fhir_burnout.referral._patients), and the EHR's own copy of the referral when it
+    has one with this identifier; EhrUnavailableError when the EHR does not answer."""
     try:
         client = _client(state, fhir_base)
+        found = list(client.search("ServiceRequest", {"identifier": "|".join(identifier)}))
+        if len(found) == 1:
+            return "", dict(found[0])
         if pushed.patient is None:
-            return existing_patient(client, _subject_on_ehr(pushed.service_request, fhir_base))
-        return match_or_create_patient(client, pushed.patient)
+            patient = existing_patient(client, _subject_on_ehr(pushed.service_request, fhir_base))
+        else:
+            patient = match_or_create_patient(client, pushed.patient)
+        return patient, None
     except (FhirConnectionError, TokenRequestError) as error:
         log.warning("pushed referral: the EHR does not answer (%s)", type(error).__name__)
         raise EhrUnavailableError(
