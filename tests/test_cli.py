@@ -45,7 +45,8 @@ def test_demo_builds_publishes_into_the_sandbox_and_prints_the_programme(
     assert "Waiting list (8 referrals from the seed, taken in by the poll):" in result.output
     assert re.search(
         r"pat-07 \(Gijs [^)]+\): waiting-list, invitation ([0-9A-Z]{4}-[0-9A-Z]{4}): "
-        r"http://127\.0\.0\.1:\d+/invite/\1", result.output
+        r"http://127\.0\.0\.1:\d+/invite/\1",
+        result.output,
     ), result.output
     assert "    pat-04 (Daan Oefenaar): standard\n" in result.output
     assert "/launcher?app=fhir-burnout&patient=pat-04&portal=1" in result.output
