@@ -48,8 +48,9 @@ def test_public_api_is_pinned():
         "ReferralRow", "ReferredPatient", "Referrer", "Subscribed", "WAITING_LIST",
         "ehr_id", "existing_patient", "letter_to_fhir", "match_or_create_patient",
         "notify_endpoint", "notify_token", "notify_token_ok", "read_referral_letter",
-        "reconcile", "referral_criteria", "referral_key", "report_to_referrer",
-        "status_key", "subscribe", "subscription_criteria", "take_referral", "valid_bsn",
+        "reconcile", "referral_criteria", "referral_identifier", "referral_key",
+        "referral_patient", "report_to_referrer", "status_key", "subscribe",
+        "subscription_criteria", "take_referral", "valid_bsn",
     ]  # fmt: skip
     assert fhir_burnout.sandbox.__all__ == [
         "SandboxError", "SandboxInfo", "SandboxProcess", "sandbox_command", "start_sandbox",
@@ -78,8 +79,9 @@ def test_public_api_is_pinned():
         "add_response", "adopt_lock", "advance", "alert_care_professional",
         "apply_plan", "change_task", "check_transition", "enrol", "expect", "finish",
         "invite", "load_draft", "lock_task", "normalise_code", "notes_for", "partition",
-        "patient_overview", "pause", "practice_overview", "programme_views", "resume",
-        "save_draft", "stop", "submit_response", "switch_track", "unlock_phase",
+        "patient_overview", "pause", "practice_overview", "programme_views",
+        "queue_writes", "resume", "save_draft", "stop", "submit_response",
+        "switch_track", "unlock_phase",
     ]  # fmt: skip
     modules = (
         fhir_burnout.db, fhir_burnout.errors, fhir_burnout.fhir, fhir_burnout.resources,

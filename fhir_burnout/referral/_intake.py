@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.referral._tables import ReferralRow
-from fhir_burnout.sync import Agent, enqueue, key_identifier, key_reference
-from fhir_burnout.workflow import Definitions, EnrolmentRow, enrol, invite, partition
+from fhir_burnout.sync import key_identifier, key_reference
+from fhir_burnout.workflow import Definitions, EnrolmentRow, enrol, invite, queue_writes
 from fhir_burnout.workflow._tables import CURRENT
 
 SeenBy = Literal["subscription", "reconciliation", "post", "letter"]
@@ -57,15 +57,20 @@ def referral_key(fhir_base: str, system: str, value: str) -> str:
     return str(uuid.uuid5(_KEYS, f"{fhir_base.rstrip('/')}|{system}|{value}"))
 
 
-def _identifier(request: Mapping[str, Any]) -> tuple[str, str]:
+def referral_identifier(request: Mapping[str, Any]) -> tuple[str, str]:
+    """The (system, value) that names a referral: its first identifier with both."""
     for identifier in request.get("identifier", []) or []:
+        if not isinstance(identifier, Mapping):
+            continue
         system, value = identifier.get("system"), identifier.get("value")
         if isinstance(system, str) and system and isinstance(value, str) and value:
             return system, value
     raise ReferralError("the ServiceRequest has no identifier with a system and a value")
 
 
-def _patient(request: Mapping[str, Any], fhir_base: str) -> str:
+def referral_patient(request: Mapping[str, Any], fhir_base: str) -> str:
+    """The id of the Patient a referral is for, on the EHR at ``fhir_base`` (its subject
+    ``Patient/<id>``, or absolute on that base); ReferralError otherwise."""
     reference = str((request.get("subject") or {}).get("reference") or "")
     base = fhir_base.rstrip("/") + "/"
     if reference.startswith(base):
@@ -94,7 +99,7 @@ def take_referral(
     ServiceRequest that is not an active referral of a Patient."""
     if service_request.get("resourceType") != "ServiceRequest":
         raise ReferralError("a referral is a FHIR ServiceRequest")
-    system, value = _identifier(service_request)
+    system, value = referral_identifier(service_request)
     fhir_base = fhir_base.rstrip("/")
     key = referral_key(fhir_base, system, value)
     known = db.get(ReferralRow, key)
@@ -103,7 +108,7 @@ def take_referral(
     status = service_request.get("status")
     if status not in _OPEN:
         raise ReferralError(f"the ServiceRequest is {status!r}, not active: nothing to take in")
-    patient = _patient(service_request, fhir_base)
+    patient = referral_patient(service_request, fhir_base)
     now = now or datetime.now(UTC)
     # A client already in the programme (enrolled from the chart, say) keeps their plan:
     # the referral is recorded with it. Everyone else starts on the waiting list.
@@ -189,7 +194,8 @@ def _queue_referral(
     resource["subject"] = {"reference": f"Patient/{enrolment.patient}"}
     if practice and not resource.get("performer"):
         resource["performer"] = [{"reference": practice}]
-    _enqueue(db, enrolment, "referral", [{"op": "create", "key": key, "resource": resource}], now)
+    create = {"op": "create", "key": key, "resource": resource}
+    queue_writes(db, enrolment, "referral", [create], None, now=now)
 
 
 def _queue_status(
@@ -233,25 +239,7 @@ def _queue_status(
     if practice:
         task["owner"] = {"reference": practice}
     create = {"op": "create", "key": task_key, "resource": task}
-    _enqueue(db, enrolment, "referral-status", [create], now)
-
-
-def _enqueue(
-    db: Session,
-    enrolment: EnrolmentRow,
-    kind: str,
-    operations: list[dict[str, Any]],
-    now: datetime,
-) -> None:
-    enqueue(
-        db,
-        fhir_base=enrolment.fhir_base,
-        partition=partition(enrolment.fhir_base, enrolment.patient),
-        kind=kind,
-        operations=operations,
-        agent=Agent(who=None, on_behalf_of=enrolment.practice),
-        now=now,
-    )
+    queue_writes(db, enrolment, "referral-status", [create], None, now=now)
 
 
 #: What the referrer reads when treatment starts, and when the programme ends.
@@ -284,13 +272,5 @@ def report_to_referrer(
         for key in keys
     ]
     if operations:
-        enqueue(
-            db,
-            fhir_base=enrolment.fhir_base,
-            partition=partition(enrolment.fhir_base, enrolment.patient),
-            kind="referral-status",
-            operations=operations,
-            agent=Agent(who=by, on_behalf_of=enrolment.practice),
-            now=now,
-        )
+        queue_writes(db, enrolment, "referral-status", operations, by, now=now)
     return len(operations)

@@ -43,7 +43,9 @@ from fhir_burnout.referral import (
     letter_to_fhir,
     match_or_create_patient,
     read_referral_letter,
+    referral_identifier,
     referral_key,
+    referral_patient,
     take_referral,
 )
 from fhir_burnout.smart_launch import (
@@ -217,7 +219,7 @@ def _fhir(body: bytes, fhir_base: str) -> Pushed:
     kind = resource.get("resourceType") if isinstance(resource, dict) else None
     if kind == "ServiceRequest":
         _validate(resource, "ServiceRequest")
-        _subject_on_ehr(resource, fhir_base)
+        referral_patient(resource, fhir_base)
         return Pushed(resource, None, "post")
     if kind == "Bundle":
         return _bundle(resource, fhir_base)
@@ -270,24 +272,8 @@ def _bundle(bundle: dict[str, Any], fhir_base: str) -> Pushed:
             "the ServiceRequest's subject is not the Bundle's Patient: reference its fullUrl"
             " (urn:uuid:...)"
         )
-    _subject_on_ehr(service_request, fhir_base)
+    referral_patient(service_request, fhir_base)
     return Pushed(service_request, None, "post")
-
-
-def _subject_on_ehr(service_request: dict[str, Any], fhir_base: str) -> str:
-    """The Patient id a ServiceRequest's subject names on the EHR (``Patient/<id>``, or
-    absolute on ``fhir_base``); ReferralError (422) otherwise."""
-    reference = str((service_request.get("subject") or {}).get("reference") or "")
-    base = fhir_base.rstrip("/") + "/"
-    if reference.startswith(base):
-        reference = reference[len(base) :]
-    kind, _, patient = reference.partition("/")
-    if kind != "Patient" or not patient or "/" in patient:
-        raise ReferralError(
-            "the ServiceRequest's subject must be a Patient on this EHR (Patient/<id>), or"
-            " send a Bundle with the Patient"
-        )
-    return patient
 
 
 def _validate(resource: dict[str, Any], where: str) -> None:
@@ -317,23 +303,13 @@ def _validate(resource: dict[str, Any], where: str) -> None:
 # --- taking it in ----------------------------------------------------------------------
 
 
-def _identifier(service_request: dict[str, Any]) -> tuple[str, str]:
-    # The same identifier take_referral keys the referral by: the first usable one.
-    for identifier in service_request.get("identifier", []) or []:
-        if isinstance(identifier, dict):
-            system, value = identifier.get("system"), identifier.get("value")
-            if isinstance(system, str) and system and isinstance(value, str) and value:
-                return system, value
-    raise ReferralError("the ServiceRequest has no identifier with a system and a value")
-
-
 def _take(
     state: dict[str, Any], fhir_base: str, pushed: Pushed, practice: str | None
 ) -> tuple[dict[str, Any], bool]:
     """Give the patient an id on the EHR (unless we know the referral), then take the
     referral in: (the ServiceRequest as taken in, whether it is new)."""
     request_ = {k: v for k, v in pushed.service_request.items() if k not in ("id", "meta")}
-    key = referral_key(fhir_base, *_identifier(request_))
+    key = referral_key(fhir_base, *referral_identifier(request_))
     with Session(state["engine"]) as db:
         known = db.get(ReferralRow, key)
         patient = known.patient if known is not None else None
@@ -343,12 +319,12 @@ def _take(
             raise ReferralError(
                 f"the ServiceRequest is {request_.get('status')!r}, not active: nothing to take in"
             )
-        patient, on_ehr = _patient_on_ehr(state, fhir_base, pushed, _identifier(request_))
+        patient, on_ehr = _patient_on_ehr(state, fhir_base, pushed, referral_identifier(request_))
         if on_ehr is not None:
             # The EHR has this referral already (the referrer wrote it there too): that one
             # is taken in, so the EHR does not get it a second time from us.
             request_ = on_ehr
-            patient = _subject_on_ehr(on_ehr, fhir_base)
+            patient = referral_patient(on_ehr, fhir_base)
     request_["subject"] = {**(request_.get("subject") or {}), "reference": f"Patient/{patient}"}
     with Session(state["engine"]) as db, db.begin():
         intake = take_referral(
@@ -373,7 +349,7 @@ def _patient_on_ehr(
         if len(found) == 1:
             return "", dict(found[0])
         if pushed.patient is None:
-            patient = existing_patient(client, _subject_on_ehr(pushed.service_request, fhir_base))
+            patient = existing_patient(client, referral_patient(pushed.service_request, fhir_base))
         else:
             patient = match_or_create_patient(client, pushed.patient)
         return patient, None

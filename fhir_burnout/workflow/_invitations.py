@@ -17,7 +17,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fhir_burnout.sync import key_identifier, key_reference
-from fhir_burnout.workflow._service import EnrolmentStateError, NotFoundError, _now, _queue
+from fhir_burnout.workflow._service import (
+    EnrolmentStateError,
+    NotFoundError,
+    _now,
+    _translated,
+    queue_writes,
+)
 from fhir_burnout.workflow._tables import EnrolmentRow, InvitationRow
 
 #: Letters and digits that cannot be mistaken for one another when read aloud or typed
@@ -66,20 +72,7 @@ def invite(db: Session, enrolment: EnrolmentRow, *, now: datetime | None = None)
         "focus": key_reference(enrolment.key),
         "status": "requested",
         "intent": "order",
-        "code": {
-            "text": nl,
-            "_text": {
-                "extension": [
-                    {
-                        "url": "http://hl7.org/fhir/StructureDefinition/translation",
-                        "extension": [
-                            {"url": "lang", "valueCode": "en"},
-                            {"url": "content", "valueString": en},
-                        ],
-                    }
-                ]
-            },
-        },
+        "code": _translated(nl, en),
         "for": patient,
         "owner": patient,
         "authoredOn": now.isoformat(timespec="seconds"),
@@ -87,8 +80,8 @@ def invite(db: Session, enrolment: EnrolmentRow, *, now: datetime | None = None)
     }
     if enrolment.practice:
         task["requester"] = {"reference": enrolment.practice}
-    _queue(db, enrolment, "invitation", [{"op": "create", "key": task_key, "resource": task}],
-           None, now=now)  # fmt: skip
+    create = {"op": "create", "key": task_key, "resource": task}
+    queue_writes(db, enrolment, "invitation", [create], None, now=now)
     db.flush()
     return row
 
@@ -117,5 +110,5 @@ def accept_invitation(
     db.execute(update(InvitationRow).where(InvitationRow.code == row.code).values(accepted_at=now))
     row.accepted_at = now
     change = {"op": "update-task", "key": row.task_key, "status": "completed"}
-    _queue(db, enrolment, "invitation-accepted", [change], f"Patient/{patient}", now=now)
+    queue_writes(db, enrolment, "invitation-accepted", [change], f"Patient/{patient}", now=now)
     return row

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from fhir_burnout.workflow._service import EnrolmentStateError, NotFoundError, _now, _queue
+from fhir_burnout.workflow._service import EnrolmentStateError, NotFoundError, _now, queue_writes
 from fhir_burnout.workflow._states import check_transition
 from fhir_burnout.workflow._tables import EnrolmentRow
 
@@ -64,7 +64,7 @@ def pause(
             task.status_reason = reason
             change = {"op": "update-task", "key": task.key, "status": "on-hold"}
             operations.append({**change, "statusReason": reason} if reason else change)
-    _queue(db, enrolment, "paused", operations, by, now=now)
+    queue_writes(db, enrolment, "paused", operations, by, now=now)
     return enrolment
 
 
@@ -84,7 +84,7 @@ def resume(
             operations.append(
                 {"op": "update-task", "key": task.key, "status": task.status, "from": "on-hold"}
             )
-    _queue(db, enrolment, "resumed", operations, by, now=now)
+    queue_writes(db, enrolment, "resumed", operations, by, now=now)
     return enrolment
 
 
@@ -133,5 +133,5 @@ def _end(
             task.status_reason = reason
             change = {"op": "update-task", "key": task.key, "status": "cancelled"}
             operations.append({**change, "statusReason": reason} if reason else change)
-    _queue(db, enrolment, what, operations, by, now=now)
+    queue_writes(db, enrolment, what, operations, by, now=now)
     return enrolment

@@ -222,7 +222,7 @@ def enrol(
     if follows is not None:
         facts = _task_facts(db, enrolment)
         operations += _unlock_requests(db, enrolment, plan, now, facts)
-    _queue(db, enrolment, "enrolment", operations, author, now=now)
+    queue_writes(db, enrolment, "enrolment", operations, author, now=now)
     return enrolment
 
 
@@ -435,7 +435,7 @@ def _change(
     if output:
         change["output"] = output
     operations = [*extra, change, *_follow_up(db, definitions, enrolment, task, now)]
-    _queue(db, enrolment, "task-status", operations, who, now=now)
+    queue_writes(db, enrolment, "task-status", operations, who, now=now)
     return task
 
 
@@ -445,7 +445,7 @@ _UPDATE_TASK = update(_TASK_TABLE).where(_TASK_TABLE.c.key == bindparam("task"))
 _UPDATE_TASK_IF = _UPDATE_TASK.where(_TASK_TABLE.c.status == bindparam("seen"))
 
 
-def _queue(
+def queue_writes(
     db: Session,
     enrolment: EnrolmentRow,
     kind: str,
@@ -454,7 +454,9 @@ def _queue(
     *,
     now: datetime,
 ) -> None:
-    """Queue a patient's writes for the EHR, in the caller's transaction."""
+    """Queue writes about an enrolment's patient for the EHR, in the caller's transaction:
+    in the patient's partition (in order with their other writes), made by ``who`` (None:
+    the app) on behalf of the enrolment's practice."""
     enqueue(
         db,
         fhir_base=enrolment.fhir_base,
@@ -773,7 +775,7 @@ def alert_care_professional(
     task = _task(db, task_key)
     action_id = f"safety:{task.key}:{now.isoformat(timespec='seconds')}"
     review = _safety_review(db, task, action_id=action_id, reason=None, now=now)
-    _queue(db, task.enrolment, "safety-alert", [review], who, now=now)
+    queue_writes(db, task.enrolment, "safety-alert", [review], who, now=now)
 
 
 def add_response(
@@ -799,7 +801,7 @@ def add_response(
         return key
     resource = _keep_response(db, task, response, key, who=who, scores=(), now=now)
     create = {"op": "create", "key": key, "resource": resource}
-    _queue(db, task.enrolment, "response", [create], who, now=now)
+    queue_writes(db, task.enrolment, "response", [create], who, now=now)
     return key
 
 
@@ -834,7 +836,7 @@ def unlock_phase(
             request.status, request.updated_at = "completed", now
             operations.append({"op": "update-task", "key": request.key, "status": "completed"})
     if operations:
-        _queue(db, enrolment, "phase-unlocked", operations, by, now=now)
+        queue_writes(db, enrolment, "phase-unlocked", operations, by, now=now)
     return phase
 
 

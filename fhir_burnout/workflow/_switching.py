@@ -26,9 +26,9 @@ from fhir_burnout.workflow._service import (
     EnrolmentStateError,
     NotFoundError,
     _now,
-    _queue,
     _repeat,
     enrol,
+    queue_writes,
 )
 from fhir_burnout.workflow._tables import CURRENT, DraftRow, EnrolmentRow, NoteRow
 
@@ -134,8 +134,8 @@ def add_note(
     }
     if by.startswith(("Practitioner/", "PractitionerRole/")):
         communication["sender"] = {"reference": by}
-    _queue(db, enrolment, "note", [{"op": "create", "key": note.key, "resource": communication}],
-           by, now=now)  # fmt: skip
+    create = {"op": "create", "key": note.key, "resource": communication}
+    queue_writes(db, enrolment, "note", [create], by, now=now)
     return note
 
 
