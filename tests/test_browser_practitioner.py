@@ -132,7 +132,7 @@ def test_a_safety_alert_from_the_check_in_is_on_top_of_both_pages(live, phone, d
     page.get_by_role("link", name="Praktijkoverzicht").first.click()
     page.wait_for_url(f"{live.app_url}/practice")
     assert page.get_by_role("heading", level=2).first.inner_text() == "Veiligheidssignalen"
-    expect(page.locator(".safety-alert")).to_contain_text("Cliënt pat-05")
+    expect(page.locator(".safety-alert")).to_contain_text("Cliënt Eva van der Fictief (pat-05)")
     first_row = page.locator("ul.clients li").first
     expect(first_row).to_contain_text("pat-05")
     expect(first_row).to_contain_text("veiligheidssignaal")
@@ -173,7 +173,7 @@ def test_a_write_the_ehr_refused_is_shown_with_the_ehrs_message(live, desk, work
     open_as_practitioner(page, live, "pat-20")
     page.get_by_role("link", name="Praktijkoverzicht").click()
     dead = page.locator(".dead-letter")
-    expect(dead).to_contain_text("Cliënt pat-20")
+    expect(dead).to_contain_text("(pat-20)")
     expect(dead).to_contain_text("HTTP 400")
     expect(dead.locator("code")).to_contain_text("QuestionnaireResponse.status")
     assert fits_the_width(page)

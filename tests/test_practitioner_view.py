@@ -284,8 +284,13 @@ def test_a_practitioner_cannot_change_another_patients_programme(app, sandbox):
 def test_the_practice_list_is_for_the_practice_own_care_professionals(
     app, sandbox, tmp_path, database_url
 ):
+    state = app.extensions["fhir_burnout"]
+    with Session(state["engine"]) as db, db.begin():
+        enrol(db, state["definitions"], fhir_base=sandbox.fhir_base, patient="pat-16",
+              track="waiting-list", practice=PRACTICE)  # fmt: skip
     status, page = page_of(as_practitioner(app, sandbox, "pat-16"), "/practice")
     assert status == 200 and "<h1>Praktijkoverzicht</h1>" in page
+    assert "Cliënt Puck Zandbak (pat-16)" in page  # named, read with the user's own token
     # An app serving another practice: prac-1's role is at practice-1, not there.
     elsewhere = make_app(
         sandbox, tmp_path / "elsewhere", database_url, practice=f"Organization/{uuid.uuid4()}"

@@ -247,13 +247,15 @@ def test_a_smaller_grant_says_what_will_not_work():
     assert missing == [
         "showing the care professional's name",
         "the practice overview",
+        "clients' names on the practice overview",
         "saving answers in the EHR",
         "recording progress in the EHR",
     ]
     assert missing_purposes(request, "patient/*.cruds user/Practitioner.rs") == [
-        "the practice overview"
+        "the practice overview",
+        "clients' names on the practice overview",
     ]
-    granted = "patient/*.cruds user/Practitioner.rs user/PractitionerRole.rs"
+    granted = "patient/*.cruds user/Practitioner.rs user/PractitionerRole.rs user/Patient.rs"
     assert missing_purposes(request, granted) == []
 
 

@@ -55,6 +55,10 @@ def launch_scopes(*, v2: bool, ehr_launch: bool, offline: bool = True) -> ScopeR
         role_scope = "user/PractitionerRole.rs" if v2 else "user/PractitionerRole.read"
         scopes.append(role_scope)
         purposes.append((role_scope, "the practice overview"))
+        # The practice's clients by name on that list (the chart's patient alone otherwise).
+        names_scope = "user/Patient.rs" if v2 else "user/Patient.read"
+        scopes.append(names_scope)
+        purposes.append((names_scope, "clients' names on the practice overview"))
     for resource, permissions, purpose in PATIENT_RESOURCES:
         resource_scopes = (
             [f"patient/{resource}.{permissions}"] if v2 else _v1(resource, permissions)

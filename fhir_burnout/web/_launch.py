@@ -177,7 +177,8 @@ class EhrUnavailable(Exception):  # noqa: N818 - a signal inside the web layer, 
     """The EHR's authorization server did not answer; local pages carry on without it."""
 
 
-def _name(resource: dict[str, Any]) -> str:
+def person_name(resource: dict[str, Any]) -> str:
+    """A Patient's or Practitioner's name as people write it (text, else given and family)."""
     for name in resource.get("name", []):
         if name.get("text"):
             return str(name["text"])
@@ -201,13 +202,13 @@ def _names_from_ehr(row: LaunchSessionRow, token: str | None) -> tuple[str, dict
         with FhirClient(row.fhir_base, token=token, session=requests.Session()) as client:
             if user_name is None and row.fhir_user:
                 resource_type, resource_id = row.fhir_user.rstrip("/").split("/")[-2:]
-                user_name = _name(client.read(resource_type, resource_id))
+                user_name = person_name(client.read(resource_type, resource_id))
                 session["user_name"] = [row.id, user_name]
             if row.role == "practitioner" and row.need_patient_banner and row.patient:
                 patient = client.read("Patient", row.patient)
                 identifier = next((i.get("value") for i in patient.get("identifier", [])), None)
                 banner = {
-                    "name": _name(patient),
+                    "name": person_name(patient),
                     "birth_date": format_date(patient.get("birthDate"), language()),
                     "identifier": identifier,
                 }

@@ -41,6 +41,7 @@ from fhir_burnout.web._launch import (
     _names_from_ehr,
     current_launch,
     current_session,
+    person_name,
 )
 from fhir_burnout.web._memo import current_memo
 from fhir_burnout.web._progress_pages import HEIGHT, WIDTH, _chart
@@ -357,4 +358,36 @@ def practice_page() -> Any:
         overview = practice_overview(
             db, state["definitions"], fhir_base=row.fhir_base, practice=practice, lang=lang
         )
-    return render("practice.html", overview=overview, day=lambda value: _day(value, lang))
+    names = _names(row, {r.patient for r in overview.rows} | {
+        d.patient for d in overview.dead_letters if d.patient
+    })  # fmt: skip
+
+    def who(patient: str | None) -> str:
+        if not patient:
+            return "?"
+        return f"{names[patient]} ({patient})" if names.get(patient) else patient
+
+    return render("practice.html", overview=overview, day=lambda value: _day(value, lang), who=who)
+
+
+#: Patients named per search (a Patient search by ``_id`` lists them, comma-separated).
+NAMES_PER_SEARCH = 50
+
+
+def _names(row: Any, patients: set[str]) -> dict[str, str]:
+    """The clients' names, read from the EHR with the care professional's own token
+    (``user/Patient.rs``); whatever cannot be read stays an id: the list works without."""
+    names: dict[str, str] = {}
+    try:
+        fresh = current_launch()
+        if fresh is None or not patients:
+            return names
+        wanted = sorted(patients)
+        with FhirClient(row.fhir_base, token=fresh[1], session=requests.Session()) as client:
+            for start in range(0, len(wanted), NAMES_PER_SEARCH):
+                chunk = ",".join(wanted[start : start + NAMES_PER_SEARCH])
+                for patient in client.search("Patient", {"_id": chunk}):
+                    names[str(patient.get("id"))] = person_name(patient)
+    except (FhirServerError, SessionExpired, EhrUnavailable):
+        log.info("the practice list shows ids: the clients' names could not be read")
+    return names
