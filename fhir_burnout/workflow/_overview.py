@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from fhir_burnout.questionnaire import (
     FormItem,
@@ -552,7 +552,10 @@ def practice_overview(
     mine = [EnrolmentRow.fhir_base == fhir_base, EnrolmentRow.status.in_(CURRENT)]
     if practice is not None:
         mine.append(or_(EnrolmentRow.practice == practice, EnrolmentRow.practice.is_(None)))
-    enrolments = db.scalars(select(EnrolmentRow).where(*mine)).all()
+    # Phases in one more statement, not one per client.
+    enrolments = db.scalars(
+        select(EnrolmentRow).where(*mine).options(selectinload(EnrolmentRow.phases))
+    ).all()
     keys = [e.key for e in enrolments]
     client = TaskRow.kind != "practitioner"
     alert = and_(
