@@ -14,6 +14,7 @@ Read in one place, by the CLI or the app factory, never at import time::
     [[ehr]]
     fhir_base = "https://ehr.example.nl/fhir"
     client_id = "fhir-burnout"
+    mode = "smart"                # smart (SMART App Launch + SDC) | koppeltaal (Koppeltaal 2.0)
     auth_method = "none"          # none | client_secret_basic | private_key_jwt
     client_secret = "..."         # client_secret_basic
     private_key = "keys/ehr.jwk"  # private_key_jwt: a JWK file (RS384 or ES384)
@@ -40,7 +41,7 @@ from typing import Any, cast
 from fhir_burnout.errors import ContentError
 from fhir_burnout.smart_launch import TrustedEhr
 from fhir_burnout.smart_launch._keys import current_private_key
-from fhir_burnout.smart_launch._launch import AuthMethod
+from fhir_burnout.smart_launch._launch import MODES, AuthMethod, IntegrationMode
 
 AUTH_METHODS = ("none", "client_secret_basic", "private_key_jwt")
 
@@ -55,6 +56,7 @@ class Backend:
     private_jwk: dict[str, Any] | None = field(default=None, repr=False)
     scope: str = "system/*.cruds"
     practice: str | None = None
+    mode: IntegrationMode = "smart"
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,9 @@ class Settings:
             raise ContentError(where, "referral_poll_seconds", "must be 0 (off) or more")
         ehrs, backends = [], []
         for i, raw in enumerate(data.get("ehr", [])):
+            mode = str(raw.get("mode", "smart"))
+            if mode not in MODES:
+                raise ContentError(where, f"ehr[{i}].mode", f"use one of {MODES}")
             method = str(raw.get("auth_method", "none"))
             if method not in AUTH_METHODS:
                 raise ContentError(where, f"ehr[{i}].auth_method", f"use one of {AUTH_METHODS}")
@@ -154,6 +159,7 @@ class Settings:
                     auth_method=cast(AuthMethod, method),
                     client_secret=raw.get("client_secret"),
                     private_jwk=private_jwk,
+                    mode=mode,
                 )
             )
             backend_key = None
@@ -167,6 +173,7 @@ class Settings:
                     private_jwk=backend_key or current_private_key(keys_dir),
                     scope=str(raw.get("backend_scope", "system/*.cruds")),
                     practice=raw.get("practice"),
+                    mode=mode,
                 )
             )
         return cls(

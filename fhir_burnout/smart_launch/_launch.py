@@ -38,6 +38,11 @@ from fhir_burnout.smart_launch._scopes import ScopeRequest, launch_scopes, missi
 AuthMethod = Literal["none", "client_secret_basic", "private_key_jwt"]
 
 
+#: The two ways an EHR connects the programme (see ARCHITECTURE.md, "Two integration modes").
+IntegrationMode = Literal["smart", "koppeltaal"]
+MODES: tuple[IntegrationMode, ...] = ("smart", "koppeltaal")
+
+
 @dataclass(frozen=True)
 class TrustedEhr:
     """An EHR the practice configured: its FHIR base and how the app authenticates there."""
@@ -47,6 +52,8 @@ class TrustedEhr:
     auth_method: AuthMethod = "none"
     client_secret: str | None = None
     private_jwk: dict[str, Any] | None = field(default=None, repr=False)
+    #: how this EHR connects modules: generic SMART App Launch + SDC, or Koppeltaal 2.0
+    mode: IntegrationMode = "smart"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fhir_base", self.fhir_base.rstrip("/"))
