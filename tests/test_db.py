@@ -13,6 +13,7 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+import fhir_burnout.koppeltaal._tables
 import fhir_burnout.referral._tables
 import fhir_burnout.sync._tables
 import fhir_burnout.web._sessions
