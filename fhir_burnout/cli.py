@@ -164,6 +164,7 @@ def sandbox(  # noqa: PLR0917 - click passes each option
     data_dir: Path | None,
     token_ttl: int | None,
     rate_limit: int | None,
+    koppeltaal: bool,
 ) -> None:
     """Run the sandbox EHR (FHIR, SMART authorization server, launcher) in the foreground."""
     from fhir_burnout.sandbox import SandboxError, sandbox_command  # noqa: PLC0415
@@ -172,6 +173,7 @@ def sandbox(  # noqa: PLR0917 - click passes each option
         command = sandbox_command(
             port=port, info=info, client_config=client_config, app_url=app_url,
             consent=consent, data_dir=data_dir, token_ttl=token_ttl, rate_limit=rate_limit,
+            koppeltaal=koppeltaal,
         )  # fmt: skip
     except SandboxError as exc:
         raise click.ClickException(str(exc)) from None

@@ -7,6 +7,9 @@ writes its --info file, then prints its URLs), and stops it with SIGTERM (or SIG
 ``start_sandbox`` runs one for the length of a ``with`` block. Fault tests use
 ``SandboxProcess``: stop or kill the sandbox and start it again on the same port; with a
 ``data_dir`` its FHIR store and client credentials survive that, as a real EHR's would.
+With ``koppeltaal=True`` it is a Koppeltaal 2.0 domain instead of a SMART EHR (KT2 seed, the
+module and portal as clients, the Koppeltaal FHIR rules, a portal page): see the sandbox's
+README, "Koppeltaal profile".
 """
 
 from __future__ import annotations
@@ -43,7 +46,11 @@ class SandboxError(FhirBurnoutError):
 
 @dataclass(frozen=True)
 class SandboxInfo:
-    """What a running sandbox wrote to its --info file."""
+    """What a running sandbox wrote to its --info file.
+
+    ``koppeltaal`` says whether it runs the Koppeltaal profile; ``portal`` is then the URL of
+    its portal page (else None).
+    """
 
     fhir_base: str
     issuer: str
@@ -51,6 +58,8 @@ class SandboxInfo:
     clients: tuple[dict[str, Any], ...]
     seed: dict[str, Any]
     raw: dict[str, Any]
+    koppeltaal: bool = False
+    portal: str | None = None
 
     @classmethod
     def from_file(cls, path: Path) -> SandboxInfo:
@@ -63,6 +72,8 @@ class SandboxInfo:
             clients=tuple(data.get("clients", [])),
             seed=data.get("seed", {}),
             raw=data,
+            koppeltaal=bool(data.get("koppeltaal", False)),
+            portal=data.get("portal"),
         )
 
     def client(self, client_id: str) -> dict[str, Any]:
@@ -80,12 +91,14 @@ def sandbox_command(
     data_dir: Path | None = None,
     token_ttl: int | None = None,
     rate_limit: int | None = None,
+    koppeltaal: bool = False,
 ) -> list[str]:
     """The command line that runs the sandbox.
 
     ``data_dir`` keeps the FHIR store and the generated credentials there (--data);
     ``token_ttl`` is the access tokens' lifetime in seconds (--token-ttl); ``rate_limit``
-    allows that many FHIR requests per second per client, then 429 (--rate-limit).
+    allows that many FHIR requests per second per client, then 429 (--rate-limit);
+    ``koppeltaal`` runs the Koppeltaal 2.0 profile (--koppeltaal).
     """
     if not NODE.exists():
         raise SandboxError(
@@ -107,6 +120,8 @@ def sandbox_command(
         command += ["--token-ttl", str(token_ttl)]
     if rate_limit is not None:
         command += ["--rate-limit", str(rate_limit)]
+    if koppeltaal:
+        command.append("--koppeltaal")
     return command
 
 
@@ -130,6 +145,7 @@ class SandboxProcess:
         data_dir: Path | None = None,
         token_ttl: int | None = None,
         rate_limit: int | None = None,
+        koppeltaal: bool = False,
         extra_env: Sequence[tuple[str, str]] = (),
     ) -> None:
         self.port = port
@@ -140,6 +156,7 @@ class SandboxProcess:
             "data_dir": data_dir,
             "token_ttl": token_ttl,
             "rate_limit": rate_limit,
+            "koppeltaal": koppeltaal,
         }
         self._env = {**os.environ, **dict(extra_env)}
         self._tmp = tempfile.TemporaryDirectory(prefix="fhir-burnout-sandbox-")
@@ -223,6 +240,7 @@ def start_sandbox(
     data_dir: Path | None = None,
     token_ttl: int | None = None,
     rate_limit: int | None = None,
+    koppeltaal: bool = False,
     extra_env: Sequence[tuple[str, str]] = (),
 ) -> Iterator[SandboxInfo]:
     """Run a sandbox until the block ends; yields its info once it is ready.
@@ -237,6 +255,7 @@ def start_sandbox(
         data_dir=data_dir,
         token_ttl=token_ttl,
         rate_limit=rate_limit,
+        koppeltaal=koppeltaal,
         extra_env=extra_env,
     )
     with sandbox:

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import requests
 from click.testing import CliRunner
 from cryptography.fernet import Fernet
 from playwright.sync_api import Browser, sync_playwright
@@ -24,7 +25,7 @@ from fhir_burnout.resources import (
 )
 from fhir_burnout.sandbox import start_sandbox
 from fhir_burnout.settings import Settings
-from fhir_burnout.smart_launch import TrustedEhr, backend_token
+from fhir_burnout.smart_launch import BackendTokenSource, TrustedEhr, backend_token
 from fhir_burnout.web import create_app
 
 from .outbox_load import postgres_schema, worker_token_source
@@ -80,6 +81,33 @@ def sandbox():
     """One sandbox EHR for the whole run (a real FHIR and SMART authorization server)."""
     with start_sandbox() as info:
         yield info
+
+
+@pytest.fixture(scope="session")
+def kt_sandbox():
+    """One sandbox in its Koppeltaal profile for the whole run (--koppeltaal): a KT2 domain
+    with the module (Device/fhir-burnout) and the portal (Device/portal) as clients."""
+    with start_sandbox(koppeltaal=True) as info:
+        yield info
+
+
+def kt_token_source(info, client_id: str = "fhir-burnout") -> BackendTokenSource:
+    """Backend-services tokens (RS512 private_key_jwt) for a Koppeltaal app of ``info``; the
+    scope asked is the app's role, which the domain grants whatever is asked."""
+    smart = requests.get(f"{info.fhir_base}/.well-known/smart-configuration", timeout=30)
+    client = info.client(client_id)
+    return BackendTokenSource(
+        smart.json()["token_endpoint"], client_id, client["private_keys"][0],
+        " ".join(s for s in client["scope"].split() if s.startswith("system/")), alg="RS512",
+    )  # fmt: skip
+
+
+@pytest.fixture
+def kt_fhir(kt_sandbox):
+    """The project's FHIR client on the Koppeltaal sandbox, as the module (Device/fhir-burnout)
+    with its backend-services token."""
+    with FhirClient(kt_sandbox.fhir_base, token_source=kt_token_source(kt_sandbox)) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

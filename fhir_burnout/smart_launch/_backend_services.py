@@ -44,12 +44,27 @@ class AccessToken:
 
 
 def client_assertion(
-    client_id: str, token_url: str, private_jwk: dict[str, Any], *, now: float | None = None
+    client_id: str,
+    token_url: str,
+    private_jwk: dict[str, Any],
+    *,
+    now: float | None = None,
+    alg: str | None = None,
 ) -> str:
-    """A signed client assertion (RFC 7523 §3) for ``private_key_jwt``."""
+    """A signed client assertion (RFC 7523 §3) for ``private_key_jwt``.
+
+    The algorithm is the key's ``alg`` (RS384, or ES384 for an EC key, when it has none);
+    ``alg`` overrides it (Koppeltaal signs RS512 by default).
+    """
     issued = int(time.time() if now is None else now)
-    alg = str(private_jwk.get("alg") or ("ES384" if private_jwk.get("kty") == "EC" else "RS384"))
-    key = JWKRegistry.import_key(private_jwk)
+    if alg is None:
+        alg = str(
+            private_jwk.get("alg") or ("ES384" if private_jwk.get("kty") == "EC" else "RS384")
+        )
+        key = JWKRegistry.import_key(private_jwk)
+    else:
+        # joserfc refuses to sign with another algorithm than the one a JWK names.
+        key = JWKRegistry.import_key({k: v for k, v in private_jwk.items() if k != "alg"})
     header = {"alg": alg, "typ": "JWT"}
     if private_jwk.get("kid"):
         header["kid"] = str(private_jwk["kid"])
@@ -99,14 +114,16 @@ def backend_token(
     *,
     session: requests.Session | None = None,
     timeout: float = 30.0,
+    alg: str | None = None,
 ) -> AccessToken:
-    """Request an access token with the client_credentials grant and a JWT assertion."""
+    """Request an access token with the client_credentials grant and a JWT assertion
+    (signed with ``alg``, default: the key's own)."""
     http = session or requests.Session()
     form = {
         "grant_type": "client_credentials",
         "scope": scope,
         "client_assertion_type": ASSERTION_TYPE,
-        "client_assertion": client_assertion(client_id, token_url, private_jwk),
+        "client_assertion": client_assertion(client_id, token_url, private_jwk, alg=alg),
     }
     body = post_token_request(http, token_url, form, timeout=timeout)
     return AccessToken(
@@ -134,8 +151,10 @@ class BackendTokenSource:
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
         margin: float = 60.0,
+        alg: str | None = None,
     ) -> None:
         self._args = (token_url, client_id, private_jwk, scope)
+        self._alg = alg
         self._session = session or requests.Session()
         self._clock, self._margin = clock, margin
         self._current: AccessToken | None = None
@@ -146,7 +165,7 @@ class BackendTokenSource:
         """A valid access token, fetched when none is cached or it is about to expire."""
         now = self._clock()
         if self._current is None or now >= self._expires_at - self._margin:
-            self._current = backend_token(*self._args, session=self._session)
+            self._current = backend_token(*self._args, session=self._session, alg=self._alg)
             self._expires_at = now + (self._current.expires_in or 300)
             self.requests += 1
         return self._current.access_token

@@ -13,6 +13,11 @@
  *   {issuer}/.well-known/smart-configuration                    this module
  *   {issuer}/interaction/:uid[/login|/consent]                  this module (login, consent)
  *   {issuer}/smart-style.json                                   this module (default style)
+ *
+ * With `koppeltaal: true` it is a Koppeltaal 2.0 domain's auth service instead (the parts in
+ * koppeltaal-auth.mjs): client_credentials grant each app its role, /authorize takes an HTI
+ * launch token as `launch`, and the code exchange answers a NOOP access token with the
+ * launch context.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 
@@ -20,6 +25,10 @@ import * as jose from 'jose';
 import Provider, { errors, interactionPolicy } from 'oidc-provider';
 
 import { Credentials } from './data-dir.mjs';
+import {
+  HtiLaunchError, KT_CLIENT_AUTH_ALGS, KT_TOKEN_TTL, createHtiVerifier, htiContext,
+  htiTokenResponse, koppeltaalSmartConfiguration, roleScope,
+} from './koppeltaal-auth.mjs';
 
 const { Check, base: basePolicy } = interactionPolicy;
 
@@ -197,6 +206,9 @@ function registerLaunch(env, {
  */
 function requestedUser(env, params) {
   const launch = params.launch && env.launches.get(params.launch);
+  if (launch?.kt) {
+    return launch.kt.sub; // Koppeltaal: the HTI token's sub is the user
+  }
   if (launch) {
     return launch.practitioner ? `Practitioner/${launch.practitioner}` : `Patient/${launch.patient}`;
   }
@@ -206,6 +218,9 @@ function requestedUser(env, params) {
 
 function launchContext(env, params, accountId) {
   const launch = params.launch ? env.launches.get(params.launch) : undefined;
+  if (launch?.kt) {
+    return { launch: params.launch, fhirUser: accountId, kt: launch.kt };
+  }
   const userPatient = accountId.startsWith('Patient/') ? accountId.slice('Patient/'.length) : undefined;
   return {
     launch: params.launch,
@@ -247,8 +262,21 @@ function tokenResponseMiddleware(env) {
   return async function smartTokenResponse(ctx, next) {
     await next();
     const grant = ctx.oidc?.entities.Grant;
+    if (env.koppeltaal && ctx.oidc?.route === 'token' && ctx.body) {
+      delete ctx.body.refresh_token; // Koppeltaal: never a refresh token, on any grant
+    }
     if (ctx.oidc?.route !== 'token' || ctx.status !== 200 || !ctx.body?.access_token || !grant) {
       return; // errors, and client_credentials (no grant, no user, no launch context)
+    }
+    const context = env.contexts.get(grant.jti);
+    if (context?.kt) {
+      const source = ctx.oidc.entities.AuthorizationCode;
+      ctx.body = htiTokenResponse({
+        idToken: ctx.body.id_token,
+        grantedScopes: new Set(splitScopes(grant.getOIDCScopeFiltered(source?.scopes ?? new Set()))),
+        context: context.kt,
+      });
+      return;
     }
     const source = ctx.oidc.entities.AuthorizationCode ?? ctx.oidc.entities.RefreshToken;
     const requested = ctx.oidc.params.scope ? new Set(splitScopes(ctx.oidc.params.scope)) : source.scopes;
@@ -259,7 +287,6 @@ function tokenResponseMiddleware(env) {
       ...splitScopes(ctx.body.scope),
     ]);
     ctx.body.scope = [...scopes].join(' ');
-    const context = env.contexts.get(grant.jti);
     if (context) {
       Object.assign(ctx.body, tokenContextFields(env, context, scopes));
     }
@@ -269,7 +296,7 @@ function tokenResponseMiddleware(env) {
 /** Claims copied into the JWT access token, so the FHIR server knows user and patient. */
 async function extraTokenClaims(env, ctx, token) {
   const context = token.grantId ? env.contexts.get(token.grantId) : undefined;
-  if (!context) {
+  if (!context || context.kt) { // a Koppeltaal launch's access token is NOOP anyway
     return undefined;
   }
   return Object.fromEntries(
@@ -315,12 +342,38 @@ function extraParams(env) {
       }
     },
     async launch(ctx, value, client) {
+      if (env.koppeltaal) {
+        return verifyHtiLaunch(env, value, client);
+      }
       if (value !== undefined && !env.launches.has(value)) {
         throw new errors.InvalidRequest('launch is unknown: start the EHR launch again');
       }
       restoreOfflineAccess(env, ctx, client);
     },
   };
+}
+
+/**
+ * Koppeltaal: `launch` is an HTI launch token. A bad one is refused with the check it failed;
+ * oidc-provider sends that to the redirect_uri with the request's state (the client and its
+ * redirect_uri are checked by then). A good one becomes a launch whose user is its `sub`.
+ */
+async function verifyHtiLaunch(env, value, client) {
+  if (value === undefined) {
+    throw new errors.InvalidRequest('launch is required: a Koppeltaal launch starts at the portal (HTI)');
+  }
+  let claims;
+  try {
+    claims = await env.hti.verify(value, client.clientId);
+  } catch (error) {
+    if (!(error instanceof HtiLaunchError)) {
+      throw error;
+    }
+    throw error.error === 'access_denied'
+      ? new errors.AccessDenied(error.message)
+      : new errors.InvalidRequest(error.message);
+  }
+  env.launches.set(value, { kt: htiContext(claims) });
 }
 
 /**
@@ -355,14 +408,26 @@ function interactionPolicyFor(env) {
 }
 
 /** SMART Backend Services: an assertion lives at most five minutes, and sub is the client. */
-async function assertClientAssertion(ctx, claims) {
-  const now = Math.floor(Date.now() / 1000);
-  if (claims.exp > now + 300 + 15) {
-    throw new errors.InvalidClientAuth('client_assertion exp must be at most 5 minutes in the future');
-  }
-  if (claims.sub !== claims.iss) {
-    throw new errors.InvalidClientAuth('client_assertion sub must be the client_id');
-  }
+function assertClientAssertion(env) {
+  return async function assertJwtClientAuthClaimsAndHeader(ctx, claims, header) {
+    const now = Math.floor(Date.now() / 1000);
+    if (claims.exp > now + 300 + 15) {
+      throw new errors.InvalidClientAuth('client_assertion exp must be at most 5 minutes in the future');
+    }
+    if (claims.sub !== claims.iss) {
+      throw new errors.InvalidClientAuth('client_assertion sub must be the client_id');
+    }
+    if (env.koppeltaal) {
+      // Koppeltaal (TOP-KT-021): the key is named, and the audience is the token endpoint.
+      if (typeof header?.kid !== 'string' || !header.kid) {
+        throw new errors.InvalidClientAuth('client_assertion must name its key (kid header)');
+      }
+      const tokenUrl = ctx.oidc.urlFor('token');
+      if (![claims.aud].flat().includes(tokenUrl)) {
+        throw new errors.InvalidClientAuth(`client_assertion aud must be the token endpoint ${tokenUrl}`);
+      }
+    }
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -375,6 +440,21 @@ function resourceServerInfo(env) {
   return async function getResourceServerInfo(ctx, resource, client) {
     if (normalizeAud(resource) !== env.fhirBase) {
       throw new errors.InvalidTarget(`unknown resource; the only one is ${env.fhirBase}`);
+    }
+    const role = env.koppeltaal ? env.roles.get(client.clientId) : undefined;
+    if (role) {
+      // Koppeltaal: the scope asked for is ignored; a backend token carries the app's role.
+      // This hook runs before oidc-provider reads the requested scope, so it is replaced here.
+      if (ctx.oidc.route === 'token' && ctx.oidc.params.grant_type === 'client_credentials') {
+        ctx.oidc.params.scope = role;
+      }
+      return {
+        scope: role,
+        audience: env.fhirBase,
+        accessTokenFormat: 'jwt',
+        accessTokenTTL: env.tokenTtl ?? KT_TOKEN_TTL,
+        jwt: { sign: { alg: 'RS256' } },
+      };
     }
     // The per-client scope policy: a client is never offered a scope outside its registration.
     const policy = env.policies.get(client.clientId);
@@ -434,7 +514,7 @@ function providerConfiguration(env, clients, signingJwk, cookieKey) {
     },
     enabledJWA: {
       // Backend Services clients sign with RS384 or ES384; neither is enabled by default.
-      clientAuthSigningAlgValues: [...CLIENT_AUTH_ALGS],
+      clientAuthSigningAlgValues: [...(env.koppeltaal ? KT_CLIENT_AUTH_ALGS : CLIENT_AUTH_ALGS)],
     },
     interactions: {
       policy: interactionPolicyFor(env),
@@ -443,7 +523,7 @@ function providerConfiguration(env, clients, signingJwk, cookieKey) {
     findAccount: async (ctx, sub) => (ACCOUNT.test(sub) ? account(env, sub) : undefined),
     extraTokenClaims: (ctx, token) => extraTokenClaims(env, ctx, token),
     rotateRefreshToken: true,
-    assertJwtClientAuthClaimsAndHeader: assertClientAssertion,
+    assertJwtClientAuthClaimsAndHeader: assertClientAssertion(env),
     clientBasedCORS: (ctx, origin, client) => client.redirectUris
       .some((uri) => URL.parse(uri)?.origin === origin),
     renderError,
@@ -674,6 +754,11 @@ const CAPABILITIES = Object.freeze([
 /** SMART App Launch 2.2 discovery (`.well-known/smart-configuration`). */
 function buildSmartConfiguration(env) {
   const { provider } = env;
+  if (env.koppeltaal) {
+    return koppeltaalSmartConfiguration({
+      issuer: env.issuer, urlFor: (name) => provider.urlFor(name), roles: [...env.roles.values()],
+    });
+  }
   return {
     issuer: env.issuer,
     jwks_uri: provider.urlFor('jwks'),
@@ -809,9 +894,13 @@ async function handle(env, req, res) {
  * `tokenTtl` (seconds) is the lifetime of every access token; by default 3600, and 300 for
  * client_credentials. Generated client secrets and keys, the token signing key and the cookie
  * key come from `credentials` (default: fresh ones in memory); the caller saves them.
+ * `koppeltaal: true` makes it a Koppeltaal 2.0 domain's auth service (koppeltaal-auth.mjs):
+ * backend tokens carry the client's registered `system/...` scopes (its role), and `launch`
+ * on /authorize is an HTI token signed by a registered client (the portal).
  */
 export async function createAuthServer({
   issuer, fhirBase, clients = [], consent = false, seed = {}, tokenTtl, credentials = new Credentials(),
+  koppeltaal = false,
 }) {
   if (tokenTtl !== undefined && !(Number.isInteger(tokenTtl) && tokenTtl > 0)) {
     throw new TypeError(`tokenTtl must be a positive whole number of seconds, got ${tokenTtl}`);
@@ -833,6 +922,10 @@ export async function createAuthServer({
     accessTokenKeys: jose.createLocalJWKSet({ keys: [signing.publicJwk] }),
     styleUrl: `${normalizedIssuer}/smart-style.json`,
     tokenTtl,
+    koppeltaal: Boolean(koppeltaal),
+    // Koppeltaal: each app's role (its registered system/ scopes), and the HTI token checks.
+    roles: new Map(koppeltaal ? resolved.filter(roleScope).map((c) => [c.client_id, roleScope(c)]) : []),
+    hti: koppeltaal ? createHtiVerifier({ clients: resolved }) : undefined,
   };
   env.provider = new Provider(env.issuer, providerConfiguration(env, resolved, signing.privateJwk, cookieKey));
   env.provider.use(tokenResponseMiddleware(env));

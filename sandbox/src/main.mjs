@@ -2,7 +2,7 @@
 // one local port. Usage:
 //   node src/main.mjs [--port N] [--host 127.0.0.1] [--info FILE] [--client-config FILE]
 //                     [--app-url URL] [--consent] [--data DIR] [--token-ttl SECONDS]
-//                     [--rate-limit N]
+//                     [--rate-limit N] [--koppeltaal]
 // Prints the URLs, writes --info (JSON) once everything answers, stops on SIGINT/SIGTERM.
 //   --data DIR           keep the FHIR store and the generated credentials in DIR: every
 //                        committed write is journaled (fsync before the answer) and replayed on
@@ -10,6 +10,9 @@
 //                        the token signing key are made once and reused
 //   --token-ttl SECONDS  lifetime of every access token (default 3600; backend services 300)
 //   --rate-limit N       at most N FHIR requests per second per client, else 429 + Retry-After
+//   --koppeltaal         a Koppeltaal 2.0 domain instead of a SMART EHR: KT2 seed, the module
+//                        and portal Devices as clients, the FHIR server's Koppeltaal rules
+//                        (koppeltaal.mjs) and the portal (see /work/briefs/kt-contract.md)
 import { randomBytes } from 'node:crypto';
 import { readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -21,6 +24,8 @@ import { createAuthServer } from './auth-server.mjs';
 import { Credentials, JOURNAL_FILE, lockDataDir } from './data-dir.mjs';
 import { createFhirServer } from './fhir-server.mjs';
 import { createLauncher } from './launcher.mjs';
+import { createPortal } from './portal.mjs';
+import { KOPPELTAAL_ROLES } from './koppeltaal.mjs';
 import { allSeedResources, seedResources, seedSummary } from './seed.mjs';
 
 const USER_SCOPES =
@@ -74,6 +79,44 @@ async function defaultClients(appUrl, credentials) {
   return { clients, privateKeys };
 }
 
+/**
+ * The clients of a Koppeltaal domain: the module (Device/fhir-burnout, private_key_jwt with an
+ * RS512 key, the HTI launch and backend services) and the portal (Device/portal, whose key
+ * the sandbox holds to sign launch tokens). Each one's scope is its role (KOPPELTAAL_ROLES).
+ */
+async function koppeltaalClients(appUrl, credentials) {
+  const remember = (name, generate) => credentials.remember(name, generate);
+  const moduleKeys = await remember('client/fhir-burnout/koppeltaal/RS512', () => keyPair('RS512', 'fhir-burnout-rs512'));
+  const moduleEc = await remember('client/fhir-burnout/koppeltaal/ES384', () => keyPair('ES384', 'fhir-burnout-es384'));
+  const portal = await remember('client/portal/koppeltaal/RS512', () => keyPair('RS512', 'portal-rs512'));
+  // The RSA key is registered without `alg`, so assertions signed with it in RS384 pass too
+  // (a Koppeltaal auth service takes RS512, RS384 and ES384); ES384 has a key of its own.
+  const anyRsaAlg = ({ alg, ...jwk }) => jwk;
+  const clients = [
+    {
+      client_id: 'fhir-burnout',
+      token_endpoint_auth_method: 'private_key_jwt',
+      grant_types: ['authorization_code', 'client_credentials'],
+      response_types: ['code'],
+      redirect_uris: [`${appUrl}/koppeltaal/callback`],
+      launch_uri: `${appUrl}/koppeltaal/launch`,
+      jwks: { keys: [anyRsaAlg(moduleKeys.pub), moduleEc.pub] },
+      scope: `launch openid fhirUser ${KOPPELTAAL_ROLES['fhir-burnout']}`,
+    },
+    {
+      client_id: 'portal',
+      token_endpoint_auth_method: 'private_key_jwt',
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      jwks: { keys: [portal.pub] },
+      scope: KOPPELTAAL_ROLES.portal,
+    },
+  ];
+  const privateKeys = { 'fhir-burnout': [moduleKeys.priv, moduleEc.priv], portal: [portal.priv] };
+  return { clients, privateKeys };
+}
+
 function readClientConfig(path) {
   if (!path) return [];
   const data = JSON.parse(readFileSync(path, 'utf8'));
@@ -112,6 +155,7 @@ export async function startSandbox({
   dataDir,
   tokenTtl,
   rateLimit,
+  koppeltaal = false,
 } = {}) {
   dataDir = dataDir && resolve(dataDir);
   const unlock = dataDir ? lockDataDir(dataDir) : () => {};
@@ -143,15 +187,18 @@ export async function startSandbox({
     const issuer = `${origin}/auth`;
     const launcherUrl = `${origin}/launcher`;
 
-    const seed = seedResources();
+    const portalUrl = `${origin}/portal`;
+
+    const seed = seedResources({ koppeltaal });
     const credentials = new Credentials(dataDir);
-    const { clients: defaults, privateKeys } = await defaultClients(appUrl.replace(/\/$/, ''), credentials);
+    const makeClients = koppeltaal ? koppeltaalClients : defaultClients;
+    const { clients: defaults, privateKeys } = await makeClients(appUrl.replace(/\/$/, ''), credentials);
     const clients = [...defaults, ...readClientConfig(clientConfig)];
-    const people = {
-      practitioners: seed.practitioners.map((p) => ({ id: p.id, name: p.name[0].text })),
-      patients: seed.patients.map((p) => ({ id: p.id, name: p.name[0].text })),
-    };
-    const auth = await createAuthServer({ issuer, fhirBase, clients, consent, seed: people, tokenTtl, credentials });
+    const { practitioners, patients } = seedSummary(seed);
+    const people = { practitioners, patients };
+    const auth = await createAuthServer({
+      issuer, fhirBase, clients, consent, seed: people, tokenTtl, credentials, koppeltaal,
+    });
     credentials.save();
     fhir = await createFhirServer({
       baseUrl: fhirBase,
@@ -165,8 +212,12 @@ export async function startSandbox({
       ],
       journalFile: dataDir && join(dataDir, JOURNAL_FILE),
       rateLimit,
+      koppeltaal,
     });
     const launcher = createLauncher({ launcherUrl, fhirBase, auth, clients: auth.clients, seed: people });
+    const portal = koppeltaal
+      ? createPortal({ portalUrl, fhirBase, tokenUrl: `${issuer}/token`, privateJwk: privateKeys.portal[0] })
+      : undefined;
     if (!fhir.restored) {
       await fhir.seed(allSeedResources(seed)); // journaled too, when there is a journal
     }
@@ -176,8 +227,9 @@ export async function startSandbox({
       if (path === '/fhir' || path.startsWith('/fhir/')) return fhir.handle(req, res);
       if (path === '/auth' || path.startsWith('/auth/')) return auth.handle(req, res);
       if (path === '/launcher' || path.startsWith('/launcher/')) return launcher.handle(req, res);
+      if (portal && (path === '/portal' || path.startsWith('/portal/'))) return portal.handle(req, res);
       if (path === '/') {
-        res.writeHead(302, { Location: launcherUrl }).end();
+        res.writeHead(302, { Location: portal ? portalUrl : launcherUrl }).end();
         return;
       }
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
@@ -202,6 +254,8 @@ export async function startSandbox({
       restored: fhir.restored,
       token_ttl: tokenTtl,
       rate_limit: rateLimit,
+      koppeltaal,
+      portal: koppeltaal ? portalUrl : undefined,
       pid: process.pid,
     };
     return { info, close };
@@ -223,6 +277,7 @@ async function main() {
       data: { type: 'string' },
       'token-ttl': { type: 'string' },
       'rate-limit': { type: 'string' },
+      koppeltaal: { type: 'boolean', default: false },
     },
   });
   const { info, close } = await startSandbox({
@@ -234,6 +289,7 @@ async function main() {
     dataDir: values.data,
     tokenTtl: wholeNumber(values, 'token-ttl', 1),
     rateLimit: wholeNumber(values, 'rate-limit', 1),
+    koppeltaal: values.koppeltaal,
   });
   // Handlers first: whoever reads the ready line may stop us at once.
   let stopping = false;
@@ -250,6 +306,7 @@ async function main() {
   console.log(`FHIR server:          ${info.fhir_base}`);
   console.log(`Authorization server: ${info.issuer}`);
   console.log(`EHR launcher:         ${info.launcher}`);
+  if (info.koppeltaal) console.log(`Koppeltaal portal:    ${info.portal}`);
   if (info.data_dir) console.log(`Data directory:       ${info.data_dir}${info.restored ? ' (restored)' : ''}`);
   if (values.info) console.log(`Info file:            ${values.info}`);
 }

@@ -2,6 +2,13 @@
 // patients, some referred for burn-out treatment. Every name is obviously invented
 // (family names such as "Voorbeeld" and "Proefpersoon"), identifiers live in a test
 // namespace, and there are no BSNs: nothing here may look like a real person.
+//
+// With `koppeltaal` (main.mjs --koppeltaal) the same people follow the KT2 profiles instead
+// (KT2_Patient, KT2_Practitioner: no free-text names, communication or GP; practitioners have an
+// email address), made by the portal (resource-origin Device/portal), and the domain's two
+// apps are Devices: Device/fhir-burnout (the module) and Device/portal. No referrals: in a
+// Koppeltaal domain work arrives as Tasks from the portal.
+import { CLIENT_ID_SYSTEM, profileUrl, RESOURCE_ORIGIN_URL } from './koppeltaal.mjs';
 
 export const TEST_IDENTIFIER_SYSTEM = 'https://fhir-burnout.org/fhir/sandbox/identifier';
 
@@ -17,10 +24,15 @@ const FAMILY = [
   ['van der', 'Fictief'], ['', 'Demodorp'], ['ter', 'Nepstra'], ['', 'Zandbak'],
 ];
 const PRACTITIONERS = [
-  ['prac-1', 'Mirjam', 'Behandelaar', 'Psycholoog'],
-  ['prac-2', 'Joost', 'Gespreksveld', 'GZ-psycholoog'],
-  ['prac-3', 'Fatma', 'Praktijkhulp', 'POH-GGZ'],
-  ['prac-4', 'Koen', 'Verwijzer', 'Huisarts'],
+  ['prac-1', 'Mirjam', 'Behandelaar', 'Psycholoog', 'female'],
+  ['prac-2', 'Joost', 'Gespreksveld', 'GZ-psycholoog', 'male'],
+  ['prac-3', 'Fatma', 'Praktijkhulp', 'POH-GGZ', 'female'],
+  ['prac-4', 'Koen', 'Verwijzer', 'Huisarts', 'male'],
+];
+// The apps of the Koppeltaal domain: [client id, name]. A Device's id is its client id (T005).
+const KOPPELTAAL_DEVICES = [
+  ['fhir-burnout', 'fhir_burnout: zelfhulp bij burn-out'],
+  ['portal', 'Oefenportaal (sandbox)'],
 ];
 
 function pad(n) {
@@ -31,7 +43,10 @@ function familyName([prefix, name]) {
   return { family: prefix ? `${prefix} ${name}` : name };
 }
 
-export function seedResources() {
+export function seedResources({ koppeltaal = false } = {}) {
+  if (koppeltaal) {
+    return koppeltaalSeed();
+  }
   const organization = {
     resourceType: 'Organization',
     id: 'practice-1',
@@ -93,17 +108,76 @@ export function seedResources() {
   return { organization, practitioners, roles, patients, referrals };
 }
 
+/** The Koppeltaal domain's seed: the same practice and people as KT2 resources, and the apps. */
+function koppeltaalSeed() {
+  const plain = seedResources();
+  const madeByPortal = (resource) => ({
+    ...resource,
+    meta: { profile: [profileUrl(resource.resourceType)] },
+    extension: [{ url: RESOURCE_ORIGIN_URL, valueReference: { reference: 'Device/portal' } }],
+  });
+  const officialName = ({ given, family }) => [{ use: 'official', family, given }];
+  const practitioners = plain.practitioners.map((p, i) => {
+    const [, given, family, , gender] = PRACTITIONERS[i];
+    return madeByPortal({
+      resourceType: 'Practitioner',
+      id: p.id,
+      identifier: p.identifier,
+      active: true,
+      name: officialName(p.name[0]),
+      telecom: [{ system: 'email', value: `${given}.${family}@sandbox.fhir-burnout.example`.toLowerCase() }],
+      gender,
+      birthDate: `19${70 + i * 4}-0${i + 3}-1${i}`,
+    });
+  });
+  const patients = plain.patients.map((p) => madeByPortal({
+    resourceType: 'Patient',
+    id: p.id,
+    identifier: p.identifier,
+    active: true,
+    name: officialName(p.name[0]),
+    gender: p.gender,
+    birthDate: p.birthDate,
+    managingOrganization: p.managingOrganization,
+  }));
+  const devices = KOPPELTAAL_DEVICES.map(([clientId, name]) => ({
+    resourceType: 'Device',
+    id: clientId,
+    meta: { profile: [profileUrl('Device')] },
+    identifier: [{ system: CLIENT_ID_SYSTEM, value: clientId }],
+    status: 'active',
+    deviceName: [{ name, type: 'user-friendly-name' }],
+    owner: { reference: 'Organization/practice-1' },
+  }));
+  return { organization: plain.organization, practitioners, roles: [], patients, referrals: [], devices };
+}
+
+/** A person's name for people to read: `text`, or given and family names. */
+export function displayName(resource) {
+  const name = resource.name?.[0];
+  if (typeof resource.name === 'string' || !name) {
+    return resource.name;
+  }
+  return name.text ?? [...(name.given ?? []), name.family].filter(Boolean).join(' ');
+}
+
 /** The ids other tools need (written into the --info file). */
 export function seedSummary(seed) {
-  const name = (r) => r.name?.[0]?.text ?? r.name;
-  return {
+  const summary = {
     organization: seed.organization.id,
-    practitioners: seed.practitioners.map((p) => ({ id: p.id, name: name(p) })),
-    patients: seed.patients.map((p) => ({ id: p.id, name: name(p) })),
+    practitioners: seed.practitioners.map((p) => ({ id: p.id, name: displayName(p) })),
+    patients: seed.patients.map((p) => ({ id: p.id, name: displayName(p) })),
     referrals: seed.referrals.map((r) => ({ id: r.id, patient: r.subject.reference })),
   };
+  if (seed.devices) {
+    summary.devices = seed.devices.map((d) => ({ id: d.id, name: d.deviceName[0].name }));
+  }
+  return summary;
 }
 
 export function allSeedResources(seed) {
-  return [seed.organization, ...seed.practitioners, ...seed.roles, ...seed.patients, ...seed.referrals];
+  return [
+    seed.organization, ...(seed.devices ?? []), ...seed.practitioners, ...seed.roles, ...seed.patients,
+    ...seed.referrals,
+  ];
 }

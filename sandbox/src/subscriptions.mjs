@@ -198,9 +198,11 @@ export class SubscriptionManager {
   /**
    * After a commit: `changes` lists what the request stored, in order (`{resource}` for a new
    * version, `{resourceType, id, deleted: true}` for a delete); `storedSubscriptions()` returns
-   * the store's current Subscriptions. Never throws: a notification must not fail the write.
+   * the store's current Subscriptions. `extraHeaders`, when given, makes the headers each
+   * notification attempt adds (Koppeltaal's trace headers). Never throws: a notification must
+   * not fail the write.
    */
-  afterCommit(changes, storedSubscriptions) {
+  afterCommit(changes, storedSubscriptions, extraHeaders = undefined) {
     if (this.closed || !changes.length) {
       return;
     }
@@ -214,7 +216,7 @@ export class SubscriptionManager {
       const now = Date.now();
       for (const { resource } of changes) {
         if (resource) {
-          this.match(resource, now);
+          this.match(resource, now, extraHeaders);
         }
       }
     } catch (err) {
@@ -260,7 +262,7 @@ export class SubscriptionManager {
     this.active = active;
   }
 
-  match(resource, now) {
+  match(resource, now, extraHeaders) {
     let body;
     for (const channel of this.active.values()) {
       if (channel.request.resourceType !== resource.resourceType || channel.end <= now) {
@@ -280,7 +282,7 @@ export class SubscriptionManager {
         // R4 §2.46.7.1: with a payload the endpoint is a service base and the resource is
         // PUT to [endpoint]/[type]/[id]; without one, an empty POST to the endpoint.
         const path = channel.withPayload ? `${resource.resourceType}/${resource.id}` : undefined;
-        this.enqueue(channel, { what, path, body: channel.withPayload ? body : undefined });
+        this.enqueue(channel, { what, path, body: channel.withPayload ? body : undefined, extraHeaders });
       }
     }
   }
@@ -330,7 +332,7 @@ export class SubscriptionManager {
       if (this.closed) {
         return undefined;
       }
-      failure = await this.post(note.channel, note.body, note.path);
+      failure = await this.post(note.channel, note.body, note.path, note.extraHeaders?.());
       if (!failure) {
         return undefined;
       }
@@ -375,7 +377,7 @@ export class SubscriptionManager {
 
   /** One notification (a POST, or a PUT of the resource to ``path`` under the endpoint);
    * resolves to undefined on a 2xx answer, else to a short reason. */
-  post(channel, body, path) {
+  post(channel, body, path, extraHeaders = {}) {
     return new Promise((resolve) => {
       const url = new URL(channel.endpoint);
       if (path) {
@@ -386,6 +388,7 @@ export class SubscriptionManager {
         const key = Object.keys(headers).find((k) => k.toLowerCase() === name.toLowerCase()) ?? name;
         headers[key] = key in headers ? [headers[key], value].flat() : value;
       }
+      Object.assign(headers, extraHeaders);
       const payload = body === undefined ? undefined : Buffer.from(body, 'utf8');
       if (payload) {
         headers['Content-Type'] = 'application/fhir+json; charset=utf-8';
