@@ -64,6 +64,24 @@ def _referral_poller(
     return ReferralPoller.from_settings(engine, clients.get, definitions, settings)
 
 
+def _koppeltaal(settings: Settings, engine: Any) -> tuple[Any, Any] | None:
+    """The outbox delivery and the FHIR clients for the Koppeltaal domains (None: none)."""
+    if not any(b.mode == "koppeltaal" for b in settings.backends):
+        return None
+    from fhir_burnout.koppeltaal._outbox import KoppeltaalClients, deliver_for  # noqa: PLC0415
+
+    clients = KoppeltaalClients(settings)
+    return deliver_for(settings, engine, clients.get), clients
+
+
+def _koppeltaal_poller(settings: Settings, engine: Any, clients: Any, resolve_root: Any) -> Any:
+    """The poll of new Tasks on the Koppeltaal domains (when notified, and on the interval)."""
+    from fhir_burnout.koppeltaal._notify import KoppeltaalPoller  # noqa: PLC0415
+
+    definitions = _definitions(settings.content_root or resolve_root(None))
+    return KoppeltaalPoller.from_settings(engine, clients.get, definitions, settings)
+
+
 def register(main: click.Group, resolve_root: Any) -> None:
     """Add the commands to the ``fhir-burnout`` group."""
 
@@ -154,9 +172,12 @@ def register(main: click.Group, resolve_root: Any) -> None:
         settings = _settings(config_path)
         engine = _engine(settings)
         clients = EhrClients(settings)
+        kt = _koppeltaal(settings, engine)  # Koppeltaal domains: their own delivery and poll
         workers = [
-            Worker(engine, clients.get, lease=lease, batch=batch) for _ in range(max(1, threads))
-        ]
+            Worker(engine, clients.get, lease=lease, batch=batch,
+                   deliver_for=kt[0] if kt else None)
+            for _ in range(max(1, threads))
+        ]  # fmt: skip
         if once:
             while sum(w.run_once() for w in workers):
                 pass
@@ -181,6 +202,12 @@ def register(main: click.Group, resolve_root: Any) -> None:
                 + (f" and every {every:g} s" if every > 0 else ""),
                 err=True,
             )
+        if kt is not None:
+            kt_poller = _koppeltaal_poller(settings, engine, kt[1], resolve_root)
+            runners.append(
+                threading.Thread(target=kt_poller.run, args=(stop,), kwargs={"idle": idle})
+            )
+            click.echo(f"worker: polling {len(kt_poller.domains)} Koppeltaal domain(s)", err=True)
         for runner in runners:
             runner.start()
         for runner in runners:

@@ -102,14 +102,57 @@ def validate(root: Path | None, artifacts: tuple[Path, ...]) -> None:
 @click.option("--token", envvar="FHIR_BURNOUT_TOKEN", help="Bearer token (or FHIR_BURNOUT_TOKEN).")
 @click.option("--package", "package", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Show what would be created or updated.")
-def publish_command(
-    root: Path | None, server: str | None, token: str | None, package: Path | None, dry_run: bool
+@click.option(
+    "--mode",
+    type=click.Choice(["smart", "koppeltaal"]),
+    default="smart",
+    show_default=True,
+    help="koppeltaal: publish KT2 ActivityDefinitions and our Endpoint (docs/koppeltaal.md).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="koppeltaal: the app's config (or FHIR_BURNOUT_CONFIG): base_url, its [[ehr]].",
+)
+@click.option("--client-id", help="koppeltaal: our client id (Device id, KT2PublisherId).")
+@click.option(
+    "--private-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="koppeltaal: our private JWK (file) for the backend-services token.",
+)
+@click.option(
+    "--alg",
+    type=click.Choice(["RS512", "RS384", "ES384"]),
+    help="koppeltaal: client assertion algorithm (default: koppeltaal_alg, the key's, RS512).",
+)
+@click.option("--app-url", help="koppeltaal: the app's base URL (launch URL below it).")
+def publish_command(  # noqa: PLR0917 - click passes each option
+    root: Path | None,
+    server: str | None,
+    token: str | None,
+    package: Path | None,
+    dry_run: bool,
+    mode: str,
+    config_path: Path | None,
+    client_id: str | None,
+    private_key: Path | None,
+    alg: str | None,
+    app_url: str | None,
 ) -> None:
     """Load the package into a FHIR server; running it twice changes nothing."""
+    if mode == "smart" and (client_id or private_key or alg or app_url):
+        raise click.UsageError("--client-id, --private-key, --alg, --app-url: --mode koppeltaal")
     if package is not None:
         resources, _, _ = load_artifact(package)
     else:
         resources = build_resources(_load_valid(_resolve_root(root)))
+    if mode == "koppeltaal":
+        _publish_koppeltaal(
+            resources, server=server, token=token, dry_run=dry_run, config_path=config_path,
+            client_id=client_id, private_key=private_key, alg=alg, app_url=app_url,
+        )  # fmt: skip
+        return
     if server is None:
         if not dry_run:
             raise click.UsageError("--server is required (or use --dry-run to list the requests)")
@@ -127,6 +170,110 @@ def publish_command(
         with FhirClient(server, token=token) as client:
             steps = publish(resources, client, dry_run=dry_run, progress=show)
     except FhirBurnoutError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    counts = {a: sum(1 for s in steps if s.action == a) for a in ("create", "update", "unchanged")}
+    click.echo(", ".join(f"{n} {a}" for a, n in counts.items()))
+
+
+def _publish_koppeltaal(
+    resources: list[dict[str, Any]],
+    *,
+    server: str | None,
+    token: str | None,
+    dry_run: bool,
+    config_path: Path | None,
+    client_id: str | None,
+    private_key: Path | None,
+    alg: str | None,
+    app_url: str | None,
+) -> None:
+    """``publish --mode koppeltaal``: options first, then the config's koppeltaal [[ehr]]."""
+    import json  # noqa: PLC0415
+
+    from fhir_burnout.fhir import FhirClient  # noqa: PLC0415 - only publish talks HTTP
+    from fhir_burnout.koppeltaal._backend import (  # noqa: PLC0415
+        koppeltaal_token_source,
+        token_endpoint,
+    )
+    from fhir_burnout.koppeltaal._profiles import (  # noqa: PLC0415
+        canonical_base,
+        kt2_activity_definitions,
+        kt2_endpoint,
+    )
+    from fhir_burnout.koppeltaal._publish import (  # noqa: PLC0415
+        NEW_ENDPOINT,
+        KoppeltaalStep,
+        publish_koppeltaal,
+    )
+    from fhir_burnout.koppeltaal._trace import TracedSession, traced  # noqa: PLC0415
+    from fhir_burnout.settings import Settings  # noqa: PLC0415
+
+    backend, base_url = None, None
+    if config_path is None and os.environ.get("FHIR_BURNOUT_CONFIG"):
+        # Read here, not as the option's envvar: smart mode never looks at it.
+        config_path = Path(os.environ["FHIR_BURNOUT_CONFIG"])
+    if config_path is not None:
+        try:
+            settings = Settings.from_file(config_path)
+        except FhirBurnoutError as exc:
+            raise click.ClickException(str(exc)) from None
+        base_url = settings.base_url
+        kt = [b for b in settings.backends if b.mode == "koppeltaal"]
+        if server is None and kt:
+            server = kt[0].fhir_base
+        backend = next(
+            (b for b in settings.backends if server and b.fhir_base == server.rstrip("/")), None
+        )
+    app_url = app_url or base_url
+    client_id = client_id or (backend.client_id if backend else None)
+    if not app_url or not client_id:
+        raise click.UsageError("--mode koppeltaal needs --app-url and --client-id (or --config)")
+    try:
+        if server is None:
+            if not dry_run:
+                raise click.UsageError("--server is required (or --dry-run, or --config)")
+            endpoint = kt2_endpoint(app_url, canonical_base(resources), client_id)
+            click.echo(f"POST Endpoint  {endpoint['address']}")
+            definitions = kt2_activity_definitions(
+                resources, endpoint=NEW_ENDPOINT, publisher_id=client_id
+            )
+            for definition in definitions:
+                click.echo(f"POST ActivityDefinition  {definition['url']}")
+            click.echo(f"{1 + len(definitions)} resources (unless already on the server)")
+            return
+        jwk = (
+            json.loads(private_key.read_text(encoding="utf-8"))
+            if private_key
+            else (backend.private_jwk if backend else None)
+        )
+        if token:
+            client = FhirClient(server, token=token, session=TracedSession())
+        elif jwk is None:
+            raise click.UsageError("--mode koppeltaal needs --private-key (or --config, --token)")
+        else:
+            source = koppeltaal_token_source(
+                token_endpoint(server, session=TracedSession()),
+                client_id,
+                jwk,
+                alg=alg or (backend.alg if backend else None),
+                session=TracedSession(),
+            )
+            client = FhirClient(server, token_source=source, session=TracedSession())
+
+        def show(step: KoppeltaalStep) -> None:
+            click.echo(f"{step.action:9} {step.resource_type}/{step.id or '(new)'}  {step.key}")
+
+        with client, traced():
+            steps = publish_koppeltaal(
+                resources,
+                client,
+                base_url=app_url,
+                publisher_id=client_id,
+                dry_run=dry_run,
+                progress=show,
+            )
+    except (FhirBurnoutError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     counts = {a: sum(1 for s in steps if s.action == a) for a in ("create", "update", "unchanged")}
@@ -155,6 +302,11 @@ def publish_command(
 )
 @click.option("--token-ttl", type=int, help="Access token lifetime in seconds.")
 @click.option("--rate-limit", type=int, help="FHIR requests per second per client (then 429).")
+@click.option(
+    "--koppeltaal",
+    is_flag=True,
+    help="Run a Koppeltaal 2.0 domain (KT2 rules, module and portal clients, a portal page).",
+)
 def sandbox(  # noqa: PLR0917 - click passes each option
     port: int,
     info: Path | None,
@@ -212,7 +364,13 @@ def serve(config_path: Path, host: str, port: int, workers: int) -> None:
     default=Path("keys"),
     show_default=True,
 )
-@click.option("--alg", type=click.Choice(["RS384", "ES384"]), default="RS384", show_default=True)
+@click.option(
+    "--alg",
+    type=click.Choice(["RS384", "ES384", "RS512"]),
+    default="RS384",
+    show_default=True,
+    help="RS384 or ES384 for SMART EHRs; RS512 for a Koppeltaal domain.",
+)
 def keys(keys_dir: Path, alg: str) -> None:
     """Generate a new signing key (rotation: older keys stay published for a week)."""
     from fhir_burnout.smart_launch._keys import generate_key  # noqa: PLC0415

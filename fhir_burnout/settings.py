@@ -23,6 +23,7 @@ Read in one place, by the CLI or the app factory, never at import time::
     backend_client_id = "fhir-burnout-worker"     # default: client_id
     backend_private_key = "keys/worker.jwk"       # default: the app's own current key
     backend_scope = "system/*.cruds"
+    koppeltaal_alg = "RS512"      # mode koppeltaal: RS512 (default) | RS384 | ES384
 
 Environment overrides: FHIR_BURNOUT_BASE_URL, FHIR_BURNOUT_DATABASE_URL,
 FHIR_BURNOUT_SECRET_KEY, FHIR_BURNOUT_TOKEN_KEY.
@@ -44,6 +45,7 @@ from fhir_burnout.smart_launch._keys import current_private_key
 from fhir_burnout.smart_launch._launch import MODES, AuthMethod, IntegrationMode
 
 AUTH_METHODS = ("none", "client_secret_basic", "private_key_jwt")
+KOPPELTAAL_ALGS = ("RS512", "RS384", "ES384")
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,9 @@ class Backend:
     scope: str = "system/*.cruds"
     practice: str | None = None
     mode: IntegrationMode = "smart"
+    #: Koppeltaal: the client assertion's algorithm (``koppeltaal_alg``; None: the key's
+    #: ``alg``, else RS512)
+    alg: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,11 @@ class Settings:
                     mode=mode,
                 )
             )
+            alg = raw.get("koppeltaal_alg")
+            if alg is not None and alg not in KOPPELTAAL_ALGS:
+                raise ContentError(
+                    where, f"ehr[{i}].koppeltaal_alg", f"use one of {KOPPELTAAL_ALGS}"
+                )
             backend_key = None
             if raw.get("backend_private_key"):
                 key_path = base_dir / str(raw["backend_private_key"])
@@ -174,6 +184,7 @@ class Settings:
                     scope=str(raw.get("backend_scope", "system/*.cruds")),
                     practice=raw.get("practice"),
                     mode=mode,
+                    alg=alg,
                 )
             )
         return cls(

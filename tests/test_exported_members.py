@@ -6,6 +6,7 @@ import fhir_burnout
 import fhir_burnout.db
 import fhir_burnout.errors
 import fhir_burnout.fhir
+import fhir_burnout.koppeltaal
 import fhir_burnout.questionnaire
 import fhir_burnout.referral
 import fhir_burnout.resources
@@ -83,8 +84,21 @@ def test_public_api_is_pinned():
         "queue_writes", "resume", "save_draft", "stop", "submit_response",
         "switch_track", "unlock_phase",
     ]  # fmt: skip
+    assert sorted(fhir_burnout.koppeltaal.__all__) == [
+        "ForeignDefinitionError", "ForeignTaskError", "HtiLaunch", "KoppeltaalClients",
+        "KoppeltaalLaunchError", "KoppeltaalOutbox", "KoppeltaalPollRow",
+        "KoppeltaalPoller", "KoppeltaalStep", "KoppeltaalTaskError",
+        "KoppeltaalTaskRow", "LaunchContextError", "LaunchedTask", "Target",
+        "TaskPollResult", "TracedSession", "begin_hti_launch", "check_view_rule",
+        "complete_hti_launch", "deliver_for", "find_task", "from_headers",
+        "hti_trace_id", "instantiates", "is_view", "koppeltaal_ehr",
+        "koppeltaal_token_source", "notify_endpoint", "notify_token",
+        "publish_koppeltaal", "publisher_id", "queue_task_status", "reconcile_tasks",
+        "resolve_launch", "subscribe", "take_task", "target_of", "traced",
+    ]  # fmt: skip
     modules = (
-        fhir_burnout.db, fhir_burnout.errors, fhir_burnout.fhir, fhir_burnout.resources,
+        fhir_burnout.db, fhir_burnout.errors, fhir_burnout.fhir, fhir_burnout.koppeltaal,
+        fhir_burnout.resources,
         fhir_burnout.questionnaire, fhir_burnout.referral, fhir_burnout.sandbox,
         fhir_burnout.smart_launch, fhir_burnout.sync, fhir_burnout.workflow,
     )  # fmt: skip

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
+from joserfc import jwt
+from joserfc.jwk import JWKRegistry
 
 from fhir_burnout.errors import ContentError
 from fhir_burnout.settings import Settings
+from fhir_burnout.smart_launch import client_assertion
 from fhir_burnout.smart_launch._keys import (
     RETIRE_AFTER_SECONDS,
     current_private_key,
@@ -81,3 +87,15 @@ def test_rotation_publishes_the_old_key_until_it_retires(tmp_path):
     later = 100 + RETIRE_AFTER_SECONDS + 1
     assert [k["kid"] for k in public_jwks(tmp_path, now=later)["keys"]] == [second]
     assert all("d" not in k for k in public_jwks(tmp_path, now=200)["keys"])
+
+
+def test_a_key_for_a_koppeltaal_domain_signs_rs512_and_is_published_so(tmp_path):
+    kid = generate_key(tmp_path, "RS512")
+    key = current_private_key(tmp_path)
+    assertion = client_assertion("fhir-burnout", "https://kt.example/token", key)
+    header = json.loads(base64.urlsafe_b64decode(assertion.split(".")[0] + "=="))
+    assert header["alg"] == "RS512" and header["kid"] == kid
+    [published] = public_jwks(tmp_path)["keys"]
+    assert published["alg"] == "RS512" and "d" not in published
+    decoded = jwt.decode(assertion, JWKRegistry.import_key(published), algorithms=["RS512"])
+    assert decoded.claims["iss"] == "fhir-burnout"

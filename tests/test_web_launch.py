@@ -8,6 +8,7 @@ end-to-end tests with Chromium come with the rest of this issue.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 import re
@@ -23,8 +24,10 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from fhir_burnout.cli import main
+from fhir_burnout.web import create_app
 from fhir_burnout.workflow import change_task, enrol
 
+from .conftest import app_settings
 from .smart_flow import sign_in_at_ehr
 
 
@@ -87,6 +90,21 @@ def test_an_untrusted_iss_gets_a_readable_page_and_no_redirect(app):
     assert response.status_code == 400
     assert "Location" not in response.headers
     assert "niet gekoppeld" in response.get_data(as_text=True)
+
+
+def test_an_ehr_connected_by_koppeltaal_is_not_launched_the_smart_way(sandbox, tmp_path):
+    settings = app_settings(sandbox.fhir_base, tmp_path)
+    koppeltaal = dataclasses.replace(settings.ehrs[0], mode="koppeltaal")
+    app = create_app(dataclasses.replace(settings, ehrs=(koppeltaal,)))
+    try:
+        response = app.test_client().get(
+            "/launch", query_string={"iss": sandbox.fhir_base, "launch": "x"},
+            headers={"Accept-Language": "nl"},
+        )  # fmt: skip
+        assert response.status_code == 400 and "Location" not in response.headers
+        assert "niet gekoppeld" in response.get_data(as_text=True)
+    finally:
+        app.extensions["fhir_burnout"]["engine"].dispose()
 
 
 def test_a_state_works_once_and_only_in_its_own_browser(app, sandbox):

@@ -6,6 +6,65 @@ the questionnaire engine and the outbox are shared with the SMART mode.
 
 from __future__ import annotations
 
-from fhir_burnout.koppeltaal._tables import KoppeltaalTaskRow
+from fhir_burnout.koppeltaal._backend import koppeltaal_token_source
+from fhir_burnout.koppeltaal._enrol import (
+    KoppeltaalTaskError,
+    Target,
+    check_view_rule,
+    find_task,
+    instantiates,
+    is_view,
+    publisher_id,
+    take_task,
+    target_of,
+)
+from fhir_burnout.koppeltaal._launch import (
+    ForeignDefinitionError,
+    ForeignTaskError,
+    HtiLaunch,
+    KoppeltaalLaunchError,
+    LaunchContextError,
+    LaunchedTask,
+    begin_hti_launch,
+    complete_hti_launch,
+    hti_trace_id,
+    koppeltaal_ehr,
+    resolve_launch,
+)
+from fhir_burnout.koppeltaal._notify import (
+    KoppeltaalPoller,
+    TaskPollResult,
+    notify_endpoint,
+    notify_token,
+    reconcile_tasks,
+    subscribe,
+)
+from fhir_burnout.koppeltaal._outbox import (
+    KoppeltaalClients,
+    KoppeltaalOutbox,
+    deliver_for,
+    queue_task_status,
+)
+from fhir_burnout.koppeltaal._publish import KoppeltaalStep, publish_koppeltaal
+from fhir_burnout.koppeltaal._tables import KoppeltaalPollRow, KoppeltaalTaskRow
+from fhir_burnout.koppeltaal._trace import TracedSession, from_headers, traced
 
 __all__ = ["KoppeltaalTaskRow"]
+__all__ += [  # K5: taking a portal's Task in
+    "KoppeltaalTaskError", "Target", "check_view_rule", "find_task", "instantiates", "is_view",
+    "publisher_id", "take_task", "target_of",
+]  # fmt: skip
+__all__ += [  # K5: status back through the outbox, notifications and the poll of new Tasks
+    "KoppeltaalClients", "KoppeltaalOutbox", "KoppeltaalPollRow", "KoppeltaalPoller",
+    "TaskPollResult", "deliver_for", "notify_endpoint", "notify_token", "queue_task_status",
+    "reconcile_tasks", "subscribe",
+]  # fmt: skip
+__all__ += [  # K4: the HTI launch
+    "ForeignDefinitionError", "ForeignTaskError", "HtiLaunch", "KoppeltaalLaunchError",
+    "LaunchContextError", "LaunchedTask", "begin_hti_launch", "complete_hti_launch",
+    "hti_trace_id", "koppeltaal_ehr", "resolve_launch",
+]  # fmt: skip
+__all__ += [  # K3: publishing, backend tokens, trace headers (AuditEvents: koppeltaal._audit)
+    "KoppeltaalStep", "TracedSession", "from_headers", "koppeltaal_token_source",
+    "publish_koppeltaal", "traced",
+]  # fmt: skip

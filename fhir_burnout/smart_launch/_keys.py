@@ -14,7 +14,8 @@ from typing import Any
 
 from joserfc.jwk import ECKey, RSAKey
 
-KEY_ALGORITHMS = ("RS384", "ES384")
+#: RS384 and ES384 for SMART (App Launch 2.2 names them); RS512 for Koppeltaal domains.
+KEY_ALGORITHMS = ("RS384", "ES384", "RS512")
 RETIRE_AFTER_SECONDS = 7 * 24 * 3600
 
 
@@ -34,7 +35,7 @@ def generate_key(keys_dir: str | Path, alg: str = "RS384", *, now: float | None 
     now = time.time() if now is None else now
     key = (
         RSAKey.generate_key(3072, private=True)
-        if alg == "RS384"
+        if alg.startswith("RS")
         else ECKey.generate_key("P-384", private=True)
     )
     kid = key.thumbprint()

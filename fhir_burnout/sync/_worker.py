@@ -91,7 +91,10 @@ class Worker:
     """Delivers the outbox of one database to the EHRs it names.
 
     ``client_for(fhir_base)`` gives a FhirClient (with its token source) for an EHR; the
-    worker does not close it. Run ``run_once`` from tests, ``run`` from the command.
+    worker does not close it. ``deliver_for(fhir_base)``, when given, may name another way
+    to deliver the entries of an EHR (an EHR in another integration mode: the caller
+    decides which, this package knows none); None keeps :meth:`deliver`. Run ``run_once``
+    from tests, ``run`` from the command.
     """
 
     def __init__(
@@ -104,9 +107,11 @@ class Worker:
         batch: int = 10,
         backoff: Backoff | None = None,
         clock: Callable[[], datetime] = utcnow,
+        deliver_for: Callable[[str], Callable[[Claimed], Outcome] | None] | None = None,
     ) -> None:
         self.engine = engine
         self.client_for = client_for
+        self.deliver_for = deliver_for
         self.owner = owner or f"worker-{uuid.uuid4().hex[:8]}"
         self.lease = lease
         self.batch = batch
@@ -152,8 +157,9 @@ class Worker:
 
     def attempt(self, entry: Claimed) -> Outcome:
         """Try to deliver one claimed entry; what came of it (nothing recorded yet)."""
+        deliver = self.deliver_for(entry.fhir_base) if self.deliver_for is not None else None
         try:
-            outcome = self.deliver(entry)
+            outcome = (deliver or self.deliver)(entry)
         except Waiting as waiting:
             outcome = Outcome("retry", str(waiting))
         except FhirServerError as error:

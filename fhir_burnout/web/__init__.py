@@ -22,6 +22,8 @@ from fhir_burnout.web import (
     _fhir_api,
     _headers,
     _invite_pages,
+    _koppeltaal_notify,
+    _koppeltaal_pages,
     _launch,
     _practitioner_pages,
     _progress_pages,
@@ -75,6 +77,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(_practitioner_pages.bp)
     app.register_blueprint(_referral_notify.bp)
     app.register_blueprint(_referral_api.bp)
+    app.register_blueprint(_koppeltaal_pages.bp)
+    app.register_blueprint(_koppeltaal_notify.bp)
 
     @app.get("/.well-known/jwks.json")
     def jwks() -> Response:

@@ -388,6 +388,47 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "Je bent niet ingelogd. Open het programma vanuit je EHR of patiëntenportaal.",
         "en": "You are not signed in. Please open the programme from your EHR or patient portal.",
     },
+    # --- K4: the Koppeltaal launch -------------------------------------------------------
+    "kt_reference": {
+        "nl": "Referentie voor de helpdesk: {reference}",
+        "en": "Reference for the helpdesk: {reference}",
+    },
+    "kt_error_untrusted": {
+        "nl": "Dit portaal is niet via Koppeltaal aan het programma gekoppeld. Vraag je praktijk om hulp.",
+        "en": "This portal is not connected to the programme through Koppeltaal. Please ask your practice for help.",
+    },
+    "kt_error_launch": {
+        "nl": "Het openen van het programma is niet gelukt. Open de taak opnieuw vanuit je portaal of EPD.",
+        "en": "Opening the programme did not work. Please open the task again from your portal or EHR.",
+    },
+    "kt_error_link": {
+        "nl": "Deze link om het programma te openen is verlopen of al gebruikt. Open de taak opnieuw vanuit je portaal of EPD.",
+        "en": "This link to open the programme has expired or was already used. Please open the task again from your portal or EHR.",
+    },
+    "kt_error_start_again": {
+        "nl": "Het inloggen is niet afgerond of duurde te lang. Open de taak opnieuw vanuit je portaal of EPD.",
+        "en": "Signing in was not finished or took too long. Please open the task again from your portal or EHR.",
+    },
+    "kt_error_not_yours": {
+        "nl": "Deze taak hoort bij iemand anders. Open je eigen taak vanuit je portaal of EPD, of vraag je praktijk om hulp.",
+        "en": "This task belongs to someone else. Please open your own task from your portal or EHR, or ask your practice for help.",
+    },
+    "kt_error_foreign": {
+        "nl": "Deze taak is niet voor dit programma bedoeld. Vraag je praktijk om hulp.",
+        "en": "This task is not meant for this programme. Please ask your practice for help.",
+    },
+    "kt_error_task_closed": {
+        "nl": "Deze taak is afgesloten en kan niet meer worden geopend. Vraag je behandelaar om een nieuwe taak.",
+        "en": "This task has been closed and can no longer be opened. Please ask your care professional for a new task.",
+    },
+    "kt_error_not_found": {
+        "nl": "Deze taak bestaat niet meer. Vraag je praktijk om hulp.",
+        "en": "This task no longer exists. Please ask your practice for help.",
+    },
+    "kt_error_unavailable": {
+        "nl": "Het programma kan het Koppeltaal-netwerk nu niet bereiken. Probeer het over een paar minuten opnieuw.",
+        "en": "The programme cannot reach the Koppeltaal network right now. Please try again in a few minutes.",
+    },
 }
 
 

@@ -59,6 +59,9 @@ def _start(iss: str, launch: str | None) -> Response | tuple[str, int]:
     except UntrustedIssuerError:
         log.info("launch refused: untrusted iss")
         return message_page("error_untrusted", 400)
+    if ehr.mode != "smart":  # a Koppeltaal domain launches at /koppeltaal/launch (HTI)
+        log.info("launch refused: the EHR is connected by %s, not SMART", ehr.mode)
+        return message_page("error_untrusted", 400)
     try:
         config = state["discovery"].get(ehr.fhir_base)
         url, pending, scopes = begin_launch(

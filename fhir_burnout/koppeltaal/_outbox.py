@@ -1,0 +1,494 @@
+"""The outbox, delivered to a Koppeltaal domain: only what Koppeltaal lets a module write.
+
+The programme queues the same outbox entries in both modes (``fhir_burnout.sync``): creates
+of CarePlans, RequestGroups, Tasks, QuestionnaireResponses, Communications; Task and CarePlan
+status changes. A Koppeltaal domain takes none of that (TOP-KT-009: Task.input/output are
+0..0, there is no results channel; ids are the server's, TOP-KT-003). What goes there
+instead, per entry (:func:`plan_entry`):
+
+- a status change of a local Task that a :class:`KoppeltaalTaskRow` follows (a module the
+  portal assigned) becomes the same status of that KT2_Task: in-progress, completed,
+  on-hold, back from on-hold, cancelled, failed;
+- for a KT2_Task that follows a whole enrolment (a track the portal assigned): the first
+  module started → in-progress; every module completed, or the enrolment finished →
+  completed; paused → on-hold, resumed → back; stopped → cancelled;
+- ``{"op": "koppeltaal-task", "task_id": ID, "status": S}`` (:func:`queue_task_status`): S
+  for that KT2_Task (the launch queues in-progress);
+- a create of an AuditEvent: POSTed as it is (a conditional create on its write key, kept
+  in ``meta.tag``: AuditEvent has no identifier);
+- everything else stays with us: recorded as the entry's event, never an error.
+
+A status goes on as KOPPELTAAL.md §2 says: read the Task, set ``status`` and nothing else
+(``meta.profile`` KT2Task ensured), PUT it to its own id with ``If-Match`` on the version
+read; 412 → read again and decide again, up to three times. The status only moves forward
+(:func:`may_move`): a Task cancelled, completed or failed in the portal is never reopened,
+and "back from on-hold" is applied only while the Task is still on hold. The Task's
+``resource-origin`` is the portal's and is sent back as read (the server refuses a change).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import requests
+from sqlalchemy import and_, or_, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from fhir_burnout.errors import FhirBurnoutError, FhirServerError
+from fhir_burnout.fhir import FhirClient
+from fhir_burnout.koppeltaal._audit import processing_error, status_changed
+from fhir_burnout.koppeltaal._backend import koppeltaal_token_source, token_endpoint
+from fhir_burnout.koppeltaal._tables import KoppeltaalTaskRow
+from fhir_burnout.koppeltaal._trace import TracedSession, traced
+from fhir_burnout.settings import Settings
+from fhir_burnout.sync import KEY_SYSTEM, Agent, Outcome, enqueue
+from fhir_burnout.workflow import EnrolmentRow, TaskRow, partition
+
+log = logging.getLogger(__name__)
+
+#: The op for a KT2_Task status of our own choosing (the launch, say).
+TASK_OP = "koppeltaal-task"
+KT2_TASK = "http://koppeltaal.nl/fhir/StructureDefinition/KT2Task"
+RESOURCE_ORIGIN = "http://koppeltaal.nl/fhir/StructureDefinition/resource-origin"
+#: Statuses (R4 task-status) a KT2_Task never leaves: the portal's word is final.
+TERMINAL = frozenset({"completed", "cancelled", "failed", "rejected", "entered-in-error"})
+#: Statuses in which a KT2_Task has not been started yet.
+NOT_STARTED = frozenset({"draft", "requested", "received", "accepted", "ready"})
+#: A local Task's status → its KT2_Task's (``ready`` only as a resume, with ``from``).
+_MODULE_STATUS = {s: s for s in ("in-progress", "completed", "on-hold", "cancelled", "failed")}
+#: A local CarePlan's status → the KT2_Task of its whole track.
+_TRACK_STATUS = {"on-hold": "on-hold", "completed": "completed", "revoked": "cancelled"}
+CONFLICT_ROUNDS = 3
+
+
+class _Entry(Protocol):
+    """What the adapter reads of a claimed outbox entry (``sync`` passes its ``Claimed``)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def fhir_base(self) -> str: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A status for one KT2_Task; with ``came_from``, only while the Task is still there
+    (a resume: back from on-hold)."""
+
+    task_id: str
+    status: str
+    came_from: str | None = None
+
+
+@dataclass(frozen=True)
+class EntryPlan:
+    """What of an entry goes to the domain, and what stays with us (counted by kind)."""
+
+    changes: tuple[StatusChange, ...]
+    audit_events: tuple[dict[str, Any], ...]  # the create operations
+    kept: tuple[tuple[str, int], ...]
+
+    def kept_text(self) -> str:
+        """``stays with us: 2 Task, 1 CarePlan`` (empty when nothing stays)."""
+        if not self.kept:
+            return ""
+        return "stays with us: " + ", ".join(f"{n} {kind}" for kind, n in self.kept)
+
+
+def may_move(current: str, target: str, came_from: str | None = None) -> bool:
+    """Whether a KT2_Task that is ``current`` on the server takes ``target`` from us: never
+    out of a terminal status, never back to not started, started only once; ``came_from``
+    (a resume) only while it is still at that status."""
+    if current == target or current in TERMINAL:
+        return False
+    if came_from is not None:
+        return current == came_from
+    if target == "in-progress":
+        return current in NOT_STARTED
+    if target == "on-hold":
+        return current in NOT_STARTED | {"in-progress"}
+    return target in ("completed", "cancelled", "failed")
+
+
+def with_status(task: Mapping[str, Any], status: str) -> dict[str, Any]:
+    """The Task as read, with ``status`` and nothing else changed (``meta.profile`` KT2Task
+    added when missing)."""
+    new = copy.deepcopy(dict(task))
+    new["status"] = status
+    meta = new.setdefault("meta", {})
+    profiles = list(meta.get("profile") or [])
+    if KT2_TASK not in profiles:
+        meta["profile"] = [*profiles, KT2_TASK]
+    return new
+
+
+def queue_task_status(
+    db: Session,
+    row: KoppeltaalTaskRow,
+    status: str,
+    *,
+    who: str | None = None,
+    now: datetime | None = None,
+) -> str:
+    """Queue ``status`` for the KT2_Task of ``row`` (in the caller's transaction; the caller
+    commits), in the patient's outbox partition; returns the entry's key."""
+    return enqueue(
+        db,
+        fhir_base=row.fhir_base,
+        partition=partition(row.fhir_base, row.patient.removeprefix("Patient/")),
+        kind=TASK_OP,
+        operations=[{"op": TASK_OP, "key": row.task_id, "task_id": row.task_id, "status": status}],
+        agent=Agent(who=who),
+        now=now,
+    )
+
+
+def _count(kept: dict[str, int], kind: str) -> None:
+    kept[kind] = kept.get(kind, 0) + 1
+
+
+def plan_entry(db: Session, fhir_base: str, operations: Iterable[Mapping[str, Any]]) -> EntryPlan:
+    """Map an entry's operations to what Koppeltaal allows (see the module's docstring).
+    Reads the local state; re-points a row whose enrolment was switched to another track
+    (the caller commits)."""
+    fhir_base = fhir_base.rstrip("/")
+    operations = list(operations)
+    task_ops = [op for op in operations if op.get("op") == "update-task"]
+    plan_ops = {str(op["key"]): op for op in operations if op.get("op") == "update-careplan"}
+    keys = {str(op["key"]) for op in task_ops}
+    local = {t.key: t for t in db.scalars(select(TaskRow).where(TaskRow.key.in_(keys)))}
+    enrolments = {t.enrolment_key for t in local.values()} | set(plan_ops)
+    rows = list(
+        db.scalars(
+            select(KoppeltaalTaskRow).where(
+                KoppeltaalTaskRow.fhir_base == fhir_base,
+                or_(
+                    KoppeltaalTaskRow.local_task_key.in_(keys),
+                    and_(
+                        KoppeltaalTaskRow.local_task_key.is_(None),
+                        KoppeltaalTaskRow.enrolment_key.in_(enrolments),
+                    ),
+                ),
+            )
+        )
+    )
+    by_local: dict[str, list[KoppeltaalTaskRow]] = {}
+    for row in rows:
+        if row.local_task_key:  # a module may be assigned more than once
+            by_local.setdefault(row.local_task_key, []).append(row)
+    changes: dict[str, StatusChange] = {}
+    audit_events: list[dict[str, Any]] = []
+    kept: dict[str, int] = {}
+    for op in operations:
+        kind = str(op.get("op"))
+        if kind == "create":
+            resource_type = str(op["resource"].get("resourceType"))
+            if resource_type == "AuditEvent":
+                audit_events.append(dict(op))
+            else:
+                _count(kept, resource_type)
+        elif kind == TASK_OP:
+            task_id = str(op["task_id"])
+            changes[task_id] = StatusChange(task_id, str(op["status"]), op.get("from"))
+        elif kind == "update-task":
+            for row in by_local.get(str(op["key"]), []):
+                change = _module_change(db, row, local.get(str(op["key"])), op)
+                if change is not None:
+                    changes[change.task_id] = change
+            _count(kept, "Task")  # our own Task's change itself stays with us
+        elif kind == "update-careplan":
+            _count(kept, "CarePlan")
+        else:
+            _count(kept, kind)
+    for row in rows:
+        if row.local_task_key is None:
+            change = _track_change(db, row, task_ops, local, plan_ops.get(row.enrolment_key))
+            if change is not None:
+                changes[change.task_id] = change
+    return EntryPlan(tuple(changes.values()), tuple(audit_events), tuple(sorted(kept.items())))
+
+
+def _successor(db: Session, enrolment_key: str) -> EnrolmentRow | None:
+    """The enrolment that carries on from this one (a switch of track), if any."""
+    return db.scalar(select(EnrolmentRow).where(EnrolmentRow.follows == enrolment_key))
+
+
+def _module_change(
+    db: Session, row: KoppeltaalTaskRow, task: TaskRow | None, op: Mapping[str, Any]
+) -> StatusChange | None:
+    status, came_from = str(op["status"]), op.get("from")
+    if status == "cancelled" and task is not None:
+        # A switch of track ends the old enrolment's Tasks; the module carries on in the
+        # new one, and so does the portal's Task: follow it there instead of cancelling.
+        successor = _successor(db, task.enrolment_key)
+        if successor is not None:
+            moved = db.scalar(
+                select(TaskRow).where(
+                    TaskRow.enrolment_key == successor.key, TaskRow.action_id == task.action_id
+                )
+            )
+            if moved is not None:
+                row.local_task_key, row.enrolment_key = moved.key, successor.key
+                return None
+    if came_from is not None:
+        return StatusChange(row.task_id, status, str(came_from))
+    target = _MODULE_STATUS.get(status)
+    return StatusChange(row.task_id, target) if target else None
+
+
+def _modules(db: Session, enrolment_key: str) -> list[str]:
+    return list(
+        db.scalars(
+            select(TaskRow.status).where(
+                TaskRow.enrolment_key == enrolment_key, TaskRow.kind == "module"
+            )
+        )
+    )
+
+
+def _track_change(
+    db: Session,
+    row: KoppeltaalTaskRow,
+    task_ops: list[Mapping[str, Any]],
+    local: Mapping[str, TaskRow],
+    careplan_op: Mapping[str, Any] | None,
+) -> StatusChange | None:
+    if careplan_op is not None:
+        status, came_from = str(careplan_op["status"]), careplan_op.get("from")
+        successor = _successor(db, row.enrolment_key)
+        if successor is not None:  # switched: the portal's Task follows the new enrolment
+            row.enrolment_key = successor.key
+            return None
+        if came_from is not None:  # resumed
+            started = any(s not in {"ready", "draft"} for s in _modules(db, row.enrolment_key))
+            back = "in-progress" if started else "ready"
+            return StatusChange(row.task_id, back, str(came_from))
+        target = _TRACK_STATUS.get(status)
+        return StatusChange(row.task_id, target) if target else None
+    moved = [
+        op
+        for op in task_ops
+        if (task := local.get(str(op["key"]))) is not None
+        and task.enrolment_key == row.enrolment_key
+        and task.kind == "module"
+        and op["status"] in ("in-progress", "completed")
+    ]
+    if not moved:
+        return None
+    modules = _modules(db, row.enrolment_key)
+    if modules and all(s == "completed" for s in modules):
+        return StatusChange(row.task_id, "completed")
+    return StatusChange(row.task_id, "in-progress")
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What became of one status change on the server."""
+
+    task_id: str
+    sent: bool  # a PUT went through
+    status: str  # the Task's status on the server now
+    version_id: str | None
+    note: str
+    was: str = ""  # its status before
+
+
+class KoppeltaalOutbox:
+    """Delivers outbox entries of Koppeltaal domains: :meth:`deliver` is what the sync
+    ``Worker`` takes from ``deliver_for`` (see :func:`deliver_for`)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        client_for: Callable[[str], FhirClient],
+        *,
+        audit: Callable[[str], tuple[str, str] | None] | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.client_for = client_for
+        #: (our client id there, our base URL) per domain: the status-change AuditEvent's
+        #: agent and site; None writes no AuditEvent for a status change
+        self.audit = audit
+        self.clock = clock
+
+    def deliver(self, entry: _Entry) -> Outcome:
+        """Send what Koppeltaal allows of the entry; the rest stays with us. Its requests
+        carry one trace (the entry's ``trace_id``/``cause`` when it has them)."""
+        payload = entry.payload
+        with traced(payload.get("trace_id"), payload.get("cause")):
+            return self._deliver(entry)
+
+    def _deliver(self, entry: _Entry) -> Outcome:
+        client = self.client_for(entry.fhir_base)
+        with Session(self.engine) as db, db.begin():
+            plan = plan_entry(db, entry.fhir_base, entry.payload.get("operations", []))
+        notes: list[str] = []
+        for op in plan.audit_events:
+            created = client.create(
+                _audit_event(op), if_none_exist=f"_tag={KEY_SYSTEM}|{op['key']}"
+            )
+            notes.append(f"AuditEvent/{created.get('id', '?')} sent")
+        for change in plan.changes:
+            try:
+                applied = self.apply(client, change)
+            except FhirServerError as error:
+                self._report(client, entry.fhir_base, change, error)
+                raise
+            if applied is None:
+                return Outcome("retry", "the Koppeltaal Task kept changing on the server", 412)
+            self._remember(entry.fhir_base, applied)
+            notes.append(applied.note)
+            who = self.audit(entry.fhir_base) if self.audit is not None else None
+            if applied.sent and who is not None:
+                # The status change's own AuditEvent (TOP-KT-011 memo §3.5), naming the PUT
+                # just sent (the trace's last request) and the Task at its new version.
+                event = status_changed(
+                    client_id=who[0], base_url=who[1], task_id=applied.task_id,
+                    task_version=applied.version_id, old=applied.was, new=applied.status,
+                )  # fmt: skip
+                client.create(event)
+        if plan.kept:
+            notes.append(plan.kept_text())
+        return Outcome("delivered", "; ".join(notes) or "nothing to write", 200)
+
+    def _report(
+        self, client: FhirClient, fhir_base: str, change: StatusChange, error: FhirServerError
+    ) -> None:
+        """The domain refused our status change for good (a 4xx the worker does not retry):
+        tell it with a processing-error AuditEvent (TOP-KT-012b; outcome 4, a data error),
+        best effort: the entry's dead letter is the record that counts."""
+        who = self.audit(fhir_base) if self.audit is not None else None
+        if who is None or error.status is None or not 400 <= error.status < 500:
+            return
+        if error.status in (401, 408, 409, 412, 425, 429):
+            return  # tried again later: not (yet) an error to report
+        event = processing_error(
+            client_id=who[0], base_url=who[1], kind="data",
+            description=f"Task.status {change.status}: the server answered {error.status}",
+            interaction="update", resource_type="Task", resource_id=change.task_id,
+        )  # fmt: skip
+        try:
+            client.create(event)
+        except (FhirBurnoutError, requests.RequestException) as failed:
+            log.warning("processing-error AuditEvent not sent (%s)", type(failed).__name__)
+
+    def apply(self, client: FhirClient, change: StatusChange) -> Applied | None:
+        """Read the KT2_Task, set the status if it still makes sense, PUT it with If-Match;
+        on 412 read it again. None when it kept changing."""
+        for _round in range(CONFLICT_ROUNDS):
+            try:
+                current = client.read("Task", change.task_id)
+            except FhirServerError as error:
+                if error.status in (404, 410):
+                    return Applied(change.task_id, False, "gone", None,
+                                   f"Task/{change.task_id} is gone from the domain")  # fmt: skip
+                raise
+            status = str(current.get("status"))
+            version = (current.get("meta") or {}).get("versionId")
+            if not may_move(status, change.status, change.came_from):
+                return Applied(
+                    change.task_id, False, status, version,
+                    f"Task/{change.task_id} is {status} on the server; {change.status} not sent",
+                )  # fmt: skip
+            try:
+                stored = client.update(with_status(current, change.status), version_id=version)
+            except FhirServerError as error:
+                if error.status == 412:
+                    continue  # changed since we read it: read it again
+                raise
+            return Applied(
+                change.task_id, True, change.status,
+                (stored.get("meta") or {}).get("versionId") or version,
+                f"Task/{change.task_id} {change.status} (was {status})", status,
+            )  # fmt: skip
+        return None
+
+    def _remember(self, fhir_base: str, applied: Applied) -> None:
+        with Session(self.engine) as db, db.begin():
+            row = db.get(KoppeltaalTaskRow, (fhir_base.rstrip("/"), applied.task_id))
+            if row is None:
+                return
+            row.status = applied.status
+            if applied.version_id:
+                row.version_id = str(applied.version_id)
+            row.updated_at = self.clock() if self.clock else datetime.now(UTC)
+
+
+def _audit_event(op: Mapping[str, Any]) -> dict[str, Any]:
+    """An AuditEvent to POST: no id (the server's) and no resource-origin (the server sets
+    it), tagged with its write key (AuditEvent has no identifier) for the conditional create."""
+    resource = {k: v for k, v in op["resource"].items() if k != "id"}
+    resource["extension"] = [
+        e for e in resource.get("extension", []) or [] if e.get("url") != RESOURCE_ORIGIN
+    ]
+    if not resource["extension"]:
+        del resource["extension"]
+    meta = dict(resource.get("meta") or {})
+    tags = [t for t in meta.get("tag", []) or [] if t.get("system") != KEY_SYSTEM]
+    meta["tag"] = [*tags, {"system": KEY_SYSTEM, "code": str(op["key"])}]
+    resource["meta"] = meta
+    return resource
+
+
+class KoppeltaalClients:
+    """A FHIR client per Koppeltaal domain and thread: Backend Services tokens as the domain
+    wants them (``_backend.koppeltaal_token_source``: private_key_jwt, RS512 by default,
+    ``kid``), and the trace headers on every request (``_trace.TracedSession``)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[str, int], FhirClient] = {}
+
+    def get(self, fhir_base: str) -> FhirClient:
+        """The client for ``fhir_base`` on this thread (made on first use)."""
+        key = (fhir_base.rstrip("/"), threading.get_ident())
+        with self._lock:
+            if key not in self._clients:
+                backend = self.settings.backend(fhir_base)
+                if backend.private_jwk is None:
+                    raise FhirBurnoutError(f"{fhir_base}: no key for the worker")
+                session = TracedSession()
+                source = koppeltaal_token_source(
+                    token_endpoint(fhir_base, session=session), backend.client_id,
+                    backend.private_jwk, alg=backend.alg, session=session,
+                )  # fmt: skip
+                self._clients[key] = FhirClient(fhir_base, session=session, token_source=source)
+            return self._clients[key]
+
+    def close(self) -> None:
+        """Close every client."""
+        for client in self._clients.values():
+            client.close()
+
+
+def deliver_for(
+    settings: Settings, engine: Engine, client_for: Callable[[str], FhirClient] | None = None
+) -> Callable[[str], Callable[[Any], Outcome] | None]:
+    """For the sync ``Worker``'s ``deliver_for``: the Koppeltaal adapter for each EHR whose
+    ``mode`` is ``koppeltaal``, None (the SMART delivery) for every other. ``client_for``:
+    default :class:`KoppeltaalClients`."""
+    client_for = client_for or KoppeltaalClients(settings).get
+    backends = {b.fhir_base.rstrip("/"): b for b in settings.backends if b.mode == "koppeltaal"}
+    domains = set(backends)
+
+    def audit(fhir_base: str) -> tuple[str, str] | None:
+        backend = backends.get(fhir_base.rstrip("/"))
+        return (backend.client_id, settings.base_url) if backend is not None else None
+
+    outbox = KoppeltaalOutbox(engine, client_for, audit=audit)
+
+    def pick(fhir_base: str) -> Callable[[Any], Outcome] | None:
+        return outbox.deliver if fhir_base.rstrip("/") in domains else None
+
+    return pick

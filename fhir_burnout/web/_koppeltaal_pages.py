@@ -1,0 +1,384 @@
+"""The Koppeltaal launch routes: ``POST /koppeltaal/launch`` and ``GET /koppeltaal/callback``.
+
+A portal form-POSTs ``launch`` (the HTI token) and ``iss``; we send the browser to the
+domain's authorization service (``fhir_burnout.koppeltaal._launch``) with the pending launch
+kept server-side and bound to this browser, as the SMART routes do (web/_sessions.py). At the
+callback the code is exchanged, the launch's Task, Patient and ActivityDefinition are read with
+the module's backend token and checked, the client is enrolled (once per KT Task), and the
+person gets a launch session of our own: the domain's ``NOOP`` access token is never kept or
+sent. Every launch and every refused launch is logged as a KT2_AuditEvent through the outbox,
+with the HTI token's ``jti`` as trace id (TOP-KT-012c). Error pages say what to do, show a
+reference (the request id, also in the AuditEvent), and never technical detail.
+
+The launch POST comes from the portal's page, another origin, so it cannot carry our CSRF
+token: what protects the launch is the authorization service's sign-in and the ``state``
+bound to this browser, as in any SMART launch.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, current_app, g, redirect, request, session
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from fhir_burnout.errors import ContentError, FhirServerError
+from fhir_burnout.fhir import FhirClient
+from fhir_burnout.koppeltaal import (
+    ForeignDefinitionError,
+    ForeignTaskError,
+    HtiLaunch,
+    KoppeltaalLaunchError,
+    KoppeltaalTaskError,
+    LaunchedTask,
+    begin_hti_launch,
+    complete_hti_launch,
+    hti_trace_id,
+    koppeltaal_ehr,
+    resolve_launch,
+    take_task,
+)
+from fhir_burnout.koppeltaal import _audit as audit
+from fhir_burnout.koppeltaal._backend import koppeltaal_token_source
+from fhir_burnout.koppeltaal._outbox import NOT_STARTED, queue_task_status
+from fhir_burnout.koppeltaal._trace import TracedSession, TraceIds, traced
+from fhir_burnout.settings import Settings
+from fhir_burnout.smart_launch import (
+    AuthorizationDeniedError,
+    BackendTokenSource,
+    IdTokenError,
+    LaunchError,
+    LaunchResult,
+    StateError,
+    TokenRequestError,
+    TrustedEhr,
+    UntrustedIssuerError,
+)
+from fhir_burnout.sync import Agent, enqueue
+from fhir_burnout.web._launch import SESSION_MAX, _browser_id, person_name
+from fhir_burnout.web._render import render
+from fhir_burnout.web._sessions import SessionStore
+
+bp = Blueprint("koppeltaal", __name__, url_prefix="/koppeltaal")
+log = logging.getLogger(__name__)
+#: Where the AuditEvents of one domain queue: apart from the patients' writes, so a refused
+#: launch (with no patient known) has a place too, and no patient waits on an audit.
+AUDIT_PARTITION = "{fhir_base}#koppeltaal-audit"
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """How a refused launch ends: the page's message key, the HTTP status, and the
+    AuditEvent's outcome (4 expected, 8 unexpected) and description (ids and error codes,
+    never tokens or health data)."""
+
+    message: str
+    status: int
+    outcome: str
+    description: str
+
+
+def _state() -> dict[str, Any]:
+    return dict(current_app.extensions["fhir_burnout"])
+
+
+def _request_id() -> str:
+    """This request's id: on the error page, in the AuditEvent and the X-Request-Id header."""
+    if "koppeltaal_request_id" not in g:
+        g.koppeltaal_request_id = str(uuid.uuid4())
+    return str(g.koppeltaal_request_id)
+
+
+def _error_page(message: str, status: int) -> Response:
+    """A readable page (Dutch first) with a reference for the helpdesk; no technical detail."""
+    body, code = render(
+        "koppeltaal_error.html", status=status, message=message, reference=_request_id()
+    )
+    response = current_app.make_response((body, code))
+    response.headers["X-Request-Id"] = _request_id()
+    return response
+
+
+def _audit(
+    ehr: TrustedEhr,
+    *,
+    trace_id: str | None,
+    failure: _Refused | None = None,
+    task: dict[str, Any] | None = None,
+    task_id: str | None = None,
+    db: Session | None = None,
+) -> None:
+    """Queue the launch's KT2_AuditEvent for the domain (koppeltaal/_audit.py): launched
+    (``task`` as read) or refused (``failure``, with the Task's id when known). Trace id: the
+    HTI ``jti``; request id: this request's, the reference on the error page."""
+    settings: Settings = _state()["settings"]
+    now = datetime.now(UTC)
+    ids = TraceIds(trace_id=trace_id, request_id=_request_id())
+    if failure is None:
+        assert task is not None  # a launch that went through names its Task
+        version = (task.get("meta") or {}).get("versionId")
+        event = audit.launched(
+            client_id=ehr.client_id, base_url=settings.base_url, task_id=str(task["id"]),
+            task_version=str(version) if version else None, ids=ids, now=now,
+        )  # fmt: skip
+    else:
+        event = audit.launch_failed(
+            client_id=ehr.client_id, base_url=settings.base_url,
+            description=failure.description, expected=failure.outcome == "4",
+            task_id=task_id, ids=ids, now=now,
+        )  # fmt: skip
+    operation = {"op": "create", "key": str(uuid.uuid4()), "resource": event}
+
+    def queue(into: Session) -> None:
+        enqueue(
+            into,
+            fhir_base=ehr.fhir_base,
+            partition=AUDIT_PARTITION.format(fhir_base=ehr.fhir_base),
+            kind="koppeltaal-audit",
+            operations=[operation],
+            agent=Agent(),
+            now=now,
+        )
+
+    if db is not None:
+        queue(db)
+        return
+    with Session(_state()["engine"]) as own, own.begin():
+        queue(own)
+
+
+@bp.post("/launch")
+def hti_launch() -> Response:
+    """The portal's launch: ``launch`` (the HTI token) and ``iss`` by form POST (TOP-KT-007)."""
+    state = _state()
+    launch, iss = request.form.get("launch", ""), request.form.get("iss", "")
+    trace_id = hti_trace_id(launch) or str(uuid.uuid4())
+    try:
+        ehr = koppeltaal_ehr(iss, state["settings"].ehrs)
+    except UntrustedIssuerError:
+        log.info("koppeltaal launch refused: untrusted iss (request %s)", _request_id())
+        return _error_page("kt_error_untrusted", 400)
+    if not launch:
+        refused = _Refused("kt_error_launch", 400, "4", "a launch without a launch token")
+        _audit(ehr, trace_id=trace_id, failure=refused)
+        return _error_page(refused.message, refused.status)
+    try:
+        config = state["discovery"].get(ehr.fhir_base)
+        url, pending = begin_hti_launch(
+            ehr, config, f"{state['settings'].base_url}/koppeltaal/callback", launch
+        )
+    except LaunchError as exc:
+        log.warning("koppeltaal launch could not start: %s (request %s)", type(exc).__name__,
+                    _request_id())  # fmt: skip
+        refused = _Refused(
+            "kt_error_unavailable", 502, "8", "the authorization service could not be reached"
+        )
+        _audit(ehr, trace_id=trace_id, failure=refused)
+        return _error_page(refused.message, refused.status)
+    store: SessionStore = state["store"]
+    store.save_pending(
+        pending,
+        _browser_id(),
+        {"koppeltaal": True, "trace_id": trace_id, "request": _request_id()},
+    )
+    return redirect(url, code=303)
+
+
+@bp.get("/launch")
+def hti_launch_by_get() -> Response:
+    """Koppeltaal launches by form POST only (TOP-KT-007: the token stays out of URLs and
+    logs): a GET is refused, with a readable page."""
+    response = _error_page("kt_error_launch", 405)
+    response.headers["Allow"] = "POST"
+    return response
+
+
+@bp.get("/callback")
+def hti_callback() -> Response:
+    """The authorization service sends the person back with ``code`` and ``state``."""
+    state = _state()
+    store: SessionStore = state["store"]
+    params = {
+        k: v
+        for k, v in request.args.items()
+        if k in ("code", "state", "error", "error_description")
+    }
+    try:
+        pending, extra = store.take_pending(params.get("state", ""), _browser_id())
+        if not extra.get("koppeltaal"):
+            raise StateError("a SMART launch came back at the Koppeltaal callback")
+        ehr = koppeltaal_ehr(pending.fhir_base, state["settings"].ehrs)
+    except LaunchError as exc:
+        log.info("koppeltaal callback refused: %s (request %s)", type(exc).__name__, _request_id())
+        return _error_page("kt_error_start_again", 400)
+    trace_id = str(extra.get("trace_id") or uuid.uuid4())
+    context: HtiLaunch | None = None
+    try:
+        # Everything we send for this launch carries its trace: the HTI token's jti as trace
+        # id, this request as the cause (TOP-KT-011, TOP-KT-012c).
+        with traced(trace_id, _request_id()):
+            config = state["discovery"].get(ehr.fhir_base)
+            context = complete_hti_launch(
+                ehr, config, pending, params, TracedSession(), alg=_alg(ehr.fhir_base)
+            )
+            launched = _read(ehr, config.token_endpoint, context)
+        with Session(state["engine"]) as db, db.begin():
+            row = take_task(
+                db,
+                state["definitions"],
+                ehr.fhir_base,
+                launched.task,
+                launched.activity_definition,
+                practice=_practice(ehr.fhir_base),
+                publisher=ehr.client_id,
+            )
+            if context.role == "patient" and launched.view is None and row.status in NOT_STARTED:
+                # The client starts: the portal sees the Task in progress (K5's adapter sends
+                # it with If-Match, and never moves a Task back).
+                queue_task_status(db, row, "in-progress", who=context.sub)
+            _audit(ehr, trace_id=trace_id, task=launched.launched, db=db)
+            enrolment_key = row.enrolment_key
+    except Exception as exc:  # every refusal is audited; anything else is re-raised
+        refused = _refusal(exc)
+        if refused is None:
+            raise
+        log.info("koppeltaal launch refused: %s (request %s)", type(exc).__name__, _request_id())
+        task_id = context.task.split("/", 1)[1] if context is not None else None
+        _audit(ehr, trace_id=trace_id, failure=refused, task_id=task_id)
+        return _error_page(refused.message, refused.status)
+    log.info("koppeltaal launch (request %s, enrolment %s)", _request_id(), enrolment_key)
+    _sign_in(ehr, context, launched)
+    target = "/practitioner" if context.role == "practitioner" else "/"
+    return redirect(target, code=303)
+
+
+def _practice(fhir_base: str) -> str | None:
+    settings: Settings = _state()["settings"]
+    try:
+        return settings.backend(fhir_base).practice
+    except ContentError:
+        return None
+
+
+def _alg(fhir_base: str) -> str | None:
+    """The configured algorithm of our client assertions (``koppeltaal_alg``), if any."""
+    settings: Settings = _state()["settings"]
+    try:
+        return settings.backend(fhir_base).alg
+    except ContentError:
+        return None
+
+
+def _token_source(ehr: TrustedEhr, token_url: str) -> BackendTokenSource:
+    """The module's backend-services token for the domain, one source per domain for the app
+    (reused until shortly before it runs out; Koppeltaal gives no refresh token)."""
+    sources: dict[str, BackendTokenSource] = current_app.extensions.setdefault(
+        "koppeltaal_tokens", {}
+    )
+    if ehr.fhir_base not in sources:
+        settings: Settings = _state()["settings"]
+        try:
+            backend = settings.backend(ehr.fhir_base)
+            client_id, key = backend.client_id, backend.private_jwk or ehr.private_jwk
+        except ContentError:
+            client_id, key = ehr.client_id, ehr.private_jwk
+        if not key:
+            raise TokenRequestError("invalid_client", "no private key is configured")
+        try:
+            sources[ehr.fhir_base] = koppeltaal_token_source(
+                token_url, client_id, key, alg=_alg(ehr.fhir_base), session=TracedSession()
+            )
+        except ValueError as exc:  # an algorithm the key cannot make
+            raise TokenRequestError("invalid_client", str(exc)) from None
+    return sources[ehr.fhir_base]
+
+
+def _read(ehr: TrustedEhr, token_url: str, context: HtiLaunch) -> LaunchedTask:
+    """The launch's resources, read with the backend token and checked (in the current
+    trace: each request carries the trace headers)."""
+    with FhirClient(
+        ehr.fhir_base, token_source=_token_source(ehr, token_url), session=TracedSession()
+    ) as client:
+        return resolve_launch(client, context, client_id=ehr.client_id)
+
+
+#: Refusals by type, first match wins: the message key, the HTTP status (4xx for what the
+#: launcher or the data caused, 401/403 for authorization, 5xx for failures on the way) and
+#: the AuditEvent outcome (4 expected, 8 unexpected: TOP-KT-012b/c).
+_REFUSALS: tuple[tuple[type[Exception], str, int, str], ...] = (
+    (AuthorizationDeniedError, "kt_error_link", 403, "4"),  # expired, used before, not ours
+    (ForeignTaskError, "kt_error_not_yours", 403, "4"),
+    (ForeignDefinitionError, "kt_error_foreign", 403, "4"),
+    (KoppeltaalLaunchError, "kt_error_launch", 400, "8"),
+    (IdTokenError, "kt_error_launch", 401, "8"),
+    (TokenRequestError, "kt_error_launch", 502, "8"),
+    (LaunchError, "kt_error_launch", 502, "8"),
+)
+#: take_task's refusals by reason (KoppeltaalTaskError.reason).
+_TASK_REFUSALS = {
+    "not-ours": ("kt_error_foreign", 403),
+    "definition": ("kt_error_foreign", 403),
+    "patient": ("kt_error_not_yours", 403),
+    "owner": ("kt_error_not_yours", 403),
+    "view": ("kt_error_not_yours", 403),
+    "status": ("kt_error_task_closed", 409),
+}
+
+
+#: What of an authorization service's error_description goes into the audit: plain words.
+_SAFE = re.compile(r"[^A-Za-z0-9 .,:;'()/_-]+")
+
+
+def _refusal(exc: Exception) -> _Refused | None:
+    """How a refused launch ends (page, status, audit); None: not a refusal but a bug. The
+    audit's description holds ids and error codes, never tokens or health data."""
+    if isinstance(exc, KoppeltaalTaskError):
+        message, status = _TASK_REFUSALS.get(exc.reason, ("kt_error_launch", 400))
+        return _Refused(message, status, "4", str(exc))
+    if isinstance(exc, FhirServerError):
+        if exc.status == 404:
+            return _Refused("kt_error_not_found", 404, "4", "a launch resource was not found")
+        return _Refused("kt_error_unavailable", 502, "8", "the domain's FHIR service failed")
+    for kind, message, status, outcome in _REFUSALS:
+        if isinstance(exc, kind):
+            if isinstance(exc, KoppeltaalLaunchError):
+                return _Refused(message, status, exc.audit_outcome, str(exc))
+            code = getattr(exc, "error", None) or type(exc).__name__
+            said = _SAFE.sub(" ", str(getattr(exc, "description", "") or ""))[:120].strip()
+            detail = f"launch refused: {code}" + (f" ({said})" if said else "")
+            return _Refused(message, status, outcome, detail)
+    return None
+
+
+def _sign_in(ehr: TrustedEhr, context: HtiLaunch, launched: LaunchedTask) -> None:
+    """A launch session of our own for the person who launched; the browser keeps its id."""
+    store: SessionStore = _state()["store"]
+    now = time.time()
+    result = LaunchResult(
+        access_token="",  # Koppeltaal's NOOP token means nothing: nothing is kept
+        refresh_token=None,
+        expires_at=now + SESSION_MAX,
+        scope="",
+        patient=context.patient.split("/", 1)[1],
+        encounter=None,
+        fhir_user=context.sub,
+        need_patient_banner=False,
+        smart_style_url=None,
+        intent=context.intent,
+        locale=None,
+        id_token_claims=context.id_token_claims,
+        not_granted=(),
+    )
+    session.pop("sid", None)
+    sid = store.create_session(ehr.fhir_base, result, context.role)
+    session["sid"] = sid
+    # The person's name, read with the backend token just now: the pages greet them without
+    # asking the domain again (there is no user token to ask with).
+    session["user_name"] = [sid, person_name(launched.user)]

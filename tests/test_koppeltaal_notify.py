@@ -1,0 +1,543 @@
+"""Against the Koppeltaal sandbox: a Task the portal assigns is taken in by the notification
+and by the poll, once; the client's progress reaches the domain as the KT Task's status, with
+If-Match, and nothing Koppeltaal forbids is ever sent; a Task cancelled in the portal stays
+cancelled.
+
+The app runs on a real port (the sandbox delivers its rest-hook there); the outbox worker and
+the poll run here, on the same database (SQLite and PostgreSQL), with FHIR clients whose every
+request is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+import requests
+from click.testing import CliRunner
+from cryptography.fernet import Fernet
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from werkzeug.serving import make_server
+
+from fhir_burnout.cli import main
+from fhir_burnout.db import create_db_engine, upsert
+from fhir_burnout.fhir import FhirClient
+from fhir_burnout.koppeltaal import KoppeltaalPollRow, KoppeltaalTaskRow
+from fhir_burnout.koppeltaal._audit import notification_received
+from fhir_burnout.koppeltaal._notify import (
+    KoppeltaalPoller,
+    notify_endpoint,
+    notify_token,
+    subscribe,
+)
+from fhir_burnout.koppeltaal._outbox import (
+    KoppeltaalClients,
+    KoppeltaalOutbox,
+    deliver_for,
+    queue_task_status,
+)
+from fhir_burnout.koppeltaal._profiles import canonical_base, definition_url
+from fhir_burnout.koppeltaal._publish import publish_koppeltaal
+from fhir_burnout.settings import Backend, Settings
+from fhir_burnout.smart_launch import TrustedEhr
+from fhir_burnout.sync import OutboxEntry, OutboxEvent, Worker
+from fhir_burnout.web import create_app
+from fhir_burnout.workflow import Definitions, EnrolmentRow, change_task
+
+from .conftest import kt_token_source
+
+KT2_TASK = "http://koppeltaal.nl/fhir/StructureDefinition/KT2Task"
+RESOURCE_ORIGIN = "http://koppeltaal.nl/fhir/StructureDefinition/resource-origin"
+#: Task elements KT2_Task has 0..0 (IG KT2_Task.fsh).
+FORBIDDEN_TASK = (
+    "instantiatesUri", "basedOn", "groupIdentifier", "statusReason", "businessStatus",
+    "focus", "encounter", "performerType", "location", "reasonCode", "reasonReference",
+    "insurance", "note", "relevantHistory", "restriction", "input", "output",
+)  # fmt: skip
+
+
+class Domain:
+    """The KT sandbox with our definitions published, and the app on a real port."""
+
+    def __init__(self, info, app_url, ads, notified, app):
+        self.info, self.app_url, self.ads, self.notified, self.app = (
+            info, app_url, ads, notified, app,
+        )  # fmt: skip
+
+    @property
+    def fhir_base(self) -> str:
+        return self.info.fhir_base
+
+    def assign(self, patient: str, code: str) -> dict:
+        """The portal assigns our module or track ``code`` to ``patient`` (POST {portal}/tasks)."""
+        answer = requests.post(
+            f"{self.info.portal}/tasks",
+            json={"patient": patient, "practitioner": "prac-1", "definition": self.ads[code]},
+            timeout=30,
+        )
+        assert answer.status_code == 201, answer.text
+        return answer.json()
+
+
+@pytest.fixture
+def domain(kt_sandbox, resources, tmp_path, database_url):
+    notified = threading.Event()
+    holder = {}
+
+    def wsgi(environ, start_response):
+        try:
+            return holder["app"](environ, start_response)
+        finally:
+            if environ.get("PATH_INFO") == "/koppeltaal/notify":
+                notified.set()
+
+    server = make_server("127.0.0.1", 0, wsgi, threaded=True)
+    app_url = f"http://127.0.0.1:{server.server_port}"
+    settings = kt_settings(kt_sandbox, tmp_path, database_url, app_url)
+    holder["app"] = create_app(settings)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    with FhirClient(kt_sandbox.fhir_base, token_source=kt_token_source(kt_sandbox)) as client:
+        publish_koppeltaal(resources, client, base_url=app_url, publisher_id="fhir-burnout")
+        canonical = canonical_base(resources)
+        ads = {}
+        for kind, code in (("module", "body-signals"), ("track", "waiting-list")):
+            url = definition_url(canonical, kind, code)
+            found = [a for a in client.search("ActivityDefinition", {"url": url})
+                     if a["url"] == url]  # fmt: skip
+            ads[code] = found[0]["id"]
+    try:
+        yield Domain(kt_sandbox, app_url, ads, notified, holder["app"])
+    finally:
+        _unsubscribe(kt_sandbox, notify_endpoint(app_url, kt_sandbox.fhir_base))
+        server.shutdown()
+        thread.join(timeout=10)
+        holder["app"].extensions["fhir_burnout"]["engine"].dispose()
+
+
+def _unsubscribe(info, endpoint: str) -> None:
+    """Our Subscriptions on the shared sandbox go off with the app they notify."""
+    with FhirClient(info.fhir_base, token_source=kt_token_source(info)) as client:
+        for found in client.search("Subscription", {"url": endpoint}):
+            if found.get("status") in ("active", "requested", "error"):
+                client.update({**found, "status": "off"}, version_id=found["meta"]["versionId"])
+
+
+def kt_settings(info, folder, database_url, app_url) -> Settings:
+    key = info.client("fhir-burnout")["private_keys"][0]
+    return Settings(
+        base_url=app_url,
+        database_url=database_url,
+        secret_key="kt-secret",
+        token_key=Fernet.generate_key().decode(),
+        ehrs=(TrustedEhr(fhir_base=info.fhir_base, client_id="fhir-burnout",
+                         auth_method="private_key_jwt", private_jwk=key, mode="koppeltaal"),),
+        backends=(Backend(fhir_base=info.fhir_base.rstrip("/"), client_id="fhir-burnout",
+                          private_jwk=key, mode="koppeltaal"),),
+        keys_dir=folder / "keys",
+    )  # fmt: skip
+
+
+class Recorded:
+    """Every request the worker's and the poll's FHIR clients send (a requests hook)."""
+
+    def __init__(self, settings: Settings):
+        self.clients = KoppeltaalClients(settings)
+        self.requests: list[requests.PreparedRequest] = []
+
+    def _hook(self, response, *args, **kwargs):
+        self.requests.append(response.request)
+
+    def get(self, fhir_base: str) -> FhirClient:
+        client = self.clients.get(fhir_base)
+        if self._hook not in client.session.hooks["response"]:
+            client.session.hooks["response"].append(self._hook)
+        return client
+
+    def writes(self, fhir_base: str) -> list[tuple[str, str, dict, dict]]:
+        """(method, path, headers, body) of each write to the FHIR server."""
+        found = []
+        for request in self.requests:
+            if request.method in ("GET", "HEAD") or not request.url.startswith(fhir_base):
+                continue
+            path = request.url[len(fhir_base.rstrip("/")) + 1 :].split("?")[0]
+            body = json.loads(request.body) if request.body else {}
+            found.append((request.method, path, dict(request.headers), body))
+        return found
+
+
+@pytest.fixture
+def tools(domain, resources):
+    settings = domain.app.extensions["fhir_burnout"]["settings"]
+    engine = create_db_engine(settings.database_url)
+    recorded = Recorded(settings)
+    definitions = Definitions.from_resources(resources)
+    worker = Worker(engine, recorded.get, deliver_for=deliver_for(settings, engine, recorded.get))
+    poller = KoppeltaalPoller.from_settings(engine, recorded.get, definitions, settings)
+    _start_after_what_is_there(engine, domain)
+    yield engine, recorded, worker, poller, definitions
+    recorded.clients.close()
+    engine.dispose()
+
+
+def _start_after_what_is_there(engine, domain) -> None:
+    """The sandbox is shared by the run: this test's polls start after the Tasks other tests
+    left there (as a practice that starts using us long after the domain did)."""
+    with FhirClient(domain.fhir_base, token_source=kt_token_source(domain.info)) as client:
+        newest = next(client.search("Task", {"_sort": "-_lastUpdated", "_count": "1"}), None)
+    if newest is None:
+        return
+    last = datetime.fromisoformat(newest["meta"]["lastUpdated"].replace("Z", "+00:00"))
+    mark = (last + timedelta(milliseconds=1)).isoformat(timespec="milliseconds")
+    with Session(engine) as db, db.begin():
+        upsert(db, KoppeltaalPollRow, [{"fhir_base": domain.fhir_base, "seen_until": mark}],
+               "fhir_base")  # fmt: skip
+
+
+def _row(engine, fhir_base, task_id) -> KoppeltaalTaskRow | None:
+    with Session(engine) as db:
+        return db.get(KoppeltaalTaskRow, (fhir_base.rstrip("/"), task_id))
+
+
+def _enrolments(engine, patient) -> int:
+    with Session(engine) as db:
+        return db.scalar(
+            select(func.count()).select_from(EnrolmentRow).where(EnrolmentRow.patient == patient)
+        )
+
+
+def _deliver(worker):
+    while worker.run_once():
+        pass
+
+
+def test_a_task_assigned_in_the_portal_is_taken_in_by_the_notification_once(domain, tools):
+    engine, recorded, worker, poller, _ = tools
+    settings = domain.app.extensions["fhir_burnout"]["settings"]
+    endpoint = notify_endpoint(domain.app_url, domain.fhir_base)
+    subscribed = subscribe(recorded.get(domain.fhir_base), endpoint,
+                           notify_token(settings.secret_key, domain.fhir_base))  # fmt: skip
+    assert subscribed.action in ("created", "renewed")
+    # Subscribing again changes nothing.
+    again = subscribe(recorded.get(domain.fhir_base), endpoint,
+                      notify_token(settings.secret_key, domain.fhir_base))  # fmt: skip
+    assert again.action == "unchanged" and again.subscription == subscribed.subscription
+    poller.run_once()  # the first poll: whatever the shared sandbox holds already
+    task = domain.assign("pat-11", "body-signals")
+    assert domain.notified.wait(15), "the domain sent no notification"
+    polled = poller.run_once()
+    assert [(p.state, p.why) for p in polled] == [("polled", "notified")]
+    row = _row(engine, domain.fhir_base, task["id"])
+    assert row is not None and row.local_task_key is not None and row.patient == "Patient/pat-11"
+    assert _enrolments(engine, "pat-11") == 1
+    # The scheduled poll sees the same Task again and takes nothing in twice.
+    poller.clock = lambda: datetime.now(UTC) + timedelta(hours=1)
+    assert [p.why for p in poller.run_once()] == ["interval"]
+    assert _enrolments(engine, "pat-11") == 1
+    # The receive AuditEvent reaches the domain through the outbox (a POST, with the trace).
+    _deliver(worker)
+    posted = [w for w in recorded.writes(domain.fhir_base) if w[1] == "AuditEvent"]
+    assert posted and posted[0][0] == "POST"
+    receive = [b for _, _, _, b in posted if b["type"].get("code") == "receive"]
+    assert receive and "extension" in receive[0]
+
+
+def test_a_task_is_taken_in_by_the_poll_without_a_notification(domain, tools):
+    engine, _, _, poller, _ = tools
+    task = domain.assign("pat-12", "waiting-list")
+    outcome = poller.run_once()[0]
+    assert outcome.state == "polled" and outcome.why == "first"
+    row = _row(engine, domain.fhir_base, task["id"])
+    assert row is not None and row.local_task_key is None
+    with Session(engine) as db:
+        track = db.scalar(select(EnrolmentRow.track).where(EnrolmentRow.key == row.enrolment_key))
+    assert track == "waiting-list"
+
+
+def test_the_clients_progress_reaches_the_kt_task_and_nothing_forbidden_is_sent(domain, tools):
+    engine, recorded, worker, poller, definitions = tools
+    task = domain.assign("pat-13", "body-signals")
+    poller.run_once()
+    row = _row(engine, domain.fhir_base, task["id"])
+    _deliver(worker)  # the enrolment's writes: they all stay with us
+    with Session(engine) as db, db.begin():
+        change_task(db, definitions, row.local_task_key, "in-progress", actor="client",
+                    who="Patient/pat-13")  # fmt: skip
+    _deliver(worker)
+    server = recorded.get(domain.fhir_base).read("Task", task["id"])
+    assert server["status"] == "in-progress"
+    with Session(engine) as db, db.begin():
+        change_task(db, definitions, row.local_task_key, "completed", actor="client",
+                    who="Patient/pat-13")  # fmt: skip
+    _deliver(worker)
+    server = recorded.get(domain.fhir_base).read("Task", task["id"])
+    assert server["status"] == "completed"
+    assert _row(engine, domain.fhir_base, task["id"]).status == "completed"
+    with Session(engine) as db:
+        states = set(db.scalars(select(OutboxEntry.state)))
+        events = db.scalars(select(OutboxEvent.what)).all()
+    assert states == {"delivered"}
+    assert any("stays with us" in e for e in events)
+
+    writes = recorded.writes(domain.fhir_base)
+    puts = [w for w in writes if w[0] == "PUT"]
+    assert len(puts) == 2  # ready → in-progress, in-progress → completed
+    read_ids = {r.url.split("/Task/")[1].split("?")[0] for r in recorded.requests
+                if r.method == "GET" and "/Task/" in r.url}  # fmt: skip
+    for method, path, headers, body in writes:
+        # Only a KT Task's status (PUT), AuditEvents and our Subscription (POST): never a
+        # CarePlan, RequestGroup, our own Tasks, QuestionnaireResponse, Provenance.
+        allowed = (("PUT", "Task"), ("POST", "AuditEvent"), ("POST", "Subscription"))
+        assert (method, path.split("/")[0]) in allowed
+        if path == "Subscription":
+            assert body["channel"]["type"] == "rest-hook" and "payload" not in body["channel"]
+        assert RESOURCE_ORIGIN not in json.dumps(body) or method == "PUT"
+        if method == "PUT":
+            assert headers.get("If-Match", "").startswith('W/"')  # never without If-Match
+            assert path.split("/")[1] in read_ids  # an update of what we read: no PUT-create
+            assert KT2_TASK in body["meta"]["profile"]
+            assert not any(element in body for element in FORBIDDEN_TASK)
+            # The resource-origin stays the portal's, as read.
+            origin = [e for e in body.get("extension", []) if e["url"] == RESOURCE_ORIGIN]
+            assert origin and origin[0]["valueReference"]["reference"] == "Device/portal"
+        else:
+            assert "id" not in body
+    statuses = [b for m, p, _, b in writes if p == "AuditEvent"
+                and b.get("outcomeDesc", "").startswith("Task.status")]  # fmt: skip
+    assert [b["outcomeDesc"] for b in statuses] == [
+        "Task.status ready -> in-progress", "Task.status in-progress -> completed",
+    ]  # fmt: skip
+
+
+def test_a_task_cancelled_in_the_portal_stays_cancelled(domain, tools):
+    engine, recorded, worker, poller, definitions = tools
+    task = domain.assign("pat-14", "body-signals")
+    poller.run_once()
+    row = _row(engine, domain.fhir_base, task["id"])
+    portal_tokens = kt_token_source(domain.info, "portal")
+    with FhirClient(domain.fhir_base, token_source=portal_tokens) as portal:
+        current = portal.read("Task", task["id"])
+        portal.update({**current, "status": "cancelled"}, version_id=current["meta"]["versionId"])
+    with Session(engine) as db, db.begin():
+        change_task(db, definitions, row.local_task_key, "in-progress", actor="client",
+                    who="Patient/pat-14")  # fmt: skip
+    _deliver(worker)
+    server = recorded.get(domain.fhir_base).read("Task", task["id"])
+    assert server["status"] == "cancelled"
+    assert not [w for w in recorded.writes(domain.fhir_base) if w[0] == "PUT"]
+    with Session(engine) as db:
+        events = db.scalars(select(OutboxEvent.what)).all()
+        states = set(db.scalars(select(OutboxEntry.state)))
+    assert states == {"delivered"}
+    assert any(f"Task/{task['id']} is cancelled on the server" in e for e in events)
+
+
+def test_a_task_we_cannot_take_in_is_reported_to_the_domain(domain, tools):
+    engine, recorded, worker, poller, _ = tools
+    poller.run_once()
+    portal_tokens = kt_token_source(domain.info, "portal")
+    task = domain.assign("pat-15", "body-signals")
+    with FhirClient(domain.fhir_base, token_source=portal_tokens) as portal:
+        current = portal.read("Task", task["id"])
+        # Owned by a care professional: not the client's assignment, so not ours to enrol.
+        changed = {**current, "owner": {"reference": "Practitioner/prac-2"}}
+        portal.update(changed, version_id=current["meta"]["versionId"])
+    poller.clock = lambda: datetime.now(UTC) + timedelta(hours=1)
+    outcome = poller.run_once()[0]
+    assert f"Task/{task['id']}: owner" in outcome.result.refused
+    assert _row(engine, domain.fhir_base, task["id"]) is None
+    assert _enrolments(engine, "pat-15") == 0
+    _deliver(worker)
+    about = f"Task/{task['id']}/_history/"
+    errors = [b for m, p, _, b in recorded.writes(domain.fhir_base)
+              if p == "AuditEvent" and b["type"]["code"] == "rest"
+              and b["entity"][0]["what"]["reference"].startswith(about)]  # fmt: skip
+    assert len(errors) == 1 and errors[0]["outcome"] == "4" and errors[0]["outcomeDesc"]
+
+
+@pytest.mark.parametrize(
+    ("ehr", "authorization", "status"),
+    [("right", "Bearer wrong", 401), ("right", None, 401), ("nobody", "right", 404)],
+)
+def test_a_notification_needs_a_known_domain_and_its_token(domain, ehr, authorization, status):
+    settings = domain.app.extensions["fhir_burnout"]["settings"]
+    url = notify_endpoint(domain.app_url, domain.fhir_base).split(domain.app_url)[1]
+    if ehr == "nobody":
+        url = url.split("?")[0] + "?ehr=0000000000000000"
+    headers = {}
+    if authorization == "right":
+        headers["Authorization"] = f"Bearer {notify_token(settings.secret_key, domain.fhir_base)}"
+    elif authorization:
+        headers["Authorization"] = authorization
+    answer = domain.app.test_client().post(url, headers=headers)
+    assert answer.status_code == status
+    assert answer.get_json()["resourceType"] == "OperationOutcome"
+    engine = domain.app.extensions["fhir_burnout"]["engine"]
+    with Session(engine) as db:  # nothing asked of the worker
+        assert db.scalar(select(func.count()).select_from(OutboxEntry)) == 0
+
+
+def test_a_kt_task_changed_meanwhile_is_read_again_and_the_status_still_goes_on(domain, tools):
+    engine, recorded, _, poller, definitions = tools
+    task = domain.assign("pat-16", "body-signals")
+    poller.run_once()
+    row = _row(engine, domain.fhir_base, task["id"])
+    portal_tokens = kt_token_source(domain.info, "portal")
+    client = recorded.get(domain.fhir_base)
+    real_update = client.update
+    raced = []
+
+    def update_after_the_portal(resource, *, version_id=None):
+        if not raced:  # the portal edits the Task between our read and our PUT, once
+            with FhirClient(domain.fhir_base, token_source=portal_tokens) as portal:
+                current = portal.read("Task", task["id"])
+                portal.update({**current, "description": "Lees dit deze week"},
+                              version_id=current["meta"]["versionId"])  # fmt: skip
+            raced.append(True)
+        return real_update(resource, version_id=version_id)
+
+    client.update = update_after_the_portal
+    settings = domain.app.extensions["fhir_burnout"]["settings"]
+    worker = Worker(engine, recorded.get, deliver_for=deliver_for(settings, engine, recorded.get))
+    with Session(engine) as db, db.begin():
+        change_task(db, definitions, row.local_task_key, "in-progress", actor="client",
+                    who="Patient/pat-16")  # fmt: skip
+    _deliver(worker)
+    server = client.read("Task", task["id"])
+    # Our status, on top of the portal's edit (kept): read again after the 412.
+    assert server["status"] == "in-progress" and server["description"] == "Lees dit deze week"
+    puts = [r for r in recorded.requests if r.method == "PUT"]
+    assert len(puts) == 2 and puts[0].headers["If-Match"] != puts[1].headers["If-Match"]
+
+
+def test_an_audit_event_is_sent_once_whatever_the_retries(domain, tools):
+    engine, recorded, _, _, _ = tools
+    settings = domain.app.extensions["fhir_burnout"]["settings"]
+    outbox = KoppeltaalOutbox(engine, recorded.get)
+    event = notification_received(client_id="fhir-burnout", base_url=settings.base_url,
+                                  subscription_id="s1")  # fmt: skip
+    entry = SimpleNamespace(
+        key="e1", fhir_base=domain.fhir_base,
+        payload={"operations": [{"op": "create", "key": str(uuid.uuid4()), "resource": event}]},
+    )  # fmt: skip
+    first, second = outbox.deliver(entry), outbox.deliver(entry)
+    assert first.state == second.state == "delivered"
+    assert first.what == second.what  # the same AuditEvent/<id>: found, not made again
+
+
+def test_requests_carry_the_trace_of_the_notification(domain, tools):
+    _, recorded, worker, poller, _ = tools
+    poller.run_once()
+    domain.notified.clear()
+    domain.assign("pat-17", "waiting-list")
+    assert domain.notified.wait(15), "the domain sent no notification"
+    before = len(recorded.requests)
+    poller.run_once()
+    searches = [r for r in recorded.requests[before:] if r.method == "GET"
+                and r.url.split("?")[0].endswith("/Task")]  # fmt: skip
+    _deliver(worker)
+    receive = [b for _, p, _, b in recorded.writes(domain.fhir_base)
+               if p == "AuditEvent" and b["type"].get("code") == "receive"][-1]  # fmt: skip
+    ids = {e["url"].rsplit("/", 1)[1]: e["valueId"] for e in receive["extension"]}
+    assert searches and all(r.headers["X-Trace-Id"] == ids["trace-id"] for r in searches)
+    assert all(r.headers["X-Correlation-Id"] == ids["request-id"] for r in searches)
+    assert len({r.headers["X-Request-Id"] for r in recorded.requests}) == len(recorded.requests)
+
+
+def test_the_worker_command_sends_a_kt_task_status_for_a_koppeltaal_ehr(
+    domain, tools, tmp_path, database_url
+):
+    engine, _, _, poller, _ = tools
+    task = domain.assign("pat-18", "waiting-list")
+    poller.run_once()
+    with Session(engine) as db, db.begin():
+        queue_task_status(db, _row(engine, domain.fhir_base, task["id"]), "in-progress")
+    key = tmp_path / "module.jwk"
+    key.write_text(json.dumps(domain.info.client("fhir-burnout")["private_keys"][0]))
+    config = tmp_path / "fhir-burnout.toml"
+    config.write_text(
+        f'base_url = "{domain.app_url}"\ndatabase_url = "{database_url}"\n'
+        'secret_key = "kt-secret"\ntoken_key = "' + Fernet.generate_key().decode() + '"\n'
+        f'[[ehr]]\nfhir_base = "{domain.fhir_base}"\nclient_id = "fhir-burnout"\n'
+        f'mode = "koppeltaal"\nbackend_private_key = "{key}"\n'
+    )
+    result = CliRunner().invoke(main, ["worker", "--config", str(config), "--once"],
+                                catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with FhirClient(domain.fhir_base, token_source=kt_token_source(domain.info)) as client:
+        assert client.read("Task", task["id"])["status"] == "in-progress"
+
+
+def test_a_status_the_domain_refuses_is_a_dead_letter_and_reported(domain, tools):
+    engine, recorded, _, poller, definitions = tools
+    task = domain.assign("pat-19", "body-signals")
+    poller.run_once()
+    row = _row(engine, domain.fhir_base, task["id"])
+    client = recorded.get(domain.fhir_base)
+    real_update = client.update
+
+    def broken_update(resource, *, version_id=None):
+        # A bug that would put Task.input on the wire: the domain refuses it (KT2_Task 0..0).
+        return real_update({**resource, "input": [{"type": {"text": "x"}, "valueString": "x"}]},
+                           version_id=version_id)  # fmt: skip
+
+    client.update = broken_update
+    settings = domain.app.extensions["fhir_burnout"]["settings"]
+    worker = Worker(engine, recorded.get, deliver_for=deliver_for(settings, engine, recorded.get))
+    with Session(engine) as db, db.begin():
+        change_task(db, definitions, row.local_task_key, "in-progress", actor="client",
+                    who="Patient/pat-19")  # fmt: skip
+    _deliver(worker)
+    with Session(engine) as db:
+        dead = db.scalars(select(OutboxEntry).where(OutboxEntry.state == "dead")).all()
+    assert len(dead) == 1 and dead[0].last_status in (400, 422)
+    assert client.read("Task", task["id"])["status"] == "ready"
+    about = f"Task/{task['id']}"
+    reports = [b for m, p, _, b in recorded.writes(domain.fhir_base)
+               if p == "AuditEvent" and b["type"]["code"] == "rest"
+               and b["entity"][0]["what"]["reference"] == about]  # fmt: skip
+    assert len(reports) == 1 and reports[0]["outcome"] == "4"
+    assert reports[0]["subtype"][0]["code"] == "update"
+
+
+def _view_subtask(domain, main, patient, owner):
+    """A ``view`` subtask of ``main``, made by the portal on the FHIR server."""
+    task = {
+        "resourceType": "Task",
+        "meta": {"profile": [KT2_TASK]},
+        "extension": [e for e in main["extension"] if e["url"].endswith("/instantiates")],
+        "identifier": [{"system": "http://fhir-burnout.example/portal-task",
+                        "value": str(uuid.uuid4())}],
+        "status": "ready", "intent": "order", "priority": "routine",
+        "code": {"coding": [{"system": "http://vzvz.nl/fhir/CodeSystem/koppeltaal-task-code",
+                             "code": "view"}]},
+        "partOf": [{"reference": f"Task/{main['id']}"}],
+        "for": {"reference": f"Patient/{patient}"},
+        "owner": {"reference": owner},
+        "requester": {"reference": "Practitioner/prac-1"},
+    }  # fmt: skip
+    with FhirClient(domain.fhir_base, token_source=kt_token_source(domain.info, "portal")) as p:
+        return p.create(task)
+
+
+def test_a_view_subtask_enrols_no_one_and_a_broken_one_is_reported(domain, tools):
+    engine, recorded, worker, poller, _ = tools
+    main = domain.assign("pat-20", "body-signals")
+    good = _view_subtask(domain, main, "pat-20", "Practitioner/prac-2")
+    broken = _view_subtask(domain, main, "pat-21", "Patient/pat-21")  # another patient
+    result = poller.run_once()[0].result
+    assert _row(engine, domain.fhir_base, main["id"]) is not None
+    assert _row(engine, domain.fhir_base, good["id"]) is None
+    assert _row(engine, domain.fhir_base, broken["id"]) is None
+    assert result.refused == [f"Task/{broken['id']}: view"]
+    assert _enrolments(engine, "pat-20") == 1 and _enrolments(engine, "pat-21") == 0
+    _deliver(worker)
+    reported = [b["entity"][0]["what"]["reference"] for _, p, _, b in
+                recorded.writes(domain.fhir_base)
+                if p == "AuditEvent" and b["type"]["code"] == "rest"]  # fmt: skip
+    assert [r.split("/_history/")[0] for r in reported] == [f"Task/{broken['id']}"]
