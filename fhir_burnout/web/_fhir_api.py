@@ -22,24 +22,16 @@ from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.smart_launch import AccessTokenError, InsufficientScopeError, require_scope
 from fhir_burnout.sync import OutboxEntry
 from fhir_burnout.web._bearer import authenticate, challenge
+from fhir_burnout.web._outcomes import FHIR_JSON, outcome_response
 from fhir_burnout.workflow import EnrolmentRow, PlanError, enrol
 
 bp = Blueprint("fhir_api", __name__, url_prefix="/fhir")
-FHIR_JSON = "application/fhir+json"
 
 
 class BadRequestError(FhirBurnoutError, ValueError):
     """The request body is not what the operation takes."""
 
     code = "invalid"
-
-
-def _outcome(
-    error: FhirBurnoutError, status: int, headers: dict[str, str] | None = None
-) -> Response:
-    response = Response(json.dumps(error.outcome()), status=status, mimetype=FHIR_JSON)
-    response.headers.update(headers or {})
-    return response
 
 
 @bp.post("/PlanDefinition/<plan_id>/$apply")
@@ -62,11 +54,11 @@ def apply(plan_id: str) -> Response:
             )  # fmt: skip
             careplan = _careplan(db, enrolment)
     except (AccessTokenError, InsufficientScopeError) as error:
-        return _outcome(error, *challenge(error))
+        return outcome_response(error, *challenge(error))
     except PlanError as error:
-        return _outcome(error, 404)
+        return outcome_response(error, 404)
     except BadRequestError as error:
-        return _outcome(error, 400)
+        return outcome_response(error, 400)
     return Response(json.dumps(careplan, ensure_ascii=False), status=200, mimetype=FHIR_JSON)
 
 

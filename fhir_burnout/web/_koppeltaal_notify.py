@@ -25,27 +25,14 @@ from fhir_burnout.koppeltaal._tables import KoppeltaalPollRow
 from fhir_burnout.koppeltaal._trace import TraceIds, from_headers, new_id
 from fhir_burnout.settings import Settings
 from fhir_burnout.sync import Agent, enqueue
+from fhir_burnout.web._outcomes import (
+    FHIR_JSON,
+    NotifyTokenError,
+    UnknownEhrError,
+    outcome_response,
+)
 
 bp = Blueprint("koppeltaal_notify", __name__, url_prefix="/koppeltaal")
-FHIR_JSON = "application/fhir+json"
-
-
-class UnknownDomainError(FhirBurnoutError, ValueError):
-    """The notification names no Koppeltaal domain of this app."""
-
-    code = "not-found"
-
-
-class NotifyTokenError(FhirBurnoutError):
-    """The notification does not carry that domain's token."""
-
-    code = "login"
-
-
-def _outcome(error: FhirBurnoutError, status: int, headers: dict[str, str]) -> Response:
-    response = Response(json.dumps(error.outcome()), status=status, mimetype=FHIR_JSON)
-    response.headers.update(headers)
-    return response
 
 
 def _domain(settings: Settings, ehr: str) -> tuple[str, str] | None:
@@ -64,14 +51,13 @@ def notify() -> Response:
     nothing = {"Cache-Control": "no-store"}
     found = _domain(settings, request.args.get("ehr", ""))
     if found is None:
-        error: FhirBurnoutError = UnknownDomainError(
-            "no Koppeltaal domain of this app has that id"
-        )
-        return _outcome(error, 404, nothing)
+        error: FhirBurnoutError = UnknownEhrError("no Koppeltaal domain of this app has that id")
+        return outcome_response(error, 404, nothing)
     fhir_base, client_id = found
     if not notify_token_ok(settings.secret_key, fhir_base, request.headers.get("Authorization")):
         error = NotifyTokenError("a notification needs the bearer token of its Subscription")
-        return _outcome(error, 401, {**nothing, "WWW-Authenticate": 'Bearer realm="koppeltaal"'})
+        challenge = {**nothing, "WWW-Authenticate": 'Bearer realm="koppeltaal"'}
+        return outcome_response(error, 401, challenge)
     trace = from_headers(dict(request.headers))
     now = datetime.now(UTC)
     with Session(state["engine"]) as db, db.begin():

@@ -56,11 +56,11 @@ from fhir_burnout.smart_launch import (
 )
 from fhir_burnout.sync import EhrClients
 from fhir_burnout.web._bearer import authenticate, challenge
+from fhir_burnout.web._outcomes import FHIR_JSON, outcome_response
 
 bp = Blueprint("referral_api", __name__)
 log = logging.getLogger(__name__)
 
-FHIR_JSON = "application/fhir+json"
 JSON_TYPES = frozenset({FHIR_JSON, "application/json"})
 XML_TYPES = frozenset({"application/xml", "text/xml"})
 #: The largest body taken, of any type: a referral letter's limit, far above any referral.
@@ -166,10 +166,7 @@ def _refusal(error: FhirBurnoutError) -> Response:
         status = next((s for kind, s in _STATUS if isinstance(error, kind)), 500)
         if status == 500:
             log.error("pushed referral: cannot be taken in here: %s", error)
-    response = Response(
-        json.dumps(error.outcome(), ensure_ascii=False), status, mimetype=FHIR_JSON
-    )
-    response.headers.update(headers)
+    response = outcome_response(error, status, headers)
     response.headers["Cache-Control"] = "no-store"
     return response
 

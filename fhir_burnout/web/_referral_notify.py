@@ -24,27 +24,14 @@ from fhir_burnout.db import upsert
 from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.referral import PollRow, ehr_id, notify_token_ok
 from fhir_burnout.settings import Settings
+from fhir_burnout.web._outcomes import (
+    FHIR_JSON,
+    NotifyTokenError,
+    UnknownEhrError,
+    outcome_response,
+)
 
 bp = Blueprint("referral_notify", __name__, url_prefix="/referrals")
-FHIR_JSON = "application/fhir+json"
-
-
-class UnknownEhrError(FhirBurnoutError, ValueError):
-    """The notification names no EHR this app is configured for."""
-
-    code = "not-found"
-
-
-class NotifyTokenError(FhirBurnoutError):
-    """The notification does not carry that EHR's token."""
-
-    code = "login"
-
-
-def _outcome(error: FhirBurnoutError, status: int, headers: dict[str, str]) -> Response:
-    response = Response(json.dumps(error.outcome()), status=status, mimetype=FHIR_JSON)
-    response.headers.update(headers)
-    return response
 
 
 def _configured(settings: Settings, ehr: str) -> str | None:
@@ -64,10 +51,11 @@ def notify() -> Response:
         error: FhirBurnoutError = UnknownEhrError(
             "no EHR of this app has that id: subscribe again (fhir-burnout referrals subscribe)"
         )
-        return _outcome(error, 404, nothing)
+        return outcome_response(error, 404, nothing)
     if not notify_token_ok(settings.secret_key, fhir_base, request.headers.get("Authorization")):
         error = NotifyTokenError("a notification needs the bearer token of its Subscription")
-        return _outcome(error, 401, {**nothing, "WWW-Authenticate": 'Bearer realm="referrals"'})
+        challenge = {**nothing, "WWW-Authenticate": 'Bearer realm="referrals"'}
+        return outcome_response(error, 401, challenge)
     wanted = {"fhir_base": fhir_base, "wanted_at": datetime.now(UTC)}
     with Session(state["engine"]) as db, db.begin():
         upsert(db, PollRow, [wanted], "fhir_base")
