@@ -260,9 +260,11 @@ def test_a_practitioner_launch_lands_on_the_practitioner_view(kt_app, kt_sandbox
     assert "Welkom, Joost Gespreksveld." in text_of(home)
     assert queued(kt_app, "koppeltaal-task") == []  # a care professional opening it starts nothing
     assert [e["outcome"] for e in audits(kt_app)] == ["0"]
-    # Koppeltaal gives no user-level FHIR access: the practice list, which asks the EHR with
-    # the person's own token, says so instead of showing anything.
-    assert client.get("/practice").status_code == 403
+    # The domain is the practice: its care professionals see its list. Names come with the
+    # module's backend token (Koppeltaal gives no user-level access: the token is NOOP).
+    practice = client.get("/practice", headers={"Accept-Language": "nl"})
+    assert practice.status_code == 200
+    assert "(pat-08)" in text_of(practice) and "Cliënt pat-08" not in text_of(practice)
 
 
 def test_a_practitioner_opens_a_view_subtask_of_the_clients_task(kt_app, kt_sandbox, published):

@@ -350,7 +350,17 @@ def practice_page() -> Any:
         return found
     row = found.session
     practice = _practice(row.fhir_base)
-    refused = _refused(found, practice)
+    if _koppeltaal(row.fhir_base):
+        # A Koppeltaal domain is the practice: its auth service signed this care
+        # professional in (the id_token was verified at the launch), and there is no user
+        # token to read their roles with (the domain gives "NOOP").
+        refused = (
+            None
+            if found.by.startswith("Practitioner/")
+            else message_page("error_not_this_practice", 403)
+        )
+    else:
+        refused = _refused(found, practice)
     if refused is not None:
         return refused
     state, lang = _state(), language()
@@ -376,18 +386,45 @@ NAMES_PER_SEARCH = 50
 
 def _names(row: Any, patients: set[str]) -> dict[str, str]:
     """The clients' names, read from the EHR with the care professional's own token
-    (``user/Patient.rs``); whatever cannot be read stays an id: the list works without."""
+    (``user/Patient.rs``), or in a Koppeltaal domain with the module's backend token (there
+    is no user token there); whatever cannot be read stays an id: the list works without."""
     names: dict[str, str] = {}
+    if not patients:
+        return names
     try:
-        fresh = current_launch()
-        if fresh is None or not patients:
+        if _koppeltaal(row.fhir_base):
+            _read_names(_domain_client(row.fhir_base), sorted(patients), names)
             return names
-        wanted = sorted(patients)
+        fresh = current_launch()
+        if fresh is None:
+            return names
         with FhirClient(row.fhir_base, token=fresh[1], session=requests.Session()) as client:
-            for start in range(0, len(wanted), NAMES_PER_SEARCH):
-                chunk = ",".join(wanted[start : start + NAMES_PER_SEARCH])
-                for patient in client.search("Patient", {"_id": chunk}):
-                    names[str(patient.get("id"))] = person_name(patient)
-    except (FhirServerError, SessionExpired, EhrUnavailable):
+            _read_names(client, sorted(patients), names)
+    except (FhirBurnoutError, SessionExpired, EhrUnavailable):
         log.info("the practice list shows ids: the clients' names could not be read")
     return names
+
+
+def _read_names(client: FhirClient, wanted: list[str], names: dict[str, str]) -> None:
+    for start in range(0, len(wanted), NAMES_PER_SEARCH):
+        chunk = ",".join(wanted[start : start + NAMES_PER_SEARCH])
+        for patient in client.search("Patient", {"_id": chunk}):
+            names[str(patient.get("id"))] = person_name(patient)
+
+
+def _koppeltaal(fhir_base: str) -> bool:
+    """Whether this EHR is a Koppeltaal domain (``mode = "koppeltaal"``)."""
+    wanted = fhir_base.rstrip("/")
+    return any(e.fhir_base == wanted and e.mode == "koppeltaal" for e in _state()["settings"].ehrs)
+
+
+def _domain_client(fhir_base: str) -> FhirClient:
+    """The module's backend client for a Koppeltaal domain (one set per app)."""
+    from fhir_burnout.koppeltaal import KoppeltaalClients  # noqa: PLC0415 - Koppeltaal only
+
+    state = current_app.extensions["fhir_burnout"]
+    clients = state.get("koppeltaal_clients")
+    if clients is None:
+        clients = state.setdefault("koppeltaal_clients", KoppeltaalClients(state["settings"]))
+    client: FhirClient = clients.get(fhir_base)
+    return client
