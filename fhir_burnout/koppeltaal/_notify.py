@@ -2,7 +2,8 @@
 
 TOP-KT-006: a KT2_Subscription is a rest-hook without payload; a notification only says that
 something matching the criteria changed, so the receiver logs a ``receive`` AuditEvent and
-searches. Ours watches ``Task?status=ready`` (a portal assigned something) and carries
+searches. Ours watches ``Task?status=ready,in-progress,on-hold,cancelled,entered-in-error``
+(a portal assigned something, or changed a Task we took in: ``_portal``) and carries
 ``Authorization: Bearer <token>`` in ``channel.header``, an HMAC of the domain's FHIR base
 under the app's secret key (the pattern of the referral Subscription, with its own purpose,
 so neither token opens the other's endpoint).
@@ -12,7 +13,10 @@ so neither token opens the other's endpoint).
 ActivityDefinitions (read once per poll; the IG's ``instantiates`` extension), a ``view``
 subtask only checked against the IG's rule (its main Task is what enrols), and each new one
 taken in with :func:`take_task`, the same function the launch uses: whichever comes first
-enrols, the other finds the row. :class:`KoppeltaalPoller` runs it in the worker process
+enrols, the other finds the row. A Task we took in that changed since is followed
+(:func:`~fhir_burnout.koppeltaal._portal.follow_portal`: cancelled in the portal stops the
+programme, on hold pauses it); the search is the same, so its cost stays what changed.
+:class:`KoppeltaalPoller` runs it in the worker process
 when a notification asked for it and every ``interval`` seconds in any case, so a lost
 notification changes nothing.
 """
@@ -43,10 +47,10 @@ from fhir_burnout.koppeltaal._enrol import (
     find_task,
     instantiates,
     is_view,
-    note_seen,
     take_task,
     target_of,
 )
+from fhir_burnout.koppeltaal._portal import follow_portal
 from fhir_burnout.koppeltaal._tables import KoppeltaalPollRow
 from fhir_burnout.koppeltaal._trace import new_id, traced
 from fhir_burnout.settings import Settings
@@ -56,8 +60,10 @@ from fhir_burnout.workflow import Definitions
 log = logging.getLogger(__name__)
 
 KT2_SUBSCRIPTION = "http://koppeltaal.nl/fhir/StructureDefinition/KT2Subscription"
-#: What our Subscription watches: a Task a portal made ready for someone.
-CRITERIA = "Task?status=ready"
+#: What our Subscription watches: a Task a portal made ready for someone, and the changes a
+#: portal makes to Tasks we took in (put on hold, back, cancelled: see ``_portal``). One
+#: search parameter with OR'd values (R4 search: a comma), so one Subscription.
+CRITERIA = "Task?status=ready,in-progress,on-hold,cancelled,entered-in-error"
 #: Why we subscribe (R4 Subscription.reason is required; Dutch first, as the domain reads it).
 REASON = "fhir-burnout: nieuwe taken voor onze modules / new Tasks for our modules"
 #: What the HMAC signs before the FHIR base (the referral token signs another purpose).
@@ -172,6 +178,8 @@ class TaskPollResult:
     ours: int = 0
     new: int = 0
     refused: list[str] = field(default_factory=list)
+    #: Tasks we took in that the portal changed, and what we did (``Task/<id>: stopped``)
+    portal: list[str] = field(default_factory=list)
 
 
 def _instant(value: str) -> datetime:
@@ -225,7 +233,8 @@ def reconcile_tasks(
     now: datetime | None = None,
 ) -> TaskPollResult:
     """Take in every new Task for one of our ActivityDefinitions changed on the domain since
-    the last poll that succeeded; a Task we have gets its status as seen. Each Task in a
+    the last poll that succeeded; a Task we have is followed where the portal changed it
+    (:func:`follow_portal`). Each Task in a
     transaction of its own: one refused (with why in the result) holds back none of the
     others, and, given ``client_id`` and ``base_url`` (our Device and site), is reported to
     the domain as a processing-error AuditEvent (TOP-KT-006 step 8, TOP-KT-012b) through the
@@ -258,8 +267,13 @@ def reconcile_tasks(
             with Session(engine) as db, db.begin():
                 existing = find_task(db, fhir_base, str(task.get("id")))
                 if existing is not None:
-                    version = (task.get("meta") or {}).get("versionId")
-                    note_seen(existing, str(task.get("status") or ""), version, now or _utcnow())
+                    # Known: a change made in the portal acts on our programme (_portal).
+                    changed = follow_portal(
+                        db, definitions, existing, task, now=now or _utcnow(),
+                        client_id=client_id, base_url=base_url,
+                    )  # fmt: skip
+                    if changed is not None:
+                        result.portal.append(f"Task/{changed.task_id}: {changed.action}")
                     continue
                 if task.get("status") != "ready":
                     continue  # not (or no longer) an assignment waiting to be started
@@ -504,7 +518,9 @@ class KoppeltaalPoller:
         self._failures.pop(fhir_base, None)
         self._retry_at.pop(fhir_base, None)
         log.info(
-            "Koppeltaal Task poll of %s (%s): %d seen, %d ours, %d new, %d refused",
+            "Koppeltaal Task poll of %s (%s): %d seen, %d ours, %d new, %d refused, "
+            "%d changed in the portal",
             fhir_base, why, result.seen, result.ours, result.new, len(result.refused),
+            len(result.portal),
         )  # fmt: skip
         return TaskPollOutcome(fhir_base, "polled", why, result)

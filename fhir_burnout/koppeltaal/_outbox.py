@@ -22,7 +22,9 @@ A status goes on as KOPPELTAAL.md §2 says: read the Task, set ``status`` and no
 (``meta.profile`` KT2Task ensured), PUT it to its own id with ``If-Match`` on the version
 read; 412 → read again and decide again, up to three times. The status only moves forward
 (:func:`may_move`): a Task cancelled, completed or failed in the portal is never reopened,
-and "back from on-hold" is applied only while the Task is still on hold. The Task's
+and "back from on-hold" is applied only while the Task is still on hold; a KT2_Task final as
+we last saw it (``KoppeltaalTaskRow.status``: cancelled in the portal, see ``_portal``) is not
+even read. The Task's
 ``resource-origin`` is the portal's and is sent back as read (the server refuses a change).
 """
 
@@ -96,6 +98,8 @@ class EntryPlan:
     changes: tuple[StatusChange, ...]
     audit_events: tuple[dict[str, Any], ...]  # the create operations
     kept: tuple[tuple[str, int], ...]
+    #: KT2_Tasks left alone: final as we last saw them (cancelled in the portal, say)
+    skipped: tuple[str, ...] = ()
 
     def kept_text(self) -> str:
         """``stays with us: 2 Task, 1 CarePlan`` (empty when nothing stays)."""
@@ -214,7 +218,21 @@ def plan_entry(db: Session, fhir_base: str, operations: Iterable[Mapping[str, An
             change = _track_change(db, row, task_ops, local, plan_ops.get(row.enrolment_key))
             if change is not None:
                 changes[change.task_id] = change
-    return EntryPlan(tuple(changes.values()), tuple(audit_events), tuple(sorted(kept.items())))
+    # A KT2_Task final as we last saw it (cancelled in the portal, or completed) takes
+    # nothing more from us: not even tried (no read, no PUT).
+    final: dict[str, str] = {}
+    if changes:
+        found = select(KoppeltaalTaskRow.task_id, KoppeltaalTaskRow.status).where(
+            KoppeltaalTaskRow.fhir_base == fhir_base,
+            KoppeltaalTaskRow.task_id.in_(list(changes)),
+            KoppeltaalTaskRow.status.in_(TERMINAL),
+        )
+        final = {task_id: status for task_id, status in db.execute(found)}
+    skipped = tuple(
+        f"Task/{task_id} is {status}: nothing sent" for task_id, status in final.items()
+    )
+    sent = tuple(c for task_id, c in changes.items() if task_id not in final)
+    return EntryPlan(sent, tuple(audit_events), tuple(sorted(kept.items())), skipped)
 
 
 def _successor(db: Session, enrolment_key: str) -> EnrolmentRow | None:
@@ -357,6 +375,7 @@ class KoppeltaalOutbox:
                     task_version=applied.version_id, old=applied.was, new=applied.status,
                 )  # fmt: skip
                 client.create(event)
+        notes.extend(plan.skipped)
         if plan.kept:
             notes.append(plan.kept_text())
         return Outcome("delivered", "; ".join(notes) or "nothing to write", 200)
