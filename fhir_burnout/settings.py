@@ -24,6 +24,7 @@ Read in one place, by the CLI or the app factory, never at import time::
     backend_private_key = "keys/worker.jwk"       # default: the app's own current key
     backend_scope = "system/*.cruds"
     koppeltaal_alg = "RS512"      # mode koppeltaal: RS512 (default) | RS384 | ES384
+    koppeltaal_results = false    # mode koppeltaal: a DocumentReference per completed Task
 
 Environment overrides: FHIR_BURNOUT_BASE_URL, FHIR_BURNOUT_DATABASE_URL,
 FHIR_BURNOUT_SECRET_KEY, FHIR_BURNOUT_TOKEN_KEY.
@@ -62,6 +63,9 @@ class Backend:
     #: Koppeltaal: the client assertion's algorithm (``koppeltaal_alg``; None: the key's
     #: ``alg``, else RS512)
     alg: str | None = None
+    #: Koppeltaal: publish a DocumentReference (draft T029) linking to our results summary
+    #: when a KT Task is completed (``koppeltaal_results``; see koppeltaal/_results.py)
+    results: bool = False
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,9 @@ class Settings:
                 raise ContentError(
                     where, f"ehr[{i}].koppeltaal_alg", f"use one of {KOPPELTAAL_ALGS}"
                 )
+            results = raw.get("koppeltaal_results", False)
+            if not isinstance(results, bool):
+                raise ContentError(where, f"ehr[{i}].koppeltaal_results", "must be true or false")
             backend_key = None
             if raw.get("backend_private_key"):
                 key_path = base_dir / str(raw["backend_private_key"])
@@ -185,6 +192,7 @@ class Settings:
                     practice=raw.get("practice"),
                     mode=mode,
                     alg=alg,
+                    results=results,
                 )
             )
         return cls(

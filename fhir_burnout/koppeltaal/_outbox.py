@@ -16,6 +16,9 @@ instead, per entry (:func:`plan_entry`):
   for that KT2_Task (the launch queues in-progress);
 - a create of an AuditEvent: POSTed as it is (a conditional create on its write key, kept
   in ``meta.tag``: AuditEvent has no identifier);
+- ``{"op": "koppeltaal-results", ...}`` (``_results.queue_results``): the client's results
+  as a DocumentReference (draft T029), queued when a KT2_Task is completed on the server and
+  the domain's ``koppeltaal_results`` setting is on (``Backend.results``; see ``_results``);
 - everything else stays with us: recorded as the entry's event, never an error.
 
 A status goes on as KOPPELTAAL.md §2 says: read the Task, set ``status`` and nothing else
@@ -47,6 +50,7 @@ from fhir_burnout.errors import FhirBurnoutError, FhirServerError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.koppeltaal._audit import processing_error, status_changed
 from fhir_burnout.koppeltaal._backend import koppeltaal_token_source, token_endpoint
+from fhir_burnout.koppeltaal._results import RESULTS_OP, queue_results, send_results
 from fhir_burnout.koppeltaal._tables import KoppeltaalTaskRow
 from fhir_burnout.koppeltaal._trace import TracedSession, traced
 from fhir_burnout.settings import Settings
@@ -100,6 +104,8 @@ class EntryPlan:
     kept: tuple[tuple[str, int], ...]
     #: KT2_Tasks left alone: final as we last saw them (cancelled in the portal, say)
     skipped: tuple[str, ...] = ()
+    #: results DocumentReferences to send (the ``koppeltaal-results`` operations)
+    documents: tuple[dict[str, Any], ...] = ()
 
     def kept_text(self) -> str:
         """``stays with us: 2 Task, 1 CarePlan`` (empty when nothing stays)."""
@@ -191,6 +197,7 @@ def plan_entry(db: Session, fhir_base: str, operations: Iterable[Mapping[str, An
             by_local.setdefault(row.local_task_key, []).append(row)
     changes: dict[str, StatusChange] = {}
     audit_events: list[dict[str, Any]] = []
+    documents: list[dict[str, Any]] = []
     kept: dict[str, int] = {}
     for op in operations:
         kind = str(op.get("op"))
@@ -200,6 +207,8 @@ def plan_entry(db: Session, fhir_base: str, operations: Iterable[Mapping[str, An
                 audit_events.append(dict(op))
             else:
                 _count(kept, resource_type)
+        elif kind == RESULTS_OP:
+            documents.append(dict(op))
         elif kind == TASK_OP:
             task_id = str(op["task_id"])
             changes[task_id] = StatusChange(task_id, str(op["status"]), op.get("from"))
@@ -232,7 +241,9 @@ def plan_entry(db: Session, fhir_base: str, operations: Iterable[Mapping[str, An
         f"Task/{task_id} is {status}: nothing sent" for task_id, status in final.items()
     )
     sent = tuple(c for task_id, c in changes.items() if task_id not in final)
-    return EntryPlan(sent, tuple(audit_events), tuple(sorted(kept.items())), skipped)
+    return EntryPlan(
+        sent, tuple(audit_events), tuple(sorted(kept.items())), skipped, tuple(documents)
+    )
 
 
 def _successor(db: Session, enrolment_key: str) -> EnrolmentRow | None:
@@ -331,6 +342,7 @@ class KoppeltaalOutbox:
         *,
         audit: Callable[[str], tuple[str, str] | None] | None = None,
         clock: Callable[[], datetime] | None = None,
+        results: Callable[[str], bool] | None = None,
     ) -> None:
         self.engine = engine
         self.client_for = client_for
@@ -338,6 +350,8 @@ class KoppeltaalOutbox:
         #: agent and site; None writes no AuditEvent for a status change
         self.audit = audit
         self.clock = clock
+        #: whether a domain takes our results as a DocumentReference (``Backend.results``)
+        self.results = results
 
     def deliver(self, entry: _Entry) -> Outcome:
         """Send what Koppeltaal allows of the entry; the rest stays with us. Its requests
@@ -356,6 +370,12 @@ class KoppeltaalOutbox:
                 _audit_event(op), if_none_exist=f"_tag={KEY_SYSTEM}|{op['key']}"
             )
             notes.append(f"AuditEvent/{created.get('id', '?')} sent")
+        for op in plan.documents:
+            who = self.audit(entry.fhir_base) if self.audit is not None else None
+            if who is None:
+                notes.append(f"no DocumentReference for Task/{op['task_id']}: no base URL")
+                continue
+            notes.append(send_results(client, op, device=f"Device/{who[0]}", base_url=who[1]))
         for change in plan.changes:
             try:
                 applied = self.apply(client, change)
@@ -364,7 +384,14 @@ class KoppeltaalOutbox:
                 raise
             if applied is None:
                 return Outcome("retry", "the Koppeltaal Task kept changing on the server", 412)
-            self._remember(entry.fhir_base, applied)
+            # A Task completed on the server (by us now, or before a retry): the results
+            # go with it when the domain wants them (queued with what we remember).
+            results = (
+                change.status == applied.status == "completed"
+                and self.results is not None
+                and self.results(entry.fhir_base)
+            )
+            self._remember(entry.fhir_base, applied, results=results)
             notes.append(applied.note)
             who = self.audit(entry.fhir_base) if self.audit is not None else None
             if applied.sent and who is not None:
@@ -432,7 +459,7 @@ class KoppeltaalOutbox:
             )  # fmt: skip
         return None
 
-    def _remember(self, fhir_base: str, applied: Applied) -> None:
+    def _remember(self, fhir_base: str, applied: Applied, *, results: bool = False) -> None:
         with Session(self.engine) as db, db.begin():
             row = db.get(KoppeltaalTaskRow, (fhir_base.rstrip("/"), applied.task_id))
             if row is None:
@@ -441,6 +468,8 @@ class KoppeltaalOutbox:
             if applied.version_id:
                 row.version_id = str(applied.version_id)
             row.updated_at = self.clock() if self.clock else datetime.now(UTC)
+            if results:
+                queue_results(db, row, now=row.updated_at)
 
 
 def _audit_event(op: Mapping[str, Any]) -> dict[str, Any]:
@@ -505,7 +534,11 @@ def deliver_for(
         backend = backends.get(fhir_base.rstrip("/"))
         return (backend.client_id, settings.base_url) if backend is not None else None
 
-    outbox = KoppeltaalOutbox(engine, client_for, audit=audit)
+    def results(fhir_base: str) -> bool:
+        backend = backends.get(fhir_base.rstrip("/"))
+        return backend is not None and backend.results
+
+    outbox = KoppeltaalOutbox(engine, client_for, audit=audit, results=results)
 
     def pick(fhir_base: str) -> Callable[[Any], Outcome] | None:
         return outbox.deliver if fhir_base.rstrip("/") in domains else None

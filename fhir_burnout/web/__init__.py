@@ -24,6 +24,7 @@ from fhir_burnout.web import (
     _invite_pages,
     _koppeltaal_notify,
     _koppeltaal_pages,
+    _koppeltaal_results,
     _launch,
     _practitioner_pages,
     _progress_pages,
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(_referral_api.bp)
     app.register_blueprint(_koppeltaal_pages.bp)
     app.register_blueprint(_koppeltaal_notify.bp)
+    app.register_blueprint(_koppeltaal_results.bp)
 
     @app.get("/.well-known/jwks.json")
     def jwks() -> Response:

@@ -429,6 +429,24 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "Het programma kan het Koppeltaal-netwerk nu niet bereiken. Probeer het over een paar minuten opnieuw.",
         "en": "The programme cannot reach the Koppeltaal network right now. Please try again in a few minutes.",
     },
+    # --- K8: the results a Koppeltaal DocumentReference links to ----------------------------
+    "ktr_title": {
+        "nl": "Resultaten burn-outprogramma",
+        "en": "Results of the burnout programme",
+    },
+    "ktr_about": {
+        "nl": "Cliënt {patient}; overzicht van {date}.",
+        "en": "Client {patient}; summary of {date}.",
+    },
+    "ktr_portal_first": {
+        "nl": "Deze resultaten zijn alleen voor behandelaars. Open eerst de module vanuit het portaal of EPD en open daarna deze link opnieuw.",
+        "en": "These results are for care professionals only. Please open the module from the portal or EHR first, then open this link again.",
+    },
+    "ktr_not_found": {
+        "nl": "Deze resultaten bestaan niet (meer) bij dit programma.",
+        "en": "These results do not exist (any more) in this programme.",
+    },
+    # --- end of K8 ---
 }
 
 

@@ -1,0 +1,286 @@
+# ruff: noqa: F811 (the fixtures of test_koppeltaal_notify and _launch, imported and used by name)
+"""Against the Koppeltaal sandbox, on SQLite and PostgreSQL: behind ``koppeltaal_results``,
+a KT Task completed by the client's progress brings one DocumentReference (draft T029) to the
+domain: metadata and a link to our own download, never the data; the link opens only for a
+care professional launched from the portal of that domain; a domain that takes no
+DocumentReference still gets the Task's status.
+
+The worker's FHIR clients record every request; the app runs at its registered address
+through Flask's test client for the launches (test_koppeltaal_launch), or on a real port with
+the poll taking the Tasks in (test_koppeltaal_notify).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fhir_burnout.errors import ContentError
+from fhir_burnout.fhir import FhirClient
+from fhir_burnout.koppeltaal._outbox import KoppeltaalClients, KoppeltaalOutbox, deliver_for
+from fhir_burnout.koppeltaal._results import (
+    KT2_DOCUMENT_REFERENCE,
+    RESULTS_OP,
+    identifier_system,
+    queue_results,
+)
+from fhir_burnout.settings import Settings
+from fhir_burnout.sync import OutboxEntry, OutboxEvent, Worker
+from fhir_burnout.web import create_app
+from fhir_burnout.workflow import TaskRow, change_task, finish
+
+from .conftest import kt_token_source
+from .test_koppeltaal_launch import (  # noqa: F401
+    AD_BASE,
+    launch,
+    launch_form,
+    published,
+    text_of,
+)
+from .test_koppeltaal_launch import assign as launch_assign
+from .test_koppeltaal_launch import kt_settings as launch_settings
+from .test_koppeltaal_notify import (  # noqa: F401
+    _deliver,
+    _row,
+    _start_after_what_is_there,
+    domain,
+    tools,
+)
+from .test_practitioner_view import PHQ9_ITEMS, submit
+
+
+def with_results(settings: Settings, on: bool = True) -> Settings:
+    """The same settings with ``koppeltaal_results`` on (or off) for every domain."""
+    backends = tuple(dataclasses.replace(b, results=on) for b in settings.backends)
+    return dataclasses.replace(settings, backends=backends)
+
+
+class Recording:
+    """The worker's clients, every request recorded."""
+
+    def __init__(self, settings: Settings):
+        self.clients = KoppeltaalClients(settings)
+        self.requests: list = []
+
+    def _hook(self, response, *args, **kwargs):
+        self.requests.append(response.request)
+
+    def get(self, fhir_base: str) -> FhirClient:
+        client = self.clients.get(fhir_base)
+        if self._hook not in client.session.hooks["response"]:
+            client.session.hooks["response"].append(self._hook)
+        return client
+
+    def posted(self, resource_type: str) -> list[dict]:
+        return [json.loads(r.body) for r in posts(self.requests, resource_type)]
+
+
+def posts(sent, resource_type: str) -> list:
+    """The POSTs to ``[base]/<resource_type>`` among the requests ``sent``."""
+    path = "/" + resource_type
+    return [r for r in sent if r.method == "POST" and r.url.split("?")[0].endswith(path)]
+
+
+def documents(info, base_url: str, key: str) -> list[dict]:
+    """Our DocumentReferences for ``key`` on the domain (read as the module)."""
+    with FhirClient(info.fhir_base, token_source=kt_token_source(info)) as client:
+        found = client.search(
+            "DocumentReference", {"identifier": f"{identifier_system(base_url)}|{key}"}
+        )
+        return [d for d in found if d.get("resourceType") == "DocumentReference"]
+
+
+def entries(engine, kind: str) -> list[OutboxEntry]:
+    with Session(engine) as db:
+        return list(db.scalars(select(OutboxEntry).where(OutboxEntry.kind == kind)))
+
+
+# --- the setting ------------------------------------------------------------------------
+
+
+def test_the_setting_is_read_per_ehr_and_off_by_default(tmp_path):
+    base = {"base_url": "https://app.example", "secret_key": "s", "token_key": "t"}
+    ehr = {"fhir_base": "https://kt.example/fhir", "client_id": "m", "mode": "koppeltaal"}
+    off = Settings.from_mapping({**base, "ehr": [ehr]}, base_dir=tmp_path, env={})
+    on = Settings.from_mapping({**base, "ehr": [{**ehr, "koppeltaal_results": True}]},
+                               base_dir=tmp_path, env={})  # fmt: skip
+    assert off.backends[0].results is False and on.backends[0].results is True
+    with pytest.raises(ContentError, match="koppeltaal_results"):
+        Settings.from_mapping({**base, "ehr": [{**ehr, "koppeltaal_results": "yes"}]},
+                              base_dir=tmp_path, env={})  # fmt: skip
+
+
+# --- setting off: nothing -------------------------------------------------------------------
+
+
+def test_with_the_setting_off_no_document_reference_is_ever_sent(domain, tools):
+    engine, recorded, worker, poller, definitions = tools  # the fixture's settings: off
+    task = domain.assign("pat-23", "body-signals")
+    poller.run_once()
+    row = _row(engine, domain.fhir_base, task["id"])
+    for status in ("in-progress", "completed"):
+        with Session(engine) as db, db.begin():
+            change_task(db, definitions, row.local_task_key, status, actor="client",
+                        who="Patient/pat-23")  # fmt: skip
+        _deliver(worker)
+    with FhirClient(domain.fhir_base, token_source=kt_token_source(domain.info)) as client:
+        assert client.read("Task", task["id"])["status"] == "completed"
+    assert recorded.requests  # the worker did write (the status), just no document
+    assert not [r for r in recorded.requests if "DocumentReference" in r.url]
+    assert entries(engine, RESULTS_OP) == []
+    assert documents(domain.info, domain.app_url, task["id"]) == []
+
+
+# --- setting on: one document, the link for the domain's care professionals ---------------
+
+
+@pytest.fixture
+def results_app(kt_sandbox, published, tmp_path, database_url):
+    """The app at its registered address (launches work), with ``koppeltaal_results`` on,
+    and its worker with every request recorded."""
+    settings = with_results(launch_settings(kt_sandbox, tmp_path, database_url=database_url))
+    app = create_app(settings)
+    engine = app.extensions["fhir_burnout"]["engine"]
+    recording = Recording(settings)
+    worker = Worker(engine, recording.get,
+                    deliver_for=deliver_for(settings, engine, recording.get))  # fmt: skip
+    _start_after_what_is_there(engine, SimpleNamespace(fhir_base=kt_sandbox.fhir_base,
+                                                       info=kt_sandbox))  # fmt: skip
+    yield SimpleNamespace(app=app, engine=engine, settings=settings, recording=recording,
+                          worker=worker)  # fmt: skip
+    recording.clients.close()
+    engine.dispose()
+
+
+def test_a_completed_programme_brings_one_document_reference_and_the_link_shows_the_results(
+    results_app, kt_sandbox, published
+):
+    app, engine, worker, recording = (
+        results_app.app, results_app.engine, results_app.worker, results_app.recording,
+    )  # fmt: skip
+    definitions = app.extensions["fhir_burnout"]["definitions"]
+    base_url = results_app.settings.base_url
+    task = launch_assign(kt_sandbox, published[AD_BASE + "track-waiting-list"], "pat-22")
+    patient = app.test_client()
+    assert launch(patient, launch_form(kt_sandbox, task["id"])).headers["Location"] == "/"
+    carer = app.test_client()
+    landed = launch(carer, launch_form(kt_sandbox, task["id"], "practitioner"))
+    assert landed.headers["Location"] == "/practitioner"
+    row = _row(engine, kt_sandbox.fhir_base, task["id"])
+    with Session(engine) as db, db.begin():
+        phq9 = db.scalar(
+            select(TaskRow.key).where(
+                TaskRow.enrolment_key == row.enrolment_key, TaskRow.action_id == "phq-9.start"
+            )
+        )
+        submit(db, definitions, phq9, dict.fromkeys(PHQ9_ITEMS, 3), patient="pat-22",
+               now=datetime.now(UTC))  # fmt: skip
+    _deliver(worker)  # the launch's in-progress (and what stays with us)
+    assert documents(kt_sandbox, base_url, task["id"]) == []  # not before it is completed
+    with Session(engine) as db, db.begin():
+        finish(db, row.enrolment_key, by="Practitioner/prac-1")
+    _deliver(worker)
+
+    with FhirClient(kt_sandbox.fhir_base, token_source=kt_token_source(kt_sandbox)) as client:
+        assert client.read("Task", task["id"])["status"] == "completed"
+    (document,) = documents(kt_sandbox, base_url, task["id"])
+    url = f"{base_url}/koppeltaal/results/{task['id']}"
+    assert document["status"] == "current"
+    assert KT2_DOCUMENT_REFERENCE in document["meta"]["profile"]
+    assert document["subject"]["reference"] == "Patient/pat-22"
+    assert document["type"]["coding"][0] == {
+        "system": "http://loinc.org", "code": "11506-3", "display": "Progress note",
+    }  # fmt: skip
+    assert document["date"]
+    assert document["context"]["related"] == [{"reference": f"Task/{task['id']}", "type": "Task"}]
+    assert document["author"][0]["reference"] == "Device/fhir-burnout"
+    (content,) = document["content"]
+    attachment = content["attachment"]
+    assert attachment["url"] == url and attachment["contentType"] == "text/html"
+    assert attachment["title"] and "data" not in attachment and "size" not in attachment
+    origin = [e["valueReference"]["reference"] for e in document["extension"]
+              if e["url"].endswith("/resource-origin")]  # fmt: skip
+    assert origin == ["Device/fhir-burnout"]  # the server's: we sent none
+    assert "Binary" not in json.dumps(document)
+    posted = recording.posted("DocumentReference")
+    assert len(posted) == 1 and "extension" not in posted[0] and "id" not in posted[0]
+
+    # Delivered twice (the same entry again, and the completion queued again): still one.
+    (entry,) = entries(engine, RESULTS_OP)
+    again = KoppeltaalOutbox(engine, recording.get, audit=lambda _: ("fhir-burnout", base_url))
+    claimed = SimpleNamespace(key=entry.key, fhir_base=entry.fhir_base,
+                              payload=json.loads(entry.payload))  # fmt: skip
+    first, second = again.deliver(claimed), again.deliver(claimed)
+    assert first.state == second.state == "delivered" and first.what == second.what
+    with Session(engine) as db, db.begin():
+        queue_results(db, _row(engine, kt_sandbox.fhir_base, task["id"]))
+    _deliver(worker)
+    assert len(documents(kt_sandbox, base_url, task["id"])) == 1
+    assert len(recording.posted("DocumentReference")) == 4  # each one conditional
+    assert {e.state for e in entries(engine, RESULTS_OP)} == {"delivered"}
+
+    # The link, for the care professional launched from the portal: the scores, in words.
+    path = url.removeprefix(base_url)
+    page = carer.get(path, headers={"Accept-Language": "nl"})
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    text = text_of(page)
+    assert "Resultaten burn-outprogramma" in text
+    assert "Stemming (PHQ-9): Totaalscore (0-27)" in text
+    assert "27 Zware klachten" in text  # the score and its band
+    assert "Bijna elke dag" in text  # the answers, in words
+    english = carer.get(path, headers={"Accept-Language": "en"})
+    assert "Results of the burnout programme" in text_of(english)
+    # A key the domain does not know.
+    assert carer.get("/koppeltaal/results/no-such-task").status_code == 404
+    # The client's own session and a browser that is not signed in: 403, readable.
+    for someone in (patient, app.test_client()):
+        refused = someone.get(path, headers={"Accept-Language": "nl"})
+        assert refused.status_code == 403
+        assert "Open eerst de module vanuit het portaal" in text_of(refused)
+        assert "27" not in text_of(refused) and refused.headers["Cache-Control"] == "no-store"
+
+
+# --- a domain that takes no DocumentReference -------------------------------------------------
+
+
+def test_a_domain_refusing_document_reference_still_gets_the_status(domain, tools):
+    engine, recorded, _, poller, definitions = tools
+    settings = with_results(domain.app.extensions["fhir_burnout"]["settings"])
+    client = recorded.get(domain.fhir_base)
+    real_create = client.create
+    portal_tokens = kt_token_source(domain.info, "portal")
+
+    def create(resource, *, if_none_exist=None):
+        if resource["resourceType"] != "DocumentReference":
+            return real_create(resource, if_none_exist=if_none_exist)
+        # A domain whose role for the module grants no DocumentReference: the real server
+        # answers a token without that scope (the portal's) with 403.
+        with FhirClient(domain.fhir_base, token_source=portal_tokens) as other:
+            other.session.hooks["response"].append(recorded._hook)
+            return other.create(resource, if_none_exist=if_none_exist)
+
+    client.create = create
+    worker = Worker(engine, recorded.get, deliver_for=deliver_for(settings, engine, recorded.get))
+    task = domain.assign("pat-24", "body-signals")
+    poller.run_once()
+    row = _row(engine, domain.fhir_base, task["id"])
+    for status in ("in-progress", "completed"):
+        with Session(engine) as db, db.begin():
+            change_task(db, definitions, row.local_task_key, status, actor="client",
+                        who="Patient/pat-24")  # fmt: skip
+        _deliver(worker)
+    assert client.read("Task", task["id"])["status"] == "completed"
+    # Tried once: a refusal is not tried again.
+    assert len(posts(recorded.requests, "DocumentReference")) == 1
+    with Session(engine) as db:
+        states = set(db.scalars(select(OutboxEntry.state)))
+        said = [e for e in db.scalars(select(OutboxEvent.what)) if "DocumentReference" in e]
+    assert states == {"delivered"}
+    assert len(said) == 1 and "not taken by the domain (403)" in said[0]
+    assert documents(domain.info, domain.app_url, task["id"]) == []
