@@ -573,3 +573,52 @@ def test_in_a_browser_a_module_assigned_in_the_portal_is_done_and_completed_on_t
     assert ("110100", "0") in kinds  # the launch, with success
     assert sum(code == "rest" for code, _ in kinds) >= 2  # in-progress, then completed
     assert all(e["agent"][0]["who"]["reference"] == "Device/fhir-burnout" for e in trail)
+
+
+def _foreign_copy(info, definition_id):
+    """Another vendor's ActivityDefinition on the domain ``info`` (a copy of one of ours
+    under another KT2PublisherId and url)."""
+    with FhirClient(info.fhir_base, token_source=kt_token_source(info)) as client:
+        ours = client.read("ActivityDefinition", definition_id)
+        theirs = {k: v for k, v in ours.items() if k not in ("id", "meta", "text")}
+        theirs["meta"] = {"profile": ours["meta"]["profile"]}
+        theirs["url"] = f"https://andere-leverancier.example/ActivityDefinition/{uuid.uuid4()}"
+        theirs["extension"] = [
+            {**e, "valueId": "andere-leverancier"} if e["url"] == KT + "KT2PublisherId" else e
+            for e in ours["extension"]
+            if e["url"] != KT + "resource-origin"
+        ]
+        return client.create(theirs)
+
+
+@pytest.mark.parametrize("case", ["replayed", "another-patient", "foreign-definition"])
+def test_in_a_browser_each_refused_launch_shows_a_readable_page_and_is_audited(
+    kt_live, page, case
+):
+    app_url, info, definitions, app = kt_live
+    module = definitions[AD_BASE + "module-rhythm-self-care"]
+    knobs = ""
+    if case == "foreign-definition":
+        module = _foreign_copy(info, module)["id"]
+    task = assign(info, module, "pat-19")
+    if case == "replayed":
+        knobs = f"&jti={uuid.uuid4()}"
+        page.goto(f"{info.portal}/launch?task={task['id']}&as=patient{knobs}")
+        page.wait_for_url(f"{app_url}/", timeout=30_000)  # the first time it works
+        page.context.clear_cookies()
+    elif case == "another-patient":
+        knobs = "&patient=pat-20"
+    before = len(audits(app))
+    page.goto(f"{info.portal}/launch?task={task['id']}&as=patient{knobs}")
+    page.wait_for_url(f"{app_url}/koppeltaal/callback*", timeout=30_000)
+    says = {
+        "replayed": "verlopen of al gebruikt",
+        "another-patient": "hoort bij iemand anders",
+        "foreign-definition": "niet voor dit programma bedoeld",
+    }[case]
+    assert says in page.get_by_role("alert").inner_text()
+    assert page.get_by_text("Referentie voor de helpdesk:").is_visible()
+    assert "0800-0113" in page.content()  # crisis help, as on every page a client sees
+    [event] = audits(app)[before:]
+    assert event["outcome"] == "4" and event["outcomeDesc"]
+    assert page.goto(f"{app_url}/").status == 401  # nobody was signed in
