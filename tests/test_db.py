@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -92,7 +93,7 @@ def test_processes_starting_together_migrate_once(database_url):
         for _ in range(4)
     ]
     outputs = [p.communicate(timeout=60)[1] for p in processes]
-    assert [p.returncode for p in processes] == [0] * 4, outputs
+    assert [p.returncode for p in processes] == [0] * 4, "\n".join(outputs)  # whole tracebacks
     engine = create_db_engine(database_url)
     assert current_revision(engine) == head_revision()
     engine.dispose()
@@ -154,3 +155,19 @@ def test_on_sqlite_a_reader_does_not_wait_for_a_writer(tmp_path):
             writer.rollback()
     finally:
         engine.dispose()
+
+
+def test_a_new_sqlite_database_locked_by_another_process_is_switched_to_wal_once_free(tmp_path):
+    # The first processes on a new database file all switch it to WAL as they connect; while
+    # one holds the write lock, SQLite refuses the switch at once ("database is locked"),
+    # without waiting for the busy timeout. The engine waits for it instead.
+    path = tmp_path / "new.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE started_first (x)")
+    threading.Timer(0.5, other.execute, args=("COMMIT",)).start()
+    engine = create_db_engine(f"sqlite:///{path}")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    engine.dispose()
+    other.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from typing import Any
 
@@ -43,7 +44,7 @@ def create_db_engine(url: str, *, idle_before_ping: float = 10.0) -> Engine:
             # pysqlite's own transaction handling begins late and DEFERRED; take it over.
             connection.isolation_level = None
             cursor = connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _wal(cursor)
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
@@ -60,6 +61,26 @@ def create_db_engine(url: str, *, idle_before_ping: float = 10.0) -> Engine:
     engine = create_engine(url)
     _ping_when_idle(engine, idle_before_ping)
     return engine
+
+
+#: How long a new SQLite connection retries switching a database to WAL (seconds).
+WAL_PATIENCE = 30.0
+
+
+def _wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode=WAL``, tried again while another process holds the lock: on a
+    new database file the first processes to connect switch it at the same moment, and
+    SQLite answers a journal-mode change it cannot make at once with "database is locked"
+    without waiting for the busy timeout."""
+    deadline = time.monotonic() + WAL_PATIENCE
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _ping_when_idle(engine: Engine, idle: float) -> None:
