@@ -23,9 +23,6 @@ notification changes nothing.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -39,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.db import upsert
 from fhir_burnout.errors import FhirServerError
-from fhir_burnout.fhir import FhirClient
+from fhir_burnout.fhir import FhirClient, channel_id, channel_token, channel_token_ok
 from fhir_burnout.koppeltaal._audit import processing_error
 from fhir_burnout.koppeltaal._enrol import (
     KoppeltaalTaskError,
@@ -54,7 +51,7 @@ from fhir_burnout.koppeltaal._portal import follow_portal
 from fhir_burnout.koppeltaal._tables import KoppeltaalPollRow
 from fhir_burnout.koppeltaal._trace import new_id, traced
 from fhir_burnout.settings import Settings
-from fhir_burnout.sync import Agent, enqueue
+from fhir_burnout.sync import Agent, Retries, enqueue, error_kind
 from fhir_burnout.workflow import Definitions
 
 log = logging.getLogger(__name__)
@@ -78,7 +75,7 @@ def _base(fhir_base: str) -> str:
 
 def domain_id(fhir_base: str) -> str:
     """A short, stable name for a domain in the notification URL."""
-    return hashlib.sha256(_base(fhir_base).encode()).hexdigest()[:16]
+    return channel_id(fhir_base)
 
 
 def notify_endpoint(base_url: str, fhir_base: str) -> str:
@@ -89,19 +86,12 @@ def notify_endpoint(base_url: str, fhir_base: str) -> str:
 def notify_token(secret_key: str, fhir_base: str) -> str:
     """The bearer token the domain sends with its notifications: base64url(HMAC-SHA256(
     secret_key, "koppeltaal-notify|" + fhir_base)), unpadded. Never log it."""
-    digest = hmac.new(
-        secret_key.encode(), (_PURPOSE + _base(fhir_base)).encode(), hashlib.sha256
-    ).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return channel_token(secret_key, _PURPOSE, fhir_base)
 
 
 def notify_token_ok(secret_key: str, fhir_base: str, authorization: str | None) -> bool:
     """Whether an ``Authorization`` header carries the domain's token (constant time)."""
-    scheme, _, given = (authorization or "").strip().partition(" ")
-    if scheme.lower() != "bearer" or not given.strip():
-        return False
-    expected = notify_token(secret_key, fhir_base)
-    return hmac.compare_digest(expected.encode(), given.strip().encode("utf-8", "replace"))
+    return channel_token_ok(secret_key, _PURPOSE, fhir_base, authorization)
 
 
 @dataclass(frozen=True)
@@ -414,9 +404,7 @@ class KoppeltaalPoller:
         self.interval, self.publisher, self.clock = interval, publisher, clock
         self.subscriber = subscriber
         self._subscribed: set[str] = set()
-        self.retry_base, self.retry_cap = retry_base, retry_cap
-        self._failures: dict[str, int] = {}
-        self._retry_at: dict[str, datetime] = {}
+        self.retries = Retries(retry_base, retry_cap)
 
     @classmethod
     def from_settings(
@@ -446,20 +434,14 @@ class KoppeltaalPoller:
     def poll(self, fhir_base: str, practice: str | None) -> TaskPollOutcome:
         """Poll one domain if it is due; never raises."""
         now = self.clock()
-        retry_at = self._retry_at.get(fhir_base)
-        if retry_at is not None and now < retry_at:
+        if self.retries.waiting(fhir_base, now):
             return TaskPollOutcome(fhir_base, "waiting")
         self._subscribe(fhir_base)
         try:
             return self._poll(fhir_base, practice, now)
         except Exception as error:
-            failures = self._failures.get(fhir_base, 0) + 1
-            self._failures[fhir_base] = failures
-            delay = min(self.retry_cap, self.retry_base * 2.0 ** (failures - 1))
-            self._retry_at[fhir_base] = now + timedelta(seconds=delay)
-            # The error's kind and status only: messages quote URLs with search parameters.
-            status = error.status if isinstance(error, FhirServerError) else None
-            kind = type(error).__name__ + (f" {status}" if status else "")
+            self.retries.failed(fhir_base, now)
+            kind = error_kind(error)
             log.warning("Koppeltaal Task poll of %s failed (%s)", fhir_base, kind)
             return TaskPollOutcome(fhir_base, "failed", error=kind)
 
@@ -515,8 +497,7 @@ class KoppeltaalPoller:
                            KoppeltaalPollRow.wanted_at == wanted)
                     .values(wanted_at=None, trace_id=None, cause=None)
                 )  # fmt: skip
-        self._failures.pop(fhir_base, None)
-        self._retry_at.pop(fhir_base, None)
+        self.retries.succeeded(fhir_base)
         log.info(
             "Koppeltaal Task poll of %s (%s): %d seen, %d ours, %d new, %d refused, "
             "%d changed in the portal",

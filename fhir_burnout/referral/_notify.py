@@ -16,15 +16,12 @@ endpoint calls :func:`notify_token_ok`.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-from fhir_burnout.fhir import FhirClient
+from fhir_burnout.fhir import FhirClient, channel_id, channel_token, channel_token_ok
 
 #: What the HMAC signs before the FHIR base: a token made for anything else never matches.
 _PURPOSE = "referral-notify|"
@@ -52,26 +49,19 @@ def _base(fhir_base: str) -> str:
 def ehr_id(fhir_base: str) -> str:
     """A short, stable name for an EHR in the notification URL (it does not change when the
     config lists its EHRs in another order)."""
-    return hashlib.sha256(_base(fhir_base).encode()).hexdigest()[:16]
+    return channel_id(fhir_base)
 
 
 def notify_token(secret_key: str, fhir_base: str) -> str:
     """The bearer token the EHR at ``fhir_base`` sends with its notifications:
     base64url(HMAC-SHA256(secret_key, "referral-notify|" + fhir_base)), unpadded."""
-    digest = hmac.new(
-        secret_key.encode(), (_PURPOSE + _base(fhir_base)).encode(), hashlib.sha256
-    ).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return channel_token(secret_key, _PURPOSE, fhir_base)
 
 
 def notify_token_ok(secret_key: str, fhir_base: str, authorization: str | None) -> bool:
     """Whether an ``Authorization`` header carries the token of ``fhir_base`` (compared in
     constant time)."""
-    scheme, _, given = (authorization or "").strip().partition(" ")
-    if scheme.lower() != "bearer" or not given.strip():
-        return False
-    expected = notify_token(secret_key, fhir_base)
-    return hmac.compare_digest(expected.encode(), given.strip().encode("utf-8", "replace"))
+    return channel_token_ok(secret_key, _PURPOSE, fhir_base, authorization)
 
 
 def notify_endpoint(base_url: str, fhir_base: str) -> str:

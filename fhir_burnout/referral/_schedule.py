@@ -39,12 +39,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from fhir_burnout.db import is_postgresql
-from fhir_burnout.errors import FhirServerError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.referral._notify import referral_criteria
 from fhir_burnout.referral._poll import PollResult, reconcile
 from fhir_burnout.referral._tables import PollRow
 from fhir_burnout.settings import Settings
+from fhir_burnout.sync import Retries, error_kind
 from fhir_burnout.workflow import Definitions
 
 log = logging.getLogger(__name__)
@@ -120,10 +120,7 @@ class ReferralPoller:
         self.ehrs = tuple((base.rstrip("/"), practice) for base, practice in ehrs)
         self.interval = interval
         self.clock = clock
-        self.retry_base = retry_base
-        self.retry_cap = retry_cap
-        self._failures: dict[str, int] = {}
-        self._retry_at: dict[str, datetime] = {}
+        self.retries = Retries(retry_base, retry_cap)
 
     @classmethod
     def from_settings(
@@ -155,8 +152,7 @@ class ReferralPoller:
     def poll(self, fhir_base: str, practice: str) -> PollOutcome:
         """Poll one EHR if it is due and no other process polls it; never raises."""
         now = self.clock()
-        retry_at = self._retry_at.get(fhir_base)
-        if retry_at is not None and now < retry_at:
+        if self.retries.waiting(fhir_base, now):
             return PollOutcome(fhir_base, "waiting")
         try:
             with _exclusive(self.engine, fhir_base) as mine:
@@ -194,8 +190,7 @@ class ReferralPoller:
                     .where(PollRow.fhir_base == fhir_base, PollRow.wanted_at == wanted)
                     .values(wanted_at=None)
                 )
-        self._failures.pop(fhir_base, None)
-        self._retry_at.pop(fhir_base, None)
+        self.retries.succeeded(fhir_base)
         log.info(
             "referral poll of %s (%s): %d seen, %d new, %d refused",
             fhir_base, why, result.seen, result.new, len(result.refused),
@@ -203,14 +198,8 @@ class ReferralPoller:
         return PollOutcome(fhir_base, "polled", why, result)
 
     def _failed(self, fhir_base: str, now: datetime, error: Exception) -> PollOutcome:
-        failures = self._failures.get(fhir_base, 0) + 1
-        self._failures[fhir_base] = failures
-        delay = min(self.retry_cap, self.retry_base * 2.0 ** (failures - 1))
-        self._retry_at[fhir_base] = now + timedelta(seconds=delay)
-        # The error's kind and HTTP status only: messages quote URLs with search
-        # parameters, and database errors quote the statement's (health data).
-        status = getattr(error, "status", None) if isinstance(error, FhirServerError) else None
-        kind = type(error).__name__ + (f" {status}" if status else "")
+        delay = self.retries.failed(fhir_base, now)
+        kind = error_kind(error)
         log.warning(
             "referral poll of %s failed (%s); trying again in %.0f s", fhir_base, kind, delay
         )

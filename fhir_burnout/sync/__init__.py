@@ -24,6 +24,7 @@ from fhir_burnout.sync._outbox import (
     queue_status,
     requeue,
 )
+from fhir_burnout.sync._retries import Retries, error_kind
 from fhir_burnout.sync._tables import DeliveredResource, OutboxEntry, OutboxEvent
 from fhir_burnout.sync._worker import Backoff, Outcome, Worker
 
@@ -38,9 +39,11 @@ __all__ = [
     "OutboxEvent",
     "Outcome",
     "QueueStatus",
+    "Retries",
     "Worker",
     "claim",
     "enqueue",
+    "error_kind",
     "key_identifier",
     "key_reference",
     "moves_forward",
