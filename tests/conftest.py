@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -148,6 +149,35 @@ def engine(database_url):
     upgrade(engine)
     yield engine
     engine.dispose()
+
+
+def client_of(client) -> str:
+    """The client a signed-in test browser's forms act on: what the pages' hidden
+    ``patient`` field says (the server checks it against the launch)."""
+    with client.session_transaction() as kept:
+        sid = kept.get("sid")
+    row = client.application.extensions["fhir_burnout"]["store"].get(sid) if sid else None
+    return row.patient if row is not None and row.patient else ""
+
+
+def home_url(app_url: str, path: str = "/") -> re.Pattern[str]:
+    """A page of the app as a launched browser has it: ``path`` (default the first page
+    after a launch), with the launch's own context handle."""
+    return re.compile(re.escape(app_url + path) + r"(\?ctx=[\w-]+)?$")
+
+
+def path_of(location: str) -> str:
+    """A redirect's path, without the launch context handle it carries."""
+    return location.split("?ctx=", 1)[0]
+
+
+def hidden_fields(page: str) -> dict[str, str]:
+    """The hidden fields a page's form posts along: the CSRF token and the client it acts
+    on, as a browser would send them."""
+    found = dict(
+        re.findall(r'<input type="hidden" name="(csrf_token|patient)" value="([^"]*)"', page)
+    )
+    return found
 
 
 def app_settings(fhir_base, folder, *, database_url=None, base_url=APP):

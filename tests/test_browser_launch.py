@@ -7,12 +7,12 @@ import pytest
 import requests
 from sqlalchemy import text
 
-from .conftest import SCREENSHOTS
+from .conftest import SCREENSHOTS, home_url
 
 
 def test_ehr_launch_as_a_practitioner(live, page):
     page.goto(f"{live.info.launcher}?app=fhir-burnout&practitioner=prac-1&patient=pat-02")
-    page.wait_for_url(f"{live.app_url}/")
+    page.wait_for_url(home_url(live.app_url))
     assert page.get_by_role("heading", level=1).inner_text() == "Welkom, Mirjam Behandelaar."
     assert "Cliënt: Bram van Proefpersoon" in page.locator(".banner").inner_text()
     assert "geboren 2-2-1972" in page.locator(".banner").inner_text()
@@ -29,7 +29,7 @@ def test_launch_from_the_launcher_page(live, page):
     page.select_option("select[name=practitioner]", "prac-3")
     page.select_option("select[name=patient]", "pat-04")
     page.get_by_role("button", name="Launch").click()
-    page.wait_for_url(f"{live.app_url}/")
+    page.wait_for_url(home_url(live.app_url))
     assert "Fatma Praktijkhulp" in page.get_by_role("heading", level=1).inner_text()
 
 
@@ -51,7 +51,7 @@ def test_launch_via_form_post(live, page):
         "<button>Open</button></form>"
     )
     page.get_by_role("button", name="Open").click()
-    page.wait_for_url(f"{live.app_url}/")
+    page.wait_for_url(home_url(live.app_url))
     assert "ingelogd met je eigen gegevens" in page.content()  # a portal launch: the patient
 
 
@@ -59,7 +59,7 @@ def test_launch_via_form_post(live, page):
 def test_standalone_launch_as_a_patient_in_english(live, page):
     page.goto(f"{live.app_url}/login")
     page.get_by_role("button", name="Lotte Oefenaar").click()
-    page.wait_for_url(f"{live.app_url}/")
+    page.wait_for_url(home_url(live.app_url))
     assert page.get_by_role("heading", level=1).inner_text() == "Welcome, Lotte Oefenaar."
     assert page.locator(".banner").count() == 0
     assert "Call 113" in page.locator(".crisis").inner_text()
@@ -67,7 +67,7 @@ def test_standalone_launch_as_a_patient_in_english(live, page):
 
 def test_refresh_after_expiry_keeps_the_person_signed_in(live, page):
     page.goto(f"{live.info.launcher}?app=fhir-burnout&practitioner=prac-2&patient=pat-08")
-    page.wait_for_url(f"{live.app_url}/")
+    page.wait_for_url(home_url(live.app_url))
     store = live.app.extensions["fhir_burnout"]["store"]
     with store.engine.begin() as db:
         db.execute(text("update launch_session set expires_at = 0"))

@@ -20,9 +20,10 @@ from fhir_burnout.sandbox import start_sandbox
 from fhir_burnout.settings import Backend
 from fhir_burnout.sync import KEY_SYSTEM, Worker, queue_status
 from fhir_burnout.web import create_app
+from fhir_burnout.web._launch import person_name
 from fhir_burnout.workflow import EnrolmentRow, TaskRow, enrol, submit_response
 
-from .conftest import PHONE, Live, accessible, app_settings
+from .conftest import PHONE, Live, accessible, app_settings, home_url
 from .outbox_load import worker_token_source
 from .test_practitioner_view import PHQ9_ITEMS, PRACTICE, submit
 
@@ -76,7 +77,7 @@ def open_as_practitioner(page, live, patient, practitioner="prac-1"):
     page.goto(
         f"{live.info.launcher}?app=fhir-burnout&practitioner={practitioner}&patient={patient}"
     )
-    page.wait_for_url(f"{live.app_url}/")
+    page.wait_for_url(home_url(live.app_url))
 
 
 def fits_the_width(page):
@@ -105,7 +106,7 @@ def test_a_safety_alert_from_the_check_in_is_on_top_of_both_pages(live, phone, d
     # The client fills in the weekly check-in on their phone and says "often".
     client = phone
     client.goto(f"{live.info.launcher}?app=fhir-burnout&patient=pat-05")
-    client.wait_for_url(f"{live.app_url}/")
+    client.wait_for_url(home_url(live.app_url))
     client.get_by_role("link", name="Wekelijkse check-in").click()
     client.get_by_label("Hoeveel energie had je deze week?").fill("2")
     client.get_by_label("Slecht", exact=True).check()
@@ -117,7 +118,7 @@ def test_a_safety_alert_from_the_check_in_is_on_top_of_both_pages(live, phone, d
     page = desk
     open_as_practitioner(page, live, "pat-05")
     page.get_by_role("link", name="Overzicht van deze cliënt").click()
-    page.wait_for_url(f"{live.app_url}/practitioner")
+    page.wait_for_url(home_url(live.app_url, "/practitioner"))
     expect(page.locator(".banner")).to_contain_text("Cliënt: Eva van der Fictief")
     headings = page.get_by_role("heading", level=2).all_inner_texts()
     assert headings[0] == "Veiligheidssignalen"  # on top, before the programme
@@ -130,7 +131,7 @@ def test_a_safety_alert_from_the_check_in_is_on_top_of_both_pages(live, phone, d
     accessible(page, "practitioner-with-alert")
 
     page.get_by_role("link", name="Praktijkoverzicht").first.click()
-    page.wait_for_url(f"{live.app_url}/practice")
+    page.wait_for_url(home_url(live.app_url, "/practice"))
     assert page.get_by_role("heading", level=2).first.inner_text() == "Veiligheidssignalen"
     expect(page.locator(".safety-alert")).to_contain_text("Cliënt Eva van der Fictief (pat-05)")
     first_row = page.locator("ul.clients li").first
@@ -207,3 +208,89 @@ def test_pause_resume_and_unlock_are_buttons_that_work(live, desk, worker):
         [careplan] = fhir.search("CarePlan", {"identifier": f"{KEY_SYSTEM}|{key}"})
         assert careplan["status"] == "active"
     accessible(page, "practitioner-actions")
+
+
+def names(live, *patients):
+    """The clients' names as the EHR has them (what the patient banner must show)."""
+    with FhirClient(live.info.fhir_base, token_source=worker_token_source(live.info)) as fhir:
+        return [person_name(fhir.read("Patient", p)) for p in patients]
+
+
+def enrolled_tracks(live, patient):
+    with Session(live.app.extensions["fhir_burnout"]["engine"]) as db:
+        return db.scalars(select(EnrolmentRow.track).where(EnrolmentRow.patient == patient)).all()
+
+
+def test_two_charts_in_two_tabs_each_act_on_their_own_client(live, browser):
+    """Two EHR launches in one browser (two tabs, two clients): each tab's banner names its
+    own client, and "Aanmelden" in each enrols that tab's client, whichever was launched
+    last. A form whose client was changed is refused and changes nothing."""
+    first_name, second_name = names(live, "pat-08", "pat-09")
+    context = browser.new_context(locale="nl-NL", viewport=PHONE, bypass_csp=True)
+    first, second = context.new_page(), context.new_page()
+    open_as_practitioner(first, live, "pat-08")
+    open_as_practitioner(second, live, "pat-09")  # the newest launch of this browser
+    for tab, name in ((first, first_name), (second, second_name)):
+        tab.get_by_role("link", name="Overzicht van deze cliënt").click()
+        expect(tab.locator(".banner")).to_contain_text(name)
+    # The first tab acts on the first client, although the second was launched later.
+    first.get_by_label("Aanmelden voor").select_option("standard")
+    first.get_by_role("button", name="Aanmelden").click()
+    expect(first.get_by_role("status")).to_contain_text("Aangemeld voor")
+    expect(first.locator(".banner")).to_contain_text(first_name)
+    assert enrolled_tracks(live, "pat-08") == ["standard"]
+    assert enrolled_tracks(live, "pat-09") == []
+    second.get_by_label("Aanmelden voor").select_option("waiting-list")
+    second.get_by_role("button", name="Aanmelden").click()
+    expect(second.get_by_role("status")).to_contain_text("Aangemeld voor")
+    assert enrolled_tracks(live, "pat-09") == ["waiting-list"]
+    assert enrolled_tracks(live, "pat-08") == ["standard"]
+    # A forged client id in a form (the page says pat-08; the form now names pat-09).
+    first.evaluate(
+        "document.querySelectorAll('input[name=patient]').forEach(i => i.value = 'pat-09')"
+    )
+    first.get_by_role("button", name="Pauzeren").click()
+    expect(first.get_by_role("main")).to_contain_text("hoort bij een andere cliënt")
+    with Session(live.app.extensions["fhir_burnout"]["engine"]) as db:
+        statuses = db.scalars(select(EnrolmentRow.status).where(EnrolmentRow.patient.in_(
+            ["pat-08", "pat-09"]))).all()  # fmt: skip
+    assert sorted(statuses) == ["active", "active"]
+    accessible(first, "wrong-client")
+    context.close()
+
+
+def test_a_questionnaire_filled_in_with_the_client_names_the_care_professional(live, desk, worker):
+    """A care professional fills in the weekly check-in with the client during a session:
+    the page says so, and the EHR gets author = the Practitioner, source = the Patient and a
+    Provenance naming the Practitioner. A module's "done" stays the client's to say."""
+    _, tasks = enrolled(live, "pat-10")
+    page = desk
+    open_as_practitioner(page, live, "pat-10")
+    page.get_by_role("link", name="Wekelijkse check-in").click()
+    expect(page.locator(".together")).to_contain_text("Samen met de cliënt invullen")
+    page.get_by_label("Hoeveel energie had je deze week?").fill("5")
+    page.get_by_label("Goed", exact=True).check()
+    page.get_by_label("Hoeveel spanning voelde je deze week?").fill("4")
+    page.get_by_label("Nee", exact=True).check()
+    page.get_by_role("button", name="Versturen").click()
+    page.wait_for_url(home_url(live.app_url))
+    deliver_all(worker)
+    with FhirClient(live.info.fhir_base, token_source=worker_token_source(live.info)) as fhir:
+        [response] = fhir.search("QuestionnaireResponse", {"subject": "Patient/pat-10"})
+        assert response["author"] == {"reference": "Practitioner/prac-1"}
+        assert response["source"] == {"reference": "Patient/pat-10"}
+        assert response["subject"] == {"reference": "Patient/pat-10"}
+        provenances = fhir.search(
+            "Provenance", {"target": f"QuestionnaireResponse/{response['id']}"}
+        )
+        assert [p["agent"][0]["who"]["reference"] for p in provenances] == ["Practitioner/prac-1"]
+    # The overview says who entered it.
+    page.get_by_role("link", name="Overzicht van deze cliënt").click()
+    expect(page.locator(".response summary").first).to_contain_text("samen met de cliënt")
+    # A module: the care professional may look, not mark it as read.
+    page.goto(f"{live.app_url}/task/{tasks['understanding-burnout']}")
+    expect(page.get_by_role("main")).to_contain_text("Alleen de cliënt kan hem afronden")
+    assert page.get_by_role("button", name="Klaar met deze module").count() == 0
+    state = live.app.extensions["fhir_burnout"]
+    with Session(state["engine"]) as db:
+        assert db.get(TaskRow, tasks["understanding-burnout"]).status == "ready"

@@ -107,7 +107,7 @@ def test_a_new_user_follows_the_demo_output_to_a_client_on_their_way(tmp_path, p
         straight = printed[-1].strip()
         assert straight.startswith("http://127.0.0.1:"), "".join(printed)
         page.goto(straight)
-        page.wait_for_url(re.compile(r"http://127\.0\.0\.1:\d+/$"))
+        page.wait_for_url(re.compile(r"http://127\.0\.0\.1:\d+/(\?ctx=[\w-]+)?$"))
         home = page.locator("main").inner_text()
         assert "Daan Oefenaar" in page.content() and "Fase 2" in home
         page.get_by_role("link", name="Bekijk hoe het gaat").click()

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.workflow import ResponseRow, change_task, enrol
 
-from .conftest import PHONE, accessible
+from .conftest import PHONE, accessible, home_url
 
 MODULES = ("understanding-burnout", "body-signals", "tension-relaxation")
 
@@ -34,7 +34,7 @@ def enrolled(live, patient):
 
 def launched(live, page, patient):
     page.goto(f"{live.info.launcher}?app=fhir-burnout&patient={patient}")
-    page.wait_for_url(f"{live.app_url}/")
+    page.wait_for_url(home_url(live.app_url))
     return page
 
 
@@ -95,7 +95,7 @@ def test_without_script_an_answer_that_does_not_apply_is_pointed_out(live, no_sc
     expect(page.get_by_label("Wanneer was het?")).to_have_value("2026-12-01T08:30")
     after.fill("")
     page.get_by_role("button", name="Versturen").click()
-    page.wait_for_url(f"{live.app_url}/")
+    page.wait_for_url(home_url(live.app_url))
     assert responses_to(live, tasks["tension-relaxation.tension-log"]) == 1
 
 
@@ -107,7 +107,7 @@ def test_a_post_far_too_large_is_refused_and_the_saved_draft_stays(live, phone):
     situation = page.get_by_label("Wat gebeurde er op dat moment?")
     situation.fill("Een drukke vergadering")
     page.get_by_role("button", name="Opslaan, later verder").click()
-    page.wait_for_url(f"{live.app_url}/")
+    page.wait_for_url(home_url(live.app_url))
     page.goto(url)
     situation.evaluate("area => { area.value = 'x'.repeat(600 * 1024) }")
     page.get_by_role("button", name="Opslaan, later verder").click()
@@ -130,9 +130,9 @@ def test_the_same_form_sent_twice_is_kept_once(live, phone):
         for n in range(5):
             questions.nth(n).locator("input").nth(3).check()
     page.get_by_role("button", name="Versturen").dblclick()  # an impatient double tap
-    page.wait_for_url(f"{live.app_url}/")
+    page.wait_for_url(home_url(live.app_url))
     other.get_by_role("button", name="Versturen").click()  # and the old page once more
-    other.wait_for_url(f"{live.app_url}/")  # no error: it was sent already
+    other.wait_for_url(home_url(live.app_url))  # no error: it was sent already
     assert responses_to(live, task) == 1
     assert "Welbevinden (WHO-5)" not in other.locator("main").inner_text()  # not due
 

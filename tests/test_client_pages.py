@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from fhir_burnout.sync import OutboxEntry
 from fhir_burnout.workflow import ResponseRow, TaskRow, add_note, enrol, pause, resume
 
+from .conftest import client_of, hidden_fields, path_of
 from .smart_flow import sign_in_at_ehr
 
 
@@ -51,12 +52,18 @@ def test_reading_a_module_and_marking_it_done(app, enrolled):
     assert status(app, first) == "in-progress"  # opening it is recorded
     token = re.search(r'name="csrf_token" value="([^"]+)"', text)[1]
     # Without the form's token nothing changes.
-    refused = client.post(f"/task/{first}/done", data={"csrf_token": "forged"})
+    refused = client.post(
+        f"/task/{first}/done", data={"patient": client_of(client), "csrf_token": "forged"}
+    )
     assert refused.status_code == 400 and status(app, first) == "in-progress"
-    done = client.post(f"/task/{first}/done", data={"csrf_token": token})
+    done = client.post(
+        f"/task/{first}/done", data={"patient": client_of(client), "csrf_token": token}
+    )
     assert done.status_code == 303 and status(app, first) == "completed"
     assert status(app, enrolled["body-signals"]) == "ready"  # the next one opens
-    again = client.post(f"/task/{first}/done", data={"csrf_token": token})
+    again = client.post(
+        f"/task/{first}/done", data={"patient": client_of(client), "csrf_token": token}
+    )
     assert again.status_code == 303 and status(app, first) == "completed"  # no harm
     english = client.get(f"/task/{first}", headers={"Accept-Language": "en"})
     assert "<h1>What is burn-out?</h1>" in english.get_data(as_text=True)
@@ -70,7 +77,9 @@ def test_another_client_cannot_see_or_change_a_module(app, enrolled):
     stranger.get("/")  # a session with a token of its own
     with stranger.session_transaction() as cookie:
         token = cookie.get("csrf_token", "x")
-    assert stranger.post(f"/task/{first}/done", data={"csrf_token": token}).status_code in (
+    assert stranger.post(
+        f"/task/{first}/done", data={"patient": client_of(stranger), "csrf_token": token}
+    ).status_code in (
         400,
         404,
     )
@@ -97,7 +106,7 @@ def test_an_oversized_post_is_refused_with_a_readable_page(app, enrolled):
     token = re.search(r'name="csrf_token" value="([^"]+)"', text)[1]
     answer = client.post(
         f"/task/{first}/done",
-        data={"csrf_token": token, "note": "x" * (600 * 1024)},
+        data={"patient": client_of(client), "csrf_token": token, "note": "x" * (600 * 1024)},
         headers={"Accept-Language": "nl"},
     )
     assert answer.status_code == 413
@@ -121,7 +130,7 @@ def test_the_client_switches_to_english_and_back(app, enrolled):
     elsewhere = client.post(
         "/language", data={"csrf_token": token, "language": "nl", "next": "//evil.example"}
     )
-    assert elsewhere.headers["Location"] == "/"
+    assert path_of(elsewhere.headers["Location"]) == "/"
     assert client.post("/language", data={"language": "en"}).status_code == 400
 
 
@@ -161,7 +170,7 @@ def test_after_an_exercise_the_client_can_look_back_and_it_is_kept_once(app, enr
     assert "Even terugkijken op de oefening" in page and "Je mag alles overslaan" in page
     assert "reflection-exercise" not in page  # which exercise it was is ours to fill in
     form = {
-        "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page)[1],
+        **hidden_fields(page),
         "form_id": re.search(r'name="form_id" value="([^"]+)"', page)[1],
         "a.reflection-tension-before": "7",
         "a.reflection-tension-after": "15",
@@ -188,7 +197,7 @@ def test_after_an_exercise_the_client_can_look_back_and_it_is_kept_once(app, enr
     thanks = client.get(f"/task/{module}?reflection=saved", headers={"Accept-Language": "nl"})
     assert "Je antwoorden na de oefening zijn bewaard" in thanks.get_data(as_text=True)
     # Nothing filled in: nothing kept. Someone else's module, or no form token: refused.
-    empty = {"csrf_token": form["csrf_token"], "form_id": form["form_id"]}
+    empty = {**hidden_fields(page), "form_id": form["form_id"]}
     assert client.post(f"{url}/reflection", data=empty).status_code == 303
     assert client.post(f"{url}/reflection", data={**form, "csrf_token": "x"}).status_code == 400
     stranger = signed_in(app, "pat-09")
@@ -214,7 +223,9 @@ def test_a_paused_programme_tells_the_client_and_keeps_its_pages_closed(app, enr
     page = client.get(f"/task/{first}", headers={"Accept-Language": "nl"})
     assert page.status_code == 200 and status(app, first) == "on-hold"
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))[1]
-    refused = client.post(f"/task/{first}/done", data={"csrf_token": token})
+    refused = client.post(
+        f"/task/{first}/done", data={"patient": client_of(client), "csrf_token": token}
+    )
     assert refused.status_code == 409 and status(app, first) == "on-hold"
     with Session(state["engine"]) as db, db.begin():
         resume(db, enrolment_key, by="Practitioner/prac-1")

@@ -13,7 +13,7 @@ from fhir_burnout.sync import OutboxEntry
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import ResponseRow, TaskRow, enrol
 
-from .conftest import app_settings
+from .conftest import app_settings, client_of, hidden_fields
 from .smart_flow import sign_in_at_ehr
 
 
@@ -47,13 +47,24 @@ def test_a_client_carries_on_while_the_ehr_is_down(tmp_path):
         module = tasks["understanding-burnout"]
         page = client.get(f"/task/{module}").get_data(as_text=True)
         assert (
-            client.post(f"/task/{module}/done", data={"csrf_token": token_of(page)}).status_code
+            client.post(
+                f"/task/{module}/done",
+                data={**hidden_fields(page)},
+            ).status_code
             == 303
         )
         url = f"/task/{tasks['who-5.start']}/form"
         form = client.get(url).get_data(as_text=True)
         answers = {f"a.who5-{n}": "3" for n in range(1, 6)}
-        sent = client.post(url, data={**answers, "csrf_token": token_of(form), "action": "submit"})
+        sent = client.post(
+            url,
+            data={
+                **answers,
+                "patient": client_of(client),
+                **hidden_fields(form),
+                "action": "submit",
+            },
+        )
         assert sent.status_code == 303
         progress = client.get("/progress", headers={"Accept-Language": "nl"})
         assert progress.status_code == 200 and "<polyline" in progress.get_data(as_text=True)

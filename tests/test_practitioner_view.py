@@ -36,7 +36,7 @@ from fhir_burnout.workflow import (
     unlock_phase,
 )
 
-from .conftest import app_settings
+from .conftest import app_settings, path_of
 from .outbox_load import worker_token_source
 from .smart_flow import sign_in_at_ehr
 from .test_web_launch import launch
@@ -93,11 +93,15 @@ def page_of(client, path="/practitioner"):
     return answer.status_code, answer.get_data(as_text=True)
 
 
+def patient_of(page):
+    """The client the page's forms act on (the server checks it against the launch)."""
+    return re.search(r'name="patient" value="([^"]*)"', page)[1]
+
+
 def post(client, path, **form):
     _, page = page_of(client)
-    return client.post(
-        path, data={"csrf_token": token_of(page), **form}, headers={"Accept-Language": "nl"}
-    )
+    fields = {"csrf_token": token_of(page), "patient": patient_of(page)}
+    return client.post(path, data={**fields, **form}, headers={"Accept-Language": "nl"})
 
 
 def enrolments(app, patient):
@@ -134,7 +138,7 @@ def test_enrol_unlock_pause_resume_and_finish_from_the_view_reach_the_ehr(
     status, page = page_of(client)
     assert status == 200 and "Deze cliënt doet nog niet mee" in page
     enrolled = post(client, "/practitioner/enrol", track="standard")
-    assert enrolled.status_code == 303 and enrolled.headers["Location"] == "/practitioner"
+    assert enrolled.status_code == 303 and path_of(enrolled.headers["Location"]) == "/practitioner"
     _, page = page_of(client)
     assert "Aangemeld voor Herstellen van burn-out: Tijdens de behandeling." in page
     [(key, _, _)] = enrolments(app, "pat-12")

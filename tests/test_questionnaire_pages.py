@@ -22,7 +22,7 @@ from fhir_burnout.workflow import (
     resume,
 )
 
-from .conftest import by_id
+from .conftest import by_id, client_of, hidden_fields
 from .smart_flow import sign_in_at_ehr
 
 
@@ -75,7 +75,7 @@ def test_fill_in_with_a_mistake_save_come_back_and_send_once(app, checkin):
     page = client.get(url, headers={"Accept-Language": "nl"}).get_data(as_text=True)
     assert "<h1>Wekelijkse check-in</h1>" in page and "0800-0113" in page
     answers = {
-        "csrf_token": token_of(page),
+        **hidden_fields(page),
         "a.checkin-energy": "veel",  # not a number
         "a.checkin-sleep": option(page, "checkin-sleep", "Redelijk"),
         "a.checkin-went-well": "Een wandeling gemaakt",
@@ -94,10 +94,10 @@ def test_fill_in_with_a_mistake_save_come_back_and_send_once(app, checkin):
         ]
     again = signed_in(app).get(url).get_data(as_text=True)
     assert "Een wandeling gemaakt" in again
-    answers |= {"a.checkin-energy": "6", "a.checkin-tension": "4", "csrf_token": token_of(again)}
-    sent = client.post(url, data={**answers, "csrf_token": token_of(page)})
+    answers |= {"a.checkin-energy": "6", "a.checkin-tension": "4", **hidden_fields(again)}
+    sent = client.post(url, data={**answers, **hidden_fields(page)})
     assert sent.status_code == 303 and responses(app) == 1
-    twice = client.post(url, data={**answers, "csrf_token": token_of(page)})
+    twice = client.post(url, data={**answers, **hidden_fields(page)})
     assert twice.status_code == 303 and responses(app) == 1  # no second response
     with Session(app.extensions["fhir_burnout"]["engine"]) as db:
         row = db.scalars(select(ResponseRow)).one()
@@ -114,7 +114,7 @@ def test_a_concerning_answer_shows_crisis_help_and_alerts_the_care_professional(
     url = f"/task/{checkin}/form"
     page = client.get(url, headers={"Accept-Language": "nl"}).get_data(as_text=True)
     answers = {
-        "csrf_token": token_of(page),
+        **hidden_fields(page),
         "a.checkin-energy": "2",
         "a.checkin-sleep": option(page, "checkin-sleep", "Slecht"),
         "a.checkin-tension": "8",
@@ -135,7 +135,10 @@ def test_another_client_cannot_open_or_send_the_form(app, checkin):
     stranger.get("/")
     with stranger.session_transaction() as cookie:
         token = cookie.get("csrf_token", "x")
-    posted = stranger.post(f"/task/{checkin}/form", data={"csrf_token": token, "action": "submit"})
+    posted = stranger.post(
+        f"/task/{checkin}/form",
+        data={"patient": client_of(stranger), "csrf_token": token, "action": "submit"},
+    )
     assert posted.status_code in (400, 404) and responses(app) == 0
 
 
@@ -151,7 +154,15 @@ def test_the_score_shows_on_the_progress_page_as_a_chart_and_a_table(app, resour
     form = load_form(by_id(resources, "Questionnaire", "who-5"))
     two = next(i for i, o in enumerate(form.index["who5-1"].options) if o.weight == 2)
     answers = {f"a.who5-{n}": str(two) for n in range(1, 6)}
-    sent = client.post(url, data={**answers, "csrf_token": token_of(page), "action": "submit"})
+    sent = client.post(
+        url,
+        data={
+            **answers,
+            "patient": client_of(client),
+            **hidden_fields(page),
+            "action": "submit",
+        },
+    )
     assert sent.status_code == 303
     progress = client.get("/progress", headers={"Accept-Language": "nl"}).get_data(as_text=True)
     assert '<svg role="img"' in progress and "<polyline" in progress
@@ -184,7 +195,7 @@ def test_a_log_takes_several_entries_added_and_removed_without_javascript(app):
     client = signed_in(app, "pat-11")
     url = f"/task/{key}/form"
     page = client.get(url, headers={"Accept-Language": "nl"}).get_data(as_text=True)
-    token = token_of(page)
+    token = hidden_fields(page)
     # One entry to start with, and nothing to remove yet.
     assert 'name="a.tension-moment[0]/tension-level"' in page
     assert "a.tension-moment[1]/" not in page and "remove:" not in page
@@ -192,7 +203,7 @@ def test_a_log_takes_several_entries_added_and_removed_without_javascript(app):
     # that gets the focus.
     added = client.post(
         url,
-        data={**entry(0, 7, "Vergadering"), "csrf_token": token,
+        data={**entry(0, 7, "Vergadering"), **token,
               "action": "add:a.tension-moment"},
         headers={"Accept-Language": "nl"},
     )  # fmt: skip
@@ -209,7 +220,7 @@ def test_a_log_takes_several_entries_added_and_removed_without_javascript(app):
     ]
     # Three entries; the client removes the middle one: the third becomes the second.
     three = {**entry(0, 7, "Vergadering"), **entry(1, 4, "Boodschappen"),
-             **entry(2, 9, "Ruzie"), "csrf_token": token}  # fmt: skip
+             **entry(2, 9, "Ruzie"), **token}  # fmt: skip
     removed = client.post(
         url, data={**three, "action": "remove:a.tension-moment[1]/"},
         headers={"Accept-Language": "nl"},
@@ -218,7 +229,7 @@ def test_a_log_takes_several_entries_added_and_removed_without_javascript(app):
     assert ">Vergadering</textarea>" in text and ">Ruzie</textarea>" in text
     assert "Boodschappen" not in text and "a.tension-moment[2]/" not in text
     # Sending with the second entry incomplete: its problem is shown at that entry only.
-    incomplete = {**entry(0, 7, "Vergadering"), **entry(1, 0, "Ruzie"), "csrf_token": token}
+    incomplete = {**entry(0, 7, "Vergadering"), **entry(1, 0, "Ruzie"), **token}
     refused = client.post(
         url, data={**incomplete, "action": "submit"}, headers={"Accept-Language": "nl"}
     )
@@ -230,7 +241,7 @@ def test_a_log_takes_several_entries_added_and_removed_without_javascript(app):
     sent = client.post(
         url,
         data={**entry(0, 7, "Vergadering"), **entry(1, 9, "Ruzie", "true"),
-              "a.tension-moment[1]/tension-after": "5", "csrf_token": token,
+              "a.tension-moment[1]/tension-after": "5", **token,
               "action": "submit"},
     )  # fmt: skip
     assert sent.status_code == 303
@@ -247,16 +258,16 @@ def test_enter_in_a_text_field_saves_and_stays_and_tampered_entries_are_harmless
     key = tension_log(app, "pat-12")
     client = signed_in(app, "pat-12")
     url = f"/task/{key}/form"
-    token = token_of(client.get(url).get_data(as_text=True))
+    token = hidden_fields(client.get(url).get_data(as_text=True))
     page = client.get(url).get_data(as_text=True)
     # The form's first button is the one Enter presses: it keeps the answers, nothing else.
     first = re.search(r'<button type="submit" name="action" value="([^"]+)"', page)[1]
     assert first == "stay"
-    stayed = client.post(url, data={**entry(0, 6, "Trein"), "csrf_token": token,
+    stayed = client.post(url, data={**entry(0, 6, "Trein"), **token,
                                     "action": "stay"})  # fmt: skip
     assert stayed.status_code == 303 and stayed.headers["Location"].endswith(url)
     # Entry numbers far apart, a remove of nothing, an unknown action: no error, no loss.
-    tampered = {**entry(0, 6, "Trein"), **entry(999999, 3, "Later"), "csrf_token": token}
+    tampered = {**entry(0, 6, "Trein"), **entry(999999, 3, "Later"), **token}
     for action in ("remove:a.tension-moment[42]/", "add:a.nothing", "explode"):
         answer = client.post(url, data={**tampered, "action": action})
         assert answer.status_code in (200, 303)
@@ -271,9 +282,9 @@ def test_each_entry_decides_its_own_questions_in_the_browser(app):
     key = tension_log(app, "pat-13")
     client = signed_in(app, "pat-13")
     url = f"/task/{key}/form"
-    token = token_of(client.get(url).get_data(as_text=True))
+    token = hidden_fields(client.get(url).get_data(as_text=True))
     client.post(url, data={**entry(0, 6, "Trein", "true"), **entry(1, 4, "Werk", "false"),
-                           "csrf_token": token, "action": "save"})  # fmt: skip
+                           **token, "action": "save"})  # fmt: skip
     page = client.get(url).get_data(as_text=True)
     specs = [json.loads(html.unescape(s)) for s in re.findall(r'data-enable-when="([^"]+)"', page)]
     # "How tense afterwards?" reads "did you do an exercise?" of its own entry only.
@@ -310,9 +321,9 @@ def test_the_energy_diary_shows_its_trend_on_the_progress_page(app):
         home = client.get("/").get_data(as_text=True)
         [key] = re.findall(r'href="/task/([^"/]+)/form">Energiedagboek', home)
         url = f"/task/{key}/form"
-        token = token_of(client.get(url).get_data(as_text=True))
+        token = hidden_fields(client.get(url).get_data(as_text=True))
         sent = client.post(
-            url, data={**diary_day(date, parts, overall), "csrf_token": token, "action": "submit"}
+            url, data={**diary_day(date, parts, overall), **token, "action": "submit"}
         )
         assert sent.status_code == 303, sent.get_data(as_text=True)
     page = client.get("/progress", headers={"Accept-Language": "nl"}).get_data(as_text=True)
@@ -337,10 +348,10 @@ def test_an_answer_to_a_question_that_does_not_apply_is_pointed_out_not_dropped(
     key = tension_log(app, "pat-15")
     client = signed_in(app, "pat-15")
     url = f"/task/{key}/form"
-    token = token_of(client.get(url).get_data(as_text=True))
+    token = hidden_fields(client.get(url).get_data(as_text=True))
     fields = {**entry(0, 6, "Trein", "false"), "a.tension-moment[0]/tension-after": "3"}
     refused = client.post(
-        url, data={**fields, "csrf_token": token, "action": "submit"},
+        url, data={**fields, **token, "action": "submit"},
         headers={"Accept-Language": "nl"},
     )  # fmt: skip
     text = refused.get_data(as_text=True)
@@ -352,18 +363,18 @@ def test_an_answer_to_a_question_that_does_not_apply_is_pointed_out_not_dropped(
         [moment] = load_draft(db, key)["tension-moment"]
     assert moment["tension-after"] == [{"valueInteger": 3}]  # kept until the client decides
     fields["a.tension-moment[0]/tension-after"] = ""
-    sent = client.post(url, data={**fields, "csrf_token": token, "action": "submit"})
+    sent = client.post(url, data={**fields, **token, "action": "submit"})
     assert sent.status_code == 303 and responses(app) == 1
 
 
 def test_answers_sent_after_the_session_ended_are_kept_for_next_time(app, checkin):
     client = signed_in(app)
     url = f"/task/{checkin}/form"
-    token = token_of(client.get(url).get_data(as_text=True))
+    token = hidden_fields(client.get(url).get_data(as_text=True))
     # The EHR authorization behind the session ran out, with nothing to renew it.
     with app.extensions["fhir_burnout"]["engine"].begin() as db:
         db.execute(text("update launch_session set expires_at = 0, refresh_token = null"))
-    answer = {"a.checkin-went-well": "Een wandeling gemaakt", "csrf_token": token}
+    answer = {"a.checkin-went-well": "Een wandeling gemaakt", **token}
     nl = {"Accept-Language": "nl"}
     ended = client.post(url, data={**answer, "action": "submit"}, headers=nl)
     assert ended.status_code == 401
@@ -386,7 +397,7 @@ def test_answers_sent_while_the_programme_is_paused_are_kept_for_when_it_resumes
     with Session(state["engine"]) as db, db.begin():  # the care professional pauses meanwhile
         pause(db, db.get(TaskRow, checkin).enrolment_key, by="Practitioner/prac-1")
     answers = {
-        "csrf_token": token_of(page),
+        **hidden_fields(page),
         "a.checkin-energy": "6",
         "a.checkin-tension": "4",
         "a.checkin-sleep": option(page, "checkin-sleep", "Redelijk"),
@@ -402,7 +413,7 @@ def test_answers_sent_while_the_programme_is_paused_are_kept_for_when_it_resumes
         resume(db, db.get(TaskRow, checkin).enrolment_key, by="Practitioner/prac-1")
     back = client.get(url).get_data(as_text=True)
     assert "Rustig aan gedaan" in back  # where they left off
-    sent = client.post(url, data={**answers, "csrf_token": token_of(back)})
+    sent = client.post(url, data={**answers, **hidden_fields(back)})
     assert sent.status_code == 303 and responses(app) == 1
 
 
@@ -416,7 +427,7 @@ def test_a_concerning_answer_while_paused_still_alerts_the_care_professional(app
     with Session(state["engine"]) as db, db.begin():
         pause(db, db.get(TaskRow, checkin).enrolment_key, by="Practitioner/prac-1")
     answers = {
-        "csrf_token": token_of(page),
+        **hidden_fields(page),
         "a.checkin-energy": "2",
         "a.checkin-safety": option(page, "checkin-safety", "Vaak"),
         "action": "submit",

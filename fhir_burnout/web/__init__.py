@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         "discovery": DiscoveryCache(http),
     }
     _headers.init_app(app)
+    _launch.init_app(app)
     app.register_blueprint(_launch.bp)
     app.register_blueprint(_invite_pages.bp)
     app.register_blueprint(_fhir_api.bp)

@@ -24,7 +24,14 @@ from fhir_burnout.questionnaire import FormModel
 from fhir_burnout.web._csrf import csrf_ok, csrf_token
 from fhir_burnout.web._form_fields import checked_response, compact, page_fields, parse_answers
 from fhir_burnout.web._i18n import LANGUAGES, translate
-from fhir_burnout.web._launch import SessionExpired, current_session
+from fhir_burnout.web._launch import (
+    SessionExpired,
+    acts_on_client,
+    check_acting_for,
+    current_session,
+    current_sid,
+    practitioner_reference,
+)
 from fhir_burnout.web._memo import ModuleText, current_memo
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.web._sessions import LaunchSessionRow
@@ -46,11 +53,11 @@ def _session_and_task(db: Session, key: str, *, lock: bool = False) -> TaskRow |
     in one statement: a page needs no more of the database to know whose Task it is. With
     ``lock`` (a request that changes the Task) the Task is locked in that statement for the
     rest of the transaction, as ``workflow.lock_task`` would."""
-    sid = session.get("sid")
+    sid = current_sid()
     if not sid or "launch_session" in g:
         return None
     query = _SESSION_AND_TASK_LOCKED if lock else _SESSION_AND_TASK
-    found = db.execute(query, {"key": key, "sid": str(sid)}).first()
+    found = db.execute(query, {"key": key, "sid": sid}).first()
     if found is None:
         return None  # either is missing: current_session finds out which
     row, task = found
@@ -77,8 +84,10 @@ _SESSION_AND_TASK_LOCKED = _SESSION_AND_TASK.with_for_update(of=TaskRow)
 def _own_task(
     db: Session, key: str, *, allow_ended: bool = False, lock: bool = False
 ) -> tuple[TaskRow, str] | None:
-    """The Task if it belongs to the signed-in patient, and who that patient is; ``lock``
-    (a request that changes it): locked for the transaction, in the same statement."""
+    """The Task if it belongs to the launch's patient, and who acts on it: the patient, or
+    the care professional who launched from the patient's chart (who fills in a
+    questionnaire *with* the client, and is recorded as its author); ``lock`` (a request
+    that changes it): locked for the transaction, in the same statement."""
     task = _session_and_task(db, key, lock=lock)
     row = current_session(allow_ended=allow_ended, db=db)
     if row is None:
@@ -92,7 +101,16 @@ def _own_task(
     enrolment = task.enrolment
     if enrolment.fhir_base != row.fhir_base.rstrip("/") or enrolment.patient != row.patient:
         return None
+    check_acting_for(row)
+    if row.role == "practitioner":
+        by = practitioner_reference(row.fhir_user)
+        return (task, by) if by else None
     return task, f"Patient/{row.patient}"
+
+
+def subject_of(task: TaskRow) -> str:
+    """The client a Task is about (the response's subject and source)."""
+    return f"Patient/{task.enrolment.patient}"
 
 
 def _own_module(db: Session, key: str) -> tuple[TaskRow, str] | None:
@@ -123,7 +141,9 @@ def task_page(key: str) -> str | tuple[str, int] | Response:
                 return message_page("error_not_found", 404)
             task, who = found
             definition, status = task.definition, task.status
-        if status == "ready":  # the first time: record it (a write, so a transaction of its own)
+        # Only the client starts (and finishes) reading a module: a care professional who
+        # opens it from the chart only looks.
+        if status == "ready" and who.startswith("Patient/"):  # the first time: record it
             with Session(state["engine"]) as db, db.begin():
                 found = _own_module(db, key)
                 if found is not None and found[0].status == "ready":
@@ -243,6 +263,7 @@ def exercise_page(key: str, number: int) -> Any:
 
 
 @bp.post("/task/<key>/exercise/<int:number>/reflection")
+@acts_on_client
 def reflection(key: str, number: int) -> Any:
     """Keep the client's look back on an exercise: a QuestionnaireResponse about the module's
     Task, queued for the EHR. Sending the same form twice keeps it once (its form id)."""
@@ -262,7 +283,9 @@ def reflection(key: str, number: int) -> Any:
                 return redirect(url_for(".task_page", key=key), code=303)  # nothing to keep
             answers["reflection-exercise"] = [{"valueString": found.facts["id"]}]
             now = datetime.now(UTC)
-            response, issues = checked_response(form, answers, who=who, now=now, lang=language())
+            response, issues = checked_response(
+                form, answers, who=who, subject=subject_of(task), now=now, lang=language()
+            )
             if issues:
                 return _exercise_page(found, answers, issues)
             form_id = request.form.get("form_id", "")
@@ -292,6 +315,7 @@ def choose_language_route() -> str | tuple[str, int] | Response:
 
 
 @bp.post("/task/<key>/done")
+@acts_on_client
 def task_done(key: str) -> str | tuple[str, int] | Response:
     """Mark a module as done; the next one opens by the plan's rules."""
     if not csrf_ok():
@@ -303,6 +327,9 @@ def task_done(key: str) -> str | tuple[str, int] | Response:
             if found is None:
                 return message_page("error_not_found", 404)
             task, who = found
+            if not who.startswith("Patient/"):
+                # Whether a client read a module is theirs to say, never someone else's.
+                return message_page("error_module_client_only", 403)
             if task.status != "completed":
                 _move(db, task, "completed", who)
     except SessionExpired:

@@ -356,18 +356,30 @@ def page_fields(
 
 
 def checked_response(
-    form: FormModel, answers: Answers, *, who: str, now: datetime, lang: str
+    form: FormModel,
+    answers: Answers,
+    *,
+    who: str,
+    now: datetime,
+    lang: str,
+    subject: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The completed QuestionnaireResponse of ``answers`` (by ``who``, now) and its problems
     as the page shows them: field name -> message in ``lang`` (empty when it is fine).
+    When someone else than the ``subject`` enters it (a care professional filling it in with
+    the client), they are its ``author`` and the client is its ``source``, the person the
+    answers come from (R4 QuestionnaireResponse.source).
 
     An answer to a question that does not apply (given without the page's script, or with
     the form tampered with) is a problem too, rather than silently left out: the person
     decides which of their answers stands, and the draft keeps both meanwhile."""
+    subject = subject or who
     everything = build_response(
-        form, answers, status="completed", subject=who, author=who,
+        form, answers, status="completed", subject=subject, author=who,
         authored=now.isoformat(timespec="seconds"), keep_disabled=True,
     )  # fmt: skip
+    if subject != who:
+        everything["source"] = {"reference": subject}
     problems = [i for i in validate(form, everything) if i.severity == "error"]
     # Without problems no answer sits in a disabled item, so there is nothing to leave out.
     return everything, {issue_field(i): i.message(lang) for i in problems}

@@ -447,6 +447,37 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "These results do not exist (any more) in this programme.",
     },
     # --- end of K8 ---
+    # --- issue 16: one context per launch, and who wrote it ---
+    "error_wrong_client": {
+        "nl": "Deze pagina hoort bij een andere cliënt dan de cliënt die nu in dit venster "
+        "open is. Er is niets veranderd. Open de cliënt opnieuw vanuit het dossier.",
+        "en": "This page belongs to another client than the one open in this window now. "
+        "Nothing was changed. Open the client again from the record.",
+    },
+    "error_module_client_only": {
+        "nl": "Alleen de cliënt zelf kan een module afronden. Er is niets veranderd.",
+        "en": "Only the client can mark a module as done. Nothing was changed.",
+    },
+    "module_practitioner_view": {
+        "nl": "Je bekijkt deze module als behandelaar. Alleen de cliënt kan hem afronden.",
+        "en": "You are viewing this module as a care professional. Only the client can mark "
+        "it as done.",
+    },
+    "together_title": {
+        "nl": "Samen met de cliënt invullen.",
+        "en": "Filling this in with the client.",
+    },
+    "together_text": {
+        "nl": "Je bent ingelogd als behandelaar. Wat je hier verstuurt, komt in het dossier "
+        "met jou als invuller en de cliënt als bron van de antwoorden.",
+        "en": "You are signed in as a care professional. What you send here is recorded with "
+        "you as the one who entered it and the client as the source of the answers.",
+    },
+    "entered_by_client": {"nl": "ingevuld door de cliënt", "en": "entered by the client"},
+    "entered_by_practitioner": {
+        "nl": "ingevuld door {who} samen met de cliënt",
+        "en": "entered by {who} with the client",
+    },
 }
 
 

@@ -62,7 +62,7 @@ from fhir_burnout.smart_launch import (
     UntrustedIssuerError,
 )
 from fhir_burnout.sync import Agent, enqueue
-from fhir_burnout.web._launch import SESSION_MAX, _browser_id, person_name
+from fhir_burnout.web._launch import SESSION_MAX, _browser_id, person_name, sign_in
 from fhir_burnout.web._render import render
 from fhir_burnout.web._sessions import SessionStore
 
@@ -376,9 +376,8 @@ def _sign_in(ehr: TrustedEhr, context: HtiLaunch, launched: LaunchedTask) -> Non
         id_token_claims=context.id_token_claims,
         not_granted=(),
     )
-    session.pop("sid", None)
     sid = store.create_session(ehr.fhir_base, result, context.role)
-    session["sid"] = sid
+    sign_in(sid)
     # The person's name, read with the backend token just now: the pages greet them without
     # asking the domain again (there is no user token to ask with).
     session["user_name"] = [sid, person_name(launched.user)]

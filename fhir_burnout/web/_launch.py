@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import requests
-from flask import Blueprint, current_app, g, redirect, request, session, url_for
+from flask import Blueprint, Flask, current_app, g, redirect, request, session, url_for
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
@@ -30,6 +32,7 @@ from fhir_burnout.smart_launch import (
     trusted_ehr,
 )
 from fhir_burnout.smart_launch._scopes import ScopeRequest
+from fhir_burnout.web._csrf import csrf_ok
 from fhir_burnout.web._i18n import format_date
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.web._sessions import LaunchSessionRow, SessionStore
@@ -113,19 +116,126 @@ def callback() -> Response | tuple[str, int]:
     except (LaunchError, TokenRequestError) as exc:
         log.info("launch refused at callback: %s", type(exc).__name__)
         return message_page("error_launch", 400)
-    session.pop("sid", None)
-    session["sid"] = store.create_session(ehr.fhir_base, result, result.role)
+    sign_in(store.create_session(ehr.fhir_base, result, result.role))
     if result.locale:
         session["locale"] = result.locale
     return redirect(url_for("launch.home"))
+
+
+# --- one context per launch --------------------------------------------------------------
+#
+# A care professional may have two charts open, in two tabs of one browser; the cookie is
+# shared by both. So each launch gets a handle of its own, which every URL and form of that
+# tab carries (``ctx``), and the browser session keeps the handles of its recent launches.
+# A page asked without a handle is for the newest launch (a bookmark, an old link); an
+# unknown handle is for no one (the person signs in again), never for another launch.
+
+#: The launches one browser keeps apart; the oldest is forgotten first.
+LAUNCHES_KEPT = 8
+_HANDLE = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+def sign_in(session_id: str) -> str:
+    """Keep a new launch session beside this browser's others and make it this request's
+    context; returns its handle."""
+    handle = secrets.token_urlsafe(12)
+    kept = [pair for pair in session.get("launches") or [] if isinstance(pair, list)]
+    # A list of pairs, not a dict: the session cookie's JSON sorts keys, and age matters.
+    session["launches"] = [*kept, [handle, session_id]][-LAUNCHES_KEPT:]
+    session["sid"] = session_id  # pages opened without a handle: the newest launch
+    g.ctx = handle
+    g.pop("launch_session", None)
+    return handle
+
+
+def _requested_handle() -> str | None:
+    """The launch handle this request names (query string, else a form field), if valid."""
+    value = request.args.get("ctx")
+    if (
+        value is None
+        and request.method == "POST"
+        and request.mimetype
+        in (
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        )
+    ):
+        value = request.form.get("ctx")
+    return value if value and _HANDLE.fullmatch(value) else None
+
+
+def current_sid() -> str | None:
+    """The id of the launch session this request is for: the one its handle names, else
+    (no handle) the browser's newest."""
+    handle = g.get("ctx")
+    if handle:
+        pairs = session.get("launches") or []
+        return next((str(p[1]) for p in pairs if isinstance(p, list) and p[0] == handle), None)
+    sid = session.get("sid")
+    return str(sid) if sid else None
+
+
+def init_app(app: Flask) -> None:
+    """Every request knows its launch handle, and every URL the app builds keeps it."""
+
+    @app.before_request
+    def _take_handle() -> None:
+        g.ctx = _requested_handle()
+
+    @app.url_defaults
+    def _keep_handle(endpoint: str, values: dict[str, Any]) -> None:
+        if g.get("ctx") and endpoint != "static" and "ctx" not in values:
+            values["ctx"] = g.ctx
+
+    @app.errorhandler(WrongClient)
+    def _wrong_client(_exc: WrongClient) -> tuple[str, int]:
+        return message_page("error_wrong_client", 409)
+
+
+#: The views whose forms act on the launch's client (see ``acts_on_client``).
+_ACTING: set[Callable[..., Any]] = set()
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def acts_on_client(view: View) -> View:
+    """Mark a view whose POST acts on the launch's client: its form must name that client
+    (``patient``), else nothing happens and the person reads why (409). A page left open for
+    one client (another tab, another launch) must never act on another."""
+    _ACTING.add(view)
+    return view
+
+
+class WrongClient(Exception):  # noqa: N818 - a signal inside the web layer, like SessionExpired
+    """A form names another client than its launch's."""
+
+
+def check_acting_for(row: LaunchSessionRow) -> None:
+    """Raise WrongClient when this request's form acts on another client than ``row``'s
+    (only for views marked ``acts_on_client``; called once whose session it is is known)."""
+    if request.method != "POST" or request.endpoint is None:
+        return
+    if current_app.view_functions.get(request.endpoint) not in _ACTING or not csrf_ok():
+        return  # a form without its token is refused as such, by the view
+    named = request.form.get("patient", "")
+    if not row.patient or not secrets.compare_digest(named, row.patient):
+        log.info("a form named another client than its launch's: refused")
+        raise WrongClient
+
+
+def practitioner_reference(fhir_user: str | None) -> str | None:
+    """``Practitioner/<id>`` from the fhirUser claim (absolute or relative)."""
+    parts = (fhir_user or "").rstrip("/").split("/")
+    if len(parts) < 2 or parts[-2] != "Practitioner" or not parts[-1]:
+        return None
+    return f"Practitioner/{parts[-1]}"
 
 
 def current_launch() -> tuple[LaunchSessionRow, str] | None:
     """The signed-in session and a fresh access token; refreshed shortly before expiry."""
     state = _state()
     store: SessionStore = state["store"]
-    sid = session.get("sid")
-    row = store.get(str(sid)) if sid else None
+    sid = current_sid()
+    row = store.get(sid) if sid else None
     if row is None:
         return None
     if row.expires_at - REFRESH_MARGIN > time.time():
@@ -160,8 +270,8 @@ def current_session(
     SESSION_MAX), unless ``allow_ended``: to keep a draft the client was sending."""
     if "launch_session" not in g:  # once a request
         store: SessionStore = _state()["store"]
-        sid = session.get("sid")
-        g.launch_session = store.get(str(sid), db) if sid else None
+        sid = current_sid()
+        g.launch_session = store.get(sid, db) if sid else None
     row: LaunchSessionRow | None = g.launch_session
     if row is None:
         return None
@@ -193,31 +303,52 @@ def person_name(resource: dict[str, Any]) -> str:
 
 def _names_from_ehr(row: LaunchSessionRow, token: str | None) -> tuple[str, dict[str, Any] | None]:
     """The signed-in person's own name (read once per session, then kept in the session
-    cookie) and, for a care professional, the patient banner (read each time: it is the
-    patient's data, not theirs). ("", None) while the EHR does not answer: they are nice to
-    have, and the page works without them."""
+    cookie) and, for a care professional, the patient banner (``patient_banner``). The name
+    is "" while the EHR does not answer: it is nice to have, and the page works without it."""
     kept = session.get("user_name")
     user_name = str(kept[1]) if isinstance(kept, list) and kept[:1] == [row.id] else None
-    banner = None
-    if token is None:
-        return user_name or "", None
-    try:
-        with FhirClient(row.fhir_base, token=token, session=requests.Session()) as client:
-            if user_name is None and row.fhir_user:
+    if token and user_name is None and row.fhir_user:
+        try:
+            with FhirClient(row.fhir_base, token=token, session=requests.Session()) as client:
                 resource_type, resource_id = row.fhir_user.rstrip("/").split("/")[-2:]
                 user_name = person_name(client.read(resource_type, resource_id))
                 session["user_name"] = [row.id, user_name]
-            if row.role == "practitioner" and row.need_patient_banner and row.patient:
-                patient = client.read("Patient", row.patient)
-                identifier = next((i.get("value") for i in patient.get("identifier", [])), None)
-                banner = {
-                    "name": person_name(patient),
-                    "birth_date": format_date(patient.get("birthDate"), language()),
-                    "identifier": identifier,
-                }
-    except FhirServerError:
-        pass  # no answer or an error: the names wait for the next page
-    return user_name or "", banner
+        except FhirServerError:
+            pass  # no answer or an error: the name waits for the next page
+    return user_name or "", patient_banner(token)
+
+
+def patient_banner(token: str | None = None) -> dict[str, Any] | None:
+    """The patient banner on a care professional's page: the launch's client by name, birth
+    date and identifier, read from the EHR each time (it is the patient's data, not theirs),
+    whatever ``need_patient_banner`` said: nobody should act on a client they cannot see
+    named. While the EHR does not answer it still names the client by their EHR id. None on
+    a client's own pages."""
+    if "banner" in g:
+        return g.banner  # type: ignore[no-any-return]
+    row: LaunchSessionRow | None = g.get("launch_session")
+    banner: dict[str, Any] | None = None
+    if row is not None and row.role == "practitioner" and row.patient:
+        banner = {"name": "", "birth_date": "", "identifier": None, "id": row.patient}
+        if token is None:
+            try:
+                fresh = current_launch()
+            except (SessionExpired, EhrUnavailable):
+                fresh = None
+            token = fresh[1] if fresh else None
+        if token:
+            try:
+                with FhirClient(row.fhir_base, token=token, session=requests.Session()) as c:
+                    patient = c.read("Patient", row.patient)
+                banner["name"] = person_name(patient)
+                banner["birth_date"] = format_date(patient.get("birthDate"), language())
+                banner["identifier"] = next(
+                    (i.get("value") for i in patient.get("identifier", [])), None
+                )
+            except FhirServerError:
+                pass  # the id stands in for the name until the EHR answers
+    g.banner = banner
+    return banner
 
 
 @bp.route("/")

@@ -39,9 +39,12 @@ from fhir_burnout.web._launch import (
     EhrUnavailable,
     SessionExpired,
     _names_from_ehr,
+    acts_on_client,
+    check_acting_for,
     current_launch,
     current_session,
     person_name,
+    practitioner_reference,
 )
 from fhir_burnout.web._memo import current_memo
 from fhir_burnout.web._progress_pages import HEIGHT, WIDTH, _chart
@@ -90,14 +93,6 @@ class _Practitioner:
     by: str  # Practitioner/<id>: who decides, for the Provenance
 
 
-def _reference(fhir_user: str | None) -> str | None:
-    """``Practitioner/<id>`` from the fhirUser claim (absolute or relative)."""
-    parts = (fhir_user or "").rstrip("/").split("/")
-    if len(parts) < 2 or parts[-2] != "Practitioner" or not parts[-1]:
-        return None
-    return f"Practitioner/{parts[-1]}"
-
-
 def _practitioner() -> _Practitioner | tuple[str, int]:
     """The signed-in care professional, or the readable page that says why not."""
     try:
@@ -106,9 +101,10 @@ def _practitioner() -> _Practitioner | tuple[str, int]:
         return message_page("error_expired", 401)
     if row is None:
         return message_page("error_signed_out", 401)
-    by = _reference(row.fhir_user)
+    by = practitioner_reference(row.fhir_user)
     if row.role != "practitioner" or by is None:
         return message_page("error_practitioners_only", 403)
+    check_acting_for(row)
     return _Practitioner(row, by)
 
 
@@ -203,6 +199,7 @@ def _own_enrolment(db: Session, found: _Practitioner, key: str) -> EnrolmentRow:
 
 
 @bp.post("/practitioner/enrol")
+@acts_on_client
 def enrol_route() -> Any:
     """Enrol the chart's patient in a track they are not in yet."""
     found = _practitioner()
@@ -241,6 +238,7 @@ _ENROLMENT_ACTIONS: dict[str, Callable[..., EnrolmentRow]] = {
 
 
 @bp.post("/practitioner/enrolments/<key>/<name>")
+@acts_on_client
 def enrolment_action(key: str, name: str) -> Any:
     """One decision about one of the patient's enrolments: pause, resume, stop, finish,
     unlock (the phase in the form), switch (to the track in the form) or note (its text)."""
@@ -275,6 +273,7 @@ def enrolment_action(key: str, name: str) -> Any:
 
 
 @bp.post("/practitioner/alerts/<key>/close")
+@acts_on_client
 def close_alert(key: str) -> Any:
     """Contact taken: the safety review Task is completed, as the care professional."""
     found = _practitioner()
@@ -315,7 +314,7 @@ def _member_of(found: _Practitioner, practice: str) -> bool:
     # Checked here too: a server may ignore a search parameter it does not know.
     member = any(
         role.get("active", True) is True
-        and _reference(str(role.get("practitioner", {}).get("reference", ""))) == found.by
+        and practitioner_reference(role.get("practitioner", {}).get("reference")) == found.by
         and str(role.get("organization", {}).get("reference", "")).endswith(practice)
         for role in roles
     )

@@ -34,7 +34,7 @@ from fhir_burnout.web._form_fields import (
     page_fields,
     parse_answers,
 )
-from fhir_burnout.web._launch import SessionExpired
+from fhir_burnout.web._launch import SessionExpired, acts_on_client
 from fhir_burnout.web._memo import current_memo
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.workflow import (
@@ -75,6 +75,7 @@ def _page(
 
 
 @bp.route("/task/<key>/form", methods=["GET", "POST"])
+@acts_on_client
 def questionnaire_page(key: str) -> Any:
     """Show, save or submit the questionnaire of a homework or measure Task.
 
@@ -169,7 +170,9 @@ def _post(engine: Engine, form: FormModel, task: TaskRow, who: str) -> Any:
     action = request.form.get("action", "")
     if action == "submit":
         now = datetime.now(UTC)
-        response, issues = checked_response(form, answers, who=who, now=now, lang=language())
+        response, issues = checked_response(
+            form, answers, who=who, subject=_subject(task), now=now, lang=language()
+        )
         if not issues:
             return _submit(engine, form, task, who, response, answers=answers, now=now)
         closed = _not_kept(_save(engine, task, answers))
@@ -182,6 +185,10 @@ def _post(engine: Engine, form: FormModel, task: TaskRow, who: str) -> Any:
     if action == "stay":  # Enter in a text field: keep the answers, stay on the page
         return redirect(url_for(".questionnaire_page", key=key), code=303)
     return redirect(url_for("launch.home"), code=303)
+
+
+def _subject(task: TaskRow) -> str:
+    return f"Patient/{task.enrolment.patient}"
 
 
 def _save(engine: Engine, task: TaskRow, answers: dict[str, Any]) -> str:

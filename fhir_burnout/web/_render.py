@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import render_template, request, session
+from flask import g, render_template, request, session
 
 from fhir_burnout.web._csrf import csrf_token
 from fhir_burnout.web._i18n import choose_language, translate
@@ -25,6 +25,17 @@ def render(template: str, *, status: int = 200, **context: Any) -> tuple[str, in
         return translate(key, lang, **values)
 
     context.setdefault("csrf_token", csrf_token())
+    row = g.get("launch_session")
+    # The client every form on the page acts on: the server checks it against the launch.
+    context.setdefault("acting_for", row.patient if row is not None else None)
+    context.setdefault("signed_in_role", row.role if row is not None else None)
+    if "banner" not in context:
+        from fhir_burnout.web._launch import patient_banner  # noqa: PLC0415 - _launch renders
+
+        try:
+            context["banner"] = patient_banner()
+        except Exception:  # a page (an error page, say) never fails on the banner
+            context["banner"] = None
     return render_template(template, lang=lang, t=t, **context), status
 
 

@@ -131,6 +131,10 @@ class ResponseOverview:
     title: str
     authored: datetime
     answers: tuple[Answer, ...]
+    #: Who entered it: the client's own reference, or the care professional who filled it
+    #: in with the client (its ``author`` when that is not its ``subject``).
+    entered_by: str = ""
+    by_client: bool = True
 
 
 @dataclass(frozen=True)
@@ -423,7 +427,12 @@ def _readable(
     title = form.title if form else str(row.questionnaire).rsplit("/", 1)[-1]
     index = form.index if form else {}
     answers = tuple(_pairs(resource.get("item", []) or [], index, lang))
-    return ResponseOverview(row.key, title, _aware(row.authored), answers)
+    author = str((resource.get("author") or {}).get("reference", ""))
+    subject = str((resource.get("subject") or {}).get("reference", ""))
+    by_client = not author or author == subject or author.startswith("Patient/")
+    return ResponseOverview(
+        row.key, title, _aware(row.authored), answers, entered_by=author, by_client=by_client
+    )
 
 
 def _pairs(
