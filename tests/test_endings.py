@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fhir_burnout.sync import OutboxEntry
+from fhir_burnout.fhir import FhirClient
+from fhir_burnout.sync import OutboxEntry, Worker
 from fhir_burnout.workflow import (
     Definitions,
     TaskRow,
@@ -28,6 +29,9 @@ from fhir_burnout.workflow import (
     stop,
     submit_response,
 )
+
+from .outbox_load import worker_token_source
+from .test_practitioner_view import as_practitioner, enrolments, make_app, page_of, post, server
 
 EHR = "http://ehr.example/fhir"
 START = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
@@ -173,3 +177,71 @@ def test_the_care_professional_sees_what_each_track_measures(engine, definitions
     moments = [(v.title, v.moment, v.until) for v in views]
     assert ("Wekelijkse check-in", "weekly", date(2027, 5, 26)) in moments
     assert any(m == "start" for _, m, _ in moments) and any(m == "end" for _, m, _ in moments)
+
+
+# --- the care professional's pages, against the sandbox EHR ------------------------------
+
+
+@pytest.fixture
+def app(sandbox, tmp_path, database_url):
+    app = make_app(sandbox, tmp_path / "app", database_url)
+    yield app
+    app.extensions["fhir_burnout"]["engine"].dispose()
+
+
+def test_stop_asks_first_and_without_a_confirmation_or_a_reason_nothing_changes(
+    app, sandbox, fhir
+):
+
+    state = app.extensions["fhir_burnout"]
+    with Session(state["engine"]) as db, db.begin():
+        key = enrol(
+            db, state["definitions"], fhir_base=sandbox.fhir_base, patient="pat-15",
+            track="standard", author=BY, practice="Organization/practice-1",
+        ).key  # fmt: skip
+    client = as_practitioner(app, sandbox, "pat-15")
+    _, page = page_of(client)
+    assert "Metingen in dit traject" in page
+    assert "Wekelijkse check-in: elke week, zolang het traject loopt" in page
+    status, confirm = page_of(client, f"/practitioner/enrolments/{key}/stop")
+    assert status == 200
+    assert "Programma stoppen: Herstellen van burn-out: Tijdens de behandeling" in confirm
+    assert "De wekelijkse check-in stopt" in confirm and "Reden (verplicht)" in confirm
+    assert "Doelen bereikt" not in confirm and "Crisis of meer zorg nodig" in confirm
+    # The old one-click form: refused, readable, nothing changes.
+    once = post(client, f"/practitioner/enrolments/{key}/stop")
+    assert once.status_code == 400
+    assert "bevestiging en een reden" in once.get_data(as_text=True)
+    unreasoned = post(client, f"/practitioner/enrolments/{key}/stop", confirm="yes", note="x")
+    assert unreasoned.status_code == 400
+    assert "Kies een reden. Er is niets veranderd." in unreasoned.get_data(as_text=True)
+    made_up = post(client, f"/practitioner/enrolments/{key}/stop", confirm="yes", reason="bored")
+    assert made_up.status_code == 400
+    assert ("standard", "active") in [(t, s) for _, t, s in enrolments(app, "pat-15")]
+    stopped = post(
+        client, f"/practitioner/enrolments/{key}/stop", confirm="yes",
+        reason="referred-on", note="Naar de basis-GGZ.",
+    )  # fmt: skip
+    assert stopped.status_code == 303
+    _, page = page_of(client)
+    assert "Het programma is gestopt." in page
+    assert "Reden: Behandeling elders of doorverwezen." in page
+    with FhirClient(sandbox.fhir_base, token_source=worker_token_source(sandbox)) as ehr:
+        worker = Worker(state["engine"], lambda base: ehr, owner="endings")
+        while worker.run_once():
+            pass
+    careplan = server(fhir, key, "CarePlan")
+    assert careplan["status"] == "revoked"
+    [extension] = careplan["extension"]
+    assert extension["url"] == EXTENSION
+    assert extension["valueCodeableConcept"]["coding"][0]["code"] == "referred-on"
+    assert extension["valueCodeableConcept"]["text"] == "Naar de basis-GGZ."
+    with Session(state["engine"]) as db:
+        closed = db.scalars(
+            select(TaskRow.key).where(TaskRow.enrolment_key == key, TaskRow.status == "cancelled")
+        ).all()
+    assert closed
+    for task_key in closed:
+        reason = server(fhir, task_key)["statusReason"]
+        assert reason["coding"][0]["system"] == SYSTEM
+        assert reason["coding"][0]["code"] == "referred-on"
