@@ -221,6 +221,7 @@ def test_stop_needs_a_confirmation_and_a_reason_that_reaches_the_ehr(live, desk,
     # A page that asks first: nothing has changed yet.
     expect(page.get_by_role("heading", level=1)).to_contain_text("Programma stoppen")
     expect(page.locator(".end-what")).to_contain_text("De wekelijkse check-in stopt")
+    expect(page.locator(".banner")).to_contain_text("pat-07")  # whose programme it is
     state = live.app.extensions["fhir_burnout"]
     with Session(state["engine"]) as db:
         assert db.get(EnrolmentRow, key).status == "active"

@@ -5,13 +5,16 @@ programme does (after-care after its 26 weeks), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fhir_burnout._sync_cli import _close_measures
 from fhir_burnout.fhir import FhirClient
+from fhir_burnout.resources import build_resources, load_programme
 from fhir_burnout.sync import OutboxEntry, Worker
 from fhir_burnout.workflow import (
     Definitions,
@@ -30,6 +33,7 @@ from fhir_burnout.workflow import (
     submit_response,
 )
 
+from .conftest import ROOT
 from .outbox_load import worker_token_source
 from .test_practitioner_view import as_practitioner, enrolments, make_app, page_of, post, server
 
@@ -179,6 +183,29 @@ def test_the_care_professional_sees_what_each_track_measures(engine, definitions
     assert any(m == "start" for _, m, _ in moments) and any(m == "end" for _, m, _ in moments)
 
 
+class OneRound(threading.Event):
+    """A stop event that ends a worker loop after its first round (no waiting)."""
+
+    def wait(self, timeout=None):
+        self.set()
+        return True
+
+
+def test_the_worker_closes_the_measures_of_tracks_that_have_run_their_time(engine):
+    definitions = Definitions.from_resources(build_resources(load_programme(ROOT)[0]))
+    long_ago = datetime.now(UTC) - timedelta(weeks=27)
+    with Session(engine) as db, db.begin():
+        key = enrolled(db, definitions, "after-care", patient="pat-04", now=long_ago).key
+    _close_measures(OneRound(), engine, ROOT)
+    with Session(engine) as db:
+        statuses = {
+            t.action_id: t.status
+            for t in db.scalars(select(TaskRow).where(TaskRow.enrolment_key == key))
+        }
+    assert statuses["weekly-checkin.weekly"] == "cancelled"
+    assert statuses["measures-end"] == "requested"
+
+
 # --- the care professional's pages, against the sandbox EHR ------------------------------
 
 
@@ -245,3 +272,34 @@ def test_stop_asks_first_and_without_a_confirmation_or_a_reason_nothing_changes(
         reason = server(fhir, task_key)["statusReason"]
         assert reason["coding"][0]["system"] == SYSTEM
         assert reason["coding"][0]["code"] == "referred-on"
+
+
+def test_the_finish_page_says_what_comes_after_in_english_too(app, sandbox):
+    state = app.extensions["fhir_burnout"]
+    with Session(state["engine"]) as db, db.begin():
+        key = enrol(
+            db, state["definitions"], fhir_base=sandbox.fhir_base, patient="pat-16",
+            track="standard", author=BY, practice="Organization/practice-1",
+        ).key  # fmt: skip
+        other = enrol(
+            db, state["definitions"], fhir_base=sandbox.fhir_base, patient="pat-17",
+            track="standard", author=BY, practice="Organization/practice-1",
+        ).key  # fmt: skip
+    client = as_practitioner(app, sandbox, "pat-16")
+    answer = client.get(
+        f"/practitioner/enrolments/{key}/finish", headers={"Accept-Language": "en"}
+    )
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "Finish the programme" in page
+    assert "you can offer the client after-care" in page and "Goals reached" in page
+    assert "Crisis or in need of more care" not in page  # that is a reason to stop
+    assert "0800-0113" in page  # crisis help, as on every page
+    # Another client's programme, or one that has ended: not asked, readable.
+    assert page_of(client, f"/practitioner/enrolments/{other}/finish")[0] == 404
+    finished = post(
+        client, f"/practitioner/enrolments/{key}/finish", confirm="yes", reason="goals-reached"
+    )
+    assert finished.status_code == 303
+    status, page = page_of(client, f"/practitioner/enrolments/{key}/stop")
+    assert status == 409 and "Er is niets veranderd" in page
+    assert "Reden: Doelen bereikt." in page

@@ -323,9 +323,15 @@ def _ending_page(
         return _page(found, error=translate("error_action_not_found", lang), status=404)
     if not enrolment.current:
         return _page(found, error=translate("error_action_state", lang), status=409)
+    try:  # whose programme ends: the same patient banner as on /practitioner
+        fresh = current_launch()
+    except (SessionExpired, EhrUnavailable):
+        fresh = None
+    _, banner = _names_from_ehr(row, fresh[1] if fresh else None)
     return render(
         "practitioner_end.html",
         status=status,
+        banner=banner,
         ending=name,
         key=key,
         enrolment=enrolment,
