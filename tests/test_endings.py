@@ -303,3 +303,33 @@ def test_the_finish_page_says_what_comes_after_in_english_too(app, sandbox):
     status, page = page_of(client, f"/practitioner/enrolments/{key}/stop")
     assert status == 409 and "Er is niets veranderd" in page
     assert "Reden: Doelen bereikt." in page
+
+
+def test_after_care_that_ran_its_time_is_extended_from_the_page(app, sandbox):
+    state = app.extensions["fhir_burnout"]
+    long_ago = datetime.now(UTC) - timedelta(weeks=27)
+    with Session(state["engine"]) as db, db.begin():
+        key = enrol(
+            db, state["definitions"], fhir_base=sandbox.fhir_base, patient="pat-18",
+            track="after-care", author=BY, practice="Organization/practice-1",
+            now=long_ago, today=long_ago.date(),
+        ).key  # fmt: skip
+        assert end_measures(db, state["definitions"]) == [key]
+    client = as_practitioner(app, sandbox, "pat-18")
+    _, page = page_of(client)
+    assert "De looptijd van dit traject is voorbij: er komen geen check-ins meer." in page
+    extended = post(client, f"/practitioner/enrolments/{key}/extend")
+    assert extended.status_code == 303
+    _, page = page_of(client)
+    until = (datetime.now(UTC) + timedelta(weeks=26) - timedelta(days=1)).date()
+    day = f"{until.day}-{until.month}-{until.year}"
+    assert f"De metingen lopen door tot en met {day}." in page
+    assert f"Wekelijkse check-in: elke week, tot en met {day}" in page
+    assert "De looptijd van dit traject is voorbij" not in page
+    # Extending what has no end (the standard track) changes nothing.
+    with Session(state["engine"]) as db, db.begin():
+        standard = enrol(
+            db, state["definitions"], fhir_base=sandbox.fhir_base, patient="pat-18",
+            track="standard", author=BY, practice="Organization/practice-1",
+        ).key  # fmt: skip
+    assert post(client, f"/practitioner/enrolments/{standard}/extend").status_code == 409
