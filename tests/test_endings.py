@@ -170,6 +170,11 @@ def test_an_unanswered_check_in_is_closed_when_the_track_has_run_its_time(engine
             "requested"
         ]
         assert end_measures(db, definitions, now=day_26 + timedelta(days=1)) == []  # asked once
+        reason = ending_reason(definitions, "goals-reached")
+        finish(db, enrolment.key, by=BY, reason=reason, now=day_26 + timedelta(days=2))
+        assert [t.status for t in enrolment.tasks if t.action_id == "measures-end"] == [
+            "completed"  # decided: finished
+        ]
         assert standard.measures_until is None and open_checkins(db, standard)  # runs on
 
 

@@ -17,7 +17,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from fhir_burnout.workflow._endings import EndingReason
-from fhir_burnout.workflow._service import EnrolmentStateError, NotFoundError, _now, queue_writes
+from fhir_burnout.workflow._service import (
+    MEASURES_END,
+    EnrolmentStateError,
+    NotFoundError,
+    _now,
+    queue_writes,
+)
 from fhir_burnout.workflow._states import check_transition
 from fhir_burnout.workflow._tables import EnrolmentRow
 
@@ -143,7 +149,11 @@ def _end(
         enrolment.ending_reason = ending.code
     operations = [_careplan(enrolment, status, ending=ending)]
     for task in enrolment.tasks:
-        if task.kind != "practitioner" and task.status in _UNFINISHED:
+        if task.action_id == MEASURES_END and task.status == "requested":
+            # "Finish or extend this track": decided now. (Other to-dos still need doing.)
+            task.status, task.updated_at = "completed", now
+            operations.append({"op": "update-task", "key": task.key, "status": "completed"})
+        elif task.kind != "practitioner" and task.status in _UNFINISHED:
             check_transition(task.status, "cancelled", "practitioner")
             task.status, task.held_from, task.updated_at = "cancelled", None, now
             task.status_reason = text
