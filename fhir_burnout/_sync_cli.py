@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from fhir_burnout.db import create_db_engine, upgrade
 from fhir_burnout.errors import FhirBurnoutError
@@ -17,6 +20,8 @@ from fhir_burnout.sync import EhrClients
 
 if TYPE_CHECKING:
     from fhir_burnout.referral import ReferralPoller
+
+log = logging.getLogger(__name__)
 
 config_option = click.option(
     "--config",
@@ -80,6 +85,33 @@ def _koppeltaal_poller(settings: Settings, engine: Any, clients: Any, resolve_ro
 
     definitions = _definitions(settings.content_root or resolve_root(None))
     return KoppeltaalPoller.from_settings(engine, clients.get, definitions, settings)
+
+
+#: How often the worker closes the weekly measures of tracks that have run their time.
+MEASURES_EVERY = 3600.0
+
+
+def _close_measures(
+    stop: threading.Event, engine: Any, root: Path, every: float = MEASURES_EVERY
+) -> None:
+    """Now and then, close the weekly check-ins of tracks that have run their time and ask
+    the care professional to finish or extend them (``workflow.end_measures``)."""
+    from fhir_burnout.workflow import end_measures  # noqa: PLC0415
+
+    try:
+        definitions = _definitions(root)
+    except (click.ClickException, FhirBurnoutError) as exc:
+        log.warning("the weekly measures are not closed: %s", exc)
+        return
+    while not stop.is_set():
+        try:
+            with Session(engine) as db, db.begin():
+                closed = end_measures(db, definitions)
+            if closed:
+                log.info("closed the weekly measures of %d track(s)", len(closed))
+        except SQLAlchemyError:
+            log.warning("closing the weekly measures failed; trying again later", exc_info=True)
+        stop.wait(every)
 
 
 def register(main: click.Group, resolve_root: Any) -> None:
@@ -202,6 +234,12 @@ def register(main: click.Group, resolve_root: Any) -> None:
                 + (f" and every {every:g} s" if every > 0 else ""),
                 err=True,
             )
+        runners.append(
+            threading.Thread(
+                target=_close_measures,
+                args=(stop, engine, settings.content_root or resolve_root(None)),
+            )
+        )
         if kt is not None:
             kt_poller = _koppeltaal_poller(settings, engine, kt[1], resolve_root)
             runners.append(

@@ -294,3 +294,53 @@ def test_a_questionnaire_filled_in_with_the_client_names_the_care_professional(l
     state = live.app.extensions["fhir_burnout"]
     with Session(state["engine"]) as db:
         assert db.get(TaskRow, tasks["understanding-burnout"]).status == "ready"
+
+
+def test_stop_needs_a_confirmation_and_a_reason_that_reaches_the_ehr(live, desk, worker):
+    page = desk
+    key, _ = enrolled(live, "pat-07")
+    state = live.app.extensions["fhir_burnout"]
+    refused_before = queue_status(state["engine"]).dead  # another test's, on purpose
+    open_as_practitioner(page, live, "pat-07")
+    page.goto(f"{live.app_url}/practitioner")
+    expect(page.locator(".measures").first).to_contain_text(
+        "Wekelijkse check-in: elke week, zolang het traject loopt"
+    )
+    page.get_by_role("button", name="Stoppen").click()
+    # A page that asks first: nothing has changed yet.
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Programma stoppen")
+    expect(page.locator(".end-what")).to_contain_text("De wekelijkse check-in stopt")
+    expect(page.locator(".banner")).to_contain_text("pat-07")  # whose programme it is
+    with Session(state["engine"]) as db:
+        assert db.get(EnrolmentRow, key).status == "active"
+    accessible(page, "practitioner-stop-confirm")
+    assert fits_the_width(page)
+    # Without a reason the browser does not send it (and the server would refuse it too).
+    page.get_by_role("button", name="Ja, stop het programma").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Programma stoppen")
+    with Session(state["engine"]) as db:
+        assert db.get(EnrolmentRow, key).status == "active"
+    page.get_by_label("Crisis of meer zorg nodig").check()
+    page.get_by_label("Toelichting").fill("Opgenomen; verder in de specialistische GGZ.")
+    page.get_by_role("button", name="Ja, stop het programma").click()
+    expect(page.get_by_role("status")).to_have_text("Het programma is gestopt.")
+    expect(page.locator(".enrolment").first).to_contain_text("Reden: Crisis of meer zorg nodig.")
+    deliver_all(worker)
+    with FhirClient(live.info.fhir_base, token_source=worker_token_source(live.info)) as fhir:
+        [careplan] = fhir.search("CarePlan", {"identifier": f"{KEY_SYSTEM}|{key}"})
+        assert careplan["status"] == "revoked"
+        [reason] = [e["valueCodeableConcept"] for e in careplan["extension"]]
+        assert reason["coding"][0]["code"] == "needs-more-care"
+        assert reason["text"] == "Opgenomen; verder in de specialistische GGZ."
+        with Session(state["engine"]) as db:
+            closed = db.scalars(
+                select(TaskRow.key).where(
+                    TaskRow.enrolment_key == key, TaskRow.status == "cancelled"
+                )
+            ).all()
+        assert closed
+        for task_key in closed:
+            [task] = fhir.search("Task", {"identifier": f"{KEY_SYSTEM}|{task_key}"})
+            assert task["status"] == "cancelled"
+            assert task["statusReason"]["coding"][0]["code"] == "needs-more-care"
+    assert queue_status(state["engine"]).dead == refused_before

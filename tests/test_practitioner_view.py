@@ -179,9 +179,14 @@ def test_enrol_unlock_pause_resume_and_finish_from_the_view_reach_the_ehr(
     assert "on-hold" not in local_tasks(app, key).values()
 
     # Without the form's token nothing changes.
-    forged = client.post(f"/practitioner/enrolments/{key}/finish", data={"csrf_token": "x"})
+    forged = client.post(
+        f"/practitioner/enrolments/{key}/finish",
+        data={"csrf_token": "x", "confirm": "yes", "reason": "goals-reached"},
+    )
     assert forged.status_code == 400 and enrolments(app, "pat-12")[0][2] == "active"
-    finished = post(client, f"/practitioner/enrolments/{key}/finish")
+    finished = post(
+        client, f"/practitioner/enrolments/{key}/finish", confirm="yes", reason="goals-reached"
+    )
     assert finished.status_code == 303
     deliver_all(worker)
     assert_ehr_agrees(fhir, app, key, "completed")
@@ -243,7 +248,9 @@ def test_switching_keeps_modules_done_and_a_note_reaches_the_client(app, sandbox
         {"contentString": "Tot dinsdag, sterkte!"}
     ]
     assert_ehr_agrees(fhir, app, new, "active")
-    stopped = post(client, f"/practitioner/enrolments/{new}/stop")
+    stopped = post(
+        client, f"/practitioner/enrolments/{new}/stop", confirm="yes", reason="own-choice"
+    )
     assert stopped.status_code == 303
     deliver_all(worker)
     assert_ehr_agrees(fhir, app, new, "revoked")
@@ -264,7 +271,10 @@ def test_a_patient_session_is_refused_with_a_readable_page(app, sandbox):
     client.get("/")
     with client.session_transaction() as cookie:
         token = cookie["csrf_token"]
-    refused = client.post(f"/practitioner/enrolments/{key}/stop", data={"csrf_token": token})
+    refused = client.post(
+        f"/practitioner/enrolments/{key}/stop",
+        data={"csrf_token": token, "confirm": "yes", "reason": "own-choice"},
+    )
     assert refused.status_code == 403
     assert enrolments(app, "pat-14") == [(key, "waiting-list", "active")]
     nobody = app.test_client()
@@ -547,7 +557,9 @@ def test_the_referrer_hears_when_treatment_starts_and_after_care_is_offered_at_t
     assert started["status"] == "in-progress"
     assert started["statusReason"] == {"text": "Behandeling gestart"}
     [(_, _, _), (treatment, _, _)] = enrolments(app, patient)[-2:]
-    done = post(client, f"/practitioner/enrolments/{treatment}/finish")
+    done = post(
+        client, f"/practitioner/enrolments/{treatment}/finish", confirm="yes", reason="other"
+    )
     assert done.status_code == 303
     _, page = page_of(client)
     assert "nazorg aanbieden" in page

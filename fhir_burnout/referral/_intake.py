@@ -253,22 +253,24 @@ def report_to_referrer(
     status: Literal["in-progress", "completed"],
     *,
     by: str | None = None,
+    reason: Mapping[str, Any] | None = None,
     now: datetime | None = None,
 ) -> int:
     """Tell the referrers of an enrolment's referrals how it goes on: ``in-progress`` when
     the client moves from the waiting list into treatment, ``completed`` when the
     programme is done (also when the enrolment carries on from the one the referral
     enrolled, after a switch of track). Queued for the EHR with the change that caused
-    it; returns how many referrals were told (none for a client enrolled from the chart)."""
+    it; returns how many referrals were told (none for a client enrolled from the chart).
+    ``reason``: why it ended (a CodeableConcept), when a care professional said so."""
     now = now or datetime.now(UTC)
     chain, follows = [enrolment.key], enrolment.follows  # a switch carries the referral on
     while follows is not None and follows not in chain:
         chain.append(follows)
         follows = db.scalar(select(EnrolmentRow.follows).where(EnrolmentRow.key == follows))
     keys = db.scalars(select(ReferralRow.key).where(ReferralRow.enrolment_key.in_(chain)))
-    reason = TREATMENT_STARTED if status == "in-progress" else PROGRAMME_ENDED
+    why = reason or (TREATMENT_STARTED if status == "in-progress" else PROGRAMME_ENDED)
     operations = [
-        {"op": "update-task", "key": status_key(key), "status": status, "statusReason": reason}
+        {"op": "update-task", "key": status_key(key), "status": status, "statusReason": why}
         for key in keys
     ]
     if operations:

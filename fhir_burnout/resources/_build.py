@@ -2,8 +2,9 @@
 
 One PlanDefinition per track, one ActivityDefinition per module, the Questionnaires, a
 CodeSystem for the programme's codes, a CodeSystem and ValueSet per set of our own answer
-codes, and a StructureDefinition per extension of ours. Canonical references are versioned
-(``url|version``), and nothing depends on the clock, so two builds are identical.
+codes and one of the reasons a programme ends, and a StructureDefinition per extension of
+ours. Canonical references are versioned (``url|version``), and nothing depends on the
+clock, so two builds are identical.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fhir_burnout.errors import ContentError
+from fhir_burnout.resources._endings import ending_reason_resources
 from fhir_burnout.resources._extensions import EXTENSIONS, structure_definition
 from fhir_burnout.resources._fhirjson import canonical, put_text, translations
 from fhir_burnout.resources._model import KINDS, Module, Phase, Programme, Text, Track
@@ -591,7 +593,7 @@ def _measure_actions(
                         title,
                         lang,
                         code=common["code"],
-                        timingTiming={"repeat": {"frequency": 1, "period": 1, "periodUnit": "wk"}},
+                        timingTiming={"repeat": _weekly(track.weeks)},
                         definitionCanonical=ref,
                     )
                 )
@@ -632,6 +634,16 @@ def _measure_actions(
     return result
 
 
+def _weekly(weeks: int | None) -> dict[str, Any]:
+    """Once a week (R4 Timing.repeat), for ``weeks`` weeks from the start when the track has
+    a duration (``boundsDuration``): after it no more check-ins."""
+    repeat: dict[str, Any] = {"frequency": 1, "period": 1, "periodUnit": "wk"}
+    if weeks is not None:
+        ucum = {"system": "http://unitsofmeasure.org", "code": "wk"}
+        repeat = {"boundsDuration": {"value": weeks, "unit": "wk", **ucum}, **repeat}
+    return repeat
+
+
 def _title_of(q: dict[str, Any], lang: str) -> Text:
     values = {lang: str(q.get("title") or q.get("id"))}
     values.update(translations(q.get("_title")))
@@ -645,6 +657,7 @@ def build_resources(programme: Programme) -> list[dict[str, Any]]:
     resources: list[dict[str, Any]] = [structure_definition(e, programme) for e in EXTENSIONS]
     resources.append(programme_code_system(programme))
     resources += answer_systems(programme, questionnaires)
+    resources += ending_reason_resources(programme)
     resources += questionnaires
     resources += [activity_definition(programme, m) for m in programme.modules]
     resources += [plan_definition(programme, t, titles) for t in programme.tracks]

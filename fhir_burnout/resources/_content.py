@@ -52,6 +52,16 @@ def _require(data: dict[str, Any], key: str, file: str, where: str) -> Any:
     return data[key]
 
 
+def _weeks(value: Any, file: str, where: str) -> int | None:
+    """A track's ``duration: {weeks: N}``: how long its repeating measures run."""
+    if value is None:
+        return None
+    weeks = value.get("weeks") if isinstance(value, dict) else None
+    if not isinstance(weeks, int) or isinstance(weeks, bool) or weeks < 1:
+        raise ContentError(file, where, "must be {weeks: N}, a whole number of weeks above 0")
+    return weeks
+
+
 def load_programme(
     root: str | Path, version: str = __version__
 ) -> tuple[Programme, list[Problem]]:
@@ -121,6 +131,7 @@ def load_programme(
                 unlock=str(raw.get("unlock", "practitioner")),
                 phases=tuple(track_phases),
                 measures=tuple(measures),
+                weeks=_weeks(raw.get("duration"), file, f"{where}.duration"),
             )
         )
 

@@ -84,6 +84,17 @@ EXTENSIONS = (
         ("PlanDefinition", "PlanDefinition.action"),
         value_type="code",
     ),
+    ExtensionDef(
+        "ending-reason",
+        "EndingReason",
+        "Why the programme ended",
+        "Why the care professional stopped (CarePlan revoked) or finished (completed) the "
+        "client's programme: a code from the programme's ending-reason CodeSystem, with the "
+        "care professional's own words, if any, as CodeableConcept.text. R4 CarePlan has no "
+        "element for this; the Tasks that closed carry the same reason as Task.statusReason.",
+        ("CarePlan",),
+        value_type="CodeableConcept",
+    ),
 )
 
 

@@ -119,6 +119,8 @@ class Track:
     unlock: str
     phases: tuple[tuple[str, tuple[str, ...]], ...]  # (phase code, module codes)
     measures: tuple[Measure, ...]
+    #: how many weeks the track's repeating measures run (None: until the programme ends)
+    weeks: int | None = None
 
 
 @dataclass(frozen=True)

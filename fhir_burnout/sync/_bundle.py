@@ -11,9 +11,10 @@ An entry holds operations:
   applies the change to what is there now, if it still moves the Task forward. With
   ``"from": F`` (a care professional resuming what they paused, which moves the Task back
   from on-hold) it is applied only while the EHR still has the Task at F;
-- ``{"op": "update-careplan", "key": K, "status": S, "from": F}``: the same for the CarePlan
-  of an enrolment (paused, resumed, completed, stopped); a completed or revoked CarePlan is
-  never changed again, and ``from`` works as for a Task.
+- ``{"op": "update-careplan", "key": K, "status": S, "from": F, "extension": [...]}``: the
+  same for the CarePlan of an enrolment (paused, resumed, completed, stopped, with our
+  extension saying why it ended); a completed or revoked CarePlan is never changed again,
+  and ``from`` works as for a Task. ``statusReason`` is a text or a CodeableConcept.
 
 References between resources are written ``urn:uuid:K``: inside one Bundle the server
 resolves them (R4 §3.1.0.11.2), to resources delivered earlier we resolve them here. Each
@@ -140,8 +141,11 @@ def apply_task_change(
     new["lastModified"] = now.isoformat(timespec="seconds")
     if missing:
         new["output"] = [*(new.get("output") or []), *missing]
-    if change.get("statusReason"):
-        new["statusReason"] = {"text": str(change["statusReason"])}
+    reason = change.get("statusReason")
+    if reason:  # a CodeableConcept (a coded ending reason), or a plain text
+        new["statusReason"] = (
+            dict(reason) if isinstance(reason, Mapping) else {"text": str(reason)}
+        )
     period = new.setdefault("executionPeriod", {})
     if target == "in-progress":
         period.setdefault("start", new["lastModified"])
@@ -174,6 +178,9 @@ def apply_careplan_change(
         return None
     new = copy.deepcopy(dict(careplan))
     new["status"] = target
+    for extension in change.get("extension", []) or []:  # why it ended: ours, once
+        kept = [e for e in new.get("extension", []) if e.get("url") != extension["url"]]
+        new["extension"] = [*kept, dict(extension)]
     if target in TERMINAL_CAREPLAN_STATUSES:
         new.setdefault("period", {})["end"] = now.isoformat(timespec="seconds")
     return new

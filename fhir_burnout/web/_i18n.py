@@ -478,6 +478,101 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "ingevuld door {who} samen met de cliënt",
         "en": "entered by {who} with the client",
     },
+    # --- endings on purpose and measures that follow the programme (issue 16, items 6 and 8) ---
+    "end_stop_title": {"nl": "Programma stoppen: {track}", "en": "Stop the programme: {track}"},
+    "end_finish_title": {
+        "nl": "Programma afronden: {track}",
+        "en": "Finish the programme: {track}",
+    },
+    "end_back": {"nl": "Terug naar de cliënt", "en": "Back to the client"},
+    "end_what_happens": {"nl": "Wat er dan gebeurt", "en": "What happens then"},
+    "end_happens_close": {
+        "nl": "Open modules, huiswerk en vragenlijsten gaan dicht. De cliënt kan ze niet meer "
+        "invullen.",
+        "en": "Open modules, homework and questionnaires close. The client can no longer fill "
+        "them in.",
+    },
+    "end_happens_checkins": {
+        "nl": "De wekelijkse check-in stopt. De cliënt krijgt geen nieuwe meer.",
+        "en": "The weekly check-in stops. The client gets no new ones.",
+    },
+    "end_happens_ehr_stop": {
+        "nl": "Het EHR hoort het: het zorgplan wordt 'gestopt', met de reden die je hieronder "
+        "kiest.",
+        "en": "The EHR is told: the care plan becomes 'stopped', with the reason you choose "
+        "below.",
+    },
+    "end_happens_ehr_finish": {
+        "nl": "Het EHR hoort het: het zorgplan wordt 'afgerond', met de reden die je hieronder "
+        "kiest.",
+        "en": "The EHR is told: the care plan becomes 'finished', with the reason you choose "
+        "below.",
+    },
+    "end_happens_referrer": {
+        "nl": "Is de cliënt naar ons verwezen, dan hoort de verwijzer het ook, met dezelfde reden.",
+        "en": "If the client was referred to us, the referrer is told too, with the same reason.",
+    },
+    "end_happens_kept": {
+        "nl": "Wat de cliënt deed en invulde, blijft bewaard. Veiligheidssignalen en je eigen "
+        "taken blijven open staan.",
+        "en": "What the client did and filled in is kept. Safety signals and your own tasks "
+        "stay open.",
+    },
+    "end_happens_after_care": {
+        "nl": "Daarna kun je de cliënt nazorg aanbieden: het traject Na de behandeling.",
+        "en": "Then you can offer the client after-care: the track After treatment.",
+    },
+    "end_no_way_back": {
+        "nl": "Dit kun je niet terugdraaien. Wil je alleen even stoppen? Kies dan Pauzeren.",
+        "en": "This cannot be undone. Only stopping for a while? Then choose Pause.",
+    },
+    "end_reason_legend": {"nl": "Reden (verplicht)", "en": "Reason (required)"},
+    "end_note_label": {
+        "nl": "Toelichting (mag leeg blijven; gaat met de reden mee naar het EHR)",
+        "en": "Note (may stay empty; goes to the EHR with the reason)",
+    },
+    "end_confirm_stop": {"nl": "Ja, stop het programma", "en": "Yes, stop the programme"},
+    "end_confirm_finish": {"nl": "Ja, rond het programma af", "en": "Yes, finish the programme"},
+    "end_cancel": {"nl": "Nee, niets veranderen", "en": "No, change nothing"},
+    "error_end_reason": {
+        "nl": "Kies een reden. Er is niets veranderd.",
+        "en": "Choose a reason. Nothing was changed.",
+    },
+    "error_end_unconfirmed": {
+        "nl": "Stoppen en afronden gaan alleen met een bevestiging en een reden. Er is niets "
+        "veranderd.",
+        "en": "Stopping and finishing need a confirmation and a reason. Nothing was changed.",
+    },
+    "pract_ended_reason": {"nl": "Reden: {reason}.", "en": "Reason: {reason}."},
+    "pract_measures": {"nl": "Metingen in dit traject", "en": "Measures in this track"},
+    "measure_start": {"nl": "{title}: bij de start", "en": "{title}: at the start"},
+    "measure_weekly": {
+        "nl": "{title}: elke week, zolang het traject loopt",
+        "en": "{title}: every week, while the track runs",
+    },
+    "measure_weekly_until": {
+        "nl": "{title}: elke week, tot en met {date}",
+        "en": "{title}: every week, up to and including {date}",
+    },
+    "measure_phase-end": {
+        "nl": "{title}: aan het eind van {phase}",
+        "en": "{title}: at the end of {phase}",
+    },
+    "measure_end": {
+        "nl": "{title}: aan het eind van het traject",
+        "en": "{title}: at the end of the track",
+    },
+    "pract_measures_ended": {
+        "nl": "De looptijd van dit traject is voorbij: er komen geen check-ins meer. Rond het "
+        "traject af, of verleng het.",
+        "en": "This track has run its time: no more check-ins. Finish the track, or extend it.",
+    },
+    "pract_extend": {"nl": "Metingen verlengen", "en": "Extend the measures"},
+    "notice_extend": {
+        "nl": "De metingen lopen door tot en met {date}.",
+        "en": "The measures go on up to and including {date}.",
+    },
+    # --- end of endings ---
 }
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, current_app, g, redirect, request, session
+from flask import Blueprint, current_app, g, redirect, request, session, url_for
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
@@ -255,8 +255,8 @@ def hti_callback() -> Response:
         return _error_page(refused.message, refused.status)
     log.info("koppeltaal launch (request %s, enrolment %s)", _request_id(), enrolment_key)
     _sign_in(ehr, context, launched)
-    target = "/practitioner" if context.role == "practitioner" else "/"
-    return redirect(target, code=303)
+    page = "practitioner.practitioner_page" if context.role == "practitioner" else "launch.home"
+    return redirect(url_for(page), code=303)  # with the launch's own context handle
 
 
 def _practice(fhir_base: str) -> str | None:

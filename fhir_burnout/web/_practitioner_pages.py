@@ -61,7 +61,11 @@ from fhir_burnout.workflow import (
     TaskTransitionError,
     add_note,
     change_task,
+    ending_reason,
+    ending_reasons,
+    ending_told,
     enrol,
+    extend_measures,
     finish,
     patient_overview,
     pause,
@@ -246,8 +250,10 @@ def enrolment_action(key: str, name: str) -> Any:
     if not isinstance(found, _Practitioner):
         return found
     lang, form = language(), request.form
-    if name not in (*_ENROLMENT_ACTIONS, "unlock", "switch", "note"):
+    if name not in (*_ENROLMENT_ACTIONS, "unlock", "switch", "note", "extend"):
         return message_page("error_not_found", 404)
+    if name in _ENDINGS:
+        return _end_programme(found, key, name)
 
     def action(db: Session) -> str:
         enrolment = _own_enrolment(db, found, key)
@@ -261,12 +267,110 @@ def enrolment_action(key: str, name: str) -> Any:
                 report_to_referrer(db, enrolment, "in-progress", by=found.by)  # treatment starts
         elif name == "note":
             add_note(db, enrolment.key, form.get("text", ""), by=found.by)
+        elif name == "extend":
+            extended = extend_measures(db, definitions, enrolment.key, by=found.by)
+            until = extended.measures_until
+            return translate("notice_extend", lang, date=_day(until, lang) if until else "")
         else:
             _ENROLMENT_ACTIONS[name](db, enrolment.key, by=found.by)
-            if name == "finish":
-                report_to_referrer(db, enrolment, "completed", by=found.by)
-                if enrolment.track == "standard":
-                    return translate("notice_finish_after_care", lang)
+        return translate(f"notice_{name}", lang)
+
+    return _decide(found, action)
+
+
+# --- endings on purpose: stop and finish ask first, with a reason ---------------------
+
+#: The endings that ask for a confirmation and a reason first.
+_ENDINGS = ("stop", "finish")
+
+
+@bp.get("/practitioner/enrolments/<key>/<name>")
+def confirm_ending(key: str, name: str) -> Any:
+    """Before a stop or a finish: what will happen, and why (a reason from our CodeSystem,
+    and the care professional's own words). A plain GET page: it works without JavaScript,
+    and nothing changes until its form is sent."""
+    found = _practitioner()
+    if not isinstance(found, _Practitioner):
+        return found
+    if name not in _ENDINGS:
+        return message_page("error_not_found", 404)
+    return _ending_page(found, key, name)
+
+
+def _ending_page(
+    found: _Practitioner,
+    key: str,
+    name: str,
+    *,
+    error: str | None = None,
+    chosen: str = "",
+    note: str = "",
+    status: int = 200,
+) -> Any:
+    state, lang, row = _state(), language(), found.session
+    definitions = state["definitions"]
+    if not row.patient:
+        return message_page("error_no_patient", 400)
+    with Session(state["reader"]) as db:
+        overview = patient_overview(
+            db, definitions, fhir_base=row.fhir_base, patient=row.patient, lang=lang,
+            forms=current_memo().form,
+        )  # fmt: skip
+    enrolment = next((e for e in overview.enrolments if e.key == key), None)
+    if enrolment is None:
+        return _page(found, error=translate("error_action_not_found", lang), status=404)
+    if not enrolment.current:
+        return _page(found, error=translate("error_action_state", lang), status=409)
+    try:  # whose programme ends: the same patient banner as on /practitioner
+        fresh = current_launch()
+    except (SessionExpired, EhrUnavailable):
+        fresh = None
+    _, banner = _names_from_ehr(row, fresh[1] if fresh else None)
+    return render(
+        "practitioner_end.html",
+        status=status,
+        banner=banner,
+        ending=name,
+        key=key,
+        enrolment=enrolment,
+        after_care=name == "finish" and enrolment.track == "standard",
+        reasons=ending_reasons(definitions, name, lang),
+        chosen=chosen,
+        note=note,
+        max_note=MAX_REASON_NOTE,
+        error=error,
+    )
+
+
+#: The longest note a care professional may add to an ending reason (characters).
+MAX_REASON_NOTE = 500
+
+
+def _end_programme(found: _Practitioner, key: str, name: str) -> Any:
+    """Stop or finish, only when the confirmation page's form says so and gives a reason;
+    otherwise that page again, saying what is missing, and nothing changes."""
+    if not csrf_ok():
+        return message_page("error_form_expired", 400)
+    form, lang = request.form, language()
+    code, note = form.get("reason", ""), form.get("note", "").strip()[:MAX_REASON_NOTE]
+    definitions = _state()["definitions"]
+    if form.get("confirm") != "yes":
+        return _ending_page(
+            found, key, name, error=translate("error_end_unconfirmed", lang), status=400
+        )
+    if code not in {c for c, _ in ending_reasons(definitions, name, lang)}:
+        return _ending_page(
+            found, key, name, error=translate("error_end_reason", lang), note=note, status=400
+        )
+    reason = ending_reason(definitions, code, note)
+
+    def action(db: Session) -> str:
+        enrolment = _own_enrolment(db, found, key)
+        _ENROLMENT_ACTIONS[name](db, enrolment.key, by=found.by, reason=reason)
+        told = ending_told(name, reason)
+        report_to_referrer(db, enrolment, "completed", by=found.by, reason=told)
+        if name == "finish" and enrolment.track == "standard":
+            return translate("notice_finish_after_care", lang)
         return translate(f"notice_{name}", lang)
 
     return _decide(found, action)

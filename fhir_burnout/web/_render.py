@@ -29,6 +29,7 @@ def render(template: str, *, status: int = 200, **context: Any) -> tuple[str, in
     # The client every form on the page acts on: the server checks it against the launch.
     context.setdefault("acting_for", row.patient if row is not None else None)
     context.setdefault("signed_in_role", row.role if row is not None else None)
+    context.setdefault("launch_ctx", g.get("ctx"))  # for GET forms: their query is the form
     if "banner" not in context:
         from fhir_burnout.web._launch import patient_banner  # noqa: PLC0415 - _launch renders
 

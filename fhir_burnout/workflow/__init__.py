@@ -8,6 +8,17 @@ transaction. Functions take the caller's SQLAlchemy session; the caller commits.
 from __future__ import annotations
 
 from fhir_burnout.workflow._apply import Application, PlanError, apply_plan
+from fhir_burnout.workflow._endings import (
+    EndingReason,
+    MeasureView,
+    UnknownEndingReasonError,
+    end_measures,
+    ending_reason,
+    ending_reasons,
+    ending_told,
+    extend_measures,
+    measure_views,
+)
 from fhir_burnout.workflow._invitations import accept_invitation, invite, normalise_code
 from fhir_burnout.workflow._overview import (
     STUCK_AFTER,
@@ -63,9 +74,11 @@ __all__ = [
     "Application",
     "Definitions",
     "DraftRow",
+    "EndingReason",
     "EnrolmentRow",
     "EnrolmentStateError",
     "InvitationRow",
+    "MeasureView",
     "NotFoundError",
     "NoteRow",
     "PatientOverview",
@@ -82,6 +95,7 @@ __all__ = [
     "TaskState",
     "TaskTransitionError",
     "TaskView",
+    "UnknownEndingReasonError",
     "accept_invitation",
     "add_note",
     "add_response",
@@ -91,12 +105,18 @@ __all__ = [
     "apply_plan",
     "change_task",
     "check_transition",
+    "end_measures",
+    "ending_reason",
+    "ending_reasons",
+    "ending_told",
     "enrol",
     "expect",
+    "extend_measures",
     "finish",
     "invite",
     "load_draft",
     "lock_task",
+    "measure_views",
     "normalise_code",
     "notes_for",
     "partition",

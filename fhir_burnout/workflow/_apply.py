@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from fhir_burnout.errors import FhirBurnoutError
@@ -248,3 +248,14 @@ def _programme_codes(plan: Mapping[str, Any]) -> str:
     # The tracks are codes of the programme's CodeSystem, next to the PlanDefinition.
     url = str(plan["url"])
     return url.split("/PlanDefinition/", maxsplit=1)[0] + "/CodeSystem/programme"
+
+
+def measures_until(plan: Mapping[str, Any], start: date) -> date | None:
+    """The last day a track's weekly measures run when it starts on ``start``: the weekly
+    action's ``timingTiming.repeat.boundsDuration`` in weeks (None: as long as it runs)."""
+    for group in plan.get("action", []) or []:
+        for action in group.get("action", []) or []:
+            bounds = action.get("timingTiming", {}).get("repeat", {}).get("boundsDuration")
+            if bounds and bounds.get("code", bounds.get("unit")) == "wk":
+                return start + timedelta(weeks=int(bounds["value"])) - timedelta(days=1)
+    return None

@@ -30,7 +30,8 @@ from fhir_burnout.questionnaire import (
 )
 from fhir_burnout.questionnaire._form import localized
 from fhir_burnout.sync import OutboxEntry
-from fhir_burnout.workflow._service import Definitions
+from fhir_burnout.workflow._endings import MeasureView, ending_label, measure_views
+from fhir_burnout.workflow._service import MEASURES_END, Definitions
 from fhir_burnout.workflow._tables import (
     CURRENT,
     EnrolmentRow,
@@ -103,6 +104,11 @@ class EnrolmentOverview:
     notes: tuple[NoteOverview, ...]
     invitation: str | None  # a referral's invitation code, when there is one
     invitation_accepted: bool
+    #: what the track measures and how often (content: the track's ``measures:``)
+    measures: tuple[MeasureView, ...] = ()
+    ending_reason: str | None = None  # why it was stopped or finished, in the page's language
+    #: its measures have run their time: the care professional closes or extends the track
+    measures_ended: bool = False
 
     @property
     def current(self) -> bool:
@@ -297,6 +303,11 @@ def patient_overview(
                 notes=tuple(notes[row.key]),
                 invitation=invitation.code if invitation else None,
                 invitation_accepted=bool(invitation and invitation.accepted_at),
+                measures=measure_views(plan, row, lang),
+                ending_reason=ending_label(definitions, row.ending_reason, lang),
+                measures_ended=any(
+                    t.action_id == MEASURES_END and t.status == "requested" for t in row.tasks
+                ),
             )
         )
         for task in row.tasks:

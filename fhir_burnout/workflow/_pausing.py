@@ -16,7 +16,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from fhir_burnout.workflow._service import EnrolmentStateError, NotFoundError, _now, queue_writes
+from fhir_burnout.workflow._endings import EndingReason
+from fhir_burnout.workflow._service import (
+    MEASURES_END,
+    EnrolmentStateError,
+    NotFoundError,
+    _now,
+    queue_writes,
+)
 from fhir_burnout.workflow._states import check_transition
 from fhir_burnout.workflow._tables import EnrolmentRow
 
@@ -36,11 +43,20 @@ def _enrolment(db: Session, key: str, allowed: tuple[str, ...], what: str) -> En
 
 
 def _careplan(
-    enrolment: EnrolmentRow, status: str, came_from: str | None = None
+    enrolment: EnrolmentRow,
+    status: str,
+    came_from: str | None = None,
+    ending: EndingReason | None = None,
 ) -> dict[str, Any]:
-    change = {"op": "update-careplan", "key": enrolment.key, "status": status}
+    change: dict[str, Any] = {"op": "update-careplan", "key": enrolment.key, "status": status}
     if came_from:
         change["from"] = came_from
+    if ending is not None:
+        # R4 CarePlan has no element for why it ended: our extension (a StructureDefinition
+        # in the package) carries the same CodeableConcept as the Tasks' statusReason.
+        change["extension"] = [
+            {"url": ending.extension_url, "valueCodeableConcept": dict(ending.concept)}
+        ]
     return change
 
 
@@ -93,7 +109,7 @@ def stop(
     enrolment_key: str,
     *,
     by: str,
-    reason: str | None = None,
+    reason: str | EndingReason | None = None,
     now: datetime | None = None,
 ) -> EnrolmentRow:
     """End the programme early (CarePlan revoked): what is still open is cancelled."""
@@ -105,7 +121,7 @@ def finish(
     enrolment_key: str,
     *,
     by: str,
-    reason: str | None = None,
+    reason: str | EndingReason | None = None,
     now: datetime | None = None,
 ) -> EnrolmentRow:
     """Mark the programme as finished (CarePlan completed): what is still open is cancelled."""
@@ -119,19 +135,29 @@ def _end(
     what: str,
     *,
     by: str,
-    reason: str | None,
+    reason: str | EndingReason | None,
     now: datetime | None,
 ) -> EnrolmentRow:
+    """End the enrolment as ``status``; ``reason``: why (our coded ending reason, or a
+    plain text from the app itself, as a switch of track or a Koppeltaal portal gives)."""
     now = _now(now)
     enrolment = _enrolment(db, enrolment_key, ("active", "on-hold"), what)
     enrolment.status = status
-    operations = [_careplan(enrolment, status)]
+    ending, text = (reason, reason.text) if isinstance(reason, EndingReason) else (None, reason)
+    why: dict[str, Any] | str | None = dict(ending.concept) if ending is not None else text
+    if ending is not None:
+        enrolment.ending_reason = ending.code
+    operations = [_careplan(enrolment, status, ending=ending)]
     for task in enrolment.tasks:
-        if task.kind != "practitioner" and task.status in _UNFINISHED:
+        if task.action_id == MEASURES_END and task.status == "requested":
+            # "Finish or extend this track": decided now. (Other to-dos still need doing.)
+            task.status, task.updated_at = "completed", now
+            operations.append({"op": "update-task", "key": task.key, "status": "completed"})
+        elif task.kind != "practitioner" and task.status in _UNFINISHED:
             check_transition(task.status, "cancelled", "practitioner")
             task.status, task.held_from, task.updated_at = "cancelled", None, now
-            task.status_reason = reason
+            task.status_reason = text
             change = {"op": "update-task", "key": task.key, "status": "cancelled"}
-            operations.append({**change, "statusReason": reason} if reason else change)
+            operations.append({**change, "statusReason": why} if why else change)
     queue_writes(db, enrolment, what, operations, by, now=now)
     return enrolment

@@ -25,7 +25,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.questionnaire._form import localized
 from fhir_burnout.sync import Agent, enqueue, key_identifier, key_reference
-from fhir_burnout.workflow._apply import SDC_TEMP, PlanError, apply_plan
+from fhir_burnout.workflow._apply import SDC_TEMP, PlanError, apply_plan, measures_until
 from fhir_burnout.workflow._progress import PhaseState, TaskState, advance
 from fhir_burnout.workflow._states import Actor, check_transition
 from fhir_burnout.workflow._tables import (
@@ -160,6 +160,7 @@ def enrol(
         created_at=now,
         request_group_key=applied.request_group_key,
         follows=follows.key if follows is not None else None,
+        measures_until=measures_until(plan, today or now.date()),
     )
     for phase in applied.phases:
         enrolment.phases.append(
@@ -494,6 +495,31 @@ def _follow_up(
     return operations
 
 
+#: The action id of the care professional's Task to close or extend a track whose
+#: measures have run their time (workflow/_endings.py).
+MEASURES_END = "measures-end"
+MEASURES_ENDED = (
+    "De looptijd van dit traject is voorbij: rond het af of verleng het",
+    "This track has run its time: finish it or extend it",
+)
+
+
+def _measures_ended(db: Session, enrolment: EnrolmentRow, now: datetime) -> dict[str, Any] | None:
+    """The care professional's Task to close or extend the track, unless one is open."""
+    asked = db.scalar(
+        select(TaskRow.key).where(
+            TaskRow.enrolment_key == enrolment.key,
+            TaskRow.action_id == MEASURES_END,
+            TaskRow.status.in_(("requested", "ready", "in-progress")),
+        )
+    )
+    if asked is not None:
+        return None
+    return _practitioner_task(
+        db, enrolment, action_id=MEASURES_END, texts=MEASURES_ENDED, priority="routine", now=now
+    )
+
+
 #: The care professional's to-dos (Task.code.text; Dutch first, English translation).
 UNLOCK_REQUEST = ("Volgende fase openzetten: {phase}", "Open the next phase: {phase}")
 SAFETY_REVIEW = (
@@ -623,6 +649,8 @@ def _next_time(
     """A new Task for the next time of a repeating action, or None when its ``count`` is
     reached. A weekly measure is ready from a week after the last; a daily diary at once
     (its own date question says which day it is about, so a missed day can be caught up)."""
+    if enrolment.status != "active":
+        return None  # a programme stopped, finished or paused asks nothing more
     times, last = db.execute(
         select(
             func.count().filter(TaskRow.action_id == done.action_id), func.max(TaskRow.position)
@@ -633,6 +661,8 @@ def _next_time(
     start = None
     if repeat.get("periodUnit") == "wk":
         start = now.date() + timedelta(days=7 * int(repeat.get("period", 1)))
+        if enrolment.measures_until is not None and start > enrolment.measures_until:
+            return _measures_ended(db, enrolment, now)  # its time is over: ask, do not measure
     key = str(uuid.uuid4())
     row = TaskRow(
         key=key,

@@ -38,6 +38,10 @@ class EnrolmentRow(Base):
     request_group_key: Mapped[str] = mapped_column(String(64))
     #: the enrolment this one carries on from (a switch from the waiting list, say)
     follows: Mapped[str | None] = mapped_column(String(64))
+    #: why the care professional stopped or finished it (a code of our ending-reason system)
+    ending_reason: Mapped[str | None] = mapped_column(String(64))
+    #: the last day its repeating measures (the weekly check-in) run; None: while it is active
+    measures_until: Mapped[date | None] = mapped_column(Date)
     phases: Mapped[list[PhaseRow]] = relationship(
         back_populates="enrolment", order_by="PhaseRow.position", cascade="all, delete-orphan"
     )

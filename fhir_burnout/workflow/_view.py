@@ -69,6 +69,12 @@ def _titles(plan: Mapping[str, Any], lang: str) -> dict[str, str]:
     return titles
 
 
+def _measures_over(action_id: str, until: date | None, today: date) -> bool:
+    """Whether this is a weekly measure whose track has run its time (until the worker
+    closes it, it is left out here: the client is not asked what nobody will read)."""
+    return until is not None and today > until and action_id.endswith(".weekly")
+
+
 def programme_views(
     db: Session,
     definitions: Definitions,
@@ -107,7 +113,9 @@ def programme_views(
         tasks = [
             TaskView(t.key, titles.get(t.action_id, t.title), t.kind, t.status)
             for t in sorted(enrolment.tasks, key=lambda t: t.position)
-            if t.kind != "practitioner" and (t.ready_from is None or t.ready_from <= today)
+            if t.kind != "practitioner"
+            and (t.ready_from is None or t.ready_from <= today)
+            and not _measures_over(t.action_id, enrolment.measures_until, today)
         ]
         modules = [t for t in tasks if t.kind == "module"]
         views.append(
