@@ -138,7 +138,9 @@ def session_cookie(client):
 def test_tokens_stay_on_the_server_and_are_encrypted_at_rest(app, sandbox):
     client = app.test_client()
     launch(client, sandbox, patient="pat-07")
-    assert set(session_cookie(client)) <= {"browser", "sid", "locale"}
+    # Opaque ids only: the browser, its sessions, each launch's handle -> session id.
+    assert set(session_cookie(client)) <= {"browser", "sid", "locale", "launches"}
+    assert all(len(pair) == 2 for pair in session_cookie(client)["launches"])
     store = app.extensions["fhir_burnout"]["store"]
     row = store.get(session_cookie(client)["sid"])
     token = store.access_token(row)
