@@ -121,12 +121,20 @@ def test_a_concerning_answer_shows_crisis_help_and_alerts_the_care_professional(
         "a.checkin-safety": option(page, "checkin-safety", "Vaak"),
         "action": "submit",
     }
-    shown = client.post(url, data=answers, headers={"Accept-Language": "nl"})
-    text = shown.get_data(as_text=True)
-    assert shown.status_code == 200 and "0800-0113" in text and "neemt contact met je op" in text
+    sent = client.post(url, data=answers, headers={"Accept-Language": "nl"})
+    # Post/redirect/get: the crisis help is a page of its own, so a reload sends nothing.
+    assert sent.status_code == 303 and sent.headers["Location"] == f"/task/{checkin}/safety"
+    for _ in range(2):  # shown, and reloaded
+        shown = client.get(sent.headers["Location"], headers={"Accept-Language": "nl"})
+        text = shown.get_data(as_text=True)
+        assert shown.status_code == 200 and 'href="tel:08000113"' in text
+        assert "neemt contact met je op" in text
+    assert responses(app) == 1
     with Session(app.extensions["fhir_burnout"]["engine"]) as db:
         alert = db.scalars(select(TaskRow).where(TaskRow.kind == "practitioner")).one()
         assert alert.owner == "Practitioner/prac-1" and alert.action_id.startswith("safety:")
+    # Only the client's own Task has this page.
+    assert signed_in(app, "pat-11").get(f"/task/{checkin}/safety").status_code == 404
 
 
 def test_another_client_cannot_open_or_send_the_form(app, checkin):
@@ -421,8 +429,11 @@ def test_a_concerning_answer_while_paused_still_alerts_the_care_professional(app
         "a.checkin-safety": option(page, "checkin-safety", "Vaak"),
         "action": "submit",
     }
-    shown = client.post(url, data=answers, headers={"Accept-Language": "nl"})
+    shown = client.post(
+        url, data=answers, headers={"Accept-Language": "nl"}, follow_redirects=True
+    )
     text = shown.get_data(as_text=True)
+    assert shown.request.path == f"/task/{checkin}/safety"
     assert "0800-0113" in text and "neemt contact met je op" in text
     with Session(state["engine"]) as db:
         alert = db.scalars(select(TaskRow).where(TaskRow.kind == "practitioner")).one()
