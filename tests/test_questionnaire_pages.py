@@ -442,3 +442,35 @@ def test_a_concerning_answer_while_paused_still_alerts_the_care_professional(app
         assert queued[0]["resource"]["priority"] == "urgent"
         assert load_draft(db, checkin)["checkin-energy"] == [{"valueInteger": 2}]
     assert responses(app) == 0
+
+
+@pytest.mark.parametrize("item_9, worrying", [(0, False), (1, True), (3, True)])
+def test_a_phq9_draft_with_item_9_above_zero_shows_crisis_help_not_sent(app, item_9, worrying):
+    """PHQ-9 item 9 (thoughts of being better off dead or of hurting yourself) above "not
+    at all" in a draft: the form comes back with crisis help at once, and says the answers
+    are not sent yet; nothing reaches the practice until the client sends them."""
+    state = app.extensions["fhir_burnout"]
+    with Session(state["engine"]) as db, db.begin():
+        enrolment = enrol(
+            db, state["definitions"], fhir_base=state["settings"].ehrs[0].fhir_base,
+            patient="pat-13", track="standard", author="Practitioner/prac-1",
+        )  # fmt: skip
+        key = next(t.key for t in enrolment.tasks if t.action_id == "phq-9.start")
+    client = signed_in(app, "pat-13")
+    url = f"/task/{key}/form"
+    nl = {"Accept-Language": "nl"}
+    page = client.get(url, headers=nl).get_data(as_text=True)
+    assert 'class="safety-now"' not in page
+    item = re.search(r'name="(a\.[^"]*phq9-9)"', page)[1]
+    saved = client.post(
+        url, data={item: str(item_9), "csrf_token": token_of(page), "action": "save"}, headers=nl
+    )
+    assert saved.status_code == 303
+    assert saved.headers["Location"] == (url if worrying else "/")
+    again = client.get(url, headers=nl).get_data(as_text=True)
+    assert ('class="safety-now"' in again) is worrying
+    if worrying:
+        assert "nog niet verstuurd" in again and 'href="tel:08000113"' in again
+    with Session(state["engine"]) as db:
+        alerts = db.scalars(select(TaskRow).where(TaskRow.kind == "practitioner")).all()
+    assert alerts == [] and responses(app) == 0
