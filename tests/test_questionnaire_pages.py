@@ -474,3 +474,52 @@ def test_a_phq9_draft_with_item_9_above_zero_shows_crisis_help_not_sent(app, ite
     with Session(state["engine"]) as db:
         alerts = db.scalars(select(TaskRow).where(TaskRow.kind == "practitioner")).all()
     assert alerts == [] and responses(app) == 0
+
+
+def rename(app, table, to):
+    with app.extensions["fhir_burnout"]["engine"].begin() as db:
+        db.execute(text(f"alter table {table} rename to {to}"))
+
+
+def test_a_send_the_database_cannot_store_gives_the_answers_back_with_crisis_help(app, checkin):
+    """Anything failing during a questionnaire post (here: a table the send needs is gone)
+    stores nothing and gives the posted answers back (503), with crisis help for the
+    worrying one; once it works again the same send stores them and alerts, once. Pages
+    that fail outright are a readable page with crisis help, never a stack trace."""
+    client = signed_in(app)
+    url = f"/task/{checkin}/form"
+    page = client.get(url, headers={"Accept-Language": "nl"}).get_data(as_text=True)
+    answers = {
+        "csrf_token": token_of(page),
+        "questionnaire": re.search(r'name="questionnaire" value="([^"]+)"', page)[1],
+        "a.checkin-energy": "2",
+        "a.checkin-sleep": option(page, "checkin-sleep", "Slecht"),
+        "a.checkin-tension": "8",
+        "a.checkin-went-well": "Even buiten geweest",
+        "a.checkin-safety": option(page, "checkin-safety", "Vaak"),
+        "action": "submit",
+    }
+    rename(app, "draft", "draft_away")
+    failed = client.post(url, data=answers, headers={"Accept-Language": "nl"})
+    text_ = failed.get_data(as_text=True)
+    assert failed.status_code == 503 and "We konden je antwoorden niet opslaan" in text_
+    assert "nog niet opgeslagen en niet verstuurd" in text_ and 'href="tel:08000113"' in text_
+    assert ">Even buiten geweest</textarea>" in text_ and 'value="8"' in text_
+    assert "Traceback" not in text_
+    with Session(app.extensions["fhir_burnout"]["engine"]) as db:
+        assert db.scalars(select(TaskRow).where(TaskRow.kind == "practitioner")).all() == []
+    assert responses(app) == 0
+    rename(app, "draft_away", "draft")
+    sent = client.post(url, data=answers, headers={"Accept-Language": "nl"})
+    assert sent.status_code == 303 and sent.headers["Location"] == f"/task/{checkin}/safety"
+    assert responses(app) == 1
+    with Session(app.extensions["fhir_burnout"]["engine"]) as db:
+        assert len(db.scalars(select(TaskRow).where(TaskRow.kind == "practitioner")).all()) == 1
+    # A page that fails outright: readable, in the person's language, with crisis help.
+    rename(app, "launch_session", "launch_session_away")
+    for lang, title in (("nl", "Dit lukte niet"), ("en", "This did not work")):
+        broken = client.get("/", headers={"Accept-Language": lang})
+        body = broken.get_data(as_text=True)
+        assert broken.status_code == 500 and f"<h1>{title}</h1>" in body
+        assert 'href="tel:08000113"' in body and "Traceback" not in body
+    rename(app, "launch_session_away", "launch_session")
