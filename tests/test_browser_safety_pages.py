@@ -199,13 +199,20 @@ def test_a_worrying_answer_shows_crisis_help_at_once_even_when_it_is_not_sent(li
     assert counts(live, key) == (1, 1)
 
 
+def unsent_copies(page):
+    return page.evaluate("Object.keys(localStorage).filter(k => k.includes('unsent'))")
+
+
 def test_a_harmless_draft_shows_no_crisis_block_and_goes_home(live, phone):
     tasks = enrolled(live, "pat-03")
     key = tasks["weekly-checkin.weekly"]
     page = launched(live, phone, "pat-03")
     page.goto(f"{live.app_url}/task/{key}/form")
     page.get_by_role("group", name=SAFETY_QUESTION).get_by_label("Nee").check()
+    # The browser keeps an unsent copy as the client types, until the server stored it.
+    assert unsent_copies(page) == [f"fhir-burnout:unsent:/task/{key}/form"]
     page.get_by_role("button", name="Opslaan, later verder").click()
     page.wait_for_url(f"{live.app_url}/")
+    assert unsent_copies(page) == []
     page.goto(f"{live.app_url}/task/{key}/form")
     assert page.locator("section.safety-now").count() == 0
