@@ -499,10 +499,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "Dit lukte niet. Ga terug naar je overzicht en probeer het opnieuw.",
         "en": "This did not work. Go back to your overview and try again.",
     },
-    "safety_now_title": {
-        "nl": "Denk je aan de dood of aan jezelf iets aandoen?",
-        "en": "Are you thinking about death or about harming yourself?",
-    },
     "safety_not_sent_saved": {
         "nl": "Je antwoorden zijn bewaard, maar nog niet verstuurd. De praktijk ziet ze pas "
         "als je op 'Versturen' drukt. Wacht daar niet mee als het nu niet goed gaat: bel "
