@@ -121,12 +121,20 @@ def test_a_concerning_answer_shows_crisis_help_and_alerts_the_care_professional(
         "a.checkin-safety": option(page, "checkin-safety", "Vaak"),
         "action": "submit",
     }
-    shown = client.post(url, data=answers, headers={"Accept-Language": "nl"})
-    text = shown.get_data(as_text=True)
-    assert shown.status_code == 200 and "0800-0113" in text and "neemt contact met je op" in text
+    sent = client.post(url, data=answers, headers={"Accept-Language": "nl"})
+    # Post/redirect/get: the crisis help is a page of its own, so a reload sends nothing.
+    assert sent.status_code == 303 and sent.headers["Location"] == f"/task/{checkin}/safety"
+    for _ in range(2):  # shown, and reloaded
+        shown = client.get(sent.headers["Location"], headers={"Accept-Language": "nl"})
+        text = shown.get_data(as_text=True)
+        assert shown.status_code == 200 and 'href="tel:08000113"' in text
+        assert "neemt contact met je op" in text
+    assert responses(app) == 1
     with Session(app.extensions["fhir_burnout"]["engine"]) as db:
         alert = db.scalars(select(TaskRow).where(TaskRow.kind == "practitioner")).one()
         assert alert.owner == "Practitioner/prac-1" and alert.action_id.startswith("safety:")
+    # Only the client's own Task has this page.
+    assert signed_in(app, "pat-11").get(f"/task/{checkin}/safety").status_code == 404
 
 
 def test_another_client_cannot_open_or_send_the_form(app, checkin):
@@ -432,8 +440,11 @@ def test_a_concerning_answer_while_paused_still_alerts_the_care_professional(app
         "a.checkin-safety": option(page, "checkin-safety", "Vaak"),
         "action": "submit",
     }
-    shown = client.post(url, data=answers, headers={"Accept-Language": "nl"})
+    shown = client.post(
+        url, data=answers, headers={"Accept-Language": "nl"}, follow_redirects=True
+    )
     text = shown.get_data(as_text=True)
+    assert shown.request.path == f"/task/{checkin}/safety"
     assert "0800-0113" in text and "neemt contact met je op" in text
     with Session(state["engine"]) as db:
         alert = db.scalars(select(TaskRow).where(TaskRow.kind == "practitioner")).one()
@@ -442,3 +453,84 @@ def test_a_concerning_answer_while_paused_still_alerts_the_care_professional(app
         assert queued[0]["resource"]["priority"] == "urgent"
         assert load_draft(db, checkin)["checkin-energy"] == [{"valueInteger": 2}]
     assert responses(app) == 0
+
+
+@pytest.mark.parametrize("item_9, worrying", [(0, False), (1, True), (3, True)])
+def test_a_phq9_draft_with_item_9_above_zero_shows_crisis_help_not_sent(app, item_9, worrying):
+    """PHQ-9 item 9 (thoughts of being better off dead or of hurting yourself) above "not
+    at all" in a draft: the form comes back with crisis help at once, and says the answers
+    are not sent yet; nothing reaches the practice until the client sends them."""
+    state = app.extensions["fhir_burnout"]
+    with Session(state["engine"]) as db, db.begin():
+        enrolment = enrol(
+            db, state["definitions"], fhir_base=state["settings"].ehrs[0].fhir_base,
+            patient="pat-13", track="standard", author="Practitioner/prac-1",
+        )  # fmt: skip
+        key = next(t.key for t in enrolment.tasks if t.action_id == "phq-9.start")
+    client = signed_in(app, "pat-13")
+    url = f"/task/{key}/form"
+    nl = {"Accept-Language": "nl"}
+    page = client.get(url, headers=nl).get_data(as_text=True)
+    assert 'class="safety-now"' not in page
+    item = re.search(r'name="(a\.[^"]*phq9-9)"', page)[1]
+    saved = client.post(
+        url, data={item: str(item_9), "csrf_token": token_of(page), "action": "save"}, headers=nl
+    )
+    assert saved.status_code == 303
+    assert saved.headers["Location"] == (url if worrying else "/")
+    again = client.get(url, headers=nl).get_data(as_text=True)
+    assert ('class="safety-now"' in again) is worrying
+    if worrying:
+        assert "nog niet verstuurd" in again and 'href="tel:08000113"' in again
+    with Session(state["engine"]) as db:
+        alerts = db.scalars(select(TaskRow).where(TaskRow.kind == "practitioner")).all()
+    assert alerts == [] and responses(app) == 0
+
+
+def rename(app, table, to):
+    with app.extensions["fhir_burnout"]["engine"].begin() as db:
+        db.execute(text(f"alter table {table} rename to {to}"))
+
+
+def test_a_send_the_database_cannot_store_gives_the_answers_back_with_crisis_help(app, checkin):
+    """Anything failing during a questionnaire post (here: a table the send needs is gone)
+    stores nothing and gives the posted answers back (503), with crisis help for the
+    worrying one; once it works again the same send stores them and alerts, once. Pages
+    that fail outright are a readable page with crisis help, never a stack trace."""
+    client = signed_in(app)
+    url = f"/task/{checkin}/form"
+    page = client.get(url, headers={"Accept-Language": "nl"}).get_data(as_text=True)
+    answers = {
+        "csrf_token": token_of(page),
+        "questionnaire": re.search(r'name="questionnaire" value="([^"]+)"', page)[1],
+        "a.checkin-energy": "2",
+        "a.checkin-sleep": option(page, "checkin-sleep", "Slecht"),
+        "a.checkin-tension": "8",
+        "a.checkin-went-well": "Even buiten geweest",
+        "a.checkin-safety": option(page, "checkin-safety", "Vaak"),
+        "action": "submit",
+    }
+    rename(app, "draft", "draft_away")
+    failed = client.post(url, data=answers, headers={"Accept-Language": "nl"})
+    text_ = failed.get_data(as_text=True)
+    assert failed.status_code == 503 and "We konden je antwoorden niet opslaan" in text_
+    assert "nog niet opgeslagen en niet verstuurd" in text_ and 'href="tel:08000113"' in text_
+    assert ">Even buiten geweest</textarea>" in text_ and 'value="8"' in text_
+    assert "Traceback" not in text_
+    with Session(app.extensions["fhir_burnout"]["engine"]) as db:
+        assert db.scalars(select(TaskRow).where(TaskRow.kind == "practitioner")).all() == []
+    assert responses(app) == 0
+    rename(app, "draft_away", "draft")
+    sent = client.post(url, data=answers, headers={"Accept-Language": "nl"})
+    assert sent.status_code == 303 and sent.headers["Location"] == f"/task/{checkin}/safety"
+    assert responses(app) == 1
+    with Session(app.extensions["fhir_burnout"]["engine"]) as db:
+        assert len(db.scalars(select(TaskRow).where(TaskRow.kind == "practitioner")).all()) == 1
+    # A page that fails outright: readable, in the person's language, with crisis help.
+    rename(app, "launch_session", "launch_session_away")
+    for lang, title in (("nl", "Dit lukte niet"), ("en", "This did not work")):
+        broken = client.get("/", headers={"Accept-Language": lang})
+        body = broken.get_data(as_text=True)
+        assert broken.status_code == 500 and f"<h1>{title}</h1>" in body
+        assert 'href="tel:08000113"' in body and "Traceback" not in body
+    rename(app, "launch_session_away", "launch_session")

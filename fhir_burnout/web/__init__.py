@@ -19,6 +19,7 @@ from fhir_burnout.smart_launch import DiscoveryCache
 from fhir_burnout.smart_launch._keys import public_jwks
 from fhir_burnout.web import (
     _client_pages,
+    _crisis_pages,
     _fhir_api,
     _headers,
     _invite_pages,
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     }
     _headers.init_app(app)
     _launch.init_app(app)
+    _crisis_pages.init_app(app)
     app.register_blueprint(_launch.bp)
     app.register_blueprint(_invite_pages.bp)
     app.register_blueprint(_fhir_api.bp)

@@ -2,7 +2,8 @@
 
 Content-Security-Policy: only our own origin for everything; the one inline style block
 carries a per-response nonce, and there is no inline script at all. Forms and API bodies
-larger than ``MAX_BODY`` are refused with 413 before anything is read or stored.
+larger than ``MAX_BODY`` are refused with 413 before anything is read or stored (the page
+or OperationOutcome that says so is ``_crisis_pages``').
 """
 
 from __future__ import annotations
@@ -10,10 +11,7 @@ from __future__ import annotations
 import secrets
 
 from flask import Flask, g, request
-from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
-
-from fhir_burnout.web._render import message_page
 
 #: Larger than any questionnaire a person fills in; small enough to refuse abuse cheaply.
 MAX_BODY = 512 * 1024
@@ -28,7 +26,8 @@ def csp_nonce() -> str:
 
 def init_app(app: Flask) -> None:
     """Install the headers and the size limit on ``app``."""
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    if app.config.get("MAX_CONTENT_LENGTH") is None:  # a deployment may have set its own
+        app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.jinja_env.globals["csp_nonce"] = csp_nonce
 
     @app.after_request
@@ -45,7 +44,3 @@ def init_app(app: Flask) -> None:
         if request.path.startswith("/fhir/") or response.mimetype == "text/html":
             response.headers.setdefault("Cache-Control", "no-store")  # health data
         return response
-
-    @app.errorhandler(RequestEntityTooLarge)
-    def _too_large(error: RequestEntityTooLarge) -> tuple[str, int]:
-        return message_page("error_too_large", 413)

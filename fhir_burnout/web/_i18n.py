@@ -573,6 +573,90 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The measures go on up to and including {date}.",
     },
     # --- end of endings ---
+    # --- safety-pages (issue 16, items 5, 9, 10): crisis help within reach, error pages,
+    # worrying answers in drafts and failed sends, nothing lost in an outage -----------------
+    "help_link": {"nl": "Hulp nodig?", "en": "Need help?"},
+    "help_title": {"nl": "Hulp nodig?", "en": "Need help?"},
+    "help_intro": {
+        "nl": "Gaat het nu niet goed met je? Je hoeft het niet alleen te doen. Bel of chat "
+        "vandaag nog met iemand. Dat mag altijd, ook als je twijfelt.",
+        "en": "Are you not doing well right now? You do not have to do this alone. Call or "
+        "chat with someone today. You may always do so, also when you are not sure.",
+    },
+    "help_113_question": {"nl": "Denk je aan zelfdoding?", "en": "Thinking about suicide?"},
+    "help_113_text": {
+        "nl": "Bel of chat met 113 Zelfmoordpreventie. Gratis, dag en nacht.",
+        "en": "Call or chat with 113 Suicide Prevention. Free, day and night.",
+    },
+    "help_call_113": {"nl": "Bel 113: 0800-0113", "en": "Call 113: 0800-0113"},
+    "help_chat_113": {"nl": "Chat met 113 op 113.nl", "en": "Chat with 113 at 113.nl"},
+    "help_gp_question": {
+        "nl": "Gaat het niet goed, maar is het geen noodgeval?",
+        "en": "Not doing well, but it is not an emergency?",
+    },
+    "help_gp": {
+        "nl": "Bel je huisarts. 's Avonds, 's nachts en in het weekend bel je de huisartsenpost.",
+        "en": "Call your GP. In the evening, at night and at weekends, call the out-of-hours "
+        "GP service (huisartsenpost).",
+    },
+    "help_112_question": {"nl": "Is er direct gevaar?", "en": "In immediate danger?"},
+    "help_call_112": {"nl": "Bel 112", "en": "Call 112"},
+    "help_not_watched": {
+        "nl": "Deze app is geen crisisdienst: niemand kijkt er dag en nacht in mee. Bel daarom "
+        "altijd zelf een van deze nummers als het nu niet goed gaat.",
+        "en": "This app is not a crisis service: nobody watches it day and night. So always "
+        "call one of these numbers yourself when you are not doing well right now.",
+    },
+    "error_page_not_found": {
+        "nl": "Deze pagina bestaat niet. Misschien klopt het adres niet helemaal.",
+        "en": "This page does not exist. Perhaps the address is not quite right.",
+    },
+    "error_page_method": {
+        "nl": "Deze pagina kan dit niet doen. Ga terug naar je overzicht en probeer het "
+        "daar opnieuw.",
+        "en": "This page cannot do this. Go back to your overview and try again from there.",
+    },
+    "error_page_broken": {
+        "nl": "Er ging bij ons iets mis. Dat ligt niet aan jou. Probeer het zo nog eens.",
+        "en": "Something went wrong on our side. It is not your fault. Please try again in "
+        "a moment.",
+    },
+    "error_page_other": {
+        "nl": "Dit lukte niet. Ga terug naar je overzicht en probeer het opnieuw.",
+        "en": "This did not work. Go back to your overview and try again.",
+    },
+    "safety_not_sent_saved": {
+        "nl": "Je antwoorden zijn bewaard, maar nog niet verstuurd. De praktijk ziet ze pas "
+        "als je op 'Versturen' drukt. Wacht daar niet mee als het nu niet goed gaat: bel "
+        "dan meteen.",
+        "en": "Your answers are saved, but not sent yet. The practice only sees them when "
+        "you press 'Send'. Do not wait if you are not doing well right now: call at once.",
+    },
+    "safety_not_sent_invalid": {
+        "nl": "Je antwoorden zijn nog niet verstuurd, want er is nog iets niet goed (zie "
+        "hieronder). De praktijk ziet ze pas als je ze verstuurt. Wacht daar niet mee als "
+        "het nu niet goed gaat: bel dan meteen.",
+        "en": "Your answers are not sent yet, because something is not right yet (see "
+        "below). The practice only sees them once you send them. Do not wait if you are "
+        "not doing well right now: call at once.",
+    },
+    "safety_not_sent_outage": {
+        "nl": "Je antwoorden zijn nog niet opgeslagen en niet verstuurd. De praktijk weet "
+        "dit dus nog niet. Wacht niet als het nu niet goed gaat: bel dan meteen.",
+        "en": "Your answers are not saved and not sent yet. So the practice does not know "
+        "this yet. Do not wait if you are not doing well right now: call at once.",
+    },
+    "error_not_saved": {
+        "nl": "We konden je antwoorden niet opslaan. Dat ligt niet aan jou. Ze staan "
+        "hieronder nog ingevuld: probeer het zo nog eens.",
+        "en": "We could not save your answers. It is not your fault. They are still filled "
+        "in below: please try again in a moment.",
+    },
+    "unsent_restored": {
+        "nl": "We hebben je antwoorden teruggezet die nog niet waren opgeslagen.",
+        "en": "We have put back your answers that had not been saved yet.",
+    },
+    # --- end of safety-pages ---
 }
 
 

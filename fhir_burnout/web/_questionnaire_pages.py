@@ -9,16 +9,32 @@ error, an expired session or a lost connection loses nothing. A second submit of
 form finds the Task completed and stores nothing new. "Add another" and "remove" on the
 entries of a repeating group post the whole form too (see ``_form_fields``), so they save
 the draft as well.
+
+A worrying safety answer (``_safety_signal``, also on answers that are not complete) shows
+crisis help at once: on the form with a saved draft, on a send that is not complete yet
+(it is not sent, and the page says so), and after a send that raised the signal, on a page
+of its own that the send redirects to (post/redirect/get: a reload sends nothing again).
+
+When the database (or anything else) fails during a POST, nothing could be stored: the form
+comes back (503) with the answers just posted, a plain "try again", and crisis help when an
+answer is worrying. The form names its Questionnaire, so the page can be built from the
+in-memory definitions without the database. The browser keeps an unsent copy as well
+(``static/unsent.js``), so a reload loses nothing either; the server tells it when the
+answers were stored, and the copy goes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, current_app, redirect, request, url_for
+from flask import Blueprint, current_app, redirect, request, session, url_for
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
 
 from fhir_burnout.questionnaire import (
     FormModel,
@@ -34,7 +50,7 @@ from fhir_burnout.web._form_fields import (
     page_fields,
     parse_answers,
 )
-from fhir_burnout.web._launch import SessionExpired, acts_on_client
+from fhir_burnout.web._launch import SessionExpired, WrongClient, acts_on_client
 from fhir_burnout.web._memo import current_memo
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.workflow import (
@@ -49,6 +65,10 @@ from fhir_burnout.workflow import (
 )
 
 bp = Blueprint("questionnaire_pages", __name__)
+log = logging.getLogger(__name__)
+#: The session's list of forms whose answers were stored: the page after it tells the
+#: browser to drop its unsent copy of them (see static/unsent.js).
+STORED_FORMS = "stored_forms"
 
 
 def _form_for(definition: str, lang: str) -> FormModel:
@@ -61,8 +81,23 @@ def _page(
     answers: dict[str, Any],
     issues: dict[str, str],
     focus: str | None = None,
+    *,
+    version: str,
+    posted: bool = True,
+    not_saved: bool = False,
 ) -> Any:
+    """The form with ``answers``. ``version`` names the answers the server holds (the
+    browser's unsent copy is put back only on top of the same ones); ``posted``: the page
+    shows what was just posted, which is newer than any copy; ``not_saved``: nothing could
+    be stored (503)."""
     fields, unplaced = page_fields(form, answers, issues, focus)
+    worrying = _worrying(form, answers)
+    if not worrying:
+        note = None
+    elif not_saved:
+        note = "safety_not_sent_outage"
+    else:
+        note = "safety_not_sent_invalid" if issues else "safety_not_sent_saved"
     return render(
         "questionnaire.html",
         form=form,
@@ -70,8 +105,51 @@ def _page(
         fields=fields,
         unplaced=unplaced,
         has_issues=bool(issues),
-        status=400 if issues else 200,
+        safety_note=note,
+        not_saved=not_saved,
+        canonical=request.form.get("questionnaire", "") if not_saved else form.canonical,
+        answers_version=version,
+        posted=posted,
+        status=503 if not_saved else 400 if issues else 200,
+        # Whose page it is, when the database could not say: the client the form named
+        # (checked against the launch again when it is sent again).
+        **({"acting_for": request.form.get("patient", "")} if not_saved else {}),
     )
+
+
+def _version(draft: dict[str, Any] | None) -> str:
+    """A name for the answers the server holds for a Task (its draft), that changes when
+    they change: the browser's copy says which answers it was typed on top of."""
+    if draft is None:
+        return ""
+    canonical = json.dumps(draft, sort_keys=True, ensure_ascii=False).encode()
+    return hashlib.sha256(canonical).hexdigest()[:16]
+
+
+def _worrying(form: FormModel, answers: dict[str, Any]) -> bool:
+    """Whether these answers, complete or not, give the questionnaire's safety signal."""
+    if not answers:
+        return False
+    response, _issues = checked_response(
+        form, answers, who="Patient/-", now=datetime.now(UTC), lang=language()
+    )
+    return _safety_signal(form, response)
+
+
+def _stored(key: str) -> None:
+    """The answers of Task ``key`` are stored: the next page tells the browser so."""
+    path = url_for(".questionnaire_page", key=key)
+    stored = [p for p in session.get(STORED_FORMS, []) if p != path][-4:]
+    session[STORED_FORMS] = [*stored, path]
+
+
+@bp.app_context_processor
+def _stored_forms() -> dict[str, Any]:
+    def stored_forms() -> str:
+        """The forms stored since the last page, once (base.html hands them to unsent.js)."""
+        return " ".join(str(p) for p in session.pop(STORED_FORMS, []) or [])
+
+    return {"stored_forms": stored_forms}
 
 
 @bp.route("/task/<key>/form", methods=["GET", "POST"])
@@ -82,12 +160,24 @@ def questionnaire_page(key: str) -> Any:
     Both read first, outside any transaction: whose Task it is, whether it is open, the
     draft. A POST then checks the answers and only writes what it keeps, in a short
     transaction of its own (on SQLite the one write lock is not held while forty answers
-    are checked; on PostgreSQL the Task's row lock neither)."""
+    are checked; on PostgreSQL the Task's row lock neither). A POST that fails on the way
+    (the database is down, say) gives the answers back, see ``_not_stored``."""
+    if request.method == "POST" and not csrf_ok():
+        return message_page("error_form_expired", 400)
+    try:
+        return _show_or_post(key)
+    except (HTTPException, WrongClient):
+        raise
+    except Exception as exc:
+        if request.method != "POST":
+            raise
+        return _not_stored(key, exc)
+
+
+def _show_or_post(key: str) -> Any:
     from fhir_burnout.web._client_pages import _own_task  # noqa: PLC0415 -- one lookup
 
     state = current_app.extensions["fhir_burnout"]
-    if request.method == "POST" and not csrf_ok():
-        return message_page("error_form_expired", 400)
     try:
         with Session(state["reader"]) as db:
             found = _own_task(db, key)
@@ -99,11 +189,29 @@ def questionnaire_page(key: str) -> Any:
                 return _not_open(state["engine"], form, task)
             if request.method == "GET":
                 draft = load_draft(db, key)
-                return _page(form, key, initial_answers(form) if draft is None else draft, {})
+                answers = initial_answers(form) if draft is None else draft
+                return _page(form, key, answers, {}, version=_version(draft), posted=False)
         return _post(state["engine"], form, task, who)
     except SessionExpired:
         kept = request.method == "POST" and _keep_draft_after_session_ended(key)
         return message_page("error_expired_saved" if kept else "error_expired", 401)
+
+
+def _not_stored(key: str, error: Exception) -> Any:
+    """Nothing of this POST could be stored: the form again (503), filled in with what was
+    just posted, to the person who posted it (the CSRF token says it is their own page),
+    with crisis help when an answer is worrying. The Questionnaire comes from the form's
+    hidden field and the in-memory definitions: the database may be what failed."""
+    # The type only: a database error's message can hold the statement's parameters.
+    log.error("a questionnaire post was not stored: %s", type(error).__name__)
+    canonical = request.form.get("questionnaire", "")
+    definition = current_memo().definitions.by_canonical.get(canonical)
+    if definition is None or definition.get("resourceType") != "Questionnaire":
+        raise error  # a form from before this field existed: the error page, with help
+    form = _form_for(canonical, language())
+    shown = parse_answers(form, request.form.to_dict(flat=False))
+    version = request.form.get("answers_version", "")
+    return _page(form, key, shown, {}, version=version, not_saved=True)
 
 
 def _open(task: TaskRow) -> bool:
@@ -143,7 +251,7 @@ def _still_safe(engine: Engine, form: FormModel, task: TaskRow, answers: dict[st
         return None
     with Session(engine) as db, db.begin():
         alert_care_professional(db, task.key, who=who)
-    return render("safety.html")
+    return _to_safety_page(task.key)
 
 
 def _keep_draft_after_session_ended(key: str) -> bool:
@@ -176,13 +284,17 @@ def _post(engine: Engine, form: FormModel, task: TaskRow, who: str) -> Any:
         if not issues:
             return _submit(engine, form, task, who, response, answers=answers, now=now)
         closed = _not_kept(_save(engine, task, answers))
-        return _page(form, key, answers, issues) if closed is None else closed
+        if closed is None:
+            closed = _page(form, key, answers, issues, version=_version(answers))
+        return closed
     if (closed := _not_kept(_save(engine, task, answers))) is not None:
         return closed
     if action.startswith(("add:", "remove:")):
         focus = change_entries(form, shown, action)
-        return _page(form, key, shown, {}, focus)
-    if action == "stay":  # Enter in a text field: keep the answers, stay on the page
+        return _page(form, key, shown, {}, focus, version=_version(answers))
+    # "stay" (Enter in a text field) stays on the page; so does a worrying answer, whose
+    # form shows crisis help at once and says the answers are not sent yet.
+    if action == "stay" or _worrying(form, answers):
         return redirect(url_for(".questionnaire_page", key=key), code=303)
     return redirect(url_for("launch.home"), code=303)
 
@@ -198,9 +310,12 @@ def _save(engine: Engine, task: TaskRow, answers: dict[str, Any]) -> str:
     with Session(engine) as db, db.begin():
         locked = lock_task(db, task.key)
         if locked is None or locked.status == "completed":
-            return "sent"
-        save_draft(db, task.key, answers)
-        return "open" if _open(locked) else "closed"
+            state = "sent"
+        else:
+            save_draft(db, task.key, answers)
+            state = "open" if _open(locked) else "closed"
+    _stored(task.key)  # kept, or nothing left to send: the browser's copy may go
+    return state
 
 
 def _not_kept(state: str) -> Any:
@@ -243,11 +358,33 @@ def _submit(
         if state == "closed" and safety:  # kept, not sent: the alert goes anyway
             with Session(engine) as db, db.begin():
                 alert_care_professional(db, task.key, who=who)
-            return render("safety.html")
+            return _to_safety_page(task.key)
         return _not_kept(state)
+    _stored(task.key)
     if safety:
-        return render("safety.html")
+        return _to_safety_page(task.key)
     return redirect(url_for("launch.home"), code=303)
+
+
+def _to_safety_page(key: str) -> Any:
+    """Post/redirect/get: the crisis help after a send is a page of its own, so a reload
+    (or the back button) shows it again and sends nothing."""
+    return redirect(url_for(".safety_page", key=key), code=303)
+
+
+@bp.get("/task/<key>/safety")
+def safety_page(key: str) -> Any:
+    """Crisis help after answers that raised a safety signal, for the client's own Task."""
+    from fhir_burnout.web._client_pages import _own_task  # noqa: PLC0415 -- one lookup
+
+    try:
+        with Session(current_app.extensions["fhir_burnout"]["reader"]) as db:
+            found = _own_task(db, key)
+    except SessionExpired:
+        return message_page("error_expired", 401)
+    if found is None or found[0].kind not in ("homework", "measure"):
+        return message_page("error_not_found", 404)
+    return render("safety.html")
 
 
 def _safety_signal(form: FormModel, response: dict[str, Any]) -> bool:
