@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from fhir_burnout.web._headers import MAX_BODY
 from fhir_burnout.workflow import ResponseRow, TaskRow, enrol
 
-from .conftest import SCREENSHOTS, accessible
+from .conftest import SCREENSHOTS, accessible, home_url
 
 
 def enrolled(live, patient, track="waiting-list"):
@@ -31,7 +31,7 @@ def enrolled(live, patient, track="waiting-list"):
 
 def launched(live, page, patient):
     page.goto(f"{live.info.launcher}?app=fhir-burnout&patient={patient}")
-    page.wait_for_url(f"{live.app_url}/")
+    page.wait_for_url(home_url(live.app_url))
     return page
 
 
@@ -67,7 +67,7 @@ def test_crisis_help_is_one_tap_away_at_the_top_of_every_client_page(live, phone
         box = link.bounding_box()
         assert box["y"] < 150 and box["height"] >= 44, path  # on the first screen, at the top
     link.click()
-    page.wait_for_url(f"{live.app_url}/hulp")
+    page.wait_for_url(home_url(live.app_url, "/hulp"))
     assert page.get_by_role("heading", level=1).inner_text() == "Hulp nodig?"
     call_113 = page.get_by_role("link", name="Bel 113: 0800-0113")
     assert call_113.get_attribute("href") == "tel:08000113"
@@ -81,7 +81,7 @@ def test_crisis_help_is_one_tap_away_at_the_top_of_every_client_page(live, phone
     assert page.locator("aside.crisis").is_visible()  # the footer block stays
     accessible(page, "crisis-help")
     page.get_by_role("button", name="English").click()
-    page.wait_for_url(f"{live.app_url}/hulp")
+    page.wait_for_url(home_url(live.app_url, "/hulp"))
     assert page.get_by_role("heading", level=1).inner_text() == "Need help?"
     assert page.get_by_role("link", name="Call 113: 0800-0113").get_attribute("href") == (
         "tel:08000113"
@@ -169,7 +169,7 @@ def test_a_worrying_answer_shows_crisis_help_at_once_even_when_it_is_not_sent(li
     # "Save, continue later": the answers are kept, not sent, and the page says so, with
     # crisis help right there.
     page.get_by_role("button", name="Opslaan, later verder").click()
-    page.wait_for_url(f"{live.app_url}/task/{key}/form")
+    page.wait_for_url(home_url(live.app_url, f"/task/{key}/form"))
     help_now = page.locator("section.safety-now")
     expect(help_now).to_contain_text("Je antwoorden zijn bewaard, maar nog niet verstuurd")
     expect(help_now).to_contain_text("De praktijk ziet ze pas als je op 'Versturen' drukt")
@@ -191,7 +191,7 @@ def test_a_worrying_answer_shows_crisis_help_at_once_even_when_it_is_not_sent(li
     sleep.get_by_label("Slecht", exact=True).check()
     page.get_by_label("Hoeveel spanning voelde je deze week?").fill("8")
     page.get_by_role("button", name="Versturen").click()
-    page.wait_for_url(f"{live.app_url}/task/{key}/safety")
+    page.wait_for_url(home_url(live.app_url, f"/task/{key}/safety"))
     assert page.get_by_role("link", name="Bel 113: 0800-0113").is_visible()
     accessible(page, "safety-after-send")
     page.reload()  # sends nothing again
@@ -212,7 +212,7 @@ def test_a_harmless_draft_shows_no_crisis_block_and_goes_home(live, phone):
     # The browser keeps an unsent copy as the client types, until the server stored it.
     assert unsent_copies(page) == [f"fhir-burnout:unsent:/task/{key}/form"]
     page.get_by_role("button", name="Opslaan, later verder").click()
-    page.wait_for_url(f"{live.app_url}/")
+    page.wait_for_url(home_url(live.app_url))
     assert unsent_copies(page) == []
     page.goto(f"{live.app_url}/task/{key}/form")
     assert page.locator("section.safety-now").count() == 0
