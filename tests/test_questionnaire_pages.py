@@ -474,7 +474,7 @@ def test_a_phq9_draft_with_item_9_above_zero_shows_crisis_help_not_sent(app, ite
     assert 'class="safety-now"' not in page
     item = re.search(r'name="(a\.[^"]*phq9-9)"', page)[1]
     saved = client.post(
-        url, data={item: str(item_9), "csrf_token": token_of(page), "action": "save"}, headers=nl
+        url, data={item: str(item_9), **hidden_fields(page), "action": "save"}, headers=nl
     )
     assert saved.status_code == 303
     assert saved.headers["Location"] == (url if worrying else "/")
@@ -501,7 +501,7 @@ def test_a_send_the_database_cannot_store_gives_the_answers_back_with_crisis_hel
     url = f"/task/{checkin}/form"
     page = client.get(url, headers={"Accept-Language": "nl"}).get_data(as_text=True)
     answers = {
-        "csrf_token": token_of(page),
+        **hidden_fields(page),
         "questionnaire": re.search(r'name="questionnaire" value="([^"]+)"', page)[1],
         "a.checkin-energy": "2",
         "a.checkin-sleep": option(page, "checkin-sleep", "Slecht"),
