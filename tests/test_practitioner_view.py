@@ -529,7 +529,7 @@ def test_the_referrer_hears_when_treatment_starts_and_after_care_is_offered_at_t
     with Session(state["engine"]) as db, db.begin():
         intake = take_referral(db, state["definitions"], fhir_base=sandbox.fhir_base,
                                service_request=request, seen_by="reconciliation",
-                               practice=PRACTICE)  # fmt: skip
+                               practice=PRACTICE, triage=False)  # fmt: skip
         waiting, key = intake.referral.enrolment_key, intake.referral.key
     deliver_all(worker)
     assert server(fhir, status_key(key))["status"] == "accepted"
