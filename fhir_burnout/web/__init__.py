@@ -31,6 +31,7 @@ from fhir_burnout.web import (
     _questionnaire_pages,
     _referral_api,
     _referral_notify,
+    _triage_pages,
 )
 from fhir_burnout.web._memo import Memo
 from fhir_burnout.web._sessions import SessionStore
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(_questionnaire_pages.bp)
     app.register_blueprint(_progress_pages.bp)
     app.register_blueprint(_practitioner_pages.bp)
+    app.register_blueprint(_triage_pages.bp)
     app.register_blueprint(_referral_notify.bp)
     app.register_blueprint(_referral_api.bp)
     app.register_blueprint(_koppeltaal_pages.bp)
