@@ -28,6 +28,8 @@ Read in one place, by the CLI or the app factory, never at import time::
     koppeltaal_alg = "RS512"      # mode koppeltaal: RS512 (default) | RS384 | ES384
     koppeltaal_results = false    # mode koppeltaal: a DocumentReference per completed Task
     referral_triage = false       # this EHR's referrals only (default: the top-level value)
+    practice_name = "Praktijk De Linde"   # named to waiting-list clients: whom to call
+    practice_phone = "030 123 45 67"      # (optional) the practice's number for them
 
 Environment overrides: FHIR_BURNOUT_BASE_URL, FHIR_BURNOUT_DATABASE_URL,
 FHIR_BURNOUT_SECRET_KEY, FHIR_BURNOUT_TOKEN_KEY.
@@ -72,6 +74,10 @@ class Backend:
     #: a new referral waits for a care professional's triage (``referral_triage``, default
     #: true); false: it is enrolled on the waiting list at once, with an invitation
     triage: bool = True
+    #: the practice's name and phone number, as waiting-list clients read them (they have
+    #: no care professional of their own yet: the practice is whom they call)
+    practice_name: str | None = None
+    practice_phone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -201,6 +207,8 @@ class Settings:
                     alg=alg,
                     results=results,
                     triage=_flag(raw, "referral_triage", triage, f"{where}: ehr[{i}]"),
+                    practice_name=_text(raw, "practice_name"),
+                    practice_phone=_text(raw, "practice_phone"),
                 )
             )
         return cls(
@@ -224,3 +232,9 @@ def _flag(data: Mapping[str, Any], key: str, default: bool, where: str) -> bool:
     if not isinstance(found, bool):
         raise ContentError(where, key, "must be true or false")
     return found
+
+
+def _text(data: Mapping[str, Any], key: str) -> str | None:
+    """An optional text setting (blank counts as not set)."""
+    found = data.get(key)
+    return str(found).strip() or None if found is not None else None

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from fhir_burnout.fhir import FhirClient
-from fhir_burnout.referral import status_key, take_referral
+from fhir_burnout.referral import accept_referral, status_key, take_referral
 from fhir_burnout.sandbox import start_sandbox
 from fhir_burnout.settings import Backend
 from fhir_burnout.sync import KEY_SYSTEM, Worker, queue_status
@@ -44,7 +44,10 @@ def live(tmp_path_factory):
     folder = tmp_path_factory.mktemp("live-triage")
     with start_sandbox(app_url=app_url) as info:
         settings = app_settings(info.fhir_base, folder, base_url=app_url)
-        backend = Backend(info.fhir_base, "fhir-burnout-worker", practice=PRACTICE)
+        backend = Backend(
+            info.fhir_base, "fhir-burnout-worker", practice=PRACTICE,
+            practice_name="Praktijk De Linde", practice_phone="030 123 45 67",
+        )  # fmt: skip
         holder["app"] = create_app(dataclasses.replace(settings, backends=(backend,)))
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
@@ -196,3 +199,32 @@ def test_someone_outside_the_practice_cannot_open_a_referral(live, fhir, browser
     assert response.status == 403
     expect(page.locator("main")).to_contain_text("alleen voor behandelaars")
     context.close()
+
+
+def test_a_waiting_list_client_reads_whom_to_call_while_waiting(live, fhir, phone):
+    """No care professional yet: the practice by name, and 113, 112, GP and huisartsenpost,
+    on the first page and on a module's page."""
+    key = refer(live, fhir, "pat-19", "Overspannen, wacht op behandeling")
+    state = live.app.extensions["fhir_burnout"]
+    with Session(state["engine"]) as db, db.begin():
+        accept_referral(db, state["definitions"], key, fhir_base=live.info.fhir_base,
+                        practice=PRACTICE, by="Practitioner/prac-1")  # fmt: skip
+    page = phone
+    page.goto(f"{live.info.launcher}?app=fhir-burnout&patient=pat-19")
+    page.wait_for_url(f"{live.app_url}/")
+    help_ = page.locator(".waiting-help")
+    expect(help_).to_contain_text("Je staat op de wachtlijst bij Praktijk De Linde")
+    expect(help_).to_contain_text("nog geen eigen behandelaar")
+    for said in ("113 Zelfmoordpreventie", "0800-0113", "112", "huisartsenpost",
+                 "Bel Praktijk De Linde (030 123 45 67) op werkdagen"):  # fmt: skip
+        expect(help_).to_contain_text(said)
+    expect(help_.get_by_role("link", name="0800-0113")).to_have_attribute("href", "tel:08000113")
+    accessible(page, "waiting-list-home")
+    page.locator(".programme a[href^='/task/']:not([href$='/form'])").first.click()
+    expect(page.locator("article.module")).to_be_visible()
+    expect(page.locator(".waiting-help")).to_contain_text("Praktijk De Linde")
+    page.get_by_role("button", name="English").click()
+    expect(page.locator(".waiting-help")).to_contain_text(
+        "You are on the waiting list at Praktijk De Linde"
+    )
+    expect(page.locator(".waiting-help")).to_contain_text("out-of-hours GP service")

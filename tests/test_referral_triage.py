@@ -346,6 +346,17 @@ def test_triage_is_the_default_and_a_practice_may_switch_automatic_enrolment_on(
     assert tuple(b.triage for b in settings.backends) == triage
 
 
+def test_the_practice_is_named_for_waiting_list_clients(tmp_path):
+    data = {"base_url": "https://app.example", "secret_key": "s", "token_key": "t", "ehr": [
+        {"fhir_base": EHR, "client_id": "c", "practice_name": " Praktijk De Linde ",
+         "practice_phone": "030 123 45 67"},
+        {"fhir_base": f"{EHR}/2", "client_id": "c", "practice_name": ""},
+    ]}  # fmt: skip
+    named, unnamed = Settings.from_mapping(data, base_dir=tmp_path, env={}).backends
+    assert (named.practice_name, named.practice_phone) == ("Praktijk De Linde", "030 123 45 67")
+    assert (unnamed.practice_name, unnamed.practice_phone) == (None, None)
+
+
 @pytest.mark.parametrize(("top", "ehr"), [("no", None), (None, 0)])
 def test_a_triage_setting_that_is_not_true_or_false_stops_the_app(tmp_path, top, ehr):
     with pytest.raises(ContentError, match="referral_triage"):

@@ -28,6 +28,7 @@ from fhir_burnout.web._launch import SessionExpired, current_session
 from fhir_burnout.web._memo import ModuleText, current_memo
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.web._sessions import LaunchSessionRow
+from fhir_burnout.web._waiting_help import waiting_help
 from fhir_burnout.workflow import (
     TaskRow,
     TaskTransitionError,
@@ -123,6 +124,8 @@ def task_page(key: str) -> str | tuple[str, int] | Response:
                 return message_page("error_not_found", 404)
             task, who = found
             definition, status = task.definition, task.status
+            # On the waiting list there is no care professional yet: the practice is whom to call.
+            waiting = task.enrolment.fhir_base if task.enrolment.track == "waiting-list" else None
         if status == "ready":  # the first time: record it (a write, so a transaction of its own)
             with Session(state["engine"]) as db, db.begin():
                 found = _own_module(db, key)
@@ -143,6 +146,7 @@ def task_page(key: str) -> str | tuple[str, int] | Response:
         done=status == "completed",
         reflection_saved=request.args.get("reflection") == "saved",
         csrf_token=csrf_token(),
+        waiting_help=waiting_help(waiting, language()) if waiting else None,
     )
 
 

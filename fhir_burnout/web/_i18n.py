@@ -554,6 +554,38 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "Deze aanmelding bestaat niet bij deze praktijk.",
         "en": "This referral does not exist at this practice.",
     },
+    "waiting_help_title": {"nl": "Terwijl je wacht", "en": "While you wait"},
+    "waiting_help_your_practice": {"nl": "je praktijk", "en": "your practice"},
+    "waiting_help_where": {
+        "nl": "Je staat op de wachtlijst bij {practice}. Je hebt daar nog geen eigen "
+        "behandelaar. Gaat het slechter terwijl je wacht? Wacht dan niet, maar bel:",
+        "en": "You are on the waiting list at {practice}. You do not have your own care "
+        "professional there yet. Are things getting worse while you wait? Do not wait, call:",
+    },
+    "waiting_help_113": {
+        "nl": "Denk je aan zelfdoding? Bel 113 Zelfmoordpreventie, gratis, dag en nacht:",
+        "en": "Thinking about suicide? Call 113 Suicide Prevention, free, day and night:",
+    },
+    "waiting_help_112": {
+        "nl": "Is er direct gevaar voor jou of een ander? Bel",
+        "en": "Is anyone in immediate danger? Call",
+    },
+    "waiting_help_gp": {
+        "nl": "Gaat het veel slechter, maar is het geen noodgeval? Bel overdag je huisarts. "
+        "'s Avonds, 's nachts en in het weekend bel je de huisartsenpost.",
+        "en": "Much worse, but not an emergency? Call your GP during the day. In the evening, "
+        "at night and at the weekend, call the out-of-hours GP service (huisartsenpost).",
+    },
+    "waiting_help_call": {
+        "nl": "Vragen over je aanmelding of de wachttijd? Bel {practice}{phone} op werkdagen.",
+        "en": "Questions about your referral or the wait? Call {practice}{phone} on working days.",
+    },
+    "waiting_help_not_watched": {
+        "nl": "Wat je in de app invult, leest niet meteen iemand. Bel dus zelf als het "
+        "slechter met je gaat.",
+        "en": "Nobody reads what you enter in the app straight away. So call yourself if "
+        "you are feeling worse.",
+    },
     # --- end of referral triage ---
 }
 
