@@ -131,6 +131,13 @@ def test_a_care_professional_accepts_one_referral_and_declines_another(live, fhi
     expect(waiting.first).to_contain_text("wacht sinds vandaag")
     accessible(page, "triage-list")
 
+    # A decision without the form's CSRF token (from another site, say) changes nothing.
+    forged = page.request.post(f"{live.app_url}/practice/referrals/{accepted}/accept",
+                               form={"csrf_token": "not-the-token"})  # fmt: skip
+    assert forged.status == 400 and "Het formulier was verlopen" in forged.text()
+    page.reload()
+    expect(page.locator(".triage-referral")).to_have_count(2)
+
     # One referral: what it says, the exclusion criteria with their source, the question.
     waiting.filter(has_text="pat-10").get_by_role("link").click()
     main = page.locator("main")

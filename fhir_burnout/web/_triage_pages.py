@@ -26,7 +26,6 @@ from fhir_burnout.referral import (
     accept_referral,
     decline_referral,
     find_referral,
-    load_triage,
     summarise,
 )
 from fhir_burnout.web._csrf import csrf_ok
@@ -47,16 +46,8 @@ log = logging.getLogger(__name__)
 
 
 def triage_content() -> TriageContent:
-    """The exclusion criteria and decline reasons, read once per app."""
-    state = current_app.extensions["fhir_burnout"]
-    found = state.get("triage")
-    if found is None:
-        from fhir_burnout.web import DEFAULT_ROOT  # noqa: PLC0415 - the package's own root
-
-        found = state.setdefault(
-            "triage", load_triage(state["settings"].content_root or DEFAULT_ROOT)
-        )
-    content: TriageContent = found
+    """The exclusion criteria and decline reasons (read when the app starts)."""
+    content: TriageContent = current_app.extensions["fhir_burnout"]["triage"]
     return content
 
 
