@@ -80,7 +80,7 @@ def deliver_all(live, fhir):
     assert queue_status(engine).dead == 0
 
 
-def refer(live, fhir, patient, reason):
+def refer(live, fhir, patient, reason, **changes):
     """A referral by the GP in the EHR, taken in by the app (as the poll would)."""
     request = fhir.create(
         {
@@ -96,6 +96,7 @@ def refer(live, fhir, patient, reason):
             "performer": [{"reference": PRACTICE}],
             "reasonCode": [{"text": reason}],
             "note": [{"text": "Graag beoordelen of zelfhulp past."}],
+            **changes,
         }
     )
     state = live.app.extensions["fhir_burnout"]
@@ -114,7 +115,7 @@ def referrer_task(fhir, key):
 
 def test_a_care_professional_accepts_one_referral_and_declines_another(live, fhir, desk):
     accepted = refer(live, fhir, "pat-10", "Uitgeput, slaapt slecht, drie maanden thuis")
-    declined = refer(live, fhir, "pat-13", "Somber, denkt soms aan de dood")
+    declined = refer(live, fhir, "pat-13", "Somber, denkt soms aan de dood", priority="urgent")
     deliver_all(live, fhir)
     assert referrer_task(fhir, accepted)["status"] == "received"
 
@@ -129,6 +130,8 @@ def test_a_care_professional_accepts_one_referral_and_declines_another(live, fhi
     waiting = page.locator(".triage-referral")
     expect(waiting).to_have_count(2)
     expect(waiting.first).to_contain_text("wacht sinds vandaag")
+    expect(waiting.first).to_contain_text("pat-13")  # asked urgently: on top
+    expect(waiting.first).to_contain_text("spoed gevraagd")
     accessible(page, "triage-list")
 
     # A decision without the form's CSRF token (from another site, say) changes nothing.
@@ -152,6 +155,10 @@ def test_a_care_professional_accepts_one_referral_and_declines_another(live, fhi
     expect(page.get_by_role("heading", name="Past zelfhulp bij deze persoon")).to_be_visible()
     expect(page.locator(".crisis")).to_contain_text("0800-0113")
     accessible(page, "triage-referral")
+    page.get_by_role("button", name="English").click()
+    expect(main).to_contain_text("Acute suicidality")
+    expect(page.get_by_role("heading", name="Does self-help suit this person")).to_be_visible()
+    page.get_by_role("button", name="Nederlands").click()
     page.get_by_role("button", name="Aannemen en uitnodigen").click()
     page.wait_for_url(f"{live.app_url}/practice")
     expect(page.get_by_role("status")).to_contain_text("De aanmelding is aangenomen")

@@ -460,6 +460,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "triage_waiting_item": {"nl": "Aanmelding van {patient}", "en": "Referral of {patient}"},
     "triage_received": {"nl": "aangemeld op {date}", "en": "referred on {date}"},
+    "triage_urgent": {"nl": "spoed gevraagd", "en": "urgency asked"},
     "triage_waited_today": {"nl": "wacht sinds vandaag", "en": "waiting since today"},
     "triage_waited_day": {"nl": "wacht 1 dag", "en": "waiting 1 day"},
     "triage_waited_days": {"nl": "wacht {n} dagen", "en": "waiting {n} days"},

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from fhir_burnout.referral import waiting_for_triage
+from fhir_burnout.referral import summarise, waiting_for_triage
 from fhir_burnout.web._i18n import format_date, translate
 
 
@@ -20,6 +20,7 @@ class Waiting:
     patient: str
     received: str
     waited: str
+    urgent: bool = False  # the referrer asked for it urgently (ServiceRequest.priority)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -37,14 +38,21 @@ def waited(since: datetime, lang: str, now: datetime | None = None) -> str:
     return translate("triage_waited_days", lang, n=str(days))
 
 
+#: ServiceRequest.priority values (R4 request-priority) that ask for haste.
+URGENT = frozenset({"urgent", "asap", "stat"})
+
+
 def waiting_list(db: Session, fhir_base: str, practice: str | None, lang: str) -> list[Waiting]:
-    """The practice's referrals that wait for triage, for the /practice page."""
-    return [
+    """The practice's referrals that wait for triage, for the /practice page: urgent ones
+    first, then the longest waiting."""
+    rows = [
         Waiting(
             key=row.key,
             patient=row.patient,
             received=format_date(_aware(row.received_at).date().isoformat(), lang),
             waited=waited(row.received_at, lang),
+            urgent=summarise(row).priority in URGENT,
         )
         for row in waiting_for_triage(db, fhir_base=fhir_base, practice=practice)
     ]
+    return sorted(rows, key=lambda w: not w.urgent)  # stable: longest waiting within each
