@@ -23,12 +23,15 @@ from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.questionnaire import FormModel, build_response, load_form, score
 from fhir_burnout.referral import (
+    TRIAGE,
     ReferralPoller,
     ReferralRow,
+    accept_referral,
     notify_endpoint,
     notify_token,
     referral_criteria,
     subscribe,
+    waiting_for_triage,
 )
 from fhir_burnout.resources._publish import publish
 from fhir_burnout.sandbox import SandboxInfo, start_sandbox
@@ -46,6 +49,7 @@ from fhir_burnout.workflow import (
 )
 
 APP_CLIENT_ID = "fhir-burnout"
+DEMO_PRACTICE = "Organization/practice-1"
 
 
 class _Deferred:
@@ -79,6 +83,9 @@ def write_config(folder: Path, app_url: str, info: SandboxInfo) -> Path:
         f"client_id = {json.dumps(APP_CLIENT_ID)}",
         'auth_method = "none"',
         'practice = "Organization/practice-1"',
+        # Named to waiting-list clients (whom to call while they wait); as in the sandbox.
+        'practice_name = "Oefenpraktijk De Zandbak"',
+        'practice_phone = "+31 20 000 0000"',
         # The sync worker uses the sandbox's backend-services client and its key.
         'backend_client_id = "fhir-burnout-worker"',
         'backend_private_key = "keys/worker.jwk"',
@@ -205,18 +212,38 @@ def enrol_demo_patients(
     return lines
 
 
+#: Seeded referrals the demo's care professional accepts at triage; the others wait for
+#: triage on /practice, so the demo shows both.
+DEMO_ACCEPTED = ("pat-07", "pat-10", "pat-13")
+
+
+def triage_demo_referrals(engine: Any, definitions: Any, fhir_base: str) -> None:
+    """The care professional (prac-1) accepts some of the seeded referrals at triage."""
+    with Session(engine) as db, db.begin():
+        for row in waiting_for_triage(db, fhir_base=fhir_base, practice=DEMO_PRACTICE):
+            if row.patient in DEMO_ACCEPTED:
+                accept_referral(
+                    db, definitions, row.key, fhir_base=fhir_base, practice=DEMO_PRACTICE,
+                    by="Practitioner/prac-1",
+                )  # fmt: skip
+
+
 def waiting_list(engine: Any, app_url: str, names: dict[str, str]) -> list[str]:
-    """The referrals taken in, each with its client's invitation (code and link)."""
+    """The referrals taken in: those waiting for triage, and those accepted, each with its
+    client's invitation (code and link) and track."""
     with Session(engine) as db:
         rows = db.execute(
-            select(ReferralRow.patient, EnrolmentRow.track, InvitationRow.code)
-            .join(EnrolmentRow, ReferralRow.enrolment_key == EnrolmentRow.key)
+            select(ReferralRow.patient, ReferralRow.state, EnrolmentRow.track, InvitationRow.code)
+            .outerjoin(EnrolmentRow, ReferralRow.enrolment_key == EnrolmentRow.key)
             .outerjoin(InvitationRow, InvitationRow.enrolment_key == EnrolmentRow.key)
             .order_by(ReferralRow.patient)
         ).all()
     lines = []
-    for patient, track, code in rows:
+    for patient, state, track, code in rows:
         name = f" ({names[patient]})" if patient in names else ""
+        if state == TRIAGE:
+            lines.append(f"{patient}{name}: waiting for triage (aangemeld, nog niet beoordeeld)")
+            continue
         invited = f", invitation {code}: {app_url}/invite/{code}" if code else ""
         lines.append(f"{patient}{name}: {track}{invited}")
     return lines
@@ -284,6 +311,7 @@ def run_demo(
             names = {str(p["id"]): str(p["name"]) for p in info.seed.get("patients", [])}
             enrolled = enrol_demo_patients(engine, definitions, info.fhir_base, names)
             poller.run_once()  # the seeded referrals, before the list below is printed
+            triage_demo_referrals(engine, definitions, info.fhir_base)
             threading.Thread(target=poller.run, args=(stop,), daemon=True).start()
             waiting = waiting_list(engine, app_url, names)
             if info_file is not None:
@@ -298,7 +326,11 @@ def run_demo(
             echo(f"  Referrals:            {subscribed}")
             for line in enrolled:
                 echo(f"  Enrolled: {line}")
-            echo(f"  Waiting list ({len(waiting)} referrals from the seed, taken in by the poll):")
+            waits = sum("waiting for triage" in line for line in waiting)
+            echo(
+                f"  Referrals ({len(waiting)} from the seed, taken in by the poll; {waits} wait"
+                " for triage on /practice, the others were accepted onto the waiting list):"
+            )
             for line in waiting:
                 echo(f"    {line}")
             seed = info.seed

@@ -10,6 +10,8 @@ Read in one place, by the CLI or the app factory, never at import time::
     content_root = "."            # holds content/ and questionnaires/ (default: this checkout)
     default_ehr = "https://ehr.example.nl/fhir"   # for standalone /login
     referral_poll_seconds = 300   # the reconciliation poll of referrals (0: only when notified)
+    referral_triage = true        # a referral waits for a care professional's decision
+                                  # (false: enrolled on the waiting list at once, invited)
 
     [[ehr]]
     fhir_base = "https://ehr.example.nl/fhir"
@@ -25,6 +27,9 @@ Read in one place, by the CLI or the app factory, never at import time::
     backend_scope = "system/*.cruds"
     koppeltaal_alg = "RS512"      # mode koppeltaal: RS512 (default) | RS384 | ES384
     koppeltaal_results = false    # mode koppeltaal: a DocumentReference per completed Task
+    referral_triage = false       # this EHR's referrals only (default: the top-level value)
+    practice_name = "Praktijk De Linde"   # named to waiting-list clients: whom to call
+    practice_phone = "030 123 45 67"      # (optional) the practice's number for them
 
 Environment overrides: FHIR_BURNOUT_BASE_URL, FHIR_BURNOUT_DATABASE_URL,
 FHIR_BURNOUT_SECRET_KEY, FHIR_BURNOUT_TOKEN_KEY.
@@ -66,6 +71,13 @@ class Backend:
     #: Koppeltaal: publish a DocumentReference (draft T029) linking to our results summary
     #: when a KT Task is completed (``koppeltaal_results``; see koppeltaal/_results.py)
     results: bool = False
+    #: a new referral waits for a care professional's triage (``referral_triage``, default
+    #: true); false: it is enrolled on the waiting list at once, with an invitation
+    triage: bool = True
+    #: the practice's name and phone number, as waiting-list clients read them (they have
+    #: no care professional of their own yet: the practice is whom they call)
+    practice_name: str | None = None
+    practice_phone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +154,7 @@ class Settings:
             raise ContentError(where, "referral_poll_seconds", "must be a number of seconds")
         if poll_seconds < 0:
             raise ContentError(where, "referral_poll_seconds", "must be 0 (off) or more")
+        triage = _flag(data, "referral_triage", True, where)
         ehrs, backends = [], []
         for i, raw in enumerate(data.get("ehr", [])):
             mode = str(raw.get("mode", "smart"))
@@ -193,6 +206,9 @@ class Settings:
                     mode=mode,
                     alg=alg,
                     results=results,
+                    triage=_flag(raw, "referral_triage", triage, f"{where}: ehr[{i}]"),
+                    practice_name=_text(raw, "practice_name"),
+                    practice_phone=_text(raw, "practice_phone"),
                 )
             )
         return cls(
@@ -208,3 +224,17 @@ class Settings:
             content_root=base_dir / str(data["content_root"]) if "content_root" in data else None,
             referral_poll_seconds=float(poll_seconds),
         )
+
+
+def _flag(data: Mapping[str, Any], key: str, default: bool, where: str) -> bool:
+    """A true/false setting; anything else stops the app with where it is."""
+    found = data.get(key, default)
+    if not isinstance(found, bool):
+        raise ContentError(where, key, "must be true or false")
+    return found
+
+
+def _text(data: Mapping[str, Any], key: str) -> str | None:
+    """An optional text setting (blank counts as not set)."""
+    found = data.get(key)
+    return str(found).strip() or None if found is not None else None

@@ -40,9 +40,17 @@ def test_demo_builds_publishes_into_the_sandbox_and_prints_the_programme(
     assert "pat-03 (Cato de Testgeval): after-care, 2 module(s) done, 4 quest" in result.output
     assert "pat-04 (Daan Oefenaar): standard, 5 module(s) done, 4 quest" in result.output
     assert "/launcher?app=fhir-burnout&patient=pat-04&practitioner=prac-1" in result.output
-    # The seeded referrals are on the waiting list, each client with an invitation; a
-    # client in treatment already keeps their plan.
-    assert "Waiting list (8 referrals from the seed, taken in by the poll):" in result.output
+    # The seeded referrals: three wait for triage, the care professional accepted three
+    # onto the waiting list (each client with an invitation); a client in treatment
+    # already keeps their plan.
+    assert (
+        "Referrals (8 from the seed, taken in by the poll; 3 wait for triage on /practice,"
+        " the others were accepted onto the waiting list):"
+    ) in result.output
+    assert re.search(
+        r"    pat-16 \([^)]+\): waiting for triage \(aangemeld, nog niet beoordeeld\)\n",
+        result.output,
+    ), result.output
     assert re.search(
         r"pat-07 \(Gijs [^)]+\): waiting-list, invitation ([0-9A-Z]{4}-[0-9A-Z]{4}): "
         r"http://127\.0\.0\.1:\d+/invite/\1",
@@ -117,6 +125,7 @@ def test_a_new_user_follows_the_demo_output_to_a_client_on_their_way(tmp_path, p
         page.goto(re.sub(r"/progress.*$", "/practice", page.url))
         practice = page.locator("main").inner_text()
         assert "pat-07" in practice and "Op de wachtlijst" in practice
+        assert "Aanmeldingen om te beoordelen (3)" in practice and "pat-16" in practice
     finally:
         os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C, as the README says
         rest, _ = demo.communicate(timeout=30)

@@ -8,7 +8,7 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fhir_burnout.referral import take_referral
+from fhir_burnout.referral import accept_referral, take_referral
 from fhir_burnout.workflow import InvitationRow
 
 from .smart_flow import sign_in_at_ehr
@@ -29,10 +29,13 @@ def referred(app, patient, number):
         intake = take_referral(
             db, state["definitions"], fhir_base=base, service_request=request, seen_by="post"
         )
+        # The care professional accepts it at triage: then the client is invited.
+        enrolment = accept_referral(
+            db, state["definitions"], intake.referral.key, fhir_base=base, practice=None,
+            by="Practitioner/prac-1",
+        )  # fmt: skip
         return db.scalar(
-            select(InvitationRow.code).where(
-                InvitationRow.enrolment_key == intake.referral.enrolment_key
-            )
+            select(InvitationRow.code).where(InvitationRow.enrolment_key == enrolment.key)
         )
 
 

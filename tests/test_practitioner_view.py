@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.questionnaire import build_response, load_form, score
-from fhir_burnout.referral import status_key, take_referral
+from fhir_burnout.referral import ReferralRow, status_key, take_referral
 from fhir_burnout.settings import Backend
 from fhir_burnout.sync import KEY_SYSTEM, Worker, queue_status
 from fhir_burnout.web import create_app
@@ -306,15 +306,27 @@ def test_the_practice_list_is_for_the_practice_own_care_professionals(
     assert status == 200 and "<h1>Praktijkoverzicht</h1>" in page
     assert "Cliënt Puck Zandbak (pat-16)" in page  # named, read with the user's own token
     # An app serving another practice: prac-1's role is at practice-1, not there.
-    elsewhere = make_app(
-        sandbox, tmp_path / "elsewhere", database_url, practice=f"Organization/{uuid.uuid4()}"
-    )
+    other = f"Organization/{uuid.uuid4()}"
+    elsewhere = make_app(sandbox, tmp_path / "elsewhere", database_url, practice=other)
     try:
         client = as_practitioner(elsewhere, sandbox, "pat-16")
         status, page = page_of(client, "/practice")
         assert status == 403 and "alleen voor behandelaars van deze praktijk" in page
         assert page_of(client, "/practice")[0] == 403  # kept for the session: same answer
         assert page_of(client)[0] == 200  # the chart's own patient is still theirs to see
+        # Nor can they read or decide that practice's referrals waiting for triage.
+        there = elsewhere.extensions["fhir_burnout"]
+        with Session(there["engine"]) as db, db.begin():
+            referral = {"resourceType": "ServiceRequest", "id": "sr-x", "status": "active",
+                        "identifier": [{"system": "https://verwijs.example", "value": "x"}],
+                        "intent": "order", "subject": {"reference": "Patient/pat-17"}}  # fmt: skip
+            key = take_referral(db, there["definitions"], fhir_base=sandbox.fhir_base,
+                                service_request=referral, seen_by="subscription",
+                                practice=other).referral.key  # fmt: skip
+        assert page_of(client, f"/practice/referrals/{key}")[0] == 403
+        assert post(client, f"/practice/referrals/{key}/accept").status_code == 403
+        with Session(there["engine"]) as db:
+            assert db.get(ReferralRow, key).state == "triage"
     finally:
         elsewhere.extensions["fhir_burnout"]["engine"].dispose()
 
@@ -543,7 +555,7 @@ def test_the_referrer_hears_when_treatment_starts_and_after_care_is_offered_at_t
     with Session(state["engine"]) as db, db.begin():
         intake = take_referral(db, state["definitions"], fhir_base=sandbox.fhir_base,
                                service_request=request, seen_by="reconciliation",
-                               practice=PRACTICE)  # fmt: skip
+                               practice=PRACTICE, triage=False)  # fmt: skip
         waiting, key = intake.referral.enrolment_key, intake.referral.key
     deliver_all(worker)
     assert server(fhir, status_key(key))["status"] == "accepted"

@@ -35,8 +35,10 @@ LETTER = (Path(__file__).resolve().parent / "data" / "referral-letter.xml").read
 FHIR_JSON = "application/fhir+json"
 
 
-def settings_for(info, folder, database_url):
-    """An app that trusts the sandbox ``info`` and writes to it as the sync worker does."""
+def settings_for(info, folder, database_url, *, triage=False):
+    """An app that trusts the sandbox ``info`` and writes to it as the sync worker does.
+    These tests follow a pushed referral to its enrolment, so the practice enrols at once
+    (``referral_triage = false``); test_referral_ways pushes with triage, the default."""
     worker = info.client("fhir-burnout-worker")
     return Settings(
         base_url=APP,
@@ -48,7 +50,7 @@ def settings_for(info, folder, database_url):
         backends=(
             Backend(
                 info.fhir_base.rstrip("/"), "fhir-burnout-worker",
-                private_jwk=worker["private_keys"][0], practice=PRACTICE,
+                private_jwk=worker["private_keys"][0], practice=PRACTICE, triage=triage,
             ),
         ),
     )  # fmt: skip

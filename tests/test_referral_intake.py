@@ -1,4 +1,7 @@
-"""Taking in a referral: once per referral, whichever way it arrives, on both databases."""
+"""Taking in a referral: once per referral, whichever way it arrives, on both databases.
+
+These tests are about the automatic path (a practice with ``referral_triage = false``):
+enrolment and invitation at intake. Triage is in test_referral_triage.py."""
 
 from __future__ import annotations
 
@@ -19,8 +22,8 @@ from fhir_burnout.referral import (
     reconcile,
     report_to_referrer,
     status_key,
-    take_referral,
 )
+from fhir_burnout.referral import take_referral as _take_referral
 from fhir_burnout.sync import KEY_SYSTEM, OutboxEntry, Worker, queue_status
 from fhir_burnout.workflow import (
     Definitions,
@@ -33,6 +36,11 @@ from fhir_burnout.workflow import (
 )
 
 EHR = "http://ehr.example/fhir"
+
+
+def take_referral(*args, **options):
+    """Intake at a practice that enrols referrals at once (``referral_triage = false``)."""
+    return _take_referral(*args, triage=False, **options)
 
 
 @pytest.fixture(scope="module")

@@ -215,7 +215,8 @@ def test_a_referral_the_ehr_notifies_us_of_is_taken_in_once(
     [row] = taken_in(notified.engine, request)
     assert row.seen_by == "subscription"
     assert row.service_request == f"ServiceRequest/{request['id']}"
-    assert waiting_list_enrolments(notified.engine, "pat-26") == 1
+    assert row.state == "triage"  # it waits for a care professional: nobody enrolled yet
+    assert waiting_list_enrolments(notified.engine, "pat-26") == 0
     # The wish is answered; nothing else asks for a poll.
     assert notified.wanted_at() is None
     assert [o.state for o in poller.run_once()] == ["idle"]
@@ -225,7 +226,7 @@ def test_a_referral_the_ehr_notifies_us_of_is_taken_in_once(
     assert notified.answered.wait(WAIT)
     assert [o.state for o in poller.run_once()] == ["polled"]
     assert len(taken_in(notified.engine, request)) == 1
-    assert waiting_list_enrolments(notified.engine, "pat-26") == 1
+    assert waiting_list_enrolments(notified.engine, "pat-26") == 0
 
 
 def test_subscribing_twice_keeps_one_subscription_and_revives_one_in_error(

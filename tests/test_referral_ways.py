@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from fhir_burnout.referral import (
+    TRIAGE,
     WAITING_LIST,
     ReferralPoller,
     ReferralRow,
@@ -54,7 +55,9 @@ def served(sandbox, tmp_path, database_url):
 
     server = make_server("127.0.0.1", 0, wsgi, threaded=True)
     app_url = f"http://127.0.0.1:{server.server_port}"
-    settings = dataclasses.replace(settings_for(sandbox, tmp_path, database_url), base_url=app_url)
+    settings = dataclasses.replace(
+        settings_for(sandbox, tmp_path, database_url, triage=True), base_url=app_url
+    )
     holder["app"] = create_app(settings)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -66,7 +69,7 @@ def served(sandbox, tmp_path, database_url):
         holder["app"].extensions["fhir_burnout"]["engine"].dispose()
 
 
-def test_one_referral_seen_three_ways_enrols_once_and_reaches_the_ehr_once(
+def test_one_referral_seen_three_ways_waits_for_triage_once_and_reaches_the_ehr_once(
     served, sandbox, fhir, definitions
 ):
     app, app_url, notified = served
@@ -113,7 +116,7 @@ def test_one_referral_seen_three_ways_enrols_once_and_reaches_the_ehr_once(
                 .select_from(EnrolmentRow)
                 .where(EnrolmentRow.patient == PATIENT, EnrolmentRow.track == WAITING_LIST)
             )
-            assert enrolled == 1
+            assert (row.state, enrolled) == (TRIAGE, 0)  # nobody enrolled before triage
             key = row.key
         worker = Worker(engine, lambda _base: fhir, owner="ways")
         while worker.run_once():
@@ -127,6 +130,9 @@ def test_one_referral_seen_three_ways_enrols_once_and_reaches_the_ehr_once(
         assert [c["id"] for c in copies] == [on_ehr["id"]]  # not written again by us
         [told] = fhir.search("Task", {"identifier": f"{KEY_SYSTEM}|{status_key(key)}"})
         assert told["focus"] == {"reference": f"ServiceRequest/{on_ehr['id']}"}
+        assert (told["status"], told["businessStatus"]["text"]) == (
+            "received", "Aangemeld, nog niet beoordeeld",
+        )  # fmt: skip
     finally:
         current = fhir.read("Subscription", done.subscription.split("/")[1])
         fhir.update({**current, "status": "off"})

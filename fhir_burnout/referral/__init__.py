@@ -1,5 +1,7 @@
-"""Referral intake: referrals taken in once (:func:`take_referral`), and the XML referral
-letter, read safely and turned into FHIR R4.
+"""Referral intake: referrals taken in once (:func:`take_referral`), triage by a care
+professional (:func:`accept_referral`, :func:`decline_referral`, with the exclusion
+criteria of :func:`load_triage`), and the XML referral letter, read safely and turned into
+FHIR R4.
 
 :func:`read_referral_letter` reads a letter (``referral-letter.xsd``, described in
 ``docs/referral-letter.md``) into a :class:`ReferralLetter` or refuses it with a
@@ -14,9 +16,12 @@ from __future__ import annotations
 from fhir_burnout.referral._bsn import valid_bsn
 from fhir_burnout.referral._errors import LetterProblem, ReferralLetterError
 from fhir_burnout.referral._intake import (
+    TRIAGE_STATUS,
     WAITING_LIST,
+    WAITING_LIST_STATUS,
     Intake,
     ReferralError,
+    current_enrolment,
     referral_identifier,
     referral_key,
     referral_patient,
@@ -49,30 +54,66 @@ from fhir_burnout.referral._patients import (
 )
 from fhir_burnout.referral._poll import PollResult, reconcile
 from fhir_burnout.referral._schedule import PollOutcome, ReferralPoller
-from fhir_burnout.referral._tables import PollRow, ReferralRow
+from fhir_burnout.referral._tables import ACCEPTED, DECLINED, TRIAGE, PollRow, ReferralRow
+from fhir_burnout.referral._triage import (
+    DECLINED_STATUS,
+    MAX_DECLINE_NOTE,
+    Criterion,
+    DeclineReason,
+    ReferralDecidedError,
+    ReferralNotFoundError,
+    ReferralSummary,
+    TriageContent,
+    TriageError,
+    accept_referral,
+    decline_referral,
+    find_referral,
+    load_triage,
+    summarise,
+    waiting_for_triage,
+)
 
 __all__ = [
+    "ACCEPTED",
+    "DECLINED",
+    "DECLINED_STATUS",
     "LETTER_NAMESPACE",
+    "MAX_DECLINE_NOTE",
     "MAX_LETTER_BYTES",
+    "TRIAGE",
+    "TRIAGE_STATUS",
     "WAITING_LIST",
+    "WAITING_LIST_STATUS",
     "AmbiguousPatientError",
+    "Criterion",
+    "DeclineReason",
     "Intake",
     "LetterIdentifier",
     "LetterProblem",
     "PollOutcome",
     "PollResult",
     "PollRow",
+    "ReferralDecidedError",
     "ReferralError",
     "ReferralLetter",
     "ReferralLetterError",
+    "ReferralNotFoundError",
     "ReferralPoller",
     "ReferralRow",
+    "ReferralSummary",
     "ReferredPatient",
     "Referrer",
     "Subscribed",
+    "TriageContent",
+    "TriageError",
+    "accept_referral",
+    "current_enrolment",
+    "decline_referral",
     "ehr_id",
     "existing_patient",
+    "find_referral",
     "letter_to_fhir",
+    "load_triage",
     "match_or_create_patient",
     "notify_endpoint",
     "notify_token",
@@ -87,6 +128,8 @@ __all__ = [
     "status_key",
     "subscribe",
     "subscription_criteria",
+    "summarise",
     "take_referral",
     "valid_bsn",
+    "waiting_for_triage",
 ]

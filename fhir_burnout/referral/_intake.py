@@ -1,18 +1,23 @@
-"""Taking in a referral: a FHIR ServiceRequest for treatment at this practice becomes the
-patient's place on the waiting list, exactly once.
+"""Taking in a referral: a FHIR ServiceRequest for treatment at this practice is recorded,
+exactly once, and waits for triage (or becomes the patient's place on the waiting list at
+once, where the practice switched automatic enrolment on).
 
 Referrals arrive three ways: a Subscription notification, the reconciliation poll that
 catches any notification that was lost, and a referral system that pushes them. Any of
 them may see the same referral, at the same moment too; :func:`take_referral` is
-idempotent on the ServiceRequest's identifier (per EHR): the first one records it and
-enrols the patient in the waiting-list track, the others find that record. Enrolment is
-idempotent per patient and track as well, so a second referral of a patient already on the
-waiting list is recorded and keeps the place they have, and a referral of a client already
-in the programme (enrolled from the chart) is recorded with the plan they are in.
+idempotent on the ServiceRequest's identifier (per EHR): the first one records it, the
+others find that record. By default the referral then waits as "aangemeld, nog niet
+beoordeeld" until a care professional accepts or declines it (``_triage.py``): whether
+self-help suits a person is a clinical judgement. With automatic enrolment it enrols the
+patient in the waiting-list track at once. Enrolment is idempotent per patient and track
+as well, so a second referral of a patient already on the waiting list is recorded and
+keeps the place they have, and a referral of a client already in the programme (enrolled
+from the chart) is recorded with the plan they are in, without triage.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,9 +29,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fhir_burnout.errors import FhirBurnoutError
-from fhir_burnout.referral._tables import ReferralRow
-from fhir_burnout.sync import key_identifier, key_reference
-from fhir_burnout.workflow import Definitions, EnrolmentRow, enrol, invite, queue_writes
+from fhir_burnout.referral._tables import ACCEPTED, TRIAGE, ReferralRow
+from fhir_burnout.sync import Agent, enqueue, key_identifier, key_reference
+from fhir_burnout.workflow import (
+    Definitions,
+    EnrolmentRow,
+    enrol,
+    invite,
+    partition,
+    queue_writes,
+)
 from fhir_burnout.workflow._tables import CURRENT
 
 SeenBy = Literal["subscription", "reconciliation", "post", "letter"]
@@ -91,12 +103,16 @@ def take_referral(
     service_request: Mapping[str, Any],
     seen_by: SeenBy,
     practice: str | None = None,
+    triage: bool = True,
     now: datetime | None = None,
 ) -> Intake:
-    """Record a referral (a FHIR R4 ServiceRequest read from ``fhir_base``) and enrol its
-    patient in the waiting-list track, once: the same referral again, by any way, finds
-    the first record. In the caller's transaction. Raises ReferralError for a
-    ServiceRequest that is not an active referral of a Patient."""
+    """Record a referral (a FHIR R4 ServiceRequest read from ``fhir_base``), once: the same
+    referral again, by any way, finds the first record. With ``triage`` (the default) it
+    waits for a care professional's decision (:func:`accept_referral`,
+    :func:`decline_referral`) and the referrer's Task says ``received``; without, its
+    patient is enrolled in the waiting-list track at once and invited. A client already in
+    the programme keeps their plan either way. In the caller's transaction. Raises
+    ReferralError for a ServiceRequest that is not an active referral of a Patient."""
     if service_request.get("resourceType") != "ServiceRequest":
         raise ReferralError("a referral is a FHIR ServiceRequest")
     system, value = referral_identifier(service_request)
@@ -109,40 +125,31 @@ def take_referral(
     if status not in _OPEN:
         raise ReferralError(f"the ServiceRequest is {status!r}, not active: nothing to take in")
     patient = referral_patient(service_request, fhir_base)
+    request_id = service_request.get("id")
+    if not request_id and seen_by not in ("post", "letter"):
+        raise ReferralError("a ServiceRequest read from the EHR has an id")
     now = now or datetime.now(UTC)
     # A client already in the programme (enrolled from the chart, say) keeps their plan:
-    # the referral is recorded with it. Everyone else starts on the waiting list.
-    enrolment = db.scalar(
-        select(EnrolmentRow)
-        .where(
-            EnrolmentRow.fhir_base == fhir_base,
-            EnrolmentRow.patient == patient,
-            EnrolmentRow.status.in_(CURRENT),
-        )
-        .order_by(EnrolmentRow.created_at.desc())
-        .limit(1)
-    ) or enrol(
-        db, definitions, fhir_base=fhir_base, patient=patient, track=WAITING_LIST,
-        practice=practice, now=now,
-    )  # fmt: skip
-    request_id = service_request.get("id")
-    if not request_id and seen_by in ("post", "letter"):
+    # a care professional chose it, so there is nothing to triage. Everyone else waits for
+    # triage, or starts on the waiting list where the practice enrols automatically.
+    enrolment = current_enrolment(db, fhir_base, patient)
+    if enrolment is None and not triage:
+        enrolment = enrol(
+            db, definitions, fhir_base=fhir_base, patient=patient, track=WAITING_LIST,
+            practice=practice, now=now,
+        )  # fmt: skip
+    writes = _Writes(fhir_base, patient, practice)
+    if not request_id:
         # Pushed to us, not read from the EHR: the EHR gets the referral too, so the chart
         # shows it (its own notification or poll of it then finds this record).
-        _queue_referral(
-            db, enrolment, key, service_request=service_request, practice=practice, now=now
-        )
+        writes.referral(db, key, service_request, now)
         focus = key_reference(key)
-    elif request_id:
-        focus = {"reference": f"ServiceRequest/{request_id}"}
     else:
-        raise ReferralError("a ServiceRequest read from the EHR has an id")
-    if enrolment.track == WAITING_LIST:  # in a plan of the care professional's: invited there
-        invite(db, enrolment, now=now)
-    _queue_status(
-        db, enrolment, key, focus=focus, service_request=service_request, practice=practice,
-        now=now,
-    )  # fmt: skip
+        focus = {"reference": f"ServiceRequest/{request_id}"}
+    if enrolment is not None and enrolment.track == WAITING_LIST:
+        invite(db, enrolment, now=now)  # in a plan of the care professional's: invited there
+    writes.status(db, key, focus=focus, service_request=service_request, enrolment=enrolment,
+                  now=now)  # fmt: skip
     row = ReferralRow(
         key=key,
         fhir_base=fhir_base,
@@ -150,9 +157,13 @@ def take_referral(
         identifier_value=value,
         service_request=f"ServiceRequest/{request_id}" if request_id else None,
         patient=patient,
-        enrolment_key=enrolment.key,
+        enrolment_key=enrolment.key if enrolment is not None else None,
         seen_by=seen_by,
         received_at=now,
+        state=TRIAGE if enrolment is None else ACCEPTED,
+        request=json.dumps(dict(service_request), ensure_ascii=False),
+        practice=practice,
+        decided_at=None if enrolment is None else now,
     )
     try:
         with db.begin_nested():
@@ -168,8 +179,23 @@ def take_referral(
     return Intake(row, new=True)
 
 
+def current_enrolment(db: Session, fhir_base: str, patient: str) -> EnrolmentRow | None:
+    """The patient's newest current (active or paused) enrolment on this EHR, if any."""
+    return db.scalar(
+        select(EnrolmentRow)
+        .where(
+            EnrolmentRow.fhir_base == fhir_base.rstrip("/"),
+            EnrolmentRow.patient == patient,
+            EnrolmentRow.status.in_(CURRENT),
+        )
+        .order_by(EnrolmentRow.created_at.desc())
+        .limit(1)
+    )
+
+
 #: The referrer's view of what happened (Task.businessStatus; Dutch: the EHR's readers are).
 WAITING_LIST_STATUS = "Op de wachtlijst; gestart met het zelfhulpprogramma"
+TRIAGE_STATUS = "Aangemeld, nog niet beoordeeld"
 #: Namespace of the keys derived from a referral's key.
 _DERIVED = uuid.UUID("0b7e4a52-98c1-5d5e-8f0a-3c2d6e1f4a77")
 
@@ -179,67 +205,87 @@ def status_key(referral: str) -> str:
     return str(uuid.uuid5(_DERIVED, f"{referral}|status"))
 
 
-def _queue_referral(
-    db: Session,
-    enrolment: EnrolmentRow,
-    key: str,
-    *,
-    service_request: Mapping[str, Any],
-    practice: str | None,
-    now: datetime,
-) -> None:
-    resource = {k: v for k, v in service_request.items() if k not in ("id", "meta", "text")}
-    # Their identifier first: it names the referral wherever it is seen again.
-    resource["identifier"] = [*service_request.get("identifier", []), key_identifier(key)]
-    resource["subject"] = {"reference": f"Patient/{enrolment.patient}"}
-    if practice and not resource.get("performer"):
-        resource["performer"] = [{"reference": practice}]
-    create = {"op": "create", "key": key, "resource": resource}
-    queue_writes(db, enrolment, "referral", [create], None, now=now)
+@dataclass(frozen=True)
+class _Writes:
+    """The writes about one referred patient, for the EHR: in the patient's partition of
+    the outbox (in order with their other writes), on behalf of the practice. A referral
+    that waits for triage has no enrolment yet, so these do not go through one."""
+
+    fhir_base: str
+    patient: str
+    practice: str | None
+
+    def queue(
+        self, db: Session, kind: str, operations: list[dict[str, Any]], who: str | None,
+        now: datetime,
+    ) -> None:  # fmt: skip
+        """Queue ``operations`` in the caller's transaction, made by ``who`` (None: the app)."""
+        enqueue(
+            db, fhir_base=self.fhir_base, partition=partition(self.fhir_base, self.patient),
+            kind=kind, operations=operations, agent=Agent(who=who, on_behalf_of=self.practice),
+            now=now,
+        )  # fmt: skip
+
+    def referral(
+        self, db: Session, key: str, service_request: Mapping[str, Any], now: datetime
+    ) -> None:
+        """The pushed ServiceRequest, for the EHR, under the referral's key."""
+        resource = {k: v for k, v in service_request.items() if k not in ("id", "meta", "text")}
+        # Their identifier first: it names the referral wherever it is seen again.
+        resource["identifier"] = [*service_request.get("identifier", []), key_identifier(key)]
+        resource["subject"] = {"reference": f"Patient/{self.patient}"}
+        if self.practice and not resource.get("performer"):
+            resource["performer"] = [{"reference": self.practice}]
+        self.queue(db, "referral", [{"op": "create", "key": key, "resource": resource}],
+                   None, now)  # fmt: skip
+
+    def status(
+        self,
+        db: Session,
+        key: str,
+        *,
+        focus: dict[str, str],
+        service_request: Mapping[str, Any],
+        enrolment: EnrolmentRow | None,
+        now: datetime,
+    ) -> None:
+        """A Task that fulfils the referral, for the referrer to see (R4: a request's filler
+        reports with a Task whose ``focus`` is the request; the ServiceRequest itself is the
+        referrer's and stays as they wrote it): ``received`` while it waits for triage,
+        ``accepted`` with the CarePlan as output once the patient is enrolled."""
+        task_key = status_key(key)
+        task: dict[str, Any] = {
+            "resourceType": "Task",
+            "identifier": [key_identifier(task_key)],
+            "basedOn": [focus],
+            "focus": focus,
+            "status": "received" if enrolment is None else "accepted",
+            "businessStatus": {
+                "text": TRIAGE_STATUS if enrolment is None else WAITING_LIST_STATUS
+            },
+            "intent": "order",
+            "code": {
+                "coding": [
+                    {"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}
+                ]
+            },
+            "for": {"reference": f"Patient/{self.patient}"},
+            "authoredOn": now.isoformat(timespec="seconds"),
+            "lastModified": now.isoformat(timespec="seconds"),
+        }
+        if enrolment is not None:
+            task["output"] = [_careplan_output(enrolment)]
+        requester = service_request.get("requester")
+        if isinstance(requester, dict) and requester.get("reference"):
+            task["requester"] = {"reference": str(requester["reference"])}
+        if self.practice:
+            task["owner"] = {"reference": self.practice}
+        create = {"op": "create", "key": task_key, "resource": task}
+        self.queue(db, "referral-status", [create], None, now)
 
 
-def _queue_status(
-    db: Session,
-    enrolment: EnrolmentRow,
-    key: str,
-    *,
-    focus: dict[str, str],
-    service_request: Mapping[str, Any],
-    practice: str | None,
-    now: datetime,
-) -> None:
-    """A Task that fulfils the referral, for the referrer to see (R4: a request's filler
-    reports with a Task whose ``focus`` is the request; the ServiceRequest itself is the
-    referrer's and stays as they wrote it)."""
-    task_key = status_key(key)
-    task: dict[str, Any] = {
-        "resourceType": "Task",
-        "identifier": [key_identifier(task_key)],
-        "basedOn": [focus],
-        "focus": focus,
-        "status": "accepted",
-        "businessStatus": {"text": WAITING_LIST_STATUS},
-        "intent": "order",
-        "code": {
-            "coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]
-        },
-        "for": {"reference": f"Patient/{enrolment.patient}"},
-        "authoredOn": now.isoformat(timespec="seconds"),
-        "lastModified": now.isoformat(timespec="seconds"),
-        "output": [
-            {
-                "type": {"text": "CarePlan"},
-                "valueReference": key_reference(enrolment.key),
-            }
-        ],
-    }
-    requester = service_request.get("requester")
-    if isinstance(requester, dict) and requester.get("reference"):
-        task["requester"] = {"reference": str(requester["reference"])}
-    if practice:
-        task["owner"] = {"reference": practice}
-    create = {"op": "create", "key": task_key, "resource": task}
-    queue_writes(db, enrolment, "referral-status", [create], None, now=now)
+def _careplan_output(enrolment: EnrolmentRow) -> dict[str, Any]:
+    return {"type": {"text": "CarePlan"}, "valueReference": key_reference(enrolment.key)}
 
 
 #: What the referrer reads when treatment starts, and when the programme ends.

@@ -50,6 +50,7 @@ def reconcile(
     practice: str | None = None,
     now: datetime | None = None,
     seen_by: SeenBy = "reconciliation",
+    triage: bool = True,
 ) -> PollResult:
     """Take in every referral changed on the EHR since the last poll that succeeded.
     ``criteria`` are the search parameters that make a ServiceRequest a referral to this
@@ -58,7 +59,8 @@ def reconcile(
     result) does not hold back the others. A poll that fails midway leaves the mark where
     it was, so the next one looks again. ``now`` is when the poll counts as succeeded (our
     clock; default: the time it ends); ``seen_by`` what the referrals it takes in are
-    recorded as seen by (``subscription`` when a notification asked for the poll)."""
+    recorded as seen by (``subscription`` when a notification asked for the poll);
+    ``triage``: new referrals wait for a care professional (False: enrolled at once)."""
     fhir_base = client.base_url.rstrip("/")
     with Session(engine) as db:
         state = db.get(PollRow, fhir_base)
@@ -76,7 +78,7 @@ def reconcile(
             with Session(engine) as db, db.begin():
                 intake = take_referral(
                     db, definitions, fhir_base=fhir_base, service_request=request,
-                    seen_by=seen_by, practice=practice,
+                    seen_by=seen_by, practice=practice, triage=triage,
                 )  # fmt: skip
             result.new += intake.new
         except ReferralError as refused:

@@ -100,7 +100,9 @@ class ReferralPoller:
     """Runs :func:`reconcile` for each watched EHR when a notification asked for it or the
     interval has passed. ``ehrs`` are ``(fhir_base, practice)`` pairs; ``client_for`` gives
     the FhirClient of an EHR (``EhrClients.get``; not closed here). ``run_once`` from tests,
-    ``run`` from the worker; neither raises for a poll that fails."""
+    ``run`` from the worker; neither raises for a poll that fails. ``auto_enrol``: the EHRs
+    whose referrals are enrolled at once (``referral_triage = false``); the others' wait
+    for triage."""
 
     def __init__(
         self,
@@ -113,6 +115,7 @@ class ReferralPoller:
         clock: Callable[[], datetime] = _utcnow,
         retry_base: float = 5.0,
         retry_cap: float = 300.0,
+        auto_enrol: Iterable[str] = (),
     ) -> None:
         self.engine = engine
         self.client_for = client_for
@@ -121,6 +124,7 @@ class ReferralPoller:
         self.interval = interval
         self.clock = clock
         self.retries = Retries(retry_base, retry_cap)
+        self.auto_enrol = frozenset(base.rstrip("/") for base in auto_enrol)
 
     @classmethod
     def from_settings(
@@ -136,7 +140,7 @@ class ReferralPoller:
         ehrs = [(b.fhir_base, b.practice) for b in settings.backends if b.practice]
         return cls(
             engine, client_for, definitions, ehrs, interval=settings.referral_poll_seconds,
-            clock=clock,
+            clock=clock, auto_enrol=[b.fhir_base for b in settings.backends if not b.triage],
         )  # fmt: skip
 
     def run(self, stop: threading.Event, *, idle: float = 1.0) -> None:
@@ -181,6 +185,7 @@ class ReferralPoller:
             self.engine, self.client_for(fhir_base), self.definitions,
             criteria=referral_criteria(practice), practice=practice, now=now,
             seen_by="subscription" if wanted is not None else "reconciliation",
+            triage=fhir_base not in self.auto_enrol,
         )  # fmt: skip
         if wanted is not None:
             # Only the notification this poll answered: a newer one keeps its value.

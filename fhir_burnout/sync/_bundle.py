@@ -6,7 +6,8 @@ An entry holds operations:
   :func:`key_identifier` ``(K)`` and is sent as a conditional create
   (``ifNoneExist: identifier=…``, R4 §3.1.0.8.1), so sending it again finds the first one;
 - ``{"op": "update-task", "key": K, "status": S, "output": [...], "statusReason": "…"}``: the
-  Task created under key K gets status S (and outputs), sent as an update with ``ifMatch``
+  Task created under key K gets status S (and outputs; a statusReason as text or as a
+  CodeableConcept; a ``businessStatus`` text), sent as an update with ``ifMatch``
   on the version we last saw (R4 §3.1.0.4.1); on 412 the worker reads the Task again and
   applies the change to what is there now, if it still moves the Task forward. With
   ``"from": F`` (a care professional resuming what they paused, which moves the Task back
@@ -44,10 +45,11 @@ APP_DEVICE = {
 
 
 #: How far along a Task status is (R4 task-status); a delivery never moves a Task back.
+#: A referral's Task goes received (waiting for triage) -> accepted | rejected.
 _RANK = {
-    "draft": 0, "requested": 1, "received": 1, "accepted": 1, "ready": 2, "in-progress": 3,
-    "on-hold": 3, "completed": 4, "cancelled": 4, "failed": 4, "rejected": 4,
-    "entered-in-error": 4,
+    "draft": 0, "requested": 1, "received": 2, "accepted": 3, "ready": 4, "in-progress": 5,
+    "on-hold": 5, "completed": 6, "cancelled": 6, "failed": 6, "rejected": 6,
+    "entered-in-error": 6,
 }  # fmt: skip
 TERMINAL_TASK_STATUSES = frozenset(
     {"completed", "cancelled", "failed", "rejected", "entered-in-error"}
@@ -142,10 +144,12 @@ def apply_task_change(
     if missing:
         new["output"] = [*(new.get("output") or []), *missing]
     reason = change.get("statusReason")
-    if reason:  # a CodeableConcept (a coded ending reason), or a plain text
-        new["statusReason"] = (
-            dict(reason) if isinstance(reason, Mapping) else {"text": str(reason)}
-        )
+    if isinstance(reason, Mapping):
+        new["statusReason"] = copy.deepcopy(dict(reason))
+    elif reason:
+        new["statusReason"] = {"text": str(reason)}
+    if change.get("businessStatus"):
+        new["businessStatus"] = {"text": str(change["businessStatus"])}
     period = new.setdefault("executionPeriod", {})
     if target == "in-progress":
         period.setdefault("start", new["lastModified"])

@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 
 from fhir_burnout.db import create_db_engine, reader, upgrade
 from fhir_burnout.errors import ContentError
+from fhir_burnout.referral import load_triage
 from fhir_burnout.resources import build_resources, load_programme
 from fhir_burnout.settings import Settings
 from fhir_burnout.smart_launch import DiscoveryCache
@@ -32,6 +33,7 @@ from fhir_burnout.web import (
     _questionnaire_pages,
     _referral_api,
     _referral_notify,
+    _triage_pages,
 )
 from fhir_burnout.web._memo import Memo
 from fhir_burnout.web._sessions import SessionStore
@@ -59,11 +61,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     if programme is None or problems:
         raise ContentError(str(settings.content_root), "", "the programme content has problems")
     definitions = Definitions.from_resources(build_resources(programme))
+    # The exclusion criteria shown at referral triage: a practice's app does not start
+    # without them (content/triage.yaml).
+    triage = load_triage(settings.content_root or DEFAULT_ROOT)
     app.extensions["fhir_burnout"] = {
         "settings": settings,
         "engine": engine,
         "reader": reader(engine),  # for requests that only read
         "definitions": definitions,
+        "triage": triage,
         "memo": Memo(definitions),
         "store": SessionStore(engine, settings.token_key),
         "http": http,
@@ -79,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(_questionnaire_pages.bp)
     app.register_blueprint(_progress_pages.bp)
     app.register_blueprint(_practitioner_pages.bp)
+    app.register_blueprint(_triage_pages.bp)
     app.register_blueprint(_referral_notify.bp)
     app.register_blueprint(_referral_api.bp)
     app.register_blueprint(_koppeltaal_pages.bp)

@@ -35,6 +35,7 @@ from fhir_burnout.web._launch import (
 from fhir_burnout.web._memo import ModuleText, current_memo
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.web._sessions import LaunchSessionRow
+from fhir_burnout.web._waiting_help import waiting_help
 from fhir_burnout.workflow import (
     TaskRow,
     TaskTransitionError,
@@ -141,6 +142,8 @@ def task_page(key: str) -> str | tuple[str, int] | Response:
                 return message_page("error_not_found", 404)
             task, who = found
             definition, status = task.definition, task.status
+            # On the waiting list there is no care professional yet: the practice is whom to call.
+            waiting = task.enrolment.fhir_base if task.enrolment.track == "waiting-list" else None
         # Only the client starts (and finishes) reading a module: a care professional who
         # opens it from the chart only looks.
         if status == "ready" and who.startswith("Patient/"):  # the first time: record it
@@ -163,6 +166,7 @@ def task_page(key: str) -> str | tuple[str, int] | Response:
         done=status == "completed",
         reflection_saved=request.args.get("reflection") == "saved",
         csrf_token=csrf_token(),
+        waiting_help=waiting_help(waiting, language()) if waiting else None,
     )
 
 

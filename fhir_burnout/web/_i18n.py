@@ -657,6 +657,147 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "We have put back your answers that had not been saved yet.",
     },
     # --- end of safety-pages ---
+    # --- referral triage (issue 16 item 7) ---
+    "triage_waiting_title": {
+        "nl": "Aanmeldingen om te beoordelen ({n})",
+        "en": "Referrals to assess ({n})",
+    },
+    "triage_waiting_intro": {
+        "nl": "Deze aanmeldingen wachten op jouw beoordeling. Nog niemand is ingeschreven of "
+        "uitgenodigd: past zelfhulp bij deze persoon?",
+        "en": "These referrals wait for your assessment. Nobody has been enrolled or invited "
+        "yet: does self-help suit this person?",
+    },
+    "triage_waiting_item": {"nl": "Aanmelding van {patient}", "en": "Referral of {patient}"},
+    "triage_received": {"nl": "aangemeld op {date}", "en": "referred on {date}"},
+    "triage_urgent": {"nl": "spoed gevraagd", "en": "urgency asked"},
+    "triage_waited_today": {"nl": "wacht sinds vandaag", "en": "waiting since today"},
+    "triage_waited_day": {"nl": "wacht 1 dag", "en": "waiting 1 day"},
+    "triage_waited_days": {"nl": "wacht {n} dagen", "en": "waiting {n} days"},
+    "triage_title": {"nl": "Aanmelding beoordelen", "en": "Assess a referral"},
+    "triage_back": {"nl": "Terug naar het praktijkoverzicht", "en": "Back to the practice"},
+    "triage_state_waiting": {
+        "nl": "Aangemeld, nog niet beoordeeld",
+        "en": "Referred, not assessed yet",
+    },
+    "triage_says": {"nl": "Wat de verwijzer schrijft", "en": "What the referrer writes"},
+    "triage_reason": {"nl": "Reden van verwijzing", "en": "Reason for referral"},
+    "triage_requested": {"nl": "Gevraagd", "en": "Asked for"},
+    "triage_referrer": {"nl": "Verwijzer", "en": "Referrer"},
+    "triage_date": {"nl": "Datum van de verwijzing", "en": "Date of the referral"},
+    "triage_priority": {"nl": "Urgentie", "en": "Urgency"},
+    "triage_priority_routine": {"nl": "gewoon", "en": "routine"},
+    "triage_priority_urgent": {"nl": "met spoed", "en": "urgent"},
+    "triage_priority_asap": {"nl": "zo snel mogelijk", "en": "as soon as possible"},
+    "triage_priority_stat": {"nl": "direct", "en": "immediately"},
+    "triage_notes": {"nl": "Toelichting", "en": "Notes"},
+    "triage_not_given": {"nl": "niet vermeld", "en": "not given"},
+    "triage_criteria": {
+        "nl": "Wanneer zelfhulp niet de eerste stap is",
+        "en": "When self-help is not the first step",
+    },
+    "triage_criteria_intro": {
+        "nl": "Het programma is zelfhulp naast behandeling. Bij deze klachten is eerst andere "
+        "zorg nodig. Weet je het niet zeker, neem dan eerst contact op met de cliënt of de "
+        "verwijzer.",
+        "en": "The programme is self-help beside treatment. With these complaints other care "
+        "is needed first. If you are not sure, contact the client or the referrer first.",
+    },
+    "triage_source": {"nl": "Bron", "en": "Source"},
+    "triage_accept_says": {
+        "nl": "Aannemen: de cliënt komt op de wachtlijst, krijgt een uitnodiging voor het "
+        "programma, en de verwijzer ziet dat de aanmelding is aangenomen.",
+        "en": "Accept: the client goes on the waiting list, gets an invitation to the "
+        "programme, and the referrer sees that the referral was accepted.",
+    },
+    "triage_accept": {
+        "nl": "Aannemen en uitnodigen",
+        "en": "Accept and invite",
+    },
+    "triage_decline_reason": {
+        "nl": "Afwijzen: waarom past zelfhulp nu niet?",
+        "en": "Decline: why does self-help not suit now?",
+    },
+    "triage_decline_note": {
+        "nl": "Toelichting voor de verwijzer (wat raad je aan?)",
+        "en": "Explanation for the referrer (what do you advise?)",
+    },
+    "triage_decline_says": {
+        "nl": "Afwijzen: er wordt niemand ingeschreven. De verwijzer krijgt de reden en je "
+        "toelichting in het dossier. Bij acuut risico: bel de verwijzer ook zelf.",
+        "en": "Decline: nobody is enrolled. The referrer gets the reason and your explanation "
+        "in the record. With acute risk: call the referrer yourself as well.",
+    },
+    "triage_decline": {"nl": "Afwijzen", "en": "Decline"},
+    "triage_notice_accept": {
+        "nl": "De aanmelding is aangenomen: de cliënt staat op de wachtlijst en is uitgenodigd.",
+        "en": "The referral is accepted: the client is on the waiting list and invited.",
+    },
+    "triage_notice_decline": {
+        "nl": "De aanmelding is afgewezen; de verwijzer krijgt de reden.",
+        "en": "The referral is declined; the referrer gets the reason.",
+    },
+    "triage_was_accepted": {
+        "nl": "Deze aanmelding is op {date} aangenomen.",
+        "en": "This referral was accepted on {date}.",
+    },
+    "triage_was_declined": {
+        "nl": "Deze aanmelding is op {date} afgewezen: {reason}.",
+        "en": "This referral was declined on {date}: {reason}.",
+    },
+    "triage_decided_already": {
+        "nl": "Deze aanmelding was al beoordeeld. Er is niets veranderd.",
+        "en": "This referral was assessed already. Nothing was changed.",
+    },
+    "triage_reason_needed": {
+        "nl": "Kies een reden om af te wijzen. Er is niets veranderd.",
+        "en": "Choose a reason to decline. Nothing was changed.",
+    },
+    "triage_note_needed": {
+        "nl": "Bij 'Andere reden' hoort een toelichting voor de verwijzer. Er is niets veranderd.",
+        "en": "'Another reason' needs an explanation for the referrer. Nothing was changed.",
+    },
+    "triage_note_long": {
+        "nl": "De toelichting is te lang (hooguit 2000 tekens). Er is niets veranderd.",
+        "en": "The explanation is too long (2000 characters at most). Nothing was changed.",
+    },
+    "triage_not_found": {
+        "nl": "Deze aanmelding bestaat niet bij deze praktijk.",
+        "en": "This referral does not exist at this practice.",
+    },
+    "waiting_help_title": {"nl": "Terwijl je wacht", "en": "While you wait"},
+    "waiting_help_your_practice": {"nl": "je praktijk", "en": "your practice"},
+    "waiting_help_where": {
+        "nl": "Je staat op de wachtlijst bij {practice}. Je hebt daar nog geen eigen "
+        "behandelaar. Gaat het slechter terwijl je wacht? Wacht dan niet, maar bel:",
+        "en": "You are on the waiting list at {practice}. You do not have your own care "
+        "professional there yet. Are things getting worse while you wait? Do not wait, call:",
+    },
+    "waiting_help_113": {
+        "nl": "Denk je aan zelfdoding? Bel 113 Zelfmoordpreventie, gratis, dag en nacht:",
+        "en": "Thinking about suicide? Call 113 Suicide Prevention, free, day and night:",
+    },
+    "waiting_help_112": {
+        "nl": "Is er direct gevaar voor jou of een ander? Bel",
+        "en": "Is anyone in immediate danger? Call",
+    },
+    "waiting_help_gp": {
+        "nl": "Gaat het veel slechter, maar is het geen noodgeval? Bel overdag je huisarts. "
+        "'s Avonds, 's nachts en in het weekend bel je de huisartsenpost.",
+        "en": "Much worse, but not an emergency? Call your GP during the day. In the evening, "
+        "at night and at the weekend, call the out-of-hours GP service (huisartsenpost).",
+    },
+    "waiting_help_call": {
+        "nl": "Vragen over je aanmelding of de wachttijd? Bel {practice}{phone} op werkdagen.",
+        "en": "Questions about your referral or the wait? Call {practice}{phone} on working days.",
+    },
+    "waiting_help_not_watched": {
+        "nl": "Wat je in de app invult, leest niet meteen iemand. Bel dus zelf als het "
+        "slechter met je gaat.",
+        "en": "Nobody reads what you enter in the app straight away. So call yourself if "
+        "you are feeling worse.",
+    },
+    # --- end of referral triage ---
 }
 
 

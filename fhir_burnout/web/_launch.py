@@ -36,6 +36,7 @@ from fhir_burnout.web._csrf import csrf_ok
 from fhir_burnout.web._i18n import format_date
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.web._sessions import LaunchSessionRow, SessionStore
+from fhir_burnout.web._waiting_help import waiting_help
 from fhir_burnout.workflow import notes_for, programme_views
 
 bp = Blueprint("launch", __name__)
@@ -394,4 +395,5 @@ def home() -> str | tuple[str, int]:
         programmes=programmes,
         notes=notes,
         invitation=invitation,
+        waiting_help=waiting_help(row.fhir_base, language()),
     )

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from fhir_burnout.errors import ContentError, FhirBurnoutError, FhirServerError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.referral import WAITING_LIST, report_to_referrer
+from fhir_burnout.web import _triage_list
 from fhir_burnout.web._csrf import csrf_ok
 from fhir_burnout.web._i18n import format_date, translate
 from fhir_burnout.web._launch import (
@@ -471,16 +472,20 @@ def practice_page() -> Any:
         overview = practice_overview(
             db, state["definitions"], fhir_base=row.fhir_base, practice=practice, lang=lang
         )
+        triage = _triage_list.waiting_list(db, row.fhir_base, practice, lang)
     names = _names(row, {r.patient for r in overview.rows} | {
         d.patient for d in overview.dead_letters if d.patient
-    })  # fmt: skip
+    } | {w.patient for w in triage})  # fmt: skip
 
     def who(patient: str | None) -> str:
         if not patient:
             return "?"
         return f"{names[patient]} ({patient})" if names.get(patient) else patient
 
-    return render("practice.html", overview=overview, day=lambda value: _day(value, lang), who=who)
+    return render(
+        "practice.html", overview=overview, day=lambda value: _day(value, lang), who=who,
+        triage=triage, notices=[m for m in get_flashed_messages() if isinstance(m, str)],
+    )  # fmt: skip
 
 
 #: Patients named per search (a Patient search by ``_id`` lists them, comma-separated).

@@ -327,6 +327,7 @@ def _take(
         intake = take_referral(
             db, state["definitions"], fhir_base=fhir_base, service_request=request_,
             seen_by=pushed.seen_by, practice=practice,
+            triage=state["settings"].backend(fhir_base).triage,
         )  # fmt: skip
         new = intake.new
     # The key is a hash of the identifier: no patient data in the log.

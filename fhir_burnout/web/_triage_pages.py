@@ -1,0 +1,176 @@
+"""Referral triage for the practice's care professionals: the referrals waiting on
+/practice (longest first, with how long they wait), one referral beside the programme's
+exclusion criteria (/practice/referrals/<key>), and the decision: accept or decline.
+
+The same check as /practice keeps everyone else out (an active PractitionerRole at the
+configured practice). Both decisions need the form's CSRF token, run in one transaction
+with their outbox entries (``fhir_burnout.referral``), and happen once: a second one
+changes nothing and the page says what was decided before.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, request, url_for
+from sqlalchemy.orm import Session
+
+from fhir_burnout.referral import (
+    MAX_DECLINE_NOTE,
+    ReferralDecidedError,
+    ReferralNotFoundError,
+    ReferralRow,
+    TriageContent,
+    TriageError,
+    accept_referral,
+    decline_referral,
+    find_referral,
+    summarise,
+)
+from fhir_burnout.web._csrf import csrf_ok
+from fhir_burnout.web._i18n import format_date, translate
+from fhir_burnout.web._practitioner_pages import (
+    _koppeltaal,
+    _names,
+    _practice,
+    _Practitioner,
+    _practitioner,
+    _refused,
+)
+from fhir_burnout.web._render import language, message_page, render
+from fhir_burnout.web._triage_list import _aware, waited
+
+bp = Blueprint("triage", __name__)
+log = logging.getLogger(__name__)
+
+
+def triage_content() -> TriageContent:
+    """The exclusion criteria and decline reasons (read when the app starts)."""
+    content: TriageContent = current_app.extensions["fhir_burnout"]["triage"]
+    return content
+
+
+def _allowed() -> tuple[_Practitioner, str | None] | tuple[str, int]:
+    """The care professional and their practice, or the page that keeps them out."""
+    found = _practitioner()
+    if not isinstance(found, _Practitioner):
+        return found
+    practice = _practice(found.session.fhir_base)
+    if _koppeltaal(found.session.fhir_base):
+        if not found.by.startswith("Practitioner/"):
+            return message_page("error_not_this_practice", 403)
+        return found, practice
+    refused = _refused(found, practice)
+    return refused if refused is not None else (found, practice)
+
+
+@bp.get("/practice/referrals/<key>")
+def referral_page(key: str) -> Any:
+    """One referral: what it says, the exclusion criteria, and the decision."""
+    allowed = _allowed()
+    if not isinstance(allowed[0], _Practitioner):
+        return allowed
+    found, practice = allowed
+    return _page(found, practice, key)
+
+
+def _page(
+    found: _Practitioner,
+    practice: str | None,
+    key: str,
+    *,
+    error: str | None = None,
+    status: int = 200,
+    form: dict[str, str] | None = None,
+) -> Any:
+    lang = language()
+    state = current_app.extensions["fhir_burnout"]
+    with Session(state["reader"]) as db:
+        try:
+            row = find_referral(db, key, fhir_base=found.session.fhir_base, practice=practice)
+        except ReferralNotFoundError:
+            return message_page("triage_not_found", 404)
+        db.expunge(row)
+    names = _names(found.session, {row.patient})
+    content = triage_content()
+    reasons = {r.code: r.display.get(lang, r.display["nl"]) for r in content.reasons}
+    return render(
+        "triage.html",
+        status=status,
+        referral=row,
+        summary=summarise(row),
+        who=f"{names[row.patient]} ({row.patient})" if names.get(row.patient) else row.patient,
+        received=format_date(_aware(row.received_at).date().isoformat(), lang),
+        waited=waited(row.received_at, lang),
+        decided=_decided(row, reasons, lang),
+        criteria=content.criteria,
+        question=content.question.get(lang, content.question["nl"]),
+        reasons=reasons,
+        error=error,
+        form=form or {},
+        max_note=MAX_DECLINE_NOTE,
+        date=lambda value: format_date(value, lang),
+    )
+
+
+def _decided(row: ReferralRow, reasons: dict[str, str], lang: str) -> str | None:
+    """What was decided about a referral, as a sentence; None while it waits."""
+    if row.decided_at is None or row.state == "triage":
+        return None
+    day = format_date(_aware(row.decided_at).date().isoformat(), lang)
+    if row.state == "declined":
+        reason = reasons.get(row.decline_reason or "", row.decline_reason or "")
+        return translate("triage_was_declined", lang, date=day, reason=reason)
+    return translate("triage_was_accepted", lang, date=day)
+
+
+@bp.post("/practice/referrals/<key>/<decision>")
+def decide(key: str, decision: str) -> Any:
+    """Accept or decline a referral waiting for triage, once."""
+    allowed = _allowed()
+    if not isinstance(allowed[0], _Practitioner):
+        return allowed
+    found, practice = allowed
+    if decision not in ("accept", "decline"):
+        return message_page("error_not_found", 404)
+    if not csrf_ok():
+        return message_page("error_form_expired", 400)
+    return _decide(found, practice, key, decision)
+
+
+def _decide(found: _Practitioner, practice: str | None, key: str, decision: str) -> Any:
+    """The decision in one transaction with its outbox entries; back to /practice with a
+    notice, or this referral's page again with why nothing changed."""
+    lang, form = language(), request.form
+    state = current_app.extensions["fhir_burnout"]
+    fhir_base = found.session.fhir_base
+    try:
+        with Session(state["engine"]) as db, db.begin():
+            if decision == "accept":
+                accept_referral(
+                    db, state["definitions"], key, fhir_base=fhir_base, practice=practice,
+                    by=found.by,
+                )  # fmt: skip
+            else:
+                decline_referral(
+                    db, triage_content(), key, fhir_base=fhir_base, practice=practice,
+                    reason=form.get("reason", ""), note=form.get("note", ""), by=found.by,
+                )  # fmt: skip
+    except ReferralNotFoundError:
+        return message_page("triage_not_found", 404)
+    except ReferralDecidedError:
+        log.info("a triage decision came too late: the referral was decided already")
+        error = translate("triage_decided_already", lang)
+        return _page(found, practice, key, error=error, status=409)
+    except TriageError as exc:
+        said = str(exc)
+        message = (
+            "triage_note_long" if "longer than" in said
+            else "triage_note_needed" if "needs an explanation" in said
+            else "triage_reason_needed"
+        )  # fmt: skip
+        kept = {"reason": form.get("reason", ""), "note": form.get("note", "")}
+        return _page(found, practice, key, error=translate(message, lang), status=400, form=kept)
+    flash(translate(f"triage_notice_{decision}", lang))
+    return redirect(url_for("practitioner.practice_page"), code=303)
