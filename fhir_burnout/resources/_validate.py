@@ -13,6 +13,7 @@ from fhir_burnout.resources._fhirjson import translations
 from fhir_burnout.resources._model import Programme
 from fhir_burnout.resources._package import bundle_from_xml, read_package
 from fhir_burnout.resources._problems import Problem
+from fhir_burnout.resources._safety_rules import load_safety_rules
 from fhir_burnout.resources._validate_content import check_modules, check_programme
 from fhir_burnout.resources._validate_resources import check_resources, label
 
@@ -24,6 +25,7 @@ def validate_sources(root: str | Path) -> tuple[Programme | None, list[Problem]]
     except ContentError as exc:
         return None, [Problem(exc.file, exc.location, exc.message)]
     unreadable = bool(problems)  # a module file is missing or could not be read
+    problems += load_safety_rules(root, programme.canonical)[1]
     problems += check_programme(programme)
     problems += check_modules(programme)
     for qid, rel in programme.questionnaires:
