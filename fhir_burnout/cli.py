@@ -345,6 +345,7 @@ def serve(config_path: Path, host: str, port: int, workers: int) -> None:
 
     try:
         settings = Settings.from_file(config_path)
+        settings.check_safety()
     except FhirBurnoutError as exc:
         raise click.ClickException(str(exc)) from None
     if workers:

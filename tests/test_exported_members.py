@@ -33,8 +33,8 @@ def test_public_api_is_pinned():
     assert sorted(fhir_burnout.resources.__all__) == [
         "Module", "Phase", "Problem", "Programme", "Text", "Track", "WrittenPackage",
         "build_resources", "bundle_from_xml", "bundle_to_xml", "load_artifact",
-        "load_programme", "load_safety_rules", "read_package", "safe_xml_parser", "validate_artifact",
-        "validate_sources", "write_package",
+        "load_programme", "load_safety_rules", "read_package", "safe_xml_parser",
+        "validate_artifact", "validate_sources", "write_package",
     ]  # fmt: skip
     assert sorted(fhir_burnout.questionnaire.__all__) == [
         "AnswerOption", "EnableCondition", "Enablement", "FormItem", "FormModel",

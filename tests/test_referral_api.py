@@ -26,6 +26,7 @@ from fhir_burnout.sync import OutboxEntry
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import EnrolmentRow
 
+from .conftest import safety_settings
 from .smart_flow import APP, discovery
 
 BSN = "http://fhir.nl/fhir/NamingSystem/bsn"
@@ -51,6 +52,7 @@ def settings_for(info, folder, database_url):
                 private_jwk=worker["private_keys"][0], practice=PRACTICE,
             ),
         ),
+        **safety_settings(info.fhir_base),
     )  # fmt: skip
 
 

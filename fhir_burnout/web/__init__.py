@@ -44,6 +44,7 @@ DEFAULT_ROOT = Path(__file__).resolve().parent.parent.parent
 def create_app(settings: Settings | None = None) -> Flask:
     """The app for these settings (default: the config file named by FHIR_BURNOUT_CONFIG)."""
     settings = settings or Settings.from_env()
+    settings.check_safety()  # no promise, no owner: no app (SafetyConfigError names the key)
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key,
