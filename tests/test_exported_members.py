@@ -83,7 +83,7 @@ def test_public_api_is_pinned():
         "add_response", "adopt_lock", "advance", "alert_care_professional",
         "apply_plan", "change_task", "check_transition", "enrol", "expect", "finish",
         "invite", "load_draft", "lock_task", "normalise_code", "notes_for", "partition",
-        "patient_overview", "pause", "practice_overview", "programme_views",
+        "patient_overview", "pause", "practice_overview", "previous_scores", "programme_views",
         "queue_writes", "resume", "save_draft", "stop", "submit_response",
         "switch_track", "unlock_phase",
     ]  # fmt: skip

@@ -123,7 +123,10 @@ def test_a_concerning_answer_shows_crisis_help_and_alerts_the_care_professional(
     }
     shown = client.post(url, data=answers, headers={"Accept-Language": "nl"})
     text = shown.get_data(as_text=True)
-    assert shown.status_code == 200 and "0800-0113" in text and "neemt contact met je op" in text
+    assert shown.status_code == 200 and "0800-0113" in text
+    # The practice's promise, not a behandelaar: a waiting-list client has none yet.
+    assert "De praktijk leest je antwoord op werkdagen binnen één werkdag" in text
+    assert "niet dag en nacht bekeken" in text and "behandelaar" not in text.split("<main")[-1]
     with Session(app.extensions["fhir_burnout"]["engine"]) as db:
         alert = db.scalars(select(TaskRow).where(TaskRow.kind == "practitioner")).one()
         assert alert.owner == "Practitioner/prac-1" and alert.action_id.startswith("safety:")
@@ -423,8 +426,11 @@ def test_a_concerning_answer_while_paused_still_alerts_the_care_professional(app
     }
     shown = client.post(url, data=answers, headers={"Accept-Language": "nl"})
     text = shown.get_data(as_text=True)
-    assert "0800-0113" in text and "neemt contact met je op" in text
+    assert "0800-0113" in text and "op werkdagen binnen één werkdag" in text
+    again = client.post(url, data=answers, headers={"Accept-Language": "nl"})  # sent again
+    assert "0800-0113" in again.get_data(as_text=True)
     with Session(state["engine"]) as db:
+        # One signal, one Task: the same answers sent again raise no second one.
         alert = db.scalars(select(TaskRow).where(TaskRow.kind == "practitioner")).one()
         assert alert.status == "requested" and alert.action_id.startswith("safety:")
         queued = json.loads(db.scalars(select(OutboxEntry.payload)).all()[-1])["operations"]

@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 
 from fhir_burnout.db import create_db_engine, reader, upgrade
 from fhir_burnout.errors import ContentError
-from fhir_burnout.resources import build_resources, load_programme
+from fhir_burnout.resources import build_resources, load_programme, load_safety_rules
 from fhir_burnout.settings import Settings
 from fhir_burnout.smart_launch import DiscoveryCache
 from fhir_burnout.smart_launch._keys import public_jwks
@@ -59,11 +59,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     if programme is None or problems:
         raise ContentError(str(settings.content_root), "", "the programme content has problems")
     definitions = Definitions.from_resources(build_resources(programme))
+    rules, broken = load_safety_rules(settings.content_root or DEFAULT_ROOT, programme.canonical)
+    if broken:  # a safety rule that cannot be read is never silently skipped
+        raise ContentError(str(broken[0]), "", "fix the safety rules (fhir-burnout validate)")
     app.extensions["fhir_burnout"] = {
         "settings": settings,
         "engine": engine,
         "reader": reader(engine),  # for requests that only read
         "definitions": definitions,
+        "safety_rules": rules,
         "memo": Memo(definitions),
         "store": SessionStore(engine, settings.token_key),
         "http": http,

@@ -362,7 +362,9 @@ def _safety(
     """A safety review: named for the questionnaire whose answers gave the signal."""
     # safety:<response key> after a sent response; safety:<task key>:<time> for answers
     # that could not be sent (kept as a draft).
-    reference = task.action_id.removeprefix("safety:")
+    # safety:<response key>[:<rule>] after a sent response; safety:<task key>:<rule> (or
+    # :<time>, before the rules were data) for answers that could not be sent.
+    reference = task.action_id.removeprefix("safety:").split(":", 1)[0]
     response = next((r for r in responses if r.key == reference), None)
     if response is not None:
         title = _title_of(definitions, forms, response.questionnaire, lang)
