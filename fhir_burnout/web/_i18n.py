@@ -471,10 +471,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "safety_promise_routine": {
         "nl": "{who} kijkt {promise} naar je antwoorden en bespreekt ze met je, uiterlijk bij "
         "jullie volgende contact. De app wordt niet dag en nacht bekeken. Gaat het ineens "
-        "slechter? Wacht dan niet en gebruik de hulp hieronder.",
+        "slechter? Wacht dan niet en gebruik de hulp hierboven.",
         "en": "{who} looks at your answers {promise} and talks them through with you, at the "
         "latest at your next contact. The app is not watched day and night. If things "
-        "suddenly get worse, do not wait: use the help below.",
+        "suddenly get worse, do not wait: use the help above.",
     },
     "safety_who_practitioner": {"nl": "Je behandelaar", "en": "Your care professional"},
     "safety_the_practice": {"nl": "De praktijk", "en": "The practice"},
