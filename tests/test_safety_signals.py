@@ -24,6 +24,7 @@ from fhir_burnout.workflow import TaskRow, enrol, finish, submit_response
 from .conftest import SAFETY_OWNER, app_settings
 from .outbox_load import worker_token_source
 from .smart_flow import sign_in_at_ehr
+from .test_web_launch import launch
 
 PRACTICE = "Organization/practice-1"
 PRACTITIONER = "Practitioner/prac-1"
@@ -232,3 +233,24 @@ def test_hl7s_published_phq9_raises_one_urgent_task_in_the_ehr(app, fhir, delive
         patient=patient, since=since,
     )  # fmt: skip
     assert "H1/T1/Q9" in task["input"][0]["type"]["text"]
+
+
+def test_the_care_professional_sees_urgent_signals_first_then_routine_ones(app, sandbox):
+    patient = "pat-16"
+    enrolment = enrolled(app, patient, "standard")
+    client = signed_in(app, patient)
+    fill_in(client, measure(app, enrolment, "gad-7"), {}, NEARLY_EVERY_DAY)  # routine
+    checkin = {"checkin-safety": "Vaak", "checkin-sleep": "Slecht"}
+    fill_in(client, measure(app, enrolment, "weekly-checkin"), checkin, None)  # urgent
+    professional = app.test_client()
+    launch(professional, sandbox, patient=patient, practitioner="prac-1")
+    page = professional.get("/practitioner", headers={"Accept-Language": "nl"})
+    text = page.get_data(as_text=True)
+    urgent = text.index("Dringend:")
+    routine = text.index("Routine:")
+    assert urgent < routine
+    assert "bekijk het vóór of bij het volgende contact" in text[routine:]
+    assert "neem vandaag contact op" in text[urgent:routine]
+    practice = professional.get("/practice", headers={"Accept-Language": "nl"})
+    listed = practice.get_data(as_text=True)
+    assert "Dringend: Cliënt" in listed and "veiligheidssignaal sinds" in listed

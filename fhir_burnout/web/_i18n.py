@@ -478,6 +478,18 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "safety_who_practitioner": {"nl": "Je behandelaar", "en": "Your care professional"},
     "safety_the_practice": {"nl": "De praktijk", "en": "The practice"},
+    "pract_signal_urgent": {"nl": "Dringend", "en": "Urgent"},
+    "pract_signal_routine": {"nl": "Routine", "en": "Routine"},
+    "pract_signal_routine_text": {
+        "nl": "Signaal in {title} ({date}): bekijk het vóór of bij het volgende contact.",
+        "en": "Signal in {title} ({date}): review it before or at the next contact.",
+    },
+    "practice_alert_routine": {
+        "nl": "Cliënt {patient}: signaal om te bekijken sinds {date} (open: {n}), vóór of bij "
+        "het volgende contact",
+        "en": "Client {patient}: signal to review since {date} (open: {n}), before or at the "
+        "next contact",
+    },
 }
 
 

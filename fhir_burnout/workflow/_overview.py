@@ -165,6 +165,8 @@ class CareTask:
     raised_at: datetime
     response: str | None = None  # safety: the response that gave the signal, if any
     phase: str | None = None  # unlock: the phase to open
+    #: safety: urgent (contact today) | routine (review before or at the next contact)
+    priority: str = "urgent"
 
 
 @dataclass(frozen=True)
@@ -173,7 +175,7 @@ class PatientOverview:
 
     patient: str
     enrolments: tuple[EnrolmentOverview, ...]  # newest first
-    safety_alerts: tuple[CareTask, ...]  # oldest first: the longest waiting on top
+    safety_alerts: tuple[CareTask, ...]  # urgent first, then oldest first
     unlock_requests: tuple[CareTask, ...]
     scores: tuple[ScoreSeries, ...]
     responses: tuple[ResponseOverview, ...]  # newest first
@@ -328,7 +330,7 @@ def patient_overview(
                     _safety(db, definitions, forms, t, responses=responses, lang=lang)
                     for t in alerts
                 ),
-                key=lambda a: a.raised_at,
+                key=lambda a: (a.priority != "urgent", a.raised_at),
             )
         ),
         unlock_requests=tuple(requests),
@@ -378,6 +380,7 @@ def _safety(
         title,
         _aware(task.updated_at),
         response=response.key if response else None,
+        priority=task.priority or "urgent",
     )
 
 
@@ -504,6 +507,7 @@ class PracticeRow:
     stuck: bool
     safety_alerts: int
     alert_since: datetime | None  # when the oldest open safety alert was raised
+    urgent_alerts: int = 0  # of the open safety alerts, the urgent ones
 
 
 @dataclass(frozen=True)
@@ -566,8 +570,8 @@ def practice_overview(
         TaskRow.action_id.like("safety:%"),
     )
     facts = {
-        key: (last_done, last_change, ready, alerts, alert_since)
-        for key, last_done, last_change, ready, alerts, alert_since in db.execute(
+        key: (last_done, last_change, ready, alerts, alert_since, urgent)
+        for key, last_done, last_change, ready, alerts, alert_since, urgent in db.execute(
             select(
                 TaskRow.enrolment_key,
                 func.max(TaskRow.updated_at).filter(client, TaskRow.status == "completed"),
@@ -581,6 +585,7 @@ def practice_overview(
                 ),
                 func.count().filter(alert),
                 func.min(TaskRow.updated_at).filter(alert),
+                func.count().filter(alert, TaskRow.priority != "routine"),
             )
             .where(TaskRow.enrolment_key.in_(keys))
             .group_by(TaskRow.enrolment_key)
@@ -597,8 +602,8 @@ def practice_overview(
     for enrolment in enrolments:
         plan = definitions.by_canonical[enrolment.plan_definition]
         titles = _titles(plan, lang)
-        last_done, last_change, ready, alerts, alert_since = facts.get(
-            enrolment.key, (None, None, 0, 0, None)
+        last_done, last_change, ready, alerts, alert_since, urgent = facts.get(
+            enrolment.key, (None, None, 0, 0, None, 0)
         )
         started = _aware(enrolment.created_at)
         times = [started, *(_aware(t) for t in (last_change, answered.get(enrolment.key)) if t)]
@@ -621,9 +626,12 @@ def practice_overview(
                 and now - quiet_since >= STUCK_AFTER,
                 safety_alerts=int(alerts),
                 alert_since=_aware(alert_since) if alert_since else None,
+                urgent_alerts=int(urgent),
             )
         )
-    rows.sort(key=lambda r: (-r.safety_alerts, not r.stuck, r.last_activity, r.patient))
+    rows.sort(
+        key=lambda r: (-r.urgent_alerts, -r.safety_alerts, not r.stuck, r.last_activity, r.patient)
+    )
     dead = db.scalars(
         select(OutboxEntry)
         .where(OutboxEntry.fhir_base == fhir_base, OutboxEntry.state == "dead")
