@@ -382,6 +382,25 @@ def keys(keys_dir: Path, alg: str) -> None:
     )
 
 
+@main.command("safety-doc")
+@_root_option
+@click.option("--write", is_flag=True, help="Rewrite the table in docs/clinical-safety.md.")
+def safety_doc(root: Path | None, write: bool) -> None:
+    """Print (or --write) the safety rule table of docs/clinical-safety.md from the rules."""
+    from fhir_burnout._safety_doc import document_path, rules_table, with_table  # noqa: PLC0415
+    from fhir_burnout.resources import load_safety_rules  # noqa: PLC0415
+
+    root = _resolve_root(root)
+    programme = _load_valid(root)
+    rules, _ = load_safety_rules(root, programme.canonical)
+    if not write:
+        click.echo(rules_table(rules), nl=False)
+        return
+    path = document_path(root)
+    path.write_text(with_table(path.read_text(encoding="utf-8"), rules), encoding="utf-8")
+    click.echo(f"wrote {path}")
+
+
 @main.command()
 @_root_option
 @click.option("--lang", default="en", show_default=True, help="Language of the summary.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from fhir_burnout._safety_doc import with_table
 from fhir_burnout.cli import main
 from fhir_burnout.questionnaire import parse_safety_rules, safety_signals
 from fhir_burnout.resources import build_resources, load_programme, load_safety_rules
@@ -189,3 +191,18 @@ def test_validate_names_a_broken_safety_rule(tmp_path):
     assert "content/safety-rules.yaml: rules[phq9-item9].priority: use one of urgent, routine" in (
         result.output
     )
+
+
+def test_the_clinical_safety_document_lists_exactly_the_rules_the_app_runs(rules):
+    """docs/clinical-safety.md is what a reviewer signs off: its table is the data."""
+    document = (ROOT / "docs" / "clinical-safety.md").read_text(encoding="utf-8")
+    assert with_table(document, rules) == document, "run: fhir-burnout safety-doc --write"
+    for rule in rules:
+        assert f"| `{rule.id}`: {rule.title['en']} |" in document
+        assert " ".join(rule.source.split()) in document
+
+
+def test_a_changed_rule_makes_the_document_disagree(rules):
+    document = (ROOT / "docs" / "clinical-safety.md").read_text(encoding="utf-8")
+    changed = [*rules[:-1], dataclasses.replace(rules[-1], priority="urgent")]
+    assert with_table(document, changed) != document
