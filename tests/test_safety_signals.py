@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.questionnaire import safety_signals
-from fhir_burnout.settings import Backend
+from fhir_burnout.settings import Backend, SafetyPromise
 from fhir_burnout.sync import KEY_SYSTEM, Worker, queue_status
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import TaskRow, enrol, finish, submit_response
@@ -254,3 +254,42 @@ def test_the_care_professional_sees_urgent_signals_first_then_routine_ones(app, 
     practice = professional.get("/practice", headers={"Accept-Language": "nl"})
     listed = practice.get_data(as_text=True)
     assert "Dringend: Cliënt" in listed and "veiligheidssignaal sinds" in listed
+
+
+@pytest.mark.parametrize(
+    ("lang", "track", "expected"),
+    [
+        ("nl", "waiting-list", "Praktijk De Linde leest je antwoord elke dinsdag en vrijdag"),
+        ("en", "waiting-list", "Praktijk De Linde reads your answer every Tuesday and Friday"),
+        ("nl", "standard", "Je behandelaar leest je antwoord elke dinsdag en vrijdag"),
+        ("en", "standard", "Your care professional reads your answer every Tuesday and Friday"),
+    ],
+)
+def test_the_client_reads_the_promise_the_practice_configured(
+    sandbox, tmp_path, lang, track, expected
+):
+    settings = dataclasses.replace(
+        app_settings(sandbox.fhir_base, tmp_path),
+        safety_promise=SafetyPromise(nl="elke dinsdag en vrijdag", en="every Tuesday and Friday"),
+        practice_name="Praktijk De Linde",
+    )
+    app = create_app(settings)
+    try:
+        patient = "pat-17"
+        enrolment = enrolled(app, patient, track)
+        client = signed_in(app, patient)
+        task = measure(app, enrolment, "weekly-checkin")
+        url = f"/task/{task}/form"
+        page = client.get(url, headers={"Accept-Language": lang}).get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+        often = re.search(r'name="a\.checkin-safety" value="(\d+)"[^>]*> (Vaak|Often)<', page)
+        bad = re.search(r'name="a\.checkin-sleep" value="(\d+)"[^>]*> (Slecht|Badly)', page)
+        form = {"csrf_token": token, "a.checkin-safety": often[1], "a.checkin-sleep": bad[1],
+                "a.checkin-energy": "2", "a.checkin-tension": "8", "action": "submit"}  # fmt: skip
+        shown = client.post(url, data=form, headers={"Accept-Language": lang})
+        main = shown.get_data(as_text=True).split("<main", 1)[1]
+        assert shown.status_code == 200 and expected in main
+        assert main.index("0800-0113") < main.index(expected)
+        assert "op werkdagen" not in main and "working day" not in main
+    finally:
+        app.extensions["fhir_burnout"]["engine"].dispose()
