@@ -141,9 +141,9 @@ def _still_safe(engine: Engine, form: FormModel, task: TaskRow, answers: dict[st
     response, _issues = checked_response(
         form, answers, who=who, now=datetime.now(UTC), lang=language()
     )
-    if not _safety_signal(form, response):
-        return None
     signals = [s for s in _signals(form, response) if s.priority == "urgent"]
+    if not signals:  # what _safety_signal says, with the signals themselves
+        return None
     with Session(engine) as db, db.begin():
         alert_care_professional(
             db, task.key, who=who, signals=signals, safety_owner=_safety_owner(task)
@@ -272,7 +272,8 @@ def _signals(
 
 def _safety_signal(form: FormModel, response: dict[str, Any]) -> bool:
     """Whether the answers give an urgent safety signal (the safety item: crisis help now),
-    by the safety rules' engine."""
+    by the safety rules' engine: the one question every page that shows crisis help for
+    answers (drafts, failed submits, outages) asks."""
     return any(s.priority == "urgent" for s in _signals(form, response))
 
 
