@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.questionnaire import safety_signals
 from fhir_burnout.settings import Backend, SafetyPromise
-from fhir_burnout.sync import KEY_SYSTEM, Worker, queue_status
+from fhir_burnout.sync import KEY_SYSTEM, OutboxEntry, Worker, queue_status
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import TaskRow, enrol, finish, submit_response
 
@@ -179,10 +179,13 @@ def test_each_kind_of_signal_is_one_task_for_the_right_owner_in_the_ehr(
     client.post(f"/task/{task}/form", data={**form, "action": "submit"})
     deliver()
     owner = SAFETY_OWNER if track == "waiting-list" else PRACTITIONER
-    assert_one_task(
-        fhir, app, enrolment, owner=owner, priority=priority, evidence=evidence,
-        patient=patient, since=since,
-    )  # fmt: skip
+    expected = {"owner": owner, "priority": priority, "evidence": evidence, "patient": patient}
+    assert_one_task(fhir, app, enrolment, since=since, **expected)
+    # A delivery whose answer was lost is sent again: the EHR still has one Task.
+    with Session(app.extensions["fhir_burnout"]["engine"]) as db, db.begin():
+        db.execute(update(OutboxEntry).values(state="pending", next_attempt_at=since))
+    deliver()
+    assert_one_task(fhir, app, enrolment, since=since, **expected)
 
 
 def test_a_reliable_deterioration_since_the_last_time_is_a_routine_task(app, fhir, deliver):
