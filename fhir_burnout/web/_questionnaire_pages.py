@@ -299,7 +299,7 @@ def _safety_texts() -> dict[str, Any]:
     """``safety_promise(urgent, own_practitioner)`` for the templates: who reads a signal
     and when, from the practice's configured promise, in the person's language."""
 
-    def safety_promise(urgent: bool = True, own_practitioner: bool = True) -> str:
+    def safety_promise(urgent: bool = True, own_practitioner: bool = False) -> str:
         settings = current_app.extensions["fhir_burnout"]["settings"]
         lang = language()
         practice = settings.practice_name or translate("safety_the_practice", lang)

@@ -816,7 +816,7 @@ def _signal_task(
     """One Task for one signal: its rule's priority, the answer or score that raised it
     (Task.input), when (authoredOn), the response (focus and reason) and where to look."""
     rule = signal.rule
-    when = now.isoformat(timespec="minutes")
+    when = f"{now.astimezone(UTC):%d-%m-%Y %H:%M} UTC"
     words = {"nl": ("Antwoord", "Score"), "en": ("Answer", "Score")}
     nl, en = (
         text.format(
