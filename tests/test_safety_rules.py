@@ -15,6 +15,7 @@ from fhir_burnout._safety_doc import with_table
 from fhir_burnout.cli import main
 from fhir_burnout.questionnaire import parse_safety_rules, safety_signals
 from fhir_burnout.resources import build_resources, load_programme, load_safety_rules
+from fhir_burnout.web._i18n import MESSAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -206,3 +207,8 @@ def test_a_changed_rule_makes_the_document_disagree(rules):
     document = (ROOT / "docs" / "clinical-safety.md").read_text(encoding="utf-8")
     changed = [*rules[:-1], dataclasses.replace(rules[-1], priority="urgent")]
     assert with_table(document, changed) != document
+
+
+def test_every_rule_names_a_client_text_the_app_has_in_both_languages(rules):
+    for rule in rules:
+        assert set(MESSAGES[rule.client_text]) == {"nl", "en"}, rule.id
