@@ -181,17 +181,36 @@ def test_a_broken_rule_is_reported_where_it_is(broken, where):
     assert rules == () and [p[0] for p in problems] == [where]
 
 
-def test_validate_names_a_broken_safety_rule(tmp_path):
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "    priority: urgent", "    priority: asap",
+            "content/safety-rules.yaml: rules[phq9-item9].priority: use one of urgent, routine",
+        ),
+        (
+            "link_id: phq9-total", "link_id: phq9-sum",
+            "content/safety-rules.yaml: rules[phq9-severe]: looks at linkId 'phq9-sum', which "
+            "phq-9 does not have",
+        ),
+        (
+            "Questionnaire/who-5", "Questionnaire/who-6",
+            "content/safety-rules.yaml: rules[who5-very-low]: looks at questionnaire 'who-6', "
+            "which the programme does not have",
+        ),
+    ],
+)  # fmt: skip
+def test_validate_names_a_broken_safety_rule(tmp_path, old, new, message):
+    """A rule that cannot be read, or that points at an item that is not there (a renamed
+    linkId would switch it off without a word), is a validation problem."""
     root = tmp_path / "root"
     shutil.copytree(ROOT / "content", root / "content")
     shutil.copytree(ROOT / "questionnaires", root / "questionnaires")
     path = root / "content" / "safety-rules.yaml"
-    path.write_text(path.read_text().replace("    priority: urgent", "    priority: asap", 1))
+    path.write_text(path.read_text().replace(old, new, 1))
     result = CliRunner().invoke(main, ["validate", "--root", str(root)])
     assert result.exit_code != 0
-    assert "content/safety-rules.yaml: rules[phq9-item9].priority: use one of urgent, routine" in (
-        result.output
-    )
+    assert message in result.output
 
 
 def test_the_clinical_safety_document_lists_exactly_the_rules_the_app_runs(rules):
