@@ -480,9 +480,13 @@ def write_config(
         f"token_key = {json.dumps(Fernet.generate_key().decode())}",
         f"keys_dir = {json.dumps(str(folder / 'keys'))}",
         f"content_root = {json.dumps(str(root))}",
+        "[safety]",
+        'promise_nl = "op werkdagen binnen één werkdag"',
+        'promise_en = "within one working day, on working days"',
         "[[ehr]]",
         f"fhir_base = {json.dumps(info.fhir_base)}",
         'client_id = "fhir-burnout"',
+        'safety_owner = "PractitionerRole/role-prac-3"',
     ]
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return config

@@ -202,6 +202,10 @@ def register(main: click.Group, resolve_root: Any) -> None:
         from fhir_burnout.sync import Worker  # noqa: PLC0415
 
         settings = _settings(config_path)
+        try:
+            settings.check_safety()  # signals the worker delivers need their owner
+        except FhirBurnoutError as exc:
+            raise click.ClickException(str(exc)) from None
         engine = _engine(settings)
         clients = EhrClients(settings)
         kt = _koppeltaal(settings, engine)  # Koppeltaal domains: their own delivery and poll

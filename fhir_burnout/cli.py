@@ -345,6 +345,7 @@ def serve(config_path: Path, host: str, port: int, workers: int) -> None:
 
     try:
         settings = Settings.from_file(config_path)
+        settings.check_safety()
     except FhirBurnoutError as exc:
         raise click.ClickException(str(exc)) from None
     if workers:
@@ -379,6 +380,25 @@ def keys(keys_dir: Path, alg: str) -> None:
     click.echo(
         f"new {alg} key {kid} in {keys_dir}; the app publishes it at /.well-known/jwks.json"
     )
+
+
+@main.command("safety-doc")
+@_root_option
+@click.option("--write", is_flag=True, help="Rewrite the table in docs/clinical-safety.md.")
+def safety_doc(root: Path | None, write: bool) -> None:
+    """Print (or --write) the safety rule table of docs/clinical-safety.md from the rules."""
+    from fhir_burnout._safety_doc import document_path, rules_table, with_table  # noqa: PLC0415
+    from fhir_burnout.resources import load_safety_rules  # noqa: PLC0415
+
+    root = _resolve_root(root)
+    programme = _load_valid(root)
+    rules, _ = load_safety_rules(root, programme.canonical)
+    if not write:
+        click.echo(rules_table(rules), nl=False)
+        return
+    path = document_path(root)
+    path.write_text(with_table(path.read_text(encoding="utf-8"), rules), encoding="utf-8")
+    click.echo(f"wrote {path}")
 
 
 @main.command()

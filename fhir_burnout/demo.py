@@ -67,6 +67,10 @@ class _Deferred:
         return self.app(environ, start_response)
 
 
+#: The sandbox's practice (its seeded Organization).
+PRACTICE_NAME = "Oefenpraktijk De Zandbak"
+
+
 def write_config(folder: Path, app_url: str, info: SandboxInfo) -> Path:
     """A fhir-burnout.toml that trusts the sandbox (public client, PKCE)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -77,6 +81,13 @@ def write_config(folder: Path, app_url: str, info: SandboxInfo) -> Path:
         f"secret_key = {json.dumps(secrets.token_urlsafe(32))}",
         f"token_key = {json.dumps(Fernet.generate_key().decode())}",
         'keys_dir = "keys"',
+        f"practice_name = {json.dumps(PRACTICE_NAME)}",
+        "",
+        # What the demo practice promises about safety signals; the app refuses to start
+        # without it and without an owner per [[ehr]].
+        "[safety]",
+        'promise_nl = "op werkdagen binnen één werkdag"',
+        'promise_en = "within one working day, on working days"',
         "",
         "[[ehr]]",
         f"fhir_base = {json.dumps(info.fhir_base)}",
@@ -86,6 +97,8 @@ def write_config(folder: Path, app_url: str, info: SandboxInfo) -> Path:
         # Named to waiting-list clients (whom to call while they wait); as in the sandbox.
         'practice_name = "Oefenpraktijk De Zandbak"',
         'practice_phone = "+31 20 000 0000"',
+        # The sandbox's POH-GGZ owns the signals of clients without their own care professional.
+        'safety_owner = "PractitionerRole/role-prac-3"',
         # The sync worker uses the sandbox's backend-services client and its key.
         'backend_client_id = "fhir-burnout-worker"',
         'backend_private_key = "keys/worker.jwk"',

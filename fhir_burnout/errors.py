@@ -5,6 +5,7 @@ issue severity and type, and renders itself as an OperationOutcome::
 
     FhirBurnoutError                    (exception)
     ├── ContentError, ValueError        (invalid)      content/ or questionnaires/ unreadable
+    │   └── settings.SafetyConfigError  (invalid)      no safety promise or owner: no app
     ├── ValidationProblemsError, ValueError    (invalid)      validation found problems
     ├── referral.ReferralLetterError, ValueError  (invalid, too-long)  a letter we refuse
     └── FhirServerError                 (exception)    a FHIR server answered with an error

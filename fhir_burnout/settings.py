@@ -12,6 +12,11 @@ Read in one place, by the CLI or the app factory, never at import time::
     referral_poll_seconds = 300   # the reconciliation poll of referrals (0: only when notified)
     referral_triage = true        # a referral waits for a care professional's decision
                                   # (false: enrolled on the waiting list at once, invited)
+    practice_name = "Praktijk De Linde"   # default for every [[ehr]] (default: de praktijk)
+
+    [safety]                      # required: what the practice promises about safety signals
+    promise_nl = "op werkdagen binnen één werkdag"
+    promise_en = "within one working day, on working days"
 
     [[ehr]]
     fhir_base = "https://ehr.example.nl/fhir"
@@ -21,6 +26,8 @@ Read in one place, by the CLI or the app factory, never at import time::
     client_secret = "..."         # client_secret_basic
     private_key = "keys/ehr.jwk"  # private_key_jwt: a JWK file (RS384 or ES384)
     practice = "Organization/123" # the practice, on whose behalf the app writes (Provenance)
+    safety_owner = "PractitionerRole/7"   # required: owns the safety signals of clients
+                                  # without their own care professional (or CareTeam/..)
     # The sync worker writes with SMART Backend Services (client_credentials, private_key_jwt):
     backend_client_id = "fhir-burnout-worker"     # default: client_id
     backend_private_key = "keys/worker.jwk"       # default: the app's own current key
@@ -80,6 +87,29 @@ class Backend:
     practice_phone: str | None = None
 
 
+#: What a safety owner may be: a role or a team, named people rather than an organisation.
+SAFETY_OWNER_TYPES = ("PractitionerRole/", "CareTeam/")
+
+
+@dataclass(frozen=True)
+class SafetyPromise:
+    """When the practice reads safety signals, in Dutch and English ("op werkdagen binnen
+    één werkdag"); the client reads it after a worrying answer, with crisis help first."""
+
+    nl: str
+    en: str
+
+    def text(self, lang: str) -> str:
+        """The promise in ``lang`` (English for English, else Dutch)."""
+        return self.en if lang == "en" else self.nl
+
+
+class SafetyConfigError(ContentError):
+    """The config does not say who owns safety signals or what the practice promises: the
+    app and the worker refuse to start without them (issue 16: nobody may be promised what
+    nobody keeps)."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the app needs to run."""
@@ -96,6 +126,49 @@ class Settings:
     content_root: Path | None = None
     #: seconds between reconciliation polls of referrals per EHR (0: only when notified)
     referral_poll_seconds: float = 300.0
+    #: what the practice promises about safety signals ([safety] promise_nl, promise_en)
+    safety_promise: SafetyPromise | None = None
+    #: per EHR (fhir_base): who owns the safety signals of clients without their own care
+    #: professional (``safety_owner`` in its [[ehr]]): a PractitionerRole or CareTeam
+    safety_owners: tuple[tuple[str, str], ...] = ()
+    #: the practice's name, for waiting-list clients (None: "de praktijk")
+    practice_name: str | None = None
+
+    def safety_owner(self, fhir_base: str) -> str | None:
+        """The configured owner of safety signals for clients of the EHR at ``fhir_base``."""
+        wanted = fhir_base.rstrip("/")
+        return next((o for base, o in self.safety_owners if base.rstrip("/") == wanted), None)
+
+    def check_safety(self) -> None:
+        """Refuse to run without a safety promise and an owner per EHR: raises
+        :class:`SafetyConfigError` naming the first missing key."""
+        where = "config"
+        if self.safety_promise is None or not self.safety_promise.nl:
+            raise SafetyConfigError(
+                where, "safety.promise_nl",
+                'is required: when the practice reads safety signals, e.g. '
+                '"op werkdagen binnen één werkdag"',
+            )  # fmt: skip
+        if not self.safety_promise.en:
+            raise SafetyConfigError(
+                where, "safety.promise_en",
+                'is required: the promise in English, e.g. "within one working day, on '
+                'working days"',
+            )  # fmt: skip
+        bases = [e.fhir_base for e in self.ehrs] + [b.fhir_base for b in self.backends]
+        for i, base in enumerate(dict.fromkeys(b.rstrip("/") for b in bases)):
+            owner = self.safety_owner(base)
+            if not owner:
+                raise SafetyConfigError(
+                    where, f"ehr[{i}].safety_owner",
+                    f"is required for {base}: the PractitionerRole/.. or CareTeam/.. who owns "
+                    "the safety signals of clients without their own care professional",
+                )  # fmt: skip
+            if not owner.startswith(SAFETY_OWNER_TYPES):
+                raise SafetyConfigError(
+                    where, f"ehr[{i}].safety_owner",
+                    f"{owner!r} must be a PractitionerRole/.. or CareTeam/.. reference",
+                )  # fmt: skip
 
     def backend(self, fhir_base: str) -> Backend:
         """The worker's credentials for the EHR at ``fhir_base``."""
@@ -155,8 +228,10 @@ class Settings:
         if poll_seconds < 0:
             raise ContentError(where, "referral_poll_seconds", "must be 0 (off) or more")
         triage = _flag(data, "referral_triage", True, where)
-        ehrs, backends = [], []
+        ehrs, backends, owners = [], [], []
         for i, raw in enumerate(data.get("ehr", [])):
+            if raw.get("safety_owner"):
+                owners.append((str(raw["fhir_base"]).rstrip("/"), str(raw["safety_owner"])))
             mode = str(raw.get("mode", "smart"))
             if mode not in MODES:
                 raise ContentError(where, f"ehr[{i}].mode", f"use one of {MODES}")
@@ -223,6 +298,9 @@ class Settings:
             backends=tuple(backends),
             content_root=base_dir / str(data["content_root"]) if "content_root" in data else None,
             referral_poll_seconds=float(poll_seconds),
+            safety_promise=_promise(data.get("safety")),
+            safety_owners=tuple(owners),
+            practice_name=str(data["practice_name"]) if data.get("practice_name") else None,
         )
 
 
@@ -238,3 +316,10 @@ def _text(data: Mapping[str, Any], key: str) -> str | None:
     """An optional text setting (blank counts as not set)."""
     found = data.get(key)
     return str(found).strip() or None if found is not None else None
+
+
+def _promise(raw: Any) -> SafetyPromise | None:
+    """The [safety] table's promise; None when it is missing (``check_safety`` says so)."""
+    if not isinstance(raw, Mapping):
+        return None
+    return SafetyPromise(nl=str(raw.get("promise_nl") or ""), en=str(raw.get("promise_en") or ""))

@@ -25,7 +25,7 @@ from fhir_burnout.resources import (
     write_package,
 )
 from fhir_burnout.sandbox import start_sandbox
-from fhir_burnout.settings import Settings
+from fhir_burnout.settings import SafetyPromise, Settings
 from fhir_burnout.smart_launch import BackendTokenSource, TrustedEhr, backend_token
 from fhir_burnout.web import create_app
 
@@ -180,6 +180,23 @@ def hidden_fields(page: str) -> dict[str, str]:
     return found
 
 
+#: What the tests' practice promises and who owns the signals of clients without their own
+#: care professional (the sandbox's POH-GGZ, Fatma Praktijkhulp).
+PROMISE = SafetyPromise(
+    nl="op werkdagen binnen één werkdag", en="within one working day, on working days"
+)
+SAFETY_OWNER = "PractitionerRole/role-prac-3"
+#: The same for a TOML config: the [safety] table, and a line for each [[ehr]].
+SAFETY_TOML = f'[safety]\npromise_nl = "{PROMISE.nl}"\npromise_en = "{PROMISE.en}"\n'
+SAFETY_OWNER_TOML = f'safety_owner = "{SAFETY_OWNER}"\n'
+
+
+def safety_settings(*fhir_bases):
+    """The Settings fields for the promise and an owner for each EHR at ``fhir_bases``."""
+    owners = tuple((base.rstrip("/"), SAFETY_OWNER) for base in fhir_bases)
+    return {"safety_promise": PROMISE, "safety_owners": owners}
+
+
 def app_settings(fhir_base, folder, *, database_url=None, base_url=APP):
     """Settings for an app that trusts the EHR at ``fhir_base``; its files in ``folder``."""
     return Settings(
@@ -189,6 +206,7 @@ def app_settings(fhir_base, folder, *, database_url=None, base_url=APP):
         token_key=Fernet.generate_key().decode(),
         ehrs=(TrustedEhr(fhir_base=fhir_base, client_id="fhir-burnout"),),
         keys_dir=folder / "keys",
+        **safety_settings(fhir_base),
     )
 
 

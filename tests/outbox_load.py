@@ -75,9 +75,13 @@ def worker_config(folder: Path, info: SandboxInfo, database_url: str, *extra: st
         f"database_url = {json.dumps(database_url)}",
         'secret_key = "outbox-tests"',
         'token_key = "' + "A" * 43 + '="',
+        "[safety]",  # the worker refuses to start without a promise and an owner
+        'promise_nl = "op werkdagen binnen één werkdag"',
+        'promise_en = "within one working day, on working days"',
         "[[ehr]]",
         f"fhir_base = {json.dumps(info.fhir_base)}",
         'client_id = "fhir-burnout"',
+        'safety_owner = "PractitionerRole/role-prac-3"',
         'backend_client_id = "fhir-burnout-worker"',
         f"backend_private_key = {json.dumps(str(key))}",
         *extra,

@@ -171,3 +171,32 @@ def test_a_new_sqlite_database_locked_by_another_process_is_switched_to_wal_once
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     engine.dispose()
     other.close()
+
+
+def test_a_safety_alert_made_before_the_priority_migration_stays_urgent(database_url):
+    """0011: a care professional's safety Task made before the rules were data was urgent,
+    and is after the upgrade; a phase request has no priority of its own."""
+    engine = create_db_engine(database_url)
+    upgrade(engine, "0008")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO enrolment (key, fhir_base, patient, track, plan_definition, "
+                "status, language, period_start, created_at, request_group_key) VALUES ('e', "
+                "'http://e', 'pat-1', 'standard', 'p', 'active', 'nl', '2026-12-01', "
+                "'2026-12-01T00:00:00+00:00', 'rg')"
+            )
+        )
+        task = (
+            "INSERT INTO task (key, enrolment_key, position, action_id, kind, definition, "
+            "title, status, owner, updated_at) VALUES (:key, 'e', :n, :action, "
+            "'practitioner', 'p', 't', 'requested', 'Organization/1', "
+            "'2026-12-01T00:00:00+00:00')"
+        )
+        connection.execute(text(task), {"key": "alert", "n": 1, "action": "safety:r1"})
+        connection.execute(text(task), {"key": "ask", "n": 2, "action": "unlock:insight"})
+    upgrade(engine)
+    with engine.begin() as connection:
+        found = connection.execute(text("SELECT key, priority FROM task ORDER BY key")).all()
+    assert [tuple(row) for row in found] == [("alert", "urgent"), ("ask", None)]
+    engine.dispose()

@@ -33,15 +33,16 @@ def test_public_api_is_pinned():
     assert sorted(fhir_burnout.resources.__all__) == [
         "Module", "Phase", "Problem", "Programme", "Text", "Track", "WrittenPackage",
         "build_resources", "bundle_from_xml", "bundle_to_xml", "load_artifact",
-        "load_programme", "read_package", "safe_xml_parser", "validate_artifact",
-        "validate_sources", "write_package",
+        "load_programme", "load_safety_rules", "read_package", "safe_xml_parser",
+        "validate_artifact", "validate_sources", "write_package",
     ]  # fmt: skip
     assert sorted(fhir_burnout.questionnaire.__all__) == [
         "AnswerOption", "EnableCondition", "Enablement", "FormItem", "FormModel",
-        "QuestionnaireError", "ReliableChange", "Score", "ValidationIssue",
-        "answer_weights", "answers_by_link", "build_response", "enabled_items",
-        "enablement", "evaluate", "initial_answers", "load_form", "reliable_change",
-        "score", "validate", "with_scores",
+        "QuestionnaireError", "ReliableChange", "SafetyRule", "Score", "Signal",
+        "ValidationIssue", "answer_weights", "answers_by_link", "build_response",
+        "enabled_items", "enablement", "evaluate", "initial_answers", "load_form",
+        "parse_safety_rules", "reliable_change", "safety_signals", "score", "validate",
+        "with_scores",
     ]  # fmt: skip
     assert sorted(fhir_burnout.referral.__all__) == [
         "ACCEPTED", "AmbiguousPatientError", "Criterion", "DECLINED", "DECLINED_STATUS",
@@ -89,7 +90,8 @@ def test_public_api_is_pinned():
         "apply_plan", "change_task", "check_transition", "end_measures", "ending_reason",
         "ending_reasons", "ending_told", "enrol", "expect", "extend_measures", "finish",
         "invite", "load_draft", "lock_task", "measure_views", "normalise_code", "notes_for",
-        "partition", "patient_overview", "pause", "practice_overview", "programme_views",
+        "partition", "patient_overview", "pause", "practice_overview", "previous_scores",
+        "programme_views",
         "queue_writes", "resume", "save_draft", "stop", "submit_response",
         "switch_track", "unlock_phase",
     ]  # fmt: skip

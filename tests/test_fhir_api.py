@@ -13,6 +13,7 @@ from fhir_burnout.smart_launch import TrustedEhr
 from fhir_burnout.sync import Worker
 from fhir_burnout.web import create_app
 
+from .conftest import safety_settings
 from .smart_flow import discovery
 
 APP = "http://127.0.0.1:8000"
@@ -30,6 +31,7 @@ def app(sandbox, tmp_path, database_url):
         backends=(
             Backend(sandbox.fhir_base, "fhir-burnout-worker", practice="Organization/practice-1"),
         ),
+        **safety_settings(sandbox.fhir_base),
     )
     app = create_app(settings)
     yield app

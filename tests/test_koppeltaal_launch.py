@@ -42,7 +42,7 @@ from fhir_burnout.sync import OutboxEntry, Worker
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import EnrolmentRow
 
-from .conftest import accessible, home_url, kt_token_source, path_of
+from .conftest import accessible, home_url, kt_token_source, path_of, safety_settings
 from .smart_flow import APP, follow_to_redirect_uri
 
 KT = "http://koppeltaal.nl/fhir/StructureDefinition/"
@@ -135,6 +135,7 @@ def kt_settings(info, folder, *, database_url=None, base_url=APP):
             ),
         ),
         keys_dir=folder / "keys",
+        **safety_settings(info.fhir_base),
     )
 
 

@@ -49,7 +49,7 @@ from fhir_burnout.sync import OutboxEntry, OutboxEvent, Worker
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import Definitions, EnrolmentRow, change_task
 
-from .conftest import kt_token_source
+from .conftest import SAFETY_OWNER_TOML, SAFETY_TOML, kt_token_source, safety_settings
 
 KT2_TASK = "http://koppeltaal.nl/fhir/StructureDefinition/KT2Task"
 RESOURCE_ORIGIN = "http://koppeltaal.nl/fhir/StructureDefinition/resource-origin"
@@ -140,6 +140,7 @@ def kt_settings(info, folder, database_url, app_url) -> Settings:
         backends=(Backend(fhir_base=info.fhir_base.rstrip("/"), client_id="fhir-burnout",
                           private_jwk=key, mode="koppeltaal"),),
         keys_dir=folder / "keys",
+        **safety_settings(info.fhir_base),
     )  # fmt: skip
 
 
@@ -462,9 +463,12 @@ def test_the_worker_command_sends_a_kt_task_status_for_a_koppeltaal_ehr(
     config = tmp_path / "fhir-burnout.toml"
     config.write_text(
         f'base_url = "{domain.app_url}"\ndatabase_url = "{database_url}"\n'
-        'secret_key = "kt-secret"\ntoken_key = "' + Fernet.generate_key().decode() + '"\n'
-        f'[[ehr]]\nfhir_base = "{domain.fhir_base}"\nclient_id = "fhir-burnout"\n'
-        f'mode = "koppeltaal"\nbackend_private_key = "{key}"\n'
+        'secret_key = "kt-secret"\ntoken_key = "'
+        + Fernet.generate_key().decode()
+        + '"\n'
+        + SAFETY_TOML
+        + f'[[ehr]]\nfhir_base = "{domain.fhir_base}"\nclient_id = "fhir-burnout"\n'
+        f'mode = "koppeltaal"\nbackend_private_key = "{key}"\n' + SAFETY_OWNER_TOML
     )
     result = CliRunner().invoke(main, ["worker", "--config", str(config), "--once"],
                                 catch_exceptions=False)  # fmt: skip

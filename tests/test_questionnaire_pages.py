@@ -22,7 +22,7 @@ from fhir_burnout.workflow import (
     resume,
 )
 
-from .conftest import by_id, client_of, hidden_fields
+from .conftest import by_id, client_of, hidden_fields, path_of
 from .smart_flow import sign_in_at_ehr
 
 
@@ -123,12 +123,16 @@ def test_a_concerning_answer_shows_crisis_help_and_alerts_the_care_professional(
     }
     sent = client.post(url, data=answers, headers={"Accept-Language": "nl"})
     # Post/redirect/get: the crisis help is a page of its own, so a reload sends nothing.
-    assert sent.status_code == 303 and sent.headers["Location"] == f"/task/{checkin}/safety"
+    assert sent.status_code == 303
+    assert path_of(sent.headers["Location"]) == f"/task/{checkin}/safety?level=urgent"
     for _ in range(2):  # shown, and reloaded
         shown = client.get(sent.headers["Location"], headers={"Accept-Language": "nl"})
         text = shown.get_data(as_text=True)
         assert shown.status_code == 200 and 'href="tel:08000113"' in text
-        assert "neemt contact met je op" in text
+        # The practice's promise, not a behandelaar: a waiting-list client has none yet.
+        assert "De praktijk leest je antwoord op werkdagen binnen één werkdag" in text
+        assert "niet dag en nacht bekeken" in text
+        assert "behandelaar" not in text.split("<main")[-1]
     assert responses(app) == 1
     with Session(app.extensions["fhir_burnout"]["engine"]) as db:
         alert = db.scalars(select(TaskRow).where(TaskRow.kind == "practitioner")).one()
@@ -445,8 +449,13 @@ def test_a_concerning_answer_while_paused_still_alerts_the_care_professional(app
     )
     text = shown.get_data(as_text=True)
     assert shown.request.path == f"/task/{checkin}/safety"
-    assert "0800-0113" in text and "neemt contact met je op" in text
+    assert "0800-0113" in text and "op werkdagen binnen één werkdag" in text
+    again = client.post(
+        url, data=answers, headers={"Accept-Language": "nl"}, follow_redirects=True
+    )
+    assert "0800-0113" in again.get_data(as_text=True)  # sent again: crisis help again
     with Session(state["engine"]) as db:
+        # One signal, one Task: the same answers sent again raise no second one.
         alert = db.scalars(select(TaskRow).where(TaskRow.kind == "practitioner")).one()
         assert alert.status == "requested" and alert.action_id.startswith("safety:")
         queued = json.loads(db.scalars(select(OutboxEntry.payload)).all()[-1])["operations"]

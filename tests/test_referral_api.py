@@ -26,6 +26,7 @@ from fhir_burnout.sync import OutboxEntry
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import EnrolmentRow
 
+from .conftest import safety_settings
 from .smart_flow import APP, discovery
 
 BSN = "http://fhir.nl/fhir/NamingSystem/bsn"
@@ -53,6 +54,7 @@ def settings_for(info, folder, database_url, *, triage=False):
                 private_jwk=worker["private_keys"][0], practice=PRACTICE, triage=triage,
             ),
         ),
+        **safety_settings(info.fhir_base),
     )  # fmt: skip
 
 

@@ -43,6 +43,7 @@ from fhir_burnout.smart_launch import TrustedEhr
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import Definitions, EnrolmentRow
 
+from .conftest import safety_settings
 from .outbox_load import postgres_schema, worker_config
 
 PRACTICE = "Organization/practice-1"
@@ -89,6 +90,7 @@ def settings_for(fhir_base, folder, database_url, app_url, *extra_bases):
         ehrs=tuple(TrustedEhr(fhir_base=b, client_id="fhir-burnout") for b in bases),
         keys_dir=folder / "keys",
         backends=tuple(Backend(b, "fhir-burnout-worker", practice=PRACTICE) for b in bases),
+        **safety_settings(*bases),
     )
 
 

@@ -27,7 +27,7 @@ from fhir_burnout.cli import main
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import change_task, enrol
 
-from .conftest import app_settings, path_of
+from .conftest import SAFETY_OWNER_TOML, SAFETY_TOML, app_settings, path_of
 from .smart_flow import sign_in_at_ehr
 
 
@@ -228,7 +228,9 @@ def test_serve_with_workers_runs_under_gunicorn(sandbox, tmp_path, root):
         f'database_url = "sqlite:///{tmp_path / "app.db"}"\n'
         'secret_key = "serve-test"\n'
         f'token_key = "{Fernet.generate_key().decode()}"\n'
-        f'[[ehr]]\nfhir_base = "{sandbox.fhir_base}"\nclient_id = "fhir-burnout"\n'
+        + SAFETY_TOML
+        + f'[[ehr]]\nfhir_base = "{sandbox.fhir_base}"\nclient_id = "fhir-burnout"\n'
+        + SAFETY_OWNER_TOML
     )
     command = [
         str(root / ".venv/bin/fhir-burnout"),

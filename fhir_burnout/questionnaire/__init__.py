@@ -28,6 +28,12 @@ from fhir_burnout.questionnaire._response import (
     score,
     with_scores,
 )
+from fhir_burnout.questionnaire._safety import (
+    SafetyRule,
+    Signal,
+    parse_safety_rules,
+    safety_signals,
+)
 from fhir_burnout.questionnaire._validate import ValidationIssue, validate
 
 __all__ = [
@@ -38,7 +44,9 @@ __all__ = [
     "FormModel",
     "QuestionnaireError",
     "ReliableChange",
+    "SafetyRule",
     "Score",
+    "Signal",
     "ValidationIssue",
     "answer_weights",
     "answers_by_link",
@@ -48,7 +56,9 @@ __all__ = [
     "evaluate",
     "initial_answers",
     "load_form",
+    "parse_safety_rules",
     "reliable_change",
+    "safety_signals",
     "score",
     "validate",
     "with_scores",

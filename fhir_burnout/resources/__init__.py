@@ -14,6 +14,7 @@ from fhir_burnout.resources._package import (
     write_package,
 )
 from fhir_burnout.resources._problems import Problem
+from fhir_burnout.resources._safety_rules import load_safety_rules
 from fhir_burnout.resources._validate import load_artifact, validate_artifact, validate_sources
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "bundle_to_xml",
     "load_artifact",
     "load_programme",
+    "load_safety_rules",
     "read_package",
     "safe_xml_parser",
     "validate_artifact",

@@ -13,6 +13,7 @@ from fhir_burnout.resources._fhirjson import translations
 from fhir_burnout.resources._model import Programme
 from fhir_burnout.resources._package import bundle_from_xml, read_package
 from fhir_burnout.resources._problems import Problem
+from fhir_burnout.resources._safety_rules import check_rule_targets, load_safety_rules
 from fhir_burnout.resources._validate_content import check_modules, check_programme
 from fhir_burnout.resources._validate_resources import check_resources, label
 
@@ -24,11 +25,14 @@ def validate_sources(root: str | Path) -> tuple[Programme | None, list[Problem]]
     except ContentError as exc:
         return None, [Problem(exc.file, exc.location, exc.message)]
     unreadable = bool(problems)  # a module file is missing or could not be read
+    rules, broken_rules = load_safety_rules(root, programme.canonical)
+    problems += broken_rules
     problems += check_programme(programme)
     problems += check_modules(programme)
+    ours: dict[str, dict[str, Any]] = {}
     for qid, rel in programme.questionnaires:
         try:
-            data = load_questionnaire(programme, qid)
+            data = ours[qid] = load_questionnaire(programme, qid)
         except ContentError as exc:
             problems.append(Problem(exc.file, exc.location, exc.message))
             continue
@@ -38,6 +42,7 @@ def validate_sources(root: str | Path) -> tuple[Programme | None, list[Problem]]
                     rel, "", f"must be a Questionnaire with id '{qid}'", "set resourceType and id"
                 )
             )
+    problems += check_rule_targets(rules, programme.canonical, ours)
     if unreadable or any(p.file.startswith("questionnaires/") for p in problems):
         # Resources built from half the sources would only repeat these problems.
         return programme, sorted(set(problems))

@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response
 from fhir_burnout.db import create_db_engine, reader, upgrade
 from fhir_burnout.errors import ContentError
 from fhir_burnout.referral import load_triage
-from fhir_burnout.resources import build_resources, load_programme
+from fhir_burnout.resources import build_resources, load_programme, load_safety_rules
 from fhir_burnout.settings import Settings
 from fhir_burnout.smart_launch import DiscoveryCache
 from fhir_burnout.smart_launch._keys import public_jwks
@@ -47,6 +47,7 @@ DEFAULT_ROOT = Path(__file__).resolve().parent.parent.parent
 def create_app(settings: Settings | None = None) -> Flask:
     """The app for these settings (default: the config file named by FHIR_BURNOUT_CONFIG)."""
     settings = settings or Settings.from_env()
+    settings.check_safety()  # no promise, no owner: no app (SafetyConfigError names the key)
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -64,12 +65,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     # The exclusion criteria shown at referral triage: a practice's app does not start
     # without them (content/triage.yaml).
     triage = load_triage(settings.content_root or DEFAULT_ROOT)
+    rules, broken = load_safety_rules(settings.content_root or DEFAULT_ROOT, programme.canonical)
+    if broken:  # a safety rule that cannot be read is never silently skipped
+        raise ContentError(str(broken[0]), "", "fix the safety rules (fhir-burnout validate)")
     app.extensions["fhir_burnout"] = {
         "settings": settings,
         "engine": engine,
         "reader": reader(engine),  # for requests that only read
         "definitions": definitions,
         "triage": triage,
+        "safety_rules": rules,
         "memo": Memo(definitions),
         "store": SessionStore(engine, settings.token_key),
         "http": http,

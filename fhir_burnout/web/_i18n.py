@@ -295,9 +295,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "Je gaf aan dat je soms of vaak aan de dood of aan jezelf iets aandoen denkt. Je hoeft hier niet alleen mee te blijven. Praat er vandaag met iemand over.",
         "en": "You said you sometimes or often think about death or harming yourself. You do not have to carry this alone. Talk to someone about it today.",
     },
-    "safety_practitioner": {
-        "nl": "Je behandelaar krijgt hier bericht van en neemt contact met je op.",
-        "en": "Your care professional is told about this and will contact you.",
+    "safety_practitioner": {  # issue 16: built from the practice's promise (config [safety])
+        "nl": "{who} leest je antwoord {promise} en neemt daarna contact met je op. De app "
+        "wordt niet dag en nacht bekeken. Gaat het nu niet? Wacht dan niet, maar bel 113, je "
+        "huisarts of de huisartsenpost, of 112.",
+        "en": "{who} reads your answer {promise} and will then contact you. The app is not "
+        "watched day and night. Are things bad right now? Do not wait: call 113, your GP or "
+        "the out-of-hours GP service, or 112.",
     },
     "reflection_intro": {
         "nl": "Na de oefening: hoe was het? Je mag alles overslaan. Wat je invult, ziet je behandelaar ook.",
@@ -798,6 +802,45 @@ MESSAGES: dict[str, dict[str, str]] = {
         "you are feeling worse.",
     },
     # --- end of referral triage ---
+    # --- safety rules and the practice's promise (issue 16, items 3 and 4) ---
+    "safety_signal_urgent": {
+        "nl": "Je gaf aan dat je aan de dood denkt, of aan jezelf iets aandoen. Je hoeft hier "
+        "niet alleen mee te blijven. Praat er vandaag met iemand over.",
+        "en": "You said you think about death, or about harming yourself. You do not have to "
+        "carry this alone. Talk to someone about it today.",
+    },
+    "safety_routine_title": {
+        "nl": "Dank je wel voor het invullen",
+        "en": "Thank you for filling this in",
+    },
+    "safety_signal_routine": {
+        "nl": "Je antwoorden laten zien dat het op dit moment zwaar voor je is. Goed dat je "
+        "het eerlijk invulde.",
+        "en": "Your answers show that things are hard for you at the moment. It is good that "
+        "you filled this in honestly.",
+    },
+    "safety_promise_routine": {
+        "nl": "{who} kijkt {promise} naar je antwoorden en bespreekt ze met je, uiterlijk bij "
+        "jullie volgende contact. De app wordt niet dag en nacht bekeken. Gaat het ineens "
+        "slechter? Wacht dan niet en gebruik de hulp hierboven.",
+        "en": "{who} looks at your answers {promise} and talks them through with you, at the "
+        "latest at your next contact. The app is not watched day and night. If things "
+        "suddenly get worse, do not wait: use the help above.",
+    },
+    "safety_who_practitioner": {"nl": "Je behandelaar", "en": "Your care professional"},
+    "safety_the_practice": {"nl": "De praktijk", "en": "The practice"},
+    "pract_signal_urgent": {"nl": "Dringend", "en": "Urgent"},
+    "pract_signal_routine": {"nl": "Routine", "en": "Routine"},
+    "pract_signal_routine_text": {
+        "nl": "Signaal in {title} ({date}): bekijk het vóór of bij het volgende contact.",
+        "en": "Signal in {title} ({date}): review it before or at the next contact.",
+    },
+    "practice_alert_routine": {
+        "nl": "Cliënt {patient}: signaal om te bekijken sinds {date} (open: {n}), vóór of bij "
+        "het volgende contact",
+        "en": "Client {patient}: signal to review since {date} (open: {n}), before or at the "
+        "next contact",
+    },
 }
 
 

@@ -38,8 +38,9 @@ from werkzeug.exceptions import HTTPException
 
 from fhir_burnout.questionnaire import (
     FormModel,
-    evaluate,
+    Signal,
     initial_answers,
+    safety_signals,
     score,
 )
 from fhir_burnout.web._csrf import csrf_ok
@@ -50,6 +51,7 @@ from fhir_burnout.web._form_fields import (
     page_fields,
     parse_answers,
 )
+from fhir_burnout.web._i18n import translate
 from fhir_burnout.web._launch import SessionExpired, WrongClient, acts_on_client
 from fhir_burnout.web._memo import current_memo
 from fhir_burnout.web._render import language, message_page, render
@@ -60,6 +62,7 @@ from fhir_burnout.workflow import (
     expect,
     load_draft,
     lock_task,
+    previous_scores,
     save_draft,
     submit_response,
 )
@@ -247,11 +250,14 @@ def _still_safe(engine: Engine, form: FormModel, task: TaskRow, answers: dict[st
     response, _issues = checked_response(
         form, answers, who=who, now=datetime.now(UTC), lang=language()
     )
-    if not _safety_signal(form, response):
+    signals = [s for s in _signals(form, response) if s.priority == "urgent"]
+    if not signals:  # what _safety_signal says, with the signals themselves
         return None
     with Session(engine) as db, db.begin():
-        alert_care_professional(db, task.key, who=who)
-    return _to_safety_page(task.key)
+        alert_care_professional(
+            db, task.key, who=who, signals=signals, safety_owner=_safety_owner(task)
+        )
+    return _to_safety_page(task.key, signals)
 
 
 def _keep_draft_after_session_ended(key: str) -> bool:
@@ -340,14 +346,17 @@ def _submit(
     safety signal before it starts. The Task completes only if it is as the page read it;
     when another tab sent it meanwhile, this one stores nothing."""
     scores = [s.stored() for s in score(form, response, current=True) if s.value is not None]
-    safety = _safety_signal(form, response)
+    with Session(current_app.extensions["fhir_burnout"]["reader"]) as db:
+        before = previous_scores(db, task, str(form.url or task.definition))
+    signals = _signals(form, response, {s["linkId"]: s["value"] for s in scores}, before)
+    safety = any(s.priority == "urgent" for s in signals)
     definitions = current_app.extensions["fhir_burnout"]["definitions"]
     try:
         with Session(engine) as db, db.begin():
             expect(db, task)
             submit_response(
                 db, definitions, task.key, response, who=who, scores=scores,
-                safety_signal=safety, now=now,
+                signals=signals, safety_owner=_safety_owner(task), now=now,
             )  # fmt: skip
     except TaskChangedError:
         # Sent from another tab (nothing more to keep), or closed meanwhile: then the
@@ -356,20 +365,26 @@ def _submit(
         if state == "open":  # changed, yet open: the form again, with the answers
             return redirect(url_for(".questionnaire_page", key=task.key), code=303)
         if state == "closed" and safety:  # kept, not sent: the alert goes anyway
+            urgent = [s for s in signals if s.priority == "urgent"]
             with Session(engine) as db, db.begin():
-                alert_care_professional(db, task.key, who=who)
-            return _to_safety_page(task.key)
+                alert_care_professional(
+                    db, task.key, who=who, signals=urgent, safety_owner=_safety_owner(task)
+                )
+            return _to_safety_page(task.key, urgent)
         return _not_kept(state)
     _stored(task.key)
-    if safety:
-        return _to_safety_page(task.key)
+    if signals:
+        return _to_safety_page(task.key, signals)
     return redirect(url_for("launch.home"), code=303)
 
 
-def _to_safety_page(key: str) -> Any:
+def _to_safety_page(key: str, signals: list[Signal]) -> Any:
     """Post/redirect/get: the crisis help after a send is a page of its own, so a reload
-    (or the back button) shows it again and sends nothing."""
-    return redirect(url_for(".safety_page", key=key), code=303)
+    (or the back button) shows it again and sends nothing. ``level`` only chooses the
+    page's words (routine signals get a calmer page); crisis help is on both."""
+    urgent = any(s.priority == "urgent" for s in signals) or not signals
+    level = "urgent" if urgent else "routine"
+    return redirect(url_for(".safety_page", key=key, level=level), code=303)
 
 
 @bp.get("/task/<key>/safety")
@@ -380,18 +395,63 @@ def safety_page(key: str) -> Any:
     try:
         with Session(current_app.extensions["fhir_burnout"]["reader"]) as db:
             found = _own_task(db, key)
+            if found is None or found[0].kind not in ("homework", "measure"):
+                return message_page("error_not_found", 404)
+            return _safety_page(found[0], urgent=request.args.get("level") != "routine")
     except SessionExpired:
         return message_page("error_expired", 401)
-    if found is None or found[0].kind not in ("homework", "measure"):
-        return message_page("error_not_found", 404)
-    return render("safety.html")
+
+
+def _signals(
+    form: FormModel,
+    response: dict[str, Any],
+    scores: dict[str, float] | None = None,
+    previous: dict[str, float] | None = None,
+) -> list[Signal]:
+    """The programme's safety rules (content/safety-rules.yaml) on this response: the one
+    engine every page asks. Without ``scores`` they are calculated from the response."""
+    if scores is None:
+        found = score(form, response, current=True)
+        scores = {s.link_id: float(s.value) for s in found if s.value is not None}
+    rules = current_app.extensions["fhir_burnout"]["safety_rules"]
+    return safety_signals(rules, form.questionnaire, response, scores, previous)
 
 
 def _safety_signal(form: FormModel, response: dict[str, Any]) -> bool:
-    """The questionnaire's own safety-signal expression, on this response."""
-    for ext in form.questionnaire.get("extension", []) or []:
-        if str(ext.get("url", "")).endswith("/safety-signal"):
-            expression = ext.get("valueExpression", {}).get("expression", "")
-            result = evaluate(expression, response, dict(form.questionnaire))
-            return bool(result) and result[0] is True
-    return False
+    """Whether the answers give an urgent safety signal (the safety item: crisis help now),
+    by the safety rules' engine: the one question every page that shows crisis help for
+    answers (drafts, failed submits, outages) asks."""
+    return any(s.priority == "urgent" for s in _signals(form, response))
+
+
+def _safety_owner(task: TaskRow) -> str | None:
+    """The practice's owner of safety signals at the client's EHR (config safety_owner)."""
+    settings = current_app.extensions["fhir_burnout"]["settings"]
+    owner: str | None = settings.safety_owner(task.enrolment.fhir_base)
+    return owner
+
+
+def _safety_page(task: TaskRow, *, urgent: bool) -> Any:
+    """What the client reads after answers that gave a signal: crisis help first, then who
+    reads it and when, as the practice promised; gentle for routine signals only."""
+    # A waiting-list client has no care professional of their own yet: the practice reads it.
+    enrolment = task.enrolment
+    own = (enrolment.author or "").startswith("Practitioner") and enrolment.track != "waiting-list"
+    return render("safety.html", urgent=urgent, own_practitioner=own)
+
+
+@bp.app_context_processor
+def _safety_texts() -> dict[str, Any]:
+    """``safety_promise(urgent, own_practitioner)`` for the templates: who reads a signal
+    and when, from the practice's configured promise, in the person's language."""
+
+    def safety_promise(urgent: bool = True, own_practitioner: bool = False) -> str:
+        settings = current_app.extensions["fhir_burnout"]["settings"]
+        lang = language()
+        practice = settings.practice_name or translate("safety_the_practice", lang)
+        who = translate("safety_who_practitioner", lang) if own_practitioner else practice
+        key = "safety_practitioner" if urgent else "safety_promise_routine"
+        promise = settings.safety_promise.text(lang) if settings.safety_promise else ""
+        return translate(key, lang, who=who, promise=promise)
+
+    return {"safety_promise": safety_promise}

@@ -13,11 +13,13 @@ from fhir_burnout.web._i18n import translate
 
 def waiting_help(fhir_base: str, lang: str) -> dict[str, str]:
     """The practice's name and phone for the waiting-list texts, in ``lang``."""
+    settings = current_app.extensions["fhir_burnout"]["settings"]
     try:
-        backend = current_app.extensions["fhir_burnout"]["settings"].backend(fhir_base)
+        backend = settings.backend(fhir_base)
         name, phone = backend.practice_name, backend.practice_phone
     except ContentError:  # no [[ehr]] block for it: the texts still say whom to call
         name, phone = None, None
+    name = name or settings.practice_name  # the top-level default for every EHR
     return {
         "practice": name or translate("waiting_help_your_practice", lang),
         "phone": f" ({phone})" if phone else "",

@@ -29,6 +29,7 @@ from fhir_burnout.workflow._overview import (
 )
 from fhir_burnout.workflow._pausing import finish, pause, resume, stop
 from fhir_burnout.workflow._progress import PhaseState, Progress, TaskState, advance
+from fhir_burnout.workflow._safety import previous_scores
 from fhir_burnout.workflow._service import (
     Definitions,
     EnrolmentStateError,
@@ -123,6 +124,7 @@ __all__ = [
     "patient_overview",
     "pause",
     "practice_overview",
+    "previous_scores",
     "programme_views",
     "queue_writes",
     "resume",

@@ -175,6 +175,8 @@ class CareTask:
     raised_at: datetime
     response: str | None = None  # safety: the response that gave the signal, if any
     phase: str | None = None  # unlock: the phase to open
+    #: safety: urgent (contact today) | routine (review before or at the next contact)
+    priority: str = "urgent"
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,7 @@ class PatientOverview:
 
     patient: str
     enrolments: tuple[EnrolmentOverview, ...]  # newest first
-    safety_alerts: tuple[CareTask, ...]  # oldest first: the longest waiting on top
+    safety_alerts: tuple[CareTask, ...]  # urgent first, then oldest first
     unlock_requests: tuple[CareTask, ...]
     scores: tuple[ScoreSeries, ...]
     responses: tuple[ResponseOverview, ...]  # newest first
@@ -343,7 +345,7 @@ def patient_overview(
                     _safety(db, definitions, forms, t, responses=responses, lang=lang)
                     for t in alerts
                 ),
-                key=lambda a: a.raised_at,
+                key=lambda a: (a.priority != "urgent", a.raised_at),
             )
         ),
         unlock_requests=tuple(requests),
@@ -377,7 +379,9 @@ def _safety(
     """A safety review: named for the questionnaire whose answers gave the signal."""
     # safety:<response key> after a sent response; safety:<task key>:<time> for answers
     # that could not be sent (kept as a draft).
-    reference = task.action_id.removeprefix("safety:")
+    # safety:<response key>[:<rule>] after a sent response; safety:<task key>:<rule> (or
+    # :<time>, before the rules were data) for answers that could not be sent.
+    reference = task.action_id.removeprefix("safety:").split(":", 1)[0]
     response = next((r for r in responses if r.key == reference), None)
     if response is not None:
         title = _title_of(definitions, forms, response.questionnaire, lang)
@@ -391,6 +395,7 @@ def _safety(
         title,
         _aware(task.updated_at),
         response=response.key if response else None,
+        priority=task.priority or "urgent",
     )
 
 
@@ -522,6 +527,7 @@ class PracticeRow:
     stuck: bool
     safety_alerts: int
     alert_since: datetime | None  # when the oldest open safety alert was raised
+    urgent_alerts: int = 0  # of the open safety alerts, the urgent ones
 
 
 @dataclass(frozen=True)
@@ -584,8 +590,8 @@ def practice_overview(
         TaskRow.action_id.like("safety:%"),
     )
     facts = {
-        key: (last_done, last_change, ready, alerts, alert_since)
-        for key, last_done, last_change, ready, alerts, alert_since in db.execute(
+        key: (last_done, last_change, ready, alerts, alert_since, urgent)
+        for key, last_done, last_change, ready, alerts, alert_since, urgent in db.execute(
             select(
                 TaskRow.enrolment_key,
                 func.max(TaskRow.updated_at).filter(client, TaskRow.status == "completed"),
@@ -599,6 +605,7 @@ def practice_overview(
                 ),
                 func.count().filter(alert),
                 func.min(TaskRow.updated_at).filter(alert),
+                func.count().filter(alert, TaskRow.priority != "routine"),
             )
             .where(TaskRow.enrolment_key.in_(keys))
             .group_by(TaskRow.enrolment_key)
@@ -615,8 +622,8 @@ def practice_overview(
     for enrolment in enrolments:
         plan = definitions.by_canonical[enrolment.plan_definition]
         titles = _titles(plan, lang)
-        last_done, last_change, ready, alerts, alert_since = facts.get(
-            enrolment.key, (None, None, 0, 0, None)
+        last_done, last_change, ready, alerts, alert_since, urgent = facts.get(
+            enrolment.key, (None, None, 0, 0, None, 0)
         )
         started = _aware(enrolment.created_at)
         times = [started, *(_aware(t) for t in (last_change, answered.get(enrolment.key)) if t)]
@@ -639,9 +646,12 @@ def practice_overview(
                 and now - quiet_since >= STUCK_AFTER,
                 safety_alerts=int(alerts),
                 alert_since=_aware(alert_since) if alert_since else None,
+                urgent_alerts=int(urgent),
             )
         )
-    rows.sort(key=lambda r: (-r.safety_alerts, not r.stuck, r.last_activity, r.patient))
+    rows.sort(
+        key=lambda r: (-r.urgent_alerts, -r.safety_alerts, not r.stuck, r.last_activity, r.patient)
+    )
     dead = db.scalars(
         select(OutboxEntry)
         .where(OutboxEntry.fhir_base == fhir_base, OutboxEntry.state == "dead")

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from fhir_burnout.errors import FhirBurnoutError
+from fhir_burnout.questionnaire import Signal
 from fhir_burnout.questionnaire._form import localized
 from fhir_burnout.sync import Agent, enqueue, key_identifier, key_reference
 from fhir_burnout.workflow._apply import SDC_TEMP, PlanError, apply_plan, measures_until
@@ -554,11 +555,15 @@ def _practitioner_task(
     priority: str,
     now: datetime,
     reason: str | None = None,
+    owner: str | None = None,
+    details: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A Task for the care professional (who enrolled the client, else the practice)."""
+    """A Task for the care professional: who enrolled the client, else ``owner`` (the
+    practice's configured safety owner), else the practice. ``details`` are more Task
+    elements (description, input, focus) set on the resource."""
     key = str(uuid.uuid4())
-    owner = enrolment.author if (enrolment.author or "").startswith("Practitioner") else None
-    owner = owner or enrolment.practice
+    own = enrolment.author if (enrolment.author or "").startswith("Practitioner") else None
+    owner = own or owner or enrolment.practice
     row = TaskRow(
         key=key,
         position=_next_position(db, enrolment),
@@ -569,6 +574,7 @@ def _practitioner_task(
         title=texts[0],
         status="requested",
         owner=owner or "",
+        priority=priority,
         updated_at=now,
     )
     row.enrolment = enrolment  # in its collection if that is loaded; never loads it
@@ -591,6 +597,7 @@ def _practitioner_task(
         resource["owner"] = {"reference": owner}
     if reason:
         resource["reasonReference"] = key_reference(reason)
+    resource.update(details or {})
     return {"op": "create", "key": key, "resource": resource}
 
 
@@ -754,12 +761,16 @@ def submit_response(
     who: str,
     scores: Sequence[Mapping[str, Any]] = (),
     safety_signal: bool = False,
+    signals: Sequence[Signal] = (),
+    safety_owner: str | None = None,
     now: datetime | None = None,
 ) -> str:
     """Keep a completed QuestionnaireResponse and complete its Task: the response, the Task
-    and their Provenance reach the EHR together, in one transaction. A response that gives
-    a safety signal (the questionnaire's safety-signal expression) also gives the care
-    professional an urgent Task to contact the client. Returns the response's key."""
+    and their Provenance reach the EHR together, in one transaction. Each safety signal of
+    the response (``signals``, from the safety rules) gives one Task for the client's care
+    professional, else ``safety_owner``, with its priority; ``safety_signal`` without
+    ``signals`` gives one urgent Task. A response is kept once (its Task completes), so a
+    retry or a second submit makes no second Task. Returns the response's key."""
     now = _now(now)
     task = _task(db, task_key)
     key = str(uuid.uuid4())
@@ -768,8 +779,15 @@ def submit_response(
     db.execute(_DELETE_DRAFT, {"task": task.key})
     output = [_response_output(key)]
     extra = [{"op": "create", "key": key, "resource": resource}]
-    if safety_signal:
-        extra.append(_safety_review(db, task, action_id=f"safety:{key}", reason=key, now=now))
+    for signal in signals:
+        extra.append(
+            _signal_task(db, task, signal, about=key, response=key, owner=safety_owner, now=now)
+        )
+    if safety_signal and not signals:
+        extra.append(
+            _safety_review(db, task, action_id=f"safety:{key}", reason=key, now=now,
+                           owner=safety_owner)
+        )  # fmt: skip
     _change(
         db,
         definitions,
@@ -786,26 +804,118 @@ def submit_response(
 
 
 def _safety_review(
-    db: Session, task: TaskRow, *, action_id: str, reason: str | None, now: datetime
+    db: Session,
+    task: TaskRow,
+    *,
+    action_id: str,
+    reason: str | None,
+    now: datetime,
+    owner: str | None = None,
 ) -> dict[str, Any]:
     nl, en = (t.format(title=task.title) for t in SAFETY_REVIEW)
     return _practitioner_task(
         db, task.enrolment, action_id=action_id, texts=(nl, en), priority="urgent", now=now,
-        reason=reason,
+        reason=reason, owner=owner,
+    )  # fmt: skip
+
+
+#: A routine signal's to-do (Task.code.text); an urgent one's is SAFETY_REVIEW.
+ROUTINE_REVIEW = (
+    "Signaal in {title}: bekijk het vóór of bij het volgende contact",
+    "Signal in {title}: review it before or at the next contact",
+)
+#: Where the care professional looks (Task.description).
+SIGNAL_DESCRIPTION = (
+    "{rule}. {what}: {evidence} ({item}). Uit {title}, ingevuld op {when}. Te zien in "
+    "fhir-burnout vanuit het dossier van de cliënt: bovenaan bij Signalen, en bij Antwoorden.",
+    "{rule}. {what}: {evidence} ({item}). From {title}, filled in on {when}. See fhir-burnout "
+    "from the client's record: Signals at the top, and Answers.",
+)
+
+
+def _signal_task(
+    db: Session,
+    task: TaskRow,
+    signal: Signal,
+    *,
+    about: str,
+    response: str | None,
+    owner: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """One Task for one signal: its rule's priority, the answer or score that raised it
+    (Task.input), when (authoredOn), the response (focus and reason) and where to look."""
+    rule = signal.rule
+    when = f"{now.astimezone(UTC):%d-%m-%Y %H:%M} UTC"
+    words = {"nl": ("Antwoord", "Score"), "en": ("Answer", "Score")}
+    nl, en = (
+        text.format(
+            rule=rule.title[lang], what=words[lang][rule.kind != "answer"],
+            evidence=signal.evidence, item=signal.item_text or signal.link_id,
+            title=task.title, when=when,
+        )
+        for lang, text in zip(("nl", "en"), SIGNAL_DESCRIPTION, strict=True)
+    )  # fmt: skip
+    details: dict[str, Any] = {
+        "description": nl,
+        "_description": _translated(nl, en)["_text"],
+        "input": [
+            {
+                "type": {"text": f"{rule.id}: {signal.link_id}"},
+                "valueString": signal.evidence,
+            }
+        ],
+    }
+    if response is not None:
+        details["focus"] = key_reference(response)
+    review = SAFETY_REVIEW if rule.priority == "urgent" else ROUTINE_REVIEW
+    texts = (review[0].format(title=task.title), review[1].format(title=task.title))
+    return _practitioner_task(
+        db, task.enrolment, action_id=f"safety:{about}:{rule.id}", texts=texts,
+        priority=rule.priority, now=now, reason=response, owner=owner, details=details,
     )  # fmt: skip
 
 
 def alert_care_professional(
-    db: Session, task_key: str, *, who: str, now: datetime | None = None
+    db: Session,
+    task_key: str,
+    *,
+    who: str,
+    now: datetime | None = None,
+    signals: Sequence[Signal] = (),
+    safety_owner: str | None = None,
 ) -> None:
     """A safety signal in answers that could not be sent (the programme is paused, say):
-    the care professional still gets the urgent Task to contact the client, queued for the
-    EHR like every other write. The answers themselves stay with us as the draft."""
+    the care professional (else ``safety_owner``) still gets a Task per signal, queued for
+    the EHR like every other write. The answers themselves stay with us as the draft. A
+    signal already waiting for the same Task is not raised twice (the client sending the
+    same answers again)."""
     now = _now(now)
     task = _task(db, task_key)
-    action_id = f"safety:{task.key}:{now.isoformat(timespec='seconds')}"
-    review = _safety_review(db, task, action_id=action_id, reason=None, now=now)
-    queue_writes(db, task.enrolment, "safety-alert", [review], who, now=now)
+    waiting = set(
+        db.scalars(
+            select(TaskRow.action_id).where(
+                TaskRow.enrolment_key == task.enrolment_key,
+                TaskRow.kind == "practitioner",
+                TaskRow.status == "requested",
+                TaskRow.action_id.like(f"safety:{task.key}:%"),
+            )
+        )
+    )
+    reviews = []
+    for signal in signals:
+        if f"safety:{task.key}:{signal.rule.id}" not in waiting:
+            reviews.append(
+                _signal_task(db, task, signal, about=task.key, response=None,
+                             owner=safety_owner, now=now)
+            )  # fmt: skip
+    if not signals and f"safety:{task.key}:answers" not in waiting:
+        reviews.append(
+            _safety_review(db, task, action_id=f"safety:{task.key}:answers", reason=None,
+                           now=now, owner=safety_owner)
+        )  # fmt: skip
+    if reviews:
+        queue_writes(db, task.enrolment, "safety-alert", reviews, who, now=now)
 
 
 def add_response(

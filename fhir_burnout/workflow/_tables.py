@@ -102,6 +102,8 @@ class TaskRow(Base):
     ready_from: Mapped[date | None] = mapped_column(Date)
     #: while its programme is paused: the status it goes back to when it resumes
     held_from: Mapped[str | None] = mapped_column(String(16))
+    #: a care professional's Task: urgent | routine (Task.priority; a safety rule's)
+    priority: Mapped[str | None] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     enrolment: Mapped[EnrolmentRow] = relationship(back_populates="tasks")
 
