@@ -162,8 +162,8 @@ def client_of(client) -> str:
 
 def home_url(app_url: str, path: str = "/") -> re.Pattern[str]:
     """A page of the app as a launched browser has it: ``path`` (default the first page
-    after a launch), with the launch's own context handle."""
-    return re.compile(re.escape(app_url + path) + r"(\?ctx=[\w-]+)?$")
+    after a launch), with its query (the launch's own context handle, say)."""
+    return re.compile(re.escape(app_url + path) + r"(\?[^#]*)?$")
 
 
 def path_of(location: str) -> str:

@@ -4,11 +4,12 @@ on the page, and a screenshot for review."""
 
 from __future__ import annotations
 
+from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
 from fhir_burnout.workflow import enrol
 
-from .conftest import accessible
+from .conftest import accessible, home_url
 
 
 def test_a_waiting_list_client_with_a_worrying_answer_reads_help_and_the_promise(live, phone):
@@ -20,7 +21,7 @@ def test_a_waiting_list_client_with_a_worrying_answer_reads_help_and_the_promise
         )  # fmt: skip
     page = phone
     page.goto(f"{live.info.launcher}?app=fhir-burnout&patient=pat-18")
-    page.wait_for_url(f"{live.app_url}/")
+    page.wait_for_url(home_url(live.app_url))
     page.get_by_role("link", name="Stemming (PHQ-9)").click()
     questions = page.locator("fieldset.question")
     for n in range(8):
@@ -28,7 +29,7 @@ def test_a_waiting_list_client_with_a_worrying_answer_reads_help_and_the_promise
     questions.nth(8).get_by_label("Verscheidene dagen").check()  # item 9
     page.get_by_role("button", name="Versturen").click()
     main = page.locator("main")
-    assert page.get_by_role("heading", level=1).inner_text() == "Fijn dat je het laat weten"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Fijn dat je het laat weten")
     text = main.inner_text()
     promise = "De praktijk leest je antwoord op werkdagen binnen één werkdag"
     assert text.index("0800-0113") < text.index(promise)

@@ -531,7 +531,9 @@ def test_a_send_the_database_cannot_store_gives_the_answers_back_with_crisis_hel
     assert responses(app) == 0
     rename(app, "draft_away", "draft")
     sent = client.post(url, data=answers, headers={"Accept-Language": "nl"})
-    assert sent.status_code == 303 and sent.headers["Location"] == f"/task/{checkin}/safety"
+    assert sent.status_code == 303 and sent.headers["Location"].startswith(
+        f"/task/{checkin}/safety?"
+    )
     assert responses(app) == 1
     with Session(app.extensions["fhir_burnout"]["engine"]) as db:
         assert len(db.scalars(select(TaskRow).where(TaskRow.kind == "practitioner")).all()) == 1
