@@ -373,6 +373,25 @@ def test_the_exclusion_criteria_are_in_both_languages_with_their_source(triage):
     assert {"other", "acute-risk"} <= {r.code for r in triage.reasons}
 
 
+def test_the_package_publishes_the_decline_reasons_the_referrer_receives(triage, resources):
+    """The referrer's EHR receives these codes in Task.statusReason: the package has their
+    CodeSystem (every code, Dutch display, English designation) and its ValueSet."""
+    [system] = [
+        r for r in resources if r["resourceType"] == "CodeSystem" and r["url"] == triage.system
+    ]
+    concepts = {c["code"]: c for c in system["concept"]}
+    assert set(concepts) == {r.code for r in triage.reasons}
+    for reason in triage.reasons:
+        assert concepts[reason.code]["display"] == reason.display["nl"]
+        assert concepts[reason.code]["designation"] == [
+            {"language": "en", "value": reason.display["en"]}
+        ]
+    [valueset] = [
+        r for r in resources if r["resourceType"] == "ValueSet" and r["id"] == system["id"]
+    ]
+    assert valueset["expansion"]["total"] == len(triage.reasons)
+
+
 def test_triage_content_without_sources_is_refused(tmp_path, root):
     (tmp_path / "content").mkdir()
     changed = (root / "content" / "triage.yaml").read_text().replace("source:", "origin:")

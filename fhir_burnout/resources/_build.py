@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fhir_burnout.errors import ContentError
-from fhir_burnout.resources._endings import ending_reason_resources
+from fhir_burnout.resources._endings import decline_reason_resources, ending_reason_resources
 from fhir_burnout.resources._extensions import EXTENSIONS, structure_definition
 from fhir_burnout.resources._fhirjson import canonical, put_text, translations
 from fhir_burnout.resources._model import KINDS, Module, Phase, Programme, Text, Track
@@ -658,6 +658,7 @@ def build_resources(programme: Programme) -> list[dict[str, Any]]:
     resources.append(programme_code_system(programme))
     resources += answer_systems(programme, questionnaires)
     resources += ending_reason_resources(programme)
+    resources += decline_reason_resources(programme)
     resources += questionnaires
     resources += [activity_definition(programme, m) for m in programme.modules]
     resources += [plan_definition(programme, t, titles) for t in programme.tracks]

@@ -159,8 +159,47 @@ def load_programme(
         modules=modules,
         tracks=tuple(tracks),
         questionnaires=questionnaires,
+        decline_reasons=_decline_reasons(root, langs, problems),
     )
+    expected = programme.url("CodeSystem", "referral-decline-reason")
+    if programme.decline_reasons and _triage_system(root) != expected:
+        problems.append(
+            Problem(TRIAGE_FILE, "system", "is not the package's CodeSystem", f"use {expected}")
+        )
     return programme, problems
+
+
+#: Referral triage: the exclusion criteria (read by fhir_burnout.referral) and the reasons
+#: a referral may be declined, which the package publishes as a CodeSystem.
+TRIAGE_FILE = "content/triage.yaml"
+
+
+def _triage(root: Path) -> dict[str, Any]:
+    path = root / TRIAGE_FILE
+    if not path.exists():  # a programme without triage content publishes no reasons
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ContentError(TRIAGE_FILE, "", f"invalid YAML: {exc}") from None
+    return data if isinstance(data, dict) else {}
+
+
+def _triage_system(root: Path) -> str:
+    return str(_triage(root).get("system", ""))
+
+
+def _decline_reasons(
+    root: Path, langs: tuple[str, ...], problems: list[Problem]
+) -> tuple[tuple[str, Text], ...]:
+    found = []
+    for i, raw in enumerate(_triage(root).get("decline-reasons") or []):
+        where = f"decline-reasons[{i}]"
+        if not isinstance(raw, dict) or not raw.get("code"):
+            problems.append(Problem(TRIAGE_FILE, where, "needs a code"))
+            continue
+        found.append((str(raw["code"]), _text(raw.get("display", ""), TRIAGE_FILE, where, langs)))
+    return tuple(found)
 
 
 def _load_modules(

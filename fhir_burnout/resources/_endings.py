@@ -50,52 +50,100 @@ _DESCRIPTION = Text.of(
 
 def ending_reason_resources(programme: Programme) -> list[dict[str, Any]]:
     """The CodeSystem of ending reasons and the ValueSet of all its codes (with expansion)."""
-    lang = programme.language
-    url = programme.url("CodeSystem", ENDING_REASON)
     concepts = []
     for code, nl, en, stop, finish in ENDING_REASONS:
-        display, other, translated = (nl, "en", en) if lang == "nl" else (en, "nl", nl)
         fits = [e for e, yes in (("stop", stop), ("finish", finish)) if yes]
-        concepts.append(
-            {
-                "code": code,
-                "display": display,
-                "designation": [{"language": other, "value": translated}],
-                "property": [{"code": "ending", "valueCode": e} for e in fits],
-            }
-        )
+        concept = _concept(programme, code, Text.of({"nl": nl, "en": en}))
+        concept["property"] = [{"code": "ending", "valueCode": e} for e in fits]
+        concepts.append(concept)
+    prop = {"code": "ending", "description": "the ending it fits: stop or finish", "type": "code"}
+    return reason_resources(
+        programme, ENDING_REASON, "FhirBurnoutEndingReason", (_TITLE, _DESCRIPTION), concepts,
+        properties=[prop],
+    )  # fmt: skip
+
+
+#: The id of the CodeSystem (and ValueSet) of the reasons a referral is declined for.
+DECLINE_REASON = "referral-decline-reason"
+_DECLINE_TEXTS = (
+    Text.of(
+        {"nl": "Reden van afwijzen van een aanmelding", "en": "Reason for declining a referral"}
+    ),
+    Text.of(
+        {
+            "nl": "Waarom een praktijk een aanmelding voor het zelfhulpprogramma niet aannam; "
+            "de verwijzer leest de reden met de toelichting van de behandelaar.",
+            "en": "Why a practice did not take a referral for the self-help programme on; the "
+            "referrer reads the reason with the care professional's explanation.",
+        }
+    ),
+)
+
+
+def decline_reason_resources(programme: Programme) -> list[dict[str, Any]]:
+    """The CodeSystem of referral decline reasons (content/triage.yaml) and its ValueSet:
+    the referrer's EHR receives these codes in Task.statusReason, so they are published."""
+    if not programme.decline_reasons:
+        return []
+    concepts = [_concept(programme, code, display) for code, display in programme.decline_reasons]
+    return reason_resources(
+        programme, DECLINE_REASON, "FhirBurnoutReferralDeclineReason", _DECLINE_TEXTS, concepts
+    )
+
+
+def _concept(programme: Programme, code: str, display: Text) -> dict[str, Any]:
+    """A concept with its display in the package's language and the others as designations."""
+    lang = programme.language
+    concept: dict[str, Any] = {"code": code, "display": display.get(lang) or code}
+    others = [{"language": o, "value": t} for o, t in display.values if o != lang and t]
+    if others:
+        concept["designation"] = others
+    return concept
+
+
+def reason_resources(
+    programme: Programme,
+    rid: str,
+    name: str,
+    texts: tuple[Text, Text],
+    concepts: list[dict[str, Any]],
+    *,
+    properties: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """A complete CodeSystem of our own coded reasons and the ValueSet of all its codes, with
+    an expansion (so an app needs no terminology server)."""
+    lang, (title, description) = programme.language, texts
+    url = programme.url("CodeSystem", rid)
     publication: dict[str, Any] = {"status": "active", "date": programme.date}
     if programme.publisher:
         publication["publisher"] = programme.publisher
-    head = {"language": lang, "version": programme.version, "name": "FhirBurnoutEndingReason"}
-    cs: dict[str, Any] = {"resourceType": "CodeSystem", "id": ENDING_REASON, "url": url, **head}
-    put_text(cs, "title", _TITLE, lang)
+    head = {"language": lang, "version": programme.version, "name": name}
+    cs: dict[str, Any] = {"resourceType": "CodeSystem", "id": rid, "url": url, **head}
+    put_text(cs, "title", title, lang)
     cs.update(publication)
-    put_text(cs, "description", _DESCRIPTION, lang)
+    put_text(cs, "description", description, lang)
     cs |= {
         "caseSensitive": True,
-        "valueSet": canonical(programme.url("ValueSet", ENDING_REASON), programme.version),
+        "valueSet": canonical(programme.url("ValueSet", rid), programme.version),
         "content": "complete",
         "count": len(concepts),
-        "property": [
-            {"code": "ending", "description": "the ending it fits: stop or finish", "type": "code"}
-        ],
-        "concept": concepts,
     }
+    if properties:
+        cs["property"] = properties
+    cs["concept"] = concepts
     vs: dict[str, Any] = {
         "resourceType": "ValueSet",
-        "id": ENDING_REASON,
-        "url": programme.url("ValueSet", ENDING_REASON),
+        "id": rid,
+        "url": programme.url("ValueSet", rid),
         **head,
     }
-    put_text(vs, "title", _TITLE, lang)
+    put_text(vs, "title", title, lang)
     vs.update(publication)
-    put_text(vs, "description", _DESCRIPTION, lang)
+    put_text(vs, "description", description, lang)
     vs |= {
         "compose": {"include": [{"system": url, "version": programme.version}]},
-        # An expansion in the package spares apps a terminology server.
         "expansion": {
-            "identifier": f"urn:fhir-burnout:expansion:{ENDING_REASON}:{programme.version}",
+            "identifier": f"urn:fhir-burnout:expansion:{rid}:{programme.version}",
             "timestamp": programme.date,
             "total": len(concepts),
             "contains": [
@@ -104,7 +152,7 @@ def ending_reason_resources(programme: Programme) -> list[dict[str, Any]]:
                     "version": programme.version,
                     "code": c["code"],
                     "display": c["display"],
-                    "designation": c["designation"],
+                    **({"designation": c["designation"]} if c.get("designation") else {}),
                 }
                 for c in concepts
             ],

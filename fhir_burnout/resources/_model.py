@@ -145,6 +145,9 @@ class Programme:
     modules: tuple[Module, ...]
     tracks: tuple[Track, ...]
     questionnaires: tuple[tuple[str, str], ...] = field(default=())  # (id, source path)
+    #: Why a referral may be declined (content/triage.yaml): (code, display), published as
+    #: a CodeSystem, since the referrer's EHR receives the codes.
+    decline_reasons: tuple[tuple[str, Text], ...] = field(default=())
 
     def module(self, code: str) -> Module | None:
         """The module with ``code``, or None."""
