@@ -739,7 +739,10 @@ def measure(
     app_url = urls["app"]
     posted = answers(q)
     forms = {
-        c.patient: urlencode({"csrf_token": c.csrf, "action": "submit", **posted}) for c in clients
+        c.patient: urlencode(
+            {"csrf_token": c.csrf, "patient": c.patient, "action": "submit", **posted}
+        )
+        for c in clients
     }
 
     def bare(client: Client, _n: int) -> None:
@@ -847,7 +850,8 @@ def profile(config: Path, client: Client, q: dict[str, Any], out: Path) -> None:
     browser.get(f"{back.path}?{back.query}")
     page = browser.get(f"/task/{client.homework[0]}/form").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    form = urlencode({"csrf_token": token[1] if token else "", "action": "submit", **answers(q)})
+    fields = {"csrf_token": token[1] if token else "", "patient": client.patient}
+    form = urlencode({**fields, "action": "submit", **answers(q)})
     post = {"data": form, "content_type": "application/x-www-form-urlencoded"}
     homework = f"/task/{client.homework[0]}/form"
     jobs: dict[str, tuple[int, int, Callable[[int], Any]]] = {
