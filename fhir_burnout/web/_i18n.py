@@ -291,10 +291,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Something is not right yet. Your answers are saved; see the questions below.",
     },
     "safety_title": {"nl": "Fijn dat je het laat weten", "en": "Thank you for telling us"},
-    "safety_text": {
-        "nl": "Je gaf aan dat je soms of vaak aan de dood of aan jezelf iets aandoen denkt. Je hoeft hier niet alleen mee te blijven. Praat er vandaag met iemand over.",
-        "en": "You said you sometimes or often think about death or harming yourself. You do not have to carry this alone. Talk to someone about it today.",
-    },
     "safety_practitioner": {  # issue 16: built from the practice's promise (config [safety])
         "nl": "{who} leest je antwoord {promise} en neemt daarna contact met je op. De app "
         "wordt niet dag en nacht bekeken. Gaat het nu niet? Wacht dan niet, maar bel 113, je "
