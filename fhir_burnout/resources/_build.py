@@ -19,7 +19,12 @@ from typing import Any
 from fhir_burnout.errors import ContentError
 from fhir_burnout.resources._endings import decline_reason_resources, ending_reason_resources
 from fhir_burnout.resources._extensions import EXTENSIONS, structure_definition
-from fhir_burnout.resources._fhirjson import canonical, put_text, translations
+from fhir_burnout.resources._fhirjson import (
+    all_codes_expansion,
+    canonical,
+    put_text,
+    translations,
+)
 from fhir_burnout.resources._model import KINDS, Module, Phase, Programme, Text, Track
 
 PLACEHOLDER = "{canonical}"
@@ -301,21 +306,9 @@ def answer_systems(
             **_jurisdiction(programme),
             "compose": {"include": [{"system": url, "version": programme.version}]},
             # An expansion in the package spares apps a terminology server.
-            "expansion": {
-                "identifier": f"urn:fhir-burnout:expansion:{sid}:{programme.version}",
-                "timestamp": programme.date,
-                "total": len(concepts),
-                "contains": [
-                    {
-                        "system": url,
-                        "version": programme.version,
-                        "code": c["code"],
-                        "display": c["display"],
-                        **({"designation": c["designation"]} if "designation" in c else {}),
-                    }
-                    for c in concepts
-                ],
-            },
+            "expansion": all_codes_expansion(
+                sid, url, programme.version, programme.date, concepts
+            ),
         }
         resources += [cs, vs]
     return resources

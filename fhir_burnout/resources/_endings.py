@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_burnout.resources._fhirjson import canonical, put_text
+from fhir_burnout.resources._fhirjson import all_codes_expansion, canonical, put_text
 from fhir_burnout.resources._model import Programme, Text
 
 #: The id of the CodeSystem and of its ValueSet.
@@ -142,20 +142,6 @@ def reason_resources(
     put_text(vs, "description", description, lang)
     vs |= {
         "compose": {"include": [{"system": url, "version": programme.version}]},
-        "expansion": {
-            "identifier": f"urn:fhir-burnout:expansion:{rid}:{programme.version}",
-            "timestamp": programme.date,
-            "total": len(concepts),
-            "contains": [
-                {
-                    "system": url,
-                    "version": programme.version,
-                    "code": c["code"],
-                    "display": c["display"],
-                    **({"designation": c["designation"]} if c.get("designation") else {}),
-                }
-                for c in concepts
-            ],
-        },
+        "expansion": all_codes_expansion(rid, url, programme.version, programme.date, concepts),
     }
     return [cs, vs]

@@ -73,3 +73,25 @@ def structure_errors(resource: dict[str, Any]) -> list[tuple[str, str]]:
             (".".join(str(p) for p in err["loc"]) or "(root)", err["msg"]) for err in exc.errors()
         ]
     return []
+
+
+def all_codes_expansion(
+    rid: str, url: str, version: str, date: str, concepts: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A ValueSet's expansion listing every concept of one CodeSystem of ours: with it in
+    the package, apps need no terminology server."""
+    return {
+        "identifier": f"urn:fhir-burnout:expansion:{rid}:{version}",
+        "timestamp": date,
+        "total": len(concepts),
+        "contains": [
+            {
+                "system": url,
+                "version": version,
+                "code": c["code"],
+                "display": c["display"],
+                **({"designation": c["designation"]} if c.get("designation") else {}),
+            }
+            for c in concepts
+        ],
+    }
