@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -239,9 +240,10 @@ class Live:
         self.app_url, self.info, self.app = app_url, info, app
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory):
-    """The app on a real port, and a sandbox whose fhir-burnout client redirects to it."""
+@contextlib.contextmanager
+def serving(tmp_path_factory, name="live", configure=lambda settings: settings):
+    """The app on a real port and a sandbox whose fhir-burnout client redirects to it;
+    ``configure`` may change the app's settings (a practice to write for, say)."""
     holder = {}
 
     def wsgi(environ, start_response):
@@ -249,9 +251,10 @@ def live(tmp_path_factory):
 
     server = make_server("127.0.0.1", 0, wsgi, threaded=True)
     app_url = f"http://127.0.0.1:{server.server_port}"
-    folder = tmp_path_factory.mktemp("live")
+    folder = tmp_path_factory.mktemp(name)
     with start_sandbox(app_url=app_url) as info:
-        holder["app"] = create_app(app_settings(info.fhir_base, folder, base_url=app_url))
+        settings = configure(app_settings(info.fhir_base, folder, base_url=app_url))
+        holder["app"] = create_app(settings)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:
@@ -259,6 +262,13 @@ def live(tmp_path_factory):
         finally:
             server.shutdown()
             thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """The app on a real port, and a sandbox whose fhir-burnout client redirects to it."""
+    with serving(tmp_path_factory) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -6,24 +6,20 @@ decisions pressed as buttons, and axe-core (WCAG 2.1 A and AA) on both pages."""
 from __future__ import annotations
 
 import dataclasses
-import threading
 from datetime import UTC, datetime
 
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.serving import make_server
 
 from fhir_burnout.fhir import FhirClient
-from fhir_burnout.sandbox import start_sandbox
 from fhir_burnout.settings import Backend
 from fhir_burnout.sync import KEY_SYSTEM, Worker, queue_status
-from fhir_burnout.web import create_app
 from fhir_burnout.web._launch import person_name
 from fhir_burnout.workflow import EnrolmentRow, TaskRow, enrol, submit_response
 
-from .conftest import PHONE, Live, accessible, app_settings, home_url
+from .conftest import PHONE, accessible, home_url, serving
 from .outbox_load import worker_token_source
 from .test_practitioner_view import PHQ9_ITEMS, PRACTICE, submit
 
@@ -31,25 +27,14 @@ from .test_practitioner_view import PHQ9_ITEMS, PRACTICE, submit
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     """The app on a real port, writing for practice-1, and a sandbox that trusts it."""
-    holder = {}
 
-    def wsgi(environ, start_response):
-        return holder["app"](environ, start_response)
+    def writing_for_the_practice(settings):
+        base = settings.ehrs[0].fhir_base
+        backend = Backend(base, "fhir-burnout-worker", practice=PRACTICE)
+        return dataclasses.replace(settings, backends=(backend,))
 
-    server = make_server("127.0.0.1", 0, wsgi, threaded=True)
-    app_url = f"http://127.0.0.1:{server.server_port}"
-    folder = tmp_path_factory.mktemp("live-practitioner")
-    with start_sandbox(app_url=app_url) as info:
-        settings = app_settings(info.fhir_base, folder, base_url=app_url)
-        backend = Backend(info.fhir_base, "fhir-burnout-worker", practice=PRACTICE)
-        holder["app"] = create_app(dataclasses.replace(settings, backends=(backend,)))
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield Live(app_url, info, holder["app"])
-        finally:
-            server.shutdown()
-            thread.join(timeout=10)
+    with serving(tmp_path_factory, "live-practitioner", writing_for_the_practice) as running:
+        yield running
 
 
 @pytest.fixture

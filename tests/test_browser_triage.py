@@ -7,24 +7,20 @@ Tasks say in the EHR afterwards."""
 from __future__ import annotations
 
 import dataclasses
-import threading
 import uuid
 
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from werkzeug.serving import make_server
 
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.referral import accept_referral, status_key, take_referral
-from fhir_burnout.sandbox import start_sandbox
 from fhir_burnout.settings import Backend
 from fhir_burnout.sync import KEY_SYSTEM, Worker, queue_status
-from fhir_burnout.web import create_app
 from fhir_burnout.workflow import EnrolmentRow
 
-from .conftest import PHONE, SCREENSHOTS, Live, accessible, app_settings, home_url
+from .conftest import PHONE, SCREENSHOTS, accessible, home_url, serving
 from .outbox_load import worker_token_source
 
 PRACTICE = "Organization/practice-1"
@@ -34,28 +30,20 @@ PRACTICE = "Organization/practice-1"
 def live(tmp_path_factory):
     """The app on a real port, writing for practice-1 (triage: the default), and a sandbox
     that trusts it."""
-    holder = {}
 
-    def wsgi(environ, start_response):
-        return holder["app"](environ, start_response)
-
-    server = make_server("127.0.0.1", 0, wsgi, threaded=True)
-    app_url = f"http://127.0.0.1:{server.server_port}"
-    folder = tmp_path_factory.mktemp("live-triage")
-    with start_sandbox(app_url=app_url) as info:
-        settings = app_settings(info.fhir_base, folder, base_url=app_url)
+    def writing_for_the_practice(settings):
+        base = settings.ehrs[0].fhir_base
         backend = Backend(
-            info.fhir_base, "fhir-burnout-worker", practice=PRACTICE,
-            practice_name="Praktijk De Linde", practice_phone="030 123 45 67",
-        )  # fmt: skip
-        holder["app"] = create_app(dataclasses.replace(settings, backends=(backend,)))
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield Live(app_url, info, holder["app"])
-        finally:
-            server.shutdown()
-            thread.join(timeout=10)
+            base,
+            "fhir-burnout-worker",
+            practice=PRACTICE,
+            practice_name="Praktijk De Linde",
+            practice_phone="030 123 45 67",
+        )
+        return dataclasses.replace(settings, backends=(backend,))
+
+    with serving(tmp_path_factory, "live-triage", writing_for_the_practice) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
