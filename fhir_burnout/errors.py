@@ -9,7 +9,8 @@ issue severity and type, and renders itself as an OperationOutcome::
     ├── ValidationProblemsError, ValueError    (invalid)      validation found problems
     ├── referral.ReferralLetterError, ValueError  (invalid, too-long)  a letter we refuse
     └── FhirServerError                 (exception)    a FHIR server answered with an error
-        └── FhirConnectionError         (transient)    no answer: refused, timed out, reset
+        ├── FhirConnectionError         (transient)    no answer: refused, timed out, reset
+        └── ForeignUrlError             (security)     a link to elsewhere: our token stays home
 
 Bad-input errors also subclass ``ValueError``, as requests does.
 """
@@ -24,6 +25,7 @@ __all__ = [
     "FhirBurnoutError",
     "FhirConnectionError",
     "FhirServerError",
+    "ForeignUrlError",
     "ValidationProblemsError",
 ]
 
@@ -108,3 +110,11 @@ class FhirConnectionError(FhirServerError):
     """The FHIR server could not be reached or did not answer in time."""
 
     code = "transient"
+
+
+class ForeignUrlError(FhirServerError):
+    """A FHIR server's answer sent us to an address outside its base (a Bundle's ``next``
+    link to another host, say). Following it would hand our bearer token to whoever is
+    there, so the client refuses (as httpx drops credentials on a cross-origin redirect)."""
+
+    code = "security"

@@ -20,7 +20,7 @@ def test_public_api_is_pinned():
     assert fhir_burnout.__all__ == ["__version__"]
     assert sorted(fhir_burnout.errors.__all__) == [
         "ContentError", "FhirBurnoutError", "FhirConnectionError", "FhirServerError",
-        "ValidationProblemsError",
+        "ForeignUrlError", "ValidationProblemsError",
     ]  # fmt: skip
     assert sorted(fhir_burnout.db.__all__) == [
         "Base", "DatabaseError", "create_db_engine", "current_revision", "head_revision",

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import requests
 
-from fhir_burnout.errors import FhirConnectionError, FhirServerError
+from fhir_burnout.errors import FhirConnectionError, FhirServerError, ForeignUrlError
 
 FHIR_JSON = "application/fhir+json"
 
@@ -71,6 +71,14 @@ class FhirClient:
         headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
         url = path if path.startswith(("http://", "https://")) else f"{self.base_url}/{path}"
+        if not self._at_home(url):
+            # Only the configured FHIR base gets our bearer token: a paging link or a
+            # reference elsewhere is refused before anything is sent.
+            raise ForeignUrlError(
+                f"{method}: the server sent a link outside {self.base_url}; not followed",
+                method=method,
+                url=url.split("?", 1)[0],
+            )
         send_headers = dict(headers or {})
         if json is not None:
             send_headers["Content-Type"] = FHIR_JSON
@@ -91,6 +99,14 @@ class FhirClient:
                 retry_after=retry_after(response.headers.get("Retry-After")),
             )
         return response
+
+    def _at_home(self, url: str) -> bool:
+        """Whether ``url`` is the FHIR base or below it (same scheme, host, port and path)."""
+        return (
+            url == self.base_url
+            or url.startswith(f"{self.base_url}/")
+            or url.startswith(f"{self.base_url}?")
+        )
 
     def _send(
         self,
