@@ -200,3 +200,32 @@ def test_a_safety_alert_made_before_the_priority_migration_stays_urgent(database
         found = connection.execute(text("SELECT key, priority FROM task ORDER BY key")).all()
     assert [tuple(row) for row in found] == [("alert", "urgent"), ("ask", None)]
     engine.dispose()
+
+
+def test_a_new_sqlite_database_is_readable_by_its_owner_only(tmp_path):
+    """It holds clients' answers and notes: mode 0600, its WAL files too."""
+    path = tmp_path / "app.db"
+    engine = create_db_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with engine.begin() as connection:  # a write: the -wal file exists now
+        connection.execute(text("CREATE TABLE t (x INTEGER)"))
+        assert (tmp_path / "app.db-wal").exists()
+        modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    engine.dispose()
+    assert modes == dict.fromkeys(modes, 0o600) and "app.db" in modes
+
+
+def test_a_failing_statement_never_shows_its_parameters(database_url):
+    """SQLAlchemy's error text lists no parameters (a note, a session id). PostgreSQL's own
+    DETAIL may still repeat a failing row, which is why the app logs errors by type only
+    (tests/test_outage.py)."""
+    engine = create_db_engine(database_url)
+    upgrade(engine)
+    with pytest.raises(IntegrityError) as failed, engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO enrolment (key, fhir_base) VALUES (:key, :base)"),
+            {"key": "geheime-notitie-over-de-client", "base": None},
+        )
+    engine.dispose()
+    assert "[SQL parameters hidden due to hide_parameters=True]" in str(failed.value)
+    assert "[parameters:" not in str(failed.value)

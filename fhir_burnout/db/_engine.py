@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import time
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 
 _READ_ONLY = "fhir_burnout_read_only"
@@ -35,9 +37,14 @@ def create_db_engine(url: str, *, idle_before_ping: float = 10.0) -> Engine:
 
     SQLite allows one writer at a time: with WAL, readers do not block the writer, and the
     busy timeout makes a second process wait for the lock instead of failing at once.
+
+    The database holds clients' answers and notes: an error never shows a statement's
+    parameters (``hide_parameters``: they end up in logs), and a new SQLite file is readable
+    by its owner only (SQLite gives its -wal and -shm files the same mode).
     """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        _owner_only(make_url(url).database)
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _pragmas(connection: Any, _record: Any) -> None:
@@ -58,9 +65,18 @@ def create_db_engine(url: str, *, idle_before_ping: float = 10.0) -> Engine:
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    engine = create_engine(url)
+    engine = create_engine(url, hide_parameters=True)
     _ping_when_idle(engine, idle_before_ping)
     return engine
+
+
+def _owner_only(path: str | None) -> None:
+    """Create the SQLite file ``path`` with mode 0600 if it does not exist yet (an existing
+    file keeps the mode its owner gave it)."""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 #: How long a new SQLite connection retries switching a database to WAL (seconds).
