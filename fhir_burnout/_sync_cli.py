@@ -114,6 +114,25 @@ def _close_measures(
         stop.wait(every)
 
 
+#: How often the worker deletes ended sessions and pending launches nobody came back for.
+PURGE_EVERY = 600.0
+
+
+def _purge_sessions(stop: threading.Event, engine: Any, every: float = PURGE_EVERY) -> None:
+    """Now and then, delete sign-ins that can no longer be used, with their encrypted
+    tokens: nothing is kept longer than it can serve (``web._sessions.purge``)."""
+    from fhir_burnout.web._sessions import purge  # noqa: PLC0415 - the web's own table
+
+    while not stop.is_set():
+        try:
+            pending, sessions = purge(engine)
+            if pending or sessions:
+                log.info("deleted %d ended session(s), %d pending launch(es)", sessions, pending)
+        except SQLAlchemyError as exc:
+            log.warning("deleting ended sessions failed (%s)", type(exc).__name__)
+        stop.wait(every)
+
+
 def register(main: click.Group, resolve_root: Any) -> None:
     """Add the commands to the ``fhir-burnout`` group."""
 
@@ -238,6 +257,7 @@ def register(main: click.Group, resolve_root: Any) -> None:
                 + (f" and every {every:g} s" if every > 0 else ""),
                 err=True,
             )
+        runners.append(threading.Thread(target=_purge_sessions, args=(stop, engine)))
         runners.append(
             threading.Thread(
                 target=_close_measures,

@@ -15,6 +15,7 @@ import re
 import signal
 import socket
 import subprocess
+import time
 import zlib
 from urllib.parse import parse_qs, urlparse
 
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.cli import main
 from fhir_burnout.web import create_app
+from fhir_burnout.web._sessions import PENDING_LIFETIME, SESSION_MAX, purge
 from fhir_burnout.workflow import change_task, enrol
 
 from .conftest import SAFETY_OWNER_TOML, SAFETY_TOML, app_settings, path_of
@@ -293,3 +295,51 @@ def test_the_first_page_shows_where_the_client_is_in_the_programme(app, sandbox)
     other.get(sign_in_at_ehr(started.headers["Location"] + "&login_hint=Patient/pat-07"))
     page = other.get("/", headers={"Accept-Language": "nl"}).get_data(as_text=True)
     assert "nog niet aangemeld" in page and "Signalen van je lichaam" not in page
+
+
+def test_logout_ends_this_launch_and_its_tokens(app, sandbox):
+    """ "Uitloggen" deletes the session and its tokens; the next page is signed out, with
+    crisis help. A second launch in the same browser (another tab) stays signed in."""
+    client = app.test_client()
+    launch(client, sandbox, patient="pat-03")
+    first = session_cookie(client)["sid"]
+    launch(client, sandbox, patient="pat-04")
+    [(_, first_sid), (second_ctx, second_sid)] = session_cookie(client)["launches"]
+    assert first_sid == first
+    page = client.get("/", headers={"Accept-Language": "nl"}).get_data(as_text=True)
+    assert "Uitloggen" in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+    assert client.post(f"/logout?ctx={second_ctx}", data={}).status_code == 400  # no token
+    out = client.post(f"/logout?ctx={second_ctx}", data={"csrf_token": token},
+                      headers={"Accept-Language": "nl"})  # fmt: skip
+    text_ = out.get_data(as_text=True)
+    assert out.status_code == 200 and "Je bent uitgelogd" in text_ and "0800-0113" in text_
+    store = app.extensions["fhir_burnout"]["store"]
+    assert store.get(second_sid) is None and store.get(first_sid) is not None
+    assert client.get(f"/?ctx={second_ctx}").status_code == 401  # that launch is gone
+    assert client.get("/").status_code == 200  # the other tab's launch carries on
+    assert session_cookie(client)["sid"] == first_sid
+
+
+def test_the_worker_purges_ended_sessions_and_forgotten_pending_launches(app, sandbox):
+    """Nothing is kept longer than it can serve: pending launches nobody came back for and
+    sessions that can no longer be used go, with their encrypted tokens; live ones stay."""
+    engine = app.extensions["fhir_burnout"]["engine"]
+    store = app.extensions["fhir_burnout"]["store"]
+    live_one, ended = app.test_client(), app.test_client()
+    launch(live_one, sandbox, patient="pat-05")
+    launch(ended, sandbox, patient="pat-06")
+    for _ in range(3):  # started, never finished
+        app.test_client().get("/login")
+    now = time.time()
+    with engine.begin() as connection:  # one session is older than a day of work allows
+        connection.execute(
+            text("UPDATE launch_session SET created_at = :old WHERE id = :id"),
+            {"old": now - SESSION_MAX - 1, "id": session_cookie(ended)["sid"]},
+        )
+    assert purge(engine, now) == (0, 1)
+    assert purge(engine, now + PENDING_LIFETIME + 1)[0] == 3
+    assert store.get(session_cookie(live_one)["sid"]) is not None
+    assert store.get(session_cookie(ended)["sid"]) is None
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM pending_launch")).scalar() == 0

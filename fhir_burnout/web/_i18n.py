@@ -837,6 +837,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Client {patient}: signal to review since {date} (open: {n}), before or at the "
         "next contact",
     },
+    # --- issue 17: sessions that end ---
+    "logout": {"nl": "Uitloggen", "en": "Sign out"},
+    "signed_out_done": {
+        "nl": "Je bent uitgelogd. Wil je verder? Open het programma opnieuw vanuit je dossier "
+        "of patiëntenportaal.",
+        "en": "You are signed out. To carry on, open the programme again from your record or "
+        "patient portal.",
+    },
 }
 
 

@@ -62,9 +62,9 @@ from fhir_burnout.smart_launch import (
     UntrustedIssuerError,
 )
 from fhir_burnout.sync import Agent, enqueue
-from fhir_burnout.web._launch import SESSION_MAX, _browser_id, person_name, sign_in
+from fhir_burnout.web._launch import _browser_id, person_name, sign_in
 from fhir_burnout.web._render import render
-from fhir_burnout.web._sessions import SessionStore
+from fhir_burnout.web._sessions import SESSION_MAX, SessionStore
 
 bp = Blueprint("koppeltaal", __name__, url_prefix="/koppeltaal")
 log = logging.getLogger(__name__)

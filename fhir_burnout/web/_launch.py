@@ -35,7 +35,7 @@ from fhir_burnout.smart_launch._scopes import ScopeRequest
 from fhir_burnout.web._csrf import csrf_ok
 from fhir_burnout.web._i18n import format_date
 from fhir_burnout.web._render import language, message_page, render
-from fhir_burnout.web._sessions import LaunchSessionRow, SessionStore
+from fhir_burnout.web._sessions import SESSION_MAX, LaunchSessionRow, SessionStore
 from fhir_burnout.web._waiting_help import waiting_help
 from fhir_burnout.workflow import notes_for, programme_views
 
@@ -121,6 +121,27 @@ def callback() -> Response | tuple[str, int]:
     if result.locale:
         session["locale"] = result.locale
     return redirect(url_for("launch.home"))
+
+
+@bp.post("/logout")
+def logout() -> Response | tuple[str, int]:
+    """Sign out of this launch: its session and tokens are deleted here (the EHR's own
+    sign-in is the EHR's); other tabs' launches stay. The page says so, with crisis help."""
+    if not csrf_ok():
+        return message_page("error_form_expired", 400)
+    sid = current_sid()
+    if sid:
+        _state()["store"].end(sid)
+    kept = [p for p in session.get("launches") or [] if isinstance(p, list) and p[1] != sid]
+    session["launches"] = kept
+    if session.get("sid") == sid:
+        session.pop("sid", None)
+        if kept:
+            session["sid"] = kept[-1][1]
+    session.pop("user_name", None)
+    g.ctx = None  # the page after it belongs to no launch
+    g.launch_session = None
+    return message_page("signed_out_done", 200)
 
 
 # --- one context per launch --------------------------------------------------------------
@@ -255,10 +276,6 @@ def current_launch() -> tuple[LaunchSessionRow, str] | None:
         raise SessionExpired from None
     store.update_tokens(row.id, result)
     return row, result.access_token
-
-
-#: The longest a signed-in session lasts, whatever the EHR's tokens allow (seconds).
-SESSION_MAX = 12 * 3600.0
 
 
 def current_session(

@@ -23,6 +23,8 @@ from fhir_burnout.db import Base
 from fhir_burnout.smart_launch import LaunchResult, PendingLaunch, StateError
 
 PENDING_LIFETIME = 600.0  # seconds a person may take to sign in at the EHR
+#: The longest a signed-in session lasts, whatever the EHR's tokens allow (seconds).
+SESSION_MAX = 12 * 3600.0
 
 
 class PendingLaunchRow(Base):
@@ -178,3 +180,22 @@ class SessionStore:
         """Forget a session and its tokens."""
         with Session(self.engine) as db, db.begin():
             db.execute(delete(LaunchSessionRow).where(LaunchSessionRow.id == session_id))
+
+
+def purge(engine: Engine, now: float | None = None) -> tuple[int, int]:
+    """Delete what nobody can use any more: pending launches nobody came back for, and
+    ended sessions with their tokens (the worker does this now and then). Needs no key:
+    nothing is decrypted. Returns (pending, sessions) deleted."""
+    now = time.time() if now is None else now
+    nobody_came = PendingLaunchRow.created_at < now - PENDING_LIFETIME
+    ended = (LaunchSessionRow.created_at < now - SESSION_MAX) | (
+        (LaunchSessionRow.expires_at < now) & LaunchSessionRow.refresh_token.is_(None)
+    )
+    with Session(engine) as db, db.begin():
+        pending = db.execute(delete(PendingLaunchRow).where(nobody_came))
+        sessions = db.execute(delete(LaunchSessionRow).where(ended))
+    return _count(pending), _count(sessions)
+
+
+def _count(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
