@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -10,9 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhir_burnout.sync import OutboxEntry
+from fhir_burnout.web import create_app
 from fhir_burnout.workflow import ResponseRow, TaskRow, add_note, enrol, pause, resume
 
-from .conftest import client_of, hidden_fields, path_of
+from .conftest import app_settings, client_of, hidden_fields, path_of
 from .smart_flow import sign_in_at_ehr
 
 
@@ -94,9 +96,22 @@ def test_pages_carry_a_strict_content_security_policy(app, enrolled):
     policy = page.headers["Content-Security-Policy"]
     nonce = re.search(r"'nonce-([^']+)'", policy)[1]
     assert "default-src 'self'" in policy and "script-src 'self'" in policy
+    assert "frame-ancestors 'none'" in policy  # no other site frames a page of ours
+    assert "Strict-Transport-Security" not in page.headers  # plain http: nothing to pin
     assert f'<style nonce="{nonce}">' in page.get_data(as_text=True)
     assert page.headers["Cache-Control"] == "no-store"
     assert client.get("/").headers["Content-Security-Policy"] != policy  # a nonce per answer
+
+
+def test_over_https_browsers_are_told_to_stay_on_https(app, sandbox, tmp_path):
+    secure = create_app(
+        dataclasses.replace(
+            app_settings(sandbox.fhir_base, tmp_path), base_url="https://b.example"
+        )
+    )
+    answer = secure.test_client().get("/hulp", base_url="https://b.example")
+    assert answer.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+    secure.extensions["fhir_burnout"]["engine"].dispose()
 
 
 def test_an_oversized_post_is_refused_with_a_readable_page(app, enrolled):
@@ -127,10 +142,12 @@ def test_the_client_switches_to_english_and_back(app, enrolled):
     page = client.get(f"/task/{first}", headers={"Accept-Language": "nl"}).get_data(as_text=True)
     assert "<h1>What is burn-out?</h1>" in page and ">Nederlands</button>" in page
     # Only our own pages as the way back, and never without the form's token.
-    elsewhere = client.post(
-        "/language", data={"csrf_token": token, "language": "nl", "next": "//evil.example"}
-    )
-    assert path_of(elsewhere.headers["Location"]) == "/"
+    for away in ("//evil.example", "/\t/evil.example", "/\\evil.example", "/\n/evil.example",
+                 "https://evil.example", "/%09/x\t"):  # fmt: skip
+        elsewhere = client.post(
+            "/language", data={"csrf_token": token, "language": "nl", "next": away}
+        )
+        assert path_of(elsewhere.headers["Location"]) == "/", away
     assert client.post("/language", data={"language": "en"}).status_code == 400
 
 

@@ -9,6 +9,7 @@ through ``workflow`` and so through the outbox: the page never waits on the EHR.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,6 +47,9 @@ from fhir_burnout.workflow import (
 )
 
 bp = Blueprint("client", __name__)
+#: A path on this site: a slash not followed by another slash or a backslash, and no
+#: whitespace, control character or backslash anywhere.
+_OWN_PATH = re.compile(r"/(?![/\\])[^\s\x00-\x1f\x7f\\]*")
 REFLECTION = "exercise-reflection"  # the Questionnaire after each exercise
 
 
@@ -312,8 +316,10 @@ def choose_language_route() -> str | tuple[str, int] | Response:
     if wanted in LANGUAGES:
         session["chosen_language"] = wanted
     back = request.form.get("next", "")
-    # Only a path of our own: never an address elsewhere (an open redirect).
-    if not back.startswith("/") or back.startswith("//"):
+    # Only a path of our own: never an address elsewhere (an open redirect). Browsers drop
+    # tabs and newlines from a URL and read a backslash as a slash, so "/\t/evil.example"
+    # and "/\\evil.example" are "//evil.example" to them: none of those may pass.
+    if not _OWN_PATH.fullmatch(back):
         back = url_for("launch.home")
     return redirect(back, code=303)
 

@@ -1,7 +1,8 @@
 """Security headers on every answer, and a size limit on what may be posted.
 
 Content-Security-Policy: only our own origin for everything; the one inline style block
-carries a per-response nonce, and there is no inline script at all. Forms and API bodies
+carries a per-response nonce, there is no inline script at all, and no other site may frame
+a page. HSTS when the app is served over https. Forms and API bodies
 larger than ``MAX_BODY`` are refused with 413 before anything is read or stored (the page
 or OperationOutcome that says so is ``_crisis_pages``').
 """
@@ -29,17 +30,22 @@ def init_app(app: Flask) -> None:
     if app.config.get("MAX_CONTENT_LENGTH") is None:  # a deployment may have set its own
         app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.jinja_env.globals["csp_nonce"] = csp_nonce
+    secure = bool(app.config.get("SESSION_COOKIE_SECURE"))  # set when base_url is https
 
     @app.after_request
     def _headers(response: Response) -> Response:
         response.headers["Content-Security-Policy"] = (
             "default-src 'self'; "
             f"style-src 'self' 'nonce-{csp_nonce()}'; "
-            "script-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'"
+            "script-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+            # No page of ours is framed by another site (clickjacking a decision button).
+            "frame-ancestors 'none'"
             # No form-action: a launch posted from our origin is redirected to the EHR's
             # authorization server, and form-action would block that redirect.
         )
         response.headers["X-Content-Type-Options"] = "nosniff"
+        if secure:  # behind TLS: browsers never try plain HTTP again for a year
+            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         response.headers["Referrer-Policy"] = "no-referrer"
         if request.path.startswith("/fhir/") or response.mimetype == "text/html":
             response.headers.setdefault("Cache-Control", "no-store")  # health data
