@@ -343,3 +343,16 @@ def test_the_worker_purges_ended_sessions_and_forgotten_pending_launches(app, sa
     assert store.get(session_cookie(ended)["sid"]) is None
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM pending_launch")).scalar() == 0
+
+
+def test_access_logs_keep_no_callback_or_invitation_codes(live, caplog):
+    """The server's own request lines (Werkzeug's, on a real port): the callback's code and
+    state and an invitation code are written as [redacted]; the rest of the line stays."""
+    caplog.set_level(logging.INFO, logger="werkzeug")
+    requests.get(f"{live.app_url}/callback?code=SECRET-CODE-1&state=STATE-2&iss=x", timeout=10)
+    requests.get(f"{live.app_url}/invite/ABCD-EFGH", timeout=10)
+    lines = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
+    assert any("/callback?code=[redacted]&state=[redacted]&iss=x" in line for line in lines)
+    assert any("/invite/[redacted]" in line for line in lines)
+    assert not any("SECRET-CODE-1" in line or "STATE-2" in line for line in lines)
+    assert not any("ABCD-EFGH" in line for line in lines)

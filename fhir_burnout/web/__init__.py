@@ -31,6 +31,7 @@ from fhir_burnout.web import (
     _practitioner_pages,
     _progress_pages,
     _questionnaire_pages,
+    _redact,
     _referral_api,
     _referral_notify,
     _triage_pages,
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         "discovery": DiscoveryCache(http),
     }
     _headers.init_app(app)
+    _redact.install()
     _launch.init_app(app)
     _crisis_pages.init_app(app)
     app.register_blueprint(_launch.bp)
