@@ -29,7 +29,7 @@ from fhir_burnout.web import create_app
 from fhir_burnout.web._sessions import PENDING_LIFETIME, SESSION_MAX, purge
 from fhir_burnout.workflow import change_task, enrol
 
-from .conftest import SAFETY_OWNER_TOML, SAFETY_TOML, app_settings, path_of
+from .conftest import SAFETY_OWNER_TOML, SAFETY_TOML, app_settings, hidden_fields, path_of
 from .smart_flow import sign_in_at_ehr
 
 
@@ -356,3 +356,28 @@ def test_access_logs_keep_no_callback_or_invitation_codes(live, caplog):
     assert any("/invite/[redacted]" in line for line in lines)
     assert not any("SECRET-CODE-1" in line or "STATE-2" in line for line in lines)
     assert not any("ABCD-EFGH" in line for line in lines)
+
+
+def test_a_refused_refresh_ends_the_session_for_every_page(app, sandbox):
+    """The EHR refuses the refresh token (the authorisation was ended there): the client's
+    pages that need nothing from the EHR are closed too, and the care professional cannot
+    enrol anyone; nothing is enrolled."""
+    client = app.test_client()
+    launch(client, sandbox, patient="pat-10")
+    assert client.get("/progress").status_code == 200
+    store, sid = expire(app, client, refresh_token=store_seal(app, "revoked-at-the-ehr"))
+    assert client.get("/progress").status_code == 401
+    assert store.refresh_token(store.get(sid)) is None  # ended, not only refused once
+    assert client.get("/progress").status_code == 401
+
+    desk = app.test_client()
+    launch(desk, sandbox, patient="pat-11", practitioner="prac-1")
+    page = desk.get("/practitioner").get_data(as_text=True)
+    expire(app, desk, refresh_token=store_seal(app, "revoked-at-the-ehr"))
+    fields = hidden_fields(page)
+    enrolled = desk.post("/practitioner/enrol", data={**fields, "track": "standard"})
+    assert enrolled.status_code == 401
+    engine = app.extensions["fhir_burnout"]["engine"]
+    with engine.connect() as connection:
+        found = connection.execute(text("SELECT count(*) FROM enrolment WHERE patient = 'pat-11'"))
+        assert found.scalar() == 0

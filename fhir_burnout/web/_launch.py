@@ -203,6 +203,7 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def _take_handle() -> None:
         g.ctx = _requested_handle()
+        _renew_or_end()
 
     @app.url_defaults
     def _keep_handle(endpoint: str, values: dict[str, Any]) -> None:
@@ -271,6 +272,11 @@ def current_launch() -> tuple[LaunchSessionRow, str] | None:
     except TokenRequestError as exc:
         if exc.error == "temporarily_unavailable" or (exc.status or 0) >= 500:
             raise EhrUnavailable from None  # no answer: the authorization may well stand
+        # The EHR refused: the authorisation has ended (revoked, say), so the session ends
+        # for every page, not only this one. Its row stays until the worker purges it, so
+        # what the person was sending can still be kept as their draft.
+        log.info("the EHR refused a token refresh (%s): the session ends", exc.error)
+        store.end_authorisation(row.id)
         raise SessionExpired from None
     except LaunchError:
         raise SessionExpired from None
@@ -298,6 +304,22 @@ def current_session(
     if (ran_out or now - row.created_at > SESSION_MAX) and not allow_ended:
         raise SessionExpired
     return row
+
+
+def _renew_or_end() -> None:
+    """Before a page: when its session's access token has (nearly) run out, renew it, so a
+    refused renewal (an authorisation the EHR ended) ends the session on every page, also
+    those that need nothing from the EHR. An EHR that does not answer changes nothing: local
+    pages carry on without it. Done before the view, outside its transactions (on SQLite a
+    second writer inside one would wait for the lock the view holds)."""
+    sid = current_sid() if request.endpoint not in (None, "static") else None
+    row = _state()["store"].get(sid) if sid else None
+    if row is None or not row.refresh_token or row.expires_at - REFRESH_MARGIN > time.time():
+        return
+    try:
+        current_launch()
+    except (EhrUnavailable, SessionExpired):
+        return  # away: carry on; refused: the session is ended, and the view says so
 
 
 class SessionExpired(Exception):  # noqa: N818 - a signal inside the web layer, not an error we raise out

@@ -176,6 +176,16 @@ class SessionStore:
             row.expires_at = result.expires_at
             row.scope = result.scope or row.scope
 
+    def end_authorisation(self, session_id: str) -> None:
+        """The EHR ended this session's authorisation: its tokens go and it counts as ended
+        (``purge`` deletes the row later; until then a draft can still find whose it was)."""
+        with Session(self.engine) as db, db.begin():
+            row = db.get(LaunchSessionRow, session_id)
+            if row is not None:
+                row.access_token = self._seal("")
+                row.refresh_token = None
+                row.expires_at = 0.0
+
     def end(self, session_id: str) -> None:
         """Forget a session and its tokens."""
         with Session(self.engine) as db, db.begin():
