@@ -337,24 +337,25 @@ def sandbox(  # noqa: PLR0917 - click passes each option
 @config_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True)
-@click.option("--workers", type=int, default=0, help="Run under gunicorn with N workers.")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=2, show_default=True,
+    help="gunicorn worker processes.",
+)  # fmt: skip
 def serve(config_path: Path, host: str, port: int, workers: int) -> None:
-    """Run the web app (Flask's server; gunicorn with --workers)."""
+    """Run the web app under gunicorn (never Flask's development server: it is not made for
+    clients' health data on a network)."""
     from fhir_burnout.settings import Settings  # noqa: PLC0415
-    from fhir_burnout.web import create_app  # noqa: PLC0415
 
     try:
         settings = Settings.from_file(config_path)
         settings.check_safety()
     except FhirBurnoutError as exc:
         raise click.ClickException(str(exc)) from None
-    if workers:
-        os.environ["FHIR_BURNOUT_CONFIG"] = str(config_path.resolve())
-        gunicorn = Path(sys.executable).with_name("gunicorn")
-        command = [str(gunicorn), "--workers", str(workers), "--bind", f"{host}:{port}"]
-        command.append("fhir_burnout.web:create_app()")
-        os.execv(command[0], command)  # noqa: S606 - our own fixed command line
-    create_app(settings).run(host=host, port=port)
+    os.environ["FHIR_BURNOUT_CONFIG"] = str(config_path.resolve())
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    command = [str(gunicorn), "--workers", str(workers), "--bind", f"{host}:{port}"]
+    command.append("fhir_burnout.web:create_app()")
+    os.execv(command[0], command)  # noqa: S606 - our own fixed command line
 
 
 @main.command()

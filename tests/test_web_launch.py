@@ -19,6 +19,7 @@ import time
 import zlib
 from urllib.parse import parse_qs, urlparse
 
+import pytest
 import requests
 from cryptography.fernet import Fernet
 from sqlalchemy import text
@@ -222,7 +223,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def test_serve_with_workers_runs_under_gunicorn(sandbox, tmp_path, root):
+@pytest.mark.parametrize("workers", [[], ["--workers", "3"]])
+def test_serve_always_runs_under_gunicorn(sandbox, tmp_path, root, workers):
+    """Never Flask's development server: two workers unless told otherwise."""
     port = free_port()
     config = tmp_path / "fhir-burnout.toml"
     config.write_text(
@@ -241,8 +244,7 @@ def test_serve_with_workers_runs_under_gunicorn(sandbox, tmp_path, root):
         str(config),
         "--port",
         str(port),
-        "--workers",
-        "2",
+        *workers,
     ]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -251,7 +253,7 @@ def test_serve_with_workers_runs_under_gunicorn(sandbox, tmp_path, root):
         seen = []
         for line in process.stdout:
             seen.append(line)
-            if sum("Booting worker" in s for s in seen) == 2:
+            if sum("Booting worker" in s for s in seen) == (int(workers[1]) if workers else 2):
                 break
         assert process.poll() is None, "".join(seen)
         response = requests.get(
