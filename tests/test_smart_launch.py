@@ -23,6 +23,7 @@ from fhir_burnout.smart_launch import (
     DiscoveryCache,
     DiscoveryError,
     IdTokenError,
+    InsufficientScopeError,
     SmartConfiguration,
     StateError,
     TokenRequestError,
@@ -35,6 +36,7 @@ from fhir_burnout.smart_launch import (
     launch_scopes,
     missing_purposes,
     refresh,
+    require_scope,
     trusted_ehr,
     verify_id_token,
 )
@@ -401,3 +403,25 @@ def test_confidential_clients_launch_with_their_own_authentication(confidential_
     with requests.Session() as session, pytest.raises(TokenRequestError) as caught:
         refresh(wrong, config, result.refresh_token, session)
     assert caught.value.error == "invalid_client"
+
+
+@pytest.mark.parametrize(
+    ("scope", "allowed"),
+    [
+        ("system/CarePlan.c", True),
+        ("system/*.cruds", True),
+        ("user/CarePlan.c", False),  # a person's token: never a machine caller's right
+        ("user/*.cruds", False),
+        ("patient/CarePlan.cruds", False),
+        ("system/CarePlan.rs", False),
+    ],
+)
+def test_a_machine_endpoint_takes_only_system_scopes(scope, allowed):
+    """$apply and POST /referrals ask for system/ scopes only: a token a person got (user/)
+    enrols and refers nobody, whatever it allows that person to do."""
+    claims = {"scope": f"openid {scope}"}
+    if allowed:
+        require_scope(claims, "CarePlan", "c", contexts=("system",))
+    else:
+        with pytest.raises(InsufficientScopeError):
+            require_scope(claims, "CarePlan", "c", contexts=("system",))

@@ -54,14 +54,20 @@ def verify_access_token(
     return claims
 
 
-def require_scope(claims: dict[str, Any], resource_type: str, action: str) -> None:
+def require_scope(
+    claims: dict[str, Any],
+    resource_type: str,
+    action: str,
+    contexts: tuple[str, ...] = ("system", "user"),
+) -> None:
     """Raise :class:`InsufficientScopeError` unless a granted scope allows ``action``
-    (c, r, u, d or s) on ``resource_type``, as ``system/`` or ``user/`` scope."""
+    (c, r, u, d or s) on ``resource_type``, in one of ``contexts`` (``system/`` for a
+    machine caller acting for the practice, ``user/`` for a signed-in person)."""
     v1 = {"c": "write", "u": "write", "d": "write", "r": "read", "s": "read"}[action]
     for scope in str(claims.get("scope", "")).split():
         context, _, rest = scope.partition("/")
         kind, _, permissions = rest.partition(".")
-        if context not in ("system", "user") or kind not in (resource_type, "*"):
+        if context not in contexts or kind not in (resource_type, "*"):
             continue
         permissions = permissions.split("?", 1)[0]
         if permissions in ("*", v1) or (permissions.isalpha() and action in permissions):

@@ -40,7 +40,9 @@ def apply(plan_id: str) -> Response:
     state = current_app.extensions["fhir_burnout"]
     try:
         claims, fhir_base = authenticate(state)
-        require_scope(claims, "CarePlan", "c")
+        # A machine caller acting for the practice: a person's user/ token (a patient's
+        # at the portal, say) may never enrol or refer anyone.
+        require_scope(claims, "CarePlan", "c", contexts=("system",))
         params = _parameters()
         patient = _patient(params)
         author = _reference(params.get("practitioner"), ("Practitioner", "PractitionerRole"))

@@ -126,7 +126,9 @@ def push() -> Response:
     state = current_app.extensions["fhir_burnout"]
     try:
         claims, fhir_base = authenticate(state)
-        require_scope(claims, "ServiceRequest", "c")
+        # A machine caller acting for the practice: a person's user/ token (a patient's
+        # at the portal, say) may never enrol or refer anyone.
+        require_scope(claims, "ServiceRequest", "c", contexts=("system",))
         kind = _kind()
         body = _body()
         practice = state["settings"].backend(fhir_base).practice
