@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, current_app, g, redirect, request, session, url_for
+from flask import Blueprint, current_app, g, redirect, request, url_for
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
@@ -380,4 +380,4 @@ def _sign_in(ehr: TrustedEhr, context: HtiLaunch, launched: LaunchedTask) -> Non
     sign_in(sid)
     # The person's name, read with the backend token just now: the pages greet them without
     # asking the domain again (there is no user token to ask with).
-    session["user_name"] = [sid, person_name(launched.user)]
+    store.remember_name(sid, person_name(launched.user))

@@ -138,7 +138,6 @@ def logout() -> Response | tuple[str, int]:
         session.pop("sid", None)
         if kept:
             session["sid"] = kept[-1][1]
-    session.pop("user_name", None)
     g.ctx = None  # the page after it belongs to no launch
     g.launch_session = None
     return message_page("signed_out_done", 200)
@@ -342,17 +341,18 @@ def person_name(resource: dict[str, Any]) -> str:
 
 
 def _names_from_ehr(row: LaunchSessionRow, token: str | None) -> tuple[str, dict[str, Any] | None]:
-    """The signed-in person's own name (read once per session, then kept in the session
-    cookie) and, for a care professional, the patient banner (``patient_banner``). The name
-    is "" while the EHR does not answer: it is nice to have, and the page works without it."""
-    kept = session.get("user_name")
-    user_name = str(kept[1]) if isinstance(kept, list) and kept[:1] == [row.id] else None
+    """The signed-in person's own name (read once per session and kept with it, encrypted,
+    never in the cookie) and, for a care professional, the patient banner
+    (``patient_banner``). The name is "" while the EHR does not answer: it is nice to have,
+    and the page works without it."""
+    store: SessionStore = _state()["store"]
+    user_name = store.user_name(row)
     if token and user_name is None and row.fhir_user:
         try:
             with FhirClient(row.fhir_base, token=token, session=requests.Session()) as client:
                 resource_type, resource_id = row.fhir_user.rstrip("/").split("/")[-2:]
                 user_name = person_name(client.read(resource_type, resource_id))
-                session["user_name"] = [row.id, user_name]
+                store.remember_name(row.id, user_name)
         except FhirServerError:
             pass  # no answer or an error: the name waits for the next page
     return user_name or "", patient_banner(token)

@@ -56,6 +56,8 @@ class LaunchSessionRow(Base):
     refresh_token: Mapped[bytes | None] = mapped_column(LargeBinary)
     expires_at: Mapped[float] = mapped_column(Float)
     created_at: Mapped[float] = mapped_column(Float)
+    #: The person's name as the EHR has it, encrypted (never in the browser's cookie)
+    user_name: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class SessionStore:
@@ -163,6 +165,17 @@ class SessionStore:
     def refresh_token(self, row: LaunchSessionRow) -> str | None:
         """The session's refresh token, decrypted, if there is one."""
         return self._open(row.refresh_token) if row.refresh_token else None
+
+    def user_name(self, row: LaunchSessionRow) -> str | None:
+        """The signed-in person's name, if it was read; decrypted."""
+        return self._open(row.user_name) if row.user_name else None
+
+    def remember_name(self, session_id: str, name: str) -> None:
+        """Keep the signed-in person's name with their session (read once from the EHR)."""
+        with Session(self.engine) as db, db.begin():
+            row = db.get(LaunchSessionRow, session_id)
+            if row is not None:
+                row.user_name = self._seal(name)
 
     def update_tokens(self, session_id: str, result: LaunchResult) -> None:
         """Replace a session's tokens after a refresh (refresh tokens rotate)."""
