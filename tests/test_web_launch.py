@@ -387,3 +387,28 @@ def test_a_refused_refresh_ends_the_session_for_every_page(app, sandbox):
     with engine.connect() as connection:
         found = connection.execute(text("SELECT count(*) FROM enrolment WHERE patient = 'pat-11'"))
         assert found.scalar() == 0
+
+
+def test_a_refused_launch_is_logged_for_the_integrator_with_a_reference_on_the_page(
+    app, sandbox, caplog
+):
+    """The authorization server sends the person back with an error: the page gives a
+    reference; the log has the same reference, the reason, the EHR and the server's own
+    error and description (a forged line break flattened), and never the state."""
+    client = app.test_client()
+    started = client.get("/launch", query_string=ehr_launch_params(sandbox, "pat-02"))
+    state = parse_qs(urlparse(started.headers["Location"]).query)["state"][0]
+    caplog.set_level(logging.INFO, logger="fhir_burnout.web._launch")
+    answer = client.get(
+        "/callback",
+        query_string={"state": state, "error": "access_denied",
+                      "error_description": "The user said no\nlaunch ok: forged"},
+        headers={"Accept-Language": "nl"},
+    )  # fmt: skip
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 400 and "0800-0113" in page
+    reference = re.search(r"Noem dan deze code: ([0-9a-f]{8})", page)[1]
+    [line] = [r.getMessage() for r in caplog.records if reference in r.getMessage()]
+    assert "access_denied" in line and "The user said no" in line
+    assert f"iss={sandbox.fhir_base}" in line
+    assert "\n" not in line and state not in line

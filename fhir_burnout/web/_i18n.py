@@ -839,6 +839,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     # --- issue 17: sessions that end ---
     "logout": {"nl": "Uitloggen", "en": "Sign out"},
+    "error_reference": {
+        "nl": "Neem je contact op met de praktijk? Noem dan deze code: {reference}.",
+        "en": "If you contact the practice, please mention this code: {reference}.",
+    },
     "signed_out_done": {
         "nl": "Je bent uitgelogd. Wil je verder? Open het programma opnieuw vanuit je dossier "
         "of patiëntenportaal.",

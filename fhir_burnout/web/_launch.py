@@ -24,6 +24,7 @@ from fhir_burnout.errors import FhirServerError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.smart_launch import (
     LaunchError,
+    PendingLaunch,
     TokenRequestError,
     UntrustedIssuerError,
     begin_launch,
@@ -33,7 +34,7 @@ from fhir_burnout.smart_launch import (
 )
 from fhir_burnout.smart_launch._scopes import ScopeRequest
 from fhir_burnout.web._csrf import csrf_ok
-from fhir_burnout.web._i18n import format_date
+from fhir_burnout.web._i18n import format_date, translate
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.web._sessions import SESSION_MAX, LaunchSessionRow, SessionStore
 from fhir_burnout.web._waiting_help import waiting_help
@@ -108,6 +109,7 @@ def callback() -> Response | tuple[str, int]:
         for k, v in request.args.items()
         if k in ("code", "state", "error", "error_description")
     }
+    pending = None
     try:
         pending, extra = store.take_pending(params.get("state", ""), _browser_id())
         ehr = trusted_ehr(pending.fhir_base, state["settings"].ehrs)
@@ -115,12 +117,37 @@ def callback() -> Response | tuple[str, int]:
         scopes = ScopeRequest(pending.scope, tuple(tuple(p) for p in extra["purposes"]))
         result = complete_launch(ehr, config, pending, params, state["http"], scopes=scopes)
     except (LaunchError, TokenRequestError) as exc:
-        log.info("launch refused at callback: %s", type(exc).__name__)
-        return message_page("error_launch", 400)
+        return _refused_launch(exc, params, pending)
     sign_in(store.create_session(ehr.fhir_base, result, result.role))
     if result.locale:
         session["locale"] = result.locale
     return redirect(url_for("launch.home"))
+
+
+#: What of an authorization server's words may reach our log: no control characters (a
+#: forged line), and not more than a sentence.
+_UNSAFE = re.compile(r"[^\w .,:;()/'-]")
+
+
+def _refused_launch(
+    exc: Exception, params: dict[str, str], pending: PendingLaunch | None
+) -> tuple[str, int]:
+    """A launch refused at the callback: a log line an integrator can act on (the reason,
+    the EHR, the authorization server's own error and description; never a code, state or
+    token) under a reference the person's page shows too."""
+    reference = secrets.token_hex(4)
+    said = _UNSAFE.sub(" ", params.get("error_description", ""))[:160].strip()
+    log.warning(
+        "launch refused [%s]: %s; iss=%s; error=%s; description=%s",
+        reference, type(exc).__name__, pending.fhir_base if pending else "?",
+        _UNSAFE.sub(" ", params.get("error", ""))[:40] or "-", said or "-",
+    )  # fmt: skip
+    text = (
+        translate("error_launch", language())
+        + " "
+        + translate("error_reference", language(), reference=reference)
+    )
+    return render("message.html", status=400, message=text)
 
 
 @bp.post("/logout")
