@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import requests
 from flask import Blueprint, Flask, current_app, g, redirect, request, session, url_for
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
@@ -339,7 +340,10 @@ def _renew_or_end() -> None:
     pages carry on without it. Done before the view, outside its transactions (on SQLite a
     second writer inside one would wait for the lock the view holds)."""
     sid = current_sid() if request.endpoint not in (None, "static") else None
-    row = _state()["store"].get(sid) if sid else None
+    try:
+        row = _state()["store"].get(sid) if sid else None
+    except SQLAlchemyError:
+        return  # the database is away: the view answers for that (and keeps what was typed)
     if row is None or not row.refresh_token or row.expires_at - REFRESH_MARGIN > time.time():
         return
     try:
