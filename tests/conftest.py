@@ -14,6 +14,8 @@ import requests
 from click.testing import CliRunner
 from cryptography.fernet import Fernet
 from playwright.sync_api import Browser, sync_playwright
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from fhir_burnout.db import create_db_engine, upgrade
@@ -29,6 +31,7 @@ from fhir_burnout.sandbox import start_sandbox
 from fhir_burnout.settings import SafetyPromise, Settings
 from fhir_burnout.smart_launch import BackendTokenSource, TrustedEhr, backend_token
 from fhir_burnout.web import create_app
+from fhir_burnout.workflow import ResponseRow, TaskRow
 
 from .outbox_load import postgres_schema, worker_token_source
 from .smart_flow import APP, discovery
@@ -316,3 +319,18 @@ def accessible(page, name: str) -> None:
     ]
     assert problems == [], f"{name}: {json.dumps(problems, indent=1)}"
     page.screenshot(path=str(SCREENSHOTS / f"journey-{name}.png"), full_page=True)
+
+
+def responses_and_alerts(app, task):
+    """(responses to ``task``, safety Tasks for the care professional about its client)."""
+    with Session(app.extensions["fhir_burnout"]["engine"]) as db:
+        enrolment = db.get(TaskRow, task).enrolment_key
+        responses = db.scalar(
+            select(func.count()).select_from(ResponseRow).where(ResponseRow.task_key == task)
+        )
+        alerts = db.scalar(
+            select(func.count())
+            .select_from(TaskRow)
+            .where(TaskRow.enrolment_key == enrolment, TaskRow.action_id.startswith("safety:"))
+        )
+        return responses, alerts

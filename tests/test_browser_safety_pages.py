@@ -10,13 +10,12 @@ import json
 
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fhir_burnout.web._headers import MAX_BODY
-from fhir_burnout.workflow import ResponseRow, TaskRow, enrol
+from fhir_burnout.workflow import enrol
 
-from .conftest import SCREENSHOTS, accessible, home_url
+from .conftest import SCREENSHOTS, accessible, home_url, responses_and_alerts
 
 
 def enrolled(live, patient, track="waiting-list"):
@@ -36,18 +35,7 @@ def launched(live, page, patient):
 
 
 def counts(live, task):
-    """(responses to ``task``, safety Tasks for the care professional about its client)."""
-    with Session(live.app.extensions["fhir_burnout"]["engine"]) as db:
-        enrolment = db.get(TaskRow, task).enrolment_key
-        responses = db.scalar(
-            select(func.count()).select_from(ResponseRow).where(ResponseRow.task_key == task)
-        )
-        alerts = db.scalar(
-            select(func.count())
-            .select_from(TaskRow)
-            .where(TaskRow.enrolment_key == enrolment, TaskRow.action_id.startswith("safety:"))
-        )
-        return responses, alerts
+    return responses_and_alerts(live.app, task)
 
 
 def tap_sized(locator):

@@ -17,15 +17,23 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from fhir_burnout.sandbox import start_sandbox
 from fhir_burnout.web import create_app
-from fhir_burnout.workflow import ResponseRow, TaskRow, enrol
+from fhir_burnout.workflow import ResponseRow, enrol
 
-from .conftest import PHONE, SCREENSHOTS, Live, accessible, app_settings, home_url
+from .conftest import (
+    PHONE,
+    SCREENSHOTS,
+    Live,
+    accessible,
+    app_settings,
+    home_url,
+    responses_and_alerts,
+)
 
 INITDB = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
 SAFETY_QUESTION = "Had je de afgelopen week gedachten"
@@ -108,18 +116,7 @@ def live_on(cluster, tmp_path):
 
 
 def stored(live, task):
-    """(responses to ``task``, safety Tasks for the care professional of its enrolment)."""
-    with Session(live.app.extensions["fhir_burnout"]["engine"]) as db:
-        enrolment = db.get(TaskRow, task).enrolment_key
-        responses = db.scalar(
-            select(func.count()).select_from(ResponseRow).where(ResponseRow.task_key == task)
-        )
-        alerts = db.scalar(
-            select(func.count())
-            .select_from(TaskRow)
-            .where(TaskRow.enrolment_key == enrolment, TaskRow.action_id.startswith("safety:"))
-        )
-        return responses, alerts
+    return responses_and_alerts(live.app, task)
 
 
 def test_a_send_while_the_database_is_down_keeps_the_answers_and_shows_crisis_help(
