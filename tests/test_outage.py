@@ -8,31 +8,27 @@ raises the alert, once."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 import socket
 import subprocess
 import tempfile
-import threading
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.serving import make_server
 
-from fhir_burnout.sandbox import start_sandbox
-from fhir_burnout.web import create_app
 from fhir_burnout.workflow import ResponseRow, enrol
 
 from .conftest import (
     PHONE,
     SCREENSHOTS,
-    Live,
     accessible,
-    app_settings,
     home_url,
     responses_and_alerts,
+    serving,
 )
 
 INITDB = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
@@ -91,28 +87,15 @@ def cluster():
 
 
 @pytest.fixture
-def live_on(cluster, tmp_path):
+def live_on(cluster, tmp_path_factory):
     """The app on a real port, on the cluster's database, and a sandbox EHR launching it."""
-    holder = {}
 
-    def wsgi(environ, start_response):
-        return holder["app"](environ, start_response)
+    def on_the_cluster(settings):
+        return dataclasses.replace(settings, database_url=cluster.url)
 
-    server = make_server("127.0.0.1", 0, wsgi, threaded=True)
-    app_url = f"http://127.0.0.1:{server.server_port}"
-    with start_sandbox(app_url=app_url) as info:
-        settings = app_settings(
-            info.fhir_base, tmp_path, database_url=cluster.url, base_url=app_url
-        )
-        holder["app"] = create_app(settings)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield Live(app_url, info, holder["app"])
-        finally:
-            server.shutdown()
-            thread.join(timeout=10)
-            holder["app"].extensions["fhir_burnout"]["engine"].dispose()
+    with serving(tmp_path_factory, "outage", on_the_cluster) as running:
+        yield running
+        running.app.extensions["fhir_burnout"]["engine"].dispose()
 
 
 def stored(live, task):
