@@ -43,6 +43,7 @@ from fhir_burnout.questionnaire import (
     safety_signals,
     score,
 )
+from fhir_burnout.web._client_pages import subject_of
 from fhir_burnout.web._csrf import csrf_ok
 from fhir_burnout.web._form_fields import (
     change_entries,
@@ -285,7 +286,7 @@ def _post(engine: Engine, form: FormModel, task: TaskRow, who: str) -> Any:
     if action == "submit":
         now = datetime.now(UTC)
         response, issues = checked_response(
-            form, answers, who=who, subject=_subject(task), now=now, lang=language()
+            form, answers, who=who, subject=subject_of(task), now=now, lang=language()
         )
         if not issues:
             return _submit(engine, form, task, who, response, answers=answers, now=now)
@@ -303,10 +304,6 @@ def _post(engine: Engine, form: FormModel, task: TaskRow, who: str) -> Any:
     if action == "stay" or _worrying(form, answers):
         return redirect(url_for(".questionnaire_page", key=key), code=303)
     return redirect(url_for("launch.home"), code=303)
-
-
-def _subject(task: TaskRow) -> str:
-    return f"Patient/{task.enrolment.patient}"
 
 
 def _save(engine: Engine, task: TaskRow, answers: dict[str, Any]) -> str:
