@@ -87,22 +87,33 @@ def _koppeltaal_poller(settings: Settings, engine: Any, clients: Any, resolve_ro
     return KoppeltaalPoller.from_settings(engine, clients.get, definitions, settings)
 
 
+def _map_every_table() -> None:
+    """Import every table and let SQLAlchemy configure its mappers, once, before the
+    worker's threads start. A thread that imports a table module while another queries
+    catches the mappers half-way (a relationship naming a class not defined yet), and
+    every query of that process fails the same way from then on."""
+    from sqlalchemy.orm import configure_mappers  # noqa: PLC0415
+
+    import fhir_burnout.koppeltaal._tables  # noqa: PLC0415
+    import fhir_burnout.referral._tables  # noqa: PLC0415
+    import fhir_burnout.sync._tables  # noqa: PLC0415
+    import fhir_burnout.web._sessions  # noqa: PLC0415
+    import fhir_burnout.workflow._tables  # noqa: F401, PLC0415
+
+    configure_mappers()
+
+
 #: How often the worker closes the weekly measures of tracks that have run their time.
 MEASURES_EVERY = 3600.0
 
 
 def _close_measures(
-    stop: threading.Event, engine: Any, root: Path, every: float = MEASURES_EVERY
+    stop: threading.Event, engine: Any, definitions: Any, every: float = MEASURES_EVERY
 ) -> None:
     """Now and then, close the weekly check-ins of tracks that have run their time and ask
     the care professional to finish or extend them (``workflow.end_measures``)."""
-    from fhir_burnout.workflow import end_measures  # noqa: PLC0415
+    from fhir_burnout.workflow import end_measures  # noqa: PLC0415 - imported already
 
-    try:
-        definitions = _definitions(root)
-    except (click.ClickException, FhirBurnoutError) as exc:
-        log.warning("the weekly measures are not closed: %s", exc)
-        return
     while not stop.is_set():
         try:
             with Session(engine) as db, db.begin():
@@ -121,7 +132,7 @@ PURGE_EVERY = 600.0
 def _purge_sessions(stop: threading.Event, engine: Any, every: float = PURGE_EVERY) -> None:
     """Now and then, delete sign-ins that can no longer be used, with their encrypted
     tokens: nothing is kept longer than it can serve (``web._sessions.purge``)."""
-    from fhir_burnout.web._sessions import purge  # noqa: PLC0415 - the web's own table
+    from fhir_burnout.web._sessions import purge  # noqa: PLC0415 - imported already
 
     while not stop.is_set():
         try:
@@ -258,18 +269,21 @@ def register(main: click.Group, resolve_root: Any) -> None:
                 err=True,
             )
         runners.append(threading.Thread(target=_purge_sessions, args=(stop, engine)))
-        runners.append(
-            threading.Thread(
-                target=_close_measures,
-                args=(stop, engine, settings.content_root or resolve_root(None)),
+        try:
+            definitions = _definitions(settings.content_root or resolve_root(None))
+        except (click.ClickException, FhirBurnoutError) as exc:
+            log.warning("the weekly measures are not closed: %s", exc)
+        else:
+            runners.append(
+                threading.Thread(target=_close_measures, args=(stop, engine, definitions))
             )
-        )
         if kt is not None:
             kt_poller = _koppeltaal_poller(settings, engine, kt[1], resolve_root)
             runners.append(
                 threading.Thread(target=kt_poller.run, args=(stop,), kwargs={"idle": idle})
             )
             click.echo(f"worker: polling {len(kt_poller.domains)} Koppeltaal domain(s)", err=True)
+        _map_every_table()
         for runner in runners:
             runner.start()
         for runner in runners:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -55,3 +57,42 @@ def test_an_unknown_track_and_an_unknown_dead_letter_get_clear_messages(runner, 
 def test_db_upgrade_reports_the_migration(runner, config):
     result = run(runner, "db", "upgrade", "--config", config)
     assert result.exit_code == 0 and f"database at migration {head_revision()}" in result.output
+
+
+_THREADS_SEE = """
+import json, os, signal, sys, threading
+from fhir_burnout.db import Base
+from fhir_burnout.cli import main
+
+start, seen = threading.Thread.start, []
+
+def recording_start(thread):
+    mappers = list(Base.registry.mappers)
+    seen.append((len(mappers), all(m.configured for m in mappers)))
+    start(thread)
+    if len(seen) == 1:  # the worker runs: stop it as Ctrl-C would
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+
+threading.Thread.start = recording_start
+try:
+    main(["worker", "--config", sys.argv[1], "--idle", "0.05"])
+except SystemExit:
+    pass
+print(json.dumps(seen))
+"""
+
+
+def test_the_worker_threads_start_on_configured_mappers(config):
+    # A worker thread that imported a table module while another queried caught
+    # SQLAlchemy's mappers half-way, and from then on every round of that process failed
+    # ("expression 'TaskRow.position' failed to locate a name"): a worker that delivers
+    # nothing, forever. Every thread must start on tables that are all there.
+    result = subprocess.run(
+        [sys.executable, "-c", _THREADS_SEE, config], capture_output=True, text=True,
+        timeout=120, check=True,
+    )  # fmt: skip
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(seen) >= 3  # delivery, the session purge, the weekly measures
+    tables = {count for count, _ in seen}
+    assert tables == {max(tables)} and max(tables) >= 10, seen
+    assert all(configured for _, configured in seen), seen
