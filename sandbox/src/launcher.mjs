@@ -3,7 +3,9 @@
  * patient. GET {launcherUrl} shows the form; GET {launcherUrl}?app=CLIENT_ID&practitioner=ID&
  * patient=ID registers the launch with the authorization server and redirects (302) to the app's
  * launch_uri with `iss` (the FHIR base) and `launch`. Without a practitioner the patient is the
- * user: a launch from the patient portal.
+ * user: a launch from the patient portal. With `frame=1` it answers the EHR's chart page instead,
+ * which shows the app in an iframe at that launch URL (how many EHRs show apps); the page is on
+ * the launcher's origin, so the app in it is cross-site unless it shares this host.
  */
 import { escapeHtml, sendHtml } from './auth-server.mjs';
 
@@ -88,7 +90,20 @@ label{display:block;margin:.8em 0}select{min-width:20em}</style></head>
   <label>Patient <select name="patient" required>${options(seed.patients)}</select></label>
   <button type="submit">Launch</button>
   <button type="submit" name="portal" value="1">Open from the patient portal (as the patient)</button>
+  <button type="submit" name="frame" value="1">Show in the chart (iframe)</button>
 </form>
+<p><small>Sandbox EHR: synthetic data, no real patients.</small></p></body></html>`;
+}
+
+/** The EHR's chart page with the app embedded: the iframe opens the launch URL. */
+function chartPage(app, location) {
+  return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Sandbox EHR chart</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{font-family:system-ui,sans-serif;margin:1em}
+iframe{width:100%;height:85vh;border:1px solid #888}</style></head>
+<body><h1>Sandbox EHR chart</h1>
+<iframe title="${escapeHtml(app.client_name ?? app.client_id)}" src="${escapeHtml(location)}"></iframe>
 <p><small>Sandbox EHR: synthetic data, no real patients.</small></p></body></html>`;
 }
 
@@ -127,7 +142,12 @@ export function createLauncher({ launcherUrl, fhirBase, auth, clients, seed = {}
       return;
     }
     const launchId = env.auth.registerLaunch(launch.launch);
-    res.writeHead(302, { location: launchLocation(launch.app, env.fhirBase, launchId) });
+    const location = launchLocation(launch.app, env.fhirBase, launchId);
+    if (query.get('frame') === '1') {
+      sendHtml(res, 200, chartPage(launch.app, location));
+      return;
+    }
+    res.writeHead(302, { location });
     res.end();
   }
 

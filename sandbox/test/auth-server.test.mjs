@@ -641,6 +641,18 @@ describe('EHR launcher', () => {
     assert.ok(location.searchParams.get('launch'));
   });
 
+  test('frame=1 answers the chart page, the app in an iframe at its launch URL', async () => {
+    const res = await fetch(`${sandbox.base}/launcher?app=ehr-app&practitioner=dr-test-jansen&patient=pat-een&frame=1`, { redirect: 'manual' });
+    assert.equal(res.status, 200);
+    const html = await res.text();
+    const src = /<iframe title="Burn-out &#60;App&#62;" src="([^"]+)"/.exec(html)?.[1];
+    assert.ok(src, html);
+    const location = new URL(src.replaceAll('&#38;', '&'));
+    assert.equal(location.origin + location.pathname, `${APP_ORIGIN}/app/launch`);
+    assert.equal(location.searchParams.get('iss'), sandbox.fhirBase);
+    assert.ok(location.searchParams.get('launch'));
+  });
+
   test('the portal button launches as the patient even with a practitioner selected', async () => {
     const browser = new Browser();
     const launchUri = await launchFromEhr(sandbox, browser, {
