@@ -37,6 +37,9 @@ Read in one place, by the CLI or the app factory, never at import time::
     referral_triage = false       # this EHR's referrals only (default: the top-level value)
     practice_name = "Praktijk De Linde"   # named to waiting-list clients: whom to call
     practice_phone = "030 123 45 67"      # (optional) the practice's number for them
+    frame_ancestors = ["https://ehr.example.nl"]  # origins whose pages may show the app in
+                                  # an iframe (default: none); needs an https base_url
+                                  # (http only on this machine): docs/embedding.md
 
 Environment overrides: FHIR_BURNOUT_BASE_URL, FHIR_BURNOUT_DATABASE_URL,
 FHIR_BURNOUT_SECRET_KEY, FHIR_BURNOUT_TOKEN_KEY.
@@ -44,13 +47,16 @@ FHIR_BURNOUT_SECRET_KEY, FHIR_BURNOUT_TOKEN_KEY.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from fhir_burnout.errors import ContentError
 from fhir_burnout.smart_launch import TrustedEhr
@@ -133,6 +139,13 @@ class Settings:
     safety_owners: tuple[tuple[str, str], ...] = ()
     #: the practice's name, for waiting-list clients (None: "de praktijk")
     practice_name: str | None = None
+    #: per EHR (fhir_base): an origin whose pages may show the app in an iframe
+    #: (``frame_ancestors`` in its [[ehr]]; one pair per origin); none: nobody may
+    frame_ancestors: tuple[tuple[str, str], ...] = ()
+
+    def framing_origins(self) -> tuple[str, ...]:
+        """Every origin that may frame the app's pages, each once, in config order."""
+        return tuple(dict.fromkeys(origin for _, origin in self.frame_ancestors))
 
     def safety_owner(self, fhir_base: str) -> str | None:
         """The configured owner of safety signals for clients of the EHR at ``fhir_base``."""
@@ -181,6 +194,15 @@ class Settings:
     def __post_init__(self) -> None:
         if self.default_ehr is None and self.ehrs:
             object.__setattr__(self, "default_ehr", self.ehrs[0].fhir_base)
+        base = urlsplit(self.base_url)
+        if self.frame_ancestors and base.scheme != "https" and not _loopback(base.hostname):
+            # A cross-site frame gets its cookie back only if it is SameSite=None, which
+            # browsers accept only with Secure, i.e. over https (RFC 6265bis 5.6.7).
+            raise ContentError(
+                "config", "frame_ancestors",
+                f"framing by {', '.join(self.framing_origins())} needs an https base_url; "
+                f"{self.base_url} is plain http (allowed only on this machine, for tests)",
+            )  # fmt: skip
 
     @classmethod
     def from_file(cls, path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
@@ -228,10 +250,14 @@ class Settings:
         if poll_seconds < 0:
             raise ContentError(where, "referral_poll_seconds", "must be 0 (off) or more")
         triage = _flag(data, "referral_triage", True, where)
-        ehrs, backends, owners = [], [], []
+        ehrs, backends, owners, framers = [], [], [], []
         for i, raw in enumerate(data.get("ehr", [])):
             if raw.get("safety_owner"):
                 owners.append((str(raw["fhir_base"]).rstrip("/"), str(raw["safety_owner"])))
+            framers += [
+                (str(raw["fhir_base"]).rstrip("/"), origin)
+                for origin in _frame_origins(raw.get("frame_ancestors", []), where, i)
+            ]
             mode = str(raw.get("mode", "smart"))
             if mode not in MODES:
                 raise ContentError(where, f"ehr[{i}].mode", f"use one of {MODES}")
@@ -301,6 +327,7 @@ class Settings:
             safety_promise=_promise(data.get("safety")),
             safety_owners=tuple(owners),
             practice_name=str(data["practice_name"]) if data.get("practice_name") else None,
+            frame_ancestors=tuple(framers),
         )
 
 
@@ -323,3 +350,45 @@ def _promise(raw: Any) -> SafetyPromise | None:
     if not isinstance(raw, Mapping):
         return None
     return SafetyPromise(nl=str(raw.get("promise_nl") or ""), en=str(raw.get("promise_en") or ""))
+
+
+#: An origin as CSP's frame-ancestors names one: scheme, host, optional port; nothing else
+#: (no wildcard, quote, space or ';' that would change the policy around it).
+_ORIGIN = re.compile(r"(https?)://([a-z0-9.-]+|\[[0-9a-f:]+\])(:[0-9]{1,5})?/?")
+
+
+def _frame_origins(raw: Any, where: str, index: int) -> list[str]:
+    """An [[ehr]]'s ``frame_ancestors``: a list of origins, lower-cased, without a trailing
+    slash; anything else stops the app with the key and what is wrong."""
+    key = f"ehr[{index}].frame_ancestors"
+    if not isinstance(raw, list):
+        raise ContentError(
+            where, key, 'must be a list of origins, e.g. ["https://ehr.example.nl"]'
+        )
+    origins = []
+    for item in raw:
+        found = _ORIGIN.fullmatch(item.strip().lower()) if isinstance(item, str) else None
+        if found is None or int((found[3] or ":443")[1:]) > 65535:
+            raise ContentError(
+                where, key,
+                f"{item!r} is not an origin: write the scheme and host (and port) of the EHR's "
+                'page, e.g. "https://ehr.example.nl", without a path',
+            )  # fmt: skip
+        scheme, host = found[1], found[2]
+        if scheme == "http" and not _loopback(host.strip("[]")):
+            raise ContentError(
+                where, key,
+                f"{item!r}: an EHR's page is https (plain http only on this machine, for tests)",
+            )  # fmt: skip
+        origins.append(f"{scheme}://{host}{found[3] or ''}")
+    return origins
+
+
+def _loopback(host: str | None) -> bool:
+    """Whether ``host`` is this machine (localhost or a loopback address)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False

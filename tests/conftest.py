@@ -244,16 +244,25 @@ class Live:
 
 
 @contextlib.contextmanager
-def serving(tmp_path_factory, name="live", configure=lambda settings: settings):
+def serving(
+    tmp_path_factory,
+    name="live",
+    configure=lambda settings: settings,
+    *,
+    tls=None,
+    hostname="127.0.0.1",
+):
     """The app on a real port and a sandbox whose fhir-burnout client redirects to it;
-    ``configure`` may change the app's settings (a practice to write for, say)."""
+    ``configure`` may change the app's settings (a practice to write for, say). With ``tls``
+    (an ``ssl.SSLContext``) it is served over https; ``hostname`` names the loopback address
+    in its URL (``localhost`` is another site than the sandbox's 127.0.0.1)."""
     holder = {}
 
     def wsgi(environ, start_response):
         return holder["app"](environ, start_response)
 
-    server = make_server("127.0.0.1", 0, wsgi, threaded=True)
-    app_url = f"http://127.0.0.1:{server.server_port}"
+    server = make_server("127.0.0.1", 0, wsgi, threaded=True, ssl_context=tls)
+    app_url = f"{'https' if tls else 'http'}://{hostname}:{server.server_port}"
     folder = tmp_path_factory.mktemp(name)
     with start_sandbox(app_url=app_url) as info:
         settings = configure(app_settings(info.fhir_base, folder, base_url=app_url))

@@ -50,11 +50,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     settings.check_safety()  # no promise, no owner: no app (SafetyConfigError names the key)
     app = Flask(__name__)
+    https = settings.base_url.startswith("https://")
+    # Inside an EHR's iframe (another site) a Lax cookie set at /launch never comes back on
+    # /callback. SameSite=None lets it cross (it requires Secure); Partitioned (CHIPS) keys it
+    # to the framing EHR's site, so no other site that frames the app shares the session.
+    # The CSRF token lives in this cookie too: it is the only cookie a launch needs.
+    cross_site = https and bool(settings.framing_origins())
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        SESSION_COOKIE_SAMESITE="None" if cross_site else "Lax",
+        SESSION_COOKIE_SECURE=https,
+        SESSION_COOKIE_PARTITIONED=cross_site,
     )
     http = requests.Session()
     engine = create_db_engine(settings.database_url)
