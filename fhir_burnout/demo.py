@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from cryptography.fernet import Fernet
@@ -71,6 +72,12 @@ class _Deferred:
 PRACTICE_NAME = "Oefenpraktijk De Zandbak"
 
 
+def _origin(url: str) -> str:
+    """The scheme, host and port of ``url``."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def write_config(folder: Path, app_url: str, info: SandboxInfo) -> Path:
     """A fhir-burnout.toml that trusts the sandbox (public client, PKCE)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -99,6 +106,9 @@ def write_config(folder: Path, app_url: str, info: SandboxInfo) -> Path:
         'practice_phone = "+31 20 000 0000"',
         # The sandbox's POH-GGZ owns the signals of clients without their own care professional.
         'safety_owner = "PractitionerRole/role-prac-3"',
+        # The launcher's chart page may show the app in an iframe (same site over http here,
+        # so the session cookie stays Lax; a practice's EHR needs https: docs/embedding.md).
+        f"frame_ancestors = [{json.dumps(_origin(info.launcher))}]",
         # The sync worker uses the sandbox's backend-services client and its key.
         'backend_client_id = "fhir-burnout-worker"',
         'backend_private_key = "keys/worker.jwk"',
@@ -360,6 +370,9 @@ def run_demo(
             echo(f"  {app_url}/practitioner and {app_url}/practice (after a launch)")
             echo("The same client from the patient portal (the patient is the user):")
             echo(f"  {info.launcher}?app={APP_CLIENT_ID}&patient={first}&portal=1")
+            echo("The app inside the EHR's chart page (an iframe):")
+            framed = f"app={APP_CLIENT_ID}&patient={first}&practitioner=prac-1&frame=1"
+            echo(f"  {info.launcher}?{framed}")
             echo(f"A client's own login (without the EHR): {app_url}/login")
             echo(f"A referred client's invitation: {app_url}/invite (or the link above)")
             if wait is not None:

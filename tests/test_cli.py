@@ -58,6 +58,8 @@ def test_demo_builds_publishes_into_the_sandbox_and_prints_the_programme(
     ), result.output
     assert "    pat-04 (Daan Oefenaar): standard\n" in result.output
     assert "/launcher?app=fhir-burnout&patient=pat-04&portal=1" in result.output
+    # The app inside the sandbox EHR's chart page: the demo lets the launcher frame it.
+    assert "/launcher?app=fhir-burnout&patient=pat-04&practitioner=prac-1&frame=1" in result.output
     written = json.loads(info.read_text())
     assert {"fhir_base", "issuer", "launcher", "clients", "seed", "app_url"} <= set(written)
     assert written["app_client_id"] == "fhir-burnout"
