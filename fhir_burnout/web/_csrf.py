@@ -1,8 +1,9 @@
 """CSRF protection for the app's forms: a secret per browser session, in every form.
 
-The token lives in the signed session cookie (SameSite=Lax) and in a hidden field; a POST
-whose field does not match is refused before anything changes, with a page that says to
-try again. Compared in constant time.
+The token lives in the signed session cookie (SameSite=Lax; in an EHR's iframe over https
+SameSite=None but Partitioned, so only the framing EHR's site carries it) and in a hidden
+field; a POST whose field does not match is refused before anything changes, with a page
+that says to try again. Compared in constant time.
 """
 
 from __future__ import annotations
