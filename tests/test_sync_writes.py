@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhir_burnout.cli import main
+from fhir_burnout.errors import ContentError
 from fhir_burnout.settings import Settings
 from fhir_burnout.sync import KEY_SYSTEM, EhrClients, OutboxEntry, Worker, queue_status
 from fhir_burnout.web import create_app
@@ -233,3 +234,23 @@ def test_a_worker_the_ehr_refuses_is_stored_as_the_ehrs_refusal(refused_worker, 
     assert "Alles is afgeleverd of onderweg" not in page
     assert "Het EHR weigert de koppeling van de app" in page
     assert f"{refusal}: client authentication failed" in html.unescape(page)
+
+
+def _ehr_config(**ehr):
+    return {
+        "base_url": "https://app.example", "secret_key": "s", "token_key": "k",
+        "ehr": [{"fhir_base": "https://ehr.example/fhir", "client_id": "app", **ehr}],
+    }  # fmt: skip
+
+
+def test_writes_default_to_backend_services_only_where_the_worker_has_a_key(tmp_path, sandbox):
+    keyless = Settings.from_mapping(_ehr_config(), base_dir=tmp_path, env={})
+    assert keyless.backends[0].writes == "user" and keyless.ehrs[0].user_writes
+    key = tmp_path / "worker.jwk"
+    key.write_text(json.dumps(sandbox.client("fhir-burnout-worker")["private_keys"][0]))
+    keyed = Settings.from_mapping(
+        _ehr_config(backend_private_key="worker.jwk"), base_dir=tmp_path, env={}
+    )
+    assert keyed.backends[0].writes == "backend" and not keyed.ehrs[0].user_writes
+    with pytest.raises(ContentError, match=r"ehr\[0\]\.writes"):
+        Settings.from_mapping(_ehr_config(writes="sometimes"), base_dir=tmp_path, env={})

@@ -876,11 +876,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "practice_blocked_no-user": {
         "nl": "Het EHR neemt alleen gegevens aan met de inlog van een behandelaar of cliënt, "
-        "en deze wijzigingen kwamen niet van iemand die was ingelogd (een verwijzing of een "
-        "wekelijkse check-in). Vraag de beheerder het EHR de app zelf te laten schrijven.",
+        "en deze wijzigingen kwamen niet van iemand die was ingelogd (een verwijzing, of iets "
+        "wat de app zelf deed). Vraag de beheerder het EHR de app zelf te laten schrijven.",
         "en": "The EHR accepts records only with a care professional's or client's sign-in, "
-        "and these changes did not come from someone signed in (a referral or a weekly "
-        "check-in). Ask the administrator to let the app write to the EHR itself.",
+        "and these changes did not come from someone signed in (a referral, or something the "
+        "app did itself). Ask the administrator to let the app write to the EHR itself.",
     },
     "practice_blocked_user-ended": {
         "nl": "De inlog van wie deze wijzigingen deed is verlopen. Ze gaan mee zodra die "
