@@ -87,6 +87,16 @@ def _koppeltaal_poller(settings: Settings, engine: Any, clients: Any, resolve_ro
     return KoppeltaalPoller.from_settings(engine, clients.get, definitions, settings)
 
 
+def _clients(settings: Settings, engine: Any) -> EhrClients:
+    """The worker's FHIR clients: Backend Services, and for EHRs with ``writes = "user"``
+    the tokens of the people whose actions caused the writes (their launch sessions)."""
+    from fhir_burnout.web._session_tokens import SessionTokens  # noqa: PLC0415
+    from fhir_burnout.web._sessions import SessionStore  # noqa: PLC0415
+
+    store = SessionStore(engine, settings.token_key)
+    return EhrClients(settings, SessionTokens(store, settings.ehrs))
+
+
 def _map_every_table() -> None:
     """Import every table and let SQLAlchemy configure its mappers, once, before the
     worker's threads start. A thread that imports a table module while another queries
@@ -237,13 +247,17 @@ def register(main: click.Group, resolve_root: Any) -> None:
         except FhirBurnoutError as exc:
             raise click.ClickException(str(exc)) from None
         engine = _engine(settings)
-        clients = EhrClients(settings)
+        clients = _clients(settings, engine)
         kt = _koppeltaal(settings, engine)  # Koppeltaal domains: their own delivery and poll
         workers = [
             Worker(engine, clients.get, lease=lease, batch=batch,
-                   deliver_for=kt[0] if kt else None)
+                   deliver_for=kt[0] if kt else None, access_for=clients.access)
             for _ in range(max(1, threads))
         ]  # fmt: skip
+        for backend in settings.backends:
+            if backend.mode == "smart":  # say how each EHR gets its writes (issue 17)
+                click.echo(f"worker: {backend.fhir_base} {clients.describe(backend.fhir_base)}",
+                           err=True)  # fmt: skip
         if once:
             while sum(w.run_once() for w in workers):
                 pass
@@ -299,12 +313,29 @@ def register(main: click.Group, resolve_root: Any) -> None:
     @config_option
     @click.option("--json", "as_json", is_flag=True)
     def sync_status(config_path: Path, as_json: bool) -> None:
-        """Queue depth, the oldest entry's age, and every dead letter with the EHR's message."""
-        from fhir_burnout.sync import queue_status  # noqa: PLC0415
+        """Queue depth, the oldest entry's age, how each EHR gets its writes, what cannot be
+        delivered and why, and every dead letter with the EHR's message."""
+        from fhir_burnout.sync import WAITING, queue_status  # noqa: PLC0415
 
-        engine = _engine(_settings(config_path))
+        settings = _settings(config_path)
+        engine = _engine(settings)
         status = queue_status(engine)
         engine.dispose()
+        clients = EhrClients(settings)
+        ehrs: list[dict[str, Any]] = [
+            {
+                "fhir_base": b.fhir_base,
+                "writes": b.writes,
+                "how": clients.describe(b.fhir_base),
+                "waiting": [
+                    {"reason": w.reason, "why": WAITING.get(w.reason, w.reason),
+                     "count": w.count, "status": w.status, "error": w.error}
+                    for w in status.blocked if w.fhir_base == b.fhir_base
+                ],
+            }
+            for b in settings.backends
+            if b.mode == "smart"
+        ]  # fmt: skip
         if as_json:
             click.echo(
                 json.dumps(
@@ -314,6 +345,7 @@ def register(main: click.Group, resolve_root: Any) -> None:
                         "delivered": status.delivered,
                         "dead": status.dead,
                         "oldest_waiting_seconds": status.oldest_waiting_seconds,
+                        "ehrs": ehrs,
                         "dead_letters": [
                             {"id": i, "partition": p, "status": s, "error": e}
                             for i, p, s, e in status.dead_letters
@@ -329,6 +361,11 @@ def register(main: click.Group, resolve_root: Any) -> None:
             f"delivered: {status.delivered}; dead letters: {status.dead}"
         )
         click.echo(f"oldest waiting entry: {'none' if age is None else f'{age:.0f} s old'}")
+        for ehr in ehrs:
+            click.echo(f"EHR {ehr['fhir_base']}: {ehr['how']}")
+            for w in ehr["waiting"]:
+                click.echo(f"  {w['count']} cannot be delivered: {w['why']}")
+                click.echo(f"    last error: {w['error']}")
         for entry_id, partition, http, error in status.dead_letters:
             click.echo(f"  dead letter {entry_id} ({partition}): {http}: {error}")
             click.echo(f"    fix the cause, then: fhir-burnout sync retry {entry_id}")

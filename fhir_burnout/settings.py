@@ -28,7 +28,14 @@ Read in one place, by the CLI or the app factory, never at import time::
     practice = "Organization/123" # the practice, on whose behalf the app writes (Provenance)
     safety_owner = "PractitionerRole/7"   # required: owns the safety signals of clients
                                   # without their own care professional (or CareTeam/..)
-    # The sync worker writes with SMART Backend Services (client_credentials, private_key_jwt):
+    # How the sync worker writes to this EHR (mode smart):
+    writes = "backend"            # backend: SMART Backend Services (client_credentials,
+                                  # private_key_jwt); user: with the authorisation of the
+                                  # person whose action caused the write (their launch's
+                                  # tokens, kept until their writes are delivered; the launch
+                                  # then asks the write scopes too). Default: backend when
+                                  # the worker has a key (backend_private_key or the app's
+                                  # own, fhir-burnout keys), else user.
     backend_client_id = "fhir-burnout-worker"     # default: client_id
     backend_private_key = "keys/worker.jwk"       # default: the app's own current key
     backend_scope = "system/*.cruds"
@@ -53,7 +60,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -64,6 +71,7 @@ from fhir_burnout.smart_launch._keys import current_private_key
 from fhir_burnout.smart_launch._launch import MODES, AuthMethod, IntegrationMode
 
 AUTH_METHODS = ("none", "client_secret_basic", "private_key_jwt")
+WRITES = ("backend", "user")
 KOPPELTAAL_ALGS = ("RS512", "RS384", "ES384")
 
 
@@ -91,6 +99,9 @@ class Backend:
     #: no care professional of their own yet: the practice is whom they call)
     practice_name: str | None = None
     practice_phone: str | None = None
+    #: how the worker writes: "backend" (SMART Backend Services) or "user" (the tokens of
+    #: the person whose action caused the write; ``writes``)
+    writes: str = "backend"
 
 
 #: What a safety owner may be: a role or a team, named people rather than an organisation.
@@ -297,11 +308,20 @@ class Settings:
             if raw.get("backend_private_key"):
                 key_path = base_dir / str(raw["backend_private_key"])
                 backend_key = json.loads(key_path.read_text(encoding="utf-8"))
+            backend_key = backend_key or current_private_key(keys_dir)
+            writes = str(raw.get("writes") or ("backend" if backend_key else "user"))
+            if writes not in WRITES or (writes == "user" and mode != "smart"):
+                raise ContentError(
+                    where, f"ehr[{i}].writes",
+                    f"use one of {WRITES} (user only with mode = \"smart\")",
+                )  # fmt: skip
+            if writes == "user":
+                ehrs[-1] = replace(ehrs[-1], user_writes=True)
             backends.append(
                 Backend(
                     fhir_base=str(raw["fhir_base"]).rstrip("/"),
                     client_id=str(raw.get("backend_client_id") or raw["client_id"]),
-                    private_jwk=backend_key or current_private_key(keys_dir),
+                    private_jwk=backend_key,
                     scope=str(raw.get("backend_scope", "system/*.cruds")),
                     practice=raw.get("practice"),
                     mode=mode,
@@ -310,6 +330,7 @@ class Settings:
                     triage=_flag(raw, "referral_triage", triage, f"{where}: ehr[{i}]"),
                     practice_name=_text(raw, "practice_name"),
                     practice_phone=_text(raw, "practice_phone"),
+                    writes=writes,
                 )
             )
         return cls(

@@ -73,10 +73,11 @@ def test_public_api_is_pinned():
         "trusted_ehr", "verify_access_token", "verify_id_token",
     ]  # fmt: skip
     assert sorted(fhir_burnout.sync.__all__) == [
-        "Agent", "Backoff", "DeliveredResource", "EhrClients", "KEY_SYSTEM",
-        "OutboxEntry", "OutboxError", "OutboxEvent", "Outcome", "QueueStatus",
-        "Retries", "Worker", "claim", "enqueue", "error_kind", "key_identifier",
-        "key_reference", "moves_forward", "queue_status", "requeue",
+        "Agent", "Backoff", "Blocked", "DeliveredResource", "EhrClients", "KEY_SYSTEM",
+        "NoAuthorisationError", "OutboxEntry", "OutboxError", "OutboxEvent", "Outcome",
+        "QueueStatus", "Retries", "SessionTokens", "WAITING", "Worker", "WriteAccess",
+        "blocked_entries", "caused_by", "claim", "enqueue", "error_kind", "key_identifier",
+        "key_reference", "moves_forward", "queue_status", "requeue", "set_cause",
     ]  # fmt: skip
     assert sorted(fhir_burnout.workflow.__all__) == [
         "Actor", "Application", "Definitions", "DraftRow", "EndingReason", "EnrolmentRow",

@@ -54,6 +54,9 @@ class TrustedEhr:
     private_jwk: dict[str, Any] | None = field(default=None, repr=False)
     #: how this EHR connects modules: generic SMART App Launch + SDC, or Koppeltaal 2.0
     mode: IntegrationMode = "smart"
+    #: the worker writes with the launching person's tokens (``writes = "user"``): the
+    #: launch asks the write scopes those writes need
+    user_writes: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fhir_base", self.fhir_base.rstrip("/"))
@@ -95,7 +98,9 @@ def begin_launch(
         raise DiscoveryError(
             "the EHR does not support PKCE with S256, so the app cannot launch safely"
         )
-    scopes = launch_scopes(v2=config.supports_v2_scopes, ehr_launch=launch is not None)
+    scopes = launch_scopes(
+        v2=config.supports_v2_scopes, ehr_launch=launch is not None, writes=ehr.user_writes
+    )
     verifier = generate_token(64)
     pending = PendingLaunch(
         state=generate_token(32),

@@ -22,6 +22,17 @@ PATIENT_RESOURCES: tuple[tuple[str, str, str], ...] = (
 
 IDENTITY_SCOPES = ("openid", "fhirUser")
 
+#: What the sync worker writes with a person's own token when their EHR gives it no
+#: Backend Services (``writes = "user"``): enrolment (CarePlan, RequestGroup, Tasks), answers
+#: and progress, and safety signals (Communication). Asked in addition to the above.
+WRITE_RESOURCES: tuple[tuple[str, str, str], ...] = (
+    ("CarePlan", "cru", "delivering the programme's plan to the EHR"),
+    ("RequestGroup", "cr", "delivering the programme's plan to the EHR"),
+    ("Task", "cru", "recording progress in the EHR"),
+    ("QuestionnaireResponse", "cru", "saving answers in the EHR"),
+    ("Communication", "cr", "passing on safety signals to the practice"),
+)
+
 
 @dataclass(frozen=True)
 class ScopeRequest:
@@ -40,10 +51,14 @@ def _v1(resource: str, permissions: str) -> list[str]:
     return scopes
 
 
-def launch_scopes(*, v2: bool, ehr_launch: bool, offline: bool = True) -> ScopeRequest:
-    """Scopes for an EHR launch (``launch``) or a standalone launch (``launch/patient``)."""
+def launch_scopes(
+    *, v2: bool, ehr_launch: bool, offline: bool = True, writes: bool = False
+) -> ScopeRequest:
+    """Scopes for an EHR launch (``launch``) or a standalone launch (``launch/patient``);
+    ``writes``: also what the worker writes with this person's token (``writes = "user"``),
+    and ``offline_access``, since the worker may deliver after the access token ran out."""
     scopes = ["launch" if ehr_launch else "launch/patient", *IDENTITY_SCOPES]
-    if offline:
+    if offline or writes:
         scopes.append("offline_access")
     purposes = []
     if ehr_launch:
@@ -65,6 +80,12 @@ def launch_scopes(*, v2: bool, ehr_launch: bool, offline: bool = True) -> ScopeR
         )
         scopes += resource_scopes
         purposes += [(s, purpose) for s in resource_scopes]
+    for resource, permissions, purpose in WRITE_RESOURCES if writes else ():
+        resource_scopes = (
+            [f"patient/{resource}.{permissions}"] if v2 else _v1(resource, permissions)
+        )
+        scopes += [s for s in resource_scopes if s not in scopes]
+        purposes += [(s, purpose) for s in resource_scopes if (s, purpose) not in purposes]
     return ScopeRequest(" ".join(scopes), tuple(purposes))
 
 

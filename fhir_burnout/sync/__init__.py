@@ -14,33 +14,45 @@ from fhir_burnout.sync._bundle import (
     key_reference,
     moves_forward,
 )
-from fhir_burnout.sync._clients import EhrClients
+from fhir_burnout.sync._clients import EhrClients, SessionTokens
 from fhir_burnout.sync._outbox import (
+    WAITING,
     Agent,
+    Blocked,
     OutboxError,
     QueueStatus,
+    blocked_entries,
+    caused_by,
     claim,
     enqueue,
     queue_status,
     requeue,
+    set_cause,
 )
 from fhir_burnout.sync._retries import Retries, error_kind
 from fhir_burnout.sync._tables import DeliveredResource, OutboxEntry, OutboxEvent
-from fhir_burnout.sync._worker import Backoff, Outcome, Worker
+from fhir_burnout.sync._worker import Backoff, NoAuthorisationError, Outcome, Worker, WriteAccess
 
 __all__ = [
     "KEY_SYSTEM",
+    "WAITING",
     "Agent",
     "Backoff",
+    "Blocked",
     "DeliveredResource",
     "EhrClients",
+    "NoAuthorisationError",
     "OutboxEntry",
     "OutboxError",
     "OutboxEvent",
     "Outcome",
     "QueueStatus",
     "Retries",
+    "SessionTokens",
     "Worker",
+    "WriteAccess",
+    "blocked_entries",
+    "caused_by",
     "claim",
     "enqueue",
     "error_kind",
@@ -49,4 +61,5 @@ __all__ = [
     "moves_forward",
     "queue_status",
     "requeue",
+    "set_cause",
 ]

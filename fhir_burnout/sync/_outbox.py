@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +28,21 @@ from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.sync._tables import OutboxEntry, OutboxEvent
 
 PENDING, LEASED, DELIVERED, DEAD = "pending", "leased", "delivered", "dead"
+
+#: Why an entry cannot be delivered now (``OutboxEntry.waiting_for``), in plain words (the
+#: practice's page has them in Dutch and English too).
+WAITING = {
+    "worker-refused": "the EHR's authorization server refused the worker's credentials "
+    "(SMART Backend Services): register the worker's client and key at the EHR, or set "
+    'writes = "user"',
+    "no-worker": "the worker has no key for SMART Backend Services (fhir-burnout keys), "
+    'and the EHR is not set to writes = "user"',
+    "no-user": "the EHR takes writes only with a signed-in person's authorisation (writes = "
+    '"user"), and nobody signed in made these changes (a referral, the poll, the weekly '
+    "check-ins)",
+    "user-ended": "the person who made these changes has no authorisation left at the EHR; "
+    "they are delivered when that person next opens the programme from the EHR",
+}
 
 
 class OutboxError(FhirBurnoutError, ValueError):
@@ -54,6 +71,30 @@ class Claimed:
     kind: str
     payload: dict[str, Any]
     attempts: int
+    #: the launch session whose person caused the write (None: the app itself)
+    caused_by: str | None = None
+
+
+#: The launch session whose person is acting in this thread (a web request), recorded with
+#: every entry queued meanwhile. A context variable, not a parameter through every
+#: workflow function: the web layer knows the session, the workflow must not.
+_CAUSE: ContextVar[str | None] = ContextVar("fhir_burnout_outbox_cause", default=None)
+
+
+@contextmanager
+def caused_by(session_id: str | None) -> Iterator[None]:
+    """Record ``session_id`` as the cause of every entry queued inside this block."""
+    token = _CAUSE.set(session_id)
+    try:
+        yield
+    finally:
+        _CAUSE.reset(token)
+
+
+def set_cause(session_id: str | None) -> None:
+    """Record ``session_id`` as the cause of what this thread queues from now on (a web
+    request sets it first and clears it last: see ``caused_by`` for a block)."""
+    _CAUSE.set(session_id)
 
 
 def utcnow() -> datetime:
@@ -98,6 +139,7 @@ def enqueue(
         "attempts": 0,
         "next_attempt_at": now,
         "created_at": now,
+        "caused_by": _CAUSE.get(),
     }
     db.execute(_QUEUE, params)
     return key
@@ -156,6 +198,7 @@ def claim(
                     entry.kind,
                     json.loads(entry.payload),
                     entry.attempts,
+                    entry.caused_by,
                 )
             )
     return claimed
@@ -187,7 +230,7 @@ def mark_all_delivered(
             )
             .values(
                 state=DELIVERED, delivered_at=now, lease_owner=None, lease_until=None,
-                last_error=None,
+                last_error=None, waiting_for=None,
             )
             .returning(OutboxEntry.id)
         )
@@ -215,7 +258,7 @@ def mark_delivered(db: Session, entry_id: int, owner: str, what: str, now: datet
         return False
     entry.state, entry.delivered_at = DELIVERED, now
     entry.lease_owner = entry.lease_until = None
-    entry.last_error = None
+    entry.last_error = entry.waiting_for = None
     record(db, entry_id, f"{what} (by {owner})", now)
     return True
 
@@ -229,14 +272,17 @@ def mark_retry(
     status: int | None,
     error: str,
     now: datetime,
+    waiting_for: str | None = None,
 ) -> None:
-    """Put an entry back to be tried again at ``at``."""
+    """Put an entry back to be tried again at ``at`` (``waiting_for``: why it cannot be
+    delivered before something changes, one of WAITING; None: a passing fault)."""
     entry = _held(db, entry_id, owner)
     if entry is None:
         return
     entry.state, entry.next_attempt_at = PENDING, at
     entry.lease_owner = entry.lease_until = None
     entry.last_status, entry.last_error = status, error
+    entry.waiting_for = waiting_for
     record(db, entry_id, f"not delivered ({error}); next try at {at.isoformat()}", now)
 
 
@@ -250,6 +296,7 @@ def mark_dead(
     entry.state = DEAD
     entry.lease_owner = entry.lease_until = None
     entry.last_status, entry.last_error = status, error
+    entry.waiting_for = None
     record(db, entry_id, f"refused by the EHR, kept as a dead letter: {error}", now)
 
 
@@ -278,6 +325,40 @@ class QueueStatus:
     dead: int
     oldest_waiting_seconds: float | None
     dead_letters: tuple[tuple[int, str, int | None, str], ...]  # id, partition, status, error
+    #: entries that cannot be delivered before something changes, per EHR and reason
+    blocked: tuple[Blocked, ...] = ()
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """Undelivered entries of one EHR that wait for the same reason (one of WAITING), with
+    the newest stored error (the EHR's status and message, never a token)."""
+
+    fhir_base: str
+    reason: str
+    count: int
+    error: str
+    status: int | None
+
+
+def blocked_entries(db: Session, fhir_base: str | None = None) -> tuple[Blocked, ...]:
+    """Pending entries that wait for a reason (``waiting_for``), grouped per EHR and
+    reason; only those of ``fhir_base`` when given."""
+    query = (
+        select(OutboxEntry.fhir_base, OutboxEntry.waiting_for, OutboxEntry.id,
+               OutboxEntry.last_error, OutboxEntry.last_status)
+        .where(OutboxEntry.state.in_((PENDING, LEASED)), OutboxEntry.waiting_for.is_not(None))
+        .order_by(OutboxEntry.id)
+    )  # fmt: skip
+    if fhir_base is not None:
+        query = query.where(OutboxEntry.fhir_base == fhir_base.rstrip("/"))
+    groups: dict[tuple[str, str], Blocked] = {}
+    for base, waiting_for, _id, error, status in db.execute(query):
+        reason = str(waiting_for)  # not NULL: the query says so
+        seen = groups.get((base, reason))
+        count = seen.count + 1 if seen else 1
+        groups[(base, reason)] = Blocked(base, reason, count, error or "", status)
+    return tuple(groups.values())
 
 
 def queue_status(engine: Engine, now: datetime | None = None) -> QueueStatus:
@@ -300,6 +381,7 @@ def queue_status(engine: Engine, now: datetime | None = None) -> QueueStatus:
             .where(OutboxEntry.state == DEAD)
             .order_by(OutboxEntry.id)
         ).all()  # fmt: skip
+        blocked = blocked_entries(db)
     return QueueStatus(
         pending=counts.get(PENDING, 0),
         leased=counts.get(LEASED, 0),
@@ -307,4 +389,5 @@ def queue_status(engine: Engine, now: datetime | None = None) -> QueueStatus:
         dead=counts.get(DEAD, 0),
         oldest_waiting_seconds=(now - _aware(oldest)).total_seconds() if oldest else None,
         dead_letters=tuple((i, p, s, e or "") for i, p, s, e in dead),
+        blocked=blocked,
     )

@@ -30,6 +30,11 @@ class OutboxEntry(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: the launch session whose person caused this write (None: the app itself, e.g. a
+    #: referral or the weekly sweep); a user-writes EHR gets the write with their tokens
+    caused_by: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: why the entry cannot be delivered now (a reason code, see sync.WAITING), or None
+    waiting_for: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (
         Index("ix_outbox_entry_partition_id", "partition", "id"),

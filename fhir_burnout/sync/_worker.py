@@ -9,7 +9,11 @@ Outcome per attempt:
   resource not delivered yet: tried again later, with exponential backoff and jitter, or
   after the ``Retry-After`` the EHR asked for;
 - any other 4xx (400 and 422 with an OperationOutcome, 403, 404): a dead letter with the
-  EHR's message, until a person requeues it (``fhir-burnout sync retry ID``).
+  EHR's message, until a person requeues it (``fhir-burnout sync retry ID``);
+- no authorisation to write with (the EHR's authorization server refuses the worker, or
+  the person whose action caused the write has no authorisation left): tried again later,
+  the entry marked with why it waits (``waiting_for``), which ``sync status`` and the
+  practice's page show.
 
 Nothing is ever deleted. Every outcome is recorded as an event of the entry.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -34,6 +39,7 @@ from sqlalchemy.orm import Session
 from fhir_burnout.db import upsert
 from fhir_burnout.errors import FhirBurnoutError, FhirConnectionError, FhirServerError
 from fhir_burnout.fhir import FhirClient
+from fhir_burnout.smart_launch import TokenRequestError
 from fhir_burnout.sync._bundle import (
     KEY_SYSTEM,
     UPDATES,
@@ -85,16 +91,45 @@ class Outcome:
     status: int | None = None
     retry_after: float | None = None
     written: tuple[Known, ...] = ()
+    #: why the entry cannot be delivered before something changes (sync.WAITING), or None
+    waiting_for: str | None = None
+
+
+class NoAuthorisationError(FhirBurnoutError):
+    """Nothing to write with for this entry: no worker credentials, or no authorisation of
+    the person whose action caused it. ``reason`` is one of ``sync.WAITING``."""
+
+    code = "security"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class WriteAccess:
+    """How one entry reaches its EHR: a FHIR client with the right token, whether the
+    Bundle states who made the change in a Provenance (with Backend Services the app
+    writes for someone; with a person's own token the EHR records them itself, and a
+    patient's scopes do not reach a Provenance of their Tasks), and whether the worker
+    closes the client after the entry."""
+
+    client: FhirClient
+    provenance: bool = True
+    close: bool = False
 
 
 class Worker:
     """Delivers the outbox of one database to the EHRs it names.
 
     ``client_for(fhir_base)`` gives a FhirClient (with its token source) for an EHR; the
-    worker does not close it. ``deliver_for(fhir_base)``, when given, may name another way
-    to deliver the entries of an EHR (an EHR in another integration mode: the caller
-    decides which, this package knows none); None keeps :meth:`deliver`. Run ``run_once``
-    from tests, ``run`` from the command.
+    worker does not close it. ``access_for(entry)``, when given, decides per entry instead
+    (:class:`WriteAccess`: Backend Services, or the authorisation of the person whose action
+    caused it; it raises :class:`NoAuthorisationError` when there is none).
+    ``deliver_for(fhir_base)``, when given, may name another way to deliver the entries of
+    an EHR (an EHR in another integration mode: the caller decides which, this package
+    knows none); None keeps :meth:`deliver`. Run ``run_once`` from tests, ``run`` from the
+    command.
     """
 
     def __init__(
@@ -108,9 +143,11 @@ class Worker:
         backoff: Backoff | None = None,
         clock: Callable[[], datetime] = utcnow,
         deliver_for: Callable[[str], Callable[[Claimed], Outcome] | None] | None = None,
+        access_for: Callable[[Claimed], WriteAccess] | None = None,
     ) -> None:
         self.engine = engine
         self.client_for = client_for
+        self.access_for = access_for
         self.deliver_for = deliver_for
         self.owner = owner or f"worker-{uuid.uuid4().hex[:8]}"
         self.lease = lease
@@ -164,6 +201,10 @@ class Worker:
             outcome = Outcome("retry", str(waiting))
         except FhirServerError as error:
             outcome = _classify(error)
+        except NoAuthorisationError as error:
+            outcome = Outcome("retry", str(error), waiting_for=error.reason)
+        except TokenRequestError as error:
+            outcome = _refused_token(error)
         except (FhirBurnoutError, requests.RequestException) as error:
             # No token (the authorization server is down or refuses us), no discovery:
             # nothing reached the EHR, so trying again later is safe.
@@ -185,6 +226,7 @@ class Worker:
                     mark_retry(
                         db, entry.id, self.owner, at=now + timedelta(seconds=delay),
                         status=outcome.status, error=outcome.what, now=now,
+                        waiting_for=outcome.waiting_for,
                     )  # fmt: skip
                 elif outcome.state == "dead":
                     mark_dead(
@@ -193,14 +235,27 @@ class Worker:
                     )  # fmt: skip
 
     def deliver(self, entry: Claimed) -> Outcome:
+        """Send the entry's transaction with the access its EHR takes writes with."""
+        if self.access_for is None:
+            return self._deliver(entry, WriteAccess(self.client_for(entry.fhir_base)))
+        access = self.access_for(entry)
+        try:
+            return self._deliver(entry, access)
+        finally:
+            if access.close:
+                access.client.close()
+
+    def _deliver(self, entry: Claimed, access: WriteAccess) -> Outcome:
         """Send the entry's transaction; on 412, read the Tasks again and retry."""
-        client = self.client_for(entry.fhir_base)
+        client = access.client
         operations: list[dict[str, Any]] = entry.payload["operations"]
         stale: set[str] = set()
         notes: list[str] = []
         for _round in range(CONFLICT_ROUNDS):
             known = self._known(entry.fhir_base, operations)
-            bundle, plan, skipped = self._bundle(entry, client, operations, known, stale)
+            bundle, plan, skipped = self._bundle(
+                entry, client, operations, known, stale, with_provenance=access.provenance
+            )
             if not plan:
                 return Outcome("delivered", "; ".join([*notes, *skipped]) or "nothing to write")
             try:
@@ -245,6 +300,8 @@ class Worker:
         operations: list[dict[str, Any]],
         known: dict[str, Known],
         stale: set[str],
+        *,
+        with_provenance: bool = True,
     ) -> tuple[dict[str, Any], list[tuple[str, str, dict[str, Any]]], list[str]]:
         local = {op["key"] for op in operations if op["op"] == "create"}
         entries: list[dict[str, Any]] = []
@@ -300,7 +357,7 @@ class Worker:
             )
             plan.append(("update", key, updated))
             targets.append({"reference": f"{kind}/{current['id']}"})
-        if entries:
+        if entries and with_provenance:
             agent = entry.payload.get("agent", {})
             recorded = entry.payload.get("recorded") or now.isoformat(timespec="seconds")
             entries.append(
@@ -328,6 +385,27 @@ def _classify(error: FhirServerError) -> Outcome:
             "retry", f"the EHR answered {error.status}", error.status, error.retry_after
         )
     return Outcome("dead", f"the EHR answered {error.status}: {message}", error.status)
+
+
+#: What of an authorization server's words may be stored: no control characters, no more
+#: than a sentence (its description is meant for developers, never holds a token).
+_UNSAFE = re.compile(r"[^\w .,:;()/'\"-]")
+
+
+def _refused_token(error: TokenRequestError) -> Outcome:
+    """The EHR's authorization server answered the worker's token request: a refusal (4xx)
+    is kept as the EHR said it, with the OAuth error and description (RFC 6749 §5.2), not as
+    "could not reach the EHR"; a 5xx or ``temporarily_unavailable`` is a passing fault."""
+    said = _UNSAFE.sub(" ", error.description)[:200].strip()
+    code = _UNSAFE.sub(" ", error.error)[:60].strip()
+    status = error.status
+    if error.error == "temporarily_unavailable" or status is None or status >= 500:
+        return Outcome("retry", f"the EHR's authorization server did not give the worker a "
+                       f"token: {status or '-'} {code}", status)  # fmt: skip
+    text = f"the EHR's authorization server refused the worker: {status} {code}"
+    return Outcome(
+        "retry", f"{text}: {said}" if said else text, status, waiting_for="worker-refused"
+    )
 
 
 def _written(

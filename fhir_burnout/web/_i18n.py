@@ -849,6 +849,45 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "You are signed out. To carry on, open the programme again from your record or "
         "patient portal.",
     },
+    # --- issue 17, branch writes: writes that cannot be delivered, and why ---
+    "practice_blocked_intro": {
+        "nl": "Deze gegevens kunnen nu niet bij het EHR worden afgeleverd. Ze zijn bewaard en "
+        "gaan vanzelf alsnog mee zodra de oorzaak is opgelost.",
+        "en": "These records cannot be delivered to the EHR now. They are kept and go along "
+        "by themselves once the cause is resolved.",
+    },
+    "practice_blocked_item": {
+        "nl": "{n} wijziging(en) wachten.",
+        "en": "{n} change(s) waiting.",
+    },
+    "practice_blocked_error": {"nl": "Laatste melding:", "en": "Last message:"},
+    "practice_blocked_worker-refused": {
+        "nl": "Het EHR weigert de koppeling van de app (SMART Backend Services). Vraag de "
+        "beheerder de koppeling bij het EHR te registreren, of de app te laten schrijven met "
+        "de inlog van de behandelaar of cliënt.",
+        "en": "The EHR refuses the app's connection (SMART Backend Services). Ask the "
+        "administrator to register it with the EHR, or to let the app write with the "
+        "care professional's or client's own sign-in.",
+    },
+    "practice_blocked_no-worker": {
+        "nl": "De app heeft geen sleutel om bij het EHR te schrijven. Vraag de beheerder dit "
+        "in te stellen.",
+        "en": "The app has no key to write to the EHR. Ask the administrator to set one up.",
+    },
+    "practice_blocked_no-user": {
+        "nl": "Het EHR neemt alleen gegevens aan met de inlog van een behandelaar of cliënt, "
+        "en deze wijzigingen kwamen niet van iemand die was ingelogd (een verwijzing, of iets "
+        "wat de app zelf deed). Vraag de beheerder het EHR de app zelf te laten schrijven.",
+        "en": "The EHR accepts records only with a care professional's or client's sign-in, "
+        "and these changes did not come from someone signed in (a referral, or something the "
+        "app did itself). Ask the administrator to let the app write to the EHR itself.",
+    },
+    "practice_blocked_user-ended": {
+        "nl": "De inlog van wie deze wijzigingen deed is verlopen. Ze gaan mee zodra die "
+        "persoon het programma weer opent vanuit het EHR.",
+        "en": "The sign-in of whoever made these changes has run out. They go along once that "
+        "person opens the programme from the EHR again.",
+    },
 }
 
 

@@ -30,20 +30,20 @@ from fhir_burnout.smart_launch import (
     UntrustedIssuerError,
     begin_launch,
     complete_launch,
-    refresh,
     trusted_ehr,
 )
 from fhir_burnout.smart_launch._scopes import ScopeRequest
+from fhir_burnout.sync import set_cause
 from fhir_burnout.web._csrf import csrf_ok
 from fhir_burnout.web._i18n import format_date, translate
 from fhir_burnout.web._render import language, message_page, render
+from fhir_burnout.web._session_tokens import REFRESH_MARGIN, Refused, renewed
 from fhir_burnout.web._sessions import SESSION_MAX, LaunchSessionRow, SessionStore
 from fhir_burnout.web._waiting_help import waiting_help
 from fhir_burnout.workflow import notes_for, programme_views
 
 bp = Blueprint("launch", __name__)
 log = logging.getLogger(__name__)
-REFRESH_MARGIN = 60.0
 #: The newest notes from the care professional on the client's first page.
 NOTES_SHOWN = 5
 
@@ -231,6 +231,13 @@ def init_app(app: Flask) -> None:
     def _take_handle() -> None:
         g.ctx = _requested_handle()
         _renew_or_end()
+        # Whatever this request queues for the EHR was caused by this launch's person: an
+        # EHR that takes writes only with their authorisation gets it with their tokens.
+        set_cause(current_sid() if request.endpoint not in (None, "static") else None)
+
+    @app.teardown_request
+    def _forget_cause(_exc: BaseException | None) -> None:
+        set_cause(None)  # the thread serves other requests (and other people) next
 
     @app.url_defaults
     def _keep_handle(endpoint: str, values: dict[str, Any]) -> None:
@@ -286,29 +293,21 @@ def current_launch() -> tuple[LaunchSessionRow, str] | None:
     store: SessionStore = state["store"]
     sid = current_sid()
     row = store.get(sid) if sid else None
-    if row is None:
+    if row is None or row.ended_at is not None:
         return None
-    if row.expires_at - REFRESH_MARGIN > time.time():
-        return row, store.access_token(row)
-    refresh_token = store.refresh_token(row)
-    if not refresh_token:
-        raise SessionExpired
     try:
-        ehr = trusted_ehr(row.fhir_base, state["settings"].ehrs)
-        result = refresh(ehr, state["discovery"].get(ehr.fhir_base), refresh_token, state["http"])
-    except TokenRequestError as exc:
-        if exc.error == "temporarily_unavailable" or (exc.status or 0) >= 500:
-            raise EhrUnavailable from None  # no answer: the authorization may well stand
+        token = renewed(store, row, state["settings"].ehrs, state["discovery"], state["http"])
+    except Refused:
         # The EHR refused: the authorisation has ended (revoked, say), so the session ends
         # for every page, not only this one. Its row stays until the worker purges it, so
         # what the person was sending can still be kept as their draft.
-        log.info("the EHR refused a token refresh (%s): the session ends", exc.error)
-        store.end_authorisation(row.id)
+        log.info("the session's authorisation ended (a refresh refused, or none): it ends")
         raise SessionExpired from None
+    except TokenRequestError:
+        raise EhrUnavailable from None  # no answer: the authorization may well stand
     except LaunchError:
         raise SessionExpired from None
-    store.update_tokens(row.id, result)
-    return row, result.access_token
+    return row, token
 
 
 def current_session(
@@ -324,8 +323,8 @@ def current_session(
         sid = current_sid()
         g.launch_session = store.get(sid, db) if sid else None
     row: LaunchSessionRow | None = g.launch_session
-    if row is None:
-        return None
+    if row is None or row.ended_at is not None:
+        return None  # signed out: this browser's (or a copied) cookie reaches nothing
     now = time.time()
     ran_out = row.expires_at <= now and not row.refresh_token
     if (ran_out or now - row.created_at > SESSION_MAX) and not allow_ended:
@@ -344,7 +343,12 @@ def _renew_or_end() -> None:
         row = _state()["store"].get(sid) if sid else None
     except SQLAlchemyError:
         return  # the database is away: the view answers for that (and keeps what was typed)
-    if row is None or not row.refresh_token or row.expires_at - REFRESH_MARGIN > time.time():
+    if (
+        row is None
+        or row.ended_at is not None
+        or not row.refresh_token
+        or row.expires_at - REFRESH_MARGIN > time.time()
+    ):
         return
     try:
         current_launch()

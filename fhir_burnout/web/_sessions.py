@@ -15,12 +15,13 @@ from dataclasses import asdict
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import Boolean, Float, LargeBinary, String, Text, delete
+from sqlalchemy import Boolean, Float, LargeBinary, String, Text, delete, exists, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from fhir_burnout.db import Base
 from fhir_burnout.smart_launch import LaunchResult, PendingLaunch, StateError
+from fhir_burnout.sync import OutboxEntry
 
 PENDING_LIFETIME = 600.0  # seconds a person may take to sign in at the EHR
 #: The longest a signed-in session lasts, whatever the EHR's tokens allow (seconds).
@@ -58,6 +59,9 @@ class LaunchSessionRow(Base):
     created_at: Mapped[float] = mapped_column(Float)
     #: The person's name as the EHR has it, encrypted (never in the browser's cookie)
     user_name: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: When the person signed out (or the session otherwise ended for pages); the row and
+    #: its tokens stay only while writes they caused wait for the EHR (sync: writes = "user")
+    ended_at: Mapped[float | None] = mapped_column(Float)
 
 
 class SessionStore:
@@ -199,21 +203,47 @@ class SessionStore:
                 row.refresh_token = None
                 row.expires_at = 0.0
 
-    def end(self, session_id: str) -> None:
-        """Forget a session and its tokens."""
+    def end(self, session_id: str, now: float | None = None) -> bool:
+        """End a session for every page at once (sign out). Its row and tokens are deleted,
+        unless writes the person caused still wait for the EHR: then they are kept, for the
+        worker only, until those are delivered (``purge``). True when deleted now."""
+        now = time.time() if now is None else now
         with Session(self.engine) as db, db.begin():
+            needed = select(LaunchSessionRow.id).where(
+                LaunchSessionRow.id == session_id, _needed()
+            )
+            if db.scalar(needed) is not None:
+                db.execute(
+                    update(LaunchSessionRow)
+                    .where(LaunchSessionRow.id == session_id)
+                    .values(ended_at=now)
+                )
+                return False
             db.execute(delete(LaunchSessionRow).where(LaunchSessionRow.id == session_id))
+            return True
+
+
+def _needed() -> Any:
+    """Whether undelivered outbox entries were caused by the session (correlated): the
+    worker may still need its tokens (sync: writes = "user")."""
+    return exists().where(
+        OutboxEntry.caused_by == LaunchSessionRow.id, OutboxEntry.state != "delivered"
+    )
 
 
 def purge(engine: Engine, now: float | None = None) -> tuple[int, int]:
     """Delete what nobody can use any more: pending launches nobody came back for, and
-    ended sessions with their tokens (the worker does this now and then). Needs no key:
-    nothing is decrypted. Returns (pending, sessions) deleted."""
+    ended sessions with their tokens (the worker does this now and then), except those
+    whose person caused writes that still wait for the EHR: the worker may deliver those
+    with their tokens. Needs no key: nothing is decrypted. Returns (pending, sessions)
+    deleted."""
     now = time.time() if now is None else now
     nobody_came = PendingLaunchRow.created_at < now - PENDING_LIFETIME
-    ended = (LaunchSessionRow.created_at < now - SESSION_MAX) | (
-        (LaunchSessionRow.expires_at < now) & LaunchSessionRow.refresh_token.is_(None)
-    )
+    ended = (
+        (LaunchSessionRow.created_at < now - SESSION_MAX)
+        | ((LaunchSessionRow.expires_at < now) & LaunchSessionRow.refresh_token.is_(None))
+        | LaunchSessionRow.ended_at.is_not(None)
+    ) & ~_needed()
     with Session(engine) as db, db.begin():
         pending = db.execute(delete(PendingLaunchRow).where(nobody_came))
         sessions = db.execute(delete(LaunchSessionRow).where(ended))

@@ -29,7 +29,7 @@ from fhir_burnout.questionnaire import (
     score,
 )
 from fhir_burnout.questionnaire._form import localized
-from fhir_burnout.sync import OutboxEntry
+from fhir_burnout.sync import Blocked, OutboxEntry, blocked_entries
 from fhir_burnout.workflow._endings import MeasureView, ending_label, measure_views
 from fhir_burnout.workflow._service import MEASURES_END, Definitions
 from fhir_burnout.workflow._tables import (
@@ -548,6 +548,8 @@ class PracticeOverview:
 
     rows: tuple[PracticeRow, ...]
     dead_letters: tuple[DeadLetter, ...]
+    #: writes that cannot be delivered before something changes, per reason (sync.WAITING)
+    blocked: tuple[Blocked, ...] = ()
 
     @property
     def alerts(self) -> tuple[PracticeRow, ...]:
@@ -672,4 +674,5 @@ def practice_overview(
             )
             for entry in dead
         ),
+        blocked=blocked_entries(db, fhir_base),
     )
