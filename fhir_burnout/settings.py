@@ -37,6 +37,9 @@ Read in one place, by the CLI or the app factory, never at import time::
     referral_triage = false       # this EHR's referrals only (default: the top-level value)
     practice_name = "Praktijk De Linde"   # named to waiting-list clients: whom to call
     practice_phone = "030 123 45 67"      # (optional) the practice's number for them
+    api_clients = ["referral-system"]     # the machine callers of $apply and POST /referrals:
+                                  # client ids of this EHR's authorization server whose
+                                  # system/ tokens for our base_url are taken (default: none)
 
 Environment overrides: FHIR_BURNOUT_BASE_URL, FHIR_BURNOUT_DATABASE_URL,
 FHIR_BURNOUT_SECRET_KEY, FHIR_BURNOUT_TOKEN_KEY.
@@ -133,6 +136,16 @@ class Settings:
     safety_owners: tuple[tuple[str, str], ...] = ()
     #: the practice's name, for waiting-list clients (None: "de praktijk")
     practice_name: str | None = None
+    #: per EHR (fhir_base, client_id): the machine callers whose tokens from that EHR's
+    #: authorization server the app's APIs take (``api_clients`` in its [[ehr]]); none by
+    #: default, so no machine caller is taken until the practice names it
+    api_clients: tuple[tuple[str, str], ...] = ()
+
+    def api_client_allowed(self, fhir_base: str, client_id: str) -> bool:
+        """Whether ``client_id`` may call the app's APIs for the EHR at ``fhir_base``."""
+        return (fhir_base.rstrip("/"), client_id) in {
+            (base.rstrip("/"), client) for base, client in self.api_clients
+        }
 
     def safety_owner(self, fhir_base: str) -> str | None:
         """The configured owner of safety signals for clients of the EHR at ``fhir_base``."""
@@ -228,8 +241,14 @@ class Settings:
         if poll_seconds < 0:
             raise ContentError(where, "referral_poll_seconds", "must be 0 (off) or more")
         triage = _flag(data, "referral_triage", True, where)
-        ehrs, backends, owners = [], [], []
+        ehrs, backends, owners, api_clients = [], [], [], []
         for i, raw in enumerate(data.get("ehr", [])):
+            callers = raw.get("api_clients", [])
+            if not isinstance(callers, list) or not all(
+                isinstance(c, str) and c.strip() for c in callers
+            ):
+                raise ContentError(where, f"ehr[{i}].api_clients", "must be a list of client ids")
+            api_clients += [(str(raw["fhir_base"]).rstrip("/"), c.strip()) for c in callers]
             if raw.get("safety_owner"):
                 owners.append((str(raw["fhir_base"]).rstrip("/"), str(raw["safety_owner"])))
             mode = str(raw.get("mode", "smart"))
@@ -301,6 +320,7 @@ class Settings:
             safety_promise=_promise(data.get("safety")),
             safety_owners=tuple(owners),
             practice_name=str(data["practice_name"]) if data.get("practice_name") else None,
+            api_clients=tuple(api_clients),
         )
 
 

@@ -29,8 +29,14 @@ def app(sandbox, tmp_path, database_url):
         ehrs=(TrustedEhr(fhir_base=sandbox.fhir_base, client_id="fhir-burnout"),),
         keys_dir=tmp_path / "keys",
         backends=(
-            Backend(sandbox.fhir_base, "fhir-burnout-worker", practice="Organization/practice-1"),
+            Backend(
+                sandbox.fhir_base,
+                "fhir-burnout-worker",
+                practice="Organization/practice-1",
+                private_jwk=sandbox.client("fhir-burnout-worker")["private_keys"][0],
+            ),
         ),
+        api_clients=((sandbox.fhir_base.rstrip("/"), "referral-system"),),
         **safety_settings(sandbox.fhir_base),
     )
     app = create_app(settings)
@@ -42,7 +48,7 @@ def token(sandbox, scope="system/CarePlan.cruds"):
     referral = sandbox.client("referral-system")
     response = requests.post(
         discovery(sandbox)["token_endpoint"],
-        data={"grant_type": "client_credentials", "scope": scope},
+        data={"grant_type": "client_credentials", "scope": scope, "resource": APP},
         auth=(referral["client_id"], referral["client_secret"]),
         timeout=30,
     )
@@ -68,14 +74,14 @@ def apply(client, bearer, body, track="waiting-list"):
 def test_apply_answers_with_the_care_plan_and_the_ehr_gets_it(app, sandbox, fhir):
     client = app.test_client()
     bearer = token(sandbox)
-    body = parameters(practitioner="Practitioner/prac-2")
+    body = parameters()
     answer = apply(client, bearer, body)
     assert answer.status_code == 200, answer.get_data(as_text=True)
     assert answer.mimetype == "application/fhir+json"
     careplan = answer.get_json()
     assert careplan["resourceType"] == "CarePlan" and careplan["status"] == "active"
     assert careplan["subject"] == {"reference": "Patient/pat-10"}
-    assert careplan["author"] == {"reference": "Practitioner/prac-2"}
+    assert "author" not in careplan  # the practice enrols; no body names an author
     assert careplan["instantiatesCanonical"][0].endswith("/PlanDefinition/waiting-list|0.1.0")
     contained = {c["id"]: c for c in careplan["contained"]}
     group = contained[careplan["activity"][0]["reference"]["reference"][1:]]
