@@ -92,13 +92,15 @@ def sandbox_command(
     token_ttl: int | None = None,
     rate_limit: int | None = None,
     koppeltaal: bool = False,
+    resources: Sequence[str] = (),
 ) -> list[str]:
     """The command line that runs the sandbox.
 
     ``data_dir`` keeps the FHIR store and the generated credentials there (--data);
     ``token_ttl`` is the access tokens' lifetime in seconds (--token-ttl); ``rate_limit``
     allows that many FHIR requests per second per client, then 429 (--rate-limit);
-    ``koppeltaal`` runs the Koppeltaal 2.0 profile (--koppeltaal).
+    ``koppeltaal`` runs the Koppeltaal 2.0 profile (--koppeltaal); ``resources`` are further
+    resource servers a client may ask a token for (--resource; ``app_url`` always is one).
     """
     if not NODE.exists():
         raise SandboxError(
@@ -122,6 +124,8 @@ def sandbox_command(
         command += ["--rate-limit", str(rate_limit)]
     if koppeltaal:
         command.append("--koppeltaal")
+    for resource in resources:
+        command += ["--resource", resource]
     return command
 
 
@@ -147,6 +151,7 @@ class SandboxProcess:
         rate_limit: int | None = None,
         koppeltaal: bool = False,
         extra_env: Sequence[tuple[str, str]] = (),
+        resources: Sequence[str] = (),
     ) -> None:
         self.port = port
         self._options: dict[str, Any] = {
@@ -157,6 +162,7 @@ class SandboxProcess:
             "token_ttl": token_ttl,
             "rate_limit": rate_limit,
             "koppeltaal": koppeltaal,
+            "resources": tuple(resources),
         }
         self._env = {**os.environ, **dict(extra_env)}
         self._tmp = tempfile.TemporaryDirectory(prefix="fhir-burnout-sandbox-")
@@ -242,6 +248,7 @@ def start_sandbox(
     rate_limit: int | None = None,
     koppeltaal: bool = False,
     extra_env: Sequence[tuple[str, str]] = (),
+    resources: Sequence[str] = (),
 ) -> Iterator[SandboxInfo]:
     """Run a sandbox until the block ends; yields its info once it is ready.
 
@@ -257,6 +264,7 @@ def start_sandbox(
         rate_limit=rate_limit,
         koppeltaal=koppeltaal,
         extra_env=extra_env,
+        resources=resources,
     )
     with sandbox:
         yield sandbox.info

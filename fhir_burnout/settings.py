@@ -47,6 +47,9 @@ Read in one place, by the CLI or the app factory, never at import time::
     frame_ancestors = ["https://ehr.example.nl"]  # origins whose pages may show the app in
                                   # an iframe (default: none); needs an https base_url
                                   # (http only on this machine): docs/embedding.md
+    api_clients = ["referral-system"]     # the machine callers of $apply and POST /referrals:
+                                  # client ids of this EHR's authorization server whose
+                                  # system/ tokens for our base_url are taken (default: none)
 
 Environment overrides: FHIR_BURNOUT_BASE_URL, FHIR_BURNOUT_DATABASE_URL,
 FHIR_BURNOUT_SECRET_KEY, FHIR_BURNOUT_TOKEN_KEY.
@@ -158,6 +161,17 @@ class Settings:
         """Every origin that may frame the app's pages, each once, in config order."""
         return tuple(dict.fromkeys(origin for _, origin in self.frame_ancestors))
 
+    #: per EHR (fhir_base, client_id): the machine callers whose tokens from that EHR's
+    #: authorization server the app's APIs take (``api_clients`` in its [[ehr]]); none by
+    #: default, so no machine caller is taken until the practice names it
+    api_clients: tuple[tuple[str, str], ...] = ()
+
+    def api_client_allowed(self, fhir_base: str, client_id: str) -> bool:
+        """Whether ``client_id`` may call the app's APIs for the EHR at ``fhir_base``."""
+        return (fhir_base.rstrip("/"), client_id) in {
+            (base.rstrip("/"), client) for base, client in self.api_clients
+        }
+
     def safety_owner(self, fhir_base: str) -> str | None:
         """The configured owner of safety signals for clients of the EHR at ``fhir_base``."""
         wanted = fhir_base.rstrip("/")
@@ -261,8 +275,14 @@ class Settings:
         if poll_seconds < 0:
             raise ContentError(where, "referral_poll_seconds", "must be 0 (off) or more")
         triage = _flag(data, "referral_triage", True, where)
-        ehrs, backends, owners, framers = [], [], [], []
+        ehrs, backends, owners, framers, api_clients = [], [], [], [], []
         for i, raw in enumerate(data.get("ehr", [])):
+            callers = raw.get("api_clients", [])
+            if not isinstance(callers, list) or not all(
+                isinstance(c, str) and c.strip() for c in callers
+            ):
+                raise ContentError(where, f"ehr[{i}].api_clients", "must be a list of client ids")
+            api_clients += [(str(raw["fhir_base"]).rstrip("/"), c.strip()) for c in callers]
             if raw.get("safety_owner"):
                 owners.append((str(raw["fhir_base"]).rstrip("/"), str(raw["safety_owner"])))
             framers += [
@@ -349,6 +369,7 @@ class Settings:
             safety_owners=tuple(owners),
             practice_name=str(data["practice_name"]) if data.get("practice_name") else None,
             frame_ancestors=tuple(framers),
+            api_clients=tuple(api_clients),
         )
 
 

@@ -50,8 +50,10 @@ def authorize(
     login_hint: str | None = None,
     code_challenge_method: str | None = "S256",
     client_id: str = "fhir-burnout",
+    aud: str | None = None,
 ) -> tuple[dict, str, requests.Session]:
-    """Run the authorization request; returns the callback's query, the verifier and session."""
+    """Run the authorization request; returns the callback's query, the verifier and session.
+    ``aud``: the resource server the token is for (default: the EHR's FHIR base)."""
     smart = discovery(info)
     client = info.client(client_id)
     redirect_uri = client["redirect_uris"][0]
@@ -63,7 +65,7 @@ def authorize(
         "redirect_uri": redirect_uri,
         "scope": scope,
         "state": state,
-        "aud": info.fhir_base,
+        "aud": aud or info.fhir_base,
     }
     if code_challenge_method:
         params |= {"code_challenge": challenge, "code_challenge_method": code_challenge_method}
@@ -98,6 +100,7 @@ def ehr_launch(
     patient: str,
     practitioner: str | None = None,
     scope: str = "launch openid fhirUser patient/*.rs",
+    aud: str | None = None,
 ) -> dict:
     """Launch from the EHR launcher for a patient; returns the token response."""
     params = {"app": "fhir-burnout", "patient": patient}
@@ -108,7 +111,7 @@ def ehr_launch(
     launch_url = urlparse(response.headers["Location"])
     query = {k: v[0] for k, v in parse_qs(launch_url.query).items()}
     assert query["iss"] == info.fhir_base
-    callback, verifier, _ = authorize(info, scope, launch=query["launch"])
+    callback, verifier, _ = authorize(info, scope, launch=query["launch"], aud=aud)
     token = exchange(info, callback["code"], verifier)
     assert token.status_code == 200, token.text
     return token.json()

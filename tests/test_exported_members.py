@@ -45,9 +45,11 @@ def test_public_api_is_pinned():
         "with_scores",
     ]  # fmt: skip
     assert sorted(fhir_burnout.referral.__all__) == [
-        "ACCEPTED", "AmbiguousPatientError", "Criterion", "DECLINED", "DECLINED_STATUS",
+        "ACCEPTED", "AmbiguousPatientError", "BSN_MISMATCH", "Criterion", "DECLINED",
+        "DECLINED_STATUS",
         "DeclineReason", "Intake", "LETTER_NAMESPACE", "LetterIdentifier",
-        "LetterProblem", "MAX_DECLINE_NOTE", "MAX_LETTER_BYTES", "PollOutcome", "PollResult",
+        "LetterProblem", "MAX_DECLINE_NOTE", "MAX_LETTER_BYTES", "PatientMatch", "PollOutcome",
+        "PollResult",
         "PollRow", "ReferralDecidedError", "ReferralError", "ReferralLetter",
         "ReferralLetterError", "ReferralNotFoundError", "ReferralPoller", "ReferralRow",
         "ReferralSummary", "ReferredPatient", "Referrer", "Subscribed", "TRIAGE",
@@ -56,7 +58,8 @@ def test_public_api_is_pinned():
         "existing_patient", "find_referral", "letter_to_fhir", "load_triage",
         "match_or_create_patient", "notify_endpoint", "notify_token", "notify_token_ok",
         "read_referral_letter", "reconcile", "referral_criteria", "referral_identifier",
-        "referral_key", "referral_patient", "report_to_referrer", "status_key", "subscribe",
+        "referral_key", "referral_patient", "report_to_referrer", "search_token", "status_key",
+        "subscribe",
         "subscription_criteria", "summarise", "take_referral", "valid_bsn",
         "waiting_for_triage",
     ]  # fmt: skip

@@ -54,6 +54,7 @@ def settings_for(info, folder, database_url, *, triage=False):
                 private_jwk=worker["private_keys"][0], practice=PRACTICE, triage=triage,
             ),
         ),
+        api_clients=((info.fhir_base.rstrip("/"), "referral-system"),),
         **safety_settings(info.fhir_base),
     )  # fmt: skip
 
@@ -82,11 +83,12 @@ def stranger():
 
 
 def token(info, scope="system/ServiceRequest.cruds system/Patient.cruds"):
-    """A token for the referral system: client_credentials with its client secret."""
+    """A token for the referral system, for the app (RFC 8707 resource = its base URL):
+    client_credentials with its client secret."""
     referral = info.client("referral-system")
     response = requests.post(
         discovery(info)["token_endpoint"],
-        data={"grant_type": "client_credentials", "scope": scope},
+        data={"grant_type": "client_credentials", "scope": scope, "resource": APP},
         auth=(referral["client_id"], referral["client_secret"]),
         timeout=30,
     )
@@ -185,7 +187,9 @@ def test_a_pushed_service_request_is_taken_in_once(app, sandbox):
     taken = first.get_json()
     assert taken["resourceType"] == "ServiceRequest" and "id" not in taken
     assert taken["subject"] == {"reference": "Patient/pat-10"}
-    assert taken["identifier"] == body["identifier"]
+    # What we sent, plus the referral's key: the identifier its copy on the EHR carries.
+    assert taken["identifier"][:1] == body["identifier"]
+    assert taken["identifier"][1]["system"] == "https://fhir-burnout.org/fhir/write-key"
     after_first = counts(app)
     assert after_first[:2] == (1, 1)
 

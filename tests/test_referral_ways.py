@@ -5,7 +5,6 @@ recorded once, and the EHR does not get the referral a second time from us."""
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import uuid
 
@@ -55,9 +54,9 @@ def served(sandbox, tmp_path, database_url):
 
     server = make_server("127.0.0.1", 0, wsgi, threaded=True)
     app_url = f"http://127.0.0.1:{server.server_port}"
-    settings = dataclasses.replace(
-        settings_for(sandbox, tmp_path, database_url, triage=True), base_url=app_url
-    )
+    # The app's base_url stays the one the sandbox issues API tokens for (its --app-url):
+    # the pushes below carry a token meant for it; the notifications come to app_url.
+    settings = settings_for(sandbox, tmp_path, database_url, triage=True)
     holder["app"] = create_app(settings)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -49,12 +49,21 @@ from fhir_burnout.referral._notify import (
 )
 from fhir_burnout.referral._patients import (
     AmbiguousPatientError,
+    PatientMatch,
     existing_patient,
     match_or_create_patient,
+    search_token,
 )
 from fhir_burnout.referral._poll import PollResult, reconcile
 from fhir_burnout.referral._schedule import PollOutcome, ReferralPoller
-from fhir_burnout.referral._tables import ACCEPTED, DECLINED, TRIAGE, PollRow, ReferralRow
+from fhir_burnout.referral._tables import (
+    ACCEPTED,
+    BSN_MISMATCH,
+    DECLINED,
+    TRIAGE,
+    PollRow,
+    ReferralRow,
+)
 from fhir_burnout.referral._triage import (
     DECLINED_STATUS,
     MAX_DECLINE_NOTE,
@@ -75,6 +84,7 @@ from fhir_burnout.referral._triage import (
 
 __all__ = [
     "ACCEPTED",
+    "BSN_MISMATCH",
     "DECLINED",
     "DECLINED_STATUS",
     "LETTER_NAMESPACE",
@@ -90,6 +100,7 @@ __all__ = [
     "Intake",
     "LetterIdentifier",
     "LetterProblem",
+    "PatientMatch",
     "PollOutcome",
     "PollResult",
     "PollRow",
@@ -125,6 +136,7 @@ __all__ = [
     "referral_key",
     "referral_patient",
     "report_to_referrer",
+    "search_token",
     "status_key",
     "subscribe",
     "subscription_criteria",

@@ -18,6 +18,7 @@ from the chart) is recorded with the plan they are in, without triage.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ SeenBy = Literal["subscription", "reconciliation", "post", "letter"]
 WAITING_LIST = "waiting-list"
 #: ServiceRequest.status values that ask for something still to be done (R4 request-status).
 _OPEN = frozenset({"active"})
+#: A FHIR id (R4 §2.24.0.1): what a Patient reference on the EHR ends with.
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-\.]{1,64}")
 #: Namespace of referral keys (uuid5 of the EHR's base and the referral's identifier).
 _KEYS = uuid.UUID("4f3c7d1e-2b7a-5c0e-9a51-7d1f0b2c6e88")
 
@@ -88,7 +91,7 @@ def referral_patient(request: Mapping[str, Any], fhir_base: str) -> str:
     if reference.startswith(base):
         reference = reference[len(base) :]
     kind, _, patient = reference.partition("/")
-    if kind != "Patient" or not patient or "/" in patient:
+    if kind != "Patient" or not _FHIR_ID.fullmatch(patient):
         raise ReferralError(
             "the ServiceRequest's subject must be a Patient on this EHR (Patient/<id>)"
         )
@@ -105,6 +108,7 @@ def take_referral(
     practice: str | None = None,
     triage: bool = True,
     now: datetime | None = None,
+    identity_issue: str | None = None,
 ) -> Intake:
     """Record a referral (a FHIR R4 ServiceRequest read from ``fhir_base``), once: the same
     referral again, by any way, finds the first record. With ``triage`` (the default) it
@@ -112,7 +116,10 @@ def take_referral(
     :func:`decline_referral`) and the referrer's Task says ``received``; without, its
     patient is enrolled in the waiting-list track at once and invited. A client already in
     the programme keeps their plan either way. In the caller's transaction. Raises
-    ReferralError for a ServiceRequest that is not an active referral of a Patient."""
+    ReferralError for a ServiceRequest that is not an active referral of a Patient.
+    ``identity_issue`` (BSN_MISMATCH): its patient is not certain, so it waits for triage
+    whatever the practice chose, and nothing about it goes to the EHR until a person
+    decided (:func:`~fhir_burnout.referral.accept_referral` sends what was held)."""
     if service_request.get("resourceType") != "ServiceRequest":
         raise ReferralError("a referral is a FHIR ServiceRequest")
     system, value = referral_identifier(service_request)
@@ -132,24 +139,18 @@ def take_referral(
     # A client already in the programme (enrolled from the chart, say) keeps their plan:
     # a care professional chose it, so there is nothing to triage. Everyone else waits for
     # triage, or starts on the waiting list where the practice enrols automatically.
-    enrolment = current_enrolment(db, fhir_base, patient)
-    if enrolment is None and not triage:
+    enrolment = None if identity_issue else current_enrolment(db, fhir_base, patient)
+    if enrolment is None and not triage and not identity_issue:
         enrolment = enrol(
             db, definitions, fhir_base=fhir_base, patient=patient, track=WAITING_LIST,
             practice=practice, now=now,
         )  # fmt: skip
-    writes = _Writes(fhir_base, patient, practice)
-    if not request_id:
-        # Pushed to us, not read from the EHR: the EHR gets the referral too, so the chart
-        # shows it (its own notification or poll of it then finds this record).
-        writes.referral(db, key, service_request, now)
-        focus = key_reference(key)
-    else:
-        focus = {"reference": f"ServiceRequest/{request_id}"}
     if enrolment is not None and enrolment.track == WAITING_LIST:
         invite(db, enrolment, now=now)  # in a plan of the care professional's: invited there
-    writes.status(db, key, focus=focus, service_request=service_request, enrolment=enrolment,
-                  now=now)  # fmt: skip
+    if not identity_issue:  # else held: the EHR's chart of maybe someone else stays as it is
+        _Writes(fhir_base, patient, practice).first(
+            db, key, service_request, enrolment=enrolment, now=now
+        )
     row = ReferralRow(
         key=key,
         fhir_base=fhir_base,
@@ -164,6 +165,7 @@ def take_referral(
         request=json.dumps(dict(service_request), ensure_ascii=False),
         practice=practice,
         decided_at=None if enrolment is None else now,
+        identity_issue=identity_issue,
     )
     try:
         with db.begin_nested():
@@ -226,6 +228,22 @@ class _Writes:
             now=now,
         )  # fmt: skip
 
+    def first(
+        self, db: Session, key: str, service_request: Mapping[str, Any], *,
+        enrolment: EnrolmentRow | None, now: datetime,
+    ) -> None:  # fmt: skip
+        """What the EHR gets when a referral is taken in: a pushed referral itself (so the
+        chart shows it; its own notification or poll of it then finds our record), and the
+        referrer's status Task."""
+        request_id = service_request.get("id")
+        if not request_id:
+            self.referral(db, key, service_request, now)
+            focus = key_reference(key)
+        else:
+            focus = {"reference": f"ServiceRequest/{request_id}"}
+        self.status(db, key, focus=focus, service_request=service_request,
+                    enrolment=enrolment, now=now)  # fmt: skip
+
     def referral(
         self, db: Session, key: str, service_request: Mapping[str, Any], now: datetime
     ) -> None:
@@ -244,10 +262,11 @@ class _Writes:
         db: Session,
         key: str,
         *,
-        focus: dict[str, str],
+        focus: dict[str, Any],
         service_request: Mapping[str, Any],
         enrolment: EnrolmentRow | None,
         now: datetime,
+        subject: bool = True,
     ) -> None:
         """A Task that fulfils the referral, for the referrer to see (R4: a request's filler
         reports with a Task whose ``focus`` is the request; the ServiceRequest itself is the
@@ -269,10 +288,11 @@ class _Writes:
                     {"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}
                 ]
             },
-            "for": {"reference": f"Patient/{self.patient}"},
             "authoredOn": now.isoformat(timespec="seconds"),
             "lastModified": now.isoformat(timespec="seconds"),
         }
+        if subject:  # else the patient is uncertain: the Task names no one (BSN_MISMATCH)
+            task["for"] = {"reference": f"Patient/{self.patient}"}
         if enrolment is not None:
             task["output"] = [_careplan_output(enrolment)]
         requester = service_request.get("requester")

@@ -13,6 +13,12 @@ API (http://hl7.org/fhir/R4/http.html):
 - more than one, or a conditional create the server refuses because several match (412):
   :class:`AmbiguousPatientError`; a person has to look, we do not guess.
 
+A match by BSN is checked against the referral's family name and birth date: a BSN with a
+typo, or a wrong one, names somebody else, and a referral attached to the wrong patient is a
+clinical risk and a data leak. When they do not agree (or cannot be compared) the match says
+so (:data:`~fhir_burnout.referral._tables.BSN_MISMATCH`) and the referral waits for a
+person, who decides (``_triage.py``).
+
 Creating the Patient is the one write to the EHR that does not go through the outbox, and
 on purpose: everything taken in afterwards (the referral, the enrolment, what the outbox
 writes later) needs the Patient's id, which only the EHR can give. Queueing it would leave
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -33,6 +40,7 @@ from fhir_burnout.errors import FhirBurnoutError, FhirServerError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.referral._bsn import BSN_SYSTEM, valid_bsn
 from fhir_burnout.referral._intake import ReferralError
+from fhir_burnout.referral._tables import BSN_MISMATCH
 
 
 class AmbiguousPatientError(FhirBurnoutError):
@@ -75,34 +83,61 @@ def search_token(system: str, value: str) -> str:
     return f"{escape(system)}|{escape(value)}"
 
 
-def match_or_create_patient(client: FhirClient, patient: Mapping[str, Any]) -> str:
-    """The id on the EHR of the Patient with ``patient``'s identifier (see
-    :func:`patient_identifier`), creating ``patient`` there (conditionally) when there is
-    none. Raises :class:`AmbiguousPatientError` when several match, ReferralError when
-    the Patient has no usable identifier, and the client's errors when the EHR refuses
-    or does not answer."""
+@dataclass(frozen=True)
+class PatientMatch:
+    """The referred patient's id on the EHR, and why it is not certain (None: it is)."""
+
+    id: str
+    identity_issue: str | None = None
+
+
+def match_or_create_patient(client: FhirClient, patient: Mapping[str, Any]) -> PatientMatch:
+    """The Patient on the EHR with ``patient``'s identifier (see :func:`patient_identifier`),
+    creating ``patient`` there (conditionally) when there is none; a BSN match whose name
+    or birth date differs is marked :data:`BSN_MISMATCH`. Raises
+    :class:`AmbiguousPatientError` when several match, ReferralError when the Patient has
+    no usable identifier, and the client's errors when the EHR refuses or does not answer."""
     if patient.get("resourceType") != "Patient":
         raise ReferralError("the referred patient must be a FHIR Patient")
-    token = search_token(*patient_identifier(patient))
+    system, value = patient_identifier(patient)
+    token = search_token(system, value)
     found = _search(client, token)
     if len(found) > 1:
         raise _ambiguous()
-    if found:
-        return found[0]
-    body = {k: v for k, v in patient.items() if k not in ("id", "meta")}
-    try:
-        created = client.create(body, if_none_exist=urlencode({"identifier": token}))
-    except FhirServerError as error:
-        if error.status == 412:  # several match, as R4 §3.1.0.8.1 answers a conditional create
-            raise _ambiguous() from None
-        raise
-    if created.get("id"):
-        return str(created["id"])
-    # The server answered without the resource (Prefer: return=minimal): look it up.
-    found = _search(client, token)
-    if len(found) != 1:
-        raise _ambiguous()
-    return found[0]
+    if not found:
+        body = {k: v for k, v in patient.items() if k not in ("id", "meta")}
+        try:
+            created = client.create(body, if_none_exist=urlencode({"identifier": token}))
+        except FhirServerError as error:
+            if error.status == 412:  # several match: R4 §3.1.0.8.1 answers a conditional create
+                raise _ambiguous() from None
+            raise
+        # A conditional create may answer with a Patient someone else made meanwhile (200),
+        # so it is checked like a match; without the resource (return=minimal): look it up.
+        found = [created] if created.get("id") else _search(client, token)
+        if len(found) != 1:
+            raise _ambiguous()
+    match = found[0]
+    same = system != BSN_SYSTEM or same_person(patient, match)
+    return PatientMatch(str(match["id"]), None if same else BSN_MISMATCH)
+
+
+def same_person(sent: Mapping[str, Any], on_ehr: Mapping[str, Any]) -> bool:
+    """Whether the EHR's Patient has the sent Patient's birth date and one of its family
+    names (compared without case and extra spaces); False when either is missing."""
+    born = sent.get("birthDate")
+    if not born or born != on_ehr.get("birthDate"):
+        return False
+    return bool(_families(sent) & _families(on_ehr))
+
+
+def _families(patient: Mapping[str, Any]) -> set[str]:
+    names = patient.get("name") or []
+    return {
+        " ".join(str(n["family"]).split()).casefold()
+        for n in names
+        if isinstance(n, Mapping) and isinstance(n.get("family"), str) and n["family"].strip()
+    }
 
 
 def existing_patient(client: FhirClient, patient_id: str) -> str:
@@ -112,15 +147,15 @@ def existing_patient(client: FhirClient, patient_id: str) -> str:
         found = client.read("Patient", patient_id)
     except FhirServerError as error:
         if error.status in (404, 410):
-            raise ReferralError(f"the EHR has no Patient/{patient_id}") from None
+            raise ReferralError(f"no such patient: the EHR has no Patient/{patient_id}") from None
         raise
     return str(found.get("id") or patient_id)
 
 
-def _search(client: FhirClient, token: str) -> list[str]:
+def _search(client: FhirClient, token: str) -> list[dict[str, Any]]:
     # Two are enough to know the answer is not exactly one.
     matches = client.search("Patient", {"identifier": token, "_count": "2"})
-    return [str(p["id"]) for p in itertools.islice(matches, 2)]
+    return [dict(p) for p in itertools.islice(matches, 2)]
 
 
 def _ambiguous() -> AmbiguousPatientError:

@@ -16,6 +16,9 @@ TRIAGE = "triage"
 ACCEPTED = "accepted"
 #: Declined by a care professional, with a reason for the referrer.
 DECLINED = "declined"
+#: The EHR has a Patient with the referral's BSN, but under another family name or birth
+#: date: a person decides whether it is the same person (never attached silently).
+BSN_MISMATCH = "bsn-mismatch"
 
 
 class ReferralRow(Base):
@@ -46,6 +49,9 @@ class ReferralRow(Base):
     decided_by: Mapped[str | None] = mapped_column(String(256))  # Practitioner/..; None: app
     decline_reason: Mapped[str | None] = mapped_column(String(64))  # a code from the content
     decline_note: Mapped[str | None] = mapped_column(Text)  # for the referrer
+    #: why its patient is not certain (BSN_MISMATCH): it waits for triage whatever the
+    #: practice chose, and nothing about it reaches the EHR until a person decided
+    identity_issue: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (UniqueConstraint("fhir_base", "identifier_system", "identifier_value"),)
 

@@ -209,6 +209,11 @@ def accept_referral(
     now = now or datetime.now(UTC)
     row = find_referral(db, key, fhir_base=fhir_base, practice=practice)
     _decide(db, row, ACCEPTED, by, now)
+    if row.identity_issue:
+        # The care professional looked and says it is this patient: what was held goes now.
+        _Writes(row.fhir_base, row.patient, row.practice).first(
+            db, row.key, _request(row), enrolment=None, now=now
+        )
     enrolment = current_enrolment(db, row.fhir_base, row.patient) or enrol(
         db, definitions, fhir_base=row.fhir_base, patient=row.patient, track=WAITING_LIST,
         author=by, practice=row.practice, now=now,
@@ -252,6 +257,13 @@ def decline_referral(
         raise TriageError("another reason needs an explanation for the referrer")
     row = find_referral(db, key, fhir_base=fhir_base, practice=practice)
     _decide(db, row, DECLINED, by, now, decline_reason=chosen.code, decline_note=note or None)
+    writes = _Writes(row.fhir_base, row.patient, row.practice)
+    if row.identity_issue:
+        # Perhaps not this patient: the referrer still hears, by their own identifier, but
+        # neither the referral nor its Task lands in the chart of the EHR's Patient.
+        focus = {"identifier": {"system": row.identifier_system, "value": row.identifier_value}}
+        writes.status(db, row.key, focus=focus, service_request=_request(row), enrolment=None,
+                      now=now, subject=False)  # fmt: skip
     display = chosen.display["nl"]
     status_reason = {
         "coding": [{"system": triage.system, "code": chosen.code, "display": display}],
@@ -261,10 +273,13 @@ def decline_referral(
         "op": "update-task", "key": status_key(row.key), "status": "rejected",
         "statusReason": status_reason, "businessStatus": DECLINED_STATUS,
     }  # fmt: skip
-    _Writes(row.fhir_base, row.patient, row.practice).queue(
-        db, "referral-status", [change], by, now
-    )
+    writes.queue(db, "referral-status", [change], by, now)
     return row
+
+
+def _request(row: ReferralRow) -> dict[str, Any]:
+    """The ServiceRequest as taken in."""
+    return dict(json.loads(row.request)) if row.request else {}
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,14 @@
 """Bearer tokens sent to the app's APIs (``$apply``, ``POST /referrals``): who sent them.
 
 A caller (a referral system, another module) gets an access token from the practice's
-authorization server, the one a configured EHR names in its SMART configuration, and
-sends it as ``Authorization: Bearer <token>`` (RFC 6750 §2.1). :func:`authenticate` finds
-the EHR whose authorization server issued the token (its ``iss``), checks the token
-against that server's keys (cached for :data:`JWKS_TTL` seconds) and answers with the
-token's claims and that EHR's FHIR base. :func:`challenge` is the status and
+authorization server, the one a configured EHR names in its SMART configuration, for the
+app itself (RFC 8707 ``resource`` = our ``base_url``), and sends it as
+``Authorization: Bearer <token>`` (RFC 6750 §2.1). :func:`authenticate` finds the EHR whose
+authorization server issued the token (its ``iss``), checks the token against that
+server's keys (cached for :data:`JWKS_TTL` seconds) and that its audience is us, and
+answers with the token's claims and that EHR's FHIR base. A token whose audience is the
+EHR is refused: it was issued for the EHR, which may pass it on to anyone it calls, and a
+person's launch token always is one (RFC 9068 §4). :func:`challenge` is the status and
 ``WWW-Authenticate`` header a refusal gets (RFC 6750 §3).
 """
 
@@ -58,15 +61,25 @@ def authenticate(state: dict[str, Any]) -> tuple[dict[str, Any], str]:
             token,
             _jwks(state, smart.jwks_uri),
             issuer=issuer,
-            audiences=(ehr.fhir_base, settings.base_url, f"{settings.base_url}/fhir"),
+            # Our base URL, or our FHIR endpoint's (where $apply lives); never the EHR's.
+            audiences=(settings.base_url, f"{settings.base_url.rstrip('/')}/fhir"),
         )
         return claims, str(ehr.fhir_base)
     raise AccessTokenError("the bearer token comes from an authorization server we do not trust")
 
 
+class UnknownCallerError(FhirBurnoutError):
+    """A valid token of a client the practice did not name as a caller (HTTP 403)."""
+
+    code = "forbidden"
+
+
 def challenge(error: FhirBurnoutError) -> tuple[int, dict[str, str]]:
     """The HTTP status and ``WWW-Authenticate`` header for a refused token (RFC 6750 §3):
-    401 for a missing or invalid one, 403 for one whose scopes are too narrow."""
+    401 for a missing or invalid one, 403 for one whose scopes are too narrow or whose
+    client is not a caller of ours (no new token helps: no challenge)."""
+    if isinstance(error, UnknownCallerError):
+        return 403, {}
     if isinstance(error, InsufficientScopeError):
         return 403, {"WWW-Authenticate": 'Bearer error="insufficient_scope"'}
     # Without any credentials the challenge carries no error code (RFC 6750 §3.1).

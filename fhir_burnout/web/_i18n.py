@@ -888,6 +888,16 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The sign-in of whoever made these changes has run out. They go along once that "
         "person opens the programme from the EHR again.",
     },
+    # --- issue 17, branch api: referral intake that leaks nothing ---
+    "triage_bsn_mismatch": {
+        "nl": "Let op: BSN klopt niet met naam/geboortedatum. Het dossier met dit BSN in het EPD "
+        "heeft een andere achternaam of geboortedatum dan de verwijzing. Controleer of het om "
+        "dezelfde persoon gaat voordat je accepteert; tot je beslist gaat er niets naar het "
+        "dossier.",
+        "en": "Note: the BSN does not match the name/date of birth. The record with this BSN in "
+        "the EHR has another family name or date of birth than the referral. Check that it is "
+        "the same person before you accept; until you decide, nothing goes to the record.",
+    },
 }
 
 

@@ -3,23 +3,31 @@
 The body is a FHIR R4 ServiceRequest whose subject is a Patient on the EHR, a Bundle
 (transaction, batch or collection) with one ServiceRequest and its Patient, or an XML
 referral letter (docs/referral-letter.md). The caller authenticates with a bearer token
-from the practice's authorization server (:mod:`fhir_burnout.web._bearer`) that allows
-creating ServiceRequests (``system/ServiceRequest.c`` or wider).
+for the app (:mod:`fhir_burnout.web._machine`: a client the practice named in
+``api_clients``, ``aud`` our base URL) that allows creating ServiceRequests
+(``system/ServiceRequest.c`` or wider).
 
 In this order, each step refusing with an OperationOutcome: the token (401, 403), the
 content type (415), the size (413, before anything is parsed), the body (400, 413), the
 referral itself (422). Then the patient gets an id on the EHR: read (a ServiceRequest
 naming ``Patient/<id>``), or found by identifier or created
-(:func:`fhir_burnout.referral.match_or_create_patient`; several matches: 409). Only then
-is the referral taken in (:func:`fhir_burnout.referral.take_referral`, one transaction):
-201 for a new referral, 200 for one we have (the same referral pushed again), the body
-being the ServiceRequest as taken in, its subject ``Patient/<id>``. When the EHR does not
-answer nothing is stored and the answer is 503 with ``Retry-After``: the referral system
-sends the same referral again later, which is safe because intake is idempotent.
+(:func:`fhir_burnout.referral.match_or_create_patient`; several matches: 409; a BSN match
+under another name or birth date waits for a person). Only then is the referral taken in
+(:func:`fhir_burnout.referral.take_referral`, one transaction): 201 for a new referral, 200
+for one we have (the same referral pushed again). When the EHR does not answer nothing is
+stored and the answer is 503 with ``Retry-After``: the referral system sends the same
+referral again later, which is safe because intake is idempotent.
+
+Nothing leaks to the caller: every value put into an EHR search is escaped (R4 §3.1.1.5.7:
+a comma is OR otherwise), the answer is what the caller sent plus our ids (the referral's
+key as an identifier, the Patient id we resolved from what they sent), never the EHR's
+copy of anything, and a ServiceRequest the EHR already has under the same identifier is
+adopted only when its ``performer`` is this practice (else 409).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
@@ -31,11 +39,11 @@ from flask import Blueprint, Response, current_app, request
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from fhir_burnout.errors import FhirBurnoutError, FhirConnectionError, FhirServerError
-from fhir_burnout.fhir import FhirClient
+from fhir_burnout.errors import FhirBurnoutError, FhirServerError
 from fhir_burnout.referral import (
     MAX_LETTER_BYTES,
     AmbiguousPatientError,
+    PatientMatch,
     ReferralError,
     ReferralLetterError,
     ReferralRow,
@@ -46,16 +54,21 @@ from fhir_burnout.referral import (
     referral_identifier,
     referral_key,
     referral_patient,
+    search_token,
     take_referral,
 )
-from fhir_burnout.smart_launch import (
-    AccessTokenError,
-    InsufficientScopeError,
-    TokenRequestError,
-    require_scope,
+from fhir_burnout.smart_launch import AccessTokenError, InsufficientScopeError
+from fhir_burnout.sync import key_identifier
+from fhir_burnout.web._bearer import UnknownCallerError, challenge
+from fhir_burnout.web._machine import (
+    BodyTooLargeError,
+    EhrUnavailableError,
+    UnsupportedMediaError,
+    asking_ehr,
+    ehr_client,
+    machine_caller,
+    read_body,
 )
-from fhir_burnout.sync import EhrClients
-from fhir_burnout.web._bearer import authenticate, challenge
 from fhir_burnout.web._outcomes import FHIR_JSON, outcome_response
 
 bp = Blueprint("referral_api", __name__)
@@ -65,10 +78,10 @@ JSON_TYPES = frozenset({FHIR_JSON, "application/json"})
 XML_TYPES = frozenset({"application/xml", "text/xml"})
 #: The largest body taken, of any type: a referral letter's limit, far above any referral.
 MAX_BODY_BYTES = MAX_LETTER_BYTES
-#: Seconds a referral system is asked to wait when the EHR does not answer (unless the
-#: EHR itself said how long).
-RETRY_AFTER_SECONDS = 30
 BUNDLE_TYPES = frozenset({"transaction", "batch", "collection"})
+#: The longest identifier system and value taken (what the referral table keeps): a longer
+#: one is no referral system's, and would only reach the EHR as an oversized search.
+MAX_SYSTEM, MAX_VALUE = 512, 256
 
 _QUOTED = re.compile(r"'[^']*'")
 
@@ -87,26 +100,11 @@ class BadBodyError(FhirBurnoutError, ValueError):
         return self._issues or super().issues()
 
 
-class UnsupportedMediaError(FhirBurnoutError, ValueError):
-    """A Content-Type this endpoint does not take (HTTP 415)."""
+class ReferralConflictError(FhirBurnoutError):
+    """The EHR holds a referral with this identifier that is not for this practice, or
+    several: nothing is taken in (HTTP 409)."""
 
-    code = "not-supported"
-
-
-class BodyTooLargeError(FhirBurnoutError, ValueError):
-    """More than :data:`MAX_BODY_BYTES` (HTTP 413), refused before it is parsed."""
-
-    code = "too-long"
-
-
-class EhrUnavailableError(FhirBurnoutError):
-    """The EHR did not answer, or not usably: try again later (HTTP 503)."""
-
-    code = "transient"
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+    code = "conflict"
 
 
 @dataclass(frozen=True)
@@ -125,14 +123,12 @@ def push() -> Response:
     OperationOutcome (400, 401, 403, 409, 413, 415, 422, 503)."""
     state = current_app.extensions["fhir_burnout"]
     try:
-        claims, fhir_base = authenticate(state)
-        # A machine caller acting for the practice: a person's user/ token (a patient's
-        # at the portal, say) may never enrol or refer anyone.
-        require_scope(claims, "ServiceRequest", "c", contexts=("system",))
+        fhir_base = machine_caller(state, "ServiceRequest").fhir_base
         kind = _kind()
-        body = _body()
+        body = read_body(MAX_BODY_BYTES)
         practice = state["settings"].backend(fhir_base).practice
         pushed = _letter(body, practice) if kind == "xml" else _fhir(body, fhir_base)
+        _check_sizes(pushed)
         service_request, new = _take(state, fhir_base, pushed, practice)
     except FhirBurnoutError as error:
         return _refusal(error)
@@ -149,6 +145,7 @@ _STATUS: tuple[tuple[type[FhirBurnoutError], int], ...] = (
     (BodyTooLargeError, 413),
     (BadBodyError, 400),
     (AmbiguousPatientError, 409),
+    (ReferralConflictError, 409),
     (ReferralError, 422),
 )
 
@@ -156,13 +153,12 @@ _STATUS: tuple[tuple[type[FhirBurnoutError], int], ...] = (
 def _refusal(error: FhirBurnoutError) -> Response:
     """The OperationOutcome answer to ``error``, with its status and headers."""
     headers: dict[str, str] = {}
-    if isinstance(error, AccessTokenError | InsufficientScopeError):
+    if isinstance(error, AccessTokenError | InsufficientScopeError | UnknownCallerError):
         status, headers = challenge(error)
     elif isinstance(error, ReferralLetterError):
         status = 413 if error.code == "too-long" else 400
     elif isinstance(error, EhrUnavailableError):
-        status = 503
-        headers["Retry-After"] = str(max(RETRY_AFTER_SECONDS, int(error.retry_after or 0)))
+        status, headers = 503, error.headers()
     else:
         # Not listed: our configuration (no backend or key for this EHR), 500.
         status = next((s for kind, s in _STATUS if isinstance(error, kind)), 500)
@@ -183,23 +179,6 @@ def _kind() -> Literal["json", "xml"]:
         f"Content-Type {mimetype or '(none)'!r} is not taken here: send FHIR JSON"
         " (application/fhir+json) or a referral letter (application/xml)"
     )
-
-
-def _body() -> bytes:
-    """The body, refused once it is larger than :data:`MAX_BODY_BYTES` without reading
-    more of it than that (a declared length is refused before reading at all)."""
-    declared = request.content_length
-    if declared is not None and declared > MAX_BODY_BYTES:
-        raise _too_large(declared)
-    data = request.stream.read(MAX_BODY_BYTES + 1)
-    if len(data) > MAX_BODY_BYTES:
-        raise _too_large(None)
-    return bytes(data)
-
-
-def _too_large(size: int | None) -> BodyTooLargeError:
-    said = f"{size} bytes" if size is not None else "larger than that"
-    return BodyTooLargeError(f"the body is {said}; at most {MAX_BODY_BYTES} bytes are accepted")
 
 
 # --- reading the body ------------------------------------------------------------------
@@ -299,79 +278,132 @@ def _validate(resource: dict[str, Any], where: str) -> None:
         raise BadBodyError(f"{where} is not a valid FHIR R4 {kind}") from None
 
 
+def _check_sizes(pushed: Pushed) -> None:
+    """Refuse identifiers longer than a referral system's: they would reach the EHR as an
+    oversized search (and an EHR that refuses it looks like an EHR that is down)."""
+    sent = (("ServiceRequest", pushed.service_request), ("Patient", pushed.patient))
+    for where, resource in sent:
+        for identifier in (resource or {}).get("identifier") or []:
+            if not isinstance(identifier, dict):
+                continue
+            system, value = identifier.get("system"), identifier.get("value")
+            if len(str(system or "")) > MAX_SYSTEM or len(str(value or "")) > MAX_VALUE:
+                raise BadBodyError(
+                    f"{where}.identifier: a system is at most {MAX_SYSTEM} characters, a value"
+                    f" at most {MAX_VALUE}"
+                )
+
+
 # --- taking it in ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Found:
+    """Where a pushed referral's patient is on the EHR, and whether we may say so."""
+
+    patient: str
+    #: what the caller may be told: the Patient we resolved from what they sent (None: their
+    #: own subject reference stays, because the id came from elsewhere or is uncertain)
+    told: str | None
+    identity_issue: str | None = None
+    #: the EHR's own copy of the referral, adopted (its performer is this practice)
+    on_ehr: dict[str, Any] | None = None
 
 
 def _take(
     state: dict[str, Any], fhir_base: str, pushed: Pushed, practice: str | None
 ) -> tuple[dict[str, Any], bool]:
     """Give the patient an id on the EHR (unless we know the referral), then take the
-    referral in: (the ServiceRequest as taken in, whether it is new)."""
-    request_ = {k: v for k, v in pushed.service_request.items() if k not in ("id", "meta")}
-    key = referral_key(fhir_base, *referral_identifier(request_))
+    referral in: (the answer for the caller, whether it is new)."""
+    sent = {k: v for k, v in pushed.service_request.items() if k not in ("id", "meta")}
+    identifier = referral_identifier(sent)
+    key = referral_key(fhir_base, *identifier)
     with Session(state["engine"]) as db:
         known = db.get(ReferralRow, key)
-        patient = known.patient if known is not None else None
-    if patient is None:
+        found = None if known is None else _Found(known.patient, _told(known))
+    if found is None:
         # Refuse what take_referral would refuse before anything is written to the EHR.
-        if request_.get("status") != "active":
+        if sent.get("status") != "active":
             raise ReferralError(
-                f"the ServiceRequest is {request_.get('status')!r}, not active: nothing to take in"
+                f"the ServiceRequest is {sent.get('status')!r}, not active: nothing to take in"
             )
-        patient, on_ehr = _patient_on_ehr(state, fhir_base, pushed, referral_identifier(request_))
-        if on_ehr is not None:
-            # The EHR has this referral already (the referrer wrote it there too): that one
-            # is taken in, so the EHR does not get it a second time from us.
-            request_ = on_ehr
-            patient = referral_patient(on_ehr, fhir_base)
-    request_["subject"] = {**(request_.get("subject") or {}), "reference": f"Patient/{patient}"}
+        found = _patient_on_ehr(state, fhir_base, pushed, identifier, practice)
+    # The EHR's copy is taken in when it is for this practice: the EHR has it already.
+    taken = dict(found.on_ehr) if found.on_ehr is not None else dict(sent)
+    taken["subject"] = {**(taken.get("subject") or {}), "reference": f"Patient/{found.patient}"}
     with Session(state["engine"]) as db, db.begin():
         intake = take_referral(
-            db, state["definitions"], fhir_base=fhir_base, service_request=request_,
+            db, state["definitions"], fhir_base=fhir_base, service_request=taken,
             seen_by=pushed.seen_by, practice=practice,
             triage=state["settings"].backend(fhir_base).triage,
+            identity_issue=found.identity_issue,
         )  # fmt: skip
         new = intake.new
     # The key is a hash of the identifier: no patient data in the log.
     log.info("pushed referral %s: %s", key, "taken in" if new else "known already")
-    return request_, new
+    return _answer(sent, key, found.told), new
+
+
+def _told(row: ReferralRow) -> str | None:
+    """The Patient id a caller may be told for a referral we have: the one resolved from a
+    push, not one read from the EHR's copy nor one under doubt."""
+    pushed = row.seen_by in ("post", "letter") and row.service_request is None
+    return row.patient if pushed and not row.identity_issue else None
+
+
+def _answer(sent: dict[str, Any], key: str, patient: str | None) -> dict[str, Any]:
+    """What the caller sent plus our ids: the referral's key (as the identifier the EHR's
+    copy carries) and, where we may say it, the Patient on the EHR."""
+    answer = dict(sent)
+    answer["identifier"] = [*(sent.get("identifier") or []), key_identifier(key)]
+    if patient is not None:
+        answer["subject"] = {**(sent.get("subject") or {}), "reference": f"Patient/{patient}"}
+    return answer
 
 
 def _patient_on_ehr(
-    state: dict[str, Any], fhir_base: str, pushed: Pushed, identifier: tuple[str, str]
-) -> tuple[str, dict[str, Any] | None]:
-    """The referred patient's id on the EHR, found or created (the one synchronous write:
-    see fhir_burnout.referral._patients), and the EHR's own copy of the referral when it
-    has one with this identifier; EhrUnavailableError when the EHR does not answer."""
-    try:
-        client = _client(state, fhir_base)
-        found = list(client.search("ServiceRequest", {"identifier": "|".join(identifier)}))
-        if len(found) == 1:
-            return "", dict(found[0])
+    state: dict[str, Any], fhir_base: str, pushed: Pushed, identifier: tuple[str, str],
+    practice: str | None,
+) -> _Found:  # fmt: skip
+    """The referred patient on the EHR, found or created (the one synchronous write: see
+    fhir_burnout.referral._patients), or the EHR's own copy of the referral when it has one
+    for this practice; EhrUnavailableError when the EHR does not answer."""
+
+    def refused(error: FhirServerError) -> FhirBurnoutError | None:
+        if error.status in (400, 422):  # the EHR refuses the Patient: the referrer can fix it
+            return ReferralError(f"the EHR refused the Patient: {error}")
+        return None
+
+    with asking_ehr("send the referral again", refused):
+        client = ehr_client(state, fhir_base)
+        # Escaped (R4 §3.1.1.5.7), else a comma in the value searches for other referrals too.
+        query = {"identifier": search_token(*identifier), "_count": "2"}
+        copies = list(itertools.islice(client.search("ServiceRequest", query), 2))
+        if copies:
+            copy = _adoptable(copies, practice)
+            return _Found(referral_patient(copy, fhir_base), None, on_ehr=copy)
         if pushed.patient is None:
             patient = existing_patient(client, referral_patient(pushed.service_request, fhir_base))
-        else:
-            patient = match_or_create_patient(client, pushed.patient)
-        return patient, None
-    except (FhirConnectionError, TokenRequestError) as error:
-        log.warning("pushed referral: the EHR does not answer (%s)", type(error).__name__)
-        raise EhrUnavailableError(
-            "the EHR does not answer; nothing was stored: send the referral again later"
-        ) from None
-    except FhirServerError as error:
-        if error.status in (400, 422):  # the EHR refuses the Patient: the referrer can fix it
-            raise ReferralError(f"the EHR refused the Patient: {error}") from None
-        log.warning("pushed referral: the EHR answered %s", error.status)
-        raise EhrUnavailableError(
-            f"the EHR answered {error.status}; nothing was stored: send the referral again later",
-            error.retry_after,
-        ) from None
+            return _Found(patient, patient)
+        match: PatientMatch = match_or_create_patient(client, pushed.patient)
+        told = None if match.identity_issue else match.id
+        return _Found(match.id, told, match.identity_issue)
 
 
-def _client(state: dict[str, Any], fhir_base: str) -> FhirClient:
-    # The worker's Backend Services clients, one set per app (made on first use).
-    clients = state.get("ehr_clients")
-    if clients is None:
-        clients = state.setdefault("ehr_clients", EhrClients(state["settings"]))
-    client: FhirClient = clients.get(fhir_base)
-    return client
+def _adoptable(copies: list[dict[str, Any]], practice: str | None) -> dict[str, Any]:
+    """The EHR's one ServiceRequest with the pushed identifier, when it is for this
+    practice (its performer); else ReferralConflictError, and nothing is taken in: a
+    referral for another practice is not ours to read or to enrol from."""
+    if len(copies) > 1:
+        raise ReferralConflictError(
+            "the EHR holds more than one referral with this identifier; the practice has to"
+            " sort that out before this referral can be taken in"
+        )
+    performers = [p for p in copies[0].get("performer") or [] if isinstance(p, dict)]
+    references = {str(p.get("reference") or "") for p in performers}
+    if not practice or not any(r == practice or r.endswith(f"/{practice}") for r in references):
+        raise ReferralConflictError(
+            "the EHR holds a referral with this identifier that is not for this practice;"
+            " nothing was taken in: give this referral an identifier of its own"
+        )
+    return copies[0]

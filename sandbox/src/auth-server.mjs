@@ -337,8 +337,8 @@ function extraParams(env) {
     // SMART `aud`: the FHIR base the token is for. defaultResource turns it into the RFC 8707
     // resource; this check also catches an `aud` that contradicts an explicit `resource`.
     async aud(ctx, value) {
-      if (value !== undefined && normalizeAud(value) !== env.fhirBase) {
-        throw new errors.InvalidTarget(`aud must be the FHIR base URL ${env.fhirBase}`);
+      if (value !== undefined && !env.resources.has(normalizeAud(value))) {
+        throw new errors.InvalidTarget(`aud must be the FHIR base URL ${env.fhirBase} or a registered resource server`);
       }
     },
     async launch(ctx, value, client) {
@@ -438,8 +438,12 @@ const CLIENT_AUTH_ALGS = Object.freeze(['RS384', 'ES384', 'RS256', 'RS512', 'PS2
 
 function resourceServerInfo(env) {
   return async function getResourceServerInfo(ctx, resource, client) {
-    if (normalizeAud(resource) !== env.fhirBase) {
-      throw new errors.InvalidTarget(`unknown resource; the only one is ${env.fhirBase}`);
+    // RFC 8707: a client names the resource server its token is for (`resource`, or SMART's
+    // `aud`): the FHIR base, or another registered resource server (an app's own API, which
+    // must not accept a token meant for the EHR). The token's audience is that server.
+    const audience = normalizeAud(resource);
+    if (!env.resources.has(audience)) {
+      throw new errors.InvalidTarget(`unknown resource; known are ${[...env.resources].join(', ')}`);
     }
     const role = env.koppeltaal ? env.roles.get(client.clientId) : undefined;
     if (role) {
@@ -450,7 +454,7 @@ function resourceServerInfo(env) {
       }
       return {
         scope: role,
-        audience: env.fhirBase,
+        audience,
         accessTokenFormat: 'jwt',
         accessTokenTTL: env.tokenTtl ?? KT_TOKEN_TTL,
         jwt: { sign: { alg: 'RS256' } },
@@ -460,7 +464,7 @@ function resourceServerInfo(env) {
     const policy = env.policies.get(client.clientId);
     return {
       scope: [...(policy?.smart ?? [])].join(' '),
-      audience: env.fhirBase,
+      audience,
       accessTokenFormat: 'jwt',
       accessTokenTTL: env.tokenTtl ?? 3600,
       jwt: { sign: { alg: 'RS256' } },
@@ -673,7 +677,9 @@ async function saveGrant(env, details, accountId) {
     grant.rejectOIDCScope(scopes.refused.join(' '));
   }
   if (scopes.resource.length) {
-    grant.addResourceScope(params.resource ?? env.fhirBase, scopes.resource.join(' '));
+    grant.addResourceScope(
+      params.resource ?? normalizeAud(params.aud) ?? env.fhirBase, scopes.resource.join(' '),
+    );
   }
   return grant.save();
 }
@@ -894,13 +900,15 @@ async function handle(env, req, res) {
  * `tokenTtl` (seconds) is the lifetime of every access token; by default 3600, and 300 for
  * client_credentials. Generated client secrets and keys, the token signing key and the cookie
  * key come from `credentials` (default: fresh ones in memory); the caller saves them.
+ * `resources` are further resource servers (URLs) a client may ask a token for, with RFC 8707
+ * `resource` or SMART `aud`; the token's audience is then that URL instead of the FHIR base.
  * `koppeltaal: true` makes it a Koppeltaal 2.0 domain's auth service (koppeltaal-auth.mjs):
  * backend tokens carry the client's registered `system/...` scopes (its role), and `launch`
  * on /authorize is an HTI token signed by a registered client (the portal).
  */
 export async function createAuthServer({
   issuer, fhirBase, clients = [], consent = false, seed = {}, tokenTtl, credentials = new Credentials(),
-  koppeltaal = false,
+  koppeltaal = false, resources = [],
 }) {
   if (tokenTtl !== undefined && !(Number.isInteger(tokenTtl) && tokenTtl > 0)) {
     throw new TypeError(`tokenTtl must be a positive whole number of seconds, got ${tokenTtl}`);
@@ -912,6 +920,8 @@ export async function createAuthServer({
   const env = {
     issuer: normalizedIssuer,
     fhirBase: fhirBase.replace(/\/+$/, ''),
+    // The resource servers tokens may be asked for: the FHIR base, then `resources`.
+    resources: new Set([fhirBase, ...resources].map(normalizeAud)),
     mountPath: new URL(normalizedIssuer).pathname.replace(/\/+$/, ''),
     consent: Boolean(consent),
     seed: seed ?? {},

@@ -2,7 +2,7 @@
 // one local port. Usage:
 //   node src/main.mjs [--port N] [--host 127.0.0.1] [--info FILE] [--client-config FILE]
 //                     [--app-url URL] [--consent] [--data DIR] [--token-ttl SECONDS]
-//                     [--rate-limit N] [--koppeltaal]
+//                     [--rate-limit N] [--resource URL]... [--koppeltaal]
 // Prints the URLs, writes --info (JSON) once everything answers, stops on SIGINT/SIGTERM.
 //   --data DIR           keep the FHIR store and the generated credentials in DIR: every
 //                        committed write is journaled (fsync before the answer) and replayed on
@@ -10,6 +10,9 @@
 //                        the token signing key are made once and reused
 //   --token-ttl SECONDS  lifetime of every access token (default 3600; backend services 300)
 //   --rate-limit N       at most N FHIR requests per second per client, else 429 + Retry-After
+//   --resource URL       (repeatable) another resource server clients may ask a token for
+//                        (RFC 8707 `resource` or SMART `aud`); the app's own URL (--app-url)
+//                        always is one: its APIs ($apply, /referrals) take tokens meant for it
 //   --koppeltaal         a Koppeltaal 2.0 domain instead of a SMART EHR: KT2 seed, the module
 //                        and portal Devices as clients, the FHIR server's Koppeltaal rules
 //                        (koppeltaal.mjs) and the portal (see /work/briefs/kt-contract.md)
@@ -156,6 +159,7 @@ export async function startSandbox({
   tokenTtl,
   rateLimit,
   koppeltaal = false,
+  resources = [],
 } = {}) {
   dataDir = dataDir && resolve(dataDir);
   const unlock = dataDir ? lockDataDir(dataDir) : () => {};
@@ -198,6 +202,7 @@ export async function startSandbox({
     const people = { practitioners, patients };
     const auth = await createAuthServer({
       issuer, fhirBase, clients, consent, seed: people, tokenTtl, credentials, koppeltaal,
+      resources: [appUrl, ...resources],
     });
     credentials.save();
     fhir = await createFhirServer({
@@ -254,6 +259,7 @@ export async function startSandbox({
       restored: fhir.restored,
       token_ttl: tokenTtl,
       rate_limit: rateLimit,
+      resources: [appUrl.replace(/\/+$/, ''), ...resources],
       koppeltaal,
       portal: koppeltaal ? portalUrl : undefined,
       pid: process.pid,
@@ -278,6 +284,7 @@ async function main() {
       'token-ttl': { type: 'string' },
       'rate-limit': { type: 'string' },
       koppeltaal: { type: 'boolean', default: false },
+      resource: { type: 'string', multiple: true, default: [] },
     },
   });
   const { info, close } = await startSandbox({
@@ -290,6 +297,7 @@ async function main() {
     tokenTtl: wholeNumber(values, 'token-ttl', 1),
     rateLimit: wholeNumber(values, 'rate-limit', 1),
     koppeltaal: values.koppeltaal,
+    resources: values.resource,
   });
   // Handlers first: whoever reads the ready line may stop us at once.
   let stopping = false;

@@ -83,7 +83,7 @@ function testClients(keys) {
 }
 
 /** One HTTP server with the sandbox's mounts: /auth, /launcher and FHIR discovery. */
-async function startSandbox({ consent = false, tokenTtl } = {}) {
+async function startSandbox({ consent = false, tokenTtl, resources } = {}) {
   const server = http.createServer();
   await new Promise((resolve) => { server.listen(0, '127.0.0.1', resolve); });
   const base = `http://127.0.0.1:${server.address().port}`;
@@ -91,7 +91,7 @@ async function startSandbox({ consent = false, tokenTtl } = {}) {
   const issuer = `${base}/auth`;
   const keys = { rs384: await backendKey('RS384'), es384: await backendKey('ES384') };
   const auth = await createAuthServer({
-    issuer, fhirBase, clients: testClients(keys), consent, seed: SEED, tokenTtl,
+    issuer, fhirBase, clients: testClients(keys), consent, seed: SEED, tokenTtl, resources,
   });
   const launcher = createLauncher({
     launcherUrl: `${base}/launcher`, fhirBase, auth, clients: auth.clients, seed: SEED,
@@ -240,10 +240,11 @@ async function clientAssertion(sandbox, clientId, key, { lifetime = 300, jti = r
     .sign(key.privateKey);
 }
 
-function backendToken(sandbox, clientId, assertion, scope = 'system/Observation.rs') {
+function backendToken(sandbox, clientId, assertion, scope = 'system/Observation.rs', more = {}) {
   return token(sandbox, {
     grant_type: 'client_credentials',
     scope,
+    ...more,
     client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
     client_assertion: assertion,
   });
@@ -612,6 +613,40 @@ describe('SMART authorization server', () => {
   test('registerLaunch refuses a launch without a patient or practitioner', () => {
     assert.throws(() => sandbox.auth.registerLaunch({}), TypeError);
     assert.throws(() => sandbox.auth.registerLaunch({ patient: 'a/b' }), TypeError);
+  });
+});
+
+describe('further resource servers (started with resources)', () => {
+  const API = `${APP_ORIGIN}/app-api`;
+  let sandbox;
+  before(async () => { sandbox = await startSandbox({ resources: [API] }); });
+  after(() => sandbox.close());
+
+  const audienceOf = (accessToken) => jose.decodeJwt(accessToken).aud;
+
+  test('a backend token names its resource server; an unknown one is invalid_target', async () => {
+    const key = sandbox.keys.rs384;
+    const assert_ = () => clientAssertion(sandbox, 'backend-rs384', key);
+    const forApi = await backendToken(sandbox, 'backend-rs384', await assert_(), undefined, { resource: API });
+    assert.equal(forApi.status, 200, JSON.stringify(forApi.body));
+    assert.equal(audienceOf(forApi.body.access_token), API);
+    // A token for the app's API is not one for the FHIR server.
+    await assert.rejects(sandbox.auth.verifyAccessToken(forApi.body.access_token));
+    const plain = await backendToken(sandbox, 'backend-rs384', await assert_());
+    assert.equal(audienceOf(plain.body.access_token), sandbox.fhirBase);
+    const unknown = await backendToken(sandbox, 'backend-rs384', await assert_(), undefined, {
+      resource: 'http://127.0.0.1:1/elsewhere',
+    });
+    assert.equal(unknown.body.error, 'invalid_target');
+  });
+
+  test('a person\'s token may be asked for it with aud, with the scopes they may have', async () => {
+    const { status, body } = await codeFlow(sandbox, new Browser(), {
+      client_id: 'ehr-app', scope: 'openid user/Task.cu', aud: API, login_hint: 'Patient/pat-een',
+    });
+    assert.equal(status, 200, JSON.stringify(body));
+    assert.equal(audienceOf(body.access_token), API);
+    assert.ok(scopesOf(body).has('user/Task.cu'));
   });
 });
 
