@@ -522,7 +522,7 @@ def test_an_ehr_the_app_cannot_write_to_is_for_the_practice_to_fix(sandbox, tmp_
     app = create_app(replace(settings, backends=(unkeyed,)))
     answer = push(app.test_client(), token(sandbox), bundle(random_bsn()))
     assert answer.status_code == 500
-    assert "no key for the worker" in issue(answer)["diagnostics"]
+    assert "no key for SMART Backend Services" in issue(answer)["diagnostics"]
     assert counts(app) == (0, 0, 0)
     app.extensions["fhir_burnout"]["engine"].dispose()
 
