@@ -9,7 +9,9 @@ writes its --info file, then prints its URLs), and stops it with SIGTERM (or SIG
 ``data_dir`` its FHIR store and client credentials survive that, as a real EHR's would.
 With ``koppeltaal=True`` it is a Koppeltaal 2.0 domain instead of a SMART EHR (KT2 seed, the
 module and portal as clients, the Koppeltaal FHIR rules, a portal page): see the sandbox's
-README, "Koppeltaal profile".
+README, "Koppeltaal profile". ``discovery``, ``profile_claim`` and ``strict_scopes`` make it
+play EHRs that publish their endpoints only in /metadata or without ``issuer``, name the
+user in a v1 ``profile`` claim, or refuse scopes the app was not registered for.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class SandboxInfo:
     raw: dict[str, Any]
     koppeltaal: bool = False
     portal: str | None = None
+    discovery: str = "full"
 
     @classmethod
     def from_file(cls, path: Path) -> SandboxInfo:
@@ -74,6 +77,7 @@ class SandboxInfo:
             raw=data,
             koppeltaal=bool(data.get("koppeltaal", False)),
             portal=data.get("portal"),
+            discovery=str(data.get("discovery", "full")),
         )
 
     def client(self, client_id: str) -> dict[str, Any]:
@@ -92,13 +96,19 @@ def sandbox_command(
     token_ttl: int | None = None,
     rate_limit: int | None = None,
     koppeltaal: bool = False,
+    discovery: str = "full",
+    profile_claim: bool = False,
+    strict_scopes: bool = False,
 ) -> list[str]:
     """The command line that runs the sandbox.
 
     ``data_dir`` keeps the FHIR store and the generated credentials there (--data);
     ``token_ttl`` is the access tokens' lifetime in seconds (--token-ttl); ``rate_limit``
     allows that many FHIR requests per second per client, then 429 (--rate-limit);
-    ``koppeltaal`` runs the Koppeltaal 2.0 profile (--koppeltaal).
+    ``koppeltaal`` runs the Koppeltaal 2.0 profile (--koppeltaal); ``discovery`` is
+    full, metadata-only or no-issuer (--discovery); ``profile_claim`` names the user in a v1
+    ``profile`` claim (--profile-claim); ``strict_scopes`` refuses unregistered scopes
+    (--strict-scopes).
     """
     if not NODE.exists():
         raise SandboxError(
@@ -122,6 +132,12 @@ def sandbox_command(
         command += ["--rate-limit", str(rate_limit)]
     if koppeltaal:
         command.append("--koppeltaal")
+    if discovery != "full":
+        command += ["--discovery", discovery]
+    if profile_claim:
+        command.append("--profile-claim")
+    if strict_scopes:
+        command.append("--strict-scopes")
     return command
 
 
@@ -147,6 +163,9 @@ class SandboxProcess:
         rate_limit: int | None = None,
         koppeltaal: bool = False,
         extra_env: Sequence[tuple[str, str]] = (),
+        discovery: str = "full",
+        profile_claim: bool = False,
+        strict_scopes: bool = False,
     ) -> None:
         self.port = port
         self._options: dict[str, Any] = {
@@ -157,6 +176,9 @@ class SandboxProcess:
             "token_ttl": token_ttl,
             "rate_limit": rate_limit,
             "koppeltaal": koppeltaal,
+            "discovery": discovery,
+            "profile_claim": profile_claim,
+            "strict_scopes": strict_scopes,
         }
         self._env = {**os.environ, **dict(extra_env)}
         self._tmp = tempfile.TemporaryDirectory(prefix="fhir-burnout-sandbox-")
@@ -242,6 +264,9 @@ def start_sandbox(
     rate_limit: int | None = None,
     koppeltaal: bool = False,
     extra_env: Sequence[tuple[str, str]] = (),
+    discovery: str = "full",
+    profile_claim: bool = False,
+    strict_scopes: bool = False,
 ) -> Iterator[SandboxInfo]:
     """Run a sandbox until the block ends; yields its info once it is ready.
 
@@ -257,6 +282,9 @@ def start_sandbox(
         rate_limit=rate_limit,
         koppeltaal=koppeltaal,
         extra_env=extra_env,
+        discovery=discovery,
+        profile_claim=profile_claim,
+        strict_scopes=strict_scopes,
     )
     with sandbox:
         yield sandbox.info
@@ -285,7 +313,10 @@ def _wait_until_ready(process: subprocess.Popen[str], info_path: Path) -> Sandbo
 
 def _check_answers(info: SandboxInfo) -> None:
     """The FHIR server and SMART discovery answer (the sandbox said it is ready: one try)."""
-    for url in (f"{info.fhir_base}/metadata", f"{info.fhir_base}/.well-known/smart-configuration"):
+    urls = [f"{info.fhir_base}/metadata"]
+    if info.discovery != "metadata-only":
+        urls.append(f"{info.fhir_base}/.well-known/smart-configuration")
+    for url in urls:
         try:
             response = requests.get(url, timeout=10)
         except requests.RequestException as exc:

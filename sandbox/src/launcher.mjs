@@ -3,7 +3,8 @@
  * patient. GET {launcherUrl} shows the form; GET {launcherUrl}?app=CLIENT_ID&practitioner=ID&
  * patient=ID registers the launch with the authorization server and redirects (302) to the app's
  * launch_uri with `iss` (the FHIR base) and `launch`. Without a practitioner the patient is the
- * user: a launch from the patient portal.
+ * user: a launch from the patient portal (`portal=1`: at the client's `portal_launch_uri`, when
+ * it registered one).
  */
 import { escapeHtml, sendHtml } from './auth-server.mjs';
 
@@ -56,11 +57,12 @@ function parseLaunch(query, { apps, seed }) {
     smartStyleUrl: query.get('smart_style_url') || undefined,
     intent: query.get('intent') || undefined,
   };
-  return { app, launch };
+  return { app, launch, portal };
 }
 
-function launchLocation(app, fhirBase, launchId) {
-  const url = new URL(app.launch_uri);
+function launchLocation(app, fhirBase, launchId, portal) {
+  // A portal registers the app with a launch URL of its own where the app has one.
+  const url = new URL((portal && app.portal_launch_uri) || app.launch_uri);
   url.searchParams.set('iss', fhirBase);
   url.searchParams.set('launch', launchId);
   return url.href;
@@ -127,7 +129,7 @@ export function createLauncher({ launcherUrl, fhirBase, auth, clients, seed = {}
       return;
     }
     const launchId = env.auth.registerLaunch(launch.launch);
-    res.writeHead(302, { location: launchLocation(launch.app, env.fhirBase, launchId) });
+    res.writeHead(302, { location: launchLocation(launch.app, env.fhirBase, launchId, launch.portal) });
     res.end();
   }
 
