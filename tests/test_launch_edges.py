@@ -125,6 +125,12 @@ def test_an_ehr_that_registered_only_the_patient_scopes_accepts_the_clients_laun
     scopes, so such an EHR lets the client in (with a refresh token, for a long session).
     A care professional's launch there asks user/ scopes the EHR never registered: refused,
     which shows the EHR really is strict."""
+    standalone = strict_app.test_client()
+    started = standalone.get("/login")
+    standalone.get(sign_in_at_ehr(started.headers["Location"] + "&login_hint=Patient/pat-05"))
+    assert standalone.get("/").status_code == 200
+    assert signed_in_row(strict_app, standalone).patient == "pat-05"
+
     portal = strict_app.test_client()
     path, query = launcher(strict_ehr, app="patient-app", patient="pat-04", portal="1")
     started = portal.get(f"{path}?{query}")
@@ -134,12 +140,6 @@ def test_an_ehr_that_registered_only_the_patient_scopes_accepts_the_clients_laun
     assert home.status_code == 200 and "ingelogd met je eigen gegevens" in home.get_data(True)
     row = signed_in_row(strict_app, portal)
     assert row.role == "patient" and row.patient == "pat-04" and row.refresh_token
-
-    standalone = strict_app.test_client()
-    started = standalone.get("/login")
-    standalone.get(sign_in_at_ehr(started.headers["Location"] + "&login_hint=Patient/pat-05"))
-    assert standalone.get("/").status_code == 200
-    assert signed_in_row(strict_app, standalone).patient == "pat-05"
 
     desk = strict_app.test_client()
     path, query = launcher(strict_ehr, app="patient-app", patient="pat-04", practitioner="prac-1")

@@ -207,6 +207,15 @@ def _token_request(
     return post_token_request(session, config.token_endpoint, {**form, **extra}, auth=basic)
 
 
+def probe_client_authentication(
+    ehr: TrustedEhr, config: SmartConfiguration, session: requests.Session
+) -> None:
+    """A client_credentials request with the app's own client authentication (RFC 6749
+    §4.4), to learn whether the EHR accepts its credentials: ``invalid_client`` says it does
+    not; another refusal is about the grant, which servers check after the credentials."""
+    _token_request(ehr, config, {"grant_type": "client_credentials"}, session)
+
+
 def _result(
     body: dict[str, Any], scopes: ScopeRequest | None, claims: dict[str, Any], now: float
 ) -> LaunchResult:

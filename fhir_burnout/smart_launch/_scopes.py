@@ -39,6 +39,20 @@ ROLE_RESOURCES: dict[Role, tuple[tuple[str, str, str, str], ...]] = {
     "patient": (("patient", "Patient", "r", "showing the client's own name"),),
 }
 
+#: What the sync worker and the referral intake do with the worker's own (Backend Services)
+#: token: (resource type, v2 permissions, what stops working without it).
+WORKER_RESOURCES: tuple[tuple[str, str, str], ...] = (
+    ("QuestionnaireResponse", "cu", "delivering the clients' answers"),
+    ("Task", "cru", "delivering progress and homework"),
+    ("CarePlan", "cru", "delivering enrolments"),
+    ("RequestGroup", "c", "delivering enrolments"),
+    ("Provenance", "c", "recording on whose behalf the app wrote"),
+    ("Communication", "c", "telling a client about a change of track"),
+    ("ServiceRequest", "crus", "taking in referrals"),
+    ("Patient", "rs", "matching referred clients"),
+    ("Subscription", "crus", "being notified of referrals"),
+)
+
 IDENTITY_SCOPES = ("openid", "fhirUser")
 #: Scopes the app adds itself, whatever an EHR's scope override says.
 _APP_ADDED = frozenset({"launch", "launch/patient", "offline_access", "online_access"})
@@ -98,6 +112,12 @@ def launch_scopes(
     elif online_access:
         scopes.append("online_access")
     return ScopeRequest(" ".join(scopes), tuple(purposes))
+
+
+def worker_scopes() -> ScopeRequest:
+    """The system/ scopes the worker's token needs, each with what it is for."""
+    purposes = tuple((f"system/{r}.{p}", why) for r, p, why in WORKER_RESOURCES)
+    return ScopeRequest(" ".join(s for s, _ in purposes), purposes)
 
 
 def _permissions(scope: str) -> tuple[str, str, set[str]] | None:
