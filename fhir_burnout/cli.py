@@ -359,6 +359,26 @@ def serve(config_path: Path, host: str, port: int, workers: int) -> None:
 
 
 @main.command()
+@config_option
+def doctor(config_path: Path) -> None:
+    """Check every [[ehr]] end to end and say, in plain words, what works and what is
+    missing (docs/launch.md); exit code 0 only when all is well."""
+    import requests  # noqa: PLC0415
+
+    from fhir_burnout._doctor import report  # noqa: PLC0415
+    from fhir_burnout.settings import Settings  # noqa: PLC0415
+
+    try:
+        settings = Settings.from_file(config_path)
+    except FhirBurnoutError as exc:
+        raise click.ClickException(str(exc)) from None
+    with requests.Session() as session:
+        lines, healthy = report(settings, session)
+    click.echo("\n".join(lines))
+    sys.exit(0 if healthy else 1)
+
+
+@main.command()
 @click.option(
     "--dir",
     "keys_dir",

@@ -9,7 +9,9 @@ writes its --info file, then prints its URLs), and stops it with SIGTERM (or SIG
 ``data_dir`` its FHIR store and client credentials survive that, as a real EHR's would.
 With ``koppeltaal=True`` it is a Koppeltaal 2.0 domain instead of a SMART EHR (KT2 seed, the
 module and portal as clients, the Koppeltaal FHIR rules, a portal page): see the sandbox's
-README, "Koppeltaal profile".
+README, "Koppeltaal profile". ``discovery``, ``profile_claim`` and ``strict_scopes`` make it
+play EHRs that publish their endpoints only in /metadata or without ``issuer``, name the
+user in a v1 ``profile`` claim, or refuse scopes the app was not registered for.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class SandboxInfo:
     raw: dict[str, Any]
     koppeltaal: bool = False
     portal: str | None = None
+    discovery: str = "full"
 
     @classmethod
     def from_file(cls, path: Path) -> SandboxInfo:
@@ -74,6 +77,7 @@ class SandboxInfo:
             raw=data,
             koppeltaal=bool(data.get("koppeltaal", False)),
             portal=data.get("portal"),
+            discovery=str(data.get("discovery", "full")),
         )
 
     def client(self, client_id: str) -> dict[str, Any]:
@@ -93,6 +97,9 @@ def sandbox_command(
     rate_limit: int | None = None,
     koppeltaal: bool = False,
     resources: Sequence[str] = (),
+    discovery: str = "full",
+    profile_claim: bool = False,
+    strict_scopes: bool = False,
 ) -> list[str]:
     """The command line that runs the sandbox.
 
@@ -101,6 +108,10 @@ def sandbox_command(
     allows that many FHIR requests per second per client, then 429 (--rate-limit);
     ``koppeltaal`` runs the Koppeltaal 2.0 profile (--koppeltaal); ``resources`` are further
     resource servers a client may ask a token for (--resource; ``app_url`` always is one).
+    ``koppeltaal`` runs the Koppeltaal 2.0 profile (--koppeltaal); ``discovery`` is
+    full, metadata-only or no-issuer (--discovery); ``profile_claim`` names the user in a v1
+    ``profile`` claim (--profile-claim); ``strict_scopes`` refuses unregistered scopes
+    (--strict-scopes).
     """
     if not NODE.exists():
         raise SandboxError(
@@ -126,6 +137,12 @@ def sandbox_command(
         command.append("--koppeltaal")
     for resource in resources:
         command += ["--resource", resource]
+    if discovery != "full":
+        command += ["--discovery", discovery]
+    if profile_claim:
+        command.append("--profile-claim")
+    if strict_scopes:
+        command.append("--strict-scopes")
     return command
 
 
@@ -152,6 +169,9 @@ class SandboxProcess:
         koppeltaal: bool = False,
         extra_env: Sequence[tuple[str, str]] = (),
         resources: Sequence[str] = (),
+        discovery: str = "full",
+        profile_claim: bool = False,
+        strict_scopes: bool = False,
     ) -> None:
         self.port = port
         self._options: dict[str, Any] = {
@@ -163,6 +183,9 @@ class SandboxProcess:
             "rate_limit": rate_limit,
             "koppeltaal": koppeltaal,
             "resources": tuple(resources),
+            "discovery": discovery,
+            "profile_claim": profile_claim,
+            "strict_scopes": strict_scopes,
         }
         self._env = {**os.environ, **dict(extra_env)}
         self._tmp = tempfile.TemporaryDirectory(prefix="fhir-burnout-sandbox-")
@@ -249,6 +272,9 @@ def start_sandbox(
     koppeltaal: bool = False,
     extra_env: Sequence[tuple[str, str]] = (),
     resources: Sequence[str] = (),
+    discovery: str = "full",
+    profile_claim: bool = False,
+    strict_scopes: bool = False,
 ) -> Iterator[SandboxInfo]:
     """Run a sandbox until the block ends; yields its info once it is ready.
 
@@ -265,6 +291,9 @@ def start_sandbox(
         koppeltaal=koppeltaal,
         extra_env=extra_env,
         resources=resources,
+        discovery=discovery,
+        profile_claim=profile_claim,
+        strict_scopes=strict_scopes,
     )
     with sandbox:
         yield sandbox.info
@@ -293,7 +322,10 @@ def _wait_until_ready(process: subprocess.Popen[str], info_path: Path) -> Sandbo
 
 def _check_answers(info: SandboxInfo) -> None:
     """The FHIR server and SMART discovery answer (the sandbox said it is ready: one try)."""
-    for url in (f"{info.fhir_base}/metadata", f"{info.fhir_base}/.well-known/smart-configuration"):
+    urls = [f"{info.fhir_base}/metadata"]
+    if info.discovery != "metadata-only":
+        urls.append(f"{info.fhir_base}/.well-known/smart-configuration")
+    for url in urls:
         try:
             response = requests.get(url, timeout=10)
         except requests.RequestException as exc:

@@ -26,6 +26,13 @@ Read in one place, by the CLI or the app factory, never at import time::
     client_secret = "..."         # client_secret_basic
     private_key = "keys/ehr.jwk"  # private_key_jwt: a JWK file (RS384 or ES384)
     practice = "Organization/123" # the practice, on whose behalf the app writes (Provenance)
+    # Scopes (docs/launch.md): by default exactly what the app uses per role. Only where the
+    # EHR registered the app with other scopes: its identity and resource scopes, per role
+    # (the launch context and refresh scopes are added by the app):
+    scopes_practitioner = "openid fhirUser user/Practitioner.rs user/PractitionerRole.rs"
+    scopes_patient = "openid fhirUser patient/Patient.rs"
+    offline_access = true         # ask a refresh token that outlives the EHR session: true |
+                                  # false (default: for clients yes, for care professionals no)
     safety_owner = "PractitionerRole/7"   # required: owns the safety signals of clients
                                   # without their own care professional (or CareTeam/..)
     # How the sync worker writes to this EHR (mode smart):
@@ -306,6 +313,9 @@ class Settings:
                     raise ContentError(
                         where, f"ehr[{i}]", "private_key_jwt needs a key: run fhir-burnout keys"
                     )
+            offline = raw.get("offline_access")
+            if offline is not None and not isinstance(offline, bool):
+                raise ContentError(where, f"ehr[{i}].offline_access", "must be true or false")
             ehrs.append(
                 TrustedEhr(
                     fhir_base=str(raw["fhir_base"]),
@@ -314,6 +324,9 @@ class Settings:
                     client_secret=raw.get("client_secret"),
                     private_jwk=private_jwk,
                     mode=mode,
+                    scopes_practitioner=_scopes(raw, "scopes_practitioner", f"ehr[{i}]"),
+                    scopes_patient=_scopes(raw, "scopes_patient", f"ehr[{i}]"),
+                    offline_access=offline,
                 )
             )
             alg = raw.get("koppeltaal_alg")
@@ -379,6 +392,24 @@ def _flag(data: Mapping[str, Any], key: str, default: bool, where: str) -> bool:
     if not isinstance(found, bool):
         raise ContentError(where, key, "must be true or false")
     return found
+
+
+def _scopes(data: Mapping[str, Any], key: str, where: str) -> str | None:
+    """A scope override: space-separated scopes, without the launch context and refresh
+    scopes the app adds itself."""
+    found = data.get(key)
+    if found is None:
+        return None
+    if not isinstance(found, str) or not found.split():
+        raise ContentError("config", f"{where}.{key}", "must be a string of scopes")
+    added = [s for s in found.split() if s in ("launch", "launch/patient", "offline_access")]
+    if added:
+        raise ContentError(
+            "config", f"{where}.{key}",
+            f"leave out {' '.join(added)}: the app adds the launch context itself, and "
+            "offline_access follows the offline_access setting",
+        )  # fmt: skip
+    return " ".join(found.split())
 
 
 def _text(data: Mapping[str, Any], key: str) -> str | None:

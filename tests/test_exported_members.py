@@ -69,11 +69,12 @@ def test_public_api_is_pinned():
     assert sorted(fhir_burnout.smart_launch.__all__) == [
         "AccessToken", "AccessTokenError", "AuthorizationDeniedError", "BackendTokenSource",
         "DiscoveryCache", "DiscoveryError", "IdTokenError", "InsufficientScopeError",
-        "LaunchError", "LaunchResult", "PendingLaunch", "ScopeRequest", "SmartConfiguration",
-        "StateError", "TokenRequestError", "TrustedEhr", "UntrustedIssuerError",
-        "backend_token", "begin_launch", "client_assertion", "complete_launch", "discover",
-        "fetch_jwks", "launch_scopes", "missing_purposes", "refresh", "require_scope",
-        "trusted_ehr", "verify_access_token", "verify_id_token",
+        "LaunchError", "LaunchResult", "PendingLaunch", "ROLES", "Role", "ScopeRequest",
+        "SmartConfiguration", "StateError", "TokenRequestError", "TrustedEhr",
+        "UntrustedIssuerError", "backend_token", "begin_launch", "client_assertion",
+        "complete_launch", "discover", "fetch_jwks", "launch_scopes", "missing_purposes",
+        "refresh", "require_scope", "role_scopes", "trusted_ehr", "verify_access_token",
+        "verify_id_token",
     ]  # fmt: skip
     assert sorted(fhir_burnout.sync.__all__) == [
         "Agent", "Backoff", "Blocked", "DeliveredResource", "EhrClients", "KEY_SYSTEM",

@@ -91,7 +91,7 @@ def test_ehr_launch_as_a_practitioner(sandbox, ehr, config):
     assert result.need_patient_banner is True
     assert result.id_token_claims["nonce"] == pending.nonce
     assert result.not_granted == ()
-    assert "patient/QuestionnaireResponse.cru" in result.scope.split()  # v2, as advertised
+    assert "user/PractitionerRole.rs" in result.scope.split()  # v2, as advertised
     with FhirClient(sandbox.fhir_base, token=result.access_token) as client:
         assert client.read("Patient", "pat-03")["id"] == "pat-03"
 
@@ -236,29 +236,31 @@ def test_an_expired_id_token_is_refused(real_id_token, config):
 
 
 def test_scopes_follow_what_the_server_advertises():
-    v2 = launch_scopes(v2=True, ehr_launch=True).scope.split()
-    v1 = launch_scopes(v2=False, ehr_launch=False).scope.split()
-    assert "launch" in v2 and "patient/QuestionnaireResponse.cru" in v2
-    assert "launch/patient" in v1 and "patient/QuestionnaireResponse.write" in v1
-    assert not any(s.endswith(".cru") for s in v1)
+    v2 = launch_scopes(role="practitioner", v2=True, ehr_launch=True).scope.split()
+    v1 = launch_scopes(role="patient", v2=False, ehr_launch=False).scope.split()
+    assert "launch" in v2 and "user/PractitionerRole.rs" in v2
+    assert "launch/patient" in v1 and "patient/Patient.read" in v1
+    assert not any(s.endswith((".r", ".rs")) for s in v1)
 
 
 def test_a_smaller_grant_says_what_will_not_work():
-    request = launch_scopes(v2=True, ehr_launch=True)
+    request = launch_scopes(role="practitioner", v2=True, ehr_launch=True)
     missing = missing_purposes(request, "launch openid fhirUser patient/*.rs")
     assert missing == [
         "showing the care professional's name",
         "the practice overview",
-        "clients' names on the practice overview",
-        "saving answers in the EHR",
-        "recording progress in the EHR",
+        "clients' names on the practice overview and in the banner",
     ]
     assert missing_purposes(request, "patient/*.cruds user/Practitioner.rs") == [
         "the practice overview",
-        "clients' names on the practice overview",
+        "clients' names on the practice overview and in the banner",
     ]
-    granted = "patient/*.cruds user/Practitioner.rs user/PractitionerRole.rs user/Patient.rs"
+    granted = "user/Practitioner.rs user/PractitionerRole.rs user/Patient.rs"
     assert missing_purposes(request, granted) == []
+    client = launch_scopes(role="patient", v2=True, ehr_launch=False)
+    assert missing_purposes(client, "launch/patient openid fhirUser") == [
+        "showing the client's own name"
+    ]
 
 
 def test_discovery_falls_back_to_the_capability_statement(sandbox, config):

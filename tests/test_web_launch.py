@@ -172,9 +172,22 @@ def expire(app, client, *, refresh_token=None):
     return store, sid
 
 
+def portal_launch(client, sandbox, patient):
+    """The client opens the app from the EHR's patient portal (at /launch/patient)."""
+    response = requests.get(
+        sandbox.launcher, params={"app": "fhir-burnout", "patient": patient, "portal": "1"},
+        allow_redirects=False, timeout=30,
+    )  # fmt: skip
+    location = urlparse(response.headers["Location"])
+    assert location.path == "/launch/patient"
+    started = client.get(f"{location.path}?{location.query}")
+    assert started.status_code == 302
+    return client.get(sign_in_at_ehr(started.headers["Location"]))
+
+
 def test_an_expired_token_is_refreshed_without_the_person_noticing(app, sandbox):
     client = app.test_client()
-    launch(client, sandbox, patient="pat-08")
+    portal_launch(client, sandbox, "pat-08")  # a client's launch asks offline_access
     store, sid = expire(app, client)
     before = store.access_token(store.get(sid))
     assert client.get("/").status_code == 200

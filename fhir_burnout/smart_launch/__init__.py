@@ -29,11 +29,19 @@ from fhir_burnout.smart_launch._launch import (
     begin_launch,
     complete_launch,
     refresh,
+    role_scopes,
     trusted_ehr,
 )
-from fhir_burnout.smart_launch._scopes import ScopeRequest, launch_scopes, missing_purposes
+from fhir_burnout.smart_launch._scopes import (
+    ROLES,
+    Role,
+    ScopeRequest,
+    launch_scopes,
+    missing_purposes,
+)
 
 __all__ = [
+    "ROLES",
     "AccessToken",
     "AccessTokenError",
     "AuthorizationDeniedError",
@@ -45,6 +53,7 @@ __all__ = [
     "LaunchError",
     "LaunchResult",
     "PendingLaunch",
+    "Role",
     "ScopeRequest",
     "SmartConfiguration",
     "StateError",
@@ -61,6 +70,7 @@ __all__ = [
     "missing_purposes",
     "refresh",
     "require_scope",
+    "role_scopes",
     "trusted_ehr",
     "verify_access_token",
     "verify_id_token",

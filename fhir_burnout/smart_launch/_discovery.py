@@ -38,6 +38,14 @@ class SmartConfiguration:
         return "permission-v2" in self.capabilities
 
     @property
+    def source(self) -> str:
+        """Where the endpoints came from: ``smart-configuration``, or ``metadata`` (the
+        CapabilityStatement fallback)."""
+        return (
+            "metadata" if self.raw.get("from") == "CapabilityStatement" else "smart-configuration"
+        )
+
+    @property
     def supports_pkce_s256(self) -> bool:
         """Whether the server says it takes PKCE with S256."""
         return "S256" in self.code_challenge_methods

@@ -12,6 +12,7 @@ import json
 import time
 from base64 import urlsafe_b64decode
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from joserfc import jwt
@@ -34,15 +35,52 @@ ALLOWED_ALGORITHMS = (
 LEEWAY_SECONDS = 60
 
 
-def _header(token: str) -> dict[str, Any]:
+def _segment(token: str, index: int) -> dict[str, Any]:
+    """One JSON part of a JWT, unverified: 0 the header, 1 the claims."""
     try:
-        segment = token.split(".", maxsplit=1)[0]
+        segment = token.split(".")[index]
         data = json.loads(urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
     except (ValueError, IndexError):
         raise IdTokenError("the id_token is not a JWT") from None
     if not isinstance(data, dict):
         raise IdTokenError("the id_token is not a JWT")
     return data
+
+
+def _header(token: str) -> dict[str, Any]:
+    return _segment(token, 0)
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc.lower()
+
+
+def openid_issuer(
+    token: str, token_endpoint: str, session: requests.Session, *, timeout: float = 15.0
+) -> tuple[str, str | None]:
+    """The issuer of an id_token from an EHR whose SMART configuration names none, and its
+    ``jwks_uri`` (OpenID Connect Discovery 1.0 §4).
+
+    The id_token's ``iss`` is trusted only when it is on the token endpoint's own origin and
+    its OpenID configuration names that issuer (§4.3) and that token endpoint: the id_token
+    came from there, so that server vouches for it. Nothing is fetched from elsewhere."""
+    iss = _segment(token, 1).get("iss")
+    if not isinstance(iss, str) or _origin(iss) != _origin(token_endpoint):
+        raise IdTokenError("the id_token names an issuer outside the EHR's token endpoint")
+    url = f"{iss.rstrip('/')}/.well-known/openid-configuration"
+    try:
+        response = session.get(url, headers={"Accept": "application/json"}, timeout=timeout)
+        response.raise_for_status()
+        found = response.json()
+    except (requests.RequestException, ValueError):
+        raise IdTokenError(f"the issuer's OpenID configuration could not be read: {url}") from None
+    if not isinstance(found, dict) or found.get("issuer") != iss:
+        raise IdTokenError(f"{url} names another issuer than the id_token")
+    if found.get("token_endpoint") != token_endpoint:
+        raise IdTokenError(f"{url} names another token endpoint than the EHR's")
+    jwks_uri = found.get("jwks_uri")
+    return iss, str(jwks_uri) if jwks_uri else None
 
 
 def fetch_jwks(

@@ -32,8 +32,8 @@ from fhir_burnout.smart_launch._errors import (
     StateError,
     UntrustedIssuerError,
 )
-from fhir_burnout.smart_launch._id_token import fetch_jwks, verify_id_token
-from fhir_burnout.smart_launch._scopes import ScopeRequest, launch_scopes, missing_purposes
+from fhir_burnout.smart_launch._id_token import fetch_jwks, openid_issuer, verify_id_token
+from fhir_burnout.smart_launch._scopes import Role, ScopeRequest, launch_scopes, missing_purposes
 
 AuthMethod = Literal["none", "client_secret_basic", "private_key_jwt"]
 
@@ -57,6 +57,12 @@ class TrustedEhr:
     #: the worker writes with the launching person's tokens (``writes = "user"``): the
     #: launch asks the write scopes those writes need
     user_writes: bool = False
+    #: the identity and resource scopes to ask per role, where the EHR registered others than
+    #: the app's defaults (``scopes_practitioner``, ``scopes_patient``); None: the defaults
+    scopes_practitioner: str | None = None
+    scopes_patient: str | None = None
+    #: ask ``offline_access`` (true), never (false), or as the role needs it (None)
+    offline_access: bool | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fhir_base", self.fhir_base.rstrip("/"))
@@ -84,6 +90,22 @@ class PendingLaunch:
     created_at: float
 
 
+def role_scopes(
+    ehr: TrustedEhr, config: SmartConfiguration, role: Role, *, ehr_launch: bool
+) -> ScopeRequest:
+    """The scopes a launch in ``role`` asks this EHR: its override or the app's defaults,
+    in the scope version it advertises."""
+    return launch_scopes(
+        role=role,
+        v2=config.supports_v2_scopes,
+        ehr_launch=ehr_launch,
+        offline_access=ehr.offline_access,
+        online_access="permission-online" in config.capabilities,
+        override=ehr.scopes_practitioner if role == "practitioner" else ehr.scopes_patient,
+        writes=ehr.user_writes,
+    )
+
+
 def begin_launch(
     ehr: TrustedEhr,
     config: SmartConfiguration,
@@ -91,16 +113,18 @@ def begin_launch(
     *,
     launch: str | None = None,
     login_hint: str | None = None,
+    role: Role | None = None,
     now: float | None = None,
 ) -> tuple[str, PendingLaunch, ScopeRequest]:
-    """The authorization URL for an EHR launch (``launch`` given) or a standalone launch."""
-    if not config.supports_pkce_s256 and config.raw.get("from") != "CapabilityStatement":
+    """The authorization URL for an EHR launch (``launch`` given) or a standalone launch,
+    asking the scopes of ``role`` (default: a care professional for an EHR launch, the
+    client for a standalone one)."""
+    if not config.supports_pkce_s256 and config.source != "metadata":
         raise DiscoveryError(
             "the EHR does not support PKCE with S256, so the app cannot launch safely"
         )
-    scopes = launch_scopes(
-        v2=config.supports_v2_scopes, ehr_launch=launch is not None, writes=ehr.user_writes
-    )
+    scopes = role_scopes(ehr, config, role or ("practitioner" if launch else "patient"),
+                         ehr_launch=launch is not None)  # fmt: skip
     verifier = generate_token(64)
     pending = PendingLaunch(
         state=generate_token(32),
@@ -187,6 +211,15 @@ def _token_request(
     return post_token_request(session, config.token_endpoint, {**form, **extra}, auth=basic)
 
 
+def probe_client_authentication(
+    ehr: TrustedEhr, config: SmartConfiguration, session: requests.Session
+) -> None:
+    """A client_credentials request with the app's own client authentication (RFC 6749
+    §4.4), to learn whether the EHR accepts its credentials: ``invalid_client`` says it does
+    not; another refusal is about the grant, which servers check after the credentials."""
+    _token_request(ehr, config, {"grant_type": "client_credentials"}, session)
+
+
 def _result(
     body: dict[str, Any], scopes: ScopeRequest | None, claims: dict[str, Any], now: float
 ) -> LaunchResult:
@@ -198,7 +231,9 @@ def _result(
         scope=granted,
         patient=body.get("patient"),
         encounter=body.get("encounter"),
-        fhir_user=body.get("fhirUser") or claims.get("fhirUser"),
+        # SMART v1 servers name the user in ``profile`` (App Launch 1.0 §"Scopes for
+        # requesting identity data"); fhirUser replaced it, with the same value.
+        fhir_user=body.get("fhirUser") or claims.get("fhirUser") or claims.get("profile"),
         need_patient_banner=bool(body.get("need_patient_banner", False)),
         smart_style_url=body.get("smart_style_url"),
         intent=body.get("intent"),
@@ -247,14 +282,22 @@ def complete_launch(
             raise TokenRequestError(
                 "invalid_grant", "openid was granted but no id_token came back"
             )
+        issuer, jwks_uri = config.issuer, config.jwks_uri
+        if not issuer:
+            # SMART App Launch 2.2 §Conformance: issuer is required only with
+            # sso-openid-connect, and /metadata never names it. OpenID Connect Core §3.1.3.7:
+            # the issuer is "typically obtained during Discovery", so take the id_token's
+            # iss from the OpenID configuration it names, if that names our token endpoint.
+            issuer, found_jwks = openid_issuer(str(token), config.token_endpoint, session)
+            jwks_uri = jwks_uri or found_jwks
         if jwks is None:
-            if not config.jwks_uri:
+            if not jwks_uri:
                 raise DiscoveryError("the EHR publishes no jwks_uri to check the id_token with")
-            jwks = fetch_jwks(config.jwks_uri, session)
+            jwks = fetch_jwks(jwks_uri, session)
         claims = verify_id_token(
             str(token),
             jwks,
-            issuer=str(config.issuer or ""),
+            issuer=issuer,
             client_id=ehr.client_id,
             nonce=pending.nonce,
             now=now,

@@ -1,4 +1,9 @@
-"""Launch routes: EHR launch (/launch), standalone patient launch (/login), /callback.
+"""Launch routes: EHR launch by a care professional (/launch) or from a patient portal
+(/launch/patient), standalone patient launch (/login), /callback.
+
+SMART does not say who will sign in before the authorization, so the launch URL does: the
+EHR registers /launch for its care professionals and its portal registers /launch/patient,
+and each asks only the scopes its role uses (``smart_launch._scopes``).
 
 SMART App Launch 2.2. The browser session holds two opaque values: a browser id that binds
 pending launches to this browser, and the id of the signed-in launch session. Tokens stay
@@ -26,6 +31,7 @@ from fhir_burnout.fhir import FhirClient
 from fhir_burnout.smart_launch import (
     LaunchError,
     PendingLaunch,
+    Role,
     TokenRequestError,
     UntrustedIssuerError,
     begin_launch,
@@ -58,7 +64,7 @@ def _browser_id() -> str:
     return str(session["browser"])
 
 
-def _start(iss: str, launch: str | None) -> Response | tuple[str, int]:
+def _start(iss: str, launch: str | None, role: Role) -> Response | tuple[str, int]:
     state = _state()
     try:
         ehr = trusted_ehr(iss, state["settings"].ehrs)
@@ -71,7 +77,7 @@ def _start(iss: str, launch: str | None) -> Response | tuple[str, int]:
     try:
         config = state["discovery"].get(ehr.fhir_base)
         url, pending, scopes = begin_launch(
-            ehr, config, f"{state['settings'].base_url}/callback", launch=launch
+            ehr, config, f"{state['settings'].base_url}/callback", launch=launch, role=role
         )
     except LaunchError as exc:
         log.warning("launch could not start: %s", type(exc).__name__)
@@ -83,12 +89,23 @@ def _start(iss: str, launch: str | None) -> Response | tuple[str, int]:
 
 @bp.route("/launch", methods=["GET", "POST"])
 def ehr_launch() -> Response | tuple[str, int]:
-    """EHR launch: the EHR opens us with ``iss`` and ``launch`` (GET or form POST)."""
+    """EHR launch by a care professional: the EHR opens us with ``iss`` and ``launch`` (GET
+    or form POST)."""
+    return _ehr_launch("practitioner")
+
+
+@bp.route("/launch/patient", methods=["GET", "POST"])
+def portal_launch() -> Response | tuple[str, int]:
+    """EHR launch from a patient portal: the client is the user, so only their scopes."""
+    return _ehr_launch("patient")
+
+
+def _ehr_launch(role: Role) -> Response | tuple[str, int]:
     values = request.values
     iss, launch = values.get("iss", ""), values.get("launch", "")
     if not iss or not launch:
         return message_page("error_launch", 400)
-    return _start(iss, launch)
+    return _start(iss, launch, role)
 
 
 @bp.route("/login")
@@ -97,7 +114,7 @@ def standalone_login() -> Response | tuple[str, int]:
     settings = _state()["settings"]
     if not settings.default_ehr:
         return message_page("error_untrusted", 400)
-    return _start(settings.default_ehr, None)
+    return _start(settings.default_ehr, None, "patient")
 
 
 @bp.route("/callback")

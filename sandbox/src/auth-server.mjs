@@ -14,6 +14,15 @@
  *   {issuer}/interaction/:uid[/login|/consent]                  this module (login, consent)
  *   {issuer}/smart-style.json                                   this module (default style)
  *
+ * Variants that play EHRs the app must also work with (each off by default):
+ *   discovery: 'metadata-only'  no smart-configuration anywhere: the endpoints only in the FHIR
+ *                               server's CapabilityStatement (oauth-uris), as older EHRs do
+ *   discovery: 'no-issuer'      a smart-configuration without `issuer`
+ *   profileClaim: true          id_tokens name the user in a v1 `profile` claim, no `fhirUser`
+ *                               (neither in the id_token nor in the token response)
+ *   strictScopes: true          an authorization request asking a scope outside the client's
+ *                               registration is refused (invalid_scope) instead of trimmed
+ *
  * With `koppeltaal: true` it is a Koppeltaal 2.0 domain's auth service instead (the parts in
  * koppeltaal-auth.mjs): client_credentials grant each app its role, /authorize takes an HTI
  * launch token as `launch`, and the code exchange answers a NOOP access token with the
@@ -100,7 +109,7 @@ function splitScopes(scope) {
 // Clients: resolution (generated secrets and keys) and the per-client scope policy
 // ---------------------------------------------------------------------------------------------
 
-const SMART_CLIENT_FIELDS = ['launch_uri', 'private_jwk', 'scope'];
+const SMART_CLIENT_FIELDS = ['launch_uri', 'portal_launch_uri', 'private_jwk', 'scope'];
 
 /**
  * Fill in what a static registration leaves out: a secret, or a key pair for private_key_jwt.
@@ -244,7 +253,7 @@ function tokenContextFields(env, context, scopes) {
   if (context.encounter && (ehrLaunch || scopes.has('launch/encounter'))) {
     fields.encounter = context.encounter;
   }
-  if (scopes.has('fhirUser')) {
+  if (scopes.has('fhirUser') && !env.profileClaim) {
     fields.fhirUser = `${env.fhirBase}/${context.fhirUser}`;
   }
   if (fields.patient || ehrLaunch) {
@@ -332,14 +341,35 @@ function restoreOfflineAccess(env, ctx, client) {
   }
 }
 
+/**
+ * strictScopes: some EHRs refuse an authorization request that asks for any scope the app was
+ * not registered with (RFC 6749 §4.1.2.1 invalid_scope), rather than granting less.
+ */
+function refuseUnregisteredScopes(env, ctx, client) {
+  if (!env.strictScopes) {
+    return;
+  }
+  const raw = ctx.method === 'POST' ? ctx.oidc.body?.scope : ctx.query.scope;
+  const policy = env.policies.get(client.clientId);
+  const unregistered = splitScopes(raw).filter(
+    (s) => !(policy?.oidc.has(s) || policy?.smart.has(s)),
+  );
+  if (unregistered.length) {
+    throw new errors.InvalidScope(
+      `this app is not registered for: ${unregistered.join(' ')}`, unregistered.join(' '),
+    );
+  }
+}
+
 function extraParams(env) {
   return {
     // SMART `aud`: the FHIR base the token is for. defaultResource turns it into the RFC 8707
     // resource; this check also catches an `aud` that contradicts an explicit `resource`.
-    async aud(ctx, value) {
+    async aud(ctx, value, client) {
       if (value !== undefined && !env.resources.has(normalizeAud(value))) {
         throw new errors.InvalidTarget(`aud must be the FHIR base URL ${env.fhirBase} or a registered resource server`);
       }
+      refuseUnregisteredScopes(env, ctx, client);
     },
     async launch(ctx, value, client) {
       if (env.koppeltaal) {
@@ -492,7 +522,8 @@ function providerConfiguration(env, clients, signingJwk, cookieKey) {
       keys: [cookieKey],
       long: { httpOnly: true, sameSite: 'none' },
     },
-    claims: { openid: ['sub'], fhirUser: ['fhirUser'] },
+    // profileClaim: a v1 EHR names the user in `profile` (a URL of the FHIR resource).
+    claims: env.profileClaim ? { openid: ['sub', 'profile'] } : { openid: ['sub'], fhirUser: ['fhirUser'] },
     scopes: [...OIDC_SCOPES],
     responseTypes: ['code'],
     clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
@@ -549,7 +580,8 @@ function account(env, accountId) {
   return {
     accountId,
     async claims() {
-      return { sub: accountId, fhirUser: `${env.fhirBase}/${accountId}` };
+      const url = `${env.fhirBase}/${accountId}`;
+      return env.profileClaim ? { sub: accountId, profile: url } : { sub: accountId, fhirUser: url };
     },
   };
 }
@@ -757,6 +789,9 @@ const CAPABILITIES = Object.freeze([
   'sso-openid-connect', 'authorize-post',
 ]);
 
+/** How the server publishes its endpoints (see the module comment). */
+export const DISCOVERY_MODES = Object.freeze(['full', 'metadata-only', 'no-issuer']);
+
 /** SMART App Launch 2.2 discovery (`.well-known/smart-configuration`). */
 function buildSmartConfiguration(env) {
   const { provider } = env;
@@ -765,7 +800,7 @@ function buildSmartConfiguration(env) {
       issuer: env.issuer, urlFor: (name) => provider.urlFor(name), roles: [...env.roles.values()],
     });
   }
-  return {
+  const configuration = {
     issuer: env.issuer,
     jwks_uri: provider.urlFor('jwks'),
     authorization_endpoint: provider.urlFor('authorization'),
@@ -782,6 +817,10 @@ function buildSmartConfiguration(env) {
     id_token_signing_alg_values_supported: ['RS256'],
     capabilities: [...CAPABILITIES],
   };
+  if (env.discoveryMode === 'no-issuer') {
+    delete configuration.issuer;
+  }
+  return configuration;
 }
 
 /** A minimal SMART style document, the default `smart_style_url`. */
@@ -865,7 +904,10 @@ async function handle(env, req, res) {
   const path = new URL(req.url, env.issuer).pathname;
   const local = path.startsWith(env.mountPath) ? path.slice(env.mountPath.length) : path;
   try {
-    if (local === '/.well-known/smart-configuration' && ['GET', 'HEAD'].includes(req.method)) {
+    if (
+      local === '/.well-known/smart-configuration' && ['GET', 'HEAD'].includes(req.method)
+      && env.discoveryMode !== 'metadata-only'
+    ) {
       return sendJson(res, 200, env.discovery);
     }
     if (local === '/smart-style.json' && ['GET', 'HEAD'].includes(req.method)) {
@@ -902,14 +944,18 @@ async function handle(env, req, res) {
  * key come from `credentials` (default: fresh ones in memory); the caller saves them.
  * `resources` are further resource servers (URLs) a client may ask a token for, with RFC 8707
  * `resource` or SMART `aud`; the token's audience is then that URL instead of the FHIR base.
+ * `discovery`, `profileClaim` and `strictScopes` play other EHRs (see the module comment).
  * `koppeltaal: true` makes it a Koppeltaal 2.0 domain's auth service (koppeltaal-auth.mjs):
  * backend tokens carry the client's registered `system/...` scopes (its role), and `launch`
  * on /authorize is an HTI token signed by a registered client (the portal).
  */
 export async function createAuthServer({
   issuer, fhirBase, clients = [], consent = false, seed = {}, tokenTtl, credentials = new Credentials(),
-  koppeltaal = false, resources = [],
+  koppeltaal = false, resources = [], discovery = 'full', profileClaim = false, strictScopes = false,
 }) {
+  if (!DISCOVERY_MODES.includes(discovery)) {
+    throw new TypeError(`discovery must be one of ${DISCOVERY_MODES.join(', ')}, got ${discovery}`);
+  }
   if (tokenTtl !== undefined && !(Number.isInteger(tokenTtl) && tokenTtl > 0)) {
     throw new TypeError(`tokenTtl must be a positive whole number of seconds, got ${tokenTtl}`);
   }
@@ -933,6 +979,9 @@ export async function createAuthServer({
     styleUrl: `${normalizedIssuer}/smart-style.json`,
     tokenTtl,
     koppeltaal: Boolean(koppeltaal),
+    discoveryMode: discovery,
+    profileClaim: Boolean(profileClaim),
+    strictScopes: Boolean(strictScopes),
     // Koppeltaal: each app's role (its registered system/ scopes), and the HTI token checks.
     roles: new Map(koppeltaal ? resolved.filter(roleScope).map((c) => [c.client_id, roleScope(c)]) : []),
     hti: koppeltaal ? createHtiVerifier({ clients: resolved }) : undefined,

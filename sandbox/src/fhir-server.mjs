@@ -1356,7 +1356,8 @@ function securityComponent(smart) {
 
 /**
  * Build the FHIR server. `verifyAccessToken(token) -> claims` turns auth on (null: off);
- * `smartConfiguration() -> object` is served at {baseUrl}/.well-known/smart-configuration.
+ * `smartConfiguration() -> object` is served at {baseUrl}/.well-known/smart-configuration
+ * (unless `wellKnown: false`, an older EHR: then only /metadata's oauth-uris name the endpoints).
  * `sharedTypes` (optional, default none) lists resource types that patient/ scopes may read
  * and search in full, e.g. Questionnaire; everything else outside the compartment is 403.
  * `journalFile` (optional) makes the store durable (item 11): an existing journal is replayed
@@ -1374,6 +1375,7 @@ export async function createFhirServer({
   rateLimit = 0,
   subscriptionDelivery = {},
   koppeltaal = false,
+  wellKnown = true,
 }) {
   if (koppeltaal && !verifyAccessToken) {
     throw new TypeError('koppeltaal mode needs verifyAccessToken: its rules follow the token\'s client');
@@ -1500,7 +1502,7 @@ export async function createFhirServer({
       return send(res, 200, capability());
     }
     if (req.method === 'GET' && path === '.well-known/smart-configuration') {
-      return smartConfiguration
+      return smartConfiguration && wellKnown
         ? send(res, 200, smartConfiguration(), { 'Content-Type': 'application/json; charset=utf-8' })
         : sendOutcome(res, notFound);
     }

@@ -3,9 +3,10 @@
  * patient. GET {launcherUrl} shows the form; GET {launcherUrl}?app=CLIENT_ID&practitioner=ID&
  * patient=ID registers the launch with the authorization server and redirects (302) to the app's
  * launch_uri with `iss` (the FHIR base) and `launch`. Without a practitioner the patient is the
- * user: a launch from the patient portal. With `frame=1` it answers the EHR's chart page instead,
- * which shows the app in an iframe at that launch URL (how many EHRs show apps); the page is on
- * the launcher's origin, so the app in it is cross-site unless it shares this host.
+ * user: a launch from the patient portal (`portal=1`: at the client's `portal_launch_uri`, when
+ * it registered one). With `frame=1` it answers the EHR's chart page instead, which shows the
+ * app in an iframe at that launch URL (how many EHRs show apps); the page is on the launcher's
+ * origin, so the app in it is cross-site unless it shares this host.
  */
 import { escapeHtml, sendHtml } from './auth-server.mjs';
 
@@ -58,11 +59,12 @@ function parseLaunch(query, { apps, seed }) {
     smartStyleUrl: query.get('smart_style_url') || undefined,
     intent: query.get('intent') || undefined,
   };
-  return { app, launch };
+  return { app, launch, portal };
 }
 
-function launchLocation(app, fhirBase, launchId) {
-  const url = new URL(app.launch_uri);
+function launchLocation(app, fhirBase, launchId, portal) {
+  // A portal registers the app with a launch URL of its own where the app has one.
+  const url = new URL((portal && app.portal_launch_uri) || app.launch_uri);
   url.searchParams.set('iss', fhirBase);
   url.searchParams.set('launch', launchId);
   return url.href;
@@ -142,7 +144,7 @@ export function createLauncher({ launcherUrl, fhirBase, auth, clients, seed = {}
       return;
     }
     const launchId = env.auth.registerLaunch(launch.launch);
-    const location = launchLocation(launch.app, env.fhirBase, launchId);
+    const location = launchLocation(launch.app, env.fhirBase, launchId, launch.portal);
     if (query.get('frame') === '1') {
       sendHtml(res, 200, chartPage(launch.app, location));
       return;

@@ -2,7 +2,8 @@
 // one local port. Usage:
 //   node src/main.mjs [--port N] [--host 127.0.0.1] [--info FILE] [--client-config FILE]
 //                     [--app-url URL] [--consent] [--data DIR] [--token-ttl SECONDS]
-//                     [--rate-limit N] [--resource URL]... [--koppeltaal]
+//                     [--rate-limit N] [--resource URL]... [--koppeltaal] [--discovery MODE]
+//                     [--profile-claim] [--strict-scopes]
 // Prints the URLs, writes --info (JSON) once everything answers, stops on SIGINT/SIGTERM.
 //   --data DIR           keep the FHIR store and the generated credentials in DIR: every
 //                        committed write is journaled (fsync before the answer) and replayed on
@@ -16,6 +17,11 @@
 //   --koppeltaal         a Koppeltaal 2.0 domain instead of a SMART EHR: KT2 seed, the module
 //                        and portal Devices as clients, the FHIR server's Koppeltaal rules
 //                        (koppeltaal.mjs) and the portal (see /work/briefs/kt-contract.md)
+// To play other EHRs (auth-server.mjs):
+//   --discovery MODE     full (default) | metadata-only (no .well-known/smart-configuration:
+//                        the endpoints only in /metadata) | no-issuer (no `issuer` in it)
+//   --profile-claim      id_tokens carry a v1 `profile` claim instead of `fhirUser`
+//   --strict-scopes      a scope outside the client's registration is refused (invalid_scope)
 import { randomBytes } from 'node:crypto';
 import { readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -57,6 +63,8 @@ async function defaultClients(appUrl, credentials) {
       response_types: ['code'],
       redirect_uris: [`${appUrl}/callback`],
       launch_uri: `${appUrl}/launch`,
+      // The patient portal launches the app as the patient, at its own launch URL.
+      portal_launch_uri: `${appUrl}/launch/patient`,
       scope: USER_SCOPES,
     },
     {
@@ -160,6 +168,9 @@ export async function startSandbox({
   rateLimit,
   koppeltaal = false,
   resources = [],
+  discovery = 'full',
+  profileClaim = false,
+  strictScopes = false,
 } = {}) {
   dataDir = dataDir && resolve(dataDir);
   const unlock = dataDir ? lockDataDir(dataDir) : () => {};
@@ -202,7 +213,7 @@ export async function startSandbox({
     const people = { practitioners, patients };
     const auth = await createAuthServer({
       issuer, fhirBase, clients, consent, seed: people, tokenTtl, credentials, koppeltaal,
-      resources: [appUrl, ...resources],
+      resources: [appUrl, ...resources], discovery, profileClaim, strictScopes,
     });
     credentials.save();
     fhir = await createFhirServer({
@@ -218,6 +229,7 @@ export async function startSandbox({
       journalFile: dataDir && join(dataDir, JOURNAL_FILE),
       rateLimit,
       koppeltaal,
+      wellKnown: discovery !== 'metadata-only',
     });
     const launcher = createLauncher({ launcherUrl, fhirBase, auth, clients: auth.clients, seed: people });
     const portal = koppeltaal
@@ -251,6 +263,7 @@ export async function startSandbox({
         client_secret: c.client_secret,
         redirect_uris: c.redirect_uris,
         launch_uri: c.launch_uri,
+        portal_launch_uri: c.portal_launch_uri,
         scope: c.scope,
         private_keys: privateKeys[c.client_id],
       })),
@@ -261,6 +274,7 @@ export async function startSandbox({
       rate_limit: rateLimit,
       resources: [appUrl.replace(/\/+$/, ''), ...resources],
       koppeltaal,
+      discovery,
       portal: koppeltaal ? portalUrl : undefined,
       pid: process.pid,
     };
@@ -285,6 +299,9 @@ async function main() {
       'rate-limit': { type: 'string' },
       koppeltaal: { type: 'boolean', default: false },
       resource: { type: 'string', multiple: true, default: [] },
+      discovery: { type: 'string', default: 'full' },
+      'profile-claim': { type: 'boolean', default: false },
+      'strict-scopes': { type: 'boolean', default: false },
     },
   });
   const { info, close } = await startSandbox({
@@ -298,6 +315,9 @@ async function main() {
     rateLimit: wholeNumber(values, 'rate-limit', 1),
     koppeltaal: values.koppeltaal,
     resources: values.resource,
+    discovery: values.discovery,
+    profileClaim: values['profile-claim'],
+    strictScopes: values['strict-scopes'],
   });
   // Handlers first: whoever reads the ready line may stop us at once.
   let stopping = false;

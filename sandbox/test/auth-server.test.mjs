@@ -83,7 +83,7 @@ function testClients(keys) {
 }
 
 /** One HTTP server with the sandbox's mounts: /auth, /launcher and FHIR discovery. */
-async function startSandbox({ consent = false, tokenTtl, resources } = {}) {
+async function startSandbox({ consent = false, tokenTtl, resources, ...variants } = {}) {
   const server = http.createServer();
   await new Promise((resolve) => { server.listen(0, '127.0.0.1', resolve); });
   const base = `http://127.0.0.1:${server.address().port}`;
@@ -92,6 +92,7 @@ async function startSandbox({ consent = false, tokenTtl, resources } = {}) {
   const keys = { rs384: await backendKey('RS384'), es384: await backendKey('ES384') };
   const auth = await createAuthServer({
     issuer, fhirBase, clients: testClients(keys), consent, seed: SEED, tokenTtl, resources,
+    ...variants,
   });
   const launcher = createLauncher({
     launcherUrl: `${base}/launcher`, fhirBase, auth, clients: auth.clients, seed: SEED,
@@ -743,6 +744,50 @@ describe('token lifetime (started with tokenTtl)', () => {
     const options = { issuer: 'http://127.0.0.1:1/auth', fhirBase: 'http://127.0.0.1:1/fhir' };
     await assert.rejects(createAuthServer({ ...options, tokenTtl: 0 }), TypeError);
     await assert.rejects(createAuthServer({ ...options, tokenTtl: 1.5 }), TypeError);
+  });
+});
+
+describe('EHRs that behave otherwise (discovery, profileClaim, strictScopes)', () => {
+  let sandbox;
+  before(async () => {
+    sandbox = await startSandbox({ discovery: 'no-issuer', profileClaim: true, strictScopes: true });
+  });
+  after(() => sandbox.close());
+
+  test('a scope outside the registration is refused with invalid_scope, not trimmed', async () => {
+    const { challenge } = pkce();
+    const callback = await authorize(sandbox, new Browser(), {
+      client_id: 'portal-app', scope: 'openid launch/patient patient/*.rs user/Patient.rs',
+      login_hint: 'Patient/pat-een', code_challenge: challenge, code_challenge_method: 'S256',
+    });
+    assert.equal(callback.get('error'), 'invalid_scope');
+    assert.match(callback.get('error_description'), /user\/Patient\.rs/);
+  });
+
+  test('the id_token names the user in profile, and nothing carries fhirUser', async () => {
+    const { status, body } = await codeFlow(sandbox, new Browser(), {
+      client_id: 'portal-app', scope: 'openid fhirUser launch/patient patient/*.rs',
+      login_hint: 'Patient/pat-een',
+    });
+    assert.equal(status, 200, JSON.stringify(body));
+    const claims = jose.decodeJwt(body.id_token);
+    assert.equal(claims.profile, `${sandbox.fhirBase}/Patient/pat-een`);
+    assert.equal(claims.fhirUser, undefined);
+    assert.equal(body.fhirUser, undefined);
+  });
+
+  test('discovery without issuer; metadata-only serves no smart-configuration', async () => {
+    assert.equal(sandbox.auth.smartConfiguration().issuer, undefined);
+    assert.equal((await fetch(`${sandbox.issuer}/.well-known/smart-configuration`)).status, 200);
+    const older = await startSandbox({ discovery: 'metadata-only' });
+    try {
+      const res = await fetch(`${older.issuer}/.well-known/smart-configuration`);
+      assert.equal(res.status, 404);
+    } finally {
+      await older.close();
+    }
+    const options = { issuer: 'http://127.0.0.1:1/auth', fhirBase: 'http://127.0.0.1:1/fhir' };
+    await assert.rejects(createAuthServer({ ...options, discovery: 'sometimes' }), TypeError);
   });
 });
 
