@@ -153,6 +153,7 @@ def test_an_ehrs_scope_override_and_offline_access_setting_are_what_is_asked(tmp
     ehr_block = (
         'base_url = "https://app.example.nl"\nsecret_key = "s"\ntoken_key = "k"\n'
         f'{SAFETY_TOML}[[ehr]]\nfhir_base = "{base}"\nclient_id = "app"\n{SAFETY_OWNER_TOML}'
+        'writes = "backend"\n'  # the worker writes itself: people's tokens only read
     )  # fmt: skip
     config.write_text(
         ehr_block + 'scopes_practitioner = "openid fhirUser user/Practitioner.rs  user/Patient.rs"'
@@ -175,6 +176,15 @@ def test_an_ehrs_scope_override_and_offline_access_setting_are_what_is_asked(tmp
     online = dataclasses.replace(smart, capabilities=frozenset({"permission-online"}))
     _, pending, _ = begin_launch(never, online, "https://app.example.nl/callback", launch="x")
     assert pending.scope.split()[-1] == "online_access"  # and v1, as this one advertises
+
+    # An EHR without Backend Services for the worker: the worker writes with the person's
+    # own token, so both roles ask what it writes, and a refresh token to write it later.
+    by_user = dataclasses.replace(ehr, scopes_practitioner=None, user_writes=True)
+    for launch in ("x", None):
+        _, pending, _ = begin_launch(by_user, smart, "https://app.example.nl/cb", launch=launch)
+        asked = pending.scope.split()
+        assert {"patient/QuestionnaireResponse.cru", "patient/Task.cru"} <= set(asked)
+        assert "patient/CarePlan.cru" in asked and asked[-1] == "offline_access"
 
     for line, says in [
         ('scopes_patient = "launch/patient patient/Patient.r"', "leave out launch/patient"),
