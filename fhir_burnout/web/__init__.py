@@ -31,6 +31,7 @@ from fhir_burnout.web import (
     _practitioner_pages,
     _progress_pages,
     _questionnaire_pages,
+    _rate_limits,
     _redact,
     _referral_api,
     _referral_notify,
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         "http": http,
         "discovery": DiscoveryCache(http),
     }
+    # First of the request hooks: a request over its limit costs nothing more.
+    app.extensions["fhir_burnout"]["limiter"] = _rate_limits.init_app(app, settings)
     _headers.init_app(app)
     _redact.install()
     _launch.init_app(app)

@@ -24,6 +24,7 @@ from werkzeug.wrappers import Response
 from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.web._i18n import translate
 from fhir_burnout.web._outcomes import outcome_response
+from fhir_burnout.web._rate_limits import retry_after
 from fhir_burnout.web._render import language, render
 
 bp = Blueprint("help", __name__)
@@ -37,6 +38,7 @@ _MESSAGES = {
     404: "error_page_not_found",
     405: "error_page_method",
     413: "error_too_large",
+    429: "error_slow_down",
     500: "error_page_broken",
 }
 
@@ -76,9 +78,12 @@ class _HttpRefusalError(FhirBurnoutError):
 
     def __init__(self, error: HTTPException) -> None:
         super().__init__(error.description or error.name)
-        self.code = {404: "not-found", 405: "not-supported", 413: "too-long"}.get(
-            error.code or 500, "processing" if (error.code or 500) < 500 else "exception"
-        )
+        self.code = {
+            404: "not-found",
+            405: "not-supported",
+            413: "too-long",
+            429: "throttled",
+        }.get(error.code or 500, "processing" if (error.code or 500) < 500 else "exception")
 
 
 def _is_api() -> bool:
@@ -103,6 +108,8 @@ def _http_error(error: HTTPException) -> Response:
     allow = dict(error.get_headers()).get("Allow")
     if allow is not None:  # 405: the methods this address does take (RFC 9110, 15.5.6)
         response.headers["Allow"] = allow
+    if status == 429:  # over a rate limit: when to come back (RFC 6585 §4)
+        response.headers["Retry-After"] = retry_after()
     return response
 
 

@@ -849,6 +849,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "You are signed out. To carry on, open the programme again from your record or "
         "patient portal.",
     },
+    # --- issue 17, branch limits: rate limits and typed text ---
+    "error_slow_down": {
+        "nl": "Even rustig aan: er kwamen net veel verzoeken tegelijk binnen, dus we wachten "
+        "heel even. Probeer het over een minuut gewoon opnieuw.",
+        "en": "Just a moment: a lot of requests came in at once, so we are pausing briefly. "
+        "Please simply try again in a minute.",
+    },
 }
 
 
