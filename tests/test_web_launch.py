@@ -26,6 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from fhir_burnout.cli import main
+from fhir_burnout.settings import RateLimits
 from fhir_burnout.web import create_app
 from fhir_burnout.web._sessions import PENDING_LIFETIME, SESSION_MAX, purge
 from fhir_burnout.workflow import change_task, enrol
@@ -412,3 +413,37 @@ def test_a_refused_launch_is_logged_for_the_integrator_with_a_reference_on_the_p
     assert "access_denied" in line and "The user said no" in line
     assert f"iss={sandbox.fhir_base}" in line
     assert "\n" not in line and state not in line
+
+
+def test_a_flood_of_anonymous_launch_starts_stays_bounded_and_a_launch_still_works(
+    sandbox, tmp_path, database_url
+):
+    """Issue 17: 1,000 anonymous GET /login stored 1,000 pending launches. Now one browser
+    keeps its newest 5, and all browsers together at most ``pending_launches_max`` (rate
+    limits off here, so the bound itself is what holds); a real launch still completes."""
+    settings = app_settings(sandbox.fhir_base, tmp_path, database_url=database_url)
+    app = create_app(
+        dataclasses.replace(settings, rate_limits=RateLimits(launch=""), pending_launches_max=100)
+    )
+    engine = app.extensions["fhir_burnout"]["engine"]
+
+    def pending(where=""):
+        with engine.connect() as connection:
+            return connection.execute(
+                text(f"SELECT count(*) FROM pending_launch {where}")
+            ).scalar()
+
+    try:
+        browser = app.test_client()
+        for _ in range(50):
+            assert browser.get("/login").status_code == 302
+        assert pending() == 5
+        anonymous = app.test_client(use_cookies=False)
+        for _ in range(1_000):
+            assert anonymous.get("/login").status_code == 302
+        assert pending() == 100
+        person = app.test_client()
+        assert launch(person, sandbox, patient="pat-08").status_code == 302
+        assert person.get("/").status_code == 200
+    finally:
+        engine.dispose()

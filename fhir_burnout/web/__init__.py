@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         "triage": triage,
         "safety_rules": rules,
         "memo": Memo(definitions),
-        "store": SessionStore(engine, settings.token_key),
+        "store": SessionStore(engine, settings.token_key, settings.pending_launches_max),
         "http": http,
         "discovery": DiscoveryCache(http),
     }
