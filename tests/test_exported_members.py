@@ -70,6 +70,7 @@ def test_public_api_is_pinned():
         "StateError", "TokenRequestError", "TrustedEhr", "UntrustedIssuerError",
         "backend_token", "begin_launch", "client_assertion", "complete_launch", "discover",
         "fetch_jwks", "launch_scopes", "missing_purposes", "refresh", "require_scope",
+        "revocation_endpoint", "revoke",
         "trusted_ehr", "verify_access_token", "verify_id_token",
     ]  # fmt: skip
     assert sorted(fhir_burnout.sync.__all__) == [

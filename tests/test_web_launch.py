@@ -447,3 +447,56 @@ def test_a_flood_of_anonymous_launch_starts_stays_bounded_and_a_launch_still_wor
         assert person.get("/").status_code == 200
     finally:
         engine.dispose()
+
+
+def signed_in_with_tokens(app, client):
+    """The signed-in session's id and its refresh token, as the EHR issued it."""
+    store = app.extensions["fhir_burnout"]["store"]
+    sid = session_cookie(client)["sid"]
+    return sid, store.refresh_token(store.get(sid))
+
+
+def log_out(client):
+    page = client.get("/", headers={"Accept-Language": "nl"}).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+    return client.post("/logout", data={"csrf_token": token}, headers={"Accept-Language": "nl"})
+
+
+def test_logout_revokes_the_refresh_token_at_the_ehr(app, sandbox):
+    """The EHR lists a revocation_endpoint (RFC 7009): after "Uitloggen" the session's
+    refresh token no longer buys a token there, not only here."""
+    client = app.test_client()
+    launch(client, sandbox, patient="pat-09")
+    _, refresh_token = signed_in_with_tokens(app, client)
+    assert refresh_token  # the sandbox grants offline_access
+    assert log_out(client).status_code == 200
+    smart = requests.get(f"{sandbox.fhir_base}/.well-known/smart-configuration", timeout=30)
+    assert smart.json()["revocation_endpoint"]
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token,
+            "client_id": "fhir-burnout"}  # fmt: skip
+    answer = requests.post(smart.json()["token_endpoint"], data=form, timeout=30)
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant"
+
+
+def test_logout_works_when_the_ehr_does_not_answer_its_revocation(app, sandbox, caplog):
+    """The EHR's revocation endpoint is down (a closed port): the person is signed out all
+    the same, the tokens are gone here, and the log says why by the error's type only."""
+    client = app.test_client()
+    launch(client, sandbox, patient="pat-12")
+    sid, refresh_token = signed_in_with_tokens(app, client)
+    discovery_cache = app.extensions["fhir_burnout"]["discovery"]
+    config = discovery_cache.get(sandbox.fhir_base)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    gone = dataclasses.replace(
+        config, raw={**config.raw, "revocation_endpoint": f"http://127.0.0.1:{port}/revoke"}
+    )
+    discovery_cache._entries[sandbox.fhir_base] = (time.monotonic() + 3600, gone)
+    caplog.set_level(logging.INFO, logger="fhir_burnout.web._launch")
+    out = log_out(client)
+    assert out.status_code == 200 and "Je bent uitgelogd" in out.get_data(as_text=True)
+    assert app.extensions["fhir_burnout"]["store"].get(sid) is None
+    [line] = [r.getMessage() for r in caplog.records if "revoke" in r.getMessage()]
+    assert "temporarily_unavailable" not in line and refresh_token not in line
+    assert "TokenRequestError" in line

@@ -31,6 +31,7 @@ from fhir_burnout.smart_launch._launch import (
     refresh,
     trusted_ehr,
 )
+from fhir_burnout.smart_launch._revocation import revocation_endpoint, revoke
 from fhir_burnout.smart_launch._scopes import ScopeRequest, launch_scopes, missing_purposes
 
 __all__ = [
@@ -61,6 +62,8 @@ __all__ = [
     "missing_purposes",
     "refresh",
     "require_scope",
+    "revocation_endpoint",
+    "revoke",
     "trusted_ehr",
     "verify_access_token",
     "verify_id_token",

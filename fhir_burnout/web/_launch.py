@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from fhir_burnout.errors import FhirServerError
+from fhir_burnout.errors import FhirBurnoutError, FhirServerError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.smart_launch import (
     LaunchError,
@@ -31,8 +31,10 @@ from fhir_burnout.smart_launch import (
     begin_launch,
     complete_launch,
     refresh,
+    revoke,
     trusted_ehr,
 )
+from fhir_burnout.smart_launch._revocation import TokenKind
 from fhir_burnout.smart_launch._scopes import ScopeRequest
 from fhir_burnout.web._csrf import csrf_ok
 from fhir_burnout.web._i18n import format_date, translate
@@ -159,6 +161,7 @@ def logout() -> Response | tuple[str, int]:
         return message_page("error_form_expired", 400)
     sid = current_sid()
     if sid:
+        _revoke_tokens(sid)
         _state()["store"].end(sid)
     kept = [p for p in session.get("launches") or [] if isinstance(p, list) and p[1] != sid]
     session["launches"] = kept
@@ -169,6 +172,30 @@ def logout() -> Response | tuple[str, int]:
     g.ctx = None  # the page after it belongs to no launch
     g.launch_session = None
     return message_page("signed_out_done", 200)
+
+
+def _revoke_tokens(sid: str) -> None:
+    """At logout, the EHR revokes the session's refresh token, then its access token, where
+    it offers revocation (RFC 7009): a token copied from here is then worth nothing there
+    either. The logout never waits on it to fail: an EHR that does not answer or refuses
+    is logged by the error's type, and the tokens are deleted here all the same."""
+    state = _state()
+    store: SessionStore = state["store"]
+    try:
+        row = store.get(sid)
+        if row is None:
+            return
+        ehr = trusted_ehr(row.fhir_base, state["settings"].ehrs)
+        config = state["discovery"].get(ehr.fhir_base)
+        tokens: tuple[tuple[str | None, TokenKind], ...] = (
+            (store.refresh_token(row), "refresh_token"),
+            (store.access_token(row), "access_token"),
+        )
+        for token, hint in tokens:
+            if token and not revoke(ehr, config, token, state["http"], hint=hint):
+                return  # the EHR offers no revocation: its tokens run out by themselves
+    except (FhirBurnoutError, SQLAlchemyError) as exc:
+        log.info("the EHR did not revoke a signed-out session's tokens: %s", type(exc).__name__)
 
 
 # --- one context per launch --------------------------------------------------------------
