@@ -500,3 +500,25 @@ def test_logout_works_when_the_ehr_does_not_answer_its_revocation(app, sandbox, 
     [line] = [r.getMessage() for r in caplog.records if "revoke" in r.getMessage()]
     assert "temporarily_unavailable" not in line and refresh_token not in line
     assert "TokenRequestError" in line
+
+
+def test_a_database_error_is_logged_by_type_and_reference_without_values(app, sandbox, caplog):
+    """A page's database call fails (its table is gone): the person reads a page with crisis
+    help and a reference; the log has the error's type and the same reference, and neither
+    the statement's values (here an invitation code) nor the database's own message."""
+    client = app.test_client()
+    launch(client, sandbox, patient="pat-13", practitioner=None)
+    engine = app.extensions["fhir_burnout"]["engine"]
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE invitation RENAME TO invitation_gone"))
+    caplog.set_level(logging.DEBUG)
+    client.get("/invite/QX7K-RT4M")
+    answer = client.get("/", headers={"Accept-Language": "nl"})
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 500 and "0800-0113" in page
+    reference = re.search(r"Noem dan deze code: ([0-9a-f]{8})", page)[1]
+    [line] = [r.getMessage() for r in caplog.records if reference in r.getMessage()]
+    assert re.match(rf"unhandled (OperationalError|ProgrammingError) \[{reference}\] at /\n", line)
+    logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    assert "QX7K" not in logged and "invitation_gone" not in logged
+    assert "no such table" not in logged and "does not exist" not in logged

@@ -15,6 +15,7 @@ endpoints) answer their callers, which are programs, with an OperationOutcome in
 from __future__ import annotations
 
 import logging
+import secrets
 import traceback
 
 from flask import Blueprint, Flask, request
@@ -90,11 +91,15 @@ def _is_api() -> bool:
     return request.path.startswith(API_PREFIXES)
 
 
-def error_page(status: int) -> Response:
-    """The page for ``status`` in the person's language, with crisis help and a way back."""
+def error_page(status: int, reference: str | None = None) -> Response:
+    """The page for ``status`` in the person's language, with crisis help and a way back
+    (and the ``reference`` the log has, to quote to the practice)."""
     message_key = _MESSAGES.get(status, "error_page_other")
     try:
-        page, _ = render("error.html", message=translate(message_key, language()))
+        message = translate(message_key, language())
+        if reference:
+            message += " " + translate("error_reference", language(), reference=reference)
+        page, _ = render("error.html", message=message)
         return Response(page, status=status, mimetype="text/html")
     except Exception as exc:  # the last answer must not fail itself
         log.error("the error page failed too: %s", type(exc).__name__)
@@ -114,13 +119,18 @@ def _http_error(error: HTTPException) -> Response:
 
 
 def _unhandled(error: Exception) -> Response:
-    # The type and where it happened, never the message: a database error's message can
-    # hold the statement's parameters, which may be someone's answers or a token.
-    where = "".join(traceback.format_tb(error.__traceback__))
-    log.error("unhandled %s at %s\n%s", type(error).__name__, request.path, where)
+    # The type, a reference the page shows too, the route (its rule: a path can hold an
+    # invitation code) and the frames (file, line, our source text), never the message:
+    # a database error's message can hold values (PostgreSQL's DETAIL quotes the row),
+    # which may be someone's answers or a token.
+    reference = secrets.token_hex(4)
+    route = request.url_rule.rule if request.url_rule is not None else "?"
+    frames = "".join(traceback.format_tb(error.__traceback__))
+    log.error("unhandled %s [%s] at %s\n%s", type(error).__name__, reference, route, frames)
     if _is_api():
-        return outcome_response(_HttpRefusalError(InternalServerError()), 500)
-    return error_page(500)
+        refusal = _HttpRefusalError(InternalServerError(f"internal error; reference {reference}"))
+        return outcome_response(refusal, 500)
+    return error_page(500, reference)
 
 
 def init_app(app: Flask) -> None:
