@@ -36,6 +36,7 @@ from fhir_burnout.web import (
     _referral_api,
     _referral_notify,
     _triage_pages,
+    _typed_text,
 )
 from fhir_burnout.web._memo import Memo
 from fhir_burnout.web._sessions import SessionStore
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # First of the request hooks: a request over its limit costs nothing more.
     app.extensions["fhir_burnout"]["limiter"] = _rate_limits.init_app(app, settings)
     _headers.init_app(app)
+    _typed_text.init_app(app)
     _redact.install()
     _launch.init_app(app)
     _crisis_pages.init_app(app)

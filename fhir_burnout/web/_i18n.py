@@ -856,6 +856,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Just a moment: a lot of requests came in at once, so we are pausing briefly. "
         "Please simply try again in a minute.",
     },
+    "error_control_characters": {
+        "nl": "Hier stond een onzichtbaar teken dat we niet kunnen bewaren (vaak meegekomen "
+        "met kopiëren en plakken). We hebben het weggehaald: kijk je tekst nog even na en "
+        "verstuur opnieuw.",
+        "en": "This held an invisible character we cannot keep (it often comes along with copy "
+        "and paste). We took it out: please check your text and send it again.",
+    },
 }
 
 

@@ -87,7 +87,7 @@ def _code() -> str:
     return _hashed("code", code) if code else ""
 
 
-def _caller() -> str:
+def verified_caller() -> str:
     """The API caller whose credentials verified: its token's client id, or the EHR of a
     notification; "" when they do not (the endpoint refuses it; the address still counts)."""
     state = current_app.extensions["fhir_burnout"]
@@ -157,7 +157,7 @@ def limits_of(rates: RateLimits) -> list[str | Callable[[], str] | ApplicationLi
         _group(rates.invitation, "invitation-browser", INVITATION, _browser),
         _group(rates.invitation_code, "invitation-code", INVITATION, _code),
         _group(rates.machine_address, "machine", MACHINE),
-        _group(rates.machine, "machine-client", MACHINE, _caller),
+        _group(rates.machine, "machine-client", MACHINE, verified_caller),
     ]
     return [g for g in groups if g is not None]
 
