@@ -16,6 +16,7 @@ are refused where they come in, in one place:
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from typing import Any
@@ -85,8 +86,12 @@ def _refuse_json() -> Response | None:
         return None
     if not verified_caller():
         return None  # the token comes first: the endpoint refuses it (401, 403)
+    data = request.stream.read()  # within MAX_CONTENT_LENGTH (413 beyond it, as always)
+    # Put back for the endpoint, which reads the stream itself (to refuse a large body
+    # without reading it all): Werkzeug keeps ``stream`` in the request's __dict__.
+    request.__dict__["stream"] = io.BytesIO(data)
     try:
-        body = json.loads(request.get_data(cache=True) or b"null")
+        body = json.loads(data or b"null")
     except ValueError:
         return None  # not JSON: the endpoint says so in its own words
     where = _first_unsafe(
