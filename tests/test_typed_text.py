@@ -3,6 +3,7 @@ message where they were, everything else kept; API callers get a 400 OperationOu
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import re
@@ -11,14 +12,24 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fhir_burnout.referral import ReferralRow, take_referral
+from fhir_burnout.settings import Backend
+from fhir_burnout.web import create_app
 from fhir_burnout.workflow import NoteRow, enrol, load_draft
 
-from .conftest import hidden_fields
+from .conftest import app_settings, hidden_fields
 from .smart_flow import sign_in_at_ehr
 from .test_web_launch import launch
 
 FHIR_JSON = "application/fhir+json"
 SAID_NL = "onzichtbaar teken dat we niet kunnen bewaren"
+PRACTICE = "Organization/practice-1"
+REFERRAL = {
+    "resourceType": "ServiceRequest", "id": "sr-typed-1", "status": "active", "intent": "order",
+    "identifier": [{"system": "https://verwijs.example/referral", "value": "TYPED-1"}],
+    "subject": {"reference": "Patient/pat-16"}, "authoredOn": "2026-12-01",
+    "requester": {"display": "Dr. H. Huisarts"},
+}  # fmt: skip
 
 
 def enrolled(app, patient, track="waiting-list"):
@@ -123,3 +134,38 @@ def test_without_a_valid_token_the_token_is_refused_first(app):
     answer = app.test_client().post("/referrals", data=json.dumps(body),
                                     headers={"Content-Type": FHIR_JSON})  # fmt: skip
     assert answer.status_code == 401
+
+
+def test_a_triage_decline_note_with_a_control_character_comes_back_and_decides_nothing(
+    sandbox, tmp_path, database_url
+):
+    """Declining a referral with a note holding a control character: the referral page
+    again (400) with the message, the reason and the note kept; the referral still waits."""
+    settings = app_settings(sandbox.fhir_base, tmp_path, database_url=database_url)
+    backend = Backend(sandbox.fhir_base, "fhir-burnout-worker", practice=PRACTICE)
+    app = create_app(dataclasses.replace(settings, backends=(backend,)))
+    state = app.extensions["fhir_burnout"]
+    try:
+        with Session(state["engine"]) as db, db.begin():
+            key = take_referral(
+                db, state["definitions"], fhir_base=sandbox.fhir_base.rstrip("/"),
+                service_request=REFERRAL, seen_by="subscription", practice=PRACTICE,
+            ).referral.key  # fmt: skip
+        desk = app.test_client()
+        launch(desk, sandbox, patient="pat-16", practitioner="prac-1")
+        page = desk.get(f"/practice/referrals/{key}").get_data(as_text=True)
+        reason = re.search(r'name="reason" id="reason-([^"]+)"', page)[1]
+        posted = desk.post(f"/practice/referrals/{key}/decline",
+                           headers={"Accept-Language": "nl"},
+                           data={**hidden_fields(page), "reason": reason,
+                                 "note": "Past\x08 niet bij ons\x00"})  # fmt: skip
+        shown = html.unescape(posted.get_data(as_text=True))
+        assert posted.status_code == 400 and SAID_NL in shown
+        assert (
+            ">Past niet bij ons</textarea>" in shown
+            and f'value="{reason}" required checked' in shown
+        )
+        with Session(state["engine"]) as db:
+            assert db.get(ReferralRow, key).state == "triage"
+    finally:
+        state["engine"].dispose()
