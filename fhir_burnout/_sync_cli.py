@@ -130,8 +130,10 @@ def _close_measures(
                 closed = end_measures(db, definitions)
             if closed:
                 log.info("closed the weekly measures of %d track(s)", len(closed))
-        except SQLAlchemyError:
-            log.warning("closing the weekly measures failed; trying again later", exc_info=True)
+        except SQLAlchemyError as exc:
+            # The type only: a database error's text can quote a row's values.
+            log.warning("closing the weekly measures failed (%s); trying again later",
+                        type(exc).__name__)  # fmt: skip
         stop.wait(every)
 
 

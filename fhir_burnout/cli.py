@@ -352,6 +352,13 @@ def serve(config_path: Path, host: str, port: int, workers: int) -> None:
     except FhirBurnoutError as exc:
         raise click.ClickException(str(exc)) from None
     os.environ["FHIR_BURNOUT_CONFIG"] = str(config_path.resolve())
+    if workers > 1 and settings.rate_limits.storage.startswith("memory://"):
+        # Each worker counts on its own: the limits hold per worker, not per practice.
+        click.echo(
+            f"note: rate limits are counted per worker ({workers} workers, memory://); set "
+            'rate_limit_storage = "redis://..." to count them together',
+            err=True,
+        )
     gunicorn = Path(sys.executable).with_name("gunicorn")
     command = [str(gunicorn), "--workers", str(workers), "--bind", f"{host}:{port}"]
     command.append("fhir_burnout.web:create_app()")

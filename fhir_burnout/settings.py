@@ -13,6 +13,22 @@ Read in one place, by the CLI or the app factory, never at import time::
     referral_triage = true        # a referral waits for a care professional's decision
                                   # (false: enrolled on the waiting list at once, invited)
     practice_name = "Praktijk De Linde"   # default for every [[ehr]] (default: de praktijk)
+    rate_limit_storage = "memory://"      # the rate-limit counters: memory:// counts per
+                                  # process (each gunicorn worker apart); redis://host:6379
+                                  # counts for all workers and hosts (pip extra "redis")
+    trusted_proxies = 0           # reverse proxies in front of the app whose
+                                  # X-Forwarded-For names the client's address (0: none)
+    pending_launches_max = 10000  # launches started and not yet back, for all browsers
+
+    [rate_limits]                 # per client address, in Flask-Limiter's notation
+                                  # ("30/minute;500/day"); "" switches one off
+    launch = "30/minute"          # /login, /launch, /koppeltaal/launch
+    callback = "30/minute"        # /callback, /koppeltaal/callback
+    invitation = "10/minute"      # /invite/<code>, a typed code: per address and per browser
+    invitation_code = "50/day"    # ... and per code
+    machine = "120/minute"        # $apply, /referrals, the notify endpoints: per client id
+                                  # (its token's client_id; a notification: its EHR)
+    machine_address = "600/minute"        # the same endpoints, per address
 
     [safety]                      # required: what the practice promises about safety signals
     promise_nl = "op werkdagen binnen één werkdag"
@@ -74,6 +90,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
+
+from limits import parse_many
 
 from fhir_burnout.errors import ContentError
 from fhir_burnout.smart_launch import TrustedEhr
@@ -138,6 +156,45 @@ class SafetyConfigError(ContentError):
 
 
 @dataclass(frozen=True)
+class RateLimits:
+    """How often one address, browser, invitation code or API client may call the app's
+    doors (web._rate_limits), in Flask-Limiter's notation; "" switches a limit off."""
+
+    storage: str = "memory://"
+    launch: str = "30/minute"
+    callback: str = "30/minute"
+    invitation: str = "10/minute"
+    invitation_code: str = "50/day"
+    machine: str = "120/minute"
+    machine_address: str = "600/minute"
+
+    #: the [rate_limits] keys, as the config names them
+    KEYS = ("launch", "callback", "invitation", "invitation_code", "machine", "machine_address")
+
+    @classmethod
+    def from_mapping(cls, storage: Any, table: Any, where: str) -> RateLimits:
+        """The limits of a config's ``rate_limit_storage`` and ``[rate_limits]``; a limit
+        that Flask-Limiter cannot read stops the app with its key."""
+        if not isinstance(table, Mapping):
+            raise ContentError(where, "rate_limits", "must be a table of limits")
+        found: dict[str, str] = {}
+        for key, value in table.items():
+            if key not in cls.KEYS:
+                raise ContentError(where, f"rate_limits.{key}", f"use one of {cls.KEYS}")
+            try:
+                if not isinstance(value, str) or (value and not parse_many(value)):
+                    raise ValueError(value)
+            except ValueError:
+                raise ContentError(
+                    where, f"rate_limits.{key}", 'write e.g. "30/minute" or "" (off)'
+                ) from None
+            found[key] = value
+        if not isinstance(storage, str) or "://" not in storage:
+            raise ContentError(where, "rate_limit_storage", 'e.g. "memory://" or "redis://.."')
+        return cls(storage=storage, **found)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the app needs to run."""
 
@@ -178,6 +235,13 @@ class Settings:
         return (fhir_base.rstrip("/"), client_id) in {
             (base.rstrip("/"), client) for base, client in self.api_clients
         }
+
+    #: how often the app's doors may be knocked on (``[rate_limits]``, ``rate_limit_storage``)
+    rate_limits: RateLimits = RateLimits()
+    #: reverse proxies whose X-Forwarded-For is believed (``trusted_proxies``; 0: none)
+    trusted_proxies: int = 0
+    #: launches started and not back yet, for all browsers together (``pending_launches_max``)
+    pending_launches_max: int = 10_000
 
     def safety_owner(self, fhir_base: str) -> str | None:
         """The configured owner of safety signals for clients of the EHR at ``fhir_base``."""
@@ -383,6 +447,11 @@ class Settings:
             practice_name=str(data["practice_name"]) if data.get("practice_name") else None,
             frame_ancestors=tuple(framers),
             api_clients=tuple(api_clients),
+            rate_limits=RateLimits.from_mapping(
+                data.get("rate_limit_storage", "memory://"), data.get("rate_limits", {}), where
+            ),
+            trusted_proxies=_count(data, "trusted_proxies", 0, where),
+            pending_launches_max=_count(data, "pending_launches_max", 10_000, where),
         )
 
 
@@ -410,6 +479,14 @@ def _scopes(data: Mapping[str, Any], key: str, where: str) -> str | None:
             "offline_access follows the offline_access setting",
         )  # fmt: skip
     return " ".join(found.split())
+
+
+def _count(data: Mapping[str, Any], key: str, default: int, where: str) -> int:
+    """A whole number of 0 or more; anything else stops the app with where it is."""
+    found = data.get(key, default)
+    if isinstance(found, bool) or not isinstance(found, int) or found < 0:
+        raise ContentError(where, key, "must be a whole number, 0 or more")
+    return found
 
 
 def _text(data: Mapping[str, Any], key: str) -> str | None:

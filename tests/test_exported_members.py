@@ -73,8 +73,8 @@ def test_public_api_is_pinned():
         "SmartConfiguration", "StateError", "TokenRequestError", "TrustedEhr",
         "UntrustedIssuerError", "backend_token", "begin_launch", "client_assertion",
         "complete_launch", "discover", "fetch_jwks", "launch_scopes", "missing_purposes",
-        "refresh", "require_scope", "role_scopes", "trusted_ehr", "verify_access_token",
-        "verify_id_token",
+        "refresh", "require_scope", "revocation_endpoint", "revoke", "role_scopes",
+        "trusted_ehr", "verify_access_token", "verify_id_token",
     ]  # fmt: skip
     assert sorted(fhir_burnout.sync.__all__) == [
         "Agent", "Backoff", "Blocked", "DeliveredResource", "EhrClients", "KEY_SYSTEM",

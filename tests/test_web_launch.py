@@ -26,6 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from fhir_burnout.cli import main
+from fhir_burnout.settings import RateLimits
 from fhir_burnout.web import create_app
 from fhir_burnout.web._sessions import PENDING_LIFETIME, SESSION_MAX, purge
 from fhir_burnout.workflow import change_task, enrol
@@ -425,3 +426,112 @@ def test_a_refused_launch_is_logged_for_the_integrator_with_a_reference_on_the_p
     assert "access_denied" in line and "The user said no" in line
     assert f"iss={sandbox.fhir_base}" in line
     assert "\n" not in line and state not in line
+
+
+def test_a_flood_of_anonymous_launch_starts_stays_bounded_and_a_launch_still_works(
+    sandbox, tmp_path, database_url
+):
+    """Issue 17: 1,000 anonymous GET /login stored 1,000 pending launches. Now one browser
+    keeps its newest 5, and all browsers together at most ``pending_launches_max`` (rate
+    limits off here, so the bound itself is what holds); a real launch still completes."""
+    settings = app_settings(sandbox.fhir_base, tmp_path, database_url=database_url)
+    app = create_app(
+        dataclasses.replace(settings, rate_limits=RateLimits(launch=""), pending_launches_max=100)
+    )
+    engine = app.extensions["fhir_burnout"]["engine"]
+
+    def pending(where=""):
+        with engine.connect() as connection:
+            return connection.execute(
+                text(f"SELECT count(*) FROM pending_launch {where}")
+            ).scalar()
+
+    try:
+        browser = app.test_client()
+        for _ in range(50):
+            assert browser.get("/login").status_code == 302
+        assert pending() == 5
+        anonymous = app.test_client(use_cookies=False)
+        for _ in range(1_000):
+            assert anonymous.get("/login").status_code == 302
+        assert pending() == 100
+        person = app.test_client()
+        assert launch(person, sandbox, patient="pat-08").status_code == 302
+        assert person.get("/").status_code == 200
+    finally:
+        engine.dispose()
+
+
+def signed_in_with_tokens(app, client):
+    """The signed-in session's id and its refresh token, as the EHR issued it."""
+    store = app.extensions["fhir_burnout"]["store"]
+    sid = session_cookie(client)["sid"]
+    return sid, store.refresh_token(store.get(sid))
+
+
+def log_out(client):
+    page = client.get("/", headers={"Accept-Language": "nl"}).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+    return client.post("/logout", data={"csrf_token": token}, headers={"Accept-Language": "nl"})
+
+
+def test_logout_revokes_the_refresh_token_at_the_ehr(app, sandbox):
+    """The EHR lists a revocation_endpoint (RFC 7009): after "Uitloggen" the session's
+    refresh token no longer buys a token there, not only here."""
+    client = app.test_client()
+    launch(client, sandbox, patient="pat-09")
+    _, refresh_token = signed_in_with_tokens(app, client)
+    assert refresh_token  # the sandbox grants offline_access
+    assert log_out(client).status_code == 200
+    smart = requests.get(f"{sandbox.fhir_base}/.well-known/smart-configuration", timeout=30)
+    assert smart.json()["revocation_endpoint"]
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token,
+            "client_id": "fhir-burnout"}  # fmt: skip
+    answer = requests.post(smart.json()["token_endpoint"], data=form, timeout=30)
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant"
+
+
+def test_logout_works_when_the_ehr_does_not_answer_its_revocation(app, sandbox, caplog):
+    """The EHR's revocation endpoint is down (a closed port): the person is signed out all
+    the same, the tokens are gone here, and the log says why by the error's type only."""
+    client = app.test_client()
+    launch(client, sandbox, patient="pat-12")
+    sid, refresh_token = signed_in_with_tokens(app, client)
+    discovery_cache = app.extensions["fhir_burnout"]["discovery"]
+    config = discovery_cache.get(sandbox.fhir_base)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    gone = dataclasses.replace(
+        config, raw={**config.raw, "revocation_endpoint": f"http://127.0.0.1:{port}/revoke"}
+    )
+    discovery_cache._entries[sandbox.fhir_base] = (time.monotonic() + 3600, gone)
+    caplog.set_level(logging.INFO, logger="fhir_burnout.web._launch")
+    out = log_out(client)
+    assert out.status_code == 200 and "Je bent uitgelogd" in out.get_data(as_text=True)
+    assert app.extensions["fhir_burnout"]["store"].get(sid) is None
+    [line] = [r.getMessage() for r in caplog.records if "revoke" in r.getMessage()]
+    assert "temporarily_unavailable" not in line and refresh_token not in line
+    assert "TokenRequestError" in line
+
+
+def test_a_database_error_is_logged_by_type_and_reference_without_values(app, sandbox, caplog):
+    """A page's database call fails (its table is gone): the person reads a page with crisis
+    help and a reference; the log has the error's type and the same reference, and neither
+    the statement's values (here an invitation code) nor the database's own message."""
+    client = app.test_client()
+    launch(client, sandbox, patient="pat-13", practitioner=None)
+    engine = app.extensions["fhir_burnout"]["engine"]
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE invitation RENAME TO invitation_gone"))
+    caplog.set_level(logging.DEBUG)
+    client.get("/invite/QX7K-RT4M")
+    answer = client.get("/", headers={"Accept-Language": "nl"})
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 500 and "0800-0113" in page
+    reference = re.search(r"Noem dan deze code: ([0-9a-f]{8})", page)[1]
+    [line] = [r.getMessage() for r in caplog.records if reference in r.getMessage()]
+    assert re.match(rf"unhandled (OperationalError|ProgrammingError) \[{reference}\] at /\n", line)
+    logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    assert "QX7K" not in logged and "invitation_gone" not in logged
+    assert "no such table" not in logged and "does not exist" not in logged

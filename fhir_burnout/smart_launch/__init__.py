@@ -32,6 +32,7 @@ from fhir_burnout.smart_launch._launch import (
     role_scopes,
     trusted_ehr,
 )
+from fhir_burnout.smart_launch._revocation import revocation_endpoint, revoke
 from fhir_burnout.smart_launch._scopes import (
     ROLES,
     Role,
@@ -70,6 +71,8 @@ __all__ = [
     "missing_purposes",
     "refresh",
     "require_scope",
+    "revocation_endpoint",
+    "revoke",
     "role_scopes",
     "trusted_ehr",
     "verify_access_token",

@@ -31,10 +31,12 @@ from fhir_burnout.web import (
     _practitioner_pages,
     _progress_pages,
     _questionnaire_pages,
+    _rate_limits,
     _redact,
     _referral_api,
     _referral_notify,
     _triage_pages,
+    _typed_text,
 )
 from fhir_burnout.web._memo import Memo
 from fhir_burnout.web._sessions import SessionStore
@@ -84,11 +86,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         "triage": triage,
         "safety_rules": rules,
         "memo": Memo(definitions),
-        "store": SessionStore(engine, settings.token_key),
+        "store": SessionStore(engine, settings.token_key, settings.pending_launches_max),
         "http": http,
         "discovery": DiscoveryCache(http),
     }
+    # First of the request hooks: a request over its limit costs nothing more.
+    app.extensions["fhir_burnout"]["limiter"] = _rate_limits.init_app(app, settings)
     _headers.init_app(app)
+    _typed_text.init_app(app)
     _redact.install()
     _launch.init_app(app)
     _crisis_pages.init_app(app)

@@ -15,6 +15,7 @@ endpoints) answer their callers, which are programs, with an OperationOutcome in
 from __future__ import annotations
 
 import logging
+import secrets
 import traceback
 
 from flask import Blueprint, Flask, request
@@ -24,6 +25,7 @@ from werkzeug.wrappers import Response
 from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.web._i18n import translate
 from fhir_burnout.web._outcomes import outcome_response
+from fhir_burnout.web._rate_limits import retry_after
 from fhir_burnout.web._render import language, render
 
 bp = Blueprint("help", __name__)
@@ -37,6 +39,7 @@ _MESSAGES = {
     404: "error_page_not_found",
     405: "error_page_method",
     413: "error_too_large",
+    429: "error_slow_down",
     500: "error_page_broken",
 }
 
@@ -76,20 +79,27 @@ class _HttpRefusalError(FhirBurnoutError):
 
     def __init__(self, error: HTTPException) -> None:
         super().__init__(error.description or error.name)
-        self.code = {404: "not-found", 405: "not-supported", 413: "too-long"}.get(
-            error.code or 500, "processing" if (error.code or 500) < 500 else "exception"
-        )
+        self.code = {
+            404: "not-found",
+            405: "not-supported",
+            413: "too-long",
+            429: "throttled",
+        }.get(error.code or 500, "processing" if (error.code or 500) < 500 else "exception")
 
 
 def _is_api() -> bool:
     return request.path.startswith(API_PREFIXES)
 
 
-def error_page(status: int) -> Response:
-    """The page for ``status`` in the person's language, with crisis help and a way back."""
+def error_page(status: int, reference: str | None = None) -> Response:
+    """The page for ``status`` in the person's language, with crisis help and a way back
+    (and the ``reference`` the log has, to quote to the practice)."""
     message_key = _MESSAGES.get(status, "error_page_other")
     try:
-        page, _ = render("error.html", message=translate(message_key, language()))
+        message = translate(message_key, language())
+        if reference:
+            message += " " + translate("error_reference", language(), reference=reference)
+        page, _ = render("error.html", message=message)
         return Response(page, status=status, mimetype="text/html")
     except Exception as exc:  # the last answer must not fail itself
         log.error("the error page failed too: %s", type(exc).__name__)
@@ -103,17 +113,24 @@ def _http_error(error: HTTPException) -> Response:
     allow = dict(error.get_headers()).get("Allow")
     if allow is not None:  # 405: the methods this address does take (RFC 9110, 15.5.6)
         response.headers["Allow"] = allow
+    if status == 429:  # over a rate limit: when to come back (RFC 6585 §4)
+        response.headers["Retry-After"] = retry_after()
     return response
 
 
 def _unhandled(error: Exception) -> Response:
-    # The type and where it happened, never the message: a database error's message can
-    # hold the statement's parameters, which may be someone's answers or a token.
-    where = "".join(traceback.format_tb(error.__traceback__))
-    log.error("unhandled %s at %s\n%s", type(error).__name__, request.path, where)
+    # The type, a reference the page shows too, the route (its rule: a path can hold an
+    # invitation code) and the frames (file, line, our source text), never the message:
+    # a database error's message can hold values (PostgreSQL's DETAIL quotes the row),
+    # which may be someone's answers or a token.
+    reference = secrets.token_hex(4)
+    route = request.url_rule.rule if request.url_rule is not None else "?"
+    frames = "".join(traceback.format_tb(error.__traceback__))
+    log.error("unhandled %s [%s] at %s\n%s", type(error).__name__, reference, route, frames)
     if _is_api():
-        return outcome_response(_HttpRefusalError(InternalServerError()), 500)
-    return error_page(500)
+        refusal = _HttpRefusalError(InternalServerError(f"internal error; reference {reference}"))
+        return outcome_response(refusal, 500)
+    return error_page(500, reference)
 
 
 def init_app(app: Flask) -> None:

@@ -898,6 +898,20 @@ MESSAGES: dict[str, dict[str, str]] = {
         "the EHR has another family name or date of birth than the referral. Check that it is "
         "the same person before you accept; until you decide, nothing goes to the record.",
     },
+    # --- issue 17, branch limits: rate limits and typed text ---
+    "error_slow_down": {
+        "nl": "Even rustig aan: er kwamen net veel verzoeken tegelijk binnen, dus we wachten "
+        "heel even. Probeer het over een minuut gewoon opnieuw.",
+        "en": "Just a moment: a lot of requests came in at once, so we are pausing briefly. "
+        "Please simply try again in a minute.",
+    },
+    "error_control_characters": {
+        "nl": "Hier stond een onzichtbaar teken dat we niet kunnen bewaren (vaak meegekomen "
+        "met kopiëren en plakken). We hebben het weggehaald: kijk je tekst nog even na en "
+        "verstuur opnieuw.",
+        "en": "This held an invisible character we cannot keep (it often comes along with copy "
+        "and paste). We took it out: please check your text and send it again.",
+    },
 }
 
 

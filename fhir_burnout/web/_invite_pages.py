@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from fhir_burnout.web._csrf import csrf_ok
 from fhir_burnout.web._launch import SessionExpired, current_session
 from fhir_burnout.web._render import message_page, render
+from fhir_burnout.web._typed_text import refused_fields
 from fhir_burnout.workflow import (
     EnrolmentStateError,
     NotFoundError,
@@ -57,6 +58,8 @@ def invitation_typed() -> Any:
     if not csrf_ok():
         return message_page("error_form_expired", 400)
     code = request.form.get("code", "").strip()
+    if refused_fields():
+        return render("invite.html", status=400, error="error_control_characters")
     if not code:
         return render("invite.html", status=400, error="invite_code_missing")
     return _remember(code)

@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from fhir_burnout.errors import FhirServerError
+from fhir_burnout.errors import FhirBurnoutError, FhirServerError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.smart_launch import (
     LaunchError,
@@ -36,8 +36,10 @@ from fhir_burnout.smart_launch import (
     UntrustedIssuerError,
     begin_launch,
     complete_launch,
+    revoke,
     trusted_ehr,
 )
+from fhir_burnout.smart_launch._revocation import TokenKind
 from fhir_burnout.smart_launch._scopes import ScopeRequest
 from fhir_burnout.sync import set_cause
 from fhir_burnout.web._csrf import csrf_ok
@@ -176,7 +178,11 @@ def logout() -> Response | tuple[str, int]:
         return message_page("error_form_expired", 400)
     sid = current_sid()
     if sid:
-        _state()["store"].end(sid)
+        held = _held_tokens(sid)  # read before the row and its tokens go
+        # A session kept for writes it caused (writes = "user") keeps its tokens, for the
+        # worker only: revoking them would strand those writes. The pages refuse it at once.
+        if _state()["store"].end(sid):
+            _revoke_tokens(held)
     kept = [p for p in session.get("launches") or [] if isinstance(p, list) and p[1] != sid]
     session["launches"] = kept
     if session.get("sid") == sid:
@@ -186,6 +192,46 @@ def logout() -> Response | tuple[str, int]:
     g.ctx = None  # the page after it belongs to no launch
     g.launch_session = None
     return message_page("signed_out_done", 200)
+
+
+#: A signed-out session's EHR and tokens, refresh token first (None: nothing to revoke).
+_Held = tuple[str, tuple[tuple[str | None, TokenKind], ...]] | None
+
+
+def _held_tokens(sid: str) -> _Held:
+    """The session's EHR and its tokens, decrypted, while the row is still there."""
+    store: SessionStore = _state()["store"]
+    try:
+        row = store.get(sid)
+        if row is None:
+            return None
+        tokens: tuple[tuple[str | None, TokenKind], ...] = (
+            (store.refresh_token(row), "refresh_token"),
+            (store.access_token(row), "access_token"),
+        )
+        return row.fhir_base, tokens
+    except SQLAlchemyError as exc:
+        log.info("a signed-out session's tokens could not be read: %s", type(exc).__name__)
+        return None
+
+
+def _revoke_tokens(held: _Held) -> None:
+    """At logout, the EHR revokes the session's refresh token, then its access token, where
+    it offers revocation (RFC 7009): a token copied from here is then worth nothing there
+    either. The logout never waits on it to fail: an EHR that does not answer or refuses
+    is logged by the error's type, and the tokens are deleted here all the same."""
+    if held is None:
+        return
+    state = _state()
+    fhir_base, tokens = held
+    try:
+        ehr = trusted_ehr(fhir_base, state["settings"].ehrs)
+        config = state["discovery"].get(ehr.fhir_base)
+        for token, hint in tokens:
+            if token and not revoke(ehr, config, token, state["http"], hint=hint):
+                return  # the EHR offers no revocation: its tokens run out by themselves
+    except FhirBurnoutError as exc:
+        log.info("the EHR did not revoke a signed-out session's tokens: %s", type(exc).__name__)
 
 
 # --- one context per launch --------------------------------------------------------------

@@ -51,6 +51,7 @@ from fhir_burnout.web._memo import current_memo
 from fhir_burnout.web._progress_pages import HEIGHT, WIDTH, _chart
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.web._sessions import LaunchSessionRow
+from fhir_burnout.web._typed_text import refused_fields
 from fhir_burnout.workflow import (
     MAX_NOTE,
     EnrolmentRow,
@@ -140,7 +141,15 @@ def practitioner_page() -> Any:
     return _page(found)
 
 
-def _page(found: _Practitioner, *, error: str | None = None, status: int = 200) -> Any:
+def _page(
+    found: _Practitioner,
+    *,
+    error: str | None = None,
+    status: int = 200,
+    note_kept: tuple[str, str, str] | None = None,
+) -> Any:
+    """The care professional's page (with ``note_kept``: an enrolment's note form filled in
+    again, with why it was not sent)."""
     row = found.session
     if not row.patient:
         return message_page("error_no_patient", 400)
@@ -168,6 +177,7 @@ def _page(found: _Practitioner, *, error: str | None = None, status: int = 200) 
         day=lambda value: _day(value, lang),
         notices=[m for m in get_flashed_messages() if isinstance(m, str)],
         error=error,
+        note_kept=note_kept,
         max_note=MAX_NOTE,
         banner=banner,
     )
@@ -255,6 +265,9 @@ def enrolment_action(key: str, name: str) -> Any:
         return message_page("error_not_found", 404)
     if name in _ENDINGS:
         return _end_programme(found, key, name)
+    if name == "note" and refused_fields():  # the note again, as typed less those characters
+        said = translate("error_control_characters", lang)
+        return _page(found, status=400, note_kept=(key, form.get("text", ""), said))
 
     def action(db: Session) -> str:
         enrolment = _own_enrolment(db, found, key)
@@ -355,6 +368,11 @@ def _end_programme(found: _Practitioner, key: str, name: str) -> Any:
     form, lang = request.form, language()
     code, note = form.get("reason", ""), form.get("note", "").strip()[:MAX_REASON_NOTE]
     definitions = _state()["definitions"]
+    if refused_fields():
+        return _ending_page(
+            found, key, name, error=translate("error_control_characters", lang), note=note,
+            status=400,
+        )  # fmt: skip
     if form.get("confirm") != "yes":
         return _ending_page(
             found, key, name, error=translate("error_end_unconfirmed", lang), status=400

@@ -56,6 +56,7 @@ from fhir_burnout.web._i18n import translate
 from fhir_burnout.web._launch import SessionExpired, WrongClient, acts_on_client
 from fhir_burnout.web._memo import current_memo
 from fhir_burnout.web._render import language, message_page, render
+from fhir_burnout.web._typed_text import refused_fields
 from fhir_burnout.workflow import (
     TaskChangedError,
     TaskRow,
@@ -195,7 +196,9 @@ def _show_or_post(key: str) -> Any:
                 draft = load_draft(db, key)
                 answers = initial_answers(form) if draft is None else draft
                 return _page(form, key, answers, {}, version=_version(draft), posted=False)
-        return _post(state["engine"], form, task, who)
+        return _refused_text(state["engine"], form, task) or _post(
+            state["engine"], form, task, who
+        )
     except SessionExpired:
         kept = request.method == "POST" and _keep_draft_after_session_ended(key)
         return message_page("error_expired_saved" if kept else "error_expired", 401)
@@ -276,6 +279,19 @@ def _keep_draft_after_session_ended(key: str) -> bool:
         form = _form_for(found[0].definition, language())
         save_draft(db, key, compact(parse_answers(form, request.form.to_dict(flat=False))))
     return True
+
+
+def _refused_text(engine: Engine, form: FormModel, task: TaskRow) -> Any:
+    """Answers that held control characters (``web._typed_text``): kept as the draft
+    without them, and the form again saying where they were; None when there were none."""
+    refused = refused_fields()
+    if not refused:
+        return None
+    shown = parse_answers(form, request.form.to_dict(flat=False))
+    answers = compact(shown)
+    closed = _not_kept(_save(engine, task, answers))
+    said = dict.fromkeys(refused, translate("error_control_characters", language()))
+    return closed or _page(form, task.key, shown, said, version=_version(answers))
 
 
 def _post(engine: Engine, form: FormModel, task: TaskRow, who: str) -> Any:

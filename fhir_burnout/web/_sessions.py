@@ -15,7 +15,18 @@ from dataclasses import asdict
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import Boolean, Float, LargeBinary, String, Text, delete, exists, select, update
+from sqlalchemy import (
+    Boolean,
+    Float,
+    LargeBinary,
+    String,
+    Text,
+    delete,
+    exists,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -24,6 +35,12 @@ from fhir_burnout.smart_launch import LaunchResult, PendingLaunch, StateError
 from fhir_burnout.sync import OutboxEntry
 
 PENDING_LIFETIME = 600.0  # seconds a person may take to sign in at the EHR
+#: Launches one browser may have pending; its oldest go first (a person starts again,
+#: a script that never comes back cannot fill the table).
+PENDING_PER_BROWSER = 5
+#: Launches pending for all browsers together, unless the config says otherwise
+#: (``pending_launches_max``): a flood from many addresses stays bounded too.
+PENDING_MAX = 10_000
 #: The longest a signed-in session lasts, whatever the EHR's tokens allow (seconds).
 SESSION_MAX = 12 * 3600.0
 
@@ -67,9 +84,10 @@ class LaunchSessionRow(Base):
 class SessionStore:
     """Pending launches and launch sessions in one SQL database (SQLite or PostgreSQL)."""
 
-    def __init__(self, engine: Engine, token_key: str) -> None:
+    def __init__(self, engine: Engine, token_key: str, pending_max: int = PENDING_MAX) -> None:
         self.engine = engine  # migrated by the app factory (fhir_burnout.db.upgrade)
         self._fernet = Fernet(token_key.encode())
+        self.pending_max = pending_max
 
     def _seal(self, value: str) -> bytes:
         return self._fernet.encrypt(value.encode("utf-8"))
@@ -81,8 +99,11 @@ class SessionStore:
             raise StateError("stored launch data cannot be read; please start again") from None
 
     def save_pending(self, pending: PendingLaunch, browser_id: str, extra: dict[str, Any]) -> None:
-        """Remember a pending launch for this browser."""
+        """Remember a pending launch for this browser; the browser's launches beyond the
+        newest :data:`PENDING_PER_BROWSER`, and everyone's beyond ``pending_max``, go
+        (oldest first)."""
         data = json.dumps({"pending": asdict(pending), "extra": extra})
+        newest_first = (PendingLaunchRow.created_at.desc(), PendingLaunchRow.state)
         with Session(self.engine) as db, db.begin():
             db.add(
                 PendingLaunchRow(
@@ -92,6 +113,23 @@ class SessionStore:
                     created_at=pending.created_at,
                 )
             )
+            db.flush()
+            older = (
+                select(PendingLaunchRow.state)
+                .where(PendingLaunchRow.browser_id == browser_id)
+                .order_by(*newest_first)
+                .offset(PENDING_PER_BROWSER)
+            )
+            db.execute(delete(PendingLaunchRow).where(PendingLaunchRow.state.in_(older)))
+            count = db.scalar(select(func.count()).select_from(PendingLaunchRow)) or 0
+            if count > self.pending_max:
+                oldest = (
+                    select(PendingLaunchRow.state)
+                    .order_by(*newest_first)
+                    .offset(self.pending_max)
+                    .limit(count - self.pending_max)
+                )
+                db.execute(delete(PendingLaunchRow).where(PendingLaunchRow.state.in_(oldest)))
 
     def take_pending(
         self, state: str, browser_id: str, now: float | None = None

@@ -40,6 +40,7 @@ from fhir_burnout.web._practitioner_pages import (
 )
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.web._triage_list import _aware, waited
+from fhir_burnout.web._typed_text import refused_fields
 
 bp = Blueprint("triage", __name__)
 log = logging.getLogger(__name__)
@@ -145,6 +146,10 @@ def _decide(found: _Practitioner, practice: str | None, key: str, decision: str)
     lang, form = language(), request.form
     state = current_app.extensions["fhir_burnout"]
     fhir_base = found.session.fhir_base
+    if refused_fields():  # the reason and note as typed, without the control characters
+        kept = {"reason": form.get("reason", ""), "note": form.get("note", "")}
+        said = translate("error_control_characters", lang)
+        return _page(found, practice, key, error=said, status=400, form=kept)
     try:
         with Session(state["engine"]) as db, db.begin():
             if decision == "accept":
