@@ -1,7 +1,7 @@
 """Outbox entries remember whose session caused them and why they wait; sessions can end
 while the worker still needs their tokens
 
-Revision ID: 0016
+Revision ID: 0014
 Revises: 0012
 Create Date: 2026-12-08 10:00:00
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
+revision = "0014"
 down_revision = "0013"
 branch_labels = None
 depends_on = None
