@@ -2,8 +2,8 @@
 while the worker still needs their tokens
 
 Revision ID: 0014
-Revises: 0012
-Create Date: 2026-12-08 10:00:00
+Revises: 0013
+Create Date: 2026-12-07 06:30:00
 """
 
 from __future__ import annotations
