@@ -40,6 +40,7 @@ from .test_referral_api import (
     settings_for,
     token,
 )
+from .test_web_launch import launch
 
 PERSON_SCOPES = "openid fhirUser user/CarePlan.cruds user/ServiceRequest.cruds user/Patient.cruds"
 APPLY = "/fhir/PlanDefinition/waiting-list/$apply"
@@ -278,7 +279,9 @@ def test_this_practices_referral_on_the_ehr_is_adopted_but_not_shown(intake, fhi
     assert row.patient == "pat-03" and row.service_request is not None
 
 
-def test_a_bsn_match_under_another_name_waits_for_a_person(intake, fhir, push, definitions):
+def test_a_bsn_match_under_another_name_waits_for_a_person(
+    intake, fhir, push, definitions, sandbox
+):
     bsn = random_bsn()
     someone = fhir.create(
         patient(bsn, name=[{"family": "Anders", "given": ["Iemand"]}], birthDate="1970-01-01")
@@ -292,6 +295,12 @@ def test_a_bsn_match_under_another_name_waits_for_a_person(intake, fhir, push, d
     row = the_referral(intake)
     assert (row.state, row.identity_issue, row.enrolment_key) == (TRIAGE, BSN_MISMATCH, None)
     assert stored(intake) == (1, 0, 0)  # held: nothing for the EHR's record of someone else
+    # The care professional who triages it reads why it waits before deciding.
+    desk = intake.test_client()
+    launch(desk, sandbox, patient="pat-16", practitioner="prac-1")
+    page = desk.get(f"/practice/referrals/{row.key}", headers={"Accept-Language": "nl"})
+    assert page.status_code == 200
+    assert "BSN klopt niet met naam/geboortedatum" in page.get_data(as_text=True)
     # A care professional looked and says it is this person: what was held goes now.
     state = intake.extensions["fhir_burnout"]
     with Session(state["engine"]) as db, db.begin():
