@@ -406,7 +406,11 @@ class Settings:
                 key_path = base_dir / str(raw["backend_private_key"])
                 backend_key = json.loads(key_path.read_text(encoding="utf-8"))
             backend_key = backend_key or current_private_key(keys_dir)
-            writes = str(raw.get("writes") or ("backend" if backend_key else "user"))
+            # Without a key the worker cannot use Backend Services, so a SMART EHR gets the
+            # people's own authorisation by default; a Koppeltaal domain has only backend
+            # writes (its module key: koppeltaal/), and says so when the key is missing.
+            by_user = not backend_key and mode == "smart"
+            writes = str(raw.get("writes") or ("user" if by_user else "backend"))
             if writes not in WRITES or (writes == "user" and mode != "smart"):
                 raise ContentError(
                     where, f"ehr[{i}].writes",

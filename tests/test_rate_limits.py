@@ -16,6 +16,8 @@ from fhir_burnout.settings import RateLimits, Settings
 from fhir_burnout.web import create_app
 
 from .conftest import SAFETY_OWNER_TOML, SAFETY_TOML, app_settings
+from .smart_flow import APP
+from .test_referral_api import token
 
 FHIR_JSON = "application/fhir+json"
 
@@ -29,9 +31,12 @@ def make_app(sandbox, tmp_path):
         proxies = limits.pop("trusted_proxies", 0)
         settings = app_settings(sandbox.fhir_base, tmp_path / str(len(made)))
         (tmp_path / str(len(made))).mkdir()
+        # The referral system may call this app's APIs, with tokens for its base URL.
+        callers = ((sandbox.fhir_base.rstrip("/"), "referral-system"),)
         app = create_app(
-            replace(settings, rate_limits=RateLimits(**limits), trusted_proxies=proxies)
-        )
+            replace(settings, rate_limits=RateLimits(**limits), trusted_proxies=proxies,
+                    base_url=APP, api_clients=callers)
+        )  # fmt: skip
         made.append(app)
         return app
 
@@ -102,13 +107,14 @@ def test_invitation_codes_are_limited_per_address_per_browser_and_per_code(make_
     assert again.status_code == 429 and "0800-0113" in again.get_data(as_text=True)
 
 
-def test_machine_endpoints_count_per_client_id_and_answer_throttled(make_app, worker_token):
+def test_machine_endpoints_count_per_client_id_and_answer_throttled(make_app, sandbox):
     """An API client over its limit gets 429, Retry-After and an OperationOutcome with code
     throttled, from any address; a caller whose token does not verify is counted by its
     address only, so nobody can use up another client's allowance."""
     app = make_app(machine="2/minute", machine_address="4/minute")
     client = app.test_client()
-    bearer = {"Authorization": f"Bearer {worker_token}", "Content-Type": FHIR_JSON}
+    caller = token(sandbox, "system/ServiceRequest.cruds system/Patient.cruds system/CarePlan.c")
+    bearer = {"Authorization": f"Bearer {caller}", "Content-Type": FHIR_JSON}
     for n in range(2):
         answer = client.post(
             "/referrals", data="{}", headers=bearer, environ_base=at(f"10.0.0.{n}")

@@ -19,6 +19,7 @@ from fhir_burnout.workflow import NoteRow, enrol, load_draft
 
 from .conftest import app_settings, hidden_fields
 from .smart_flow import sign_in_at_ehr
+from .test_referral_api import settings_for, token
 from .test_web_launch import launch
 
 FHIR_JSON = "application/fhir+json"
@@ -118,12 +119,16 @@ def test_a_care_professionals_note_with_a_control_character_comes_back_as_typed(
     ],
 )  # fmt: skip
 def test_an_api_string_with_a_control_character_is_a_400_outcome(
-    app, worker_token, path, body, where
+    sandbox, tmp_path, database_url, path, body, where
 ):
+    # The practice's named caller, with a token for this app (issue 17: nobody else may call).
+    app = create_app(settings_for(sandbox, tmp_path, database_url))
+    bearer = token(sandbox, "system/ServiceRequest.cruds system/Patient.cruds system/CarePlan.c")
     answer = app.test_client().post(
         path, data=json.dumps(body), headers={"Content-Type": FHIR_JSON,
-                                              "Authorization": f"Bearer {worker_token}"},
+                                              "Authorization": f"Bearer {bearer}"},
     )  # fmt: skip
+    app.extensions["fhir_burnout"]["engine"].dispose()
     assert answer.status_code == 400 and answer.mimetype == FHIR_JSON
     [issue] = json.loads(answer.data)["issue"]
     assert issue["code"] == "invalid" and issue["diagnostics"].startswith(where + " holds")

@@ -479,9 +479,9 @@ def test_logout_revokes_the_refresh_token_at_the_ehr(app, sandbox):
     """The EHR lists a revocation_endpoint (RFC 7009): after "Uitloggen" the session's
     refresh token no longer buys a token there, not only here."""
     client = app.test_client()
-    launch(client, sandbox, patient="pat-09")
+    portal_launch(client, sandbox, patient="pat-09")  # a client's launch asks offline_access
     _, refresh_token = signed_in_with_tokens(app, client)
-    assert refresh_token  # the sandbox grants offline_access
+    assert refresh_token  # the sandbox grants it
     assert log_out(client).status_code == 200
     smart = requests.get(f"{sandbox.fhir_base}/.well-known/smart-configuration", timeout=30)
     assert smart.json()["revocation_endpoint"]
@@ -495,7 +495,7 @@ def test_logout_works_when_the_ehr_does_not_answer_its_revocation(app, sandbox, 
     """The EHR's revocation endpoint is down (a closed port): the person is signed out all
     the same, the tokens are gone here, and the log says why by the error's type only."""
     client = app.test_client()
-    launch(client, sandbox, patient="pat-12")
+    portal_launch(client, sandbox, patient="pat-12")
     sid, refresh_token = signed_in_with_tokens(app, client)
     discovery_cache = app.extensions["fhir_burnout"]["discovery"]
     config = discovery_cache.get(sandbox.fhir_base)
