@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fhir_burnout._sync_cli import _close_measures
+from fhir_burnout.cli._worker import _close_measures
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.resources import build_resources, load_programme
 from fhir_burnout.sync import OutboxEntry, Worker

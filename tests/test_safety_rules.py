@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fhir_burnout._safety_doc import with_table
 from fhir_burnout.cli import main
+from fhir_burnout.cli._safety_doc import with_table
 from fhir_burnout.questionnaire import parse_safety_rules, safety_signals
 from fhir_burnout.resources import build_resources, load_programme, load_safety_rules
 from fhir_burnout.web._i18n import MESSAGES

@@ -7,7 +7,10 @@ transaction. Functions take the caller's SQLAlchemy session; the caller commits.
 
 from __future__ import annotations
 
+from fhir_burnout.workflow._answers import add_response, load_draft, save_draft, submit_response
 from fhir_burnout.workflow._apply import Application, PlanError, apply_plan
+from fhir_burnout.workflow._changes import change_task, unlock_phase
+from fhir_burnout.workflow._definitions import Definitions
 from fhir_burnout.workflow._endings import (
     EndingReason,
     MeasureView,
@@ -19,42 +22,18 @@ from fhir_burnout.workflow._endings import (
     extend_measures,
     measure_views,
 )
+from fhir_burnout.workflow._enrolment import enrol
+from fhir_burnout.workflow._errors import EnrolmentStateError, NotFoundError, TaskChangedError
 from fhir_burnout.workflow._invitations import accept_invitation, invite, normalise_code
-from fhir_burnout.workflow._overview import (
-    STUCK_AFTER,
-    PatientOverview,
-    PracticeOverview,
-    patient_overview,
-    practice_overview,
-)
+from fhir_burnout.workflow._locks import adopt_lock, expect, lock_task
+from fhir_burnout.workflow._outbox import partition, queue_writes
+from fhir_burnout.workflow._overview import PatientOverview, patient_overview
 from fhir_burnout.workflow._pausing import finish, pause, resume, stop
+from fhir_burnout.workflow._practice import STUCK_AFTER, PracticeOverview, practice_overview
+from fhir_burnout.workflow._practitioner_tasks import alert_care_professional
 from fhir_burnout.workflow._progress import PhaseState, Progress, TaskState, advance
 from fhir_burnout.workflow._safety import previous_scores
-from fhir_burnout.workflow._service import (
-    Definitions,
-    EnrolmentStateError,
-    NotFoundError,
-    TaskChangedError,
-    add_response,
-    adopt_lock,
-    alert_care_professional,
-    change_task,
-    enrol,
-    expect,
-    load_draft,
-    lock_task,
-    partition,
-    queue_writes,
-    save_draft,
-    submit_response,
-    unlock_phase,
-)
-from fhir_burnout.workflow._states import (
-    TRANSITIONS,
-    Actor,
-    TaskTransitionError,
-    check_transition,
-)
+from fhir_burnout.workflow._states import TRANSITIONS, Actor, TaskTransitionError, check_transition
 from fhir_burnout.workflow._switching import MAX_NOTE, add_note, notes_for, switch_track
 from fhir_burnout.workflow._tables import (
     DraftRow,

@@ -91,6 +91,8 @@ def _is_questionnaire_action(action: Mapping[str, Any]) -> bool:
     )
 
 
+# long: $apply in one pass (FHIR R4 PlanDefinition $apply, §12.18.3.4); the nested task_for
+# and group_action share the CarePlan's key, the subject and the growing Task list.
 def apply_plan(
     plan: Mapping[str, Any],
     definitions: Mapping[str, Mapping[str, Any]],

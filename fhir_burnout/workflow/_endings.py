@@ -25,17 +25,11 @@ from sqlalchemy.orm import Session
 from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.questionnaire._form import localized
 from fhir_burnout.workflow._apply import measures_until
-from fhir_burnout.workflow._service import (
-    MEASURES_END,
-    Definitions,
-    EnrolmentStateError,
-    NotFoundError,
-    _measures_ended,
-    _next_time,
-    _now,
-    _repeat,
-    queue_writes,
-)
+from fhir_burnout.workflow._changes import _next_time
+from fhir_burnout.workflow._definitions import Definitions, _repeat
+from fhir_burnout.workflow._errors import EnrolmentStateError, NotFoundError
+from fhir_burnout.workflow._outbox import _now, queue_writes
+from fhir_burnout.workflow._practitioner_tasks import MEASURES_END, _measures_ended
 from fhir_burnout.workflow._states import check_transition
 from fhir_burnout.workflow._tables import EnrolmentRow, TaskRow
 

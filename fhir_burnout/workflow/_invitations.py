@@ -17,13 +17,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fhir_burnout.sync import key_identifier, key_reference
-from fhir_burnout.workflow._service import (
-    EnrolmentStateError,
-    NotFoundError,
-    _now,
-    _translated,
-    queue_writes,
-)
+from fhir_burnout.workflow._errors import EnrolmentStateError, NotFoundError
+from fhir_burnout.workflow._outbox import _now, _translated, queue_writes
 from fhir_burnout.workflow._tables import EnrolmentRow, InvitationRow
 
 #: Letters and digits that cannot be mistaken for one another when read aloud or typed

@@ -13,12 +13,12 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from fhir_burnout.questionnaire import (
     FormItem,
@@ -29,9 +29,9 @@ from fhir_burnout.questionnaire import (
     score,
 )
 from fhir_burnout.questionnaire._form import localized
-from fhir_burnout.sync import Blocked, OutboxEntry, blocked_entries
+from fhir_burnout.workflow._definitions import Definitions
 from fhir_burnout.workflow._endings import MeasureView, ending_label, measure_views
-from fhir_burnout.workflow._service import MEASURES_END, Definitions
+from fhir_burnout.workflow._practitioner_tasks import MEASURES_END
 from fhir_burnout.workflow._tables import (
     CURRENT,
     EnrolmentRow,
@@ -41,12 +41,6 @@ from fhir_burnout.workflow._tables import (
     TaskRow,
 )
 
-#: A client counts as stuck when nothing was completed for this long while something is
-#: ready for them (a paused programme is never stuck: nothing is theirs to do).
-STUCK_AFTER = timedelta(days=14)
-
-#: Task statuses that mean "the client can do this now".
-_READY = ("ready", "in-progress")
 _YES_NO = {"nl": ("ja", "nee"), "en": ("yes", "no")}
 
 #: The form model of a Questionnaire (canonical, language); the web layer passes its memo.
@@ -234,6 +228,8 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+# long: the client's whole overview from four queries (enrolments, notes, invitations,
+# responses), read once and joined in memory; each part uses the maps the ones before built.
 def patient_overview(
     db: Session,
     definitions: Definitions,
@@ -511,168 +507,3 @@ def _number(value: Any) -> str:
 
 
 # --- the practice -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PracticeRow:
-    """One current enrolment in the practice's list."""
-
-    enrolment: str
-    patient: str
-    track: str
-    track_title: str
-    status: str  # active | on-hold
-    phase: str | None  # the title of the phase the client is in
-    last_activity: datetime
-    stuck: bool
-    safety_alerts: int
-    alert_since: datetime | None  # when the oldest open safety alert was raised
-    urgent_alerts: int = 0  # of the open safety alerts, the urgent ones
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """A write the sync worker gave up on, with the EHR's own message."""
-
-    id: int
-    patient: str | None
-    kind: str
-    status: int | None
-    message: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class PracticeOverview:
-    """Everyone enrolled at a practice on one EHR; safety alerts and the stuck on top."""
-
-    rows: tuple[PracticeRow, ...]
-    dead_letters: tuple[DeadLetter, ...]
-    #: writes that cannot be delivered before something changes, per reason (sync.WAITING)
-    blocked: tuple[Blocked, ...] = ()
-
-    @property
-    def alerts(self) -> tuple[PracticeRow, ...]:
-        """The clients with an open safety alert."""
-        return tuple(r for r in self.rows if r.safety_alerts)
-
-    @property
-    def stuck(self) -> tuple[PracticeRow, ...]:
-        """The clients who are stuck."""
-        return tuple(r for r in self.rows if r.stuck)
-
-
-def practice_overview(
-    db: Session,
-    definitions: Definitions,
-    *,
-    fhir_base: str,
-    practice: str | None,
-    lang: str = "nl",
-    now: datetime | None = None,
-) -> PracticeOverview:
-    """One row per current enrolment of the practice (``practice``, an Organization
-    reference; enrolments that name no practice belong to the EHR's) and the EHR's dead
-    letters. Sorted: open safety alerts first, then the stuck, then the longest quiet."""
-    fhir_base = fhir_base.rstrip("/")
-    now = now or datetime.now(UTC)
-    today = now.date()
-    mine = [EnrolmentRow.fhir_base == fhir_base, EnrolmentRow.status.in_(CURRENT)]
-    if practice is not None:
-        mine.append(or_(EnrolmentRow.practice == practice, EnrolmentRow.practice.is_(None)))
-    # Phases in one more statement, not one per client.
-    enrolments = db.scalars(
-        select(EnrolmentRow).where(*mine).options(selectinload(EnrolmentRow.phases))
-    ).all()
-    keys = [e.key for e in enrolments]
-    client = TaskRow.kind != "practitioner"
-    alert = and_(
-        TaskRow.kind == "practitioner",
-        TaskRow.status == "requested",
-        TaskRow.action_id.like("safety:%"),
-    )
-    facts = {
-        key: (last_done, last_change, ready, alerts, alert_since, urgent)
-        for key, last_done, last_change, ready, alerts, alert_since, urgent in db.execute(
-            select(
-                TaskRow.enrolment_key,
-                func.max(TaskRow.updated_at).filter(client, TaskRow.status == "completed"),
-                func.max(TaskRow.updated_at).filter(
-                    client, TaskRow.status.in_(("in-progress", "completed"))
-                ),
-                func.count().filter(
-                    client,
-                    TaskRow.status.in_(_READY),
-                    or_(TaskRow.ready_from.is_(None), TaskRow.ready_from <= today),
-                ),
-                func.count().filter(alert),
-                func.min(TaskRow.updated_at).filter(alert),
-                func.count().filter(alert, TaskRow.priority != "routine"),
-            )
-            .where(TaskRow.enrolment_key.in_(keys))
-            .group_by(TaskRow.enrolment_key)
-        )
-    }
-    answered = dict(
-        db.execute(
-            select(ResponseRow.enrolment_key, func.max(ResponseRow.authored))
-            .where(ResponseRow.enrolment_key.in_(keys))
-            .group_by(ResponseRow.enrolment_key)
-        ).all()
-    )
-    rows = []
-    for enrolment in enrolments:
-        plan = definitions.by_canonical[enrolment.plan_definition]
-        titles = _titles(plan, lang)
-        last_done, last_change, ready, alerts, alert_since, urgent = facts.get(
-            enrolment.key, (None, None, 0, 0, None, 0)
-        )
-        started = _aware(enrolment.created_at)
-        times = [started, *(_aware(t) for t in (last_change, answered.get(enrolment.key)) if t)]
-        quiet_since = _aware(last_done) if last_done else started
-        phase = next(
-            (p for p in sorted(enrolment.phases, key=lambda p: p.position) if p.status == "open"),
-            None,
-        )
-        rows.append(
-            PracticeRow(
-                enrolment=enrolment.key,
-                patient=enrolment.patient,
-                track=enrolment.track,
-                track_title=localized(plan, "title", lang, "nl"),
-                status=enrolment.status,
-                phase=titles.get(phase.code, phase.code) if phase else None,
-                last_activity=max(times),
-                stuck=enrolment.status == "active"
-                and bool(ready)
-                and now - quiet_since >= STUCK_AFTER,
-                safety_alerts=int(alerts),
-                alert_since=_aware(alert_since) if alert_since else None,
-                urgent_alerts=int(urgent),
-            )
-        )
-    rows.sort(
-        key=lambda r: (-r.urgent_alerts, -r.safety_alerts, not r.stuck, r.last_activity, r.patient)
-    )
-    dead = db.scalars(
-        select(OutboxEntry)
-        .where(OutboxEntry.fhir_base == fhir_base, OutboxEntry.state == "dead")
-        .order_by(OutboxEntry.id)
-    ).all()
-    return PracticeOverview(
-        rows=tuple(rows),
-        dead_letters=tuple(
-            DeadLetter(
-                id=entry.id,
-                patient=entry.partition.rsplit("#Patient/", 1)[1]
-                if "#Patient/" in entry.partition
-                else None,
-                kind=entry.kind,
-                status=entry.last_status,
-                message=entry.last_error or "",
-                created_at=_aware(entry.created_at),
-            )
-            for entry in dead
-        ),
-        blocked=blocked_entries(db, fhir_base),
-    )

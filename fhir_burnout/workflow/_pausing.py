@@ -17,13 +17,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from fhir_burnout.workflow._endings import EndingReason
-from fhir_burnout.workflow._service import (
-    MEASURES_END,
-    EnrolmentStateError,
-    NotFoundError,
-    _now,
-    queue_writes,
-)
+from fhir_burnout.workflow._errors import EnrolmentStateError, NotFoundError
+from fhir_burnout.workflow._outbox import _now, queue_writes
+from fhir_burnout.workflow._practitioner_tasks import MEASURES_END
 from fhir_burnout.workflow._states import check_transition
 from fhir_burnout.workflow._tables import EnrolmentRow
 

@@ -20,16 +20,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fhir_burnout.sync import key_identifier, key_reference
+from fhir_burnout.workflow._definitions import Definitions, _repeat
+from fhir_burnout.workflow._enrolment import enrol
+from fhir_burnout.workflow._errors import EnrolmentStateError, NotFoundError
+from fhir_burnout.workflow._outbox import _now, queue_writes
 from fhir_burnout.workflow._pausing import _end
-from fhir_burnout.workflow._service import (
-    Definitions,
-    EnrolmentStateError,
-    NotFoundError,
-    _now,
-    _repeat,
-    enrol,
-    queue_writes,
-)
 from fhir_burnout.workflow._tables import CURRENT, DraftRow, EnrolmentRow, NoteRow
 
 #: Task kinds whose finished work carries over to the new track.

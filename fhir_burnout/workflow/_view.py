@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhir_burnout.questionnaire._form import localized
-from fhir_burnout.workflow._service import Definitions
+from fhir_burnout.workflow._definitions import Definitions
 from fhir_burnout.workflow._tables import CURRENT, EnrolmentRow
 
 

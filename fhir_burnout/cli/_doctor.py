@@ -10,11 +10,15 @@ sentence without control characters.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
+import click
 import requests
 
+from fhir_burnout.cli._options import _settings, config_option
 from fhir_burnout.settings import Backend, Settings
 from fhir_burnout.smart_launch import (
     ROLES,
@@ -224,3 +228,15 @@ def report(settings: Settings, session: requests.Session) -> tuple[list[str], bo
 
 
 __all__ = ["Finding", "check_ehr", "report"]
+
+
+@click.command()
+@config_option
+def doctor(config_path: Path) -> None:
+    """Check every [[ehr]] end to end and say, in plain words, what works and what is
+    missing (docs/launch.md); exit code 0 only when all is well."""
+    settings = _settings(config_path)
+    with requests.Session() as session:
+        lines, healthy = report(settings, session)
+    click.echo("\n".join(lines))
+    sys.exit(0 if healthy else 1)
