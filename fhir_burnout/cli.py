@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 import click
 
 from fhir_burnout import __version__
+from fhir_burnout._logging import LEVELS, configure_logging
 from fhir_burnout._sync_cli import config_option
 from fhir_burnout._sync_cli import register as register_sync_commands
 from fhir_burnout.errors import ContentError, FhirBurnoutError
@@ -56,8 +57,15 @@ def _load_valid(root: Path) -> Programme:
 
 @click.group()
 @click.version_option(__version__, prog_name="fhir-burnout")
-def main() -> None:
+@click.option(
+    "--log-level", type=click.Choice(LEVELS, case_sensitive=False), default="info",
+    show_default=True, help="What the app logs (other libraries: warnings only).",
+)  # fmt: skip
+@click.option("--log-json", is_flag=True, help="Log JSON lines (time, level, logger, message).")
+def main(log_level: str, log_json: bool) -> None:
     """fhir_burnout: the burn-out programme as FHIR resources."""
+    # One place for every command (fhir_burnout/_logging.py); serve hands it to gunicorn.
+    configure_logging(log_level.lower(), json_lines=log_json)
 
 
 @main.command()
@@ -359,8 +367,14 @@ def serve(config_path: Path, host: str, port: int, workers: int) -> None:
             'rate_limit_storage = "redis://..." to count them together',
             err=True,
         )
+    # The workers log as this command does: gunicorn takes _logging's config (_gunicorn.py).
+    logs = click.get_current_context().find_root().params
+    os.environ["FHIR_BURNOUT_LOG_LEVEL"] = str(logs["log_level"]).lower()
+    os.environ["FHIR_BURNOUT_LOG_JSON"] = "1" if logs["log_json"] else ""
     gunicorn = Path(sys.executable).with_name("gunicorn")
     command = [str(gunicorn), "--workers", str(workers), "--bind", f"{host}:{port}"]
+    command += ["--config", "python:fhir_burnout._gunicorn"]
+    command += ["--log-level", os.environ["FHIR_BURNOUT_LOG_LEVEL"]]
     command.append("fhir_burnout.web:create_app()")
     os.execv(command[0], command)  # noqa: S606 - our own fixed command line
 
