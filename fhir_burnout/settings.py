@@ -76,6 +76,11 @@ Read in one place, by the CLI or the app factory, never at import time::
 
 Environment overrides: FHIR_BURNOUT_BASE_URL, FHIR_BURNOUT_DATABASE_URL,
 FHIR_BURNOUT_SECRET_KEY, FHIR_BURNOUT_TOKEN_KEY.
+
+The file is checked against these keys before it is used (``_settings_file``): a key not
+listed here (``auth_metod``), an ``[[ehr]]`` without ``fhir_base`` or ``client_id``, or a
+value of the wrong TOML type stops the app with the file, the key's path and the fix
+(``fhir-burnout.toml: ehr[1].auth_metod: is not a setting; did you mean auth_method?``).
 """
 
 from __future__ import annotations
@@ -93,6 +98,7 @@ from urllib.parse import urlsplit
 
 from limits import parse_many
 
+from fhir_burnout._settings_file import check_file
 from fhir_burnout.errors import ContentError
 from fhir_burnout.smart_launch import TrustedEhr
 from fhir_burnout.smart_launch._keys import current_private_key
@@ -310,7 +316,7 @@ class Settings:
             raise ContentError(str(path), "", "config file not found") from None
         except tomllib.TOMLDecodeError as exc:
             raise ContentError(str(path), "", f"invalid TOML: {exc}") from None
-        return cls.from_mapping(data, base_dir=path.parent, env=env)
+        return cls.from_mapping(data, base_dir=path.parent, env=env, where=str(path))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -328,10 +334,12 @@ class Settings:
         *,
         base_dir: Path = Path(),
         env: Mapping[str, str] | None = None,
+        where: str = "config",
     ) -> Settings:
-        """Settings from a parsed config (and overrides)."""
+        """Settings from a parsed config (and overrides); ``where`` names the file in errors."""
         env = os.environ if env is None else env
-        where = "config"
+        # Unknown, missing and mistyped keys first, named with their path (_settings_file).
+        check_file(data, where)
 
         def value(key: str) -> str:
             found = env.get(f"FHIR_BURNOUT_{key.upper()}") or data.get(key)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import click
 
 from fhir_burnout import __version__
+from fhir_burnout._logging import LEVELS, configure_logging
 from fhir_burnout.cli import (
     _content,
     _demo,
@@ -30,8 +31,15 @@ __all__ = ["main"]
 
 @click.group()
 @click.version_option(__version__, prog_name="fhir-burnout")
-def main() -> None:
+@click.option(
+    "--log-level", type=click.Choice(LEVELS, case_sensitive=False), default="info",
+    show_default=True, help="What the app logs (other libraries: warnings only).",
+)  # fmt: skip
+@click.option("--log-json", is_flag=True, help="Log JSON lines (time, level, logger, message).")
+def main(log_level: str, log_json: bool) -> None:
     """fhir_burnout: the burn-out programme as FHIR resources."""
+    # One place for every command (fhir_burnout/_logging.py); serve hands it to gunicorn.
+    configure_logging(log_level.lower(), json_lines=log_json)
 
 
 for _command in (

@@ -36,8 +36,14 @@ def serve(config_path: Path, host: str, port: int, workers: int) -> None:
             'rate_limit_storage = "redis://..." to count them together',
             err=True,
         )
+    # The workers log as this command does: gunicorn takes _logging's config (_gunicorn.py).
+    logs = click.get_current_context().find_root().params
+    os.environ["FHIR_BURNOUT_LOG_LEVEL"] = str(logs["log_level"]).lower()
+    os.environ["FHIR_BURNOUT_LOG_JSON"] = "1" if logs["log_json"] else ""
     gunicorn = Path(sys.executable).with_name("gunicorn")
     command = [str(gunicorn), "--workers", str(workers), "--bind", f"{host}:{port}"]
+    command += ["--config", "python:fhir_burnout._gunicorn"]
+    command += ["--log-level", os.environ["FHIR_BURNOUT_LOG_LEVEL"]]
     command.append("fhir_burnout.web:create_app()")
     os.execv(command[0], command)  # noqa: S606 - our own fixed command line
 
