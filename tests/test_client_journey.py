@@ -82,14 +82,15 @@ def test_a_client_goes_through_the_first_steps_of_the_programme(live, phone):
 
 def test_the_timer_says_the_minutes_left_with_the_plural_of_each_count(live, phone):
     state = live.app.extensions["fhir_burnout"]
-    with Session(state["engine"]) as db, db.begin():
-        enrolment = enrol(
-            db, state["definitions"], fhir_base=live.info.fhir_base, patient="pat-15",
-            track="waiting-list", author="Practitioner/prac-1",
-        )  # fmt: skip
-        tasks = {t.action_id: t.key for t in enrolment.tasks}
-        change_task(db, state["definitions"], tasks["understanding-burnout"], "completed",
-                    actor="client")  # fmt: skip
+    definitions = state["definitions"]
+    how = {
+        "fhir_base": live.info.fhir_base,
+        "track": "waiting-list",
+        "author": "Practitioner/prac-1",
+    }
+    with Session(state["engine"]) as db, db.begin():  # the body scan's module open
+        tasks = {t.action_id: t.key for t in enrol(db, definitions, patient="pat-15", **how).tasks}
+        change_task(db, definitions, tasks["understanding-burnout"], "completed", actor="client")
     page = phone
     page.clock.install()  # the page's setInterval on a clock the test moves on
     page.goto(f"{live.info.launcher}?app=fhir-burnout&patient=pat-15")
