@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 NODE := sandbox/node_modules/.bin/node
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,19 @@ unit: $(VENV)/.installed sandbox/node_modules/.installed $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit
+
+# The message catalogues (README, "Translating"): extract what the code uses into messages.pot,
+# merge it into each language's .po (new keys arrive empty, none guessed: the ids are keys),
+# and compile the .mo files the app reads. tests/test_i18n_catalogues.py checks all three.
+# The keywords are in babel.cfg; pybabel wants one here once the defaults are off.
+TRANSLATIONS := fhir_burnout/web/translations
+translations: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg --no-default-keywords -k N_ --no-location --sort-output \
+		--width 99 --project fhir-burnout --copyright-holder "fhir_burnout contributors" \
+		-o $(TRANSLATIONS)/messages.pot fhir_burnout
+	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --width 99 \
+		--no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d $(TRANSLATIONS) --statistics
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/build.py

@@ -8,7 +8,7 @@ from __future__ import annotations
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
-from fhir_burnout.workflow import enrol
+from fhir_burnout.workflow import change_task, enrol
 
 from .conftest import accessible, home_url
 
@@ -78,6 +78,30 @@ def test_a_client_goes_through_the_first_steps_of_the_programme(live, phone):
     assert page.get_by_role("heading", level=1).inner_text() == "How you are doing"
     assert "Call 113" in page.locator(".crisis").inner_text()
     accessible(page, "progress-english")
+
+
+def test_the_timer_says_the_minutes_left_with_the_plural_of_each_count(live, phone):
+    state = live.app.extensions["fhir_burnout"]
+    definitions = state["definitions"]
+    how = {
+        "fhir_base": live.info.fhir_base,
+        "track": "waiting-list",
+        "author": "Practitioner/prac-1",
+    }
+    with Session(state["engine"]) as db, db.begin():  # the body scan's module open
+        tasks = {t.action_id: t.key for t in enrol(db, definitions, patient="pat-15", **how).tasks}
+        change_task(db, definitions, tasks["understanding-burnout"], "completed", actor="client")
+    page = phone
+    page.clock.install()  # the page's setInterval on a clock the test moves on
+    page.goto(f"{live.info.launcher}?app=fhir-burnout&patient=pat-15")
+    page.wait_for_url(home_url(live.app_url))
+    page.goto(f"{live.app_url}/task/{tasks['body-signals']}/exercise/1")
+    page.get_by_role("button", name="Start de timer").click()
+    status = page.locator(".timer-status")
+    page.clock.run_for(60_000)
+    expect(status).to_have_text("Nog 9 minuten.")
+    page.clock.run_for(8 * 60_000)
+    expect(status).to_have_text("Nog 1 minuut.")  # not "Nog 1 minuten."
 
 
 def test_a_message_page_is_accessible_too(live, phone):

@@ -35,6 +35,7 @@ from fhir_burnout.web import (
     _redact,
     _referral_api,
     _referral_notify,
+    _render,
     _triage_pages,
     _typed_text,
 )
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     _redact.install()
     _launch.init_app(app)
     _crisis_pages.init_app(app)
+    _render.init_app(app)  # Flask-Babel: the person's language as the locale
     app.register_blueprint(_launch.bp)
     app.register_blueprint(_invite_pages.bp)
     app.register_blueprint(_fhir_api.bp)

@@ -24,7 +24,7 @@ from werkzeug.wrappers import Response
 from fhir_burnout.questionnaire import FormModel
 from fhir_burnout.web._csrf import csrf_ok, csrf_token
 from fhir_burnout.web._form_fields import checked_response, compact, page_fields, parse_answers
-from fhir_burnout.web._i18n import LANGUAGES, translate
+from fhir_burnout.web._i18n import LANGUAGES, translate, translate_n
 from fhir_burnout.web._launch import (
     SessionExpired,
     acts_on_client,
@@ -231,11 +231,14 @@ def _exercise_page(
     lang = language()
     activity, exercise, key, number = found.activity, found.facts, found.task.key, found.number
     text = found.text
-    texts = {
+    texts: dict[str, str | list[str]] = {
         name: translate(f"timer_{name}", lang)
         for name in ("pause", "resume", "again", "paused", "started", "done")
     }
-    texts["minutes"] = translate("timer_minutes", lang, n="{n}")  # filled in by timer.js
+    # "n minutes left" for every n the timer can say, each with its own plural form: the
+    # plural rule stays in the catalogue, timer.js only picks the n-th text.
+    minutes = (exercise["minutes"] or 0) if exercise["timed"] else 0
+    texts["minutes"] = [translate_n("timer_minutes", n, lang) for n in range(minutes + 1)]
     form = _reflection_form(activity, lang)
     fields, unplaced = page_fields(form, answers or {}, issues or {})
     return render(
@@ -244,7 +247,7 @@ def _exercise_page(
         key=key,
         number=number,
         body=text.exercises[number - 1],
-        seconds=(exercise["minutes"] or 0) * 60 if exercise["timed"] else 0,
+        seconds=minutes * 60,
         timer_texts=json.dumps(texts, ensure_ascii=False),
         reflection=form,
         fields=fields,

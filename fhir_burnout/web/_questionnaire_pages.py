@@ -201,7 +201,9 @@ def _show_or_post(key: str) -> Any:
         )
     except SessionExpired:
         kept = request.method == "POST" and _keep_draft_after_session_ended(key)
-        return message_page("error_expired_saved" if kept else "error_expired", 401)
+        # Not both literals in the call: pybabel would extract them as one joined string.
+        said = "error_expired_saved" if kept else "error_expired"
+        return message_page(said, 401)
 
 
 def _not_stored(key: str, error: Exception) -> Any:

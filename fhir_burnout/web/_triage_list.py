@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from fhir_burnout.referral import summarise, waiting_for_triage
-from fhir_burnout.web._i18n import format_date, translate
+from fhir_burnout.web._i18n import format_date, translate, translate_n
 
 
 @dataclass(frozen=True)
@@ -33,9 +33,7 @@ def waited(since: datetime, lang: str, now: datetime | None = None) -> str:
     days = ((now or datetime.now(UTC)) - _aware(since)).days
     if days <= 0:
         return translate("triage_waited_today", lang)
-    if days == 1:
-        return translate("triage_waited_day", lang)
-    return translate("triage_waited_days", lang, n=str(days))
+    return translate_n("triage_waited_days", days, lang)
 
 
 #: ServiceRequest.priority values (R4 request-priority) that ask for haste.

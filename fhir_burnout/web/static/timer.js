@@ -31,7 +31,7 @@
         left -= 1;
         show();
         if (left <= 0) { stop(); status.textContent = texts.done; }
-        else if (left % 60 === 0) { status.textContent = texts.minutes.replace('{n}', left / 60); }
+        else if (left % 60 === 0) { status.textContent = texts.minutes[left / 60]; }
       }, 1000);
     });
     show();
