@@ -38,7 +38,8 @@ from fhir_burnout.smart_launch._scopes import Role, ScopeRequest, launch_scopes,
 AuthMethod = Literal["none", "client_secret_basic", "private_key_jwt"]
 
 
-#: The two ways an EHR connects the programme (see ARCHITECTURE.md, "Two integration modes").
+#: The two ways an EHR connects the programme (docs/architecture.md, "The seam where an EHR
+#: connects").
 IntegrationMode = Literal["smart", "koppeltaal"]
 MODES: tuple[IntegrationMode, ...] = ("smart", "koppeltaal")
 
