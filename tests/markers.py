@@ -33,8 +33,9 @@ from .outbox_load import POSTGRES
 STARTS_SANDBOX = re.compile(
     r"\b(start_sandbox|serving|SandboxProcess)\(|[\"'](demo|sandbox)[\"'],"
 )
-#: Uses of the tests' PostgreSQL outside the ``database_url`` fixture's ``postgresql`` param.
-USES_POSTGRES = re.compile(r"\bpostgres_schema\(|\bPOSTGRES\b")
+#: Uses of PostgreSQL outside the ``database_url`` fixture's ``postgresql`` param: the tests'
+#: server, or a private cluster of PostgreSQL's own server programs (test_outage).
+USES_POSTGRES = re.compile(r"\bpostgres_schema\(|\bPOSTGRES\b|\binitdb\b")
 #: Set to skip the ``postgres`` tests, with the reason, when PostgreSQL cannot be reached.
 SKIP_POSTGRES = "FHIR_BURNOUT_TEST_SKIP_POSTGRES"
 NEEDS_POSTGRES = (
@@ -62,13 +63,12 @@ def needs(item: pytest.Item) -> set[str]:
         name: "".join(_source(definition.func) for definition in definitions.get(name, ()))
         for name in item.fixturenames
     }
-    sources = [_source(item.function), *fixtures.values()]
     # database_url makes a PostgreSQL schema for its postgresql param only: read the param.
     without_database_url = [_source(item.function)] + [
         source for name, source in fixtures.items() if name != "database_url"
     ]
     found = set()
-    if any(STARTS_SANDBOX.search(source) for source in sources):
+    if any(STARTS_SANDBOX.search(source) for source in without_database_url):
         found.add("sandbox")
     if "browser" in item.fixturenames:
         found.add("browser")
