@@ -36,6 +36,11 @@ from fhir_burnout.workflow import ResponseRow, TaskRow
 from .outbox_load import postgres_schema, worker_token_source
 from .smart_flow import APP, discovery
 
+#: Helper modules with hooks (markers: what a test needs) or with fixtures several test
+#: modules use (test modules never import each other, nor fixtures: test_suite_layout.py).
+#: They import this conftest, so they are plugins, loaded once it is complete.
+pytest_plugins = ["tests.markers", "tests.koppeltaal_launches", "tests.koppeltaal_domain"]
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

@@ -10,6 +10,7 @@ EHR's Task statuses equal to ours.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
@@ -37,7 +38,11 @@ from fhir_burnout.sync import (
 from fhir_burnout.workflow import EnrolmentRow, ResponseRow, TaskRow, change_task, enrol
 
 PATIENTS = ("pat-11", "pat-12", "pat-13", "pat-14")
-POSTGRES = "postgresql+psycopg://root@127.0.0.1:5432/test"
+#: The PostgreSQL the ``postgres`` tests use; the README's "Running the tests" says how to
+#: provide it or point elsewhere.
+POSTGRES = os.environ.get(
+    "FHIR_BURNOUT_TEST_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/test"
+)
 
 
 @contextmanager

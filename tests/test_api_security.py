@@ -28,8 +28,8 @@ from fhir_burnout.web import create_app
 from fhir_burnout.workflow import Definitions, EnrolmentRow
 
 from .conftest import ROOT
-from .smart_flow import APP, authorize, discovery, ehr_launch, exchange
-from .test_referral_api import (
+from .launches import launch
+from .referrals import (
     FHIR_JSON,
     PRACTICE,
     REFERRALS,
@@ -40,7 +40,7 @@ from .test_referral_api import (
     settings_for,
     token,
 )
-from .test_web_launch import launch
+from .smart_flow import APP, authorize, discovery, ehr_launch, exchange
 
 PERSON_SCOPES = "openid fhirUser user/CarePlan.cruds user/ServiceRequest.cruds user/Patient.cruds"
 APPLY = "/fhir/PlanDefinition/waiting-list/$apply"

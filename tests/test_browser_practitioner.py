@@ -21,7 +21,7 @@ from fhir_burnout.workflow import EnrolmentRow, TaskRow, enrol, submit_response
 
 from .conftest import PHONE, accessible, home_url, serving
 from .outbox_load import worker_token_source
-from .test_practitioner_view import PHQ9_ITEMS, PRACTICE, submit
+from .practitioners import PHQ9_ITEMS, PRACTICE, submit
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ from fhir_burnout.workflow import (
 
 from .conftest import ROOT
 from .outbox_load import worker_token_source
-from .test_practitioner_view import as_practitioner, enrolments, make_app, page_of, post, server
+from .practitioners import as_practitioner, enrolments, make_app, page_of, post, server
 
 EHR = "http://ehr.example/fhir"
 START = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)

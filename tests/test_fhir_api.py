@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import requests
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -18,7 +17,7 @@ from fhir_burnout.web import create_app
 from fhir_burnout.workflow import EnrolmentRow
 
 from .conftest import safety_settings
-from .smart_flow import discovery
+from .referrals import token as referral_token
 
 APP = "http://127.0.0.1:8000"
 FHIR_JSON = "application/fhir+json"
@@ -50,15 +49,8 @@ def app(sandbox, tmp_path, database_url):
 
 
 def token(sandbox, scope="system/CarePlan.cruds"):
-    referral = sandbox.client("referral-system")
-    response = requests.post(
-        discovery(sandbox)["token_endpoint"],
-        data={"grant_type": "client_credentials", "scope": scope, "resource": APP},
-        auth=(referral["client_id"], referral["client_secret"]),
-        timeout=30,
-    )
-    response.raise_for_status()
-    return response.json()["access_token"]
+    """A referral-system token for the app, for the CarePlan API by default."""
+    return referral_token(sandbox, scope)
 
 
 def parameters(patient="Patient/pat-10", **more):

@@ -10,7 +10,6 @@ the whole path in Chromium: portal → launch → the client's home.
 from __future__ import annotations
 
 import base64
-import html
 import json
 import re
 import threading
@@ -19,7 +18,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from cryptography.fernet import Fernet
 from playwright.sync_api import expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,70 +32,30 @@ from fhir_burnout.koppeltaal._launch import (
     relative_reference,
 )
 from fhir_burnout.koppeltaal._launch import _context as launch_context
-from fhir_burnout.koppeltaal._publish import publish_koppeltaal
 from fhir_burnout.sandbox import start_sandbox
-from fhir_burnout.settings import Backend, Settings
+from fhir_burnout.settings import Settings
 from fhir_burnout.smart_launch import TrustedEhr
 from fhir_burnout.sync import OutboxEntry, Worker
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import EnrolmentRow
 
-from .conftest import accessible, home_url, kt_token_source, path_of, safety_settings
+from .conftest import accessible, home_url, kt_token_source, path_of
+from .koppeltaal_launches import (
+    AD_BASE,
+    WAITING_LIST,
+    assign,
+    kt_settings,
+    launch,
+    launch_form,
+    publish,
+    text_of,
+)
 from .smart_flow import APP, follow_to_redirect_uri
 
 KT = "http://koppeltaal.nl/fhir/StructureDefinition/"
-AD_BASE = "https://fhir-burnout.org/fhir/koppeltaal/ActivityDefinition/"
 STANDARD = "Herstellen van burn-out: Tijdens de behandeling"
-WAITING_LIST = "Herstellen van burn-out: Op de wachtlijst"
 PORTAL_TASK = "http://fhir-burnout.example/portal-task"
 TASK_CODE = "http://vzvz.nl/fhir/CodeSystem/koppeltaal-task-code"
-
-
-# --- the domain: our definitions published, Tasks assigned in the portal --------------------
-
-
-def publish(info, resources, base_url):
-    """Our KT2 ActivityDefinitions on the domain (idempotent): their ids by url."""
-    with FhirClient(info.fhir_base, token_source=kt_token_source(info)) as client:
-        steps = publish_koppeltaal(
-            resources, client, base_url=base_url, publisher_id="fhir-burnout"
-        )
-    return {s.key: s.id for s in steps if s.resource_type == "ActivityDefinition"}
-
-
-@pytest.fixture(scope="module")
-def published(kt_sandbox, resources):
-    return publish(kt_sandbox, resources, APP)
-
-
-def assign(info, definition, patient, practitioner="prac-1"):
-    """A Task assigned in the portal (POST {portal}/tasks), as the server stored it."""
-    response = requests.post(
-        f"{info.portal}/tasks",
-        json={"patient": patient, "practitioner": practitioner, "definition": definition},
-        timeout=30,
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def launch_form(info, task_id, as_="patient", **knobs):
-    """The fields of the portal's auto-submitting launch form."""
-    params = {"task": task_id, "as": as_, **knobs}
-    page = requests.get(f"{info.portal}/launch", params=params, timeout=30)
-    assert page.status_code == 200, page.text
-    fields = dict(re.findall(r'name="(launch|iss)"\s+value="([^"]*)"', page.text))
-    assert set(fields) == {"launch", "iss"}, page.text
-    return {k: html.unescape(v) for k, v in fields.items()}
-
-
-def launch(client, fields, callback=f"{APP}/koppeltaal/callback"):
-    """Post the launch form to us, sign in at the domain, come back: our last answer."""
-    started = client.post("/koppeltaal/launch", data=fields)
-    assert started.status_code == 303, started.get_data(as_text=True)
-    back = urlsplit(follow_to_redirect_uri(requests.Session(), started.headers["Location"],
-                                           callback))  # fmt: skip
-    return client.get(f"{back.path}?{back.query}")
 
 
 def claims_of(token):
@@ -106,37 +64,6 @@ def claims_of(token):
 
 
 # --- the app ---------------------------------------------------------------------------------
-
-
-def kt_settings(info, folder, *, database_url=None, base_url=APP):
-    """Settings for an app connected to the Koppeltaal domain ``info`` as Device/fhir-burnout."""
-    key = info.client("fhir-burnout")["private_keys"][0]
-    return Settings(
-        base_url=base_url,
-        database_url=database_url or f"sqlite:///{folder / 'app.db'}",
-        secret_key="kt-test-secret",
-        token_key=Fernet.generate_key().decode(),
-        ehrs=(
-            TrustedEhr(
-                fhir_base=info.fhir_base,
-                client_id="fhir-burnout",
-                auth_method="private_key_jwt",
-                private_jwk=key,
-                mode="koppeltaal",
-            ),
-        ),
-        backends=(
-            Backend(
-                fhir_base=info.fhir_base,
-                client_id="fhir-burnout",
-                private_jwk=key,
-                practice="Organization/practice-1",
-                mode="koppeltaal",
-            ),
-        ),
-        keys_dir=folder / "keys",
-        **safety_settings(info.fhir_base),
-    )
 
 
 @pytest.fixture
@@ -172,12 +99,6 @@ def queued(app, kind):
     with Session(engine_of(app)) as db:
         entries = db.scalars(select(OutboxEntry).where(OutboxEntry.kind == kind)).all()
     return [op for e in entries for op in json.loads(e.payload)["operations"]]
-
-
-def text_of(response):
-    body = response.get_data(as_text=True)
-    main = body[body.index("<main>") : body.index("</main>")]
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", main))
 
 
 # --- a launch that goes through --------------------------------------------------------------

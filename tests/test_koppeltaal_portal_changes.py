@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (the fixtures of test_koppeltaal_notify, imported and used by name)
 """Against the Koppeltaal sandbox: a Task the portal cancels or puts on hold acts on our
 programme (the enrolment stopped or paused, and back), nothing goes back for a Task the
 portal cancelled, and a status we sent ourselves is never taken for the portal's.
@@ -28,23 +27,20 @@ from fhir_burnout.web import create_app
 from fhir_burnout.workflow import Definitions, EnrolmentRow, TaskRow, pause, programme_views
 
 from .conftest import kt_token_source, path_of
-from .test_koppeltaal_launch import (  # noqa: F401
+from .koppeltaal_domain import (
+    _deliver,
+    _row,
+    _start_after_what_is_there,
+)
+from .koppeltaal_launches import (
     AD_BASE,
     WAITING_LIST,
     launch,
     launch_form,
-    published,
     text_of,
 )
-from .test_koppeltaal_launch import assign as launch_assign
-from .test_koppeltaal_launch import kt_settings as launch_settings
-from .test_koppeltaal_notify import (  # noqa: F401
-    _deliver,
-    _row,
-    _start_after_what_is_there,
-    domain,
-    tools,
-)
+from .koppeltaal_launches import assign as launch_assign
+from .koppeltaal_launches import kt_settings as launch_settings
 
 
 def _portal_sets(domain, task_id: str, status: str) -> dict:

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (the fixtures of test_koppeltaal_notify and _launch, imported and used by name)
 """Against the Koppeltaal sandbox, on SQLite and PostgreSQL: behind ``koppeltaal_results``,
 a KT Task completed by the client's progress brings one DocumentReference (draft T029) to the
 domain: metadata and a link to our own download, never the data; the link opens only for a
@@ -23,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.errors import ContentError
 from fhir_burnout.fhir import FhirClient
-from fhir_burnout.koppeltaal._outbox import KoppeltaalClients, KoppeltaalOutbox, deliver_for
+from fhir_burnout.koppeltaal._outbox import KoppeltaalOutbox, deliver_for
 from fhir_burnout.koppeltaal._results import (
     KT2_DOCUMENT_REFERENCE,
     RESULTS_OP,
@@ -36,23 +35,21 @@ from fhir_burnout.web import create_app
 from fhir_burnout.workflow import TaskRow, change_task, finish
 
 from .conftest import kt_token_source, path_of
-from .test_koppeltaal_launch import (  # noqa: F401
-    AD_BASE,
-    launch,
-    launch_form,
-    published,
-    text_of,
-)
-from .test_koppeltaal_launch import assign as launch_assign
-from .test_koppeltaal_launch import kt_settings as launch_settings
-from .test_koppeltaal_notify import (  # noqa: F401
+from .koppeltaal_domain import (
+    Recorded,
     _deliver,
     _row,
     _start_after_what_is_there,
-    domain,
-    tools,
 )
-from .test_practitioner_view import PHQ9_ITEMS, submit
+from .koppeltaal_launches import (
+    AD_BASE,
+    launch,
+    launch_form,
+    text_of,
+)
+from .koppeltaal_launches import assign as launch_assign
+from .koppeltaal_launches import kt_settings as launch_settings
+from .practitioners import PHQ9_ITEMS, submit
 
 
 def with_results(settings: Settings, on: bool = True) -> Settings:
@@ -61,21 +58,8 @@ def with_results(settings: Settings, on: bool = True) -> Settings:
     return dataclasses.replace(settings, backends=backends)
 
 
-class Recording:
+class Recording(Recorded):
     """The worker's clients, every request recorded."""
-
-    def __init__(self, settings: Settings):
-        self.clients = KoppeltaalClients(settings)
-        self.requests: list = []
-
-    def _hook(self, response, *args, **kwargs):
-        self.requests.append(response.request)
-
-    def get(self, fhir_base: str) -> FhirClient:
-        client = self.clients.get(fhir_base)
-        if self._hook not in client.session.hooks["response"]:
-            client.session.hooks["response"].append(self._hook)
-        return client
 
     def posted(self, resource_type: str) -> list[dict]:
         return [json.loads(r.body) for r in posts(self.requests, resource_type)]

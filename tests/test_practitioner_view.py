@@ -4,8 +4,6 @@ PostgreSQL, against the sandbox EHR (the worker delivers every decision to it)."
 
 from __future__ import annotations
 
-import dataclasses
-import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -14,15 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhir_burnout.fhir import FhirClient
-from fhir_burnout.questionnaire import build_response, load_form, score
 from fhir_burnout.referral import ReferralRow, status_key, take_referral
-from fhir_burnout.settings import Backend
-from fhir_burnout.sync import KEY_SYSTEM, Worker, queue_status
-from fhir_burnout.web import create_app
+from fhir_burnout.sync import Worker, queue_status
 from fhir_burnout.workflow import (
     STUCK_AFTER,
     Definitions,
-    EnrolmentRow,
     NoteRow,
     TaskRow,
     change_task,
@@ -31,25 +25,24 @@ from fhir_burnout.workflow import (
     patient_overview,
     pause,
     practice_overview,
-    submit_response,
     switch_track,
     unlock_phase,
 )
 
-from .conftest import app_settings, path_of
+from .conftest import path_of
 from .outbox_load import worker_token_source
+from .practitioners import (
+    PHQ9_ITEMS,
+    PRACTICE,
+    as_practitioner,
+    enrolments,
+    make_app,
+    page_of,
+    post,
+    server,
+    submit,
+)
 from .smart_flow import sign_in_at_ehr
-from .test_web_launch import launch
-
-PRACTICE = "Organization/practice-1"
-
-
-def make_app(sandbox, folder, database_url, practice=PRACTICE):
-    """The app trusting the sandbox, its worker writing for ``practice``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    settings = app_settings(sandbox.fhir_base, folder, database_url=database_url)
-    backend = Backend(sandbox.fhir_base, "fhir-burnout-worker", practice=practice)
-    return create_app(dataclasses.replace(settings, backends=(backend,)))
 
 
 @pytest.fixture
@@ -71,52 +64,11 @@ def deliver_all(worker):
         pass
 
 
-def as_practitioner(app, sandbox, patient, practitioner="prac-1"):
-    client = app.test_client()
-    launch(client, sandbox, patient=patient, practitioner=practitioner)
-    return client
-
-
 def as_patient(app, patient):
     client = app.test_client()
     started = client.get("/login")
     client.get(sign_in_at_ehr(started.headers["Location"] + f"&login_hint=Patient/{patient}"))
     return client
-
-
-def token_of(page):
-    return re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
-
-
-def page_of(client, path="/practitioner"):
-    answer = client.get(path, headers={"Accept-Language": "nl"})
-    return answer.status_code, answer.get_data(as_text=True)
-
-
-def patient_of(page):
-    """The client the page's forms act on (the server checks it against the launch)."""
-    return re.search(r'name="patient" value="([^"]*)"', page)[1]
-
-
-def post(client, path, **form):
-    _, page = page_of(client)
-    fields = {"csrf_token": token_of(page), "patient": patient_of(page)}
-    return client.post(path, data={**fields, **form}, headers={"Accept-Language": "nl"})
-
-
-def enrolments(app, patient):
-    with Session(app.extensions["fhir_burnout"]["engine"]) as db:
-        rows = db.scalars(
-            select(EnrolmentRow)
-            .where(EnrolmentRow.patient == patient)
-            .order_by(EnrolmentRow.created_at)
-        ).all()
-        return [(e.key, e.track, e.status) for e in rows]
-
-
-def server(fhir, key, resource_type="Task"):
-    [found] = fhir.search(resource_type, {"identifier": f"{KEY_SYSTEM}|{key}"})
-    return found
 
 
 def local_tasks(app, enrolment_key):
@@ -334,39 +286,9 @@ def test_the_practice_list_is_for_the_practice_own_care_professionals(
 # --- answers, scores and safety -----------------------------------------------------------
 
 
-def answers_for(form, choices):
-    """linkId -> the option at index ``choices[linkId]`` (answers as the form keeps them)."""
-    return {
-        link: [{"valueCoding": form.index[link].options[n].value}] for link, n in choices.items()
-    }
-
-
-def submit(db, definitions, task_key, choices, *, patient, now, extra=None):
-    """Send a questionnaire as the page would: built, scored, safety checked by the caller."""
-    task = db.get(TaskRow, task_key)
-    form = load_form(definitions.by_canonical[task.definition], lang="nl")
-    answers = answers_for(form, choices) | (extra or {})
-    who = f"Patient/{patient}"
-    response = build_response(
-        form, answers, status="completed", subject=who, author=who,
-        authored=now.isoformat(timespec="seconds"),
-    )  # fmt: skip
-    scores = [s.stored() for s in score(form, response, current=True) if s.value is not None]
-    safety = any(
-        a["valueCoding"]["code"] != "no" for a in answers.get("checkin-safety", [])
-    )  # the weekly check-in's safety question
-    return submit_response(
-        db, definitions, task_key, response, who=who, scores=scores, safety_signal=safety,
-        now=now,
-    )  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def definitions(resources):
     return Definitions.from_resources(resources)
-
-
-PHQ9_ITEMS = [f"phq9-{n}" for n in range(1, 10)]
 
 
 def test_scores_over_time_get_a_band_and_the_reliable_change(engine, definitions):

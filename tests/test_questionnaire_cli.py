@@ -11,6 +11,7 @@ from fhir_burnout.fhir import resource_to_xml
 from fhir_burnout.questionnaire import build_response, evaluate, load_form
 
 from .conftest import by_id
+from .questionnaire_items import SUBSCALES
 
 
 def write(tmp_path, name, data):
@@ -107,8 +108,6 @@ def test_score_prints_scores_and_bands(runner, resources, tmp_path):
 
 
 def test_score_reads_xml_and_names_the_occurrence_of_a_repeating_group(runner, tmp_path):
-    from .test_questionnaire_instances import SUBSCALES  # noqa: PLC0415
-
     form = load_form(SUBSCALES)
     days = [{"energy": [{"valueInteger": 2}]}, {"sleep": [{"valueInteger": 6}]}]
     response = build_response(form, {"day": days})

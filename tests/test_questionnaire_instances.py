@@ -19,28 +19,7 @@ from fhir_burnout.questionnaire import (
 )
 
 from .conftest import by_id
-
-CORE = "http://hl7.org/fhir/StructureDefinition/"
-SDC = "http://hl7.org/fhir/uv/sdc/StructureDefinition/"
-
-
-def expression(url, text, name=None):
-    value = {"language": "text/fhirpath", "expression": text}
-    if name:
-        value["name"] = name
-    return {"url": url, "valueExpression": value}
-
-
-def variable(name, text):
-    return expression(CORE + "variable", text, name)
-
-
-def calculated(text):
-    return expression(SDC + "sdc-questionnaire-calculatedExpression", text)
-
-
-def q(*items, **extra):
-    return {"resourceType": "Questionnaire", "status": "active", "item": list(items), **extra}
+from .questionnaire_items import CORE, SDC, SUBSCALES, calculated, expression, q, variable
 
 
 def errors(issues):
@@ -210,38 +189,6 @@ def test_build_response_takes_answers_per_entry():
         ["name", "daily", "times"],
     ]
     assert validate(form, built) == []
-
-
-SUBSCALES = q(
-    {
-        "linkId": "day",
-        "type": "group",
-        "repeats": True,
-        "extension": [
-            variable("scores", "%context.item.where(linkId != 'day-total').answer.value")
-        ],
-        "item": [
-            {"linkId": "energy", "type": "integer"},
-            {"linkId": "sleep", "type": "integer"},
-            {
-                "linkId": "day-total",
-                "type": "integer",
-                "readOnly": True,
-                "extension": [calculated("%scores.sum()")],
-            },
-        ],
-    },
-    {
-        "linkId": "week-total",
-        "type": "decimal",
-        "readOnly": True,
-        "extension": [
-            calculated("%dayGroups.item.where(linkId = 'day-total').answer.value.sum()")
-        ],
-    },
-    {"linkId": "remark", "type": "string"},
-    extension=[variable("dayGroups", "%resource.item.where(linkId = 'day')")],
-)
 
 
 def test_item_variables_are_evaluated_per_entry_with_context():

@@ -16,8 +16,8 @@ from fhir_burnout.settings import RateLimits, Settings
 from fhir_burnout.web import create_app
 
 from .conftest import SAFETY_OWNER_TOML, SAFETY_TOML, app_settings
+from .referrals import token
 from .smart_flow import APP
-from .test_referral_api import token
 
 FHIR_JSON = "application/fhir+json"
 

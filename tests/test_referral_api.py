@@ -4,7 +4,6 @@ authorization server, on both databases where what is stored matters."""
 from __future__ import annotations
 
 import json
-import random
 import re
 import socket
 import threading
@@ -13,50 +12,30 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import requests
-from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fhir_burnout.referral import MAX_LETTER_BYTES, ReferralRow, valid_bsn
+from fhir_burnout.referral import MAX_LETTER_BYTES, ReferralRow
 from fhir_burnout.sandbox import SandboxProcess, start_sandbox
-from fhir_burnout.settings import Backend, Settings
-from fhir_burnout.smart_launch import TrustedEhr
+from fhir_burnout.settings import Backend
 from fhir_burnout.sync import OutboxEntry
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import EnrolmentRow
 
-from .conftest import safety_settings
-from .smart_flow import APP, discovery
+from .referrals import (
+    BSN,
+    FHIR_JSON,
+    PRACTICE,
+    bundle,
+    patient,
+    push,
+    random_bsn,
+    service_request,
+    settings_for,
+    token,
+)
 
-BSN = "http://fhir.nl/fhir/NamingSystem/bsn"
-REFERRALS = "https://verwijs.example/referral"
-PRACTICE = "Organization/practice-1"
 LETTER = (Path(__file__).resolve().parent / "data" / "referral-letter.xml").read_bytes()
-FHIR_JSON = "application/fhir+json"
-
-
-def settings_for(info, folder, database_url, *, triage=False):
-    """An app that trusts the sandbox ``info`` and writes to it as the sync worker does.
-    These tests follow a pushed referral to its enrolment, so the practice enrols at once
-    (``referral_triage = false``); test_referral_ways pushes with triage, the default."""
-    worker = info.client("fhir-burnout-worker")
-    return Settings(
-        base_url=APP,
-        database_url=database_url,
-        secret_key="referral-api-test",
-        token_key=Fernet.generate_key().decode(),
-        ehrs=(TrustedEhr(fhir_base=info.fhir_base, client_id="fhir-burnout"),),
-        keys_dir=folder / "keys",
-        backends=(
-            Backend(
-                info.fhir_base.rstrip("/"), "fhir-burnout-worker",
-                private_jwk=worker["private_keys"][0], practice=PRACTICE, triage=triage,
-            ),
-        ),
-        api_clients=((info.fhir_base.rstrip("/"), "referral-system"),),
-        **safety_settings(info.fhir_base),
-    )  # fmt: skip
 
 
 @pytest.fixture
@@ -80,73 +59,6 @@ def stranger():
     """Another EHR's authorization server, one the app does not trust."""
     with start_sandbox() as info:
         yield info
-
-
-def token(info, scope="system/ServiceRequest.cruds system/Patient.cruds"):
-    """A token for the referral system, for the app (RFC 8707 resource = its base URL):
-    client_credentials with its client secret."""
-    referral = info.client("referral-system")
-    response = requests.post(
-        discovery(info)["token_endpoint"],
-        data={"grant_type": "client_credentials", "scope": scope, "resource": APP},
-        auth=(referral["client_id"], referral["client_secret"]),
-        timeout=30,
-    )
-    response.raise_for_status()
-    return response.json()["access_token"]
-
-
-def push(client, bearer, body, content_type=FHIR_JSON):
-    headers = {"Content-Type": content_type}
-    if bearer:
-        headers["Authorization"] = f"Bearer {bearer}"
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return client.post("/referrals", data=data, headers=headers)
-
-
-def random_bsn():
-    """A random 9-digit number that passes the BSN 11-test: a patient no other test has."""
-    while True:
-        digits = [random.randint(0, 9) for _ in range(8)]  # not a secret: a test patient
-        check = sum(d * w for d, w in zip(digits, range(9, 1, -1), strict=True)) % 11
-        bsn = "".join(map(str, digits)) + str(check)
-        if check < 10 and valid_bsn(bsn):
-            return bsn
-
-
-def service_request(number=None, subject="Patient/pat-10", **changes):
-    return {
-        "resourceType": "ServiceRequest",
-        "id": "at-the-referrer-1",
-        "identifier": [{"system": REFERRALS, "value": number or f"REF-{uuid.uuid4()}"}],
-        "status": "active",
-        "intent": "order",
-        "subject": {"reference": subject},
-        "requester": {"display": "Dr. A. Verwijzer, huisarts"},
-        **changes,
-    }
-
-
-def patient(bsn, **changes):
-    return {
-        "resourceType": "Patient",
-        "identifier": [{"system": BSN, "value": bsn}],
-        "name": [{"family": "Proefpersoon", "given": ["Referral"]}],
-        "birthDate": "1980-05-17",
-        **changes,
-    }
-
-
-def bundle(bsn, number=None, kind="transaction", **patient_changes):
-    full_url = f"urn:uuid:{uuid.uuid4()}"
-    entries = [
-        {"fullUrl": full_url, "resource": patient(bsn, **patient_changes)},
-        {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": service_request(number, full_url)},
-    ]
-    if kind != "collection":
-        entries[0]["request"] = {"method": "POST", "url": "Patient"}
-        entries[1]["request"] = {"method": "POST", "url": "ServiceRequest"}
-    return {"resourceType": "Bundle", "type": kind, "entry": entries}
 
 
 def letter(bsn, number=None):

@@ -29,7 +29,7 @@ from fhir_burnout.sync import KEY_SYSTEM, Worker, queue_status
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import Definitions, EnrolmentRow
 
-from .test_referral_api import push, settings_for, token
+from .referrals import push, settings_for, token
 
 PRACTICE = "Organization/practice-1"
 PATIENT = "pat-23"

@@ -22,9 +22,9 @@ from fhir_burnout.web import create_app
 from fhir_burnout.workflow import TaskRow, enrol, finish, submit_response
 
 from .conftest import SAFETY_OWNER, app_settings, hidden_fields
+from .launches import launch
 from .outbox_load import worker_token_source
 from .smart_flow import sign_in_at_ehr
-from .test_web_launch import launch
 
 PRACTICE = "Organization/practice-1"
 PRACTITIONER = "Practitioner/prac-1"

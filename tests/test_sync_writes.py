@@ -23,9 +23,9 @@ from fhir_burnout.web._sessions import LaunchSessionRow, purge
 from fhir_burnout.workflow import EnrolmentRow, ResponseRow, TaskRow, enrol
 
 from .conftest import hidden_fields
+from .launches import launch
 from .outbox_load import worker_config
 from .smart_flow import sign_in_at_ehr
-from .test_web_launch import launch
 
 PRACTICE = 'practice = "Organization/practice-1"'
 

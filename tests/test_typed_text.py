@@ -18,9 +18,9 @@ from fhir_burnout.web import create_app
 from fhir_burnout.workflow import NoteRow, enrol, load_draft
 
 from .conftest import app_settings, hidden_fields
+from .launches import launch
+from .referrals import settings_for, token
 from .smart_flow import sign_in_at_ehr
-from .test_referral_api import settings_for, token
-from .test_web_launch import launch
 
 FHIR_JSON = "application/fhir+json"
 SAID_NL = "onzichtbaar teken dat we niet kunnen bewaren"

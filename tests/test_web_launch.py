@@ -32,25 +32,8 @@ from fhir_burnout.web._sessions import PENDING_LIFETIME, SESSION_MAX, purge
 from fhir_burnout.workflow import change_task, enrol
 
 from .conftest import SAFETY_OWNER_TOML, SAFETY_TOML, app_settings, hidden_fields, path_of
+from .launches import ehr_launch_params, launch
 from .smart_flow import sign_in_at_ehr
-
-
-def ehr_launch_params(sandbox, patient, practitioner=None):
-    params = {"app": "fhir-burnout", "patient": patient}
-    if practitioner:
-        params["practitioner"] = practitioner
-    response = requests.get(sandbox.launcher, params=params, allow_redirects=False, timeout=30)
-    return {k: v[0] for k, v in parse_qs(urlparse(response.headers["Location"]).query).items()}
-
-
-def launch(client, sandbox, patient="pat-01", practitioner="prac-1", method="get"):
-    params = ehr_launch_params(sandbox, patient, practitioner)
-    if method == "post":
-        started = client.post("/launch", data=params)
-    else:
-        started = client.get("/launch", query_string=params)
-    assert started.status_code == 302
-    return client.get(sign_in_at_ehr(started.headers["Location"]))
 
 
 def test_ehr_launch_as_a_practitioner_shows_the_patient_banner_and_crisis_help(app, sandbox):
