@@ -34,7 +34,7 @@ from fhir_burnout.referral import (
     subscribe,
     waiting_for_triage,
 )
-from fhir_burnout.resources._publish import publish
+from fhir_burnout.resources import publish
 from fhir_burnout.sandbox import SandboxInfo, start_sandbox
 from fhir_burnout.settings import Settings
 from fhir_burnout.smart_launch import backend_token

@@ -100,9 +100,13 @@ from limits import parse_many
 
 from fhir_burnout._settings_file import check_file
 from fhir_burnout.errors import ContentError
-from fhir_burnout.smart_launch import TrustedEhr
-from fhir_burnout.smart_launch._keys import current_private_key
-from fhir_burnout.smart_launch._launch import MODES, AuthMethod, IntegrationMode
+from fhir_burnout.smart_launch import (
+    MODES,
+    AuthMethod,
+    IntegrationMode,
+    TrustedEhr,
+    current_private_key,
+)
 
 AUTH_METHODS = ("none", "client_secret_basic", "private_key_jwt")
 WRITES = ("backend", "user")

@@ -13,6 +13,7 @@ import fhir_burnout.resources
 import fhir_burnout.sandbox
 import fhir_burnout.smart_launch
 import fhir_burnout.sync
+import fhir_burnout.web
 import fhir_burnout.workflow
 
 
@@ -31,9 +32,10 @@ def test_public_api_is_pinned():
         "resource_from_xml", "resource_to_xml", "safe_xml_parser",
     ]  # fmt: skip
     assert sorted(fhir_burnout.resources.__all__) == [
-        "Module", "Phase", "Problem", "Programme", "Text", "Track", "WrittenPackage",
-        "build_resources", "bundle_from_xml", "bundle_to_xml", "load_artifact",
-        "load_programme", "load_safety_rules", "read_package", "safe_xml_parser",
+        "Module", "Phase", "Problem", "Programme", "PublishStep", "Text", "Track",
+        "WrittenPackage", "build_resources", "bundle_from_xml", "bundle_to_xml",
+        "load_artifact", "load_programme", "load_questionnaire", "load_safety_rules",
+        "plan_request", "publish", "read_package", "safe_xml_parser", "translations",
         "validate_artifact", "validate_sources", "write_package",
     ]  # fmt: skip
     assert sorted(fhir_burnout.questionnaire.__all__) == [
@@ -41,8 +43,8 @@ def test_public_api_is_pinned():
         "QuestionnaireError", "ReliableChange", "SafetyRule", "Score", "Signal",
         "ValidationIssue", "answer_weights", "answers_by_link", "build_response",
         "enabled_items", "enablement", "evaluate", "initial_answers", "load_form",
-        "parse_safety_rules", "reliable_change", "safety_signals", "score", "validate",
-        "with_scores",
+        "localized", "parse_safety_rules", "reliable_change", "safety_signals", "score",
+        "validate", "with_scores",
     ]  # fmt: skip
     assert sorted(fhir_burnout.referral.__all__) == [
         "ACCEPTED", "AmbiguousPatientError", "BSN_MISMATCH", "Criterion", "DECLINED",
@@ -67,14 +69,17 @@ def test_public_api_is_pinned():
         "SandboxError", "SandboxInfo", "SandboxProcess", "sandbox_command", "start_sandbox",
     ]  # fmt: skip
     assert sorted(fhir_burnout.smart_launch.__all__) == [
-        "AccessToken", "AccessTokenError", "AuthorizationDeniedError", "BackendTokenSource",
-        "DiscoveryCache", "DiscoveryError", "IdTokenError", "InsufficientScopeError",
-        "LaunchError", "LaunchResult", "PendingLaunch", "ROLES", "Role", "ScopeRequest",
-        "SmartConfiguration", "StateError", "TokenRequestError", "TrustedEhr",
+        "ASSERTION_TYPE", "AccessToken", "AccessTokenError", "AuthMethod",
+        "AuthorizationDeniedError", "BackendTokenSource", "DiscoveryCache", "DiscoveryError",
+        "IdTokenError", "InsufficientScopeError", "IntegrationMode", "LaunchError",
+        "LaunchResult", "MODES", "PendingLaunch", "ROLES", "Role", "ScopeRequest",
+        "SmartConfiguration", "StateError", "TokenKind", "TokenRequestError", "TrustedEhr",
         "UntrustedIssuerError", "backend_token", "begin_launch", "client_assertion",
-        "complete_launch", "discover", "fetch_jwks", "launch_scopes", "missing_purposes",
-        "refresh", "require_scope", "revocation_endpoint", "revoke", "role_scopes",
-        "trusted_ehr", "verify_access_token", "verify_id_token",
+        "complete_launch", "current_private_key", "discover", "fetch_jwks", "generate_key",
+        "jwt_header", "launch_scopes", "missing_purposes", "post_token_request",
+        "probe_client_authentication", "public_jwks", "refresh", "require_scope",
+        "revocation_endpoint", "revoke", "role_scopes", "trusted_ehr", "verify_access_token",
+        "verify_id_token", "worker_scopes",
     ]  # fmt: skip
     assert sorted(fhir_burnout.sync.__all__) == [
         "Agent", "Backoff", "Blocked", "DeliveredResource", "EhrClients", "KEY_SYSTEM",
@@ -84,7 +89,8 @@ def test_public_api_is_pinned():
         "key_reference", "moves_forward", "queue_status", "requeue", "set_cause",
     ]  # fmt: skip
     assert sorted(fhir_burnout.workflow.__all__) == [
-        "Actor", "Application", "Definitions", "DraftRow", "EndingReason", "EnrolmentRow",
+        "Actor", "Application", "CURRENT", "Definitions", "DraftRow", "EndingReason",
+        "EnrolmentRow",
         "EnrolmentStateError", "InvitationRow", "MAX_NOTE", "MeasureView", "NotFoundError",
         "NoteRow",
         "PatientOverview", "PhaseRow", "PhaseState", "PhaseView", "PlanError",
@@ -104,15 +110,22 @@ def test_public_api_is_pinned():
         "ForeignDefinitionError", "ForeignTaskError", "HtiLaunch", "KoppeltaalClients",
         "KoppeltaalLaunchError", "KoppeltaalOutbox", "KoppeltaalPollRow",
         "KoppeltaalPoller", "KoppeltaalStep", "KoppeltaalTaskError",
-        "KoppeltaalTaskRow", "LaunchContextError", "LaunchedTask", "Target",
-        "TaskPollResult", "TracedSession", "begin_hti_launch", "check_view_rule",
-        "complete_hti_launch", "deliver_for", "find_task", "from_headers",
+        "KoppeltaalTaskRow", "LaunchContextError", "LaunchedTask", "NEW_ENDPOINT",
+        "NOT_STARTED", "Target", "TaskPollResult", "TraceIds", "TracedSession", "audit",
+        "begin_hti_launch", "canonical_base", "check_view_rule",
+        "complete_hti_launch", "deliver_for", "domain_id", "find_task", "from_headers",
         "hti_trace_id", "instantiates", "is_view", "koppeltaal_ehr",
-        "koppeltaal_token_source", "notify_endpoint", "notify_token",
+        "koppeltaal_token_source", "kt2_activity_definitions", "kt2_endpoint", "new_id",
+        "notify_endpoint", "notify_token", "notify_token_ok",
         "publish_koppeltaal", "publisher_id", "queue_task_status", "reconcile_tasks",
-        "resolve_launch", "subscribe", "take_task", "target_of", "traced",
+        "resolve_launch", "subscribe", "take_task", "target_of", "token_endpoint", "traced",
+        "want_poll",
+    ]  # fmt: skip
+    assert sorted(fhir_burnout.web.__all__) == [
+        "SessionStore", "SessionTokens", "create_app", "purge", "translate",
     ]  # fmt: skip
     modules = (
+        fhir_burnout.web,
         fhir_burnout.db, fhir_burnout.errors, fhir_burnout.fhir, fhir_burnout.koppeltaal,
         fhir_burnout.resources,
         fhir_burnout.questionnaire, fhir_burnout.referral, fhir_burnout.sandbox,

@@ -15,14 +15,16 @@ from fhir_burnout.cli._options import _load_valid, _resolve_root, _root_option
 from fhir_burnout.errors import ContentError, FhirBurnoutError
 from fhir_burnout.resources import (
     Programme,
+    PublishStep,
     build_resources,
     load_artifact,
+    load_questionnaire,
+    plan_request,
+    publish,
     validate_artifact,
     validate_sources,
     write_package,
 )
-from fhir_burnout.resources._build import load_questionnaire
-from fhir_burnout.resources._publish import PublishStep, plan_request, publish
 
 if TYPE_CHECKING:
     from fhir_burnout.fhir import FhirClient
@@ -164,11 +166,11 @@ def _publish_koppeltaal(
     app_url: str | None,
 ) -> None:
     """``publish --mode koppeltaal``: options first, then the config's koppeltaal [[ehr]]."""
-    from fhir_burnout.koppeltaal._publish import (  # noqa: PLC0415
+    from fhir_burnout.koppeltaal import (  # noqa: PLC0415
         KoppeltaalStep,
         publish_koppeltaal,
+        traced,
     )
-    from fhir_burnout.koppeltaal._trace import traced  # noqa: PLC0415
 
     server, backend, base_url = _koppeltaal_config(config_path, server)
     app_url = app_url or base_url
@@ -233,12 +235,12 @@ def _list_koppeltaal_requests(
     resources: list[dict[str, Any]], app_url: str, client_id: str
 ) -> None:
     """``--dry-run`` without a server: the Endpoint and ActivityDefinitions it would POST."""
-    from fhir_burnout.koppeltaal._profiles import (  # noqa: PLC0415
+    from fhir_burnout.koppeltaal import (  # noqa: PLC0415
+        NEW_ENDPOINT,
         canonical_base,
         kt2_activity_definitions,
         kt2_endpoint,
     )
-    from fhir_burnout.koppeltaal._publish import NEW_ENDPOINT  # noqa: PLC0415
 
     endpoint = kt2_endpoint(app_url, canonical_base(resources), client_id)
     click.echo(f"POST Endpoint  {endpoint['address']}")
@@ -264,11 +266,11 @@ def _koppeltaal_client(
     import json  # noqa: PLC0415
 
     from fhir_burnout.fhir import FhirClient  # noqa: PLC0415 - only publish talks HTTP
-    from fhir_burnout.koppeltaal._backend import (  # noqa: PLC0415
+    from fhir_burnout.koppeltaal import (  # noqa: PLC0415
+        TracedSession,
         koppeltaal_token_source,
         token_endpoint,
     )
-    from fhir_burnout.koppeltaal._trace import TracedSession  # noqa: PLC0415
 
     jwk = (
         json.loads(private_key.read_text(encoding="utf-8"))
@@ -332,7 +334,7 @@ def render_summary(programme: Programme, lang: str = "en") -> str:
         except ContentError:
             continue
         title = str(q.get("title", qid))
-        from fhir_burnout.resources._fhirjson import translations  # noqa: PLC0415
+        from fhir_burnout.resources import translations  # noqa: PLC0415
 
         if lang != programme.language:
             title = translations(q.get("_title")).get(lang, title)

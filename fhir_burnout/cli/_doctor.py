@@ -31,10 +31,10 @@ from fhir_burnout.smart_launch import (
     discover,
     fetch_jwks,
     missing_purposes,
+    probe_client_authentication,
     role_scopes,
+    worker_scopes,
 )
-from fhir_burnout.smart_launch._launch import probe_client_authentication
-from fhir_burnout.smart_launch._scopes import worker_scopes
 
 _UNSAFE = re.compile(r"[^\w .,:;()/'\-]")
 ROLE_NAMES = {"practitioner": "care professionals", "patient": "clients"}

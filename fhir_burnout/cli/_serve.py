@@ -65,7 +65,7 @@ def serve(config_path: Path, host: str, port: int, workers: int) -> None:
 )
 def keys(keys_dir: Path, alg: str) -> None:
     """Generate a new signing key (rotation: older keys stay published for a week)."""
-    from fhir_burnout.smart_launch._keys import generate_key  # noqa: PLC0415
+    from fhir_burnout.smart_launch import generate_key  # noqa: PLC0415
 
     kid = generate_key(keys_dir, alg)
     click.echo(

@@ -50,7 +50,7 @@ def _koppeltaal(settings: Settings, engine: Any) -> tuple[Any, Any] | None:
     """The outbox delivery and the FHIR clients for the Koppeltaal domains (None: none)."""
     if not any(b.mode == "koppeltaal" for b in settings.backends):
         return None
-    from fhir_burnout.koppeltaal._outbox import KoppeltaalClients, deliver_for  # noqa: PLC0415
+    from fhir_burnout.koppeltaal import KoppeltaalClients, deliver_for  # noqa: PLC0415
 
     clients = KoppeltaalClients(settings)
     return deliver_for(settings, engine, clients.get), clients
@@ -58,7 +58,7 @@ def _koppeltaal(settings: Settings, engine: Any) -> tuple[Any, Any] | None:
 
 def _koppeltaal_poller(settings: Settings, engine: Any, clients: Any) -> Any:
     """The poll of new Tasks on the Koppeltaal domains (when notified, and on the interval)."""
-    from fhir_burnout.koppeltaal._notify import KoppeltaalPoller  # noqa: PLC0415
+    from fhir_burnout.koppeltaal import KoppeltaalPoller  # noqa: PLC0415
 
     definitions = _definitions(settings.content_root or _resolve_root(None))
     return KoppeltaalPoller.from_settings(engine, clients.get, definitions, settings)
@@ -67,8 +67,7 @@ def _koppeltaal_poller(settings: Settings, engine: Any, clients: Any) -> Any:
 def _clients(settings: Settings, engine: Any) -> EhrClients:
     """The worker's FHIR clients: Backend Services, and for EHRs with ``writes = "user"``
     the tokens of the people whose actions caused the writes (their launch sessions)."""
-    from fhir_burnout.web._session_tokens import SessionTokens  # noqa: PLC0415
-    from fhir_burnout.web._sessions import SessionStore  # noqa: PLC0415
+    from fhir_burnout.web import SessionStore, SessionTokens  # noqa: PLC0415
 
     store = SessionStore(engine, settings.token_key)
     return EhrClients(settings, SessionTokens(store, settings.ehrs))
@@ -81,11 +80,12 @@ def _map_every_table() -> None:
     every query of that process fails the same way from then on."""
     from sqlalchemy.orm import configure_mappers  # noqa: PLC0415
 
-    import fhir_burnout.koppeltaal._tables  # noqa: PLC0415
-    import fhir_burnout.referral._tables  # noqa: PLC0415
-    import fhir_burnout.sync._tables  # noqa: PLC0415
-    import fhir_burnout.web._sessions  # noqa: PLC0415
-    import fhir_burnout.workflow._tables  # noqa: F401, PLC0415
+    # Each package's __init__ imports its tables (web's: the sessions).
+    import fhir_burnout.koppeltaal  # noqa: PLC0415
+    import fhir_burnout.referral  # noqa: PLC0415
+    import fhir_burnout.sync  # noqa: PLC0415
+    import fhir_burnout.web  # noqa: PLC0415
+    import fhir_burnout.workflow  # noqa: F401, PLC0415
 
     configure_mappers()
 
@@ -121,7 +121,7 @@ PURGE_EVERY = 600.0
 def _purge_sessions(stop: threading.Event, engine: Any, every: float = PURGE_EVERY) -> None:
     """Now and then, delete sign-ins that can no longer be used, with their encrypted
     tokens: nothing is kept longer than it can serve (``web._sessions.purge``)."""
-    from fhir_burnout.web._sessions import purge  # noqa: PLC0415 - imported already
+    from fhir_burnout.web import purge  # noqa: PLC0415 - imported already
 
     while not stop.is_set():
         try:

@@ -6,7 +6,8 @@ the questionnaire engine and the outbox are shared with the SMART mode.
 
 from __future__ import annotations
 
-from fhir_burnout.koppeltaal._backend import koppeltaal_token_source
+from fhir_burnout.koppeltaal import _audit as audit
+from fhir_burnout.koppeltaal._backend import koppeltaal_token_source, token_endpoint
 from fhir_burnout.koppeltaal._enrol import (
     KoppeltaalTaskError,
     Target,
@@ -34,20 +35,29 @@ from fhir_burnout.koppeltaal._launch import (
 from fhir_burnout.koppeltaal._notify import (
     KoppeltaalPoller,
     TaskPollResult,
+    domain_id,
     notify_endpoint,
     notify_token,
+    notify_token_ok,
     reconcile_tasks,
     subscribe,
+    want_poll,
 )
 from fhir_burnout.koppeltaal._outbox import (
+    NOT_STARTED,
     KoppeltaalClients,
     KoppeltaalOutbox,
     deliver_for,
     queue_task_status,
 )
-from fhir_burnout.koppeltaal._publish import KoppeltaalStep, publish_koppeltaal
+from fhir_burnout.koppeltaal._profiles import (
+    canonical_base,
+    kt2_activity_definitions,
+    kt2_endpoint,
+)
+from fhir_burnout.koppeltaal._publish import NEW_ENDPOINT, KoppeltaalStep, publish_koppeltaal
 from fhir_burnout.koppeltaal._tables import KoppeltaalPollRow, KoppeltaalTaskRow
-from fhir_burnout.koppeltaal._trace import TracedSession, from_headers, traced
+from fhir_burnout.koppeltaal._trace import TracedSession, TraceIds, from_headers, new_id, traced
 
 __all__ = ["KoppeltaalTaskRow"]
 __all__ += [  # K5: taking a portal's Task in
@@ -64,7 +74,21 @@ __all__ += [  # K4: the HTI launch
     "LaunchContextError", "LaunchedTask", "begin_hti_launch", "complete_hti_launch",
     "hti_trace_id", "koppeltaal_ehr", "resolve_launch",
 ]  # fmt: skip
-__all__ += [  # K3: publishing, backend tokens, trace headers (AuditEvents: koppeltaal._audit)
+__all__ += [  # K3: publishing, backend tokens, trace headers (AuditEvents: koppeltaal.audit)
     "KoppeltaalStep", "TracedSession", "from_headers", "koppeltaal_token_source",
     "publish_koppeltaal", "traced",
 ]  # fmt: skip
+__all__ += [  # imports18: for the CLI and web; ``audit``: the KT2_AuditEvent builders
+    "NEW_ENDPOINT",
+    "NOT_STARTED",
+    "TraceIds",
+    "audit",
+    "canonical_base",
+    "domain_id",
+    "kt2_activity_definitions",
+    "kt2_endpoint",
+    "new_id",
+    "notify_token_ok",
+    "token_endpoint",
+    "want_poll",
+]

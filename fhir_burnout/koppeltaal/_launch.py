@@ -49,6 +49,7 @@ from fhir_burnout.koppeltaal._enrol import (
     publisher_id,
 )
 from fhir_burnout.smart_launch import (
+    ASSERTION_TYPE,
     AuthorizationDeniedError,
     DiscoveryError,
     LaunchError,
@@ -60,10 +61,10 @@ from fhir_burnout.smart_launch import (
     UntrustedIssuerError,
     client_assertion,
     fetch_jwks,
+    post_token_request,
     trusted_ehr,
     verify_id_token,
 )
-from fhir_burnout.smart_launch._backend_services import ASSERTION_TYPE, post_token_request
 
 #: TOP-KT-007: the module asks for exactly this; Koppeltaal grants no user-level FHIR access.
 SCOPE = "launch openid fhirUser"

@@ -20,6 +20,7 @@ from fhir_burnout.questionnaire._form import (
     FormItem,
     FormModel,
     load_form,
+    localized,
 )
 from fhir_burnout.questionnaire._response import (
     Score,
@@ -62,4 +63,7 @@ __all__ = [
     "score",
     "validate",
     "with_scores",
+]
+__all__ += [  # imports18: the workflow's views
+    "localized",
 ]

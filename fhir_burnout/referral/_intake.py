@@ -33,6 +33,7 @@ from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.referral._tables import ACCEPTED, TRIAGE, ReferralRow
 from fhir_burnout.sync import Agent, enqueue, key_identifier, key_reference
 from fhir_burnout.workflow import (
+    CURRENT,
     Definitions,
     EnrolmentRow,
     enrol,
@@ -40,7 +41,6 @@ from fhir_burnout.workflow import (
     partition,
     queue_writes,
 )
-from fhir_burnout.workflow._tables import CURRENT
 
 SeenBy = Literal["subscription", "reconciliation", "post", "letter"]
 #: The track a referral enrols in: the client starts while waiting for treatment.

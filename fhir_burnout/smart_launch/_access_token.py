@@ -18,7 +18,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from fhir_burnout.smart_launch._errors import AccessTokenError, InsufficientScopeError
-from fhir_burnout.smart_launch._id_token import ALLOWED_ALGORITHMS, LEEWAY_SECONDS, _header
+from fhir_burnout.smart_launch._id_token import ALLOWED_ALGORITHMS, LEEWAY_SECONDS, jwt_header
 
 
 def verify_access_token(
@@ -31,8 +31,8 @@ def verify_access_token(
 ) -> dict[str, Any]:
     """The token's claims once it verifies; else :class:`AccessTokenError`."""
     try:
-        alg = _header(token).get("alg")
-    except Exception:  # _header words its error for id_tokens
+        alg = jwt_header(token).get("alg")
+    except Exception:  # jwt_header words its error for id_tokens
         raise AccessTokenError("the bearer token is not a JWT") from None
     if alg not in ALLOWED_ALGORITHMS:
         raise AccessTokenError(f"token algorithm {alg!r} is not accepted")

@@ -47,7 +47,8 @@ def _segment(token: str, index: int) -> dict[str, Any]:
     return data
 
 
-def _header(token: str) -> dict[str, Any]:
+def jwt_header(token: str) -> dict[str, Any]:
+    """A JWT's header, not verified (RFC 7519 section 7.2, step 3): read to pick a key."""
     return _segment(token, 0)
 
 
@@ -108,7 +109,7 @@ def verify_id_token(
     now: float | None = None,
 ) -> dict[str, Any]:
     """The id_token's claims, once signature and claims check out; else :class:`IdTokenError`."""
-    alg = _header(token).get("alg")
+    alg = jwt_header(token).get("alg")
     if alg not in ALLOWED_ALGORITHMS:
         raise IdTokenError(f"id_token algorithm {alg!r} is not accepted")
     try:

@@ -16,8 +16,7 @@ from fhir_burnout.errors import ContentError
 from fhir_burnout.referral import load_triage
 from fhir_burnout.resources import build_resources, load_programme, load_safety_rules
 from fhir_burnout.settings import Settings
-from fhir_burnout.smart_launch import DiscoveryCache
-from fhir_burnout.smart_launch._keys import public_jwks
+from fhir_burnout.smart_launch import DiscoveryCache, public_jwks
 from fhir_burnout.web import (
     _client_pages,
     _crisis_pages,
@@ -39,11 +38,14 @@ from fhir_burnout.web import (
     _triage_pages,
     _typed_text,
 )
+from fhir_burnout.web._i18n import translate
 from fhir_burnout.web._memo import Memo
-from fhir_burnout.web._sessions import SessionStore
+from fhir_burnout.web._session_tokens import SessionTokens
+from fhir_burnout.web._sessions import SessionStore, purge
 from fhir_burnout.workflow import Definitions
 
 __all__ = ["create_app"]
+__all__ += ["SessionStore", "SessionTokens", "purge", "translate"]  # imports18: for the CLI
 
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent.parent
 

@@ -28,9 +28,9 @@ from fhir_burnout.smart_launch import (
     IdTokenError,
     InsufficientScopeError,
     fetch_jwks,
+    jwt_header,
     verify_access_token,
 )
-from fhir_burnout.smart_launch._id_token import _header
 
 #: Seconds an authorization server's keys are reused before they are fetched again.
 JWKS_TTL = 300.0
@@ -46,7 +46,7 @@ def authenticate(state: dict[str, Any]) -> tuple[dict[str, Any], str]:
     try:
         payload = token.split(".")[1]
         issuer = json.loads(_b64(payload)).get("iss")
-        _header(token)
+        jwt_header(token)
     except (IndexError, ValueError, AttributeError, IdTokenError):
         raise AccessTokenError("the bearer token is not a JWT") from None
     settings = state["settings"]

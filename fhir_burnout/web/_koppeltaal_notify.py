@@ -19,10 +19,16 @@ from flask import Blueprint, Response, current_app, request
 from sqlalchemy.orm import Session
 
 from fhir_burnout.errors import FhirBurnoutError
-from fhir_burnout.koppeltaal._audit import notification_received
-from fhir_burnout.koppeltaal._notify import domain_id, notify_token_ok, want_poll
-from fhir_burnout.koppeltaal._tables import KoppeltaalPollRow
-from fhir_burnout.koppeltaal._trace import TraceIds, from_headers, new_id
+from fhir_burnout.koppeltaal import (
+    KoppeltaalPollRow,
+    TraceIds,
+    audit,
+    domain_id,
+    from_headers,
+    new_id,
+    notify_token_ok,
+    want_poll,
+)
 from fhir_burnout.settings import Settings
 from fhir_burnout.sync import Agent, enqueue
 from fhir_burnout.web._outcomes import (
@@ -64,7 +70,7 @@ def notify() -> Response:
         row = db.get(KoppeltaalPollRow, fhir_base)
         subscription = (row.subscription if row is not None else None) or "unknown"
         want_poll(db, fhir_base, trace_id=trace.trace_id, cause=trace.cause, now=now)
-        event = notification_received(
+        event = audit.notification_received(
             client_id=client_id, base_url=settings.base_url, subscription_id=subscription,
             ids=TraceIds(trace.trace_id, trace.cause, request.headers.get("X-Correlation-Id")),
             now=now,

@@ -32,23 +32,26 @@ from werkzeug.wrappers import Response
 from fhir_burnout.errors import ContentError, FhirServerError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.koppeltaal import (
+    NOT_STARTED,
     ForeignDefinitionError,
     ForeignTaskError,
     HtiLaunch,
     KoppeltaalLaunchError,
     KoppeltaalTaskError,
     LaunchedTask,
+    TracedSession,
+    TraceIds,
+    audit,
     begin_hti_launch,
     complete_hti_launch,
     hti_trace_id,
     koppeltaal_ehr,
+    koppeltaal_token_source,
+    queue_task_status,
     resolve_launch,
     take_task,
+    traced,
 )
-from fhir_burnout.koppeltaal import _audit as audit
-from fhir_burnout.koppeltaal._backend import koppeltaal_token_source
-from fhir_burnout.koppeltaal._outbox import NOT_STARTED, queue_task_status
-from fhir_burnout.koppeltaal._trace import TracedSession, TraceIds, traced
 from fhir_burnout.settings import Settings
 from fhir_burnout.smart_launch import (
     AuthorizationDeniedError,

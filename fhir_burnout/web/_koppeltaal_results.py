@@ -20,7 +20,7 @@ from typing import Any
 from flask import Blueprint, current_app
 from sqlalchemy.orm import Session
 
-from fhir_burnout.koppeltaal._tables import KoppeltaalTaskRow
+from fhir_burnout.koppeltaal import KoppeltaalTaskRow
 from fhir_burnout.settings import Settings
 from fhir_burnout.web._i18n import format_date
 from fhir_burnout.web._launch import SessionExpired, current_session

@@ -32,6 +32,8 @@ from fhir_burnout.smart_launch import (
     LaunchError,
     PendingLaunch,
     Role,
+    ScopeRequest,
+    TokenKind,
     TokenRequestError,
     UntrustedIssuerError,
     begin_launch,
@@ -39,8 +41,6 @@ from fhir_burnout.smart_launch import (
     revoke,
     trusted_ehr,
 )
-from fhir_burnout.smart_launch._revocation import TokenKind
-from fhir_burnout.smart_launch._scopes import ScopeRequest
 from fhir_burnout.sync import set_cause
 from fhir_burnout.web._csrf import csrf_ok
 from fhir_burnout.web._i18n import format_date, translate

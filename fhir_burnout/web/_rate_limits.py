@@ -117,7 +117,7 @@ def _verified_caller(state: dict[str, Any]) -> str:
         ok = base is not None and notify_token_ok(settings.secret_key, base, header)
         return _hashed("ehr", base) if ok and base else ""
     if request.endpoint == "koppeltaal_notify.notify":
-        from fhir_burnout.koppeltaal._notify import notify_token_ok as kt_ok  # noqa: PLC0415
+        from fhir_burnout.koppeltaal import notify_token_ok as kt_ok  # noqa: PLC0415
         from fhir_burnout.web._koppeltaal_notify import _domain  # noqa: PLC0415
 
         domain = _domain(settings, ehr)

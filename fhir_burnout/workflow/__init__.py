@@ -36,6 +36,7 @@ from fhir_burnout.workflow._safety import previous_scores
 from fhir_burnout.workflow._states import TRANSITIONS, Actor, TaskTransitionError, check_transition
 from fhir_burnout.workflow._switching import MAX_NOTE, add_note, notes_for, switch_track
 from fhir_burnout.workflow._tables import (
+    CURRENT,
     DraftRow,
     EnrolmentRow,
     InvitationRow,
@@ -112,4 +113,7 @@ __all__ = [
     "submit_response",
     "switch_track",
     "unlock_phase",
+]
+__all__ += [  # imports18: referral's intake
+    "CURRENT",
 ]

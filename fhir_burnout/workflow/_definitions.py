@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from fhir_burnout.questionnaire._form import localized
+from fhir_burnout.questionnaire import localized
 from fhir_burnout.workflow._apply import PlanError
 
 

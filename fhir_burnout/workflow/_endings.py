@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhir_burnout.errors import FhirBurnoutError
-from fhir_burnout.questionnaire._form import localized
+from fhir_burnout.questionnaire import localized
 from fhir_burnout.workflow._apply import measures_until
 from fhir_burnout.workflow._changes import _next_time
 from fhir_burnout.workflow._definitions import Definitions, _repeat

@@ -25,10 +25,10 @@ from fhir_burnout.questionnaire import (
     FormModel,
     ReliableChange,
     load_form,
+    localized,
     reliable_change,
     score,
 )
-from fhir_burnout.questionnaire._form import localized
 from fhir_burnout.workflow._definitions import Definitions
 from fhir_burnout.workflow._endings import MeasureView, ending_label, measure_views
 from fhir_burnout.workflow._practitioner_tasks import MEASURES_END

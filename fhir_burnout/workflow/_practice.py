@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from fhir_burnout.questionnaire._form import localized
+from fhir_burnout.questionnaire import localized
 from fhir_burnout.sync import Blocked, OutboxEntry, blocked_entries
 from fhir_burnout.workflow._definitions import Definitions
 from fhir_burnout.workflow._overview import _aware, _titles

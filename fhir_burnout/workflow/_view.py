@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fhir_burnout.questionnaire._form import localized
+from fhir_burnout.questionnaire import localized
 from fhir_burnout.workflow._definitions import Definitions
 from fhir_burnout.workflow._tables import CURRENT, EnrolmentRow
 
