@@ -292,6 +292,53 @@ def _subscribe_referrals(settings: Settings, clients: EhrClients) -> str:
     return "; ".join(done) or "no practice configured"
 
 
+def _tell_where_to_go(
+    echo: Callable[[str], None],
+    info: SandboxInfo,
+    app_url: str,
+    *,
+    config: Path,
+    subscribed: str,
+    enrolled: list[str],
+    waiting: list[str],
+) -> None:
+    """Print the demo's addresses, what it enrolled and referred, and the launches to try."""
+    echo(f"  FHIR server:          {info.fhir_base}")
+    echo(f"  Authorization server: {info.issuer}")
+    echo(f"  EHR launcher:         {info.launcher}")
+    echo(f"  The app:              {app_url}  (config: {config})")
+    echo("  Sync worker:          delivering the outbox to the sandbox EHR")
+    echo(f"  Referrals:            {subscribed}")
+    for line in enrolled:
+        echo(f"  Enrolled: {line}")
+    waits = sum("waiting for triage" in line for line in waiting)
+    echo(
+        f"  Referrals ({len(waiting)} from the seed, taken in by the poll; {waits} wait"
+        " for triage on /practice, the others were accepted onto the waiting list):"
+    )
+    for line in waiting:
+        echo(f"    {line}")
+    seed = info.seed
+    echo(
+        f"  Seed: {len(seed.get('patients', []))} patients, "
+        f"{len(seed.get('practitioners', []))} practitioners"
+    )
+    first, *_ = DEMO_ENROLMENTS[-1]
+    echo("")
+    echo(f"Open {info.launcher}, pick a practitioner and one of the enrolled patients")
+    echo("above, and press Launch. Or go straight to a client on their way:")
+    echo(f"  {info.launcher}?app={APP_CLIENT_ID}&patient={first}&practitioner=prac-1")
+    echo("As a care professional you see the client's overview and the practice's list:")
+    echo(f"  {app_url}/practitioner and {app_url}/practice (after a launch)")
+    echo("The same client from the patient portal (the patient is the user):")
+    echo(f"  {info.launcher}?app={APP_CLIENT_ID}&patient={first}&portal=1")
+    echo("The app inside the EHR's chart page (an iframe):")
+    framed = f"app={APP_CLIENT_ID}&patient={first}&practitioner=prac-1&frame=1"
+    echo(f"  {info.launcher}?{framed}")
+    echo(f"A client's own login (without the EHR): {app_url}/login")
+    echo(f"A referred client's invitation: {app_url}/invite (or the link above)")
+
+
 def run_demo(
     resources: list[dict[str, Any]],
     *,
@@ -341,40 +388,10 @@ def run_demo(
                 data = {**info.raw, "app_url": app_url, "app_client_id": APP_CLIENT_ID}
                 info_file.write_text(json.dumps(data, indent=2), encoding="utf-8")
             echo(f"Published into the sandbox EHR: {created} created, {existing} already there.")
-            echo(f"  FHIR server:          {info.fhir_base}")
-            echo(f"  Authorization server: {info.issuer}")
-            echo(f"  EHR launcher:         {info.launcher}")
-            echo(f"  The app:              {app_url}  (config: {config})")
-            echo("  Sync worker:          delivering the outbox to the sandbox EHR")
-            echo(f"  Referrals:            {subscribed}")
-            for line in enrolled:
-                echo(f"  Enrolled: {line}")
-            waits = sum("waiting for triage" in line for line in waiting)
-            echo(
-                f"  Referrals ({len(waiting)} from the seed, taken in by the poll; {waits} wait"
-                " for triage on /practice, the others were accepted onto the waiting list):"
-            )
-            for line in waiting:
-                echo(f"    {line}")
-            seed = info.seed
-            echo(
-                f"  Seed: {len(seed.get('patients', []))} patients, "
-                f"{len(seed.get('practitioners', []))} practitioners"
-            )
-            first, *_ = DEMO_ENROLMENTS[-1]
-            echo("")
-            echo(f"Open {info.launcher}, pick a practitioner and one of the enrolled patients")
-            echo("above, and press Launch. Or go straight to a client on their way:")
-            echo(f"  {info.launcher}?app={APP_CLIENT_ID}&patient={first}&practitioner=prac-1")
-            echo("As a care professional you see the client's overview and the practice's list:")
-            echo(f"  {app_url}/practitioner and {app_url}/practice (after a launch)")
-            echo("The same client from the patient portal (the patient is the user):")
-            echo(f"  {info.launcher}?app={APP_CLIENT_ID}&patient={first}&portal=1")
-            echo("The app inside the EHR's chart page (an iframe):")
-            framed = f"app={APP_CLIENT_ID}&patient={first}&practitioner=prac-1&frame=1"
-            echo(f"  {info.launcher}?{framed}")
-            echo(f"A client's own login (without the EHR): {app_url}/login")
-            echo(f"A referred client's invitation: {app_url}/invite (or the link above)")
+            _tell_where_to_go(
+                echo, info, app_url, config=config, subscribed=subscribed, enrolled=enrolled,
+                waiting=waiting,
+            )  # fmt: skip
             if wait is not None:
                 wait()
     finally:

@@ -167,6 +167,11 @@ def take_referral(
         decided_at=None if enrolment is None else now,
         identity_issue=identity_issue,
     )
+    return _record_once(db, row)
+
+
+def _record_once(db: Session, row: ReferralRow) -> Intake:
+    """Add the referral's row, or find the one another way recorded first."""
     try:
         with db.begin_nested():
             db.add(row)
@@ -174,7 +179,7 @@ def take_referral(
     except IntegrityError:
         # Another way saw the same referral at the same moment and recorded it first (the
         # rolled-back row has left the session; theirs is committed and visible now).
-        found = db.get(ReferralRow, key)
+        found = db.get(ReferralRow, row.key)
         if found is None:
             raise
         return Intake(found, new=False)

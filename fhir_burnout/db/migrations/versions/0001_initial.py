@@ -16,6 +16,8 @@ branch_labels = None
 depends_on = None
 
 
+# long: a migration is the record of a schema as it was shipped, one statement per table;
+# it is never edited, so splitting it would only hide what the first release created.
 def upgrade() -> None:
     op.create_table(
         "delivered_resource",
