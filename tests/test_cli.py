@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from fhir_burnout.cli import main
 
 
@@ -65,6 +67,7 @@ def test_demo_builds_publishes_into_the_sandbox_and_prints_the_programme(
     assert written["app_client_id"] == "fhir-burnout"
 
 
+@pytest.mark.slow
 def test_summary_in_dutch(runner):
     result = runner.invoke(main, ["summary", "--lang", "nl"])
     assert result.exit_code == 0
@@ -93,6 +96,7 @@ def test_validate_fails_on_a_broken_artifact(runner, built, tmp_path):
     assert "ActivityDefinition/gone|0.1.0' does not resolve inside the package" in result.output
 
 
+@pytest.mark.slow
 def test_build_writes_where_asked(runner, tmp_path):
     result = runner.invoke(main, ["build", "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output

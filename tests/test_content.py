@@ -25,6 +25,7 @@ HOMEWORK = {
 }  # fmt: skip
 
 
+@pytest.mark.slow
 def test_the_real_content_validates_without_problems(root):
     _, problems = validate_sources(root)
     assert [str(p) for p in problems] == []

@@ -9,6 +9,8 @@ import copy
 import json
 import uuid
 
+import pytest
+
 from fhir_burnout.cli import main
 from fhir_burnout.resources._publish import publish
 
@@ -68,6 +70,7 @@ def test_dry_run_lists_a_conditional_create_per_resource(runner, built, resource
     )
 
 
+@pytest.mark.slow
 def test_publish_without_a_server_says_what_is_missing(runner):
     result = runner.invoke(main, ["publish"])
     assert result.exit_code == 2

@@ -182,6 +182,7 @@ def test_a_broken_rule_is_reported_where_it_is(broken, where):
     assert rules == () and [p[0] for p in problems] == [where]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
