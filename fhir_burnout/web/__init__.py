@@ -39,6 +39,7 @@ from fhir_burnout.web import (
     _triage_pages,
     _typed_text,
 )
+from fhir_burnout.web._context import EXTENSION, AppContext
 from fhir_burnout.web._memo import Memo
 from fhir_burnout.web._sessions import SessionStore
 from fhir_burnout.workflow import Definitions
@@ -79,20 +80,21 @@ def create_app(settings: Settings | None = None) -> Flask:
     rules, broken = load_safety_rules(settings.content_root or DEFAULT_ROOT, programme.canonical)
     if broken:  # a safety rule that cannot be read is never silently skipped
         raise ContentError(str(broken[0]), "", "fix the safety rules (fhir-burnout validate)")
-    app.extensions["fhir_burnout"] = {
-        "settings": settings,
-        "engine": engine,
-        "reader": reader(engine),  # for requests that only read
-        "definitions": definitions,
-        "triage": triage,
-        "safety_rules": rules,
-        "memo": Memo(definitions),
-        "store": SessionStore(engine, settings.token_key, settings.pending_launches_max),
-        "http": http,
-        "discovery": DiscoveryCache(http),
-    }
     # First of the request hooks: a request over its limit costs nothing more.
-    app.extensions["fhir_burnout"]["limiter"] = _rate_limits.init_app(app, settings)
+    limiter = _rate_limits.init_app(app, settings)
+    app.extensions[EXTENSION] = AppContext(
+        settings=settings,
+        engine=engine,
+        reader=reader(engine),  # for requests that only read
+        definitions=definitions,
+        triage=triage,
+        safety_rules=rules,
+        memo=Memo(definitions),
+        store=SessionStore(engine, settings.token_key, settings.pending_launches_max),
+        http=http,
+        discovery=DiscoveryCache(http),
+        limiter=limiter,
+    )
     _headers.init_app(app)
     _typed_text.init_app(app)
     _redact.install()

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, current_app, g, redirect, request, session, url_for
+from flask import Blueprint, g, redirect, request, session, url_for
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, contains_eager, joinedload
 from werkzeug.wrappers import Response
 
 from fhir_burnout.questionnaire import FormModel
+from fhir_burnout.web._context import app_context
 from fhir_burnout.web._csrf import csrf_ok, csrf_token
 from fhir_burnout.web._form_fields import checked_response, compact, page_fields, parse_answers
 from fhir_burnout.web._i18n import LANGUAGES, translate, translate_n
@@ -124,7 +125,7 @@ def _own_module(db: Session, key: str) -> tuple[TaskRow, str] | None:
 
 
 def _move(db: Session, task: TaskRow, status: str, who: str) -> None:
-    definitions = current_app.extensions["fhir_burnout"]["definitions"]
+    definitions = app_context().definitions
     change_task(db, definitions, task.key, status, actor="client", who=who)
 
 
@@ -138,9 +139,9 @@ def _minutes(activity: Mapping[str, Any]) -> int | None:
 @bp.get("/task/<key>")
 def task_page(key: str) -> str | tuple[str, int] | Response:
     """A module to read; opening it records that the client started it."""
-    state = current_app.extensions["fhir_burnout"]
+    state = app_context()
     try:
-        with Session(state["reader"]) as db:
+        with Session(state.reader) as db:
             found = _own_module(db, key)
             if found is None:
                 return message_page("error_not_found", 404)
@@ -151,12 +152,12 @@ def task_page(key: str) -> str | tuple[str, int] | Response:
         # Only the client starts (and finishes) reading a module: a care professional who
         # opens it from the chart only looks.
         if status == "ready" and who.startswith("Patient/"):  # the first time: record it
-            with Session(state["engine"]) as db, db.begin():
+            with Session(state.engine) as db, db.begin():
                 found = _own_module(db, key)
                 if found is not None and found[0].status == "ready":
                     _move(db, found[0], "in-progress", who)
                     status = "in-progress"
-        activity = state["definitions"].by_canonical[definition]
+        activity = state.definitions.by_canonical[definition]
         text = current_memo().module(definition, language())
     except SessionExpired:
         return message_page("error_expired", 401)
@@ -213,9 +214,7 @@ def _exercise(db: Session, key: str, number: int) -> _Exercise | None:
     found = _own_module(db, key)
     if found is None:
         return None
-    activity = current_app.extensions["fhir_burnout"]["definitions"].by_canonical[
-        found[0].definition
-    ]
+    activity = app_context().definitions.by_canonical[found[0].definition]
     text = current_memo().module(found[0].definition, language())
     exercises = _exercises(activity)
     if not 1 <= number <= min(len(text.exercises), len(exercises)):
@@ -262,9 +261,9 @@ def _exercise_page(
 def exercise_page(key: str, number: int) -> Any:
     """One exercise of a module, step by step; a guided timer when it is a timed one; and
     a few questions to look back on it afterwards."""
-    state = current_app.extensions["fhir_burnout"]
+    state = app_context()
     try:
-        with Session(state["reader"]) as db:
+        with Session(state.reader) as db:
             found = _exercise(db, key, number)
     except SessionExpired:
         return message_page("error_expired", 401)
@@ -280,9 +279,9 @@ def reflection(key: str, number: int) -> Any:
     Task, queued for the EHR. Sending the same form twice keeps it once (its form id)."""
     if not csrf_ok():
         return message_page("error_form_expired", 400)
-    state = current_app.extensions["fhir_burnout"]
+    state = app_context()
     try:
-        with Session(state["engine"]) as db, db.begin():
+        with Session(state.engine) as db, db.begin():
             found = _exercise(db, key, number)
             if found is None:
                 return message_page("error_not_found", 404)
@@ -333,9 +332,9 @@ def task_done(key: str) -> str | tuple[str, int] | Response:
     """Mark a module as done; the next one opens by the plan's rules."""
     if not csrf_ok():
         return message_page("error_form_expired", 400)
-    state = current_app.extensions["fhir_burnout"]
+    state = app_context()
     try:
-        with Session(state["engine"]) as db, db.begin():
+        with Session(state.engine) as db, db.begin():
             found = _own_module(db, key)
             if found is None:
                 return message_page("error_not_found", 404)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from sqlalchemy.orm import Session
 
 from fhir_burnout.errors import FhirBurnoutError
@@ -25,6 +25,7 @@ from fhir_burnout.koppeltaal._tables import KoppeltaalPollRow
 from fhir_burnout.koppeltaal._trace import TraceIds, from_headers, new_id
 from fhir_burnout.settings import Settings
 from fhir_burnout.sync import Agent, enqueue
+from fhir_burnout.web._context import app_context
 from fhir_burnout.web._outcomes import (
     FHIR_JSON,
     NotifyTokenError,
@@ -46,8 +47,8 @@ def _domain(settings: Settings, ehr: str) -> tuple[str, str] | None:
 @bp.post("/notify")
 def notify() -> Response:
     """Record that the domain asks for a poll, queue the ``receive`` AuditEvent; 200."""
-    state = current_app.extensions["fhir_burnout"]
-    settings: Settings = state["settings"]
+    state = app_context()
+    settings: Settings = state.settings
     nothing = {"Cache-Control": "no-store"}
     found = _domain(settings, request.args.get("ehr", ""))
     if found is None:
@@ -60,7 +61,7 @@ def notify() -> Response:
         return outcome_response(error, 401, challenge)
     trace = from_headers(dict(request.headers))
     now = datetime.now(UTC)
-    with Session(state["engine"]) as db, db.begin():
+    with Session(state.engine) as db, db.begin():
         row = db.get(KoppeltaalPollRow, fhir_base)
         subscription = (row.subscription if row is not None else None) or "unknown"
         want_poll(db, fhir_base, trace_id=trace.trace_id, cause=trace.cause, now=now)
