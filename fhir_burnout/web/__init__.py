@@ -21,6 +21,7 @@ from fhir_burnout.smart_launch._keys import public_jwks
 from fhir_burnout.web import (
     _client_pages,
     _crisis_pages,
+    _csrf,
     _fhir_api,
     _headers,
     _invite_pages,
@@ -36,6 +37,7 @@ from fhir_burnout.web import (
     _referral_api,
     _referral_notify,
     _render,
+    _request_ids,
     _triage_pages,
     _typed_text,
 )
@@ -80,7 +82,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     rules, broken = load_safety_rules(settings.content_root or DEFAULT_ROOT, programme.canonical)
     if broken:  # a safety rule that cannot be read is never silently skipped
         raise ContentError(str(broken[0]), "", "fix the safety rules (fhir-burnout validate)")
-    # First of the request hooks: a request over its limit costs nothing more.
+    _request_ids.init_app(app)  # first: every log line of a request carries its id
+    # Then the limits: a request over its limit costs nothing more.
     limiter = _rate_limits.init_app(app, settings)
     app.extensions[EXTENSION] = AppContext(
         settings=settings,
@@ -99,6 +102,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     _typed_text.init_app(app)
     _redact.install()
     _launch.init_app(app)
+    _csrf.init_app(app)  # after the launch handle: the refusal page keeps the tab's launch
     _crisis_pages.init_app(app)
     _render.init_app(app)  # Flask-Babel: the person's language as the locale
     app.register_blueprint(_launch.bp)

@@ -33,6 +33,7 @@ from fhir_burnout.smart_launch import AccessTokenError, InsufficientScopeError
 from fhir_burnout.sync import OutboxEntry
 from fhir_burnout.web._bearer import UnknownCallerError, challenge
 from fhir_burnout.web._context import AppContext, app_context
+from fhir_burnout.web._csrf import csrf_exempt
 from fhir_burnout.web._machine import (
     BodyTooLargeError,
     EhrUnavailableError,
@@ -82,6 +83,7 @@ _STATUS: tuple[tuple[type[FhirBurnoutError], int], ...] = (
 
 
 @bp.post("/PlanDefinition/<plan_id>/$apply")
+@csrf_exempt
 def apply(plan_id: str) -> Response:
     """Enrol the Parameters' subject in the track ``plan_id``; answer with the CarePlan."""
     state = app_context()

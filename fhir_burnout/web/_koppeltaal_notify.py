@@ -26,6 +26,7 @@ from fhir_burnout.koppeltaal._trace import TraceIds, from_headers, new_id
 from fhir_burnout.settings import Settings
 from fhir_burnout.sync import Agent, enqueue
 from fhir_burnout.web._context import app_context
+from fhir_burnout.web._csrf import csrf_exempt
 from fhir_burnout.web._outcomes import (
     FHIR_JSON,
     NotifyTokenError,
@@ -45,6 +46,7 @@ def _domain(settings: Settings, ehr: str) -> tuple[str, str] | None:
 
 
 @bp.post("/notify")
+@csrf_exempt
 def notify() -> Response:
     """Record that the domain asks for a poll, queue the ``receive`` AuditEvent; 200."""
     state = app_context()

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, current_app, g, redirect, request, url_for
+from flask import Blueprint, current_app, redirect, request, url_for
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
@@ -63,8 +63,10 @@ from fhir_burnout.smart_launch import (
 )
 from fhir_burnout.sync import Agent, enqueue
 from fhir_burnout.web._context import app_context
+from fhir_burnout.web._csrf import csrf_exempt
 from fhir_burnout.web._launch import _browser_id, person_name, sign_in
 from fhir_burnout.web._render import render
+from fhir_burnout.web._request_ids import current_request_id
 from fhir_burnout.web._sessions import SESSION_MAX, SessionStore
 
 bp = Blueprint("koppeltaal", __name__, url_prefix="/koppeltaal")
@@ -87,10 +89,9 @@ class _Refused:
 
 
 def _request_id() -> str:
-    """This request's id: on the error page, in the AuditEvent and the X-Request-Id header."""
-    if "koppeltaal_request_id" not in g:
-        g.koppeltaal_request_id = str(uuid.uuid4())
-    return str(g.koppeltaal_request_id)
+    """This request's id (the one on its log lines): on the error page, in the AuditEvent
+    and the X-Request-Id header."""
+    return current_request_id()
 
 
 def _error_page(message: str, status: int) -> Response:
@@ -152,6 +153,7 @@ def _audit(
 
 
 @bp.post("/launch")
+@csrf_exempt
 def hti_launch() -> Response:
     """The portal's launch: ``launch`` (the HTI token) and ``iss`` by form POST (TOP-KT-007)."""
     state = app_context()

@@ -34,7 +34,6 @@ from fhir_burnout.fhir import FhirClient
 from fhir_burnout.referral import WAITING_LIST, report_to_referrer
 from fhir_burnout.web import _triage_list
 from fhir_burnout.web._context import app_context
-from fhir_burnout.web._csrf import csrf_ok
 from fhir_burnout.web._i18n import format_date, translate
 from fhir_burnout.web._launch import (
     EhrUnavailable,
@@ -182,8 +181,6 @@ def _page(
 def _decide(found: _Practitioner, action: Callable[[Session], str | None]) -> Any:
     """Run one decision in one transaction (with its outbox entry); back to the page with a
     notice, or the page again with why nothing changed."""
-    if not csrf_ok():
-        return message_page("error_form_expired", 400)
     try:
         with Session(app_context().engine) as db, db.begin():
             notice = action(db)
@@ -359,8 +356,6 @@ MAX_REASON_NOTE = 500
 def _end_programme(found: _Practitioner, key: str, name: str) -> Any:
     """Stop or finish, only when the confirmation page's form says so and gives a reason;
     otherwise that page again, saying what is missing, and nothing changes."""
-    if not csrf_ok():
-        return message_page("error_form_expired", 400)
     form, lang = request.form, language()
     code, note = form.get("reason", ""), form.get("note", "").strip()[:MAX_REASON_NOTE]
     definitions = app_context().definitions

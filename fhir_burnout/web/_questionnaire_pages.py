@@ -45,7 +45,6 @@ from fhir_burnout.questionnaire import (
 )
 from fhir_burnout.web._client_pages import subject_of
 from fhir_burnout.web._context import app_context
-from fhir_burnout.web._csrf import csrf_ok
 from fhir_burnout.web._form_fields import (
     change_entries,
     checked_response,
@@ -168,8 +167,6 @@ def questionnaire_page(key: str) -> Any:
     transaction of its own (on SQLite the one write lock is not held while forty answers
     are checked; on PostgreSQL the Task's row lock neither). A POST that fails on the way
     (the database is down, say) gives the answers back, see ``_not_stored``."""
-    if request.method == "POST" and not csrf_ok():
-        return message_page("error_form_expired", 400)
     try:
         return _show_or_post(key)
     except (HTTPException, WrongClient):

@@ -61,6 +61,7 @@ from fhir_burnout.smart_launch import AccessTokenError, InsufficientScopeError
 from fhir_burnout.sync import key_identifier
 from fhir_burnout.web._bearer import UnknownCallerError, challenge
 from fhir_burnout.web._context import AppContext, app_context
+from fhir_burnout.web._csrf import csrf_exempt
 from fhir_burnout.web._machine import (
     BodyTooLargeError,
     EhrUnavailableError,
@@ -119,6 +120,7 @@ class Pushed:
 
 
 @bp.post("/referrals")
+@csrf_exempt
 def push() -> Response:
     """Take in a pushed referral: 201 when new, 200 when we have it; else an
     OperationOutcome (400, 401, 403, 409, 413, 415, 422, 503)."""

@@ -25,6 +25,7 @@ from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.referral import PollRow, ehr_id, notify_token_ok
 from fhir_burnout.settings import Settings
 from fhir_burnout.web._context import app_context
+from fhir_burnout.web._csrf import csrf_exempt
 from fhir_burnout.web._outcomes import (
     FHIR_JSON,
     NotifyTokenError,
@@ -42,6 +43,7 @@ def _configured(settings: Settings, ehr: str) -> str | None:
 
 
 @bp.post("/notify")
+@csrf_exempt
 def notify() -> Response:
     """Record that the EHR named by ``ehr`` asks for a poll; 200 at once."""
     state = app_context()

@@ -29,7 +29,6 @@ from fhir_burnout.referral import (
     summarise,
 )
 from fhir_burnout.web._context import app_context
-from fhir_burnout.web._csrf import csrf_ok
 from fhir_burnout.web._i18n import format_date, translate
 from fhir_burnout.web._practitioner_pages import (
     _koppeltaal,
@@ -136,8 +135,6 @@ def decide(key: str, decision: str) -> Any:
     found, practice = allowed
     if decision not in ("accept", "decline"):
         return message_page("error_not_found", 404)
-    if not csrf_ok():
-        return message_page("error_form_expired", 400)
     return _decide(found, practice, key, decision)
 
 
