@@ -23,6 +23,7 @@ from fhir_burnout.web import (
     _crisis_pages,
     _csrf,
     _fhir_api,
+    _gate,
     _headers,
     _invite_pages,
     _koppeltaal_notify,
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     _redact.install()
     _launch.init_app(app)
     _csrf.init_app(app)  # after the launch handle: the refusal page keeps the tab's launch
+    _gate.init_app(app)
     _crisis_pages.init_app(app)
     _render.init_app(app)  # Flask-Babel: the person's language as the locale
     app.register_blueprint(_launch.bp)

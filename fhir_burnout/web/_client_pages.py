@@ -27,7 +27,6 @@ from fhir_burnout.web._csrf import csrf_token
 from fhir_burnout.web._form_fields import checked_response, compact, page_fields, parse_answers
 from fhir_burnout.web._i18n import LANGUAGES, translate, translate_n
 from fhir_burnout.web._launch import (
-    SessionExpired,
     acts_on_client,
     check_acting_for,
     current_session,
@@ -140,27 +139,24 @@ def _minutes(activity: Mapping[str, Any]) -> int | None:
 def task_page(key: str) -> str | tuple[str, int] | Response:
     """A module to read; opening it records that the client started it."""
     state = app_context()
-    try:
-        with Session(state.reader) as db:
+    with Session(state.reader) as db:
+        found = _own_module(db, key)
+        if found is None:
+            return message_page("error_not_found", 404)
+        task, who = found
+        definition, status = task.definition, task.status
+        # On the waiting list there is no care professional yet: the practice is whom to call.
+        waiting = task.enrolment.fhir_base if task.enrolment.track == "waiting-list" else None
+    # Only the client starts (and finishes) reading a module: a care professional who
+    # opens it from the chart only looks.
+    if status == "ready" and who.startswith("Patient/"):  # the first time: record it
+        with Session(state.engine) as db, db.begin():
             found = _own_module(db, key)
-            if found is None:
-                return message_page("error_not_found", 404)
-            task, who = found
-            definition, status = task.definition, task.status
-            # On the waiting list there is no care professional yet: the practice is whom to call.
-            waiting = task.enrolment.fhir_base if task.enrolment.track == "waiting-list" else None
-        # Only the client starts (and finishes) reading a module: a care professional who
-        # opens it from the chart only looks.
-        if status == "ready" and who.startswith("Patient/"):  # the first time: record it
-            with Session(state.engine) as db, db.begin():
-                found = _own_module(db, key)
-                if found is not None and found[0].status == "ready":
-                    _move(db, found[0], "in-progress", who)
-                    status = "in-progress"
-        activity = state.definitions.by_canonical[definition]
-        text = current_memo().module(definition, language())
-    except SessionExpired:
-        return message_page("error_expired", 401)
+            if found is not None and found[0].status == "ready":
+                _move(db, found[0], "in-progress", who)
+                status = "in-progress"
+    activity = state.definitions.by_canonical[definition]
+    text = current_memo().module(definition, language())
     return render(
         "module.html",
         title=text.title,
@@ -262,11 +258,8 @@ def exercise_page(key: str, number: int) -> Any:
     """One exercise of a module, step by step; a guided timer when it is a timed one; and
     a few questions to look back on it afterwards."""
     state = app_context()
-    try:
-        with Session(state.reader) as db:
-            found = _exercise(db, key, number)
-    except SessionExpired:
-        return message_page("error_expired", 401)
+    with Session(state.reader) as db:
+        found = _exercise(db, key, number)
     if found is None:
         return message_page("error_not_found", 404)
     return _exercise_page(found)
@@ -278,32 +271,29 @@ def reflection(key: str, number: int) -> Any:
     """Keep the client's look back on an exercise: a QuestionnaireResponse about the module's
     Task, queued for the EHR. Sending the same form twice keeps it once (its form id)."""
     state = app_context()
-    try:
-        with Session(state.engine) as db, db.begin():
-            found = _exercise(db, key, number)
-            if found is None:
-                return message_page("error_not_found", 404)
-            task, who = found.task, found.who
-            form = _reflection_form(found.activity, language())
-            answers = compact(parse_answers(form, request.form.to_dict(flat=False)))
-            back = redirect(url_for(".task_page", key=key, reflection="saved"), code=303)
-            if not answers:
-                return redirect(url_for(".task_page", key=key), code=303)  # nothing to keep
-            answers["reflection-exercise"] = [{"valueString": found.facts["id"]}]
-            now = datetime.now(UTC)
-            response, issues = checked_response(
-                form, answers, who=who, subject=subject_of(task), now=now, lang=language()
-            )
-            if issues:
-                return _exercise_page(found, answers, issues)
-            form_id = request.form.get("form_id", "")
-            try:
-                once = uuid.uuid5(uuid.UUID(form_id), f"{task.key}/{number}")
-            except ValueError:
-                once = uuid.uuid4()  # no usable form id: keep it, perhaps twice
-            add_response(db, task.key, response, who=who, key=str(once), now=now)
-    except SessionExpired:
-        return message_page("error_expired", 401)
+    with Session(state.engine) as db, db.begin():
+        found = _exercise(db, key, number)
+        if found is None:
+            return message_page("error_not_found", 404)
+        task, who = found.task, found.who
+        form = _reflection_form(found.activity, language())
+        answers = compact(parse_answers(form, request.form.to_dict(flat=False)))
+        back = redirect(url_for(".task_page", key=key, reflection="saved"), code=303)
+        if not answers:
+            return redirect(url_for(".task_page", key=key), code=303)  # nothing to keep
+        answers["reflection-exercise"] = [{"valueString": found.facts["id"]}]
+        now = datetime.now(UTC)
+        response, issues = checked_response(
+            form, answers, who=who, subject=subject_of(task), now=now, lang=language()
+        )
+        if issues:
+            return _exercise_page(found, answers, issues)
+        form_id = request.form.get("form_id", "")
+        try:
+            once = uuid.uuid5(uuid.UUID(form_id), f"{task.key}/{number}")
+        except ValueError:
+            once = uuid.uuid4()  # no usable form id: keep it, perhaps twice
+        add_response(db, task.key, response, who=who, key=str(once), now=now)
     return back
 
 
@@ -338,8 +328,6 @@ def task_done(key: str) -> str | tuple[str, int] | Response:
                 return message_page("error_module_client_only", 403)
             if task.status != "completed":
                 _move(db, task, "completed", who)
-    except SessionExpired:
-        return message_page("error_expired", 401)
     except TaskTransitionError:
         return message_page("error_not_now", 409)
     return redirect(url_for("launch.home"), code=303)

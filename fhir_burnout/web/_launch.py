@@ -304,10 +304,6 @@ def init_app(app: Flask) -> None:
         if g.get("ctx") and endpoint != "static" and "ctx" not in values:
             values["ctx"] = g.ctx
 
-    @app.errorhandler(WrongClient)
-    def _wrong_client(_exc: WrongClient) -> tuple[str, int]:
-        return message_page("error_wrong_client", 409)
-
 
 #: The views whose forms act on the launch's client (see ``acts_on_client``).
 _ACTING: set[Callable[..., Any]] = set()
@@ -489,11 +485,9 @@ def patient_banner(token: str | None = None) -> dict[str, Any] | None:
 @bp.route("/")
 def home() -> str | tuple[str, int]:
     """The first screen: who you are, and the patient banner for a care professional."""
+    row = current_session()  # an ended session: the gate's page (web/_gate.py)
     try:
-        row = current_session()
         fresh = current_launch()
-    except SessionExpired:
-        return message_page("error_expired", 401)
     except EhrUnavailable:
         fresh = None  # the EHR is away: the programme is ours, only the names wait
     if row is None:

@@ -100,10 +100,7 @@ class _Practitioner:
 
 def _practitioner() -> _Practitioner | tuple[str, int]:
     """The signed-in care professional, or the readable page that says why not."""
-    try:
-        row = current_session()
-    except SessionExpired:
-        return message_page("error_expired", 401)
+    row = current_session()  # an ended session: the gate's page (web/_gate.py)
     if row is None:
         return message_page("error_signed_out", 401)
     by = practitioner_reference(row.fhir_user)
@@ -442,8 +439,6 @@ def _refused(found: _Practitioner, practice: str | None) -> tuple[str, int] | No
         return message_page("error_not_this_practice", 403)
     try:
         member = _member_of(found, practice)
-    except SessionExpired:
-        return message_page("error_expired", 401)
     except FhirServerError as exc:
         if exc.status in (401, 403):  # the EHR lets this person not even see their roles
             return message_page("error_not_this_practice", 403)

@@ -17,7 +17,7 @@ from fhir_burnout.questionnaire import score
 from fhir_burnout.web._context import app_context
 from fhir_burnout.web._energy import EnergyTrend, energy_trend, is_diary
 from fhir_burnout.web._i18n import format_date
-from fhir_burnout.web._launch import SessionExpired, current_session
+from fhir_burnout.web._launch import current_session
 from fhir_burnout.web._memo import current_memo
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.workflow import EnrolmentRow, ResponseRow, programme_views
@@ -124,10 +124,7 @@ def _series(rows: list[ResponseRow], lang: str) -> list[Series]:
 @bp.get("/progress")
 def progress_page() -> Any:
     """Scores over time and modules done, for the signed-in client."""
-    try:
-        row = current_session()
-    except SessionExpired:
-        return message_page("error_expired", 401)
+    row = current_session()  # an ended session: the gate's page (web/_gate.py)
     if row is None or not row.patient:
         return message_page("error_signed_out", 401)
     state = app_context()

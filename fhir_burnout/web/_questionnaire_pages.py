@@ -403,14 +403,11 @@ def safety_page(key: str) -> Any:
     """Crisis help after answers that raised a safety signal, for the client's own Task."""
     from fhir_burnout.web._client_pages import _own_task  # noqa: PLC0415 -- one lookup
 
-    try:
-        with Session(app_context().reader) as db:
-            found = _own_task(db, key)
-            if found is None or found[0].kind not in ("homework", "measure"):
-                return message_page("error_not_found", 404)
-            return _safety_page(found[0], urgent=request.args.get("level") != "routine")
-    except SessionExpired:
-        return message_page("error_expired", 401)
+    with Session(app_context().reader) as db:
+        found = _own_task(db, key)
+        if found is None or found[0].kind not in ("homework", "measure"):
+            return message_page("error_not_found", 404)
+        return _safety_page(found[0], urgent=request.args.get("level") != "routine")
 
 
 def _signals(
