@@ -20,7 +20,9 @@ from fhir_burnout.smart_launch import DiscoveryCache, public_jwks
 from fhir_burnout.web import (
     _client_pages,
     _crisis_pages,
+    _csrf,
     _fhir_api,
+    _gate,
     _headers,
     _invite_pages,
     _koppeltaal_notify,
@@ -35,9 +37,11 @@ from fhir_burnout.web import (
     _referral_api,
     _referral_notify,
     _render,
+    _request_ids,
     _triage_pages,
     _typed_text,
 )
+from fhir_burnout.web._context import EXTENSION, AppContext
 from fhir_burnout.web._i18n import translate
 from fhir_burnout.web._memo import Memo
 from fhir_burnout.web._session_tokens import SessionTokens
@@ -81,24 +85,28 @@ def create_app(settings: Settings | None = None) -> Flask:
     rules, broken = load_safety_rules(settings.content_root or DEFAULT_ROOT, programme.canonical)
     if broken:  # a safety rule that cannot be read is never silently skipped
         raise ContentError(str(broken[0]), "", "fix the safety rules (fhir-burnout validate)")
-    app.extensions["fhir_burnout"] = {
-        "settings": settings,
-        "engine": engine,
-        "reader": reader(engine),  # for requests that only read
-        "definitions": definitions,
-        "triage": triage,
-        "safety_rules": rules,
-        "memo": Memo(definitions),
-        "store": SessionStore(engine, settings.token_key, settings.pending_launches_max),
-        "http": http,
-        "discovery": DiscoveryCache(http),
-    }
-    # First of the request hooks: a request over its limit costs nothing more.
-    app.extensions["fhir_burnout"]["limiter"] = _rate_limits.init_app(app, settings)
+    _request_ids.init_app(app)  # first: every log line of a request carries its id
+    # Then the limits: a request over its limit costs nothing more.
+    limiter = _rate_limits.init_app(app, settings)
+    app.extensions[EXTENSION] = AppContext(
+        settings=settings,
+        engine=engine,
+        reader=reader(engine),  # for requests that only read
+        definitions=definitions,
+        triage=triage,
+        safety_rules=rules,
+        memo=Memo(definitions),
+        store=SessionStore(engine, settings.token_key, settings.pending_launches_max),
+        http=http,
+        discovery=DiscoveryCache(http),
+        limiter=limiter,
+    )
     _headers.init_app(app)
     _typed_text.init_app(app)
     _redact.install()
     _launch.init_app(app)
+    _csrf.init_app(app)  # after the launch handle: the refusal page keeps the tab's launch
+    _gate.init_app(app)
     _crisis_pages.init_app(app)
     _render.init_app(app)  # Flask-Babel: the person's language as the locale
     app.register_blueprint(_launch.bp)

@@ -31,12 +31,13 @@ from fhir_burnout.smart_launch import (
     jwt_header,
     verify_access_token,
 )
+from fhir_burnout.web._context import AppContext
 
 #: Seconds an authorization server's keys are reused before they are fetched again.
 JWKS_TTL = 300.0
 
 
-def authenticate(state: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def authenticate(state: AppContext) -> tuple[dict[str, Any], str]:
     """The token's claims and the FHIR base of the EHR whose authorization server issued
     it; :class:`AccessTokenError` when there is no token or it does not verify."""
     auth = request.headers.get("Authorization", "")
@@ -49,10 +50,10 @@ def authenticate(state: dict[str, Any]) -> tuple[dict[str, Any], str]:
         jwt_header(token)
     except (IndexError, ValueError, AttributeError, IdTokenError):
         raise AccessTokenError("the bearer token is not a JWT") from None
-    settings = state["settings"]
+    settings = state.settings
     for ehr in settings.ehrs:
         try:
-            smart = state["discovery"].get(ehr.fhir_base)
+            smart = state.discovery.get(ehr.fhir_base)
         except DiscoveryError:
             continue
         if smart.issuer != issuer or not smart.jwks_uri:
@@ -92,12 +93,12 @@ def _b64(segment: str) -> bytes:
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
-def _jwks(state: dict[str, Any], uri: str) -> dict[str, Any]:
-    cache: dict[str, tuple[float, dict[str, Any]]] = state.setdefault("jwks_cache", {})
+def _jwks(state: AppContext, uri: str) -> dict[str, Any]:
+    cache = state.jwks_cache
     now = time.monotonic()
     if uri not in cache or now - cache[uri][0] > JWKS_TTL:
         try:
-            cache[uri] = (now, fetch_jwks(uri, state["http"]))
+            cache[uri] = (now, fetch_jwks(uri, state.http))
         except IdTokenError:
             raise AccessTokenError("the authorization server's keys cannot be read") from None
     return cache[uri][1]

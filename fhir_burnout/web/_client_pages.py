@@ -16,17 +16,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, current_app, g, redirect, request, session, url_for
+from flask import Blueprint, g, redirect, request, session, url_for
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, contains_eager, joinedload
 from werkzeug.wrappers import Response
 
 from fhir_burnout.questionnaire import FormModel
-from fhir_burnout.web._csrf import csrf_ok, csrf_token
+from fhir_burnout.web._context import app_context
+from fhir_burnout.web._csrf import csrf_token
 from fhir_burnout.web._form_fields import checked_response, compact, page_fields, parse_answers
 from fhir_burnout.web._i18n import LANGUAGES, translate, translate_n
 from fhir_burnout.web._launch import (
-    SessionExpired,
     acts_on_client,
     check_acting_for,
     current_session,
@@ -124,7 +124,7 @@ def _own_module(db: Session, key: str) -> tuple[TaskRow, str] | None:
 
 
 def _move(db: Session, task: TaskRow, status: str, who: str) -> None:
-    definitions = current_app.extensions["fhir_burnout"]["definitions"]
+    definitions = app_context().definitions
     change_task(db, definitions, task.key, status, actor="client", who=who)
 
 
@@ -138,28 +138,25 @@ def _minutes(activity: Mapping[str, Any]) -> int | None:
 @bp.get("/task/<key>")
 def task_page(key: str) -> str | tuple[str, int] | Response:
     """A module to read; opening it records that the client started it."""
-    state = current_app.extensions["fhir_burnout"]
-    try:
-        with Session(state["reader"]) as db:
+    state = app_context()
+    with Session(state.reader) as db:
+        found = _own_module(db, key)
+        if found is None:
+            return message_page("error_not_found", 404)
+        task, who = found
+        definition, status = task.definition, task.status
+        # On the waiting list there is no care professional yet: the practice is whom to call.
+        waiting = task.enrolment.fhir_base if task.enrolment.track == "waiting-list" else None
+    # Only the client starts (and finishes) reading a module: a care professional who
+    # opens it from the chart only looks.
+    if status == "ready" and who.startswith("Patient/"):  # the first time: record it
+        with Session(state.engine) as db, db.begin():
             found = _own_module(db, key)
-            if found is None:
-                return message_page("error_not_found", 404)
-            task, who = found
-            definition, status = task.definition, task.status
-            # On the waiting list there is no care professional yet: the practice is whom to call.
-            waiting = task.enrolment.fhir_base if task.enrolment.track == "waiting-list" else None
-        # Only the client starts (and finishes) reading a module: a care professional who
-        # opens it from the chart only looks.
-        if status == "ready" and who.startswith("Patient/"):  # the first time: record it
-            with Session(state["engine"]) as db, db.begin():
-                found = _own_module(db, key)
-                if found is not None and found[0].status == "ready":
-                    _move(db, found[0], "in-progress", who)
-                    status = "in-progress"
-        activity = state["definitions"].by_canonical[definition]
-        text = current_memo().module(definition, language())
-    except SessionExpired:
-        return message_page("error_expired", 401)
+            if found is not None and found[0].status == "ready":
+                _move(db, found[0], "in-progress", who)
+                status = "in-progress"
+    activity = state.definitions.by_canonical[definition]
+    text = current_memo().module(definition, language())
     return render(
         "module.html",
         title=text.title,
@@ -213,9 +210,7 @@ def _exercise(db: Session, key: str, number: int) -> _Exercise | None:
     found = _own_module(db, key)
     if found is None:
         return None
-    activity = current_app.extensions["fhir_burnout"]["definitions"].by_canonical[
-        found[0].definition
-    ]
+    activity = app_context().definitions.by_canonical[found[0].definition]
     text = current_memo().module(found[0].definition, language())
     exercises = _exercises(activity)
     if not 1 <= number <= min(len(text.exercises), len(exercises)):
@@ -262,12 +257,9 @@ def _exercise_page(
 def exercise_page(key: str, number: int) -> Any:
     """One exercise of a module, step by step; a guided timer when it is a timed one; and
     a few questions to look back on it afterwards."""
-    state = current_app.extensions["fhir_burnout"]
-    try:
-        with Session(state["reader"]) as db:
-            found = _exercise(db, key, number)
-    except SessionExpired:
-        return message_page("error_expired", 401)
+    state = app_context()
+    with Session(state.reader) as db:
+        found = _exercise(db, key, number)
     if found is None:
         return message_page("error_not_found", 404)
     return _exercise_page(found)
@@ -278,43 +270,36 @@ def exercise_page(key: str, number: int) -> Any:
 def reflection(key: str, number: int) -> Any:
     """Keep the client's look back on an exercise: a QuestionnaireResponse about the module's
     Task, queued for the EHR. Sending the same form twice keeps it once (its form id)."""
-    if not csrf_ok():
-        return message_page("error_form_expired", 400)
-    state = current_app.extensions["fhir_burnout"]
-    try:
-        with Session(state["engine"]) as db, db.begin():
-            found = _exercise(db, key, number)
-            if found is None:
-                return message_page("error_not_found", 404)
-            task, who = found.task, found.who
-            form = _reflection_form(found.activity, language())
-            answers = compact(parse_answers(form, request.form.to_dict(flat=False)))
-            back = redirect(url_for(".task_page", key=key, reflection="saved"), code=303)
-            if not answers:
-                return redirect(url_for(".task_page", key=key), code=303)  # nothing to keep
-            answers["reflection-exercise"] = [{"valueString": found.facts["id"]}]
-            now = datetime.now(UTC)
-            response, issues = checked_response(
-                form, answers, who=who, subject=subject_of(task), now=now, lang=language()
-            )
-            if issues:
-                return _exercise_page(found, answers, issues)
-            form_id = request.form.get("form_id", "")
-            try:
-                once = uuid.uuid5(uuid.UUID(form_id), f"{task.key}/{number}")
-            except ValueError:
-                once = uuid.uuid4()  # no usable form id: keep it, perhaps twice
-            add_response(db, task.key, response, who=who, key=str(once), now=now)
-    except SessionExpired:
-        return message_page("error_expired", 401)
+    state = app_context()
+    with Session(state.engine) as db, db.begin():
+        found = _exercise(db, key, number)
+        if found is None:
+            return message_page("error_not_found", 404)
+        task, who = found.task, found.who
+        form = _reflection_form(found.activity, language())
+        answers = compact(parse_answers(form, request.form.to_dict(flat=False)))
+        back = redirect(url_for(".task_page", key=key, reflection="saved"), code=303)
+        if not answers:
+            return redirect(url_for(".task_page", key=key), code=303)  # nothing to keep
+        answers["reflection-exercise"] = [{"valueString": found.facts["id"]}]
+        now = datetime.now(UTC)
+        response, issues = checked_response(
+            form, answers, who=who, subject=subject_of(task), now=now, lang=language()
+        )
+        if issues:
+            return _exercise_page(found, answers, issues)
+        form_id = request.form.get("form_id", "")
+        try:
+            once = uuid.uuid5(uuid.UUID(form_id), f"{task.key}/{number}")
+        except ValueError:
+            once = uuid.uuid4()  # no usable form id: keep it, perhaps twice
+        add_response(db, task.key, response, who=who, key=str(once), now=now)
     return back
 
 
 @bp.post("/language")
 def choose_language_route() -> str | tuple[str, int] | Response:
     """Switch the pages to Dutch or English (kept for this browser session)."""
-    if not csrf_ok():
-        return message_page("error_form_expired", 400)
     wanted = request.form.get("language", "")
     if wanted in LANGUAGES:
         session["chosen_language"] = wanted
@@ -331,11 +316,9 @@ def choose_language_route() -> str | tuple[str, int] | Response:
 @acts_on_client
 def task_done(key: str) -> str | tuple[str, int] | Response:
     """Mark a module as done; the next one opens by the plan's rules."""
-    if not csrf_ok():
-        return message_page("error_form_expired", 400)
-    state = current_app.extensions["fhir_burnout"]
+    state = app_context()
     try:
-        with Session(state["engine"]) as db, db.begin():
+        with Session(state.engine) as db, db.begin():
             found = _own_module(db, key)
             if found is None:
                 return message_page("error_not_found", 404)
@@ -345,8 +328,6 @@ def task_done(key: str) -> str | tuple[str, int] | Response:
                 return message_page("error_module_client_only", 403)
             if task.status != "completed":
                 _move(db, task, "completed", who)
-    except SessionExpired:
-        return message_page("error_expired", 401)
     except TaskTransitionError:
         return message_page("error_not_now", 409)
     return redirect(url_for("launch.home"), code=303)

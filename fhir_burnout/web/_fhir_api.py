@@ -23,7 +23,7 @@ import logging
 import re
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -32,6 +32,8 @@ from fhir_burnout.referral import ReferralError, existing_patient
 from fhir_burnout.smart_launch import AccessTokenError, InsufficientScopeError
 from fhir_burnout.sync import OutboxEntry
 from fhir_burnout.web._bearer import UnknownCallerError, challenge
+from fhir_burnout.web._context import AppContext, app_context
+from fhir_burnout.web._csrf import csrf_exempt
 from fhir_burnout.web._machine import (
     BodyTooLargeError,
     EhrUnavailableError,
@@ -81,9 +83,10 @@ _STATUS: tuple[tuple[type[FhirBurnoutError], int], ...] = (
 
 
 @bp.post("/PlanDefinition/<plan_id>/$apply")
+@csrf_exempt
 def apply(plan_id: str) -> Response:
     """Enrol the Parameters' subject in the track ``plan_id``; answer with the CarePlan."""
-    state = current_app.extensions["fhir_burnout"]
+    state = app_context()
     try:
         caller = machine_caller(state, "CarePlan")
         if request.mimetype not in JSON_TYPES:
@@ -92,13 +95,13 @@ def apply(plan_id: str) -> Response:
                 " Parameters resource as application/fhir+json"
             )
         patient = _patient(_parameters(read_body(MAX_BODY_BYTES)))
-        state["definitions"].plan(plan_id)  # an unknown track: 404 before the EHR is asked
+        state.definitions.plan(plan_id)  # an unknown track: 404 before the EHR is asked
         _on_ehr(state, caller.fhir_base, patient)
         # The practice is the configured one, for the EHR whose server issued the token.
-        practice = state["settings"].backend(caller.fhir_base).practice
-        with Session(state["engine"]) as db, db.begin():
+        practice = state.settings.backend(caller.fhir_base).practice
+        with Session(state.engine) as db, db.begin():
             enrolment = enrol(
-                db, state["definitions"], fhir_base=caller.fhir_base, patient=patient,
+                db, state.definitions, fhir_base=caller.fhir_base, patient=patient,
                 track=plan_id, practice=practice,
             )  # fmt: skip
             careplan = _careplan(db, enrolment)
@@ -172,7 +175,7 @@ def _patient(params: dict[str, Any]) -> str:
     return patient
 
 
-def _on_ehr(state: dict[str, Any], fhir_base: str, patient: str) -> None:
+def _on_ehr(state: AppContext, fhir_base: str, patient: str) -> None:
     """Read the Patient on the EHR before anything is enrolled: NoSuchPatientError when it
     has none (404, 410), EhrUnavailableError when it does not answer."""
     with asking_ehr("enrol again"):

@@ -15,6 +15,8 @@ import secrets
 from flask import Flask, g, request
 from werkzeug.wrappers import Response
 
+from fhir_burnout.web._context import app_context
+
 #: Larger than any questionnaire a person fills in; small enough to refuse abuse cheaply.
 MAX_BODY = 512 * 1024
 
@@ -32,7 +34,7 @@ def init_app(app: Flask) -> None:
         app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.jinja_env.globals["csp_nonce"] = csp_nonce
     secure = bool(app.config.get("SESSION_COOKIE_SECURE"))  # set when base_url is https
-    framers = app.extensions["fhir_burnout"]["settings"].framing_origins()
+    framers = app_context(app).settings.framing_origins()
     # Every configured EHR's origins, not only the launch's EHR's: a page (the launch itself,
     # an error) is often served before we know which EHR it is for, and the partitioned
     # cookie already keeps one EHR's framed session from another's (docs/embedding.md).

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, redirect, request, session, url_for
+from flask import Blueprint, redirect, request, session, url_for
 from sqlalchemy.orm import Session
 
-from fhir_burnout.web._csrf import csrf_ok
+from fhir_burnout.web._context import app_context
 from fhir_burnout.web._launch import SessionExpired, current_session
-from fhir_burnout.web._render import message_page, render
+from fhir_burnout.web._render import render
 from fhir_burnout.web._typed_text import refused_fields
 from fhir_burnout.workflow import (
     EnrolmentStateError,
@@ -55,8 +55,6 @@ def invitation_form() -> Any:
 @bp.post("/invite")
 def invitation_typed() -> Any:
     """The typed code: remember it, then sign in."""
-    if not csrf_ok():
-        return message_page("error_form_expired", 400)
     code = request.form.get("code", "").strip()
     if refused_fields():
         return render("invite.html", status=400, error="error_control_characters")
@@ -71,9 +69,9 @@ def take_up_invitation(fhir_base: str, patient: str) -> str | None:
     code = session.pop("invitation", None)
     if not isinstance(code, str):
         return None
-    state = current_app.extensions["fhir_burnout"]
+    state = app_context()
     try:
-        with Session(state["engine"]) as db, db.begin():
+        with Session(state.engine) as db, db.begin():
             accept_invitation(db, code, fhir_base=fhir_base, patient=patient)
     except (NotFoundError, EnrolmentStateError):
         return "invite_not_yours"

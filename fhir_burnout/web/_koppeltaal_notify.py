@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from sqlalchemy.orm import Session
 
 from fhir_burnout.errors import FhirBurnoutError
@@ -31,6 +31,8 @@ from fhir_burnout.koppeltaal import (
 )
 from fhir_burnout.settings import Settings
 from fhir_burnout.sync import Agent, enqueue
+from fhir_burnout.web._context import app_context
+from fhir_burnout.web._csrf import csrf_exempt
 from fhir_burnout.web._outcomes import (
     FHIR_JSON,
     NotifyTokenError,
@@ -50,10 +52,11 @@ def _domain(settings: Settings, ehr: str) -> tuple[str, str] | None:
 
 
 @bp.post("/notify")
+@csrf_exempt
 def notify() -> Response:
     """Record that the domain asks for a poll, queue the ``receive`` AuditEvent; 200."""
-    state = current_app.extensions["fhir_burnout"]
-    settings: Settings = state["settings"]
+    state = app_context()
+    settings: Settings = state.settings
     nothing = {"Cache-Control": "no-store"}
     found = _domain(settings, request.args.get("ehr", ""))
     if found is None:
@@ -66,7 +69,7 @@ def notify() -> Response:
         return outcome_response(error, 401, challenge)
     trace = from_headers(dict(request.headers))
     now = datetime.now(UTC)
-    with Session(state["engine"]) as db, db.begin():
+    with Session(state.engine) as db, db.begin():
         row = db.get(KoppeltaalPollRow, fhir_base)
         subscription = (row.subscription if row is not None else None) or "unknown"
         want_poll(db, fhir_base, trace_id=trace.trace_id, cause=trace.cause, now=now)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, current_app, g, redirect, request, url_for
+from flask import Blueprint, current_app, redirect, request, url_for
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
@@ -65,8 +65,11 @@ from fhir_burnout.smart_launch import (
     UntrustedIssuerError,
 )
 from fhir_burnout.sync import Agent, enqueue
+from fhir_burnout.web._context import app_context
+from fhir_burnout.web._csrf import csrf_exempt
 from fhir_burnout.web._launch import _browser_id, person_name, sign_in
 from fhir_burnout.web._render import render
+from fhir_burnout.web._request_ids import current_request_id
 from fhir_burnout.web._sessions import SESSION_MAX, SessionStore
 
 bp = Blueprint("koppeltaal", __name__, url_prefix="/koppeltaal")
@@ -88,15 +91,10 @@ class _Refused:
     description: str
 
 
-def _state() -> dict[str, Any]:
-    return dict(current_app.extensions["fhir_burnout"])
-
-
 def _request_id() -> str:
-    """This request's id: on the error page, in the AuditEvent and the X-Request-Id header."""
-    if "koppeltaal_request_id" not in g:
-        g.koppeltaal_request_id = str(uuid.uuid4())
-    return str(g.koppeltaal_request_id)
+    """This request's id (the one on its log lines): on the error page, in the AuditEvent
+    and the X-Request-Id header."""
+    return current_request_id()
 
 
 def _error_page(message: str, status: int) -> Response:
@@ -121,7 +119,7 @@ def _audit(
     """Queue the launch's KT2_AuditEvent for the domain (koppeltaal/_audit.py): launched
     (``task`` as read) or refused (``failure``, with the Task's id when known). Trace id: the
     HTI ``jti``; request id: this request's, the reference on the error page."""
-    settings: Settings = _state()["settings"]
+    settings: Settings = app_context().settings
     now = datetime.now(UTC)
     ids = TraceIds(trace_id=trace_id, request_id=_request_id())
     if failure is None:
@@ -153,18 +151,19 @@ def _audit(
     if db is not None:
         queue(db)
         return
-    with Session(_state()["engine"]) as own, own.begin():
+    with Session(app_context().engine) as own, own.begin():
         queue(own)
 
 
 @bp.post("/launch")
+@csrf_exempt
 def hti_launch() -> Response:
     """The portal's launch: ``launch`` (the HTI token) and ``iss`` by form POST (TOP-KT-007)."""
-    state = _state()
+    state = app_context()
     launch, iss = request.form.get("launch", ""), request.form.get("iss", "")
     trace_id = hti_trace_id(launch) or str(uuid.uuid4())
     try:
-        ehr = koppeltaal_ehr(iss, state["settings"].ehrs)
+        ehr = koppeltaal_ehr(iss, state.settings.ehrs)
     except UntrustedIssuerError:
         log.info("koppeltaal launch refused: untrusted iss (request %s)", _request_id())
         return _error_page("kt_error_untrusted", 400)
@@ -173,9 +172,9 @@ def hti_launch() -> Response:
         _audit(ehr, trace_id=trace_id, failure=refused)
         return _error_page(refused.message, refused.status)
     try:
-        config = state["discovery"].get(ehr.fhir_base)
+        config = state.discovery.get(ehr.fhir_base)
         url, pending = begin_hti_launch(
-            ehr, config, f"{state['settings'].base_url}/koppeltaal/callback", launch
+            ehr, config, f"{state.settings.base_url}/koppeltaal/callback", launch
         )
     except LaunchError as exc:
         log.warning("koppeltaal launch could not start: %s (request %s)", type(exc).__name__,
@@ -185,7 +184,7 @@ def hti_launch() -> Response:
         )
         _audit(ehr, trace_id=trace_id, failure=refused)
         return _error_page(refused.message, refused.status)
-    store: SessionStore = state["store"]
+    store: SessionStore = state.store
     store.save_pending(
         pending,
         _browser_id(),
@@ -206,8 +205,8 @@ def hti_launch_by_get() -> Response:
 @bp.get("/callback")
 def hti_callback() -> Response:
     """The authorization service sends the person back with ``code`` and ``state``."""
-    state = _state()
-    store: SessionStore = state["store"]
+    state = app_context()
+    store: SessionStore = state.store
     params = {
         k: v
         for k, v in request.args.items()
@@ -217,7 +216,7 @@ def hti_callback() -> Response:
         pending, extra = store.take_pending(params.get("state", ""), _browser_id())
         if not extra.get("koppeltaal"):
             raise StateError("a SMART launch came back at the Koppeltaal callback")
-        ehr = koppeltaal_ehr(pending.fhir_base, state["settings"].ehrs)
+        ehr = koppeltaal_ehr(pending.fhir_base, state.settings.ehrs)
     except LaunchError as exc:
         log.info("koppeltaal callback refused: %s (request %s)", type(exc).__name__, _request_id())
         return _error_page("kt_error_start_again", 400)
@@ -227,15 +226,15 @@ def hti_callback() -> Response:
         # Everything we send for this launch carries its trace: the HTI token's jti as trace
         # id, this request as the cause (TOP-KT-011, TOP-KT-012c).
         with traced(trace_id, _request_id()):
-            config = state["discovery"].get(ehr.fhir_base)
+            config = state.discovery.get(ehr.fhir_base)
             context = complete_hti_launch(
                 ehr, config, pending, params, TracedSession(), alg=_alg(ehr.fhir_base)
             )
             launched = _read(ehr, config.token_endpoint, context)
-        with Session(state["engine"]) as db, db.begin():
+        with Session(state.engine) as db, db.begin():
             row = take_task(
                 db,
-                state["definitions"],
+                state.definitions,
                 ehr.fhir_base,
                 launched.task,
                 launched.activity_definition,
@@ -263,7 +262,7 @@ def hti_callback() -> Response:
 
 
 def _practice(fhir_base: str) -> str | None:
-    settings: Settings = _state()["settings"]
+    settings: Settings = app_context().settings
     try:
         return settings.backend(fhir_base).practice
     except ContentError:
@@ -272,7 +271,7 @@ def _practice(fhir_base: str) -> str | None:
 
 def _alg(fhir_base: str) -> str | None:
     """The configured algorithm of our client assertions (``koppeltaal_alg``), if any."""
-    settings: Settings = _state()["settings"]
+    settings: Settings = app_context().settings
     try:
         return settings.backend(fhir_base).alg
     except ContentError:
@@ -282,11 +281,9 @@ def _alg(fhir_base: str) -> str | None:
 def _token_source(ehr: TrustedEhr, token_url: str) -> BackendTokenSource:
     """The module's backend-services token for the domain, one source per domain for the app
     (reused until shortly before it runs out; Koppeltaal gives no refresh token)."""
-    sources: dict[str, BackendTokenSource] = current_app.extensions.setdefault(
-        "koppeltaal_tokens", {}
-    )
+    sources = app_context().koppeltaal_tokens
     if ehr.fhir_base not in sources:
-        settings: Settings = _state()["settings"]
+        settings: Settings = app_context().settings
         try:
             backend = settings.backend(ehr.fhir_base)
             client_id, key = backend.client_id, backend.private_jwk or ehr.private_jwk
@@ -362,7 +359,7 @@ def _refusal(exc: Exception) -> _Refused | None:
 
 def _sign_in(ehr: TrustedEhr, context: HtiLaunch, launched: LaunchedTask) -> None:
     """A launch session of our own for the person who launched; the browser keeps its id."""
-    store: SessionStore = _state()["store"]
+    store: SessionStore = app_context().store
     now = time.time()
     result = LaunchResult(
         access_token="",  # Koppeltaal's NOOP token means nothing: nothing is kept

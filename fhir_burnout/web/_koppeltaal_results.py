@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.koppeltaal import KoppeltaalTaskRow
 from fhir_burnout.settings import Settings
+from fhir_burnout.web._context import app_context
 from fhir_burnout.web._i18n import format_date
 from fhir_burnout.web._launch import SessionExpired, current_session
 from fhir_burnout.web._memo import current_memo
@@ -32,10 +33,6 @@ from fhir_burnout.workflow import patient_overview
 bp = Blueprint("koppeltaal_results", __name__, url_prefix="/koppeltaal/results")
 
 
-def _state() -> dict[str, Any]:
-    return dict(current_app.extensions["fhir_burnout"])
-
-
 def _koppeltaal_practitioner() -> LaunchSessionRow | None:
     """The signed-in care professional of a Koppeltaal domain, else None."""
     try:
@@ -44,7 +41,7 @@ def _koppeltaal_practitioner() -> LaunchSessionRow | None:
         return None
     if row is None or row.role != "practitioner":
         return None
-    settings: Settings = _state()["settings"]
+    settings: Settings = app_context().settings
     domain = row.fhir_base.rstrip("/")
     koppeltaal = {e.fhir_base.rstrip("/") for e in settings.ehrs if e.mode == "koppeltaal"}
     return row if domain in koppeltaal else None
@@ -63,15 +60,15 @@ def results_page(key: str) -> Any:
     if row is None:
         return _no_store(message_page("ktr_portal_first", 403))
     domain = row.fhir_base.rstrip("/")
-    state, lang = _state(), language()
-    with Session(state["reader"]) as db:
+    state, lang = app_context(), language()
+    with Session(state.reader) as db:
         task = db.get(KoppeltaalTaskRow, (domain, key))
         if task is None:
             return _no_store(message_page("ktr_not_found", 404))
         who = task.patient
         patient = who.removeprefix("Patient/")
         overview = patient_overview(
-            db, state["definitions"], fhir_base=domain, patient=patient, lang=lang,
+            db, state.definitions, fhir_base=domain, patient=patient, lang=lang,
             forms=current_memo().form,
         )  # fmt: skip
 

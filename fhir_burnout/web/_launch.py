@@ -42,7 +42,8 @@ from fhir_burnout.smart_launch import (
     trusted_ehr,
 )
 from fhir_burnout.sync import set_cause
-from fhir_burnout.web._csrf import csrf_ok
+from fhir_burnout.web._context import app_context
+from fhir_burnout.web._csrf import csrf_exempt
 from fhir_burnout.web._i18n import format_date, translate
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.web._session_tokens import REFRESH_MARGIN, Refused, renewed
@@ -56,10 +57,6 @@ log = logging.getLogger(__name__)
 NOTES_SHOWN = 5
 
 
-def _state() -> dict[str, Any]:
-    return dict(current_app.extensions["fhir_burnout"])
-
-
 def _browser_id() -> str:
     if "browser" not in session:
         session["browser"] = secrets.token_urlsafe(24)
@@ -67,9 +64,9 @@ def _browser_id() -> str:
 
 
 def _start(iss: str, launch: str | None, role: Role) -> Response | tuple[str, int]:
-    state = _state()
+    state = app_context()
     try:
-        ehr = trusted_ehr(iss, state["settings"].ehrs)
+        ehr = trusted_ehr(iss, state.settings.ehrs)
     except UntrustedIssuerError:
         log.info("launch refused: untrusted iss")
         return message_page("error_untrusted", 400)
@@ -77,19 +74,20 @@ def _start(iss: str, launch: str | None, role: Role) -> Response | tuple[str, in
         log.info("launch refused: the EHR is connected by %s, not SMART", ehr.mode)
         return message_page("error_untrusted", 400)
     try:
-        config = state["discovery"].get(ehr.fhir_base)
+        config = state.discovery.get(ehr.fhir_base)
         url, pending, scopes = begin_launch(
-            ehr, config, f"{state['settings'].base_url}/callback", launch=launch, role=role
+            ehr, config, f"{state.settings.base_url}/callback", launch=launch, role=role
         )
     except LaunchError as exc:
         log.warning("launch could not start: %s", type(exc).__name__)
         return message_page("error_launch", 502)
-    store: SessionStore = state["store"]
+    store: SessionStore = state.store
     store.save_pending(pending, _browser_id(), {"purposes": list(scopes.purposes)})
     return redirect(url, code=302)
 
 
 @bp.route("/launch", methods=["GET", "POST"])
+@csrf_exempt
 def ehr_launch() -> Response | tuple[str, int]:
     """EHR launch by a care professional: the EHR opens us with ``iss`` and ``launch`` (GET
     or form POST)."""
@@ -97,6 +95,7 @@ def ehr_launch() -> Response | tuple[str, int]:
 
 
 @bp.route("/launch/patient", methods=["GET", "POST"])
+@csrf_exempt
 def portal_launch() -> Response | tuple[str, int]:
     """EHR launch from a patient portal: the client is the user, so only their scopes."""
     return _ehr_launch("patient")
@@ -113,7 +112,7 @@ def _ehr_launch(role: Role) -> Response | tuple[str, int]:
 @bp.route("/login")
 def standalone_login() -> Response | tuple[str, int]:
     """Standalone patient launch at the practice's configured EHR."""
-    settings = _state()["settings"]
+    settings = app_context().settings
     if not settings.default_ehr:
         return message_page("error_untrusted", 400)
     return _start(settings.default_ehr, None, "patient")
@@ -122,8 +121,8 @@ def standalone_login() -> Response | tuple[str, int]:
 @bp.route("/callback")
 def callback() -> Response | tuple[str, int]:
     """The authorization server sends the person back here with ``code`` and ``state``."""
-    state = _state()
-    store: SessionStore = state["store"]
+    state = app_context()
+    store: SessionStore = state.store
     params = {
         k: v
         for k, v in request.args.items()
@@ -132,10 +131,10 @@ def callback() -> Response | tuple[str, int]:
     pending = None
     try:
         pending, extra = store.take_pending(params.get("state", ""), _browser_id())
-        ehr = trusted_ehr(pending.fhir_base, state["settings"].ehrs)
-        config = state["discovery"].get(ehr.fhir_base)
+        ehr = trusted_ehr(pending.fhir_base, state.settings.ehrs)
+        config = state.discovery.get(ehr.fhir_base)
         scopes = ScopeRequest(pending.scope, tuple(tuple(p) for p in extra["purposes"]))
-        result = complete_launch(ehr, config, pending, params, state["http"], scopes=scopes)
+        result = complete_launch(ehr, config, pending, params, state.http, scopes=scopes)
     except (LaunchError, TokenRequestError) as exc:
         return _refused_launch(exc, params, pending)
     sign_in(store.create_session(ehr.fhir_base, result, result.role))
@@ -174,14 +173,12 @@ def _refused_launch(
 def logout() -> Response | tuple[str, int]:
     """Sign out of this launch: its session and tokens are deleted here (the EHR's own
     sign-in is the EHR's); other tabs' launches stay. The page says so, with crisis help."""
-    if not csrf_ok():
-        return message_page("error_form_expired", 400)
     sid = current_sid()
     if sid:
         held = _held_tokens(sid)  # read before the row and its tokens go
         # A session kept for writes it caused (writes = "user") keeps its tokens, for the
         # worker only: revoking them would strand those writes. The pages refuse it at once.
-        if _state()["store"].end(sid):
+        if app_context().store.end(sid):
             _revoke_tokens(held)
     kept = [p for p in session.get("launches") or [] if isinstance(p, list) and p[1] != sid]
     session["launches"] = kept
@@ -200,7 +197,7 @@ _Held = tuple[str, tuple[tuple[str | None, TokenKind], ...]] | None
 
 def _held_tokens(sid: str) -> _Held:
     """The session's EHR and its tokens, decrypted, while the row is still there."""
-    store: SessionStore = _state()["store"]
+    store: SessionStore = app_context().store
     try:
         row = store.get(sid)
         if row is None:
@@ -222,13 +219,13 @@ def _revoke_tokens(held: _Held) -> None:
     is logged by the error's type, and the tokens are deleted here all the same."""
     if held is None:
         return
-    state = _state()
+    state = app_context()
     fhir_base, tokens = held
     try:
-        ehr = trusted_ehr(fhir_base, state["settings"].ehrs)
-        config = state["discovery"].get(ehr.fhir_base)
+        ehr = trusted_ehr(fhir_base, state.settings.ehrs)
+        config = state.discovery.get(ehr.fhir_base)
         for token, hint in tokens:
-            if token and not revoke(ehr, config, token, state["http"], hint=hint):
+            if token and not revoke(ehr, config, token, state.http, hint=hint):
                 return  # the EHR offers no revocation: its tokens run out by themselves
     except FhirBurnoutError as exc:
         log.info("the EHR did not revoke a signed-out session's tokens: %s", type(exc).__name__)
@@ -307,10 +304,6 @@ def init_app(app: Flask) -> None:
         if g.get("ctx") and endpoint != "static" and "ctx" not in values:
             values["ctx"] = g.ctx
 
-    @app.errorhandler(WrongClient)
-    def _wrong_client(_exc: WrongClient) -> tuple[str, int]:
-        return message_page("error_wrong_client", 409)
-
 
 #: The views whose forms act on the launch's client (see ``acts_on_client``).
 _ACTING: set[Callable[..., Any]] = set()
@@ -334,8 +327,8 @@ def check_acting_for(row: LaunchSessionRow) -> None:
     (only for views marked ``acts_on_client``; called once whose session it is is known)."""
     if request.method != "POST" or request.endpoint is None:
         return
-    if current_app.view_functions.get(request.endpoint) not in _ACTING or not csrf_ok():
-        return  # a form without its token is refused as such, by the view
+    if current_app.view_functions.get(request.endpoint) not in _ACTING:
+        return  # (a form without its token never gets here: web/_csrf.py refused it)
     named = request.form.get("patient", "")
     if not row.patient or not secrets.compare_digest(named, row.patient):
         log.info("a form named another client than its launch's: refused")
@@ -352,14 +345,14 @@ def practitioner_reference(fhir_user: str | None) -> str | None:
 
 def current_launch() -> tuple[LaunchSessionRow, str] | None:
     """The signed-in session and a fresh access token; refreshed shortly before expiry."""
-    state = _state()
-    store: SessionStore = state["store"]
+    state = app_context()
+    store: SessionStore = state.store
     sid = current_sid()
     row = store.get(sid) if sid else None
     if row is None or row.ended_at is not None:
         return None
     try:
-        token = renewed(store, row, state["settings"].ehrs, state["discovery"], state["http"])
+        token = renewed(store, row, state.settings.ehrs, state.discovery, state.http)
     except Refused:
         # The EHR refused: the authorisation has ended (revoked, say), so the session ends
         # for every page, not only this one. Its row stays until the worker purges it, so
@@ -382,7 +375,7 @@ def current_session(
     ended (its EHR authorization ran out with nothing to renew it, or it is older than
     SESSION_MAX), unless ``allow_ended``: to keep a draft the client was sending."""
     if "launch_session" not in g:  # once a request
-        store: SessionStore = _state()["store"]
+        store: SessionStore = app_context().store
         sid = current_sid()
         g.launch_session = store.get(sid, db) if sid else None
     row: LaunchSessionRow | None = g.launch_session
@@ -403,7 +396,7 @@ def _renew_or_end() -> None:
     second writer inside one would wait for the lock the view holds)."""
     sid = current_sid() if request.endpoint not in (None, "static") else None
     try:
-        row = _state()["store"].get(sid) if sid else None
+        row = app_context().store.get(sid) if sid else None
     except SQLAlchemyError:
         return  # the database is away: the view answers for that (and keeps what was typed)
     if (
@@ -443,7 +436,7 @@ def _names_from_ehr(row: LaunchSessionRow, token: str | None) -> tuple[str, dict
     never in the cookie) and, for a care professional, the patient banner
     (``patient_banner``). The name is "" while the EHR does not answer: it is nice to have,
     and the page works without it."""
-    store: SessionStore = _state()["store"]
+    store: SessionStore = app_context().store
     user_name = store.user_name(row)
     if token and user_name is None and row.fhir_user:
         try:
@@ -492,11 +485,9 @@ def patient_banner(token: str | None = None) -> dict[str, Any] | None:
 @bp.route("/")
 def home() -> str | tuple[str, int]:
     """The first screen: who you are, and the patient banner for a care professional."""
+    row = current_session()  # an ended session: the gate's page (web/_gate.py)
     try:
-        row = current_session()
         fresh = current_launch()
-    except SessionExpired:
-        return message_page("error_expired", 401)
     except EhrUnavailable:
         fresh = None  # the EHR is away: the programme is ours, only the names wait
     if row is None:
@@ -509,10 +500,10 @@ def home() -> str | tuple[str, int]:
         invitation = take_up_invitation(row.fhir_base, row.patient)
     programmes, notes = [], []
     if row.patient:
-        state = current_app.extensions["fhir_burnout"]
-        with Session(state["reader"]) as db:
+        state = app_context()
+        with Session(state.reader) as db:
             programmes = programme_views(
-                db, state["definitions"], fhir_base=row.fhir_base, patient=row.patient,
+                db, state.definitions, fhir_base=row.fhir_base, patient=row.patient,
                 lang=language(),
             )  # fmt: skip
             if row.role == "patient":  # the care professional reads them on their own page

@@ -22,8 +22,8 @@ from flask import request
 from fhir_burnout.errors import FhirBurnoutError, FhirConnectionError, FhirServerError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.smart_launch import TokenRequestError, require_scope
-from fhir_burnout.sync import EhrClients
 from fhir_burnout.web._bearer import UnknownCallerError, authenticate
+from fhir_burnout.web._context import AppContext
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +76,12 @@ def client_id_of(claims: dict[str, Any]) -> str:
     return ""
 
 
-def machine_caller(state: dict[str, Any], resource_type: str) -> Caller:
+def machine_caller(state: AppContext, resource_type: str) -> Caller:
     """The caller of a machine endpoint that creates ``resource_type``, once its token is
     for us, from a client the practice named, with a ``system/`` scope for the create."""
     claims, fhir_base = authenticate(state)
     client_id = client_id_of(claims)
-    if not state["settings"].api_client_allowed(fhir_base, client_id):
+    if not state.settings.api_client_allowed(fhir_base, client_id):
         raise UnknownCallerError(
             f"client {client_id[:64]!r} is not a caller of this practice's API"
             " (api_clients of its [[ehr]])"
@@ -109,12 +109,9 @@ def _too_large(size: int | None, limit: int) -> BodyTooLargeError:
     return BodyTooLargeError(f"the body is {said}; at most {limit} bytes are accepted")
 
 
-def ehr_client(state: dict[str, Any], fhir_base: str) -> FhirClient:
+def ehr_client(state: AppContext, fhir_base: str) -> FhirClient:
     """The worker's Backend Services client for the EHR (one set per app, made on first use)."""
-    clients = state.get("ehr_clients")
-    if clients is None:
-        clients = state.setdefault("ehr_clients", EhrClients(state["settings"]))
-    client: FhirClient = clients.get(fhir_base)
+    client: FhirClient = state.ehr_clients.get(fhir_base)
     return client
 
 

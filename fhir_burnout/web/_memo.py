@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
 from markdown_it import MarkdownIt
 
 from fhir_burnout.questionnaire import FormModel, load_form
+from fhir_burnout.web._context import app_context
 from fhir_burnout.workflow import Definitions
 
 #: Module texts are ours, but pages render them without raw HTML all the same.
@@ -62,7 +62,7 @@ def _sections(markdown: str) -> list[str]:
 
 def current_memo() -> Memo:
     """The running app's memo (``create_app`` makes one per app)."""
-    memo: Memo = current_app.extensions["fhir_burnout"]["memo"]
+    memo: Memo = app_context().memo
     return memo
 
 

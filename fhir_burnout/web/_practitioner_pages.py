@@ -20,7 +20,6 @@ from typing import Any
 import requests
 from flask import (
     Blueprint,
-    current_app,
     flash,
     get_flashed_messages,
     redirect,
@@ -34,7 +33,7 @@ from fhir_burnout.errors import ContentError, FhirBurnoutError, FhirServerError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.referral import WAITING_LIST, report_to_referrer
 from fhir_burnout.web import _triage_list
-from fhir_burnout.web._csrf import csrf_ok
+from fhir_burnout.web._context import app_context
 from fhir_burnout.web._i18n import format_date, translate
 from fhir_burnout.web._launch import (
     EhrUnavailable,
@@ -101,10 +100,7 @@ class _Practitioner:
 
 def _practitioner() -> _Practitioner | tuple[str, int]:
     """The signed-in care professional, or the readable page that says why not."""
-    try:
-        row = current_session()
-    except SessionExpired:
-        return message_page("error_expired", 401)
+    row = current_session()  # an ended session: the gate's page (web/_gate.py)
     if row is None:
         return message_page("error_signed_out", 401)
     by = practitioner_reference(row.fhir_user)
@@ -114,14 +110,10 @@ def _practitioner() -> _Practitioner | tuple[str, int]:
     return _Practitioner(row, by)
 
 
-def _state() -> dict[str, Any]:
-    return dict(current_app.extensions["fhir_burnout"])
-
-
 def _practice(fhir_base: str) -> str | None:
     """The practice (Organization reference) configured for this EHR, if any."""
     try:
-        return _state()["settings"].backend(fhir_base).practice  # type: ignore[no-any-return]
+        return app_context().settings.backend(fhir_base).practice
     except ContentError:
         return None
 
@@ -153,10 +145,10 @@ def _page(
     row = found.session
     if not row.patient:
         return message_page("error_no_patient", 400)
-    state, lang = _state(), language()
-    with Session(state["reader"]) as db:
+    state, lang = app_context(), language()
+    with Session(state.reader) as db:
         overview = patient_overview(
-            db, state["definitions"], fhir_base=row.fhir_base, patient=row.patient, lang=lang,
+            db, state.definitions, fhir_base=row.fhir_base, patient=row.patient, lang=lang,
             forms=current_memo().form,
         )  # fmt: skip
     try:
@@ -186,10 +178,8 @@ def _page(
 def _decide(found: _Practitioner, action: Callable[[Session], str | None]) -> Any:
     """Run one decision in one transaction (with its outbox entry); back to the page with a
     notice, or the page again with why nothing changed."""
-    if not csrf_ok():
-        return message_page("error_form_expired", 400)
     try:
-        with Session(_state()["engine"]) as db, db.begin():
+        with Session(app_context().engine) as db, db.begin():
             notice = action(db)
     except FhirBurnoutError as exc:
         key = next((k for kind, k in _ERRORS if isinstance(exc, kind)), "error_action_state")
@@ -224,7 +214,7 @@ def enrol_route() -> Any:
     row, lang = found.session, language()
 
     def action(db: Session) -> str:
-        definitions = _state()["definitions"]
+        definitions = app_context().definitions
         definitions.plan(track)  # an unknown track: PlanError, nothing changes
         overview = patient_overview(
             db, definitions, fhir_base=row.fhir_base, patient=str(row.patient), lang=lang,
@@ -271,7 +261,7 @@ def enrolment_action(key: str, name: str) -> Any:
 
     def action(db: Session) -> str:
         enrolment = _own_enrolment(db, found, key)
-        definitions = _state()["definitions"]
+        definitions = app_context().definitions
         if name == "unlock":
             unlock_phase(db, definitions, enrolment.key, form.get("phase", ""), by=found.by)
         elif name == "switch":
@@ -321,11 +311,11 @@ def _ending_page(
     note: str = "",
     status: int = 200,
 ) -> Any:
-    state, lang, row = _state(), language(), found.session
-    definitions = state["definitions"]
+    state, lang, row = app_context(), language(), found.session
+    definitions = state.definitions
     if not row.patient:
         return message_page("error_no_patient", 400)
-    with Session(state["reader"]) as db:
+    with Session(state.reader) as db:
         overview = patient_overview(
             db, definitions, fhir_base=row.fhir_base, patient=row.patient, lang=lang,
             forms=current_memo().form,
@@ -363,11 +353,9 @@ MAX_REASON_NOTE = 500
 def _end_programme(found: _Practitioner, key: str, name: str) -> Any:
     """Stop or finish, only when the confirmation page's form says so and gives a reason;
     otherwise that page again, saying what is missing, and nothing changes."""
-    if not csrf_ok():
-        return message_page("error_form_expired", 400)
     form, lang = request.form, language()
     code, note = form.get("reason", ""), form.get("note", "").strip()[:MAX_REASON_NOTE]
-    definitions = _state()["definitions"]
+    definitions = app_context().definitions
     if refused_fields():
         return _ending_page(
             found, key, name, error=translate("error_control_characters", lang), note=note,
@@ -409,7 +397,7 @@ def close_alert(key: str) -> Any:
         if task is None or task.kind != "practitioner" or not task.action_id.startswith("safety:"):
             raise NotFoundError(f"there is no safety alert {key}")
         _own_enrolment(db, found, task.enrolment_key)
-        definitions = _state()["definitions"]
+        definitions = app_context().definitions
         # requested -> ready -> completed: the Task lifecycle has no shorter way (R4 Task).
         for status in ("ready", "completed") if task.status == "requested" else ("completed",):
             change_task(db, definitions, key, status, actor="practitioner", who=found.by)
@@ -451,8 +439,6 @@ def _refused(found: _Practitioner, practice: str | None) -> tuple[str, int] | No
         return message_page("error_not_this_practice", 403)
     try:
         member = _member_of(found, practice)
-    except SessionExpired:
-        return message_page("error_expired", 401)
     except FhirServerError as exc:
         if exc.status in (401, 403):  # the EHR lets this person not even see their roles
             return message_page("error_not_this_practice", 403)
@@ -485,10 +471,10 @@ def practice_page() -> Any:
         refused = _refused(found, practice)
     if refused is not None:
         return refused
-    state, lang = _state(), language()
-    with Session(state["reader"]) as db:
+    state, lang = app_context(), language()
+    with Session(state.reader) as db:
         overview = practice_overview(
-            db, state["definitions"], fhir_base=row.fhir_base, practice=practice, lang=lang
+            db, state.definitions, fhir_base=row.fhir_base, practice=practice, lang=lang
         )
         triage = _triage_list.waiting_list(db, row.fhir_base, practice, lang)
     names = _names(row, {r.patient for r in overview.rows} | {
@@ -541,16 +527,12 @@ def _read_names(client: FhirClient, wanted: list[str], names: dict[str, str]) ->
 def _koppeltaal(fhir_base: str) -> bool:
     """Whether this EHR is a Koppeltaal domain (``mode = "koppeltaal"``)."""
     wanted = fhir_base.rstrip("/")
-    return any(e.fhir_base == wanted and e.mode == "koppeltaal" for e in _state()["settings"].ehrs)
+    return any(
+        e.fhir_base == wanted and e.mode == "koppeltaal" for e in app_context().settings.ehrs
+    )
 
 
 def _domain_client(fhir_base: str) -> FhirClient:
     """The module's backend client for a Koppeltaal domain (one set per app)."""
-    from fhir_burnout.koppeltaal import KoppeltaalClients  # noqa: PLC0415 - Koppeltaal only
-
-    state = current_app.extensions["fhir_burnout"]
-    clients = state.get("koppeltaal_clients")
-    if clients is None:
-        clients = state.setdefault("koppeltaal_clients", KoppeltaalClients(state["settings"]))
-    client: FhirClient = clients.get(fhir_base)
+    client: FhirClient = app_context().koppeltaal_clients.get(fhir_base)
     return client

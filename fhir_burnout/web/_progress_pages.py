@@ -9,14 +9,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhir_burnout.questionnaire import score
+from fhir_burnout.web._context import app_context
 from fhir_burnout.web._energy import EnergyTrend, energy_trend, is_diary
 from fhir_burnout.web._i18n import format_date
-from fhir_burnout.web._launch import SessionExpired, current_session
+from fhir_burnout.web._launch import current_session
 from fhir_burnout.web._memo import current_memo
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.workflow import EnrolmentRow, ResponseRow, programme_views
@@ -94,7 +95,7 @@ def _energy(rows: list[ResponseRow], lang: str) -> EnergyView | None:
 
 
 def _series(rows: list[ResponseRow], lang: str) -> list[Series]:
-    definitions = current_app.extensions["fhir_burnout"]["definitions"]
+    definitions = app_context().definitions
     found: dict[tuple[str, str], list[Point]] = defaultdict(list)
     titles: dict[tuple[str, str], str] = {}
     for row in rows:
@@ -123,19 +124,16 @@ def _series(rows: list[ResponseRow], lang: str) -> list[Series]:
 @bp.get("/progress")
 def progress_page() -> Any:
     """Scores over time and modules done, for the signed-in client."""
-    try:
-        row = current_session()
-    except SessionExpired:
-        return message_page("error_expired", 401)
+    row = current_session()  # an ended session: the gate's page (web/_gate.py)
     if row is None or not row.patient:
         return message_page("error_signed_out", 401)
-    state = current_app.extensions["fhir_burnout"]
+    state = app_context()
     lang = language()
-    with Session(state["reader"]) as db:
+    with Session(state.reader) as db:
         rows = _responses(db, row.fhir_base, str(row.patient))
         series, energy = _series(rows, lang), _energy(rows, lang)
         programmes = programme_views(
-            db, state["definitions"], fhir_base=row.fhir_base, patient=str(row.patient),
+            db, state.definitions, fhir_base=row.fhir_base, patient=str(row.patient),
             lang=lang,
         )  # fmt: skip
     return render(

@@ -31,7 +31,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, current_app, redirect, request, session, url_for
+from flask import Blueprint, redirect, request, session, url_for
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
@@ -44,7 +44,7 @@ from fhir_burnout.questionnaire import (
     score,
 )
 from fhir_burnout.web._client_pages import subject_of
-from fhir_burnout.web._csrf import csrf_ok
+from fhir_burnout.web._context import app_context
 from fhir_burnout.web._form_fields import (
     change_entries,
     checked_response,
@@ -167,8 +167,6 @@ def questionnaire_page(key: str) -> Any:
     transaction of its own (on SQLite the one write lock is not held while forty answers
     are checked; on PostgreSQL the Task's row lock neither). A POST that fails on the way
     (the database is down, say) gives the answers back, see ``_not_stored``."""
-    if request.method == "POST" and not csrf_ok():
-        return message_page("error_form_expired", 400)
     try:
         return _show_or_post(key)
     except (HTTPException, WrongClient):
@@ -182,23 +180,21 @@ def questionnaire_page(key: str) -> Any:
 def _show_or_post(key: str) -> Any:
     from fhir_burnout.web._client_pages import _own_task  # noqa: PLC0415 -- one lookup
 
-    state = current_app.extensions["fhir_burnout"]
+    state = app_context()
     try:
-        with Session(state["reader"]) as db:
+        with Session(state.reader) as db:
             found = _own_task(db, key)
             if found is None or found[0].kind not in ("homework", "measure"):
                 return message_page("error_not_found", 404)
             task, who = found
             form = _form_for(task.definition, language())
             if not _open(task):
-                return _not_open(state["engine"], form, task)
+                return _not_open(state.engine, form, task)
             if request.method == "GET":
                 draft = load_draft(db, key)
                 answers = initial_answers(form) if draft is None else draft
                 return _page(form, key, answers, {}, version=_version(draft), posted=False)
-        return _refused_text(state["engine"], form, task) or _post(
-            state["engine"], form, task, who
-        )
+        return _refused_text(state.engine, form, task) or _post(state.engine, form, task, who)
     except SessionExpired:
         kept = request.method == "POST" and _keep_draft_after_session_ended(key)
         # Not both literals in the call: pybabel would extract them as one joined string.
@@ -272,7 +268,7 @@ def _keep_draft_after_session_ended(key: str) -> bool:
     it. Nothing is sent to the EHR and nothing is completed."""
     from fhir_burnout.web._client_pages import _own_task  # noqa: PLC0415 -- one lookup
 
-    with Session(current_app.extensions["fhir_burnout"]["engine"]) as db, db.begin():
+    with Session(app_context().engine) as db, db.begin():
         found = _own_task(db, key, allow_ended=True)
         if found is None or found[0].kind not in ("homework", "measure"):
             return False
@@ -361,11 +357,11 @@ def _submit(
     safety signal before it starts. The Task completes only if it is as the page read it;
     when another tab sent it meanwhile, this one stores nothing."""
     scores = [s.stored() for s in score(form, response, current=True) if s.value is not None]
-    with Session(current_app.extensions["fhir_burnout"]["reader"]) as db:
+    with Session(app_context().reader) as db:
         before = previous_scores(db, task, str(form.url or task.definition))
     signals = _signals(form, response, {s["linkId"]: s["value"] for s in scores}, before)
     safety = any(s.priority == "urgent" for s in signals)
-    definitions = current_app.extensions["fhir_burnout"]["definitions"]
+    definitions = app_context().definitions
     try:
         with Session(engine) as db, db.begin():
             expect(db, task)
@@ -407,14 +403,11 @@ def safety_page(key: str) -> Any:
     """Crisis help after answers that raised a safety signal, for the client's own Task."""
     from fhir_burnout.web._client_pages import _own_task  # noqa: PLC0415 -- one lookup
 
-    try:
-        with Session(current_app.extensions["fhir_burnout"]["reader"]) as db:
-            found = _own_task(db, key)
-            if found is None or found[0].kind not in ("homework", "measure"):
-                return message_page("error_not_found", 404)
-            return _safety_page(found[0], urgent=request.args.get("level") != "routine")
-    except SessionExpired:
-        return message_page("error_expired", 401)
+    with Session(app_context().reader) as db:
+        found = _own_task(db, key)
+        if found is None or found[0].kind not in ("homework", "measure"):
+            return message_page("error_not_found", 404)
+        return _safety_page(found[0], urgent=request.args.get("level") != "routine")
 
 
 def _signals(
@@ -428,7 +421,7 @@ def _signals(
     if scores is None:
         found = score(form, response, current=True)
         scores = {s.link_id: float(s.value) for s in found if s.value is not None}
-    rules = current_app.extensions["fhir_burnout"]["safety_rules"]
+    rules = app_context().safety_rules
     return safety_signals(rules, form.questionnaire, response, scores, previous)
 
 
@@ -441,7 +434,7 @@ def _safety_signal(form: FormModel, response: dict[str, Any]) -> bool:
 
 def _safety_owner(task: TaskRow) -> str | None:
     """The practice's owner of safety signals at the client's EHR (config safety_owner)."""
-    settings = current_app.extensions["fhir_burnout"]["settings"]
+    settings = app_context().settings
     owner: str | None = settings.safety_owner(task.enrolment.fhir_base)
     return owner
 
@@ -461,7 +454,7 @@ def _safety_texts() -> dict[str, Any]:
     and when, from the practice's configured promise, in the person's language."""
 
     def safety_promise(urgent: bool = True, own_practitioner: bool = False) -> str:
-        settings = current_app.extensions["fhir_burnout"]["settings"]
+        settings = app_context().settings
         lang = language()
         practice = settings.practice_name or translate("safety_the_practice", lang)
         who = translate("safety_who_practitioner", lang) if own_practitioner else practice

@@ -25,15 +25,15 @@ import hmac
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
 
-from flask import Flask, current_app, request, session
+from flask import Flask, request, session
 from flask_limiter import ApplicationLimit, Limiter
 from limits.errors import ConfigurationError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from fhir_burnout.errors import ContentError, FhirBurnoutError
 from fhir_burnout.settings import RateLimits, Settings
+from fhir_burnout.web._context import AppContext, app_context
 from fhir_burnout.workflow import normalise_code
 
 #: The endpoints of each group of limits.
@@ -49,7 +49,7 @@ MAX_CODE = 32
 
 
 def _settings() -> Settings:
-    settings: Settings = current_app.extensions["fhir_burnout"]["settings"]
+    settings: Settings = app_context().settings
     return settings
 
 
@@ -90,7 +90,7 @@ def _code() -> str:
 def verified_caller() -> str:
     """The API caller whose credentials verified: its token's client id, or the EHR of a
     notification; "" when they do not (the endpoint refuses it; the address still counts)."""
-    state = current_app.extensions["fhir_burnout"]
+    state = app_context()
     if "rate_limit_caller" in request.environ:  # once a request: verifying costs a signature
         return str(request.environ["rate_limit_caller"])
     found = ""
@@ -102,11 +102,11 @@ def verified_caller() -> str:
     return found
 
 
-def _verified_caller(state: dict[str, Any]) -> str:
+def _verified_caller(state: AppContext) -> str:
     # Imported here: the endpoints' modules import the app's state, this module is theirs.
     from fhir_burnout.web._bearer import authenticate  # noqa: PLC0415
 
-    settings: Settings = state["settings"]
+    settings: Settings = state.settings
     ehr = request.args.get("ehr", "")
     if request.endpoint == "referral_notify.notify":
         from fhir_burnout.referral import notify_token_ok  # noqa: PLC0415
@@ -188,7 +188,7 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
 
 def retry_after() -> str:
     """Seconds until the limit this request hit lets it through again (RFC 9110 §10.2.3)."""
-    limiter: Limiter | None = current_app.extensions["fhir_burnout"].get("limiter")
+    limiter: Limiter | None = app_context().limiter
     hit = limiter.current_limit if limiter is not None else None
     seconds = int(hit.reset_at - time.time()) if hit is not None else 60
     return str(max(1, seconds))

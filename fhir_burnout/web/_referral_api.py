@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fhir.resources.R4B import get_fhir_model_class
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
@@ -60,6 +60,8 @@ from fhir_burnout.referral import (
 from fhir_burnout.smart_launch import AccessTokenError, InsufficientScopeError
 from fhir_burnout.sync import key_identifier
 from fhir_burnout.web._bearer import UnknownCallerError, challenge
+from fhir_burnout.web._context import AppContext, app_context
+from fhir_burnout.web._csrf import csrf_exempt
 from fhir_burnout.web._machine import (
     BodyTooLargeError,
     EhrUnavailableError,
@@ -118,15 +120,16 @@ class Pushed:
 
 
 @bp.post("/referrals")
+@csrf_exempt
 def push() -> Response:
     """Take in a pushed referral: 201 when new, 200 when we have it; else an
     OperationOutcome (400, 401, 403, 409, 413, 415, 422, 503)."""
-    state = current_app.extensions["fhir_burnout"]
+    state = app_context()
     try:
         fhir_base = machine_caller(state, "ServiceRequest").fhir_base
         kind = _kind()
         body = read_body(MAX_BODY_BYTES)
-        practice = state["settings"].backend(fhir_base).practice
+        practice = state.settings.backend(fhir_base).practice
         pushed = _letter(body, practice) if kind == "xml" else _fhir(body, fhir_base)
         _check_sizes(pushed)
         service_request, new = _take(state, fhir_base, pushed, practice)
@@ -311,14 +314,14 @@ class _Found:
 
 
 def _take(
-    state: dict[str, Any], fhir_base: str, pushed: Pushed, practice: str | None
+    state: AppContext, fhir_base: str, pushed: Pushed, practice: str | None
 ) -> tuple[dict[str, Any], bool]:
     """Give the patient an id on the EHR (unless we know the referral), then take the
     referral in: (the answer for the caller, whether it is new)."""
     sent = {k: v for k, v in pushed.service_request.items() if k not in ("id", "meta")}
     identifier = referral_identifier(sent)
     key = referral_key(fhir_base, *identifier)
-    with Session(state["engine"]) as db:
+    with Session(state.engine) as db:
         known = db.get(ReferralRow, key)
         found = None if known is None else _Found(known.patient, _told(known))
     if found is None:
@@ -331,11 +334,11 @@ def _take(
     # The EHR's copy is taken in when it is for this practice: the EHR has it already.
     taken = dict(found.on_ehr) if found.on_ehr is not None else dict(sent)
     taken["subject"] = {**(taken.get("subject") or {}), "reference": f"Patient/{found.patient}"}
-    with Session(state["engine"]) as db, db.begin():
+    with Session(state.engine) as db, db.begin():
         intake = take_referral(
-            db, state["definitions"], fhir_base=fhir_base, service_request=taken,
+            db, state.definitions, fhir_base=fhir_base, service_request=taken,
             seen_by=pushed.seen_by, practice=practice,
-            triage=state["settings"].backend(fhir_base).triage,
+            triage=state.settings.backend(fhir_base).triage,
             identity_issue=found.identity_issue,
         )  # fmt: skip
         new = intake.new
@@ -362,7 +365,7 @@ def _answer(sent: dict[str, Any], key: str, patient: str | None) -> dict[str, An
 
 
 def _patient_on_ehr(
-    state: dict[str, Any], fhir_base: str, pushed: Pushed, identifier: tuple[str, str],
+    state: AppContext, fhir_base: str, pushed: Pushed, identifier: tuple[str, str],
     practice: str | None,
 ) -> _Found:  # fmt: skip
     """The referred patient on the EHR, found or created (the one synchronous write: see

@@ -17,13 +17,15 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from sqlalchemy.orm import Session
 
 from fhir_burnout.db import upsert
 from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.referral import PollRow, ehr_id, notify_token_ok
 from fhir_burnout.settings import Settings
+from fhir_burnout.web._context import app_context
+from fhir_burnout.web._csrf import csrf_exempt
 from fhir_burnout.web._outcomes import (
     FHIR_JSON,
     NotifyTokenError,
@@ -41,10 +43,11 @@ def _configured(settings: Settings, ehr: str) -> str | None:
 
 
 @bp.post("/notify")
+@csrf_exempt
 def notify() -> Response:
     """Record that the EHR named by ``ehr`` asks for a poll; 200 at once."""
-    state = current_app.extensions["fhir_burnout"]
-    settings: Settings = state["settings"]
+    state = app_context()
+    settings: Settings = state.settings
     nothing = {"Cache-Control": "no-store"}
     fhir_base = _configured(settings, request.args.get("ehr", ""))
     if fhir_base is None:
@@ -57,7 +60,7 @@ def notify() -> Response:
         challenge = {**nothing, "WWW-Authenticate": 'Bearer realm="referrals"'}
         return outcome_response(error, 401, challenge)
     wanted = {"fhir_base": fhir_base, "wanted_at": datetime.now(UTC)}
-    with Session(state["engine"]) as db, db.begin():
+    with Session(state.engine) as db, db.begin():
         upsert(db, PollRow, [wanted], "fhir_base")
     ok = {
         "resourceType": "OperationOutcome",

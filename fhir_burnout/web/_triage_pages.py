@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from sqlalchemy.orm import Session
 
 from fhir_burnout.referral import (
@@ -28,7 +28,7 @@ from fhir_burnout.referral import (
     find_referral,
     summarise,
 )
-from fhir_burnout.web._csrf import csrf_ok
+from fhir_burnout.web._context import app_context
 from fhir_burnout.web._i18n import format_date, translate
 from fhir_burnout.web._practitioner_pages import (
     _koppeltaal,
@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 
 def triage_content() -> TriageContent:
     """The exclusion criteria and decline reasons (read when the app starts)."""
-    content: TriageContent = current_app.extensions["fhir_burnout"]["triage"]
+    content: TriageContent = app_context().triage
     return content
 
 
@@ -86,8 +86,8 @@ def _page(
     form: dict[str, str] | None = None,
 ) -> Any:
     lang = language()
-    state = current_app.extensions["fhir_burnout"]
-    with Session(state["reader"]) as db:
+    state = app_context()
+    with Session(state.reader) as db:
         try:
             row = find_referral(db, key, fhir_base=found.session.fhir_base, practice=practice)
         except ReferralNotFoundError:
@@ -135,8 +135,6 @@ def decide(key: str, decision: str) -> Any:
     found, practice = allowed
     if decision not in ("accept", "decline"):
         return message_page("error_not_found", 404)
-    if not csrf_ok():
-        return message_page("error_form_expired", 400)
     return _decide(found, practice, key, decision)
 
 
@@ -144,17 +142,17 @@ def _decide(found: _Practitioner, practice: str | None, key: str, decision: str)
     """The decision in one transaction with its outbox entries; back to /practice with a
     notice, or this referral's page again with why nothing changed."""
     lang, form = language(), request.form
-    state = current_app.extensions["fhir_burnout"]
+    state = app_context()
     fhir_base = found.session.fhir_base
     if refused_fields():  # the reason and note as typed, without the control characters
         kept = {"reason": form.get("reason", ""), "note": form.get("note", "")}
         said = translate("error_control_characters", lang)
         return _page(found, practice, key, error=said, status=400, form=kept)
     try:
-        with Session(state["engine"]) as db, db.begin():
+        with Session(state.engine) as db, db.begin():
             if decision == "accept":
                 accept_referral(
-                    db, state["definitions"], key, fhir_base=fhir_base, practice=practice,
+                    db, state.definitions, key, fhir_base=fhir_base, practice=practice,
                     by=found.by,
                 )  # fmt: skip
             else:

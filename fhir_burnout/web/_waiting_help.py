@@ -5,15 +5,14 @@ out-of-hours GP service (huisartsenpost)."""
 
 from __future__ import annotations
 
-from flask import current_app
-
 from fhir_burnout.errors import ContentError
+from fhir_burnout.web._context import app_context
 from fhir_burnout.web._i18n import translate
 
 
 def waiting_help(fhir_base: str, lang: str) -> dict[str, str]:
     """The practice's name and phone for the waiting-list texts, in ``lang``."""
-    settings = current_app.extensions["fhir_burnout"]["settings"]
+    settings = app_context().settings
     try:
         backend = settings.backend(fhir_base)
         name, phone = backend.practice_name, backend.practice_phone
