@@ -6,6 +6,7 @@ the questionnaire engine and the outbox are shared with the SMART mode.
 
 from __future__ import annotations
 
+from fhir_burnout.koppeltaal._audit_outbox import queue_audit_event
 from fhir_burnout.koppeltaal._backend import koppeltaal_token_source
 from fhir_burnout.koppeltaal._enrol import (
     KoppeltaalTaskError,
@@ -68,3 +69,4 @@ __all__ += [  # K3: publishing, backend tokens, trace headers (AuditEvents: kopp
     "KoppeltaalStep", "TracedSession", "from_headers", "koppeltaal_token_source",
     "publish_koppeltaal", "traced",
 ]  # fmt: skip
+__all__ += ["queue_audit_event"]  # ops18: an AuditEvent through the outbox, for the web too

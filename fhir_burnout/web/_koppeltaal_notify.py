@@ -19,12 +19,12 @@ from flask import Blueprint, Response, current_app, request
 from sqlalchemy.orm import Session
 
 from fhir_burnout.errors import FhirBurnoutError
+from fhir_burnout.koppeltaal import queue_audit_event
 from fhir_burnout.koppeltaal._audit import notification_received
 from fhir_burnout.koppeltaal._notify import domain_id, notify_token_ok, want_poll
 from fhir_burnout.koppeltaal._tables import KoppeltaalPollRow
-from fhir_burnout.koppeltaal._trace import TraceIds, from_headers, new_id
+from fhir_burnout.koppeltaal._trace import TraceIds, from_headers
 from fhir_burnout.settings import Settings
-from fhir_burnout.sync import Agent, enqueue
 from fhir_burnout.web._outcomes import (
     FHIR_JSON,
     NotifyTokenError,
@@ -69,13 +69,7 @@ def notify() -> Response:
             ids=TraceIds(trace.trace_id, trace.cause, request.headers.get("X-Correlation-Id")),
             now=now,
         )  # fmt: skip
-        key = new_id()
-        enqueue(
-            db, fhir_base=fhir_base, partition=f"{fhir_base}#koppeltaal-audit",
-            kind="koppeltaal-receive", operations=[{"op": "create", "key": key,
-                                                    "resource": event}],
-            agent=Agent(), now=now,
-        )  # fmt: skip
+        queue_audit_event(db, fhir_base, event, kind="koppeltaal-receive", now=now)
     ok = {
         "resourceType": "OperationOutcome",
         "issue": [{"severity": "information", "code": "informational",

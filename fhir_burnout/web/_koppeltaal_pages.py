@@ -42,6 +42,7 @@ from fhir_burnout.koppeltaal import (
     complete_hti_launch,
     hti_trace_id,
     koppeltaal_ehr,
+    queue_audit_event,
     resolve_launch,
     take_task,
 )
@@ -61,16 +62,12 @@ from fhir_burnout.smart_launch import (
     TrustedEhr,
     UntrustedIssuerError,
 )
-from fhir_burnout.sync import Agent, enqueue
 from fhir_burnout.web._launch import _browser_id, person_name, sign_in
 from fhir_burnout.web._render import render
 from fhir_burnout.web._sessions import SESSION_MAX, SessionStore
 
 bp = Blueprint("koppeltaal", __name__, url_prefix="/koppeltaal")
 log = logging.getLogger(__name__)
-#: Where the AuditEvents of one domain queue: apart from the patients' writes, so a refused
-#: launch (with no patient known) has a place too, and no patient waits on an audit.
-AUDIT_PARTITION = "{fhir_base}#koppeltaal-audit"
 
 
 @dataclass(frozen=True)
@@ -134,24 +131,11 @@ def _audit(
             description=failure.description, expected=failure.outcome == "4",
             task_id=task_id, ids=ids, now=now,
         )  # fmt: skip
-    operation = {"op": "create", "key": str(uuid.uuid4()), "resource": event}
-
-    def queue(into: Session) -> None:
-        enqueue(
-            into,
-            fhir_base=ehr.fhir_base,
-            partition=AUDIT_PARTITION.format(fhir_base=ehr.fhir_base),
-            kind="koppeltaal-audit",
-            operations=[operation],
-            agent=Agent(),
-            now=now,
-        )
-
     if db is not None:
-        queue(db)
+        queue_audit_event(db, ehr.fhir_base, event, kind="koppeltaal-audit", now=now)
         return
     with Session(_state()["engine"]) as own, own.begin():
-        queue(own)
+        queue_audit_event(own, ehr.fhir_base, event, kind="koppeltaal-audit", now=now)
 
 
 @bp.post("/launch")
