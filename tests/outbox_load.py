@@ -29,6 +29,7 @@ from fhir_burnout.sync import (
     KEY_SYSTEM,
     Agent,
     Backoff,
+    Create,
     OutboxEntry,
     Worker,
     enqueue,
@@ -238,6 +239,6 @@ def light_entries(engine, fhir_base, *, count, partitions, marker):
             response = light_response(key, marker, part, seq[part])
             enqueue(
                 db, fhir_base=fhir_base, partition=f"{marker}#{part}", kind="response",
-                operations=[{"op": "create", "key": key, "resource": response}],
+                operations=[Create(key, response)],
                 agent=Agent(who=f"Patient/pat-{part % 24 + 1:02d}"),
             )  # fmt: skip

@@ -82,11 +82,15 @@ def test_public_api_is_pinned():
         "verify_id_token", "worker_scopes",
     ]  # fmt: skip
     assert sorted(fhir_burnout.sync.__all__) == [
-        "Agent", "Backoff", "Blocked", "DeliveredResource", "EhrClients", "KEY_SYSTEM",
-        "NoAuthorisationError", "OutboxEntry", "OutboxError", "OutboxEvent", "Outcome",
-        "QueueStatus", "Retries", "SessionTokens", "WAITING", "Worker", "WriteAccess",
+        "Agent", "Backoff", "Blocked", "Create", "DeliveredResource", "EhrClients", "KEY_SYSTEM",
+        "KoppeltaalResults", "KoppeltaalTaskStatus",
+        "NoAuthorisationError", "Operation", "OperationError",
+        "OutboxEntry", "OutboxError", "OutboxEvent", "Outcome",
+        "QueueStatus", "Retries", "SessionTokens", "UpdateCarePlan", "UpdateTask", "WAITING",
+        "Worker", "WriteAccess",
         "blocked_entries", "caused_by", "claim", "enqueue", "error_kind", "key_identifier",
-        "key_reference", "moves_forward", "queue_status", "requeue", "set_cause",
+        "key_reference", "moves_forward", "operation_from_json", "operations_of",
+        "queue_status", "requeue", "set_cause",
     ]  # fmt: skip
     assert sorted(fhir_burnout.workflow.__all__) == [
         "Actor", "Application", "CURRENT", "Definitions", "DraftRow", "EndingReason",
@@ -117,7 +121,8 @@ def test_public_api_is_pinned():
         "hti_trace_id", "instantiates", "is_view", "koppeltaal_ehr",
         "koppeltaal_token_source", "kt2_activity_definitions", "kt2_endpoint", "new_id",
         "notify_endpoint", "notify_token", "notify_token_ok",
-        "publish_koppeltaal", "publisher_id", "queue_task_status", "reconcile_tasks",
+        "publish_koppeltaal", "publisher_id", "queue_audit_event", "queue_task_status",
+        "reconcile_tasks",
         "resolve_launch", "subscribe", "take_task", "target_of", "token_endpoint", "traced",
         "want_poll",
     ]  # fmt: skip

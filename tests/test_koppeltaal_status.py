@@ -22,7 +22,7 @@ from fhir_burnout.koppeltaal import (
 )
 from fhir_burnout.koppeltaal._outbox import may_move, plan_entry, queue_task_status, with_status
 from fhir_burnout.koppeltaal._profiles import kt2_activity_definitions
-from fhir_burnout.sync import OutboxEntry
+from fhir_burnout.sync import Create, OutboxEntry, UpdateCarePlan, operation_from_json
 from fhir_burnout.workflow import (
     Definitions,
     EnrolmentRow,
@@ -201,8 +201,9 @@ def _entries(engine) -> list[list[dict]]:
 
 
 def _plan(engine, operations):
+    """The plan of stored operations (as read from an entry's payload)."""
     with Session(engine) as db, db.begin():
-        return plan_entry(db, BASE, operations)
+        return plan_entry(db, BASE, [operation_from_json(op) for op in operations])
 
 
 def test_only_the_status_of_the_followed_task_goes_to_the_domain(engine, definitions, kt_ads):
@@ -259,13 +260,13 @@ def test_a_track_task_follows_the_enrolment(engine, definitions, kt_ads):
 
 def test_audit_events_go_and_our_own_resources_stay(engine):
     operations = [
-        {"op": "create", "key": "k1", "resource": {"resourceType": "AuditEvent"}},
-        {"op": "create", "key": "k2", "resource": {"resourceType": "QuestionnaireResponse"}},
-        {"op": "create", "key": "k3", "resource": {"resourceType": "CarePlan"}},
-        {"op": "update-careplan", "key": "k3", "status": "on-hold"},
+        Create("k1", {"resourceType": "AuditEvent"}),
+        Create("k2", {"resourceType": "QuestionnaireResponse"}),
+        Create("k3", {"resourceType": "CarePlan"}),
+        UpdateCarePlan("k3", "on-hold"),
     ]
-    plan = _plan(engine, operations)
-    assert [op["key"] for op in plan.audit_events] == ["k1"]
+    plan = _plan(engine, [op.to_json() for op in operations])
+    assert [op.key for op in plan.audit_events] == ["k1"]
     assert plan.changes == ()
     assert plan.kept_text() == "stays with us: 2 CarePlan, 1 QuestionnaireResponse"
 

@@ -16,6 +16,8 @@ from fhir_burnout.sync import (
     DeliveredResource,
     OutboxEntry,
     OutboxEvent,
+    UpdateCarePlan,
+    UpdateTask,
     Worker,
     enqueue,
     queue_status,
@@ -251,11 +253,11 @@ def test_a_paused_and_resumed_care_plan_reaches_the_ehr_but_never_reopens_once_e
 ):
     careplan_key, _ = enrol_patient(engine, sandbox, definitions, patient="pat-09")
     deliver_all(worker)
-    pause = {"op": "update-careplan", "key": careplan_key, "status": "on-hold"}
+    pause = UpdateCarePlan(careplan_key, "on-hold")
     _queue(engine, sandbox, "pat-09", pause)
     deliver_all(worker)
     assert _server_careplan(fhir, careplan_key)["status"] == "on-hold"
-    resume = {**pause, "status": "active", "from": "on-hold"}
+    resume = UpdateCarePlan(careplan_key, "active", came_from="on-hold")
     _queue(engine, sandbox, "pat-09", resume)
     deliver_all(worker)
     assert _server_careplan(fhir, careplan_key)["status"] == "active"
@@ -275,15 +277,15 @@ def test_a_task_goes_back_from_on_hold_only_when_it_is_a_resume_of_our_own_pause
     _, tasks = enrol_patient(engine, sandbox, definitions, patient="pat-10")
     deliver_all(worker)
     key = tasks["understanding-burnout"]
-    _queue(engine, sandbox, "pat-10", {"op": "update-task", "key": key, "status": "on-hold"})
+    _queue(engine, sandbox, "pat-10", UpdateTask(key, "on-hold"))
     deliver_all(worker)
     assert server_task(fhir, key)["status"] == "on-hold"
     # A plain "ready" (the rules, say) never takes a Task back out of a hold ...
-    _queue(engine, sandbox, "pat-10", {"op": "update-task", "key": key, "status": "ready"})
+    _queue(engine, sandbox, "pat-10", UpdateTask(key, "ready"))
     deliver_all(worker)
     assert server_task(fhir, key)["status"] == "on-hold"
     # ... a resume of the hold does.
-    resume = {"op": "update-task", "key": key, "status": "ready", "from": "on-hold"}
+    resume = UpdateTask(key, "ready", came_from="on-hold")
     _queue(engine, sandbox, "pat-10", resume)
     deliver_all(worker)
     assert server_task(fhir, key)["status"] == "ready"

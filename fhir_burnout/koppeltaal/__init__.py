@@ -7,6 +7,7 @@ the questionnaire engine and the outbox are shared with the SMART mode.
 from __future__ import annotations
 
 from fhir_burnout.koppeltaal import _audit as audit
+from fhir_burnout.koppeltaal._audit_outbox import queue_audit_event
 from fhir_burnout.koppeltaal._backend import koppeltaal_token_source, token_endpoint
 from fhir_burnout.koppeltaal._enrol import (
     KoppeltaalTaskError,
@@ -92,3 +93,4 @@ __all__ += [  # imports18: for the CLI and web; ``audit``: the KT2_AuditEvent bu
     "token_endpoint",
     "want_poll",
 ]
+__all__ += ["queue_audit_event"]  # ops18: an AuditEvent through the outbox, for the web too

@@ -38,6 +38,7 @@ from fhir_burnout.db import upsert
 from fhir_burnout.errors import FhirServerError
 from fhir_burnout.fhir import FhirClient, channel_id, channel_token, channel_token_ok
 from fhir_burnout.koppeltaal._audit import processing_error
+from fhir_burnout.koppeltaal._audit_outbox import queue_audit_event
 from fhir_burnout.koppeltaal._enrol import (
     KoppeltaalTaskError,
     check_view_rule,
@@ -49,9 +50,9 @@ from fhir_burnout.koppeltaal._enrol import (
 )
 from fhir_burnout.koppeltaal._portal import follow_portal
 from fhir_burnout.koppeltaal._tables import KoppeltaalPollRow
-from fhir_burnout.koppeltaal._trace import new_id, traced
+from fhir_burnout.koppeltaal._trace import traced
 from fhir_burnout.settings import Settings
-from fhir_burnout.sync import Agent, Retries, enqueue, error_kind
+from fhir_burnout.sync import Retries, error_kind
 from fhir_burnout.workflow import Definitions
 
 log = logging.getLogger(__name__)
@@ -302,11 +303,7 @@ def _report(
         interaction="search-type", resource_type="Task", resource_id=str(task.get("id")),
         version=(task.get("meta") or {}).get("versionId"),
     )  # fmt: skip
-    enqueue(
-        db, fhir_base=fhir_base, partition=f"{fhir_base}#koppeltaal-audit",
-        kind="koppeltaal-error", operations=[{"op": "create", "key": new_id(), "resource": event}],
-        agent=Agent(),
-    )  # fmt: skip
+    queue_audit_event(db, fhir_base, event, kind="koppeltaal-error")
 
 
 def _utcnow() -> datetime:

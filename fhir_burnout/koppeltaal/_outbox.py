@@ -12,11 +12,11 @@ instead, per entry (:func:`plan_entry`):
 - for a KT2_Task that follows a whole enrolment (a track the portal assigned): the first
   module started → in-progress; every module completed, or the enrolment finished →
   completed; paused → on-hold, resumed → back; stopped → cancelled;
-- ``{"op": "koppeltaal-task", "task_id": ID, "status": S}`` (:func:`queue_task_status`): S
-  for that KT2_Task (the launch queues in-progress);
+- a ``KoppeltaalTaskStatus`` (:func:`queue_task_status`): its status for that KT2_Task (the
+  launch queues in-progress);
 - a create of an AuditEvent: POSTed as it is (a conditional create on its write key, kept
   in ``meta.tag``: AuditEvent has no identifier);
-- ``{"op": "koppeltaal-results", ...}`` (``_results.queue_results``): the client's results
+- a ``KoppeltaalResults`` (``_results.queue_results``): the client's results
   as a DocumentReference (draft T029), queued when a KT2_Task is completed on the server and
   the domain's ``koppeltaal_results`` setting is on (``Backend.results``; see ``_results``);
 - everything else stays with us: recorded as the entry's event, never an error.
@@ -39,7 +39,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 import requests
 from sqlalchemy import and_, or_, select
@@ -50,17 +50,29 @@ from fhir_burnout.errors import FhirBurnoutError, FhirServerError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.koppeltaal._audit import processing_error, status_changed
 from fhir_burnout.koppeltaal._backend import koppeltaal_token_source, token_endpoint
-from fhir_burnout.koppeltaal._results import RESULTS_OP, queue_results, send_results
+from fhir_burnout.koppeltaal._results import queue_results, send_results
 from fhir_burnout.koppeltaal._tables import KoppeltaalTaskRow
 from fhir_burnout.koppeltaal._trace import TracedSession, traced
 from fhir_burnout.settings import Settings
-from fhir_burnout.sync import KEY_SYSTEM, Agent, Outcome, enqueue
+from fhir_burnout.sync import (
+    KEY_SYSTEM,
+    Agent,
+    Create,
+    KoppeltaalResults,
+    KoppeltaalTaskStatus,
+    Operation,
+    Outcome,
+    UpdateCarePlan,
+    UpdateTask,
+    enqueue,
+    operations_of,
+)
 from fhir_burnout.workflow import EnrolmentRow, TaskRow, partition
 
 log = logging.getLogger(__name__)
 
 #: The op for a KT2_Task status of our own choosing (the launch, say).
-TASK_OP = "koppeltaal-task"
+TASK_OP = KoppeltaalTaskStatus.OP
 KT2_TASK = "http://koppeltaal.nl/fhir/StructureDefinition/KT2Task"
 RESOURCE_ORIGIN = "http://koppeltaal.nl/fhir/StructureDefinition/resource-origin"
 #: Statuses (R4 task-status) a KT2_Task never leaves: the portal's word is final.
@@ -100,12 +112,12 @@ class EntryPlan:
     """What of an entry goes to the domain, and what stays with us (counted by kind)."""
 
     changes: tuple[StatusChange, ...]
-    audit_events: tuple[dict[str, Any], ...]  # the create operations
+    audit_events: tuple[Create, ...]
     kept: tuple[tuple[str, int], ...]
     #: KT2_Tasks left alone: final as we last saw them (cancelled in the portal, say)
     skipped: tuple[str, ...] = ()
     #: results DocumentReferences to send (the ``koppeltaal-results`` operations)
-    documents: tuple[dict[str, Any], ...] = ()
+    documents: tuple[KoppeltaalResults, ...] = ()
 
     def kept_text(self) -> str:
         """``stays with us: 2 Task, 1 CarePlan`` (empty when nothing stays)."""
@@ -156,7 +168,7 @@ def queue_task_status(
         fhir_base=row.fhir_base,
         partition=partition(row.fhir_base, row.patient.removeprefix("Patient/")),
         kind=TASK_OP,
-        operations=[{"op": TASK_OP, "key": row.task_id, "task_id": row.task_id, "status": status}],
+        operations=[KoppeltaalTaskStatus(row.task_id, row.task_id, status)],
         agent=Agent(who=who),
         now=now,
     )
@@ -166,15 +178,15 @@ def _count(kept: dict[str, int], kind: str) -> None:
     kept[kind] = kept.get(kind, 0) + 1
 
 
-def plan_entry(db: Session, fhir_base: str, operations: Iterable[Mapping[str, Any]]) -> EntryPlan:
+def plan_entry(db: Session, fhir_base: str, operations: Iterable[Operation]) -> EntryPlan:
     """Map an entry's operations to what Koppeltaal allows (see the module's docstring).
     Reads the local state; re-points a row whose enrolment was switched to another track
     (the caller commits)."""
     fhir_base = fhir_base.rstrip("/")
     operations = list(operations)
-    task_ops = [op for op in operations if op.get("op") == "update-task"]
-    plan_ops = {str(op["key"]): op for op in operations if op.get("op") == "update-careplan"}
-    keys = {str(op["key"]) for op in task_ops}
+    task_ops = [op for op in operations if isinstance(op, UpdateTask)]
+    plan_ops = {op.key: op for op in operations if isinstance(op, UpdateCarePlan)}
+    keys = {op.key for op in task_ops}
     local = {t.key: t for t in db.scalars(select(TaskRow).where(TaskRow.key.in_(keys)))}
     enrolments = {t.enrolment_key for t in local.values()} | set(plan_ops)
     rows = list(
@@ -196,32 +208,31 @@ def plan_entry(db: Session, fhir_base: str, operations: Iterable[Mapping[str, An
         if row.local_task_key:  # a module may be assigned more than once
             by_local.setdefault(row.local_task_key, []).append(row)
     changes: dict[str, StatusChange] = {}
-    audit_events: list[dict[str, Any]] = []
-    documents: list[dict[str, Any]] = []
+    audit_events: list[Create] = []
+    documents: list[KoppeltaalResults] = []
     kept: dict[str, int] = {}
     for op in operations:
-        kind = str(op.get("op"))
-        if kind == "create":
-            resource_type = str(op["resource"].get("resourceType"))
-            if resource_type == "AuditEvent":
-                audit_events.append(dict(op))
-            else:
-                _count(kept, resource_type)
-        elif kind == RESULTS_OP:
-            documents.append(dict(op))
-        elif kind == TASK_OP:
-            task_id = str(op["task_id"])
-            changes[task_id] = StatusChange(task_id, str(op["status"]), op.get("from"))
-        elif kind == "update-task":
-            for row in by_local.get(str(op["key"]), []):
-                change = _module_change(db, row, local.get(str(op["key"])), op)
-                if change is not None:
-                    changes[change.task_id] = change
-            _count(kept, "Task")  # our own Task's change itself stays with us
-        elif kind == "update-careplan":
-            _count(kept, "CarePlan")
-        else:
-            _count(kept, kind)
+        match op:
+            case Create():
+                resource_type = str(op.resource.get("resourceType"))
+                if resource_type == "AuditEvent":
+                    audit_events.append(op)
+                else:
+                    _count(kept, resource_type)
+            case KoppeltaalResults():
+                documents.append(op)
+            case KoppeltaalTaskStatus():
+                changes[op.task_id] = StatusChange(op.task_id, op.status, op.came_from)
+            case UpdateTask():
+                for row in by_local.get(op.key, []):
+                    change = _module_change(db, row, local.get(op.key), op)
+                    if change is not None:
+                        changes[change.task_id] = change
+                _count(kept, "Task")  # our own Task's change itself stays with us
+            case UpdateCarePlan():
+                _count(kept, "CarePlan")
+            case _:
+                assert_never(op)
     for row in rows:
         if row.local_task_key is None:
             change = _track_change(db, row, task_ops, local, plan_ops.get(row.enrolment_key))
@@ -252,9 +263,9 @@ def _successor(db: Session, enrolment_key: str) -> EnrolmentRow | None:
 
 
 def _module_change(
-    db: Session, row: KoppeltaalTaskRow, task: TaskRow | None, op: Mapping[str, Any]
+    db: Session, row: KoppeltaalTaskRow, task: TaskRow | None, op: UpdateTask
 ) -> StatusChange | None:
-    status, came_from = str(op["status"]), op.get("from")
+    status, came_from = op.status, op.came_from
     if status == "cancelled" and task is not None:
         # A switch of track ends the old enrolment's Tasks; the module carries on in the
         # new one, and so does the portal's Task: follow it there instead of cancelling.
@@ -269,7 +280,7 @@ def _module_change(
                 row.local_task_key, row.enrolment_key = moved.key, successor.key
                 return None
     if came_from is not None:
-        return StatusChange(row.task_id, status, str(came_from))
+        return StatusChange(row.task_id, status, came_from)
     target = _MODULE_STATUS.get(status)
     return StatusChange(row.task_id, target) if target else None
 
@@ -287,12 +298,12 @@ def _modules(db: Session, enrolment_key: str) -> list[str]:
 def _track_change(
     db: Session,
     row: KoppeltaalTaskRow,
-    task_ops: list[Mapping[str, Any]],
+    task_ops: list[UpdateTask],
     local: Mapping[str, TaskRow],
-    careplan_op: Mapping[str, Any] | None,
+    careplan_op: UpdateCarePlan | None,
 ) -> StatusChange | None:
     if careplan_op is not None:
-        status, came_from = str(careplan_op["status"]), careplan_op.get("from")
+        status, came_from = careplan_op.status, careplan_op.came_from
         successor = _successor(db, row.enrolment_key)
         if successor is not None:  # switched: the portal's Task follows the new enrolment
             row.enrolment_key = successor.key
@@ -300,16 +311,16 @@ def _track_change(
         if came_from is not None:  # resumed
             started = any(s not in {"ready", "draft"} for s in _modules(db, row.enrolment_key))
             back = "in-progress" if started else "ready"
-            return StatusChange(row.task_id, back, str(came_from))
+            return StatusChange(row.task_id, back, came_from)
         target = _TRACK_STATUS.get(status)
         return StatusChange(row.task_id, target) if target else None
     moved = [
         op
         for op in task_ops
-        if (task := local.get(str(op["key"]))) is not None
+        if (task := local.get(op.key)) is not None
         and task.enrolment_key == row.enrolment_key
         and task.kind == "module"
-        and op["status"] in ("in-progress", "completed")
+        and op.status in ("in-progress", "completed")
     ]
     if not moved:
         return None
@@ -361,21 +372,25 @@ class KoppeltaalOutbox:
             return self._deliver(entry)
 
     def _deliver(self, entry: _Entry) -> Outcome:
+        # Read first: an entry this version cannot read goes nowhere (the worker keeps it
+        # as a dead letter; sync._operations).
+        operations = operations_of(entry.payload)
         client = self.client_for(entry.fhir_base)
         with Session(self.engine) as db, db.begin():
-            plan = plan_entry(db, entry.fhir_base, entry.payload.get("operations", []))
+            plan = plan_entry(db, entry.fhir_base, operations)
         notes: list[str] = []
-        for op in plan.audit_events:
-            created = client.create(
-                _audit_event(op), if_none_exist=f"_tag={KEY_SYSTEM}|{op['key']}"
-            )
+        for create in plan.audit_events:
+            tagged = f"_tag={KEY_SYSTEM}|{create.key}"
+            created = client.create(_audit_event(create), if_none_exist=tagged)
             notes.append(f"AuditEvent/{created.get('id', '?')} sent")
-        for op in plan.documents:
+        for document in plan.documents:
             who = self.audit(entry.fhir_base) if self.audit is not None else None
             if who is None:
-                notes.append(f"no DocumentReference for Task/{op['task_id']}: no base URL")
+                notes.append(f"no DocumentReference for Task/{document.task_id}: no base URL")
                 continue
-            notes.append(send_results(client, op, device=f"Device/{who[0]}", base_url=who[1]))
+            notes.append(
+                send_results(client, document, device=f"Device/{who[0]}", base_url=who[1])
+            )
         for change in plan.changes:
             try:
                 applied = self.apply(client, change)
@@ -472,10 +487,10 @@ class KoppeltaalOutbox:
                 queue_results(db, row, now=row.updated_at)
 
 
-def _audit_event(op: Mapping[str, Any]) -> dict[str, Any]:
+def _audit_event(op: Create) -> dict[str, Any]:
     """An AuditEvent to POST: no id (the server's) and no resource-origin (the server sets
     it), tagged with its write key (AuditEvent has no identifier) for the conditional create."""
-    resource = {k: v for k, v in op["resource"].items() if k != "id"}
+    resource = {k: v for k, v in op.resource.items() if k != "id"}
     resource["extension"] = [
         e for e in resource.get("extension", []) or [] if e.get("url") != RESOURCE_ORIGIN
     ]
@@ -483,7 +498,7 @@ def _audit_event(op: Mapping[str, Any]) -> dict[str, Any]:
         del resource["extension"]
     meta = dict(resource.get("meta") or {})
     tags = [t for t in meta.get("tag", []) or [] if t.get("system") != KEY_SYSTEM]
-    meta["tag"] = [*tags, {"system": KEY_SYSTEM, "code": str(op["key"])}]
+    meta["tag"] = [*tags, {"system": KEY_SYSTEM, "code": op.key}]
     resource["meta"] = meta
     return resource
 

@@ -38,10 +38,9 @@ from fhir_burnout.koppeltaal._audit import (
     audit_event,
     task_entity,
 )
+from fhir_burnout.koppeltaal._audit_outbox import queue_audit_event
 from fhir_burnout.koppeltaal._enrol import note_seen
 from fhir_burnout.koppeltaal._tables import KoppeltaalTaskRow
-from fhir_burnout.koppeltaal._trace import new_id
-from fhir_burnout.sync import Agent, enqueue
 from fhir_burnout.workflow import (
     Definitions,
     EnrolmentRow,
@@ -172,9 +171,5 @@ def follow_portal(
             entities=[task_entity(row.task_id, str(version) if version else None)],
             agent_type=DESTINATION_ROLE, requestor=False,
         )  # fmt: skip
-        enqueue(
-            db, fhir_base=row.fhir_base, partition=f"{row.fhir_base}#koppeltaal-audit",
-            kind="koppeltaal-receive",
-            operations=[{"op": "create", "key": new_id(), "resource": event}], agent=Agent(),
-        )  # fmt: skip
+        queue_audit_event(db, row.fhir_base, event, kind="koppeltaal-receive")
     return PortalChange(row.task_id, old, status, action)

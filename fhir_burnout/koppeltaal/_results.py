@@ -38,13 +38,13 @@ from sqlalchemy.orm import Session
 from fhir_burnout.errors import FhirServerError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.koppeltaal._tables import KoppeltaalTaskRow
-from fhir_burnout.sync import Agent, enqueue
+from fhir_burnout.sync import Agent, KoppeltaalResults, enqueue
 from fhir_burnout.workflow import partition
 
 log = logging.getLogger(__name__)
 
 #: The op (and outbox kind) of a results DocumentReference for one KT2_Task.
-RESULTS_OP = "koppeltaal-results"
+RESULTS_OP = KoppeltaalResults.OP
 KT2_DOCUMENT_REFERENCE = "http://koppeltaal.nl/fhir/StructureDefinition/KT2DocumentReference"
 LOINC = "http://loinc.org"
 PROGRESS_NOTE = ("11506-3", "Progress note")
@@ -108,9 +108,7 @@ def queue_results(db: Session, row: KoppeltaalTaskRow, *, now: datetime | None =
         fhir_base=row.fhir_base,
         partition=partition(row.fhir_base, row.patient.removeprefix("Patient/")),
         kind=RESULTS_OP,
-        operations=[
-            {"op": RESULTS_OP, "key": row.task_id, "task_id": row.task_id, "patient": row.patient}
-        ],
+        operations=[KoppeltaalResults(row.task_id, row.task_id, row.patient)],
         agent=Agent(),
         now=now,
     )
@@ -118,7 +116,7 @@ def queue_results(db: Session, row: KoppeltaalTaskRow, *, now: datetime | None =
 
 def send_results(
     client: FhirClient,
-    op: dict[str, Any],
+    op: KoppeltaalResults,
     *,
     device: str,
     base_url: str,
@@ -127,9 +125,9 @@ def send_results(
     """POST the DocumentReference of ``op`` (conditional on its identifier); what became of
     it, for the entry's event. A refusal (:data:`REFUSED`) is said, not raised; any other
     error is raised for the worker (tried again, or a dead letter)."""
-    key = str(op["key"])
+    key = op.key
     resource = document_reference(
-        key=key, task_id=str(op["task_id"]), patient=str(op["patient"]), device=device,
+        key=key, task_id=op.task_id, patient=op.patient, device=device,
         base_url=base_url, now=now or datetime.now(UTC),
     )  # fmt: skip
     try:
@@ -140,8 +138,8 @@ def send_results(
         if error.status in REFUSED:
             log.info("the domain takes no DocumentReference (%s)", error.status)
             return (
-                f"DocumentReference for Task/{op['task_id']} not taken by the domain "
+                f"DocumentReference for Task/{op.task_id} not taken by the domain "
                 f"({error.status}): results stay with us"
             )
         raise
-    return f"DocumentReference/{created.get('id', '?')} for Task/{op['task_id']}"
+    return f"DocumentReference/{created.get('id', '?')} for Task/{op.task_id}"

@@ -31,7 +31,15 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.referral._tables import ACCEPTED, TRIAGE, ReferralRow
-from fhir_burnout.sync import Agent, enqueue, key_identifier, key_reference
+from fhir_burnout.sync import (
+    Agent,
+    Create,
+    Operation,
+    UpdateTask,
+    enqueue,
+    key_identifier,
+    key_reference,
+)
 from fhir_burnout.workflow import (
     CURRENT,
     Definitions,
@@ -223,7 +231,7 @@ class _Writes:
     practice: str | None
 
     def queue(
-        self, db: Session, kind: str, operations: list[dict[str, Any]], who: str | None,
+        self, db: Session, kind: str, operations: list[Operation], who: str | None,
         now: datetime,
     ) -> None:  # fmt: skip
         """Queue ``operations`` in the caller's transaction, made by ``who`` (None: the app)."""
@@ -259,8 +267,7 @@ class _Writes:
         resource["subject"] = {"reference": f"Patient/{self.patient}"}
         if self.practice and not resource.get("performer"):
             resource["performer"] = [{"reference": self.practice}]
-        self.queue(db, "referral", [{"op": "create", "key": key, "resource": resource}],
-                   None, now)  # fmt: skip
+        self.queue(db, "referral", [Create(key, resource)], None, now)
 
     def status(
         self,
@@ -305,8 +312,7 @@ class _Writes:
             task["requester"] = {"reference": str(requester["reference"])}
         if self.practice:
             task["owner"] = {"reference": self.practice}
-        create = {"op": "create", "key": task_key, "resource": task}
-        self.queue(db, "referral-status", [create], None, now)
+        self.queue(db, "referral-status", [Create(task_key, task)], None, now)
 
 
 def _careplan_output(enrolment: EnrolmentRow) -> dict[str, Any]:
@@ -340,8 +346,10 @@ def report_to_referrer(
         follows = db.scalar(select(EnrolmentRow.follows).where(EnrolmentRow.key == follows))
     keys = db.scalars(select(ReferralRow.key).where(ReferralRow.enrolment_key.in_(chain)))
     why = reason or (TREATMENT_STARTED if status == "in-progress" else PROGRAMME_ENDED)
-    operations = [
-        {"op": "update-task", "key": status_key(key), "status": status, "statusReason": why}
+    operations: list[Operation] = [
+        UpdateTask(
+            status_key(key), status, status_reason=dict(why) if isinstance(why, Mapping) else why
+        )
         for key in keys
     ]
     if operations:

@@ -39,6 +39,7 @@ from fhir_burnout.referral._intake import (
     status_key,
 )
 from fhir_burnout.referral._tables import ACCEPTED, DECLINED, TRIAGE, ReferralRow
+from fhir_burnout.sync import UpdateTask
 from fhir_burnout.workflow import Definitions, EnrolmentRow, enrol, invite
 
 #: Where the triage content lives, under the content root.
@@ -221,10 +222,10 @@ def accept_referral(
     row.enrolment_key = enrolment.key
     if enrolment.track == WAITING_LIST:
         invite(db, enrolment, now=now)
-    change = {
-        "op": "update-task", "key": status_key(row.key), "status": "accepted",
-        "businessStatus": WAITING_LIST_STATUS, "output": [_careplan_output(enrolment)],
-    }  # fmt: skip
+    change = UpdateTask(
+        status_key(row.key), "accepted", output=(_careplan_output(enrolment),),
+        business_status=WAITING_LIST_STATUS,
+    )  # fmt: skip
     _Writes(row.fhir_base, row.patient, row.practice).queue(
         db, "referral-status", [change], by, now
     )
@@ -269,10 +270,10 @@ def decline_referral(
         "coding": [{"system": triage.system, "code": chosen.code, "display": display}],
         "text": f"{display}. {note}" if note else display,
     }
-    change = {
-        "op": "update-task", "key": status_key(row.key), "status": "rejected",
-        "statusReason": status_reason, "businessStatus": DECLINED_STATUS,
-    }  # fmt: skip
+    change = UpdateTask(
+        status_key(row.key), "rejected", status_reason=status_reason,
+        business_status=DECLINED_STATUS,
+    )  # fmt: skip
     writes.queue(db, "referral-status", [change], by, now)
     return row
 

@@ -15,6 +15,17 @@ from fhir_burnout.sync._bundle import (
     moves_forward,
 )
 from fhir_burnout.sync._clients import EhrClients, SessionTokens
+from fhir_burnout.sync._operations import (
+    Create,
+    KoppeltaalResults,
+    KoppeltaalTaskStatus,
+    Operation,
+    OperationError,
+    UpdateCarePlan,
+    UpdateTask,
+    operation_from_json,
+    operations_of,
+)
 from fhir_burnout.sync._outbox import (
     WAITING,
     Agent,
@@ -33,7 +44,11 @@ from fhir_burnout.sync._retries import Retries, error_kind
 from fhir_burnout.sync._tables import DeliveredResource, OutboxEntry, OutboxEvent
 from fhir_burnout.sync._worker import Backoff, NoAuthorisationError, Outcome, Worker, WriteAccess
 
-__all__ = [
+__all__ = [  # ops18: the typed outbox operations (sync._operations)
+    "Create", "KoppeltaalResults", "KoppeltaalTaskStatus", "Operation", "OperationError",
+    "UpdateCarePlan", "UpdateTask", "operation_from_json", "operations_of",
+]  # fmt: skip
+__all__ += [
     "KEY_SYSTEM",
     "WAITING",
     "Agent",

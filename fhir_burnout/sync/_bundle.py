@@ -1,21 +1,20 @@
 """From an outbox entry's operations to one FHIR transaction Bundle, and back.
 
-An entry holds operations:
+An entry holds operations (``sync._operations``, one class per kind):
 
-- ``{"op": "create", "key": K, "resource": {...}}``: the resource carries the identifier
-  :func:`key_identifier` ``(K)`` and is sent as a conditional create
-  (``ifNoneExist: identifier=…``, R4 §3.1.0.8.1), so sending it again finds the first one;
-- ``{"op": "update-task", "key": K, "status": S, "output": [...], "statusReason": "…"}``: the
-  Task created under key K gets status S (and outputs; a statusReason as text or as a
-  CodeableConcept; a ``businessStatus`` text), sent as an update with ``ifMatch``
-  on the version we last saw (R4 §3.1.0.4.1); on 412 the worker reads the Task again and
-  applies the change to what is there now, if it still moves the Task forward. With
-  ``"from": F`` (a care professional resuming what they paused, which moves the Task back
-  from on-hold) it is applied only while the EHR still has the Task at F;
-- ``{"op": "update-careplan", "key": K, "status": S, "from": F, "extension": [...]}``: the
-  same for the CarePlan of an enrolment (paused, resumed, completed, stopped, with our
-  extension saying why it ended); a completed or revoked CarePlan is never changed again,
-  and ``from`` works as for a Task. ``statusReason`` is a text or a CodeableConcept.
+- :class:`Create`: the resource carries the identifier :func:`key_identifier` ``(K)`` and is
+  sent as a conditional create (``ifNoneExist: identifier=…``, R4 §3.1.0.8.1), so sending
+  it again finds the first one;
+- :class:`UpdateTask`: the Task created under key K gets status S (and outputs; a
+  statusReason as text or as a CodeableConcept; a ``businessStatus`` text), sent as an
+  update with ``ifMatch`` on the version we last saw (R4 §3.1.0.4.1); on 412 the worker
+  reads the Task again and applies the change to what is there now, if it still moves the
+  Task forward. With ``came_from`` F (a care professional resuming what they paused, which
+  moves the Task back from on-hold) it is applied only while the EHR still has the Task at F;
+- :class:`UpdateCarePlan`: the same for the CarePlan of an enrolment (paused, resumed,
+  completed, stopped, with our extension saying why it ended); a completed or revoked
+  CarePlan is never changed again, and ``came_from`` works as for a Task;
+- the Koppeltaal kinds go only to a Koppeltaal domain (``koppeltaal._outbox``).
 
 References between resources are written ``urn:uuid:K``: inside one Bundle the server
 resolves them (R4 §3.1.0.11.2), to resources delivered earlier we resolve them here. Each
@@ -29,7 +28,9 @@ import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, assert_never
+
+from fhir_burnout.sync._operations import UpdateCarePlan, UpdateTask
 
 #: The identifier system of write keys (UUIDs). Not "urn:ietf:rfc:3986" with "urn:uuid:K":
 #: servers resolving a transaction rewrite every string equal to an entry's fullUrl (Medplum
@@ -126,30 +127,29 @@ def resolve(value: Any, local: set[str], known: Mapping[str, Known]) -> Any:
 
 
 def apply_task_change(
-    task: Mapping[str, Any], change: Mapping[str, Any], now: datetime
+    task: Mapping[str, Any], change: UpdateTask, now: datetime
 ) -> dict[str, Any] | None:
     """The Task with our change applied, or None when it is already there or no longer makes
     sense (the status only moves forward: a Task cancelled in the EHR stays cancelled)."""
-    target = str(change["status"])
+    target = change.status
     current = str(task.get("status"))
-    outputs = list(change.get("output", []) or [])
-    missing = [o for o in outputs if o not in (task.get("output") or [])]
+    missing = [o for o in change.output if o not in (task.get("output") or [])]
     if current == target and not missing:
         return None  # delivered before (perhaps the answer to our request was lost)
-    if current != target and not _may_move(current, target, change.get("from")):
+    if current != target and not _may_move(current, target, change.came_from):
         return None
     new = copy.deepcopy(dict(task))
     new["status"] = target
     new["lastModified"] = now.isoformat(timespec="seconds")
     if missing:
         new["output"] = [*(new.get("output") or []), *missing]
-    reason = change.get("statusReason")
+    reason = change.status_reason
     if isinstance(reason, Mapping):
         new["statusReason"] = copy.deepcopy(dict(reason))
     elif reason:
-        new["statusReason"] = {"text": str(reason)}
-    if change.get("businessStatus"):
-        new["businessStatus"] = {"text": str(change["businessStatus"])}
+        new["statusReason"] = {"text": reason}
+    if change.business_status:
+        new["businessStatus"] = {"text": change.business_status}
     period = new.setdefault("executionPeriod", {})
     if target == "in-progress":
         period.setdefault("start", new["lastModified"])
@@ -159,7 +159,7 @@ def apply_task_change(
     return new
 
 
-def _may_move(current: str, target: str, expected: Any) -> bool:
+def _may_move(current: str, target: str, expected: str | None) -> bool:
     if expected is not None:  # back from where we put it (a resume): only if it is still there
         return current == expected and current not in TERMINAL_TASK_STATUSES
     return moves_forward(current, target)
@@ -170,19 +170,19 @@ TERMINAL_CAREPLAN_STATUSES = frozenset({"completed", "revoked", "entered-in-erro
 
 
 def apply_careplan_change(
-    careplan: Mapping[str, Any], change: Mapping[str, Any], now: datetime
+    careplan: Mapping[str, Any], change: UpdateCarePlan, now: datetime
 ) -> dict[str, Any] | None:
     """The CarePlan with its new status, or None when it has it already, has ended (completed,
     revoked) or, with ``from``, is no longer at the status we put it in."""
-    target, current = str(change["status"]), str(careplan.get("status"))
-    expected = change.get("from")
+    target, current = change.status, str(careplan.get("status"))
+    expected = change.came_from
     if current == target or current in TERMINAL_CAREPLAN_STATUSES:
         return None
     if expected is not None and current != expected:
         return None
     new = copy.deepcopy(dict(careplan))
     new["status"] = target
-    for extension in change.get("extension", []) or []:  # why it ended: ours, once
+    for extension in change.extension:  # why it ended: ours, once
         kept = [e for e in new.get("extension", []) if e.get("url") != extension["url"]]
         new["extension"] = [*kept, dict(extension)]
     if target in TERMINAL_CAREPLAN_STATUSES:
@@ -190,11 +190,18 @@ def apply_careplan_change(
     return new
 
 
-#: What an update operation changes, and how.
-UPDATES = {
-    "update-task": ("Task", apply_task_change),
-    "update-careplan": ("CarePlan", apply_careplan_change),
-}
+def apply_update(
+    resource: Mapping[str, Any], change: UpdateTask | UpdateCarePlan, now: datetime
+) -> dict[str, Any] | None:
+    """The resource with the update applied (see :func:`apply_task_change` and
+    :func:`apply_careplan_change`), or None when it changes nothing."""
+    match change:
+        case UpdateTask():
+            return apply_task_change(resource, change, now)
+        case UpdateCarePlan():
+            return apply_careplan_change(resource, change, now)
+        case _:
+            assert_never(change)
 
 
 def provenance(

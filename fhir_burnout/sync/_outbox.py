@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, aliased
 
 from fhir_burnout.db import is_postgresql
 from fhir_burnout.errors import FhirBurnoutError
+from fhir_burnout.sync._operations import Operation
 from fhir_burnout.sync._tables import OutboxEntry, OutboxEvent
 
 PENDING, LEASED, DELIVERED, DEAD = "pending", "leased", "delivered", "dead"
@@ -113,7 +114,7 @@ def enqueue(
     fhir_base: str,
     partition: str,
     kind: str,
-    operations: Sequence[dict[str, Any]],
+    operations: Sequence[Operation],
     agent: Agent,
     now: datetime | None = None,
 ) -> str:
@@ -129,7 +130,7 @@ def enqueue(
         "kind": kind,
         "payload": json.dumps(
             {
-                "operations": list(operations),
+                "operations": [op.to_json() for op in operations],
                 "agent": {"who": agent.who, "onBehalfOf": agent.on_behalf_of},
                 "recorded": now.isoformat(timespec="seconds"),
             },

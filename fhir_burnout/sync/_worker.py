@@ -10,6 +10,9 @@ Outcome per attempt:
   after the ``Retry-After`` the EHR asked for;
 - any other 4xx (400 and 422 with an OperationOutcome, 403, 404): a dead letter with the
   EHR's message, until a person requeues it (``fhir-burnout sync retry ID``);
+- an entry this version cannot read (an unknown operation, a missing field), or one that
+  does not go to this kind of EHR: a dead letter saying which operation and why
+  (``sync._operations``), sent nowhere;
 - no authorisation to write with (the EHR's authorization server refuses the worker, or
   the person whose action caused the write has no authorisation left): tried again later,
   the entry marked with why it waits (``waiting_for``), which ``sync status`` and the
@@ -27,9 +30,9 @@ import re
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, assert_never
 
 import requests
 from sqlalchemy import select
@@ -42,12 +45,22 @@ from fhir_burnout.fhir import FhirClient
 from fhir_burnout.smart_launch import TokenRequestError
 from fhir_burnout.sync._bundle import (
     KEY_SYSTEM,
-    UPDATES,
     Known,
     Waiting,
+    apply_update,
     provenance,
     referenced_keys,
     resolve,
+)
+from fhir_burnout.sync._operations import (
+    Create,
+    KoppeltaalResults,
+    KoppeltaalTaskStatus,
+    Operation,
+    OperationError,
+    UpdateCarePlan,
+    UpdateTask,
+    operations_of,
 )
 from fhir_burnout.sync._outbox import (
     Claimed,
@@ -199,6 +212,8 @@ class Worker:
             outcome = (deliver or self.deliver)(entry)
         except Waiting as waiting:
             outcome = Outcome("retry", str(waiting))
+        except OperationError as error:  # before FhirBurnoutError: no try will do better
+            outcome = Outcome("dead", f"the entry cannot be delivered: {error}")
         except FhirServerError as error:
             outcome = _classify(error)
         except NoAuthorisationError as error:
@@ -236,19 +251,22 @@ class Worker:
 
     def deliver(self, entry: Claimed) -> Outcome:
         """Send the entry's transaction with the access its EHR takes writes with."""
+        operations = operations_of(entry.payload)  # read first: no token for what cannot go
         if self.access_for is None:
-            return self._deliver(entry, WriteAccess(self.client_for(entry.fhir_base)))
+            access = WriteAccess(self.client_for(entry.fhir_base))
+            return self._deliver(entry, operations, access)
         access = self.access_for(entry)
         try:
-            return self._deliver(entry, access)
+            return self._deliver(entry, operations, access)
         finally:
             if access.close:
                 access.client.close()
 
-    def _deliver(self, entry: Claimed, access: WriteAccess) -> Outcome:
+    def _deliver(
+        self, entry: Claimed, operations: tuple[Operation, ...], access: WriteAccess
+    ) -> Outcome:
         """Send the entry's transaction; on 412, read the Tasks again and retry."""
         client = access.client
-        operations: list[dict[str, Any]] = entry.payload["operations"]
         stale: set[str] = set()
         notes: list[str] = []
         for _round in range(CONFLICT_ROUNDS):
@@ -273,10 +291,10 @@ class Worker:
             )
         return Outcome("retry", "the Tasks kept changing in the EHR", 412)
 
-    def _known(self, fhir_base: str, operations: list[dict[str, Any]]) -> dict[str, Known]:
-        created = {op["key"] for op in operations if op["op"] == "create"}
-        keys = {op["key"] for op in operations if op["op"] != "create"}
-        keys |= referenced_keys(operations) - created
+    def _known(self, fhir_base: str, operations: tuple[Operation, ...]) -> dict[str, Known]:
+        created = {op.key for op in operations if isinstance(op, Create)}
+        keys = {op.key for op in operations if not isinstance(op, Create)}
+        keys |= referenced_keys([op.to_json() for op in operations]) - created
         if not keys:
             return {}  # only new resources that refer to each other: nothing to look up
         with Session(self.engine) as db:
@@ -297,66 +315,41 @@ class Worker:
         self,
         entry: Claimed,
         client: FhirClient,
-        operations: list[dict[str, Any]],
+        operations: tuple[Operation, ...],
         known: dict[str, Known],
         stale: set[str],
         *,
         with_provenance: bool = True,
     ) -> tuple[dict[str, Any], list[tuple[str, str, dict[str, Any]]], list[str]]:
-        local = {op["key"] for op in operations if op["op"] == "create"}
+        local = {op.key for op in operations if isinstance(op, Create)}
         entries: list[dict[str, Any]] = []
         plan: list[tuple[str, str, dict[str, Any]]] = []
         targets: list[dict[str, str]] = []
         skipped: list[str] = []
         now = self.clock()
         for op in operations:
-            key = op["key"]
-            if op["op"] == "create":
-                resource = resolve(op["resource"], local, known)
-                kind = resource["resourceType"]
-                entries.append(
-                    {
-                        "fullUrl": f"urn:uuid:{key}",
-                        "resource": resource,
-                        "request": {
-                            "method": "POST",
-                            "url": kind,
-                            "ifNoneExist": f"identifier={KEY_SYSTEM}|{key}",
-                        },
-                    }
-                )
-                plan.append(("create", key, resource))
-                targets.append({"reference": f"urn:uuid:{key}"})
-                continue
-            if key not in known:
-                raise Waiting(key)
-            kind, apply = UPDATES[op["op"]]
-            current, version = known[key].resource, known[key].version_id
-            if current is None or key in stale:
-                current = client.read(kind, known[key].fhir_id)
-                version = current.get("meta", {}).get("versionId")
-            change = resolve({k: v for k, v in op.items() if k != "op"}, local, known)
-            updated = apply(current, change, now)
-            if updated is None:
-                skipped.append(
-                    f"{kind} {current['id']} is {current.get('status')} in the EHR; "
-                    f"{op['status']} not applied"
-                    if current.get("status") != op["status"]
-                    else f"{kind} {current['id']} was {op['status']} already"
-                )
-                continue
-            request: dict[str, Any] = {"method": "PUT", "url": f"{kind}/{current['id']}"}
-            if version:
-                request["ifMatch"] = f'W/"{version}"'
-            entries.append(
-                {
-                    "fullUrl": f"{client.base_url}/{kind}/{current['id']}",
-                    "resource": updated,
-                    "request": request,
-                }
-            )
-            plan.append(("update", key, updated))
-            targets.append({"reference": f"{kind}/{current['id']}"})
+            match op:
+                case Create():
+                    resource = resolve(op.resource, local, known)
+                    entries.append(_create_entry(op.key, resource))
+                    plan.append(("create", op.key, resource))
+                    targets.append({"reference": f"urn:uuid:{op.key}"})
+                case UpdateTask() | UpdateCarePlan():
+                    current, version = _current(client, op, known, stale)
+                    updated = apply_update(current, _resolved(op, local, known), now)
+                    if updated is None:
+                        skipped.append(_not_applied(op, current))
+                        continue
+                    entries.append(_update_entry(client.base_url, op.RESOURCE, updated, version))
+                    plan.append(("update", op.key, updated))
+                    targets.append({"reference": f"{op.RESOURCE}/{current['id']}"})
+                case KoppeltaalTaskStatus() | KoppeltaalResults():
+                    # Queued for a Koppeltaal domain (whose mode changed since, say): kept
+                    # as a dead letter saying so, not sent.
+                    raise OperationError(f"{op.OP} goes only to a Koppeltaal domain, and "
+                                         f"{entry.fhir_base} is not one")  # fmt: skip
+                case _:
+                    assert_never(op)
         if entries and with_provenance:
             agent = entry.payload.get("agent", {})
             recorded = entry.payload.get("recorded") or now.isoformat(timespec="seconds")
@@ -373,6 +366,64 @@ class Worker:
             )
         bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
         return bundle, plan, skipped
+
+
+def _create_entry(key: str, resource: dict[str, Any]) -> dict[str, Any]:
+    """A conditional create on the write key (R4 §3.1.0.8.1), referable as urn:uuid:key."""
+    return {
+        "fullUrl": f"urn:uuid:{key}",
+        "resource": resource,
+        "request": {
+            "method": "POST",
+            "url": resource["resourceType"],
+            "ifNoneExist": f"identifier={KEY_SYSTEM}|{key}",
+        },
+    }
+
+
+def _current(
+    client: FhirClient, op: UpdateTask | UpdateCarePlan, known: dict[str, Known], stale: set[str]
+) -> tuple[dict[str, Any], str | None]:
+    """The resource an update changes, as the EHR has it, and its version: our copy, or read
+    again when we keep none or it changed meanwhile (a 412)."""
+    if op.key not in known:
+        raise Waiting(op.key)
+    current, version = known[op.key].resource, known[op.key].version_id
+    if current is None or op.key in stale:
+        current = client.read(op.RESOURCE, known[op.key].fhir_id)
+        version = current.get("meta", {}).get("versionId")
+    return current, version
+
+
+def _not_applied(op: UpdateTask | UpdateCarePlan, current: dict[str, Any]) -> str:
+    """What the entry's events say of an update that changes nothing."""
+    what = f"{op.RESOURCE} {current['id']}"
+    if current.get("status") != op.status:
+        return f"{what} is {current.get('status')} in the EHR; {op.status} not applied"
+    return f"{what} was {op.status} already"
+
+
+def _update_entry(
+    base_url: str, kind: str, updated: dict[str, Any], version: str | None
+) -> dict[str, Any]:
+    """An update with ``ifMatch`` on the version we saw (R4 §3.1.0.4.1)."""
+    request: dict[str, Any] = {"method": "PUT", "url": f"{kind}/{updated['id']}"}
+    if version:
+        request["ifMatch"] = f'W/"{version}"'
+    return {
+        "fullUrl": f"{base_url}/{kind}/{updated['id']}",
+        "resource": updated,
+        "request": request,
+    }
+
+
+def _resolved(
+    op: UpdateTask | UpdateCarePlan, local: set[str], known: dict[str, Known]
+) -> UpdateTask | UpdateCarePlan:
+    """The update with its references (a Task's outputs) resolved for this Bundle."""
+    if isinstance(op, UpdateTask):
+        return replace(op, output=tuple(resolve(list(op.output), local, known)))
+    return replace(op, extension=tuple(resolve(list(op.extension), local, known)))
 
 
 def _classify(error: FhirServerError) -> Outcome:

@@ -25,12 +25,11 @@ from fhir_burnout.koppeltaal import (
     audit,
     domain_id,
     from_headers,
-    new_id,
     notify_token_ok,
+    queue_audit_event,
     want_poll,
 )
 from fhir_burnout.settings import Settings
-from fhir_burnout.sync import Agent, enqueue
 from fhir_burnout.web._context import app_context
 from fhir_burnout.web._csrf import csrf_exempt
 from fhir_burnout.web._outcomes import (
@@ -78,13 +77,7 @@ def notify() -> Response:
             ids=TraceIds(trace.trace_id, trace.cause, request.headers.get("X-Correlation-Id")),
             now=now,
         )  # fmt: skip
-        key = new_id()
-        enqueue(
-            db, fhir_base=fhir_base, partition=f"{fhir_base}#koppeltaal-audit",
-            kind="koppeltaal-receive", operations=[{"op": "create", "key": key,
-                                                    "resource": event}],
-            agent=Agent(), now=now,
-        )  # fmt: skip
+        queue_audit_event(db, fhir_base, event, kind="koppeltaal-receive", now=now)
     ok = {
         "resourceType": "OperationOutcome",
         "issue": [{"severity": "information", "code": "informational",

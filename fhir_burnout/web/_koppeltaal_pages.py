@@ -47,6 +47,7 @@ from fhir_burnout.koppeltaal import (
     hti_trace_id,
     koppeltaal_ehr,
     koppeltaal_token_source,
+    queue_audit_event,
     queue_task_status,
     resolve_launch,
     take_task,
@@ -64,7 +65,6 @@ from fhir_burnout.smart_launch import (
     TrustedEhr,
     UntrustedIssuerError,
 )
-from fhir_burnout.sync import Agent, enqueue
 from fhir_burnout.web._context import app_context
 from fhir_burnout.web._csrf import csrf_exempt
 from fhir_burnout.web._launch import _browser_id, person_name, sign_in
@@ -74,9 +74,6 @@ from fhir_burnout.web._sessions import SESSION_MAX, SessionStore
 
 bp = Blueprint("koppeltaal", __name__, url_prefix="/koppeltaal")
 log = logging.getLogger(__name__)
-#: Where the AuditEvents of one domain queue: apart from the patients' writes, so a refused
-#: launch (with no patient known) has a place too, and no patient waits on an audit.
-AUDIT_PARTITION = "{fhir_base}#koppeltaal-audit"
 
 
 @dataclass(frozen=True)
@@ -135,24 +132,11 @@ def _audit(
             description=failure.description, expected=failure.outcome == "4",
             task_id=task_id, ids=ids, now=now,
         )  # fmt: skip
-    operation = {"op": "create", "key": str(uuid.uuid4()), "resource": event}
-
-    def queue(into: Session) -> None:
-        enqueue(
-            into,
-            fhir_base=ehr.fhir_base,
-            partition=AUDIT_PARTITION.format(fhir_base=ehr.fhir_base),
-            kind="koppeltaal-audit",
-            operations=[operation],
-            agent=Agent(),
-            now=now,
-        )
-
     if db is not None:
-        queue(db)
+        queue_audit_event(db, ehr.fhir_base, event, kind="koppeltaal-audit", now=now)
         return
     with Session(app_context().engine) as own, own.begin():
-        queue(own)
+        queue_audit_event(own, ehr.fhir_base, event, kind="koppeltaal-audit", now=now)
 
 
 @bp.post("/launch")

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from fhir_burnout.questionnaire import Signal
-from fhir_burnout.sync import key_identifier, key_reference
+from fhir_burnout.sync import Create, key_identifier, key_reference
 from fhir_burnout.workflow._changes import _change
 from fhir_burnout.workflow._definitions import Definitions
 from fhir_burnout.workflow._errors import NotFoundError
@@ -94,7 +94,7 @@ def submit_response(
     # Sent: the draft goes (one statement, whether or not there was one).
     db.execute(_DELETE_DRAFT, {"task": task.key})
     output = [_response_output(key)]
-    extra = [{"op": "create", "key": key, "resource": resource}]
+    extra = [Create(key, resource)]
     for signal in signals:
         extra.append(
             _signal_task(db, task, signal, about=key, response=key, owner=safety_owner, now=now)
@@ -141,7 +141,7 @@ def add_response(
             raise NotFoundError(f"response {key} belongs to another Task")
         return key
     resource = _keep_response(db, task, response, key, who=who, scores=(), now=now)
-    create = {"op": "create", "key": key, "resource": resource}
+    create = Create(key, resource)
     queue_writes(db, task.enrolment, "response", [create], who, now=now)
     return key
 

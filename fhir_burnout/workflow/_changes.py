@@ -14,7 +14,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from fhir_burnout.sync import key_identifier, key_reference
+from fhir_burnout.sync import Create, Operation, UpdateTask, key_identifier, key_reference
 from fhir_burnout.workflow._apply import SDC_TEMP
 from fhir_burnout.workflow._definitions import Definitions, _dependencies, _repeat
 from fhir_burnout.workflow._errors import EnrolmentStateError, NotFoundError, TaskChangedError
@@ -97,7 +97,7 @@ def _change(
     reason: str | None = None,
     output: list[dict[str, Any]] | None = None,
     output_key: str | None = None,
-    extra: Sequence[dict[str, Any]] = (),
+    extra: Sequence[Operation] = (),
     now: datetime | None = None,
 ) -> TaskRow:
     now = _now(now)
@@ -122,11 +122,7 @@ def _change(
         held[task.key] = (task, status)  # a further change in this transaction starts here
     for name, value in changed.items():
         set_committed_value(task, name, value)
-    change: dict[str, Any] = {"op": "update-task", "key": task.key, "status": status}
-    if reason:
-        change["statusReason"] = reason
-    if output:
-        change["output"] = output
+    change = UpdateTask(task.key, status, tuple(output or ()), reason or None)
     operations = [*extra, change, *_follow_up(db, definitions, enrolment, task, now)]
     queue_writes(db, enrolment, "task-status", operations, who, now=now)
     return task
@@ -144,9 +140,9 @@ _UPDATE_TASK_IF = _UPDATE_TASK.where(_TASK_TABLE.c.status == bindparam("seen"))
 
 def _follow_up(
     db: Session, definitions: Definitions, enrolment: EnrolmentRow, task: TaskRow, now: datetime
-) -> list[dict[str, Any]]:
+) -> list[Operation]:
     """What the rules do after a change: ready Tasks, opened phases, next week's check-in."""
-    operations: list[dict[str, Any]] = []
+    operations: list[Operation] = []
     plan = definitions.by_canonical[enrolment.plan_definition]
     repeat = _repeat(plan, task.action_id) if task.status == "completed" else {}
     if repeat and (next_time := _next_time(db, enrolment, task, repeat, now)) is not None:
@@ -162,7 +158,7 @@ def _follow_up(
     for key in _apply_progress(db, enrolment, plan, now, facts):
         changed = db.get(TaskRow, key)
         assert changed is not None  # just changed, in this transaction
-        operations.append({"op": "update-task", "key": key, "status": changed.status})
+        operations.append(UpdateTask(key, changed.status))
     # The rules never move the care professional's Tasks, so the facts still hold for them.
     operations += _unlock_requests(db, enrolment, plan, now, facts)
     return operations
@@ -170,7 +166,7 @@ def _follow_up(
 
 def _next_time(
     db: Session, enrolment: EnrolmentRow, done: TaskRow, repeat: Mapping[str, Any], now: datetime
-) -> dict[str, Any] | None:
+) -> Create | None:
     """A new Task for the next time of a repeating action, or None when its ``count`` is
     reached. A weekly measure is ready from a week after the last; a daily diary at once
     (its own date question says which day it is about, so a missed day can be caught up)."""
@@ -227,7 +223,7 @@ def _next_time(
     }
     if start is not None:
         resource["restriction"] = {"period": {"start": start.isoformat()}}
-    return {"op": "create", "key": key, "resource": resource}
+    return Create(key, resource)
 
 
 def unlock_phase(
@@ -255,11 +251,11 @@ def unlock_phase(
     plan = definitions.by_canonical[enrolment.plan_definition]
     changed = _apply_progress(db, enrolment, plan, now)
     statuses = {t.key: t.status for t in enrolment.tasks}
-    operations = [{"op": "update-task", "key": k, "status": statuses[k]} for k in changed]
+    operations: list[Operation] = [UpdateTask(k, statuses[k]) for k in changed]
     for request in enrolment.tasks:
         if request.action_id == f"unlock:{phase_code}" and request.status == "requested":
             request.status, request.updated_at = "completed", now
-            operations.append({"op": "update-task", "key": request.key, "status": "completed"})
+            operations.append(UpdateTask(request.key, "completed"))
     if operations:
         queue_writes(db, enrolment, "phase-unlocked", operations, by, now=now)
     return phase

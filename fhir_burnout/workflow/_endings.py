@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.questionnaire import localized
+from fhir_burnout.sync import Operation, UpdateTask
 from fhir_burnout.workflow._apply import measures_until
 from fhir_burnout.workflow._changes import _next_time
 from fhir_burnout.workflow._definitions import Definitions, _repeat
@@ -193,17 +194,14 @@ def end_measures(
     return closed
 
 
-def _cancel_repeating(tasks: Sequence[TaskRow], now: datetime) -> list[dict[str, Any]]:
-    operations: list[dict[str, Any]] = []
+def _cancel_repeating(tasks: Sequence[TaskRow], now: datetime) -> list[Operation]:
+    operations: list[Operation] = []
     for task in tasks:
         if task.action_id.endswith(_WEEKLY) and task.status in ("ready", "in-progress"):
             check_transition(task.status, "cancelled", "practitioner")
             task.status, task.updated_at = "cancelled", now
             task.status_reason = _ENDED
-            operations.append(
-                {"op": "update-task", "key": task.key, "status": "cancelled",
-                 "statusReason": _ENDED}
-            )  # fmt: skip
+            operations.append(UpdateTask(task.key, "cancelled", status_reason=_ENDED))
     return operations
 
 
@@ -232,7 +230,7 @@ def extend_measures(
         raise EnrolmentStateError("only an active track with a duration can be extended")
     start = max(now.date(), enrolment.measures_until + timedelta(days=1))
     enrolment.measures_until = measures_until(plan, start)
-    operations: list[dict[str, Any]] = []
+    operations: list[Operation] = []
     weekly = [t for t in enrolment.tasks if t.action_id.endswith(_WEEKLY)]
     if weekly and not any(t.status in ("ready", "in-progress") for t in weekly):
         last = max(weekly, key=lambda t: t.position)  # the check-ins start again next week
@@ -242,7 +240,7 @@ def extend_measures(
     for task in enrolment.tasks:
         if task.action_id == MEASURES_END and task.status in ("requested", "ready"):
             task.status, task.updated_at = "completed", now
-            operations.append({"op": "update-task", "key": task.key, "status": "completed"})
+            operations.append(UpdateTask(task.key, "completed"))
     if operations:
         queue_writes(db, enrolment, "measures-extended", operations, by, now=now)
     return enrolment

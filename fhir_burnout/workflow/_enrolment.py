@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from fhir_burnout.sync import key_reference
+from fhir_burnout.sync import Create, Operation, key_reference
 from fhir_burnout.workflow._apply import Application, apply_plan, measures_until
 from fhir_burnout.workflow._changes import _apply_progress, _task_facts
 from fhir_burnout.workflow._definitions import Definitions
@@ -146,7 +146,7 @@ def _enrolment_writes(  # noqa: PLR0917 - what enrol has at hand, passed on
     now: datetime,
     follows: EnrolmentRow | None,
     rg_author: str | None,
-) -> list[dict[str, Any]]:
+) -> list[Operation]:
     """The creates for the EHR: CarePlan, RequestGroup and each Task as the rules left it,
     and the care professional's unlock requests when the enrolment carries on another."""
     rows = {t.key: t for t in enrolment.tasks}
@@ -156,9 +156,9 @@ def _enrolment_writes(  # noqa: PLR0917 - what enrol has at hand, passed on
     group = dict(applied.request_group)
     if rg_author is None:
         group.pop("author", None)
-    operations: list[dict[str, Any]] = [
-        {"op": "create", "key": applied.key, "resource": careplan},
-        {"op": "create", "key": applied.request_group_key, "resource": group},
+    operations: list[Operation] = [
+        Create(applied.key, careplan),
+        Create(applied.request_group_key, group),
     ]
     for task in applied.tasks:
         row = rows[task.key]
@@ -167,7 +167,7 @@ def _enrolment_writes(  # noqa: PLR0917 - what enrol has at hand, passed on
             resource["statusReason"] = {"text": _CARRIED}
             if row.output_key:
                 resource["output"] = [_response_output(row.output_key)]
-        operations.append({"op": "create", "key": task.key, "resource": resource})
+        operations.append(Create(task.key, resource))
     if follows is not None:
         facts = _task_facts(db, enrolment)
         operations += _unlock_requests(db, enrolment, plan, now, facts)

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from fhir_burnout.sync import key_identifier, key_reference
+from fhir_burnout.sync import Create, UpdateTask, key_identifier, key_reference
 from fhir_burnout.workflow._errors import EnrolmentStateError, NotFoundError
 from fhir_burnout.workflow._outbox import _now, _translated, queue_writes
 from fhir_burnout.workflow._tables import EnrolmentRow, InvitationRow
@@ -75,7 +75,7 @@ def invite(db: Session, enrolment: EnrolmentRow, *, now: datetime | None = None)
     }
     if enrolment.practice:
         task["requester"] = {"reference": enrolment.practice}
-    create = {"op": "create", "key": task_key, "resource": task}
+    create = Create(task_key, task)
     queue_writes(db, enrolment, "invitation", [create], None, now=now)
     db.flush()
     return row
@@ -104,6 +104,6 @@ def accept_invitation(
         raise EnrolmentStateError(f"the programme is {enrolment.status}")
     db.execute(update(InvitationRow).where(InvitationRow.code == row.code).values(accepted_at=now))
     row.accepted_at = now
-    change = {"op": "update-task", "key": row.task_key, "status": "completed"}
+    change = UpdateTask(row.task_key, "completed")
     queue_writes(db, enrolment, "invitation-accepted", [change], f"Patient/{patient}", now=now)
     return row

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from fhir_burnout.sync import Agent, enqueue, key_reference
+from fhir_burnout.sync import Agent, Operation, enqueue, key_reference
 from fhir_burnout.workflow._apply import SDC_TEMP
 from fhir_burnout.workflow._tables import EnrolmentRow
 
@@ -35,7 +35,7 @@ def queue_writes(
     db: Session,
     enrolment: EnrolmentRow,
     kind: str,
-    operations: Sequence[dict[str, Any]],
+    operations: Sequence[Operation],
     who: str | None,
     *,
     now: datetime,

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from fhir_burnout.sync import Operation, UpdateCarePlan, UpdateTask
 from fhir_burnout.workflow._endings import EndingReason
 from fhir_burnout.workflow._errors import EnrolmentStateError, NotFoundError
 from fhir_burnout.workflow._outbox import _now, queue_writes
@@ -43,17 +44,13 @@ def _careplan(
     status: str,
     came_from: str | None = None,
     ending: EndingReason | None = None,
-) -> dict[str, Any]:
-    change: dict[str, Any] = {"op": "update-careplan", "key": enrolment.key, "status": status}
-    if came_from:
-        change["from"] = came_from
+) -> UpdateCarePlan:
+    extension: tuple[dict[str, Any], ...] = ()
     if ending is not None:
         # R4 CarePlan has no element for why it ended: our extension (a StructureDefinition
         # in the package) carries the same CodeableConcept as the Tasks' statusReason.
-        change["extension"] = [
-            {"url": ending.extension_url, "valueCodeableConcept": dict(ending.concept)}
-        ]
-    return change
+        extension = ({"url": ending.extension_url, "valueCodeableConcept": dict(ending.concept)},)
+    return UpdateCarePlan(enrolment.key, status, came_from or None, extension)
 
 
 def pause(
@@ -68,14 +65,13 @@ def pause(
     now = _now(now)
     enrolment = _enrolment(db, enrolment_key, ("active",), "paused")
     enrolment.status = "on-hold"
-    operations = [_careplan(enrolment, "on-hold")]
+    operations: list[Operation] = [_careplan(enrolment, "on-hold")]
     for task in enrolment.tasks:
         if task.kind != "practitioner" and task.status in _OPEN:
             check_transition(task.status, "on-hold", "practitioner")
             task.held_from, task.status, task.updated_at = task.status, "on-hold", now
             task.status_reason = reason
-            change = {"op": "update-task", "key": task.key, "status": "on-hold"}
-            operations.append({**change, "statusReason": reason} if reason else change)
+            operations.append(UpdateTask(task.key, "on-hold", status_reason=reason or None))
     queue_writes(db, enrolment, "paused", operations, by, now=now)
     return enrolment
 
@@ -87,15 +83,13 @@ def resume(
     now = _now(now)
     enrolment = _enrolment(db, enrolment_key, ("on-hold",), "resumed")
     enrolment.status = "active"
-    operations = [_careplan(enrolment, "active", came_from="on-hold")]
+    operations: list[Operation] = [_careplan(enrolment, "active", came_from="on-hold")]
     for task in enrolment.tasks:
         if task.status == "on-hold" and task.held_from is not None:
             check_transition("on-hold", task.held_from, "practitioner")
             task.status, task.held_from, task.updated_at = task.held_from, None, now
             task.status_reason = None
-            operations.append(
-                {"op": "update-task", "key": task.key, "status": task.status, "from": "on-hold"}
-            )
+            operations.append(UpdateTask(task.key, task.status, came_from="on-hold"))
     queue_writes(db, enrolment, "resumed", operations, by, now=now)
     return enrolment
 
@@ -143,17 +137,16 @@ def _end(
     why: dict[str, Any] | str | None = dict(ending.concept) if ending is not None else text
     if ending is not None:
         enrolment.ending_reason = ending.code
-    operations = [_careplan(enrolment, status, ending=ending)]
+    operations: list[Operation] = [_careplan(enrolment, status, ending=ending)]
     for task in enrolment.tasks:
         if task.action_id == MEASURES_END and task.status == "requested":
             # "Finish or extend this track": decided now. (Other to-dos still need doing.)
             task.status, task.updated_at = "completed", now
-            operations.append({"op": "update-task", "key": task.key, "status": "completed"})
+            operations.append(UpdateTask(task.key, "completed"))
         elif task.kind != "practitioner" and task.status in _UNFINISHED:
             check_transition(task.status, "cancelled", "practitioner")
             task.status, task.held_from, task.updated_at = "cancelled", None, now
             task.status_reason = text
-            change = {"op": "update-task", "key": task.key, "status": "cancelled"}
-            operations.append({**change, "statusReason": why} if why else change)
+            operations.append(UpdateTask(task.key, "cancelled", status_reason=why or None))
     queue_writes(db, enrolment, what, operations, by, now=now)
     return enrolment

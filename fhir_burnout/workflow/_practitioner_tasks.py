@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fhir_burnout.questionnaire import Signal
-from fhir_burnout.sync import key_identifier, key_reference
+from fhir_burnout.sync import Create, key_identifier, key_reference
 from fhir_burnout.workflow._definitions import _phase_titles
 from fhir_burnout.workflow._locks import _task
 from fhir_burnout.workflow._outbox import _now, _translated, queue_writes
@@ -50,7 +50,7 @@ def _practitioner_task(
     reason: str | None = None,
     owner: str | None = None,
     details: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> Create:
     """A Task for the care professional: who enrolled the client, else ``owner`` (the
     practice's configured safety owner), else the practice. ``details`` are more Task
     elements (description, input, focus) set on the resource."""
@@ -91,7 +91,7 @@ def _practitioner_task(
     if reason:
         resource["reasonReference"] = key_reference(reason)
     resource.update(details or {})
-    return {"op": "create", "key": key, "resource": resource}
+    return Create(key, resource)
 
 
 def _unlock_requests(
@@ -100,7 +100,7 @@ def _unlock_requests(
     plan: Mapping[str, Any],
     now: datetime,
     facts: Sequence[Any],
-) -> list[dict[str, Any]]:
+) -> list[Create]:
     """Ask the care professional to open a phase once the one before it is done."""
     operations = []
     phases = sorted(enrolment.phases, key=lambda p: p.position)
@@ -135,7 +135,7 @@ MEASURES_ENDED = (
 )
 
 
-def _measures_ended(db: Session, enrolment: EnrolmentRow, now: datetime) -> dict[str, Any] | None:
+def _measures_ended(db: Session, enrolment: EnrolmentRow, now: datetime) -> Create | None:
     """The care professional's Task to close or extend the track, unless one is open."""
     asked = db.scalar(
         select(TaskRow.key).where(
@@ -175,7 +175,7 @@ def _safety_review(
     reason: str | None,
     now: datetime,
     owner: str | None = None,
-) -> dict[str, Any]:
+) -> Create:
     nl, en = (t.format(title=task.title) for t in SAFETY_REVIEW)
     return _practitioner_task(
         db, task.enrolment, action_id=action_id, texts=(nl, en), priority="urgent", now=now,
@@ -192,7 +192,7 @@ def _signal_task(
     response: str | None,
     owner: str | None,
     now: datetime,
-) -> dict[str, Any]:
+) -> Create:
     """One Task for one signal: its rule's priority, the answer or score that raised it
     (Task.input), when (authoredOn), the response (focus and reason) and where to look."""
     rule = signal.rule

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from fhir_burnout.sync import key_identifier, key_reference
+from fhir_burnout.sync import Create, key_identifier, key_reference
 from fhir_burnout.workflow._definitions import Definitions, _repeat
 from fhir_burnout.workflow._enrolment import enrol
 from fhir_burnout.workflow._errors import EnrolmentStateError, NotFoundError
@@ -129,7 +129,7 @@ def add_note(
     }
     if by.startswith(("Practitioner/", "PractitionerRole/")):
         communication["sender"] = {"reference": by}
-    create = {"op": "create", "key": note.key, "resource": communication}
+    create = Create(note.key, communication)
     queue_writes(db, enrolment, "note", [create], by, now=now)
     return note
 
