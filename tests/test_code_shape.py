@@ -63,7 +63,6 @@ NOT_SPLIT_YET = {
     "resources/_content.py load_programme",
     "resources/_validate_content.py _check_file",
     "resources/_validate_content.py check_programme",
-    "settings.py from_mapping",
 }
 
 
