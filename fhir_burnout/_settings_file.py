@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fhir_burnout.errors import ContentError
 
-__all__ = ["check_file"]
+__all__ = ["EhrTable", "SafetyTable", "SettingsFile", "check_file"]
 
 _TEXT = "a string"
 _FLAG = "true or false"
@@ -114,12 +114,12 @@ class SettingsFile(_Table):
     ehr: list[EhrTable] = Field([], description="a list of [[ehr]] tables")
 
 
-def check_file(data: Mapping[str, Any], where: str) -> None:
-    """Refuse a settings file with an unknown key, a missing required key or a value of
-    the wrong type: a :class:`ContentError` naming ``where`` (the file), the key's path
-    (``ehr[1].auth_metod``) and what to write instead."""
+def check_file(data: Mapping[str, Any], where: str) -> SettingsFile:
+    """The file as a typed model; refuses a settings file with an unknown key, a missing
+    required key or a value of the wrong type: a :class:`ContentError` naming ``where`` (the
+    file), the key's path (``ehr[1].auth_metod``) and what to write instead."""
     try:
-        SettingsFile.model_validate(dict(data))
+        return SettingsFile.model_validate(dict(data))
     except ValidationError as exc:
         # The first problem, in the order the models list their keys: one fix at a time,
         # as the hand-written checks after this one report theirs.

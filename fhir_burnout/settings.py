@@ -93,12 +93,12 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from limits import parse_many
 
-from fhir_burnout._settings_file import check_file
+from fhir_burnout._settings_file import EhrTable, SafetyTable, check_file
 from fhir_burnout.errors import ContentError
 from fhir_burnout.smart_launch import (
     MODES,
@@ -342,8 +342,9 @@ class Settings:
     ) -> Settings:
         """Settings from a parsed config (and overrides); ``where`` names the file in errors."""
         env = os.environ if env is None else env
-        # Unknown, missing and mistyped keys first, named with their path (_settings_file).
-        check_file(data, where)
+        # Unknown, missing and mistyped keys first, named with their path (_settings_file);
+        # what follows reads typed values and checks only what they mean.
+        file = check_file(data, where)
 
         def value(key: str) -> str:
             found = env.get(f"FHIR_BURNOUT_{key.upper()}") or data.get(key)
@@ -351,171 +352,203 @@ class Settings:
                 raise ContentError(where, key, "is required")
             return str(found)
 
-        keys_dir = base_dir / str(data.get("keys_dir", "keys"))
-        poll_seconds = data.get("referral_poll_seconds", 300)
-        if isinstance(poll_seconds, bool) or not isinstance(poll_seconds, int | float):
-            raise ContentError(where, "referral_poll_seconds", "must be a number of seconds")
+        keys_dir = base_dir / _given(file.keys_dir, "keys")
+        poll_seconds = _given(file.referral_poll_seconds, 300.0)
         if poll_seconds < 0:
             raise ContentError(where, "referral_poll_seconds", "must be 0 (off) or more")
-        triage = _flag(data, "referral_triage", True, where)
-        ehrs, backends, owners, framers, api_clients = [], [], [], [], []
-        for i, raw in enumerate(data.get("ehr", [])):
-            callers = raw.get("api_clients", [])
-            if not isinstance(callers, list) or not all(
-                isinstance(c, str) and c.strip() for c in callers
-            ):
-                raise ContentError(where, f"ehr[{i}].api_clients", "must be a list of client ids")
-            api_clients += [(str(raw["fhir_base"]).rstrip("/"), c.strip()) for c in callers]
-            if raw.get("safety_owner"):
-                owners.append((str(raw["fhir_base"]).rstrip("/"), str(raw["safety_owner"])))
-            framers += [
-                (str(raw["fhir_base"]).rstrip("/"), origin)
-                for origin in _frame_origins(raw.get("frame_ancestors", []), where, i)
-            ]
-            mode = str(raw.get("mode", "smart"))
-            if mode not in MODES:
-                raise ContentError(where, f"ehr[{i}].mode", f"use one of {MODES}")
-            method = str(raw.get("auth_method", "none"))
-            if method not in AUTH_METHODS:
-                raise ContentError(where, f"ehr[{i}].auth_method", f"use one of {AUTH_METHODS}")
-            private_jwk = None
-            if raw.get("private_key"):
-                key_path = base_dir / str(raw["private_key"])
-                private_jwk = json.loads(key_path.read_text(encoding="utf-8"))
-            elif method == "private_key_jwt":
-                # The app's own current key (fhir-burnout keys), published in its JWKS.
-                private_jwk = current_private_key(keys_dir)
-                if private_jwk is None:
-                    raise ContentError(
-                        where, f"ehr[{i}]", "private_key_jwt needs a key: run fhir-burnout keys"
-                    )
-            offline = raw.get("offline_access")
-            if offline is not None and not isinstance(offline, bool):
-                raise ContentError(where, f"ehr[{i}].offline_access", "must be true or false")
-            ehrs.append(
-                TrustedEhr(
-                    fhir_base=str(raw["fhir_base"]),
-                    client_id=str(raw["client_id"]),
-                    auth_method=cast(AuthMethod, method),
-                    client_secret=raw.get("client_secret"),
-                    private_jwk=private_jwk,
-                    mode=mode,
-                    scopes_practitioner=_scopes(raw, "scopes_practitioner", f"ehr[{i}]"),
-                    scopes_patient=_scopes(raw, "scopes_patient", f"ehr[{i}]"),
-                    offline_access=offline,
-                )
-            )
-            alg = raw.get("koppeltaal_alg")
-            if alg is not None and alg not in KOPPELTAAL_ALGS:
-                raise ContentError(
-                    where, f"ehr[{i}].koppeltaal_alg", f"use one of {KOPPELTAAL_ALGS}"
-                )
-            results = raw.get("koppeltaal_results", False)
-            if not isinstance(results, bool):
-                raise ContentError(where, f"ehr[{i}].koppeltaal_results", "must be true or false")
-            backend_key = None
-            if raw.get("backend_private_key"):
-                key_path = base_dir / str(raw["backend_private_key"])
-                backend_key = json.loads(key_path.read_text(encoding="utf-8"))
-            backend_key = backend_key or current_private_key(keys_dir)
-            # Without a key the worker cannot use Backend Services, so a SMART EHR gets the
-            # people's own authorisation by default; a Koppeltaal domain has only backend
-            # writes (its module key: koppeltaal/), and says so when the key is missing.
-            by_user = not backend_key and mode == "smart"
-            writes = str(raw.get("writes") or ("user" if by_user else "backend"))
-            if writes not in WRITES or (writes == "user" and mode != "smart"):
-                raise ContentError(
-                    where, f"ehr[{i}].writes",
-                    f"use one of {WRITES} (user only with mode = \"smart\")",
-                )  # fmt: skip
-            if writes == "user":
-                ehrs[-1] = replace(ehrs[-1], user_writes=True)
-            backends.append(
-                Backend(
-                    fhir_base=str(raw["fhir_base"]).rstrip("/"),
-                    client_id=str(raw.get("backend_client_id") or raw["client_id"]),
-                    private_jwk=backend_key,
-                    scope=str(raw.get("backend_scope", "system/*.cruds")),
-                    practice=raw.get("practice"),
-                    mode=mode,
-                    alg=alg,
-                    results=results,
-                    triage=_flag(raw, "referral_triage", triage, f"{where}: ehr[{i}]"),
-                    practice_name=_text(raw, "practice_name"),
-                    practice_phone=_text(raw, "practice_phone"),
-                    writes=writes,
-                )
-            )
+        reader = _EhrReader(where, base_dir, keys_dir, _given(file.referral_triage, True))
+        parts = [reader.read(i, table) for i, table in enumerate(file.ehr)]
+        ehrs = tuple(p.ehr for p in parts)
         return cls(
             base_url=value("base_url").rstrip("/"),
             database_url=env.get("FHIR_BURNOUT_DATABASE_URL")
-            or str(data.get("database_url", "sqlite:///fhir-burnout.db")),
+            or _given(file.database_url, "sqlite:///fhir-burnout.db"),
             secret_key=value("secret_key"),
             token_key=value("token_key"),
-            ehrs=tuple(ehrs),
-            default_ehr=data.get("default_ehr") or (ehrs[0].fhir_base if ehrs else None),
+            ehrs=ehrs,
+            default_ehr=file.default_ehr or (ehrs[0].fhir_base if ehrs else None),
             keys_dir=keys_dir,
-            backends=tuple(backends),
-            content_root=base_dir / str(data["content_root"]) if "content_root" in data else None,
+            backends=tuple(p.backend for p in parts),
+            content_root=base_dir / file.content_root if file.content_root is not None else None,
             referral_poll_seconds=float(poll_seconds),
-            safety_promise=_promise(data.get("safety")),
-            safety_owners=tuple(owners),
-            practice_name=str(data["practice_name"]) if data.get("practice_name") else None,
-            frame_ancestors=tuple(framers),
-            api_clients=tuple(api_clients),
+            safety_promise=_promise(file.safety),
+            safety_owners=tuple(owner for p in parts for owner in p.safety_owners),
+            practice_name=file.practice_name or None,
+            frame_ancestors=tuple(framer for p in parts for framer in p.frame_ancestors),
+            api_clients=tuple(client for p in parts for client in p.api_clients),
             rate_limits=RateLimits.from_mapping(
                 data.get("rate_limit_storage", "memory://"), data.get("rate_limits", {}), where
             ),
-            trusted_proxies=_count(data, "trusted_proxies", 0, where),
-            pending_launches_max=_count(data, "pending_launches_max", 10_000, where),
+            trusted_proxies=_count(file.trusted_proxies, 0, "trusted_proxies", where),
+            pending_launches_max=_count(
+                file.pending_launches_max, 10_000, "pending_launches_max", where
+            ),
         )
 
 
-def _flag(data: Mapping[str, Any], key: str, default: bool, where: str) -> bool:
-    """A true/false setting; anything else stops the app with where it is."""
-    found = data.get(key, default)
-    if not isinstance(found, bool):
-        raise ContentError(where, key, "must be true or false")
-    return found
+_T = TypeVar("_T")
 
 
-def _scopes(data: Mapping[str, Any], key: str, where: str) -> str | None:
+@dataclass(frozen=True)
+class _EhrParts:
+    """What one ``[[ehr]]`` adds to the settings: the EHR the app trusts, how the worker
+    writes to it, and its (fhir_base, value) pairs of owners, framing origins and callers."""
+
+    ehr: TrustedEhr
+    backend: Backend
+    safety_owners: list[tuple[str, str]]
+    frame_ancestors: list[tuple[str, str]]
+    api_clients: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class _EhrReader:
+    """Builds each ``[[ehr]]``'s parts from its validated table, in named steps; each step
+    checks what a value means (a mode, an origin, a key file) and names the key's path."""
+
+    where: str
+    base_dir: Path
+    keys_dir: Path
+    triage: bool  # the top-level referral_triage, each EHR's default
+
+    def read(self, i: int, table: EhrTable) -> _EhrParts:
+        """The parts of ``ehr[i]``, checked in the order the keys are documented."""
+        base = table.fhir_base.rstrip("/")
+        callers = self._api_clients(i, table)
+        owners = [(base, table.safety_owner)] if table.safety_owner else []
+        framers = [
+            (base, origin)
+            for origin in _frame_origins(_given(table.frame_ancestors, []), self.where, i)
+        ]
+        ehr = self._trusted_ehr(i, table)
+        backend = self._backend(i, table, ehr.mode)
+        if backend.writes == "user":
+            ehr = replace(ehr, user_writes=True)
+        return _EhrParts(ehr, backend, owners, framers, [(base, c) for c in callers])
+
+    def _api_clients(self, i: int, table: EhrTable) -> list[str]:
+        """The machine callers' client ids, stripped."""
+        callers = _given(table.api_clients, [])
+        if not all(isinstance(c, str) and c.strip() for c in callers):
+            raise ContentError(self.where, f"ehr[{i}].api_clients", "must be a list of client ids")
+        return [c.strip() for c in callers]
+
+    def _trusted_ehr(self, i: int, table: EhrTable) -> TrustedEhr:
+        """The EHR whose launches the app takes: its mode, client authentication and
+        scopes."""
+        mode = _given(table.mode, "smart")
+        if mode not in MODES:
+            raise ContentError(self.where, f"ehr[{i}].mode", f"use one of {MODES}")
+        method = _given(table.auth_method, "none")
+        if method not in AUTH_METHODS:
+            raise ContentError(self.where, f"ehr[{i}].auth_method", f"use one of {AUTH_METHODS}")
+        private_jwk = None
+        if table.private_key:
+            private_jwk = _jwk(self.base_dir / table.private_key)
+        elif method == "private_key_jwt":
+            # The app's own current key (fhir-burnout keys), published in its JWKS.
+            private_jwk = current_private_key(self.keys_dir)
+            if private_jwk is None:
+                raise ContentError(
+                    self.where, f"ehr[{i}]", "private_key_jwt needs a key: run fhir-burnout keys"
+                )
+        return TrustedEhr(
+            fhir_base=table.fhir_base,
+            client_id=table.client_id,
+            auth_method=cast(AuthMethod, method),
+            client_secret=table.client_secret,
+            private_jwk=private_jwk,
+            mode=mode,
+            scopes_practitioner=_scopes(
+                table.scopes_practitioner, f"ehr[{i}].scopes_practitioner"
+            ),
+            scopes_patient=_scopes(table.scopes_patient, f"ehr[{i}].scopes_patient"),
+            offline_access=table.offline_access,
+        )
+
+    def _backend(self, i: int, table: EhrTable, mode: IntegrationMode) -> Backend:
+        """How the sync worker writes to the EHR: its credentials and the practice."""
+        alg = table.koppeltaal_alg
+        if alg is not None and alg not in KOPPELTAAL_ALGS:
+            raise ContentError(
+                self.where, f"ehr[{i}].koppeltaal_alg", f"use one of {KOPPELTAAL_ALGS}"
+            )
+        backend_key = None
+        if table.backend_private_key:
+            backend_key = _jwk(self.base_dir / table.backend_private_key)
+        backend_key = backend_key or current_private_key(self.keys_dir)
+        # Without a key the worker cannot use Backend Services, so a SMART EHR gets the
+        # people's own authorisation by default; a Koppeltaal domain has only backend
+        # writes (its module key: koppeltaal/), and says so when the key is missing.
+        by_user = not backend_key and mode == "smart"
+        writes = table.writes or ("user" if by_user else "backend")
+        if writes not in WRITES or (writes == "user" and mode != "smart"):
+            raise ContentError(
+                self.where, f"ehr[{i}].writes",
+                f"use one of {WRITES} (user only with mode = \"smart\")",
+            )  # fmt: skip
+        return Backend(
+            fhir_base=table.fhir_base.rstrip("/"),
+            client_id=table.backend_client_id or table.client_id,
+            private_jwk=backend_key,
+            scope=_given(table.backend_scope, "system/*.cruds"),
+            practice=table.practice,
+            mode=mode,
+            alg=alg,
+            results=_given(table.koppeltaal_results, False),
+            triage=_given(table.referral_triage, self.triage),
+            practice_name=_text(table.practice_name),
+            practice_phone=_text(table.practice_phone),
+            writes=writes,
+        )
+
+
+def _given(found: _T | None, default: _T) -> _T:
+    """A setting's value, or ``default`` when the file leaves it out (TOML has no null, so
+    None is always "not written"; a blank string is a value)."""
+    return default if found is None else found
+
+
+def _jwk(path: Path) -> dict[str, Any]:
+    """A JWK from a key file."""
+    return cast(dict[str, Any], json.loads(path.read_text(encoding="utf-8")))
+
+
+def _scopes(found: str | None, key: str) -> str | None:
     """A scope override: space-separated scopes, without the launch context and refresh
     scopes the app adds itself."""
-    found = data.get(key)
     if found is None:
         return None
-    if not isinstance(found, str) or not found.split():
-        raise ContentError("config", f"{where}.{key}", "must be a string of scopes")
+    if not found.split():
+        raise ContentError("config", key, "must be a string of scopes")
     added = [s for s in found.split() if s in ("launch", "launch/patient", "offline_access")]
     if added:
         raise ContentError(
-            "config", f"{where}.{key}",
+            "config", key,
             f"leave out {' '.join(added)}: the app adds the launch context itself, and "
             "offline_access follows the offline_access setting",
         )  # fmt: skip
     return " ".join(found.split())
 
 
-def _count(data: Mapping[str, Any], key: str, default: int, where: str) -> int:
+def _count(found: int | None, default: int, key: str, where: str) -> int:
     """A whole number of 0 or more; anything else stops the app with where it is."""
-    found = data.get(key, default)
-    if isinstance(found, bool) or not isinstance(found, int) or found < 0:
+    found = _given(found, default)
+    if found < 0:
         raise ContentError(where, key, "must be a whole number, 0 or more")
     return found
 
 
-def _text(data: Mapping[str, Any], key: str) -> str | None:
+def _text(found: str | None) -> str | None:
     """An optional text setting (blank counts as not set)."""
-    found = data.get(key)
-    return str(found).strip() or None if found is not None else None
+    return found.strip() or None if found is not None else None
 
 
-def _promise(raw: Any) -> SafetyPromise | None:
+def _promise(table: SafetyTable | None) -> SafetyPromise | None:
     """The [safety] table's promise; None when it is missing (``check_safety`` says so)."""
-    if not isinstance(raw, Mapping):
+    if table is None:
         return None
-    return SafetyPromise(nl=str(raw.get("promise_nl") or ""), en=str(raw.get("promise_en") or ""))
+    return SafetyPromise(nl=table.promise_nl or "", en=table.promise_en or "")
 
 
 #: An origin as CSP's frame-ancestors names one: scheme, host, optional port; nothing else

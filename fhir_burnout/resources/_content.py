@@ -68,7 +68,35 @@ def load_programme(
     """Load the programme under ``root``; returns it with the problems found while loading."""
     root = Path(root)
     file = PROGRAMME_FILE
-    path = root / file
+    data = _read_programme_file(root / file)
+    langs = tuple(str(x) for x in _require(data, "languages", file, ""))
+    if not langs:
+        raise ContentError(file, "languages", "name at least one language")
+    problems: list[Problem] = []
+    phases = [
+        _phase(raw, f"phases[{i}]", langs)
+        for i, raw in enumerate(_require(data, "phases", file, ""))
+    ]
+    tracks = [
+        _track(raw, f"tracks[{i}]", phases, langs)
+        for i, raw in enumerate(_require(data, "tracks", file, ""))
+    ]
+    modules = _load_modules(root, phases, langs, problems)
+    programme = _programme(
+        data, root, version=version, langs=langs, phases=phases, tracks=tracks,
+        modules=modules, problems=problems,
+    )  # fmt: skip
+    expected = programme.url("CodeSystem", "referral-decline-reason")
+    if programme.decline_reasons and _triage_system(root) != expected:
+        problems.append(
+            Problem(TRIAGE_FILE, "system", "is not the package's CodeSystem", f"use {expected}")
+        )
+    return programme, problems
+
+
+def _read_programme_file(path: Path) -> dict[str, Any]:
+    """``programme.yaml`` as a mapping; the one file whose problems stop the loader."""
+    file = PROGRAMME_FILE
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -79,68 +107,80 @@ def load_programme(
         raise ContentError(file, "", f"invalid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ContentError(file, "", "must be a YAML mapping")
+    return data
 
-    langs = tuple(str(x) for x in _require(data, "languages", file, ""))
-    if not langs:
-        raise ContentError(file, "languages", "name at least one language")
-    problems: list[Problem] = []
 
-    phases = []
-    for i, raw in enumerate(_require(data, "phases", file, "")):
-        where = f"phases[{i}]"
-        phases.append(
-            Phase(
-                code=str(_require(raw, "code", file, where)),
-                title=_text(_require(raw, "title", file, where), file, f"{where}.title", langs),
-                description=_text(raw.get("description", ""), file, f"{where}.description", langs),
-                modules=tuple(str(m) for m in raw.get("modules") or ()),
-            )
-        )
-
-    tracks = []
-    for i, raw in enumerate(_require(data, "tracks", file, "")):
-        where = f"tracks[{i}]"
-        track_phases: list[tuple[str, tuple[str, ...]]] = []
-        for phase_code, selection in (raw.get("phases") or {}).items():
-            phase = next((p for p in phases if p.code == phase_code), None)
-            if selection == "all":
-                chosen = phase.modules if phase else ()
-            elif isinstance(selection, list):
-                chosen = tuple(str(m) for m in selection)
-            else:
-                raise ContentError(
-                    file, f"{where}.phases.{phase_code}", "must be 'all' or a list of modules"
-                )
-            track_phases.append((str(phase_code), chosen))
-        measures = []
-        for j, m in enumerate(raw.get("measures") or ()):
-            at = m.get("at", [])
-            measures.append(
-                Measure(
-                    questionnaire=str(
-                        _require(m, "questionnaire", file, f"{where}.measures[{j}]")
-                    ),
-                    at=(str(at),) if isinstance(at, str) else tuple(str(a) for a in at),
-                )
-            )
-        tracks.append(
-            Track(
-                code=str(_require(raw, "code", file, where)),
-                title=_text(_require(raw, "title", file, where), file, f"{where}.title", langs),
-                description=_text(raw.get("description", ""), file, f"{where}.description", langs),
-                unlock=str(raw.get("unlock", "practitioner")),
-                phases=tuple(track_phases),
-                measures=tuple(measures),
-                weeks=_weeks(raw.get("duration"), file, f"{where}.duration"),
-            )
-        )
-
-    modules = _load_modules(root, phases, langs, problems)
-    questionnaires = tuple(
-        (p.stem, _rel(root, p)) for p in sorted((root / "questionnaires").glob("*.json"))
+def _phase(raw: dict[str, Any], where: str, langs: tuple[str, ...]) -> Phase:
+    """One of ``phases``: its code, title, description and modules."""
+    file = PROGRAMME_FILE
+    return Phase(
+        code=str(_require(raw, "code", file, where)),
+        title=_text(_require(raw, "title", file, where), file, f"{where}.title", langs),
+        description=_text(raw.get("description", ""), file, f"{where}.description", langs),
+        modules=tuple(str(m) for m in raw.get("modules") or ()),
     )
+
+
+def _track(raw: dict[str, Any], where: str, phases: list[Phase], langs: tuple[str, ...]) -> Track:
+    """One of ``tracks``: the modules it takes from each phase and its measures."""
+    file = PROGRAMME_FILE
+    track_phases = [
+        _track_phase(code, selection, where, phases)
+        for code, selection in (raw.get("phases") or {}).items()
+    ]
+    measures = [
+        _measure(m, f"{where}.measures[{j}]") for j, m in enumerate(raw.get("measures") or ())
+    ]
+    return Track(
+        code=str(_require(raw, "code", file, where)),
+        title=_text(_require(raw, "title", file, where), file, f"{where}.title", langs),
+        description=_text(raw.get("description", ""), file, f"{where}.description", langs),
+        unlock=str(raw.get("unlock", "practitioner")),
+        phases=tuple(track_phases),
+        measures=tuple(measures),
+        weeks=_weeks(raw.get("duration"), file, f"{where}.duration"),
+    )
+
+
+def _track_phase(
+    code: Any, selection: Any, where: str, phases: list[Phase]
+) -> tuple[str, tuple[str, ...]]:
+    """A track's choice from one phase: ``all`` its modules, or a list of them."""
+    phase = next((p for p in phases if p.code == code), None)
+    if selection == "all":
+        return str(code), phase.modules if phase else ()
+    if isinstance(selection, list):
+        return str(code), tuple(str(m) for m in selection)
+    raise ContentError(
+        PROGRAMME_FILE, f"{where}.phases.{code}", "must be 'all' or a list of modules"
+    )
+
+
+def _measure(raw: dict[str, Any], where: str) -> Measure:
+    """One of a track's ``measures``: a questionnaire and when it is taken (one moment or
+    a list of them)."""
+    at = raw.get("at", [])
+    return Measure(
+        questionnaire=str(_require(raw, "questionnaire", PROGRAMME_FILE, where)),
+        at=(str(at),) if isinstance(at, str) else tuple(str(a) for a in at),
+    )
+
+
+def _programme(
+    data: dict[str, Any],
+    root: Path,
+    *,
+    version: str,
+    langs: tuple[str, ...],
+    phases: list[Phase],
+    tracks: list[Track],
+    modules: tuple[Module, ...],
+    problems: list[Problem],
+) -> Programme:
+    """The programme from ``programme.yaml``'s own fields and its loaded parts."""
+    file = PROGRAMME_FILE
     licence = data.get("content-licence") or {}
-    programme = Programme(
+    return Programme(
         root=str(root),
         name=str(_require(data, "name", file, "")),
         canonical=str(_require(data, "canonical", file, "")).rstrip("/"),
@@ -158,15 +198,11 @@ def load_programme(
         phases=tuple(phases),
         modules=modules,
         tracks=tuple(tracks),
-        questionnaires=questionnaires,
+        questionnaires=tuple(
+            (p.stem, _rel(root, p)) for p in sorted((root / "questionnaires").glob("*.json"))
+        ),
         decline_reasons=_decline_reasons(root, langs, problems),
     )
-    expected = programme.url("CodeSystem", "referral-decline-reason")
-    if programme.decline_reasons and _triage_system(root) != expected:
-        problems.append(
-            Problem(TRIAGE_FILE, "system", "is not the package's CodeSystem", f"use {expected}")
-        )
-    return programme, problems
 
 
 #: Referral triage: the exclusion criteria (read by fhir_burnout.referral) and the reasons
