@@ -19,6 +19,7 @@ from fhir_burnout._logging import JsonLines, request_id
 from fhir_burnout.web import create_app
 from fhir_burnout.web._context import AppContext, app_context
 from fhir_burnout.web._csrf import UNSAFE_METHODS, is_exempt
+from fhir_burnout.web._gate import GATE
 from fhir_burnout.web._i18n import translate
 
 from .conftest import app_settings
@@ -119,3 +120,33 @@ def test_every_log_line_of_a_request_carries_its_id_and_none_after(gate_app, cap
     assert first and second and first != second
     assert answer.headers["X-Request-Id"] == second and second in answer.get_data(as_text=True)
     assert request_id.get() is None  # cleared: the thread's next work is not this request's
+
+
+#: The endpoints a machine calls with a bearer token (SMART Backend Services), and the
+#: scope each needs: every one is behind ``@backend_caller`` (web/_gate.py).
+BACKEND_CALLERS = {
+    "fhir_api.apply": ("CarePlan", "c"),
+    "referral_api.push": ("ServiceRequest", "c"),
+}
+
+
+def test_every_care_professional_page_is_behind_the_gate(gate_app):
+    """A /practitioner or /practice view added without ``@care_professional`` fails here;
+    the practice's pages need the practice's check too (``of_practice=True``)."""
+    pages = [r for r in gate_app.url_map.iter_rules() if r.rule.startswith("/practi")]
+    assert len(pages) >= 8  # the walk found the care professional's pages
+    for rule in pages:
+        gate = getattr(gate_app.view_functions[rule.endpoint], GATE, None)
+        expected = ("care_professional", rule.rule.startswith("/practice"))
+        assert gate == expected, (rule.rule, gate)
+
+
+def test_every_machine_endpoint_is_behind_the_gate(gate_app):
+    """Every bearer-token endpoint is ``@backend_caller`` with its scope, and only those."""
+    behind = {}
+    for endpoint, view in gate_app.view_functions.items():
+        gate = getattr(view, GATE, None)
+        if gate is not None and gate[0] == "backend_caller":
+            behind[endpoint] = gate[1:]
+    assert behind == BACKEND_CALLERS
+    assert set(BACKEND_CALLERS) <= EXEMPT  # no cookie, so no CSRF token either

@@ -29,18 +29,17 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.referral import ReferralError, existing_patient
-from fhir_burnout.smart_launch import AccessTokenError, InsufficientScopeError
 from fhir_burnout.sync import OutboxEntry
-from fhir_burnout.web._bearer import UnknownCallerError, challenge
 from fhir_burnout.web._context import AppContext, app_context
 from fhir_burnout.web._csrf import csrf_exempt
+from fhir_burnout.web._gate import backend_caller
 from fhir_burnout.web._machine import (
     BodyTooLargeError,
+    Caller,
     EhrUnavailableError,
     UnsupportedMediaError,
     asking_ehr,
     ehr_client,
-    machine_caller,
     read_body,
 )
 from fhir_burnout.web._outcomes import FHIR_JSON, outcome_response
@@ -84,11 +83,11 @@ _STATUS: tuple[tuple[type[FhirBurnoutError], int], ...] = (
 
 @bp.post("/PlanDefinition/<plan_id>/$apply")
 @csrf_exempt
-def apply(plan_id: str) -> Response:
+@backend_caller("CarePlan", "c")
+def apply(caller: Caller, plan_id: str) -> Response:
     """Enrol the Parameters' subject in the track ``plan_id``; answer with the CarePlan."""
     state = app_context()
     try:
-        caller = machine_caller(state, "CarePlan")
         if request.mimetype not in JSON_TYPES:
             raise UnsupportedMediaError(
                 f"Content-Type {request.mimetype or '(none)'!r} is not taken here: send a FHIR"
@@ -106,8 +105,6 @@ def apply(plan_id: str) -> Response:
             )  # fmt: skip
             careplan = _careplan(db, enrolment)
             key = enrolment.key
-    except (AccessTokenError, InsufficientScopeError, UnknownCallerError) as error:
-        return outcome_response(error, *challenge(error))
     except EhrUnavailableError as error:
         return outcome_response(error, 503, error.headers())
     except FhirBurnoutError as error:

@@ -76,9 +76,10 @@ def client_id_of(claims: dict[str, Any]) -> str:
     return ""
 
 
-def machine_caller(state: AppContext, resource_type: str) -> Caller:
-    """The caller of a machine endpoint that creates ``resource_type``, once its token is
-    for us, from a client the practice named, with a ``system/`` scope for the create."""
+def machine_caller(state: AppContext, resource_type: str, permissions: str = "c") -> Caller:
+    """The caller of a machine endpoint that acts on ``resource_type``, once its token is
+    for us, from a client the practice named, with a ``system/`` scope for each of
+    ``permissions`` (c, r, u, d, s; SMART v2 scopes)."""
     claims, fhir_base = authenticate(state)
     client_id = client_id_of(claims)
     if not state.settings.api_client_allowed(fhir_base, client_id):
@@ -88,7 +89,8 @@ def machine_caller(state: AppContext, resource_type: str) -> Caller:
         )
     # A machine caller acting for the practice: a person's user/ token (a patient's at the
     # portal, say) may never enrol or refer anyone, whatever its client.
-    require_scope(claims, resource_type, "c", contexts=("system",))
+    for action in permissions:
+        require_scope(claims, resource_type, action, contexts=("system",))
     return Caller(claims, fhir_base, client_id)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -24,32 +23,28 @@ from flask import (
     get_flashed_messages,
     redirect,
     request,
-    session,
     url_for,
 )
 from sqlalchemy.orm import Session
 
-from fhir_burnout.errors import ContentError, FhirBurnoutError, FhirServerError
+from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.referral import WAITING_LIST, report_to_referrer
 from fhir_burnout.web import _triage_list
 from fhir_burnout.web._context import app_context
+from fhir_burnout.web._gate import CareProfessional, care_professional, koppeltaal_domain
 from fhir_burnout.web._i18n import format_date, translate
 from fhir_burnout.web._launch import (
     EhrUnavailable,
     SessionExpired,
     _names_from_ehr,
     acts_on_client,
-    check_acting_for,
     current_launch,
-    current_session,
     person_name,
-    practitioner_reference,
 )
 from fhir_burnout.web._memo import current_memo
 from fhir_burnout.web._progress_pages import HEIGHT, WIDTH, _chart
 from fhir_burnout.web._render import language, message_page, render
-from fhir_burnout.web._sessions import LaunchSessionRow
 from fhir_burnout.web._typed_text import refused_fields
 from fhir_burnout.workflow import (
     MAX_NOTE,
@@ -90,51 +85,21 @@ _ERRORS: tuple[tuple[type[Exception], str], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class _Practitioner:
-    """The signed-in care professional and the chart they launched from."""
-
-    session: LaunchSessionRow
-    by: str  # Practitioner/<id>: who decides, for the Provenance
-
-
-def _practitioner() -> _Practitioner | tuple[str, int]:
-    """The signed-in care professional, or the readable page that says why not."""
-    row = current_session()  # an ended session: the gate's page (web/_gate.py)
-    if row is None:
-        return message_page("error_signed_out", 401)
-    by = practitioner_reference(row.fhir_user)
-    if row.role != "practitioner" or by is None:
-        return message_page("error_practitioners_only", 403)
-    check_acting_for(row)
-    return _Practitioner(row, by)
-
-
-def _practice(fhir_base: str) -> str | None:
-    """The practice (Organization reference) configured for this EHR, if any."""
-    try:
-        return app_context().settings.backend(fhir_base).practice
-    except ContentError:
-        return None
-
-
 def _day(value: datetime | date, lang: str) -> str:
     day = value.date() if isinstance(value, datetime) else value
     return format_date(day.isoformat(), lang)
 
 
 @bp.get("/practitioner")
-def practitioner_page() -> Any:
+@care_professional
+def practitioner_page(found: CareProfessional) -> Any:
     """The chart's patient at a glance: safety alerts on top, the programme(s), scores over
     time with the reliable change, homework answers and notes; and the decisions."""
-    found = _practitioner()
-    if not isinstance(found, _Practitioner):
-        return found
     return _page(found)
 
 
 def _page(
-    found: _Practitioner,
+    found: CareProfessional,
     *,
     error: str | None = None,
     status: int = 200,
@@ -175,7 +140,7 @@ def _page(
     )
 
 
-def _decide(found: _Practitioner, action: Callable[[Session], str | None]) -> Any:
+def _decide(found: CareProfessional, action: Callable[[Session], str | None]) -> Any:
     """Run one decision in one transaction (with its outbox entry); back to the page with a
     notice, or the page again with why nothing changed."""
     try:
@@ -190,7 +155,7 @@ def _decide(found: _Practitioner, action: Callable[[Session], str | None]) -> An
     return redirect(url_for(".practitioner_page"), code=303)
 
 
-def _own_enrolment(db: Session, found: _Practitioner, key: str) -> EnrolmentRow:
+def _own_enrolment(db: Session, found: CareProfessional, key: str) -> EnrolmentRow:
     """The enrolment, if it is the chart's patient's on this EHR (else: not found)."""
     enrolment = db.get(EnrolmentRow, key)
     row = found.session
@@ -205,11 +170,9 @@ def _own_enrolment(db: Session, found: _Practitioner, key: str) -> EnrolmentRow:
 
 @bp.post("/practitioner/enrol")
 @acts_on_client
-def enrol_route() -> Any:
+@care_professional
+def enrol_route(found: CareProfessional) -> Any:
     """Enrol the chart's patient in a track they are not in yet."""
-    found = _practitioner()
-    if not isinstance(found, _Practitioner):
-        return found
     track = request.form.get("track", "")
     row, lang = found.session, language()
 
@@ -224,7 +187,7 @@ def enrol_route() -> Any:
             raise EnrolmentStateError(f"the client is in the track {track!r} already")
         enrol(
             db, definitions, fhir_base=row.fhir_base, patient=str(row.patient), track=track,
-            author=found.by, practice=_practice(row.fhir_base),
+            author=found.by, practice=found.practice,
         )  # fmt: skip
         return translate("notice_enrolled", lang, track=overview.tracks[track])
 
@@ -244,12 +207,10 @@ _ENROLMENT_ACTIONS: dict[str, Callable[..., EnrolmentRow]] = {
 
 @bp.post("/practitioner/enrolments/<key>/<name>")
 @acts_on_client
-def enrolment_action(key: str, name: str) -> Any:
+@care_professional
+def enrolment_action(found: CareProfessional, key: str, name: str) -> Any:
     """One decision about one of the patient's enrolments: pause, resume, stop, finish,
     unlock (the phase in the form), switch (to the track in the form) or note (its text)."""
-    found = _practitioner()
-    if not isinstance(found, _Practitioner):
-        return found
     lang, form = language(), request.form
     if name not in (*_ENROLMENT_ACTIONS, "unlock", "switch", "note", "extend"):
         return message_page("error_not_found", 404)
@@ -289,20 +250,18 @@ _ENDINGS = ("stop", "finish")
 
 
 @bp.get("/practitioner/enrolments/<key>/<name>")
-def confirm_ending(key: str, name: str) -> Any:
+@care_professional
+def confirm_ending(found: CareProfessional, key: str, name: str) -> Any:
     """Before a stop or a finish: what will happen, and why (a reason from our CodeSystem,
     and the care professional's own words). A plain GET page: it works without JavaScript,
     and nothing changes until its form is sent."""
-    found = _practitioner()
-    if not isinstance(found, _Practitioner):
-        return found
     if name not in _ENDINGS:
         return message_page("error_not_found", 404)
     return _ending_page(found, key, name)
 
 
 def _ending_page(
-    found: _Practitioner,
+    found: CareProfessional,
     key: str,
     name: str,
     *,
@@ -350,7 +309,7 @@ def _ending_page(
 MAX_REASON_NOTE = 500
 
 
-def _end_programme(found: _Practitioner, key: str, name: str) -> Any:
+def _end_programme(found: CareProfessional, key: str, name: str) -> Any:
     """Stop or finish, only when the confirmation page's form says so and gives a reason;
     otherwise that page again, saying what is missing, and nothing changes."""
     form, lang = request.form, language()
@@ -385,11 +344,9 @@ def _end_programme(found: _Practitioner, key: str, name: str) -> Any:
 
 @bp.post("/practitioner/alerts/<key>/close")
 @acts_on_client
-def close_alert(key: str) -> Any:
+@care_professional
+def close_alert(found: CareProfessional, key: str) -> Any:
     """Contact taken: the safety review Task is completed, as the care professional."""
-    found = _practitioner()
-    if not isinstance(found, _Practitioner):
-        return found
     lang = language()
 
     def action(db: Session) -> str:
@@ -409,68 +366,13 @@ def close_alert(key: str) -> Any:
 # --- the practice -----------------------------------------------------------------------
 
 
-def _member_of(found: _Practitioner, practice: str) -> bool:
-    """Whether the EHR has an active PractitionerRole of this care professional at the
-    practice: asked once per session, with their own access token."""
-    row = found.session
-    kept = session.get("practice_member")
-    if isinstance(kept, list) and kept[:2] == [row.id, practice]:
-        return bool(kept[2])
-    fresh = current_launch()
-    if fresh is None:
-        return False
-    params = {"practitioner": found.by, "organization": practice, "active": "true"}
-    with FhirClient(row.fhir_base, token=fresh[1], session=requests.Session()) as client:
-        roles = list(client.search("PractitionerRole", params))
-    # Checked here too: a server may ignore a search parameter it does not know.
-    member = any(
-        role.get("active", True) is True
-        and practitioner_reference(role.get("practitioner", {}).get("reference")) == found.by
-        and str(role.get("organization", {}).get("reference", "")).endswith(practice)
-        for role in roles
-    )
-    session["practice_member"] = [row.id, practice, member]
-    return member
-
-
-def _refused(found: _Practitioner, practice: str | None) -> tuple[str, int] | None:
-    """The readable page that keeps someone out of the practice's list, or None."""
-    if practice is None:
-        return message_page("error_not_this_practice", 403)
-    try:
-        member = _member_of(found, practice)
-    except FhirServerError as exc:
-        if exc.status in (401, 403):  # the EHR lets this person not even see their roles
-            return message_page("error_not_this_practice", 403)
-        return message_page("error_practice_unchecked", 503)
-    except EhrUnavailable:
-        return message_page("error_practice_unchecked", 503)
-    return None if member else message_page("error_not_this_practice", 403)
-
-
 @bp.get("/practice")
-def practice_page() -> Any:
+@care_professional(of_practice=True)
+def practice_page(found: CareProfessional) -> Any:
     """Everyone enrolled at the practice: safety alerts on top, who is stuck, and writes
     the EHR refused (dead letters) with its message. For the practice's own care
     professionals only."""
-    found = _practitioner()
-    if not isinstance(found, _Practitioner):
-        return found
-    row = found.session
-    practice = _practice(row.fhir_base)
-    if _koppeltaal(row.fhir_base):
-        # A Koppeltaal domain is the practice: its auth service signed this care
-        # professional in (the id_token was verified at the launch), and there is no user
-        # token to read their roles with (the domain gives "NOOP").
-        refused = (
-            None
-            if found.by.startswith("Practitioner/")
-            else message_page("error_not_this_practice", 403)
-        )
-    else:
-        refused = _refused(found, practice)
-    if refused is not None:
-        return refused
+    row, practice = found.session, found.practice
     state, lang = app_context(), language()
     with Session(state.reader) as db:
         overview = practice_overview(
@@ -504,7 +406,7 @@ def _names(row: Any, patients: set[str]) -> dict[str, str]:
     if not patients:
         return names
     try:
-        if _koppeltaal(row.fhir_base):
+        if koppeltaal_domain(row.fhir_base):
             _read_names(_domain_client(row.fhir_base), sorted(patients), names)
             return names
         fresh = current_launch()
@@ -522,14 +424,6 @@ def _read_names(client: FhirClient, wanted: list[str], names: dict[str, str]) ->
         chunk = ",".join(wanted[start : start + NAMES_PER_SEARCH])
         for patient in client.search("Patient", {"_id": chunk}):
             names[str(patient.get("id"))] = person_name(patient)
-
-
-def _koppeltaal(fhir_base: str) -> bool:
-    """Whether this EHR is a Koppeltaal domain (``mode = "koppeltaal"``)."""
-    wanted = fhir_base.rstrip("/")
-    return any(
-        e.fhir_base == wanted and e.mode == "koppeltaal" for e in app_context().settings.ehrs
-    )
 
 
 def _domain_client(fhir_base: str) -> FhirClient:

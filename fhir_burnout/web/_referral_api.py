@@ -57,18 +57,17 @@ from fhir_burnout.referral import (
     search_token,
     take_referral,
 )
-from fhir_burnout.smart_launch import AccessTokenError, InsufficientScopeError
 from fhir_burnout.sync import key_identifier
-from fhir_burnout.web._bearer import UnknownCallerError, challenge
 from fhir_burnout.web._context import AppContext, app_context
 from fhir_burnout.web._csrf import csrf_exempt
+from fhir_burnout.web._gate import backend_caller
 from fhir_burnout.web._machine import (
     BodyTooLargeError,
+    Caller,
     EhrUnavailableError,
     UnsupportedMediaError,
     asking_ehr,
     ehr_client,
-    machine_caller,
     read_body,
 )
 from fhir_burnout.web._outcomes import FHIR_JSON, outcome_response
@@ -121,12 +120,13 @@ class Pushed:
 
 @bp.post("/referrals")
 @csrf_exempt
-def push() -> Response:
+@backend_caller("ServiceRequest", "c", no_store=True)
+def push(caller: Caller) -> Response:
     """Take in a pushed referral: 201 when new, 200 when we have it; else an
     OperationOutcome (400, 401, 403, 409, 413, 415, 422, 503)."""
     state = app_context()
     try:
-        fhir_base = machine_caller(state, "ServiceRequest").fhir_base
+        fhir_base = caller.fhir_base
         kind = _kind()
         body = read_body(MAX_BODY_BYTES)
         practice = state.settings.backend(fhir_base).practice
@@ -156,9 +156,7 @@ _STATUS: tuple[tuple[type[FhirBurnoutError], int], ...] = (
 def _refusal(error: FhirBurnoutError) -> Response:
     """The OperationOutcome answer to ``error``, with its status and headers."""
     headers: dict[str, str] = {}
-    if isinstance(error, AccessTokenError | InsufficientScopeError | UnknownCallerError):
-        status, headers = challenge(error)
-    elif isinstance(error, ReferralLetterError):
+    if isinstance(error, ReferralLetterError):
         status = 413 if error.code == "too-long" else 400
     elif isinstance(error, EhrUnavailableError):
         status, headers = 503, error.headers()

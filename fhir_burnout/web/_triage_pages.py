@@ -29,15 +29,9 @@ from fhir_burnout.referral import (
     summarise,
 )
 from fhir_burnout.web._context import app_context
+from fhir_burnout.web._gate import CareProfessional, care_professional
 from fhir_burnout.web._i18n import format_date, translate
-from fhir_burnout.web._practitioner_pages import (
-    _koppeltaal,
-    _names,
-    _practice,
-    _Practitioner,
-    _practitioner,
-    _refused,
-)
+from fhir_burnout.web._practitioner_pages import _names
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.web._triage_list import _aware, waited
 from fhir_burnout.web._typed_text import refused_fields
@@ -52,32 +46,15 @@ def triage_content() -> TriageContent:
     return content
 
 
-def _allowed() -> tuple[_Practitioner, str | None] | tuple[str, int]:
-    """The care professional and their practice, or the page that keeps them out."""
-    found = _practitioner()
-    if not isinstance(found, _Practitioner):
-        return found
-    practice = _practice(found.session.fhir_base)
-    if _koppeltaal(found.session.fhir_base):
-        if not found.by.startswith("Practitioner/"):
-            return message_page("error_not_this_practice", 403)
-        return found, practice
-    refused = _refused(found, practice)
-    return refused if refused is not None else (found, practice)
-
-
 @bp.get("/practice/referrals/<key>")
-def referral_page(key: str) -> Any:
+@care_professional(of_practice=True)
+def referral_page(found: CareProfessional, key: str) -> Any:
     """One referral: what it says, the exclusion criteria, and the decision."""
-    allowed = _allowed()
-    if not isinstance(allowed[0], _Practitioner):
-        return allowed
-    found, practice = allowed
-    return _page(found, practice, key)
+    return _page(found, found.practice, key)
 
 
 def _page(
-    found: _Practitioner,
+    found: CareProfessional,
     practice: str | None,
     key: str,
     *,
@@ -127,18 +104,15 @@ def _decided(row: ReferralRow, reasons: dict[str, str], lang: str) -> str | None
 
 
 @bp.post("/practice/referrals/<key>/<decision>")
-def decide(key: str, decision: str) -> Any:
+@care_professional(of_practice=True)
+def decide(found: CareProfessional, key: str, decision: str) -> Any:
     """Accept or decline a referral waiting for triage, once."""
-    allowed = _allowed()
-    if not isinstance(allowed[0], _Practitioner):
-        return allowed
-    found, practice = allowed
     if decision not in ("accept", "decline"):
         return message_page("error_not_found", 404)
-    return _decide(found, practice, key, decision)
+    return _decide(found, found.practice, key, decision)
 
 
-def _decide(found: _Practitioner, practice: str | None, key: str, decision: str) -> Any:
+def _decide(found: CareProfessional, practice: str | None, key: str, decision: str) -> Any:
     """The decision in one transaction with its outbox entries; back to /practice with a
     notice, or this referral's page again with why nothing changed."""
     lang, form = language(), request.form
