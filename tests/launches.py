@@ -26,3 +26,11 @@ def launch(client, sandbox, patient="pat-01", practitioner="prac-1", method="get
         started = client.get("/launch", query_string=params)
     assert started.status_code == 302
     return client.get(sign_in_at_ehr(started.headers["Location"]))
+
+
+def as_patient(app, patient):
+    """A test client of ``app`` signed in as ``patient`` through the standalone /login."""
+    client = app.test_client()
+    started = client.get("/login")
+    client.get(sign_in_at_ehr(started.headers["Location"] + f"&login_hint=Patient/{patient}"))
+    return client

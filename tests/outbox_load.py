@@ -242,3 +242,11 @@ def light_entries(engine, fhir_base, *, count, partitions, marker):
                 operations=[Create(key, response)],
                 agent=Agent(who=f"Patient/pat-{part % 24 + 1:02d}"),
             )  # fmt: skip
+
+
+def deliver_all(worker):
+    """Run ``worker`` until nothing is due; how many entries it handled."""
+    total = 0
+    while handled := worker.run_once():
+        total += handled
+    return total

@@ -20,7 +20,7 @@ from fhir_burnout.web._launch import person_name
 from fhir_burnout.workflow import EnrolmentRow, TaskRow, enrol, submit_response
 
 from .conftest import PHONE, accessible, home_url, serving
-from .outbox_load import worker_token_source
+from .outbox_load import deliver_all, worker_token_source
 from .practitioners import PHQ9_ITEMS, PRACTICE, submit
 
 
@@ -51,11 +51,6 @@ def worker(live):
     engine = live.app.extensions["fhir_burnout"]["engine"]
     yield Worker(engine, lambda base: client, owner="browser-practitioner")
     client.close()
-
-
-def deliver_all(worker):
-    while worker.run_once():
-        pass
 
 
 def open_as_practitioner(page, live, patient, practitioner="prac-1"):

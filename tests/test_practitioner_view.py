@@ -30,7 +30,8 @@ from fhir_burnout.workflow import (
 )
 
 from .conftest import path_of
-from .outbox_load import worker_token_source
+from .launches import as_patient
+from .outbox_load import deliver_all, worker_token_source
 from .practitioners import (
     PHQ9_ITEMS,
     PRACTICE,
@@ -42,7 +43,6 @@ from .practitioners import (
     server,
     submit,
 )
-from .smart_flow import sign_in_at_ehr
 
 
 @pytest.fixture
@@ -57,18 +57,6 @@ def worker(app, sandbox):
     client = FhirClient(sandbox.fhir_base, token_source=worker_token_source(sandbox))
     yield Worker(app.extensions["fhir_burnout"]["engine"], lambda base: client, owner="h3")
     client.close()
-
-
-def deliver_all(worker):
-    while worker.run_once():
-        pass
-
-
-def as_patient(app, patient):
-    client = app.test_client()
-    started = client.get("/login")
-    client.get(sign_in_at_ehr(started.headers["Location"] + f"&login_hint=Patient/{patient}"))
-    return client
 
 
 def local_tasks(app, enrolment_key):

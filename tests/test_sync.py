@@ -33,7 +33,7 @@ from fhir_burnout.workflow import (
     submit_response,
 )
 
-from .outbox_load import worker_token_source
+from .outbox_load import deliver_all, worker_token_source
 
 
 @pytest.fixture(scope="module")
@@ -72,13 +72,6 @@ def enrol_patient(engine, sandbox, definitions, patient="pat-03", track="standar
             today=date(2026, 11, 26),
         )
         return enrolment.key, {t.action_id: t.key for t in enrolment.tasks}
-
-
-def deliver_all(worker):
-    total = 0
-    while handled := worker.run_once():
-        total += handled
-    return total
 
 
 def test_an_enrolment_arrives_as_a_care_plan_with_its_request_group_and_tasks(

@@ -23,9 +23,8 @@ from fhir_burnout.web._sessions import LaunchSessionRow, purge
 from fhir_burnout.workflow import EnrolmentRow, ResponseRow, TaskRow, enrol
 
 from .conftest import hidden_fields
-from .launches import launch
-from .outbox_load import worker_config
-from .smart_flow import sign_in_at_ehr
+from .launches import as_patient, launch
+from .outbox_load import deliver_all, worker_config
 
 PRACTICE = 'practice = "Organization/practice-1"'
 
@@ -65,18 +64,6 @@ def worker_of(app):
     settings = state["settings"]
     clients = EhrClients(settings, SessionTokens(state["store"], settings.ehrs))
     return Worker(state["engine"], clients.get, access_for=clients.access, owner="w"), clients
-
-
-def deliver_all(worker):
-    while worker.run_once():
-        pass
-
-
-def as_patient(app, patient):
-    client = app.test_client()
-    started = client.get("/login")
-    client.get(sign_in_at_ehr(started.headers["Location"] + f"&login_hint=Patient/{patient}"))
-    return client
 
 
 def post(client, path, **form):

@@ -18,9 +18,8 @@ from fhir_burnout.web import create_app
 from fhir_burnout.workflow import NoteRow, enrol, load_draft
 
 from .conftest import app_settings, hidden_fields
-from .launches import launch
+from .launches import as_patient, launch
 from .referrals import settings_for, token
-from .smart_flow import sign_in_at_ehr
 
 FHIR_JSON = "application/fhir+json"
 SAID_NL = "onzichtbaar teken dat we niet kunnen bewaren"
@@ -41,13 +40,6 @@ def enrolled(app, patient, track="waiting-list"):
             patient=patient, track=track, author="Practitioner/prac-1",
         )  # fmt: skip
         return enrolment.key, {t.action_id: t.key for t in enrolment.tasks}
-
-
-def as_patient(app, patient):
-    client = app.test_client()
-    started = client.get("/login")
-    client.get(sign_in_at_ehr(started.headers["Location"] + f"&login_hint=Patient/{patient}"))
-    return client
 
 
 @pytest.mark.parametrize("unsafe", ["\x00", "\x1b[2J", "\x07", "\x85"])
