@@ -17,6 +17,7 @@ from fhir_burnout.web import create_app
 from fhir_burnout.workflow import EnrolmentRow
 
 from .conftest import safety_settings
+from .referrals import settings_for
 from .referrals import token as referral_token
 
 APP = "http://127.0.0.1:8000"
@@ -25,24 +26,8 @@ FHIR_JSON = "application/fhir+json"
 
 @pytest.fixture
 def app(sandbox, tmp_path, database_url):
-    settings = Settings(
-        base_url=APP,
-        database_url=database_url,
-        secret_key="api-test",
-        token_key=Fernet.generate_key().decode(),
-        ehrs=(TrustedEhr(fhir_base=sandbox.fhir_base, client_id="fhir-burnout"),),
-        keys_dir=tmp_path / "keys",
-        backends=(
-            Backend(
-                sandbox.fhir_base,
-                "fhir-burnout-worker",
-                practice="Organization/practice-1",
-                private_jwk=sandbox.client("fhir-burnout-worker")["private_keys"][0],
-            ),
-        ),
-        api_clients=((sandbox.fhir_base.rstrip("/"), "referral-system"),),
-        **safety_settings(sandbox.fhir_base),
-    )
+    # The referral tests' app: the worker writes for the practice, the referral system calls.
+    settings = settings_for(sandbox, tmp_path, database_url)
     app = create_app(settings)
     yield app
     app.extensions["fhir_burnout"]["engine"].dispose()
