@@ -141,6 +141,20 @@ def test_every_care_professional_page_is_behind_the_gate(gate_app):
         assert gate == expected, (rule.rule, gate)
 
 
+def test_every_page_of_a_client_s_records_is_behind_the_gate(gate_app):
+    """A /task/.. or /progress view added without ``@client_of_launch`` fails here: that
+    decorator hands the view the one way to a Task of the launch's client."""
+    pages = [
+        r
+        for r in gate_app.url_map.iter_rules()
+        if r.rule.startswith("/task/") or r.rule == "/progress"
+    ]
+    assert len(pages) >= 6  # the walk found the client's pages
+    for rule in pages:
+        gate = getattr(gate_app.view_functions[rule.endpoint], GATE, None)
+        assert gate == ("client_of_launch",), (rule.rule, gate)
+
+
 def test_every_machine_endpoint_is_behind_the_gate(gate_app):
     """Every bearer-token endpoint is ``@backend_caller`` with its scope, and only those."""
     behind = {}

@@ -16,34 +16,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, g, redirect, request, session, url_for
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session, contains_eager, joinedload
+from flask import Blueprint, redirect, request, session, url_for
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from fhir_burnout.questionnaire import FormModel
 from fhir_burnout.web._context import app_context
 from fhir_burnout.web._csrf import csrf_token
 from fhir_burnout.web._form_fields import checked_response, compact, page_fields, parse_answers
+from fhir_burnout.web._gate import ClientRecords, OwnTask, client_of_launch
 from fhir_burnout.web._i18n import LANGUAGES, translate, translate_n
-from fhir_burnout.web._launch import (
-    acts_on_client,
-    check_acting_for,
-    current_session,
-    current_sid,
-    practitioner_reference,
-)
+from fhir_burnout.web._launch import acts_on_client
 from fhir_burnout.web._memo import ModuleText, current_memo
 from fhir_burnout.web._render import language, message_page, render
-from fhir_burnout.web._sessions import LaunchSessionRow
 from fhir_burnout.web._waiting_help import waiting_help
 from fhir_burnout.workflow import (
     TaskRow,
     TaskTransitionError,
     add_response,
-    adopt_lock,
     change_task,
-    lock_task,
 )
 
 bp = Blueprint("client", __name__)
@@ -53,74 +44,13 @@ _OWN_PATH = re.compile(r"/(?![/\\])[^\s\x00-\x1f\x7f\\]*")
 REFLECTION = "exercise-reflection"  # the Questionnaire after each exercise
 
 
-def _session_and_task(db: Session, key: str, *, lock: bool = False) -> TaskRow | None:
-    """The signed-in session (kept for ``current_session``) and the Task with its enrolment,
-    in one statement: a page needs no more of the database to know whose Task it is. With
-    ``lock`` (a request that changes the Task) the Task is locked in that statement for the
-    rest of the transaction, as ``workflow.lock_task`` would."""
-    sid = current_sid()
-    if not sid or "launch_session" in g:
-        return None
-    query = _SESSION_AND_TASK_LOCKED if lock else _SESSION_AND_TASK
-    found = db.execute(query, {"key": key, "sid": sid}).first()
-    if found is None:
-        return None  # either is missing: current_session finds out which
-    row, task = found
-    db.expunge(row)  # readable after the transaction, like SessionStore.get's
-    g.launch_session = row
-    if lock:
-        adopt_lock(db, task)
-    return task
-
-
-#: Built once, with the Task's key and the session id as parameters: building the
-#: statement anew for each request cost more than running it.
-_SESSION_AND_TASK = (
-    select(LaunchSessionRow, TaskRow)
-    .select_from(LaunchSessionRow)
-    .join(TaskRow, TaskRow.key == bindparam("key"))  # one row each: joined on their keys
-    .join(TaskRow.enrolment)
-    .options(contains_eager(TaskRow.enrolment))
-    .where(LaunchSessionRow.id == bindparam("sid"))
-)
-_SESSION_AND_TASK_LOCKED = _SESSION_AND_TASK.with_for_update(of=TaskRow)
-
-
-def _own_task(
-    db: Session, key: str, *, allow_ended: bool = False, lock: bool = False
-) -> tuple[TaskRow, str] | None:
-    """The Task if it belongs to the launch's patient, and who acts on it: the patient, or
-    the care professional who launched from the patient's chart (who fills in a
-    questionnaire *with* the client, and is recorded as its author); ``lock`` (a request
-    that changes it): locked for the transaction, in the same statement."""
-    task = _session_and_task(db, key, lock=lock)
-    row = current_session(allow_ended=allow_ended, db=db)
-    if row is None:
-        return None
-    if task is None and lock:
-        task = lock_task(db, key)  # the Task with its enrolment, locked, in one statement
-    elif task is None:
-        task = db.get(TaskRow, key, options=[joinedload(TaskRow.enrolment)])
-    if task is None or not row.patient:
-        return None
-    enrolment = task.enrolment
-    if enrolment.fhir_base != row.fhir_base.rstrip("/") or enrolment.patient != row.patient:
-        return None
-    check_acting_for(row)
-    if row.role == "practitioner":
-        by = practitioner_reference(row.fhir_user)
-        return (task, by) if by else None
-    return task, f"Patient/{row.patient}"
-
-
 def subject_of(task: TaskRow) -> str:
     """The client a Task is about (the response's subject and source)."""
     return f"Patient/{task.enrolment.patient}"
 
 
-def _own_module(db: Session, key: str) -> tuple[TaskRow, str] | None:
-    found = _own_task(db, key)
-    return found if found is not None and found[0].kind == "module" else None
+def _own_module(records: ClientRecords, db: Session, key: str) -> OwnTask | None:
+    return records.task(db, key, kinds=("module",))
 
 
 def _move(db: Session, task: TaskRow, status: str, who: str) -> None:
@@ -136,11 +66,12 @@ def _minutes(activity: Mapping[str, Any]) -> int | None:
 
 
 @bp.get("/task/<key>")
-def task_page(key: str) -> str | tuple[str, int] | Response:
+@client_of_launch
+def task_page(records: ClientRecords, key: str) -> str | tuple[str, int] | Response:
     """A module to read; opening it records that the client started it."""
     state = app_context()
     with Session(state.reader) as db:
-        found = _own_module(db, key)
+        found = _own_module(records, db, key)
         if found is None:
             return message_page("error_not_found", 404)
         task, who = found
@@ -151,7 +82,7 @@ def task_page(key: str) -> str | tuple[str, int] | Response:
     # opens it from the chart only looks.
     if status == "ready" and who.startswith("Patient/"):  # the first time: record it
         with Session(state.engine) as db, db.begin():
-            found = _own_module(db, key)
+            found = _own_module(records, db, key)
             if found is not None and found[0].status == "ready":
                 _move(db, found[0], "in-progress", who)
                 status = "in-progress"
@@ -205,9 +136,9 @@ class _Exercise:
     facts: dict[str, Any]  # id, minutes, timed
 
 
-def _exercise(db: Session, key: str, number: int) -> _Exercise | None:
+def _exercise(records: ClientRecords, db: Session, key: str, number: int) -> _Exercise | None:
     """Exercise ``number`` of the module Task ``key`` if it is the client's own."""
-    found = _own_module(db, key)
+    found = _own_module(records, db, key)
     if found is None:
         return None
     activity = app_context().definitions.by_canonical[found[0].definition]
@@ -254,12 +185,13 @@ def _exercise_page(
 
 
 @bp.get("/task/<key>/exercise/<int:number>")
-def exercise_page(key: str, number: int) -> Any:
+@client_of_launch
+def exercise_page(records: ClientRecords, key: str, number: int) -> Any:
     """One exercise of a module, step by step; a guided timer when it is a timed one; and
     a few questions to look back on it afterwards."""
     state = app_context()
     with Session(state.reader) as db:
-        found = _exercise(db, key, number)
+        found = _exercise(records, db, key, number)
     if found is None:
         return message_page("error_not_found", 404)
     return _exercise_page(found)
@@ -267,12 +199,13 @@ def exercise_page(key: str, number: int) -> Any:
 
 @bp.post("/task/<key>/exercise/<int:number>/reflection")
 @acts_on_client
-def reflection(key: str, number: int) -> Any:
+@client_of_launch
+def reflection(records: ClientRecords, key: str, number: int) -> Any:
     """Keep the client's look back on an exercise: a QuestionnaireResponse about the module's
     Task, queued for the EHR. Sending the same form twice keeps it once (its form id)."""
     state = app_context()
     with Session(state.engine) as db, db.begin():
-        found = _exercise(db, key, number)
+        found = _exercise(records, db, key, number)
         if found is None:
             return message_page("error_not_found", 404)
         task, who = found.task, found.who
@@ -314,12 +247,13 @@ def choose_language_route() -> str | tuple[str, int] | Response:
 
 @bp.post("/task/<key>/done")
 @acts_on_client
-def task_done(key: str) -> str | tuple[str, int] | Response:
+@client_of_launch
+def task_done(records: ClientRecords, key: str) -> str | tuple[str, int] | Response:
     """Mark a module as done; the next one opens by the plan's rules."""
     state = app_context()
     try:
         with Session(state.engine) as db, db.begin():
-            found = _own_module(db, key)
+            found = _own_module(records, db, key)
             if found is None:
                 return message_page("error_not_found", 404)
             task, who = found

@@ -11,10 +11,12 @@ Who may call a view is said by its decorator, and the decorator hands the view w
 :func:`backend_caller` (a machine with a ``system/`` scope). Each sets :data:`GATE` on the
 view, so a test walks the URL map and finds any page that forgot its gate.
 
-There is no "client of this launch" decorator: a client's views find their task inside the
-transaction that changes it, and answer 404 for a task that is not theirs; checking first in
-a decorator would read it twice, outside that transaction, and could answer before the
-CSRF/404 order the pages have today.
+A client's own records are reached through :func:`client_of_launch`: the view gets
+:class:`ClientRecords`, the one way to a Task of the launch's client. The decorator does not
+read anything before the view: a view finds its Task with ``records.task(db, key)`` inside
+the transaction that changes it (with its session, in one statement, locked when it
+changes it), and answers 404 for a Task that is not the client's; checking first would
+read it twice, outside that transaction.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
-from typing import Concatenate, ParamSpec, TypeVar, overload
+from typing import Concatenate, NamedTuple, ParamSpec, TypeVar, overload
 
 import requests
-from flask import Flask, Response, session
+from flask import Flask, Response, g, session
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from fhir_burnout.errors import ContentError, FhirServerError
 from fhir_burnout.fhir import FhirClient
@@ -39,25 +43,30 @@ from fhir_burnout.web._launch import (
     check_acting_for,
     current_launch,
     current_session,
+    current_sid,
     practitioner_reference,
 )
 from fhir_burnout.web._machine import Caller, machine_caller
 from fhir_burnout.web._outcomes import outcome_response
 from fhir_burnout.web._render import message_page
 from fhir_burnout.web._sessions import LaunchSessionRow
+from fhir_burnout.workflow import TaskRow, adopt_lock, lock_task
 
 __all__ = [
     "GATE",
     "CareProfessional",
+    "ClientRecords",
+    "OwnTask",
     "backend_caller",
     "care_professional",
+    "client_of_launch",
     "configured_practice",
     "init_app",
     "koppeltaal_domain",
 ]
 
-#: The attribute a gate decorator sets on its view: ("care_professional", of_practice) or
-#: ("backend_caller", resource type, permissions).
+#: The attribute a gate decorator sets on its view: ("care_professional", of_practice),
+#: ("client_of_launch",) or ("backend_caller", resource type, permissions).
 GATE = "fhir_burnout_gate"
 
 P = ParamSpec("P")
@@ -234,3 +243,105 @@ def backend_caller(
         return gated
 
     return decorate
+
+
+# --- a client of this launch -------------------------------------------------------------
+
+
+class OwnTask(NamedTuple):
+    """A Task of the launch's client and who acts on it: ``Patient/..`` (the client), or
+    the ``Practitioner/..`` who launched from the client's chart (who fills in a
+    questionnaire *with* the client, and is recorded as its author)."""
+
+    task: TaskRow
+    who: str
+
+
+#: The session and the Task with its enrolment in one statement, built once with the Task's
+#: key and the session id as parameters: building it anew for each request cost more than
+#: running it.
+_SESSION_AND_TASK = (
+    select(LaunchSessionRow, TaskRow)
+    .select_from(LaunchSessionRow)
+    .join(TaskRow, TaskRow.key == bindparam("key"))  # one row each: joined on their keys
+    .join(TaskRow.enrolment)
+    .options(contains_eager(TaskRow.enrolment))
+    .where(LaunchSessionRow.id == bindparam("sid"))
+)
+_SESSION_AND_TASK_LOCKED = _SESSION_AND_TASK.with_for_update(of=TaskRow)
+
+
+def _session_and_task(db: Session, key: str, *, lock: bool) -> TaskRow | None:
+    """The signed-in session (kept for ``current_session``) and the Task, in one statement
+    when the session was not read yet this request; ``lock``: the Task is locked for the
+    rest of the transaction, as ``workflow.lock_task`` would."""
+    sid = current_sid()
+    if not sid or "launch_session" in g:
+        return None
+    query = _SESSION_AND_TASK_LOCKED if lock else _SESSION_AND_TASK
+    found = db.execute(query, {"key": key, "sid": sid}).first()
+    if found is None:
+        return None  # either is missing: current_session finds out which
+    row, task = found
+    db.expunge(row)  # readable after the transaction, like SessionStore.get's
+    g.launch_session = row
+    if lock:
+        adopt_lock(db, task)
+    return task
+
+
+class ClientRecords:
+    """What a view behind :func:`client_of_launch` reaches the client's records with."""
+
+    def task(
+        self,
+        db: Session,
+        key: str,
+        *,
+        kinds: tuple[str, ...] | None = None,
+        lock: bool = False,
+        allow_ended: bool = False,
+    ) -> OwnTask | None:
+        """Task ``key`` if it belongs to the launch's client (and is one of ``kinds``),
+        read in ``db``'s transaction (``lock``: locked for it); None for anyone else's,
+        so the view answers "not found" (never "forbidden", which would say it exists).
+        ``allow_ended``: also for a session that just ended (a draft kept after it)."""
+        task = _session_and_task(db, key, lock=lock)
+        row = current_session(allow_ended=allow_ended, db=db)
+        if row is None:
+            return None
+        if task is None and lock:
+            task = lock_task(db, key)  # the Task with its enrolment, locked, in one statement
+        elif task is None:
+            task = db.get(TaskRow, key, options=[joinedload(TaskRow.enrolment)])
+        if task is None or not row.patient or (kinds is not None and task.kind not in kinds):
+            return None
+        enrolment = task.enrolment
+        if enrolment.fhir_base != row.fhir_base.rstrip("/") or enrolment.patient != row.patient:
+            return None
+        check_acting_for(row)
+        if row.role == "practitioner":
+            by = practitioner_reference(row.fhir_user)
+            return OwnTask(task, by) if by else None
+        return OwnTask(task, f"Patient/{row.patient}")
+
+    def client(self) -> LaunchSessionRow | None:
+        """The launch's session if it has a client (a client's own, or a care
+        professional's from the client's chart); None: nobody's records to show."""
+        row = current_session()  # an ended session: the handler above
+        return row if row is not None and row.patient else None
+
+
+_RECORDS = ClientRecords()
+
+
+def client_of_launch(view: Callable[Concatenate[ClientRecords, P], R]) -> Callable[P, R]:
+    """Views of the launch's client's own records (``/task/..``, ``/progress``): the view
+    gets :class:`ClientRecords` first, the one way to a Task of that client."""
+
+    @wraps(view)
+    def gated(*args: P.args, **kwargs: P.kwargs) -> R:
+        return view(_RECORDS, *args, **kwargs)
+
+    setattr(gated, GATE, ("client_of_launch",))
+    return gated

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from fhir_burnout.questionnaire import score
 from fhir_burnout.web._context import app_context
 from fhir_burnout.web._energy import EnergyTrend, energy_trend, is_diary
+from fhir_burnout.web._gate import ClientRecords, client_of_launch
 from fhir_burnout.web._i18n import format_date
-from fhir_burnout.web._launch import current_session
 from fhir_burnout.web._memo import current_memo
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.workflow import EnrolmentRow, ResponseRow, programme_views
@@ -122,10 +122,11 @@ def _series(rows: list[ResponseRow], lang: str) -> list[Series]:
 
 
 @bp.get("/progress")
-def progress_page() -> Any:
+@client_of_launch
+def progress_page(records: ClientRecords) -> Any:
     """Scores over time and modules done, for the signed-in client."""
-    row = current_session()  # an ended session: the gate's page (web/_gate.py)
-    if row is None or not row.patient:
+    row = records.client()  # an ended session: the gate's page (web/_gate.py)
+    if row is None:
         return message_page("error_signed_out", 401)
     state = app_context()
     lang = language()

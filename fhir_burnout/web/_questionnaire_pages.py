@@ -52,6 +52,7 @@ from fhir_burnout.web._form_fields import (
     page_fields,
     parse_answers,
 )
+from fhir_burnout.web._gate import ClientRecords, client_of_launch
 from fhir_burnout.web._i18n import translate
 from fhir_burnout.web._launch import SessionExpired, WrongClient, acts_on_client
 from fhir_burnout.web._memo import current_memo
@@ -70,6 +71,8 @@ from fhir_burnout.workflow import (
 )
 
 bp = Blueprint("questionnaire_pages", __name__)
+#: The Tasks a questionnaire page is for: homework and measures (modules are read).
+FORM_KINDS = ("homework", "measure")
 log = logging.getLogger(__name__)
 #: The session's list of forms whose answers were stored: the page after it tells the
 #: browser to drop its unsent copy of them (see static/unsent.js).
@@ -159,7 +162,8 @@ def _stored_forms() -> dict[str, Any]:
 
 @bp.route("/task/<key>/form", methods=["GET", "POST"])
 @acts_on_client
-def questionnaire_page(key: str) -> Any:
+@client_of_launch
+def questionnaire_page(records: ClientRecords, key: str) -> Any:
     """Show, save or submit the questionnaire of a homework or measure Task.
 
     Both read first, outside any transaction: whose Task it is, whether it is open, the
@@ -168,7 +172,7 @@ def questionnaire_page(key: str) -> Any:
     are checked; on PostgreSQL the Task's row lock neither). A POST that fails on the way
     (the database is down, say) gives the answers back, see ``_not_stored``."""
     try:
-        return _show_or_post(key)
+        return _show_or_post(records, key)
     except (HTTPException, WrongClient):
         raise
     except Exception as exc:
@@ -177,14 +181,12 @@ def questionnaire_page(key: str) -> Any:
         return _not_stored(key, exc)
 
 
-def _show_or_post(key: str) -> Any:
-    from fhir_burnout.web._client_pages import _own_task  # noqa: PLC0415 -- one lookup
-
+def _show_or_post(records: ClientRecords, key: str) -> Any:
     state = app_context()
     try:
         with Session(state.reader) as db:
-            found = _own_task(db, key)
-            if found is None or found[0].kind not in ("homework", "measure"):
+            found = records.task(db, key, kinds=FORM_KINDS)
+            if found is None:
                 return message_page("error_not_found", 404)
             task, who = found
             form = _form_for(task.definition, language())
@@ -196,7 +198,7 @@ def _show_or_post(key: str) -> Any:
                 return _page(form, key, answers, {}, version=_version(draft), posted=False)
         return _refused_text(state.engine, form, task) or _post(state.engine, form, task, who)
     except SessionExpired:
-        kept = request.method == "POST" and _keep_draft_after_session_ended(key)
+        kept = request.method == "POST" and _keep_draft_after_session_ended(records, key)
         # Not both literals in the call: pybabel would extract them as one joined string.
         said = "error_expired_saved" if kept else "error_expired"
         return message_page(said, 401)
@@ -262,15 +264,13 @@ def _still_safe(engine: Engine, form: FormModel, task: TaskRow, answers: dict[st
     return _to_safety_page(task.key, signals)
 
 
-def _keep_draft_after_session_ended(key: str) -> bool:
+def _keep_draft_after_session_ended(records: ClientRecords, key: str) -> bool:
     """The session ended while the client was filling in the form: keep what they sent as
     the draft of their own Task (the session still says whose), so signing in again finds
     it. Nothing is sent to the EHR and nothing is completed."""
-    from fhir_burnout.web._client_pages import _own_task  # noqa: PLC0415 -- one lookup
-
     with Session(app_context().engine) as db, db.begin():
-        found = _own_task(db, key, allow_ended=True)
-        if found is None or found[0].kind not in ("homework", "measure"):
+        found = records.task(db, key, kinds=FORM_KINDS, allow_ended=True)
+        if found is None:
             return False
         if found[0].status not in ("ready", "in-progress"):
             return False
@@ -399,13 +399,12 @@ def _to_safety_page(key: str, signals: list[Signal]) -> Any:
 
 
 @bp.get("/task/<key>/safety")
-def safety_page(key: str) -> Any:
+@client_of_launch
+def safety_page(records: ClientRecords, key: str) -> Any:
     """Crisis help after answers that raised a safety signal, for the client's own Task."""
-    from fhir_burnout.web._client_pages import _own_task  # noqa: PLC0415 -- one lookup
-
     with Session(app_context().reader) as db:
-        found = _own_task(db, key)
-        if found is None or found[0].kind not in ("homework", "measure"):
+        found = records.task(db, key, kinds=FORM_KINDS)
+        if found is None:
             return message_page("error_not_found", 404)
         return _safety_page(found[0], urgent=request.args.get("level") != "routine")
 
