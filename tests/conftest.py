@@ -33,7 +33,12 @@ from fhir_burnout.smart_launch import BackendTokenSource, TrustedEhr, backend_to
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import ResponseRow, TaskRow
 
-from .outbox_load import postgres_schema, worker_token_source
+from .outbox_load import (
+    drop_migrated_schemas,
+    migrated_postgres_schema,
+    postgres_schema,
+    worker_token_source,
+)
 from .smart_flow import APP, discovery
 
 #: Helper modules with hooks (markers: what a test needs) or with fixtures several test
@@ -143,12 +148,25 @@ def fhir(sandbox):
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path):
-    """A fresh, empty database: an SQLite file, or a schema of its own in PostgreSQL."""
+    """A fresh, empty database: an SQLite file, or a schema of its own in PostgreSQL. For a
+    test that also takes ``engine`` (a migrated database) the PostgreSQL schema comes
+    migrated, emptied after an earlier test: migrating one costs more than the test."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'app.db'}"
         return
+    if "engine" in request.fixturenames:
+        with migrated_postgres_schema() as url:
+            yield url
+        return
     with postgres_schema() as url:
         yield url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_reused_schemas():
+    """The migrated schemas kept for reuse are dropped when the tests end."""
+    yield
+    drop_migrated_schemas()
 
 
 @pytest.fixture

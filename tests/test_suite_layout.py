@@ -9,9 +9,17 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from fhir_burnout.db import create_db_engine, current_revision, head_revision
+from fhir_burnout.workflow import EnrolmentRow
+
+from .outbox_load import migrated_postgres_schema
 
 TESTS = Path(__file__).resolve().parent
 
@@ -65,6 +73,7 @@ def nowhere():
         yield f"postgresql+psycopg://root@127.0.0.1:{bound.getsockname()[1]}/test"
 
 
+@pytest.mark.slow  # pytest in a child process: seconds each
 def test_without_postgresql_the_run_stops_with_one_message_saying_what_is_needed(nowhere):
     code, output = pytest_in_child(BOTH_DATABASES, FHIR_BURNOUT_TEST_DATABASE_URL=nowhere)
     assert code == pytest.ExitCode.USAGE_ERROR, output
@@ -73,6 +82,7 @@ def test_without_postgresql_the_run_stops_with_one_message_saying_what_is_needed
     assert "Traceback" not in output and "passed" not in output, output
 
 
+@pytest.mark.slow  # pytest in a child process: seconds each
 def test_without_postgresql_the_opt_out_skips_those_tests_with_the_reason(nowhere):
     code, output = pytest_in_child(
         "-rs", BOTH_DATABASES, FHIR_BURNOUT_TEST_DATABASE_URL=nowhere,
@@ -84,9 +94,40 @@ def test_without_postgresql_the_opt_out_skips_those_tests_with_the_reason(nowher
     assert "Traceback" not in output, output
 
 
+@pytest.mark.slow  # pytest in a child process: seconds each
 def test_without_postgresql_the_rest_runs_when_postgres_tests_are_not_selected(nowhere):
     code, output = pytest_in_child(
         "-m", "not postgres", BOTH_DATABASES, FHIR_BURNOUT_TEST_DATABASE_URL=nowhere
     )
     assert code == pytest.ExitCode.OK, output
     assert "1 passed, 1 deselected" in output, output
+
+
+@pytest.mark.postgres
+def test_a_reused_postgresql_schema_comes_back_migrated_and_empty():
+    """The ``engine`` tests' PostgreSQL schemas are reused (migrating one costs more than
+    most tests): the next test gets the same schema at head with every table empty, and a
+    schema a test changed beyond its rows is dropped rather than handed on."""
+    with migrated_postgres_schema() as first:
+        engine = create_db_engine(first)
+        with Session(engine) as db, db.begin():
+            db.add(
+                EnrolmentRow(
+                    key="e1", fhir_base="https://ehr.example/fhir", patient="p1",
+                    track="waiting-list", plan_definition="https://x/PlanDefinition/p|1",
+                    period_start=date(2026, 12, 7), created_at=datetime.now(UTC),
+                    request_group_key="rg1",
+                )
+            )  # fmt: skip
+        engine.dispose()
+    with migrated_postgres_schema() as second:
+        assert second == first  # the same schema, handed on
+        engine = create_db_engine(second)
+        assert current_revision(engine) == head_revision()
+        with Session(engine) as db:
+            assert db.scalar(select(func.count()).select_from(EnrolmentRow)) == 0
+        with engine.begin() as connection:  # a table of its own: not fit for the next test
+            connection.execute(text("CREATE TABLE left_behind (id integer)"))
+        engine.dispose()
+    with migrated_postgres_schema() as third:
+        assert third != first
