@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 from fhir_burnout.cli import main
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.integration import channel_id
+from fhir_burnout.koppeltaal import KOPPELTAAL_CHANNEL, subscribe_tasks
 from fhir_burnout.koppeltaal._audit import notification_received
-from fhir_burnout.koppeltaal._notify import KOPPELTAAL_CHANNEL, subscribe_tasks
 from fhir_burnout.koppeltaal._outbox import (
     KoppeltaalOutbox,
     deliver_for,

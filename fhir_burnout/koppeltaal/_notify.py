@@ -25,7 +25,6 @@ nothing; it subscribes once per process and carries a notification's trace on.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -62,8 +61,6 @@ from fhir_burnout.koppeltaal._portal import follow_portal
 from fhir_burnout.koppeltaal._trace import traced
 from fhir_burnout.settings import Settings
 from fhir_burnout.workflow import Definitions
-
-log = logging.getLogger(__name__)
 
 KT2_SUBSCRIPTION = "http://koppeltaal.nl/fhir/StructureDefinition/KT2Subscription"
 #: What our Subscription watches: a Task a portal made ready for someone, and the changes a
