@@ -58,7 +58,8 @@ sys.path.insert(0, str(ROOT))
 
 from fhir_burnout.db import create_db_engine, upgrade  # noqa: E402
 from fhir_burnout.fhir import FhirClient  # noqa: E402
-from fhir_burnout.referral import PollRow, ReferralRow, reconcile  # noqa: E402
+from fhir_burnout.integration import REFERRALS, PollRow  # noqa: E402
+from fhir_burnout.referral import ReferralRow, reconcile  # noqa: E402
 from fhir_burnout.referral._poll import PAGE  # noqa: E402
 from fhir_burnout.resources import build_resources, load_programme  # noqa: E402
 from fhir_burnout.sandbox import start_sandbox  # noqa: E402
@@ -134,7 +135,7 @@ class Referrer:
 def mark(engine: Engine, fhir_base: str) -> str | None:
     """Where the last successful poll got to (the EHR's own clock)."""
     with Session(engine) as db:
-        state = db.get(PollRow, fhir_base.rstrip("/"))
+        state = db.get(PollRow, (fhir_base.rstrip("/"), REFERRALS))
         return state.seen_until if state is not None else None
 
 

@@ -22,16 +22,14 @@ from werkzeug.serving import make_server
 
 from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.fhir import FhirClient
+from fhir_burnout.integration import REFERRALS, Poller, watched
 from fhir_burnout.questionnaire import FormModel, build_response, load_form, score
 from fhir_burnout.referral import (
     TRIAGE,
-    ReferralPoller,
+    ReferralFeed,
     ReferralRow,
     accept_referral,
-    notify_endpoint,
-    notify_token,
-    referral_criteria,
-    subscribe,
+    subscribe_referrals,
     waiting_for_triage,
 )
 from fhir_burnout.resources import publish
@@ -275,16 +273,14 @@ def waiting_list(engine: Any, app_url: str, names: dict[str, str]) -> list[str]:
 def _subscribe_referrals(settings: Settings, clients: EhrClients) -> str:
     """Subscribe to each EHR's referrals (what ``fhir-burnout referrals subscribe`` does)."""
     done = []
-    for backend in settings.backends:
-        if not backend.practice:
+    for ehr in watched(settings, REFERRALS):
+        if not ehr.practice:
             continue
         try:
-            subscribed = subscribe(
-                clients.get(backend.fhir_base),
-                notify_endpoint(settings.base_url, backend.fhir_base),
-                notify_token(settings.secret_key, backend.fhir_base),
-                referral_criteria(backend.practice),
-            )
+            subscribed = subscribe_referrals(
+                clients.get(ehr.fhir_base), base_url=settings.base_url,
+                secret_key=settings.secret_key, practice=ehr.practice,
+            )  # fmt: skip
         except FhirBurnoutError as exc:
             done.append(f"could not subscribe ({type(exc).__name__}); polled every 5 minutes")
             continue
@@ -376,7 +372,10 @@ def run_demo(
             definitions = deferred.app.extensions["fhir_burnout"]["definitions"]
             # Referrals: the sandbox notifies the app (a Subscription), and the poll takes
             # them in (at once for the seeded ones, then when notified or every 5 minutes).
-            poller = ReferralPoller.from_settings(engine, clients.get, definitions, settings)
+            poller = Poller(
+                engine, clients.get, ReferralFeed.from_settings(definitions, settings),
+                interval=settings.referral_poll_seconds,
+            )  # fmt: skip
             subscribed = _subscribe_referrals(settings, clients)
             names = {str(p["id"]): str(p["name"]) for p in info.seed.get("patients", [])}
             enrolled = enrol_demo_patients(engine, definitions, info.fhir_base, names)

@@ -17,8 +17,8 @@ from werkzeug.serving import make_server
 
 from fhir_burnout.db import create_db_engine, upsert
 from fhir_burnout.fhir import FhirClient
-from fhir_burnout.koppeltaal import KoppeltaalPollRow, KoppeltaalTaskRow
-from fhir_burnout.koppeltaal._notify import KoppeltaalPoller, notify_endpoint
+from fhir_burnout.integration import KOPPELTAAL_TASKS, Poller, PollRow
+from fhir_burnout.koppeltaal import KOPPELTAAL_CHANNEL, KoppeltaalFeed, KoppeltaalTaskRow
 from fhir_burnout.koppeltaal._outbox import KoppeltaalClients, deliver_for
 from fhir_burnout.koppeltaal._profiles import canonical_base, definition_url
 from fhir_burnout.koppeltaal._publish import publish_koppeltaal
@@ -84,7 +84,7 @@ def domain(kt_sandbox, resources, tmp_path, database_url):
     try:
         yield Domain(kt_sandbox, app_url, ads, notified, holder["app"])
     finally:
-        _unsubscribe(kt_sandbox, notify_endpoint(app_url, kt_sandbox.fhir_base))
+        _unsubscribe(kt_sandbox, KOPPELTAAL_CHANNEL.endpoint(app_url, kt_sandbox.fhir_base))
         server.shutdown()
         thread.join(timeout=10)
         holder["app"].extensions["fhir_burnout"]["engine"].dispose()
@@ -149,7 +149,7 @@ def tools(domain, resources):
     recorded = Recorded(settings)
     definitions = Definitions.from_resources(resources)
     worker = Worker(engine, recorded.get, deliver_for=deliver_for(settings, engine, recorded.get))
-    poller = KoppeltaalPoller.from_settings(engine, recorded.get, definitions, settings)
+    poller = Poller(engine, recorded.get, KoppeltaalFeed.from_settings(definitions, settings))
     _start_after_what_is_there(engine, domain)
     yield engine, recorded, worker, poller, definitions
     recorded.clients.close()
@@ -166,8 +166,9 @@ def _start_after_what_is_there(engine, domain) -> None:
     last = datetime.fromisoformat(newest["meta"]["lastUpdated"].replace("Z", "+00:00"))
     mark = (last + timedelta(milliseconds=1)).isoformat(timespec="milliseconds")
     with Session(engine) as db, db.begin():
-        upsert(db, KoppeltaalPollRow, [{"fhir_base": domain.fhir_base, "seen_until": mark}],
-               "fhir_base")  # fmt: skip
+        row = {"fhir_base": domain.fhir_base.rstrip("/"), "feed": KOPPELTAAL_TASKS,
+               "seen_until": mark}  # fmt: skip
+        upsert(db, PollRow, [row], ("fhir_base", "feed"))
 
 
 def _row(engine, fhir_base, task_id) -> KoppeltaalTaskRow | None:

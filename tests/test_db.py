@@ -6,14 +6,18 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from datetime import datetime
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+import fhir_burnout.integration._tables
 import fhir_burnout.koppeltaal._tables
 import fhir_burnout.referral._tables
 import fhir_burnout.sync._tables
@@ -29,7 +33,8 @@ from fhir_burnout.db import (
     upgrade,
     upsert,
 )
-from fhir_burnout.referral import PollRow
+from fhir_burnout.db._migrate import MIGRATIONS
+from fhir_burnout.integration import REFERRALS, PollRow
 
 from .outbox_load import POSTGRES
 
@@ -77,7 +82,8 @@ def test_an_upsert_inserts_once_and_then_updates_the_same_row(database_url):
     upgrade(engine)
     for seen in ("2026-12-01T10:00:00Z", "2026-12-02T10:00:00Z"):
         with Session(engine) as db, db.begin():
-            upsert(db, PollRow, [{"fhir_base": "http://e", "seen_until": seen}], "fhir_base")
+            row = {"fhir_base": "http://e", "feed": REFERRALS, "seen_until": seen}
+            upsert(db, PollRow, [row], ("fhir_base", "feed"))
     with Session(engine) as db:
         assert db.scalars(select(PollRow.seen_until)).all() == ["2026-12-02T10:00:00Z"]
     engine.dispose()
@@ -229,3 +235,63 @@ def test_a_failing_statement_never_shows_its_parameters(database_url):
     engine.dispose()
     assert "[SQL parameters hidden due to hide_parameters=True]" in str(failed.value)
     assert "[parameters:" not in str(failed.value)
+
+
+def _downgrade(engine, revision: str) -> None:
+    """Alembic's downgrade on ``engine`` (the app itself only ever upgrades)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def test_the_poll_states_of_both_feeds_move_into_one_table_and_back(database_url):
+    """0015: ``referral_poll`` and ``koppeltaal_poll`` become ``ehr_poll`` (feed
+    ``referrals``, ``koppeltaal-tasks``), every value kept, the same EHR in both; the
+    downgrade gives each old table its rows back."""
+    engine = create_db_engine(database_url)
+    upgrade(engine, "0014")
+    times = {"succeeded_at": "2026-12-01 10:00:05", "wanted_at": "2026-12-01 10:01:00"}
+    referral = {"fhir_base": "http://e", "seen_until": "2026-12-01T10:00:00Z", **times}
+    domain = {**referral, "seen_until": "2026-12-02T09:00:00Z", "trace_id": "trace-1",
+              "cause": "request-1", "subscription": "sub-7"}  # fmt: skip
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO referral_poll (fhir_base, seen_until, succeeded_at, wanted_at) "
+                 "VALUES (:fhir_base, :seen_until, :succeeded_at, :wanted_at)"), referral,
+        )  # fmt: skip
+        connection.execute(
+            text("INSERT INTO koppeltaal_poll (fhir_base, seen_until, succeeded_at, wanted_at, "
+                 "trace_id, cause, subscription) VALUES (:fhir_base, :seen_until, "
+                 ":succeeded_at, :wanted_at, :trace_id, :cause, :subscription)"), domain,
+        )  # fmt: skip
+    upgrade(engine)
+    columns = "fhir_base, feed, seen_until, trace_id, cause, subscription"
+    with engine.connect() as connection:
+        rows = connection.execute(text(f"SELECT {columns} FROM ehr_poll ORDER BY feed")).all()
+    assert [tuple(r) for r in rows] == [
+        ("http://e", "koppeltaal-tasks", "2026-12-02T09:00:00Z", "trace-1", "request-1", "sub-7"),
+        ("http://e", "referrals", "2026-12-01T10:00:00Z", None, None, None),
+    ]
+    with Session(engine) as db:  # the times too, as the poller reads them
+        for feed in ("referrals", "koppeltaal-tasks"):
+            row = db.get(PollRow, ("http://e", feed))
+            assert (row.succeeded_at.replace(tzinfo=None), row.wanted_at.replace(tzinfo=None)) == (
+                datetime(2026, 12, 1, 10, 0, 5), datetime(2026, 12, 1, 10, 1),
+            )  # fmt: skip
+    assert not {"referral_poll", "koppeltaal_poll"} & set(inspect(engine).get_table_names())
+    _downgrade(engine, "0014")
+    with engine.connect() as connection:
+        back = connection.execute(text("SELECT fhir_base, seen_until FROM referral_poll")).all()
+        kt = connection.execute(
+            text(
+                "SELECT fhir_base, seen_until, trace_id, cause, subscription FROM koppeltaal_poll"
+            )
+        ).all()
+    assert [tuple(r) for r in back] == [("http://e", "2026-12-01T10:00:00Z")]
+    assert [tuple(r) for r in kt] == [
+        ("http://e", "2026-12-02T09:00:00Z", "trace-1", "request-1", "sub-7")
+    ]
+    assert "ehr_poll" not in inspect(engine).get_table_names()
+    engine.dispose()

@@ -6,6 +6,7 @@ import fhir_burnout
 import fhir_burnout.db
 import fhir_burnout.errors
 import fhir_burnout.fhir
+import fhir_burnout.integration
 import fhir_burnout.koppeltaal
 import fhir_burnout.questionnaire
 import fhir_burnout.referral
@@ -28,7 +29,7 @@ def test_public_api_is_pinned():
         "is_postgresql", "reader", "upgrade", "upsert",
     ]  # fmt: skip
     assert sorted(fhir_burnout.fhir.__all__) == [
-        "FhirClient", "FhirXmlError", "channel_id", "channel_token", "channel_token_ok",
+        "FhirClient", "FhirXmlError",
         "resource_from_xml", "resource_to_xml", "safe_xml_parser",
     ]  # fmt: skip
     assert sorted(fhir_burnout.resources.__all__) == [
@@ -50,18 +51,18 @@ def test_public_api_is_pinned():
         "ACCEPTED", "AmbiguousPatientError", "BSN_MISMATCH", "Criterion", "DECLINED",
         "DECLINED_STATUS",
         "DeclineReason", "Intake", "LETTER_NAMESPACE", "LetterIdentifier",
-        "LetterProblem", "MAX_DECLINE_NOTE", "MAX_LETTER_BYTES", "PatientMatch", "PollOutcome",
-        "PollResult",
-        "PollRow", "ReferralDecidedError", "ReferralError", "ReferralLetter",
-        "ReferralLetterError", "ReferralNotFoundError", "ReferralPoller", "ReferralRow",
-        "ReferralSummary", "ReferredPatient", "Referrer", "Subscribed", "TRIAGE",
+        "LetterProblem", "MAX_DECLINE_NOTE", "MAX_LETTER_BYTES", "PatientMatch",
+        "REFERRAL_CHANNEL", "REFERRAL_REASON",
+        "ReferralDecidedError", "ReferralError", "ReferralFeed", "ReferralLetter",
+        "ReferralLetterError", "ReferralNotFoundError", "ReferralRow",
+        "ReferralSummary", "ReferredPatient", "Referrer", "TRIAGE",
         "TRIAGE_STATUS", "TriageContent", "TriageError", "WAITING_LIST", "WAITING_LIST_STATUS",
-        "accept_referral", "current_enrolment", "decline_referral", "ehr_id",
+        "accept_referral", "current_enrolment", "decline_referral",
         "existing_patient", "find_referral", "letter_to_fhir", "load_triage",
-        "match_or_create_patient", "notify_endpoint", "notify_token", "notify_token_ok",
+        "match_or_create_patient",
         "read_referral_letter", "reconcile", "referral_criteria", "referral_identifier",
         "referral_key", "referral_patient", "report_to_referrer", "search_token", "status_key",
-        "subscribe",
+        "subscribe_referrals",
         "subscription_criteria", "summarise", "take_referral", "valid_bsn",
         "waiting_for_triage",
     ]  # fmt: skip
@@ -111,20 +112,20 @@ def test_public_api_is_pinned():
         "switch_track", "unlock_phase",
     ]  # fmt: skip
     assert sorted(fhir_burnout.koppeltaal.__all__) == [
-        "ForeignDefinitionError", "ForeignTaskError", "HtiLaunch", "KoppeltaalClients",
-        "KoppeltaalLaunchError", "KoppeltaalOutbox", "KoppeltaalPollRow",
-        "KoppeltaalPoller", "KoppeltaalStep", "KoppeltaalTaskError",
+        "ForeignDefinitionError", "ForeignTaskError", "HtiLaunch", "KOPPELTAAL_CHANNEL",
+        "KoppeltaalClients", "KoppeltaalFeed",
+        "KoppeltaalLaunchError", "KoppeltaalOutbox",
+        "KoppeltaalStep", "KoppeltaalTaskError",
         "KoppeltaalTaskRow", "LaunchContextError", "LaunchedTask", "NEW_ENDPOINT",
         "NOT_STARTED", "Target", "TaskPollResult", "TraceIds", "TracedSession", "audit",
         "begin_hti_launch", "canonical_base", "check_view_rule",
-        "complete_hti_launch", "deliver_for", "domain_id", "find_task", "from_headers",
+        "complete_hti_launch", "deliver_for", "find_task", "from_headers",
         "hti_trace_id", "instantiates", "is_view", "koppeltaal_ehr",
         "koppeltaal_token_source", "kt2_activity_definitions", "kt2_endpoint", "new_id",
-        "notify_endpoint", "notify_token", "notify_token_ok",
         "publish_koppeltaal", "publisher_id", "queue_audit_event", "queue_task_status",
         "reconcile_tasks",
-        "resolve_launch", "subscribe", "take_task", "target_of", "token_endpoint", "traced",
-        "want_poll",
+        "resolve_launch", "subscribe_tasks", "take_task", "target_of", "token_endpoint",
+        "traced",
     ]  # fmt: skip
     assert sorted(fhir_burnout.web.__all__) == [
         "SessionStore", "SessionTokens", "create_app", "purge", "translate",
@@ -135,10 +136,22 @@ def test_public_api_is_pinned():
         fhir_burnout.resources,
         fhir_burnout.questionnaire, fhir_burnout.referral, fhir_burnout.sandbox,
         fhir_burnout.smart_launch, fhir_burnout.sync, fhir_burnout.workflow,
+        fhir_burnout.integration,
     )  # fmt: skip
     for module in modules:
         for name in module.__all__:
             assert hasattr(module, name)
+
+
+def test_the_integration_skeleton_exports_its_polls():
+    """The ``# polls`` block of ``integration.__all__`` (the client pool has its own)."""
+    polls = [
+        "Channel", "DEFAULT_INTERVAL", "Feed", "KOPPELTAAL_TASKS", "PollOutcome", "PollResult",
+        "PollRow", "Poller", "REFERRALS", "Subscribed", "Watched", "changed_since",
+        "channel_id", "poll_row", "subscribe", "want_poll", "watched",
+    ]  # fmt: skip
+    assert set(polls) <= set(fhir_burnout.integration.__all__)
+    assert all(hasattr(fhir_burnout.integration, name) for name in polls)
 
 
 def test_every_error_renders_as_an_operation_outcome():

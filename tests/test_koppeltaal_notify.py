@@ -23,12 +23,9 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.cli import main
 from fhir_burnout.fhir import FhirClient
+from fhir_burnout.integration import channel_id
+from fhir_burnout.koppeltaal import KOPPELTAAL_CHANNEL, subscribe_tasks
 from fhir_burnout.koppeltaal._audit import notification_received
-from fhir_burnout.koppeltaal._notify import (
-    notify_endpoint,
-    notify_token,
-    subscribe,
-)
 from fhir_burnout.koppeltaal._outbox import (
     KoppeltaalOutbox,
     deliver_for,
@@ -60,13 +57,14 @@ def _enrolments(engine, patient) -> int:
 def test_a_task_assigned_in_the_portal_is_taken_in_by_the_notification_once(domain, tools):
     engine, recorded, worker, poller, _ = tools
     settings = domain.app.extensions["fhir_burnout"]["settings"]
-    endpoint = notify_endpoint(domain.app_url, domain.fhir_base)
-    subscribed = subscribe(recorded.get(domain.fhir_base), endpoint,
-                           notify_token(settings.secret_key, domain.fhir_base))  # fmt: skip
-    assert subscribed.action in ("created", "renewed")
+    ours = {"base_url": domain.app_url, "secret_key": settings.secret_key}
+    subscribed = subscribe_tasks(recorded.get(domain.fhir_base), **ours)
+    assert subscribed.action in ("created", "reactivated", "updated")
+    assert subscribed.endpoint == (
+        f"{domain.app_url}/koppeltaal/notify?ehr={channel_id(domain.fhir_base)}"
+    )
     # Subscribing again changes nothing.
-    again = subscribe(recorded.get(domain.fhir_base), endpoint,
-                      notify_token(settings.secret_key, domain.fhir_base))  # fmt: skip
+    again = subscribe_tasks(recorded.get(domain.fhir_base), **ours)
     assert again.action == "unchanged" and again.subscription == subscribed.subscription
     poller.run_once()  # the first poll: whatever the shared sandbox holds already
     task = domain.assign("pat-11", "body-signals")
@@ -207,12 +205,13 @@ def test_a_task_we_cannot_take_in_is_reported_to_the_domain(domain, tools):
 )
 def test_a_notification_needs_a_known_domain_and_its_token(domain, ehr, authorization, status):
     settings = domain.app.extensions["fhir_burnout"]["settings"]
-    url = notify_endpoint(domain.app_url, domain.fhir_base).split(domain.app_url)[1]
+    url = KOPPELTAAL_CHANNEL.endpoint(domain.app_url, domain.fhir_base).split(domain.app_url)[1]
     if ehr == "nobody":
         url = url.split("?")[0] + "?ehr=0000000000000000"
     headers = {}
     if authorization == "right":
-        headers["Authorization"] = f"Bearer {notify_token(settings.secret_key, domain.fhir_base)}"
+        token = KOPPELTAAL_CHANNEL.token(settings.secret_key, domain.fhir_base)
+        headers["Authorization"] = f"Bearer {token}"
     elif authorization:
         headers["Authorization"] = authorization
     answer = domain.app.test_client().post(url, headers=headers)

@@ -18,8 +18,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fhir_burnout.fhir import FhirClient
-from fhir_burnout.koppeltaal import KoppeltaalPollRow
-from fhir_burnout.koppeltaal._notify import CRITERIA, KoppeltaalPoller
+from fhir_burnout.integration import KOPPELTAAL_TASKS, Poller, PollRow
+from fhir_burnout.koppeltaal import KoppeltaalFeed
+from fhir_burnout.koppeltaal._notify import CRITERIA
 from fhir_burnout.koppeltaal._outbox import KoppeltaalClients, deliver_for, queue_task_status
 from fhir_burnout.koppeltaal._portal import CANCELLED_REASON, HOLD_REASON, follow_portal
 from fhir_burnout.sync import OutboxEntry, OutboxEvent, Worker
@@ -77,7 +78,9 @@ def _later(poller) -> None:
     real, so what the poll queues is due for the worker now)."""
     with Session(poller.engine) as db, db.begin():
         db.execute(
-            update(KoppeltaalPollRow).values(succeeded_at=datetime.now(UTC) - timedelta(hours=1))
+            update(PollRow)
+            .where(PollRow.feed == KOPPELTAAL_TASKS)
+            .values(succeeded_at=datetime.now(UTC) - timedelta(hours=1))
         )
 
 
@@ -271,10 +274,9 @@ def test_a_client_no_longer_finds_at_home_what_the_portal_cancelled(
 
     client_for = _recording(clients, hook)
     worker = Worker(engine, client_for, deliver_for=deliver_for(settings, engine, client_for))
-    poller = KoppeltaalPoller(
-        engine, client_for, Definitions.from_resources(resources),
-        [(kt_sandbox.fhir_base, "Organization/practice-1")],
-    )  # fmt: skip
+    feed = KoppeltaalFeed(Definitions.from_resources(resources),
+                          [(kt_sandbox.fhir_base, "Organization/practice-1")])  # fmt: skip
+    poller = Poller(engine, client_for, feed)
     _start_after_what_is_there(engine, SimpleNamespace(fhir_base=kt_sandbox.fhir_base,
                                                        info=kt_sandbox))  # fmt: skip
     try:

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fhir_burnout.integration import REFERRALS, PollRow
 from fhir_burnout.referral import (
     WAITING_LIST,
-    PollRow,
     ReferralError,
     ReferralRow,
     reconcile,
@@ -194,7 +194,7 @@ def test_the_poll_takes_in_referrals_whose_notification_was_lost_and_then_only_n
     with Session(engine) as db:
         rows = db.scalars(select(ReferralRow)).all()
         assert len(rows) == 5 and {r.seen_by for r in rows} == {"reconciliation"}
-        assert db.get(PollRow, sandbox.fhir_base.rstrip("/")).seen_until is not None
+        assert db.get(PollRow, (sandbox.fhir_base.rstrip("/"), REFERRALS)).seen_until is not None
 
 
 def test_a_referral_the_poll_cannot_take_in_is_reported_and_the_others_go_on(

@@ -25,18 +25,18 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from fhir_burnout.cli import main
-from fhir_burnout.db import create_db_engine, upgrade, upsert
+from fhir_burnout.db import create_db_engine, upgrade
 from fhir_burnout.fhir import FhirClient
+from fhir_burnout.integration import REFERRALS, Poller, PollRow, channel_id, subscribe, want_poll
 from fhir_burnout.referral import (
+    REFERRAL_CHANNEL,
+    REFERRAL_REASON,
     WAITING_LIST,
-    PollRow,
-    ReferralPoller,
+    ReferralFeed,
     ReferralRow,
-    ehr_id,
-    notify_endpoint,
-    notify_token,
     referral_criteria,
-    subscribe,
+    subscribe_referrals,
+    subscription_criteria,
 )
 from fhir_burnout.settings import Backend, Settings
 from fhir_burnout.smart_launch import TrustedEhr
@@ -47,7 +47,7 @@ from .conftest import safety_settings
 from .outbox_load import postgres_schema, worker_config
 
 PRACTICE = "Organization/practice-1"
-REFERRALS = "https://verwijs.example/referral"
+REFERRAL_SYSTEM = "https://verwijs.example/referral"
 SECRET = "notify-tests-secret"
 WAIT = 15.0  # seconds a notification may take to arrive (the sandbox sends within ms)
 
@@ -68,15 +68,15 @@ class Notified:
 
     @property
     def endpoint(self) -> str:
-        return notify_endpoint(self.app_url, self.fhir_base)
+        return REFERRAL_CHANNEL.endpoint(self.app_url, self.fhir_base)
 
     @property
     def token(self) -> str:
-        return notify_token(SECRET, self.fhir_base)
+        return REFERRAL_CHANNEL.token(SECRET, self.fhir_base)
 
     def wanted_at(self, fhir_base=None):
         with Session(self.engine) as db:
-            row = db.get(PollRow, (fhir_base or self.fhir_base).rstrip("/"))
+            row = db.get(PollRow, ((fhir_base or self.fhir_base).rstrip("/"), REFERRALS))
             return None if row is None else row.wanted_at
 
 
@@ -143,7 +143,7 @@ def refer(fhir, patient, practice=PRACTICE, status="active"):
     return fhir.create(
         {
             "resourceType": "ServiceRequest",
-            "identifier": [{"system": REFERRALS, "value": number}],
+            "identifier": [{"system": REFERRAL_SYSTEM, "value": number}],
             "status": status,
             "intent": "order",
             "subject": {"reference": f"Patient/{patient}"},
@@ -188,8 +188,7 @@ def closed_port_url():
 def wish(engine, fhir_base, at=None):
     """What the notification endpoint records: a poll of ``fhir_base`` is wanted."""
     with Session(engine) as db, db.begin():
-        row = {"fhir_base": fhir_base, "wanted_at": at or datetime.now(UTC)}
-        upsert(db, PollRow, [row], "fhir_base")
+        want_poll(db, fhir_base, REFERRALS, now=at)
 
 
 # --- a referral by Subscription, end to end ----------------------------------------------
@@ -198,9 +197,11 @@ def wish(engine, fhir_base, at=None):
 def test_a_referral_the_ehr_notifies_us_of_is_taken_in_once(
     notified, fhir, subscriptions, definitions
 ):
-    done = subscribe(fhir, notified.endpoint, notified.token, referral_criteria(PRACTICE))
+    done = subscribe_referrals(fhir, base_url=notified.app_url, secret_key=SECRET,
+                               practice=PRACTICE)  # fmt: skip
     subscriptions.append(done.subscription)
     assert (done.action, done.status) == ("created", "active")
+    assert done.endpoint == notified.endpoint
     assert done.criteria == "ServiceRequest?performer=Organization/practice-1"
     assert notified.wanted_at() is None
     request = refer(fhir, "pat-26")
@@ -208,10 +209,12 @@ def test_a_referral_the_ehr_notifies_us_of_is_taken_in_once(
     assert notified.statuses[0].startswith("200")
     assert notified.wanted_at() is not None
     # interval 0: the poll runs only because the notification asked for it
-    poller = ReferralPoller(
-        notified.engine, lambda _base: fhir, definitions, [(notified.fhir_base, PRACTICE)],
+    poller = Poller(
+        notified.engine,
+        lambda _base: fhir,
+        ReferralFeed(definitions, [(notified.fhir_base, PRACTICE)]),
         interval=0,
-    )  # fmt: skip
+    )
     [outcome] = poller.run_once()
     assert (outcome.state, outcome.why) == ("polled", "notified")
     [row] = taken_in(notified.engine, request)
@@ -235,11 +238,17 @@ def test_subscribing_twice_keeps_one_subscription_and_revives_one_in_error(
     sandbox, fhir, subscriptions
 ):
     practice = f"Organization/practice-{uuid.uuid4()}"  # only this test's referrals
-    endpoint = notify_endpoint(closed_port_url().removesuffix("/fhir"), sandbox.fhir_base)
-    criteria = referral_criteria(practice)
-    first = subscribe(fhir, endpoint, "token-1", criteria)
+    endpoint = REFERRAL_CHANNEL.endpoint(
+        closed_port_url().removesuffix("/fhir"), sandbox.fhir_base
+    )
+    criteria = subscription_criteria(referral_criteria(practice))
+
+    def subscribe_with(token):
+        return subscribe(fhir, endpoint, token, criteria, REFERRAL_REASON)
+
+    first = subscribe_with("token-1")
     subscriptions.append(first.subscription)
-    again = subscribe(fhir, endpoint, "token-1", criteria)
+    again = subscribe_with("token-1")
     assert (first.action, again.action) == ("created", "unchanged")
     assert again.subscription == first.subscription
     [stored] = fhir.search("Subscription", {"url": endpoint})
@@ -253,11 +262,11 @@ def test_subscribing_twice_keeps_one_subscription_and_revives_one_in_error(
     while fhir.read("Subscription", stored["id"])["status"] != "error":
         assert time.monotonic() < deadline, "the Subscription never went to error"
         time.sleep(0.1)
-    revived = subscribe(fhir, endpoint, "token-1", criteria)
+    revived = subscribe_with("token-1")
     assert (revived.action, revived.was, revived.status) == ("reactivated", "error", "active")
     assert revived.subscription == first.subscription
     # A new secret (another token): the header is brought up to date, still one.
-    renewed = subscribe(fhir, endpoint, "token-2", criteria)
+    renewed = subscribe_with("token-2")
     assert (renewed.action, renewed.status) == ("updated", "active")
     [stored] = fhir.search("Subscription", {"url": endpoint})
     assert stored["channel"]["header"] == ["Authorization: Bearer token-2"]
@@ -274,7 +283,7 @@ def test_the_subscribe_command_says_what_it_did_and_is_idempotent(
     assert first.exit_code == 0, first.output
     assert "created Subscription/" in first.output
     assert f"ServiceRequest?performer={practice}" in first.output
-    endpoint = notify_endpoint("http://127.0.0.1:8000", sandbox.fhir_base)
+    endpoint = REFERRAL_CHANNEL.endpoint("http://127.0.0.1:8000", sandbox.fhir_base)
     assert endpoint in first.output
     [stored] = [
         s
@@ -282,7 +291,7 @@ def test_the_subscribe_command_says_what_it_did_and_is_idempotent(
         if s["criteria"] == f"ServiceRequest?performer={practice}"
     ]
     subscriptions.append(f"Subscription/{stored['id']}")
-    token = notify_token("outbox-tests", sandbox.fhir_base)
+    token = REFERRAL_CHANNEL.token("outbox-tests", sandbox.fhir_base)
     assert stored["channel"]["header"] == [f"Authorization: Bearer {token}"]
     assert token not in first.output
     second = runner.invoke(main, ["referrals", "subscribe", "--config", str(config)])
@@ -310,9 +319,10 @@ def _authorization(kind, fhir_base):
         "empty": "",
         "no token": "Bearer ",
         "a wrong token": "Bearer not-the-token",
-        "another scheme": "Basic " + notify_token(SECRET, fhir_base),
-        "another secret": "Bearer " + notify_token("another-secret", fhir_base),
-        "another EHR's": "Bearer " + notify_token(SECRET, "http://another-ehr.example/fhir"),
+        "another scheme": "Basic " + REFERRAL_CHANNEL.token(SECRET, fhir_base),
+        "another secret": "Bearer " + REFERRAL_CHANNEL.token("another-secret", fhir_base),
+        "another EHR's": "Bearer "
+        + REFERRAL_CHANNEL.token(SECRET, "http://another-ehr.example/fhir"),
     }[kind]
 
 
@@ -387,10 +397,12 @@ def test_a_notification_during_a_poll_asks_for_another_poll(notified, fhir, defi
     session = requests.Session()
     session.hooks["response"].append(notify_during_the_search)
     slow = FhirClient(notified.fhir_base, session=session, token_source=fhir.token_source)
-    poller = ReferralPoller(
-        notified.engine, lambda _base: slow, definitions, [(notified.fhir_base, practice)],
+    poller = Poller(
+        notified.engine,
+        lambda _base: slow,
+        ReferralFeed(definitions, [(notified.fhir_base, practice)]),
         interval=0,
-    )  # fmt: skip
+    )
     wish(notified.engine, notified.fhir_base.rstrip("/"))
     before = notified.wanted_at()
     [outcome] = poller.run_once()
@@ -414,10 +426,13 @@ def test_without_notifications_the_poll_runs_when_the_interval_has_passed(
 ):
     practice = f"Organization/practice-{uuid.uuid4()}"
     clock = Clock()
-    poller = ReferralPoller(
-        engine, lambda _base: fhir, definitions, [(sandbox.fhir_base, practice)],
-        interval=interval, clock=clock,
-    )  # fmt: skip
+    poller = Poller(
+        engine,
+        lambda _base: fhir,
+        ReferralFeed(definitions, [(sandbox.fhir_base, practice)]),
+        interval=interval,
+        clock=clock,
+    )
     first = refer(fhir, "pat-30", practice=practice)
     [outcome] = poller.run_once()
     assert (outcome.state, outcome.why) == ("polled", "first")
@@ -439,10 +454,13 @@ def test_with_the_interval_off_only_a_notification_starts_a_poll(
 ):
     practice = f"Organization/practice-{uuid.uuid4()}"
     clock = Clock()
-    poller = ReferralPoller(
-        engine, lambda _base: fhir, definitions, [(sandbox.fhir_base, practice)],
-        interval=0, clock=clock,
-    )  # fmt: skip
+    poller = Poller(
+        engine,
+        lambda _base: fhir,
+        ReferralFeed(definitions, [(sandbox.fhir_base, practice)]),
+        interval=0,
+        clock=clock,
+    )
     request = refer(fhir, "pat-24", practice=practice)
     clock.advance(86400)
     assert [o.state for o in poller.run_once()] == ["idle"]
@@ -456,20 +474,25 @@ def test_when_the_ehr_is_down_the_poll_fails_and_the_wish_stays(engine, definiti
     down = closed_port_url()
     clock = Clock()
     with FhirClient(down, token="secret-token-never-logged") as client:
-        poller = ReferralPoller(
-            engine, lambda _base: client, definitions, [(down, PRACTICE)],
-            interval=300, clock=clock, retry_base=5, retry_cap=60,
-        )  # fmt: skip
+        poller = Poller(
+            engine,
+            lambda _base: client,
+            ReferralFeed(definitions, [(down, PRACTICE)]),
+            interval=300,
+            clock=clock,
+            retry_base=5,
+            retry_cap=60,
+        )
         wished = datetime.now(UTC).replace(microsecond=0)
         wish(engine, down, wished)
-        with caplog.at_level(logging.WARNING, logger="fhir_burnout.referral"):
+        with caplog.at_level(logging.WARNING, logger="fhir_burnout.integration"):
             [outcome] = poller.run_once()
         assert (outcome.state, outcome.error) == ("failed", "FhirConnectionError")
         assert "failed (FhirConnectionError)" in caplog.text
         assert "secret-token" not in caplog.text and "performer" not in caplog.text
         assert wish_of(engine, down) == wished
         with Session(engine) as db:
-            row = db.get(PollRow, down)
+            row = db.get(PollRow, (down, REFERRALS))
             assert row.succeeded_at is None and row.seen_until is None
         # Tried again after a short wait, not at once; the wait grows while it stays down.
         assert [o.state for o in poller.run_once()] == ["waiting"]
@@ -504,7 +527,7 @@ def test_when_the_ehr_is_down_the_poll_fails_and_the_wish_stays(engine, definiti
 
 def wish_of(engine, fhir_base):
     with Session(engine) as db:
-        value = db.get(PollRow, fhir_base).wanted_at
+        value = db.get(PollRow, (fhir_base, REFERRALS)).wanted_at
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
@@ -522,8 +545,10 @@ def test_two_processes_never_poll_the_same_ehr_at_once_on_postgresql(
 ):
     practice = f"Organization/practice-{uuid.uuid4()}"
     refer(fhir, "pat-25", practice=practice)
-    other = ReferralPoller(
-        postgres_engine, lambda _base: fhir, definitions, [(sandbox.fhir_base, practice)]
+    other = Poller(
+        postgres_engine,
+        lambda _base: fhir,
+        ReferralFeed(definitions, [(sandbox.fhir_base, practice)]),
     )
     meanwhile = []
 
@@ -535,8 +560,10 @@ def test_two_processes_never_poll_the_same_ehr_at_once_on_postgresql(
     session = requests.Session()
     session.hooks["response"].append(the_other_process_tries)
     with FhirClient(sandbox.fhir_base, session=session, token_source=fhir.token_source) as slow:
-        poller = ReferralPoller(
-            postgres_engine, lambda _base: slow, definitions, [(sandbox.fhir_base, practice)]
+        poller = Poller(
+            postgres_engine,
+            lambda _base: slow,
+            ReferralFeed(definitions, [(sandbox.fhir_base, practice)]),
         )
         [outcome] = poller.run_once()
     assert outcome.state == "polled" and outcome.result.new == 1
@@ -593,8 +620,8 @@ def test_the_poll_interval_is_read_from_the_config(tmp_path):
 
 
 def test_the_notify_url_names_the_ehr_stably():
-    assert ehr_id("http://ehr.example/fhir/") == ehr_id("http://ehr.example/fhir")
-    assert ehr_id("http://ehr.example/fhir") != ehr_id("http://other.example/fhir")
-    assert notify_endpoint("https://app.example/", "http://ehr.example/fhir") == (
-        f"https://app.example/referrals/notify?ehr={ehr_id('http://ehr.example/fhir')}"
+    assert channel_id("http://ehr.example/fhir/") == channel_id("http://ehr.example/fhir")
+    assert channel_id("http://ehr.example/fhir") != channel_id("http://other.example/fhir")
+    assert REFERRAL_CHANNEL.endpoint("https://app.example/", "http://ehr.example/fhir") == (
+        f"https://app.example/referrals/notify?ehr={channel_id('http://ehr.example/fhir')}"
     )

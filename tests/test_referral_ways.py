@@ -13,17 +13,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
+from fhir_burnout.integration import Poller
 from fhir_burnout.referral import (
     TRIAGE,
     WAITING_LIST,
-    ReferralPoller,
+    ReferralFeed,
     ReferralRow,
-    notify_endpoint,
-    notify_token,
     reconcile,
     referral_criteria,
     status_key,
-    subscribe,
+    subscribe_referrals,
 )
 from fhir_burnout.sync import KEY_SYSTEM, Worker, queue_status
 from fhir_burnout.web import create_app
@@ -74,10 +73,7 @@ def test_one_referral_seen_three_ways_waits_for_triage_once_and_reaches_the_ehr_
     app, app_url, notified = served
     state = app.extensions["fhir_burnout"]
     engine, secret = state["engine"], state["settings"].secret_key
-    done = subscribe(
-        fhir, notify_endpoint(app_url, sandbox.fhir_base), notify_token(secret, sandbox.fhir_base),
-        referral_criteria(PRACTICE),
-    )  # fmt: skip
+    done = subscribe_referrals(fhir, base_url=app_url, secret_key=secret, practice=PRACTICE)
     try:
         number = f"WAYS-{uuid.uuid4().hex[:12]}"
         referral = {
@@ -95,8 +91,11 @@ def test_one_referral_seen_three_ways_waits_for_triage_once_and_reaches_the_ehr_
         assert pushed.status_code == 201, pushed.get_data(as_text=True)
         assert pushed.get_json()["subject"] == {"reference": f"Patient/{PATIENT}"}
         # The notification's poll, then the scheduled one, see it again.
-        poller = ReferralPoller(
-            engine, lambda _base: fhir, definitions, [(sandbox.fhir_base, PRACTICE)], interval=0
+        poller = Poller(
+            engine,
+            lambda _base: fhir,
+            ReferralFeed(definitions, [(sandbox.fhir_base, PRACTICE)]),
+            interval=0,
         )
         [outcome] = poller.run_once()
         assert outcome.state == "polled"

@@ -21,20 +21,16 @@ def referrals() -> None:
 @click.option("--ehr", "fhir_base", help="Only this EHR (its FHIR base); default: each one.")
 def referrals_subscribe(config_path: Path, fhir_base: str | None) -> None:
     """Ask each EHR with a practice to notify the app of its referrals (idempotent)."""
-    from fhir_burnout.referral import (  # noqa: PLC0415
-        notify_endpoint,
-        notify_token,
-        referral_criteria,
-        subscribe,
-    )
+    from fhir_burnout.integration import REFERRALS, watched  # noqa: PLC0415
+    from fhir_burnout.referral import subscribe_referrals  # noqa: PLC0415
     from fhir_burnout.sync import EhrClients  # noqa: PLC0415
 
     settings = _settings(config_path)
     wanted = fhir_base.rstrip("/") if fhir_base else None
     backends = [
-        (b.fhir_base, practice)
-        for b in settings.backends
-        if (practice := b.practice) and wanted in (None, b.fhir_base)
+        (w.fhir_base, practice)
+        for w in watched(settings, REFERRALS)
+        if (practice := w.practice) and wanted in (None, w.fhir_base)
     ]
     if not backends:
         raise click.ClickException(
@@ -46,12 +42,10 @@ def referrals_subscribe(config_path: Path, fhir_base: str | None) -> None:
     try:
         for base, practice in backends:
             try:
-                done = subscribe(
-                    clients.get(base),
-                    notify_endpoint(settings.base_url, base),
-                    notify_token(settings.secret_key, base),
-                    referral_criteria(practice),
-                )
+                done = subscribe_referrals(
+                    clients.get(base), base_url=settings.base_url,
+                    secret_key=settings.secret_key, practice=practice,
+                )  # fmt: skip
             except FhirBurnoutError as exc:
                 click.echo(f"{base}: could not subscribe: {exc}", err=True)
                 failed += 1

@@ -29,21 +29,32 @@ from fhir_burnout.settings import Settings
 from fhir_burnout.sync import EhrClients, Worker
 
 if TYPE_CHECKING:
-    from fhir_burnout.referral import ReferralPoller
+    from fhir_burnout.integration import Poller
 
 log = logging.getLogger(__name__)
 
 
-def _referral_poller(
-    settings: Settings, engine: Any, clients: EhrClients
-) -> ReferralPoller | None:
-    """The referral poll for the EHRs with a practice (None when there are none)."""
-    if not any(b.practice for b in settings.backends):
-        return None
-    from fhir_burnout.referral import ReferralPoller  # noqa: PLC0415
+def _poller(
+    settings: Settings, engine: Any, clients: EhrClients, kt_clients: Any
+) -> Poller | None:
+    """One poller for every feed the config has (the referrals of each SMART EHR with a
+    practice, the Tasks of each Koppeltaal domain); None when there is none. A Koppeltaal
+    domain's FHIR client is the Koppeltaal one (``kt_clients``)."""
+    from fhir_burnout.integration import Poller, watched  # noqa: PLC0415
+    from fhir_burnout.koppeltaal import KoppeltaalFeed  # noqa: PLC0415
+    from fhir_burnout.referral import ReferralFeed  # noqa: PLC0415
 
+    if not watched(settings):
+        return None
     definitions = _definitions(settings.content_root or _resolve_root(None))
-    return ReferralPoller.from_settings(engine, clients.get, definitions, settings)
+    referrals = ReferralFeed.from_settings(definitions, settings)
+    tasks = KoppeltaalFeed.from_settings(definitions, settings)
+
+    def client_for(fhir_base: str) -> Any:
+        return (kt_clients if fhir_base in tasks.ehrs else clients).get(fhir_base)
+
+    feeds = [feed for feed in (referrals, tasks) if feed.ehrs]
+    return Poller(engine, client_for, *feeds, interval=settings.referral_poll_seconds)
 
 
 def _koppeltaal(settings: Settings, engine: Any) -> tuple[Any, Any] | None:
@@ -54,14 +65,6 @@ def _koppeltaal(settings: Settings, engine: Any) -> tuple[Any, Any] | None:
 
     clients = KoppeltaalClients(settings)
     return deliver_for(settings, engine, clients.get), clients
-
-
-def _koppeltaal_poller(settings: Settings, engine: Any, clients: Any) -> Any:
-    """The poll of new Tasks on the Koppeltaal domains (when notified, and on the interval)."""
-    from fhir_burnout.koppeltaal import KoppeltaalPoller  # noqa: PLC0415
-
-    definitions = _definitions(settings.content_root or _resolve_root(None))
-    return KoppeltaalPoller.from_settings(engine, clients.get, definitions, settings)
 
 
 def _clients(settings: Settings, engine: Any) -> EhrClients:
@@ -81,6 +84,7 @@ def _map_every_table() -> None:
     from sqlalchemy.orm import configure_mappers  # noqa: PLC0415
 
     # Each package's __init__ imports its tables (web's: the sessions).
+    import fhir_burnout.integration  # noqa: PLC0415
     import fhir_burnout.koppeltaal  # noqa: PLC0415
     import fhir_burnout.referral  # noqa: PLC0415
     import fhir_burnout.sync  # noqa: PLC0415
@@ -187,11 +191,9 @@ def _run_until_stopped(
         threading.Thread(target=w.run, args=(stop,), kwargs={"idle": idle}) for w in workers
     ]
     click.echo(f"worker: {len(runners)} thread(s) delivering; stop with Ctrl-C", err=True)
-    runners += _referral_threads(settings, engine, clients, stop, idle=idle)
+    runners += _poll_threads(settings, engine, clients, kt[1] if kt else None, stop, idle=idle)
     runners.append(threading.Thread(target=_purge_sessions, args=(stop, engine)))
     runners += _measures_threads(settings, engine, stop)
-    if kt is not None:
-        runners += _koppeltaal_threads(settings, engine, kt[1], stop, idle=idle)
     _map_every_table()  # before any thread starts (see there)
     for runner in runners:
         runner.start()
@@ -199,19 +201,26 @@ def _run_until_stopped(
         runner.join()
 
 
-def _referral_threads(
-    settings: Settings, engine: Any, clients: EhrClients, stop: threading.Event, *, idle: float
+def _poll_threads(
+    settings: Settings,
+    engine: Any,
+    clients: EhrClients,
+    kt_clients: Any,
+    stop: threading.Event,
+    *,
+    idle: float,
 ) -> list[threading.Thread]:
-    """The referral poll's thread, when an EHR has a practice; says what it polls."""
-    poller = _referral_poller(settings, engine, clients)
+    """The poller's thread, when an EHR has a feed; says what it polls."""
+    poller = _poller(settings, engine, clients, kt_clients)
     if poller is None:
         return []
     every = settings.referral_poll_seconds
-    click.echo(
-        f"worker: polling the referrals of {len(poller.ehrs)} EHR(s) when notified"
-        + (f" and every {every:g} s" if every > 0 else ""),
-        err=True,
-    )
+    for feed in poller.feeds:
+        click.echo(
+            f"worker: polling the {feed.name} of {len(feed.ehrs)} EHR(s) when notified"
+            + (f" and every {every:g} s" if every > 0 else ""),
+            err=True,
+        )
     return [threading.Thread(target=poller.run, args=(stop,), kwargs={"idle": idle})]
 
 
@@ -226,12 +235,3 @@ def _measures_threads(
         log.warning("the weekly measures are not closed: %s", exc)
         return []
     return [threading.Thread(target=_close_measures, args=(stop, engine, definitions))]
-
-
-def _koppeltaal_threads(
-    settings: Settings, engine: Any, clients: Any, stop: threading.Event, *, idle: float
-) -> list[threading.Thread]:
-    """The poll of the Koppeltaal domains; says how many."""
-    kt_poller = _koppeltaal_poller(settings, engine, clients)
-    click.echo(f"worker: polling {len(kt_poller.domains)} Koppeltaal domain(s)", err=True)
-    return [threading.Thread(target=kt_poller.run, args=(stop,), kwargs={"idle": idle})]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fhir_burnout.fhir._client import FhirClient
-from fhir_burnout.fhir._rest_hook import channel_id, channel_token, channel_token_ok
 from fhir_burnout.fhir._xml import (
     FhirXmlError,
     resource_from_xml,
@@ -14,9 +13,6 @@ from fhir_burnout.fhir._xml import (
 __all__ = [
     "FhirClient",
     "FhirXmlError",
-    "channel_id",
-    "channel_token",
-    "channel_token_ok",
     "resource_from_xml",
     "resource_to_xml",
     "safe_xml_parser",

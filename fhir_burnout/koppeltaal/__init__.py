@@ -34,15 +34,11 @@ from fhir_burnout.koppeltaal._launch import (
     resolve_launch,
 )
 from fhir_burnout.koppeltaal._notify import (
-    KoppeltaalPoller,
+    KOPPELTAAL_CHANNEL,
+    KoppeltaalFeed,
     TaskPollResult,
-    domain_id,
-    notify_endpoint,
-    notify_token,
-    notify_token_ok,
     reconcile_tasks,
-    subscribe,
-    want_poll,
+    subscribe_tasks,
 )
 from fhir_burnout.koppeltaal._outbox import (
     NOT_STARTED,
@@ -57,7 +53,7 @@ from fhir_burnout.koppeltaal._profiles import (
     kt2_endpoint,
 )
 from fhir_burnout.koppeltaal._publish import NEW_ENDPOINT, KoppeltaalStep, publish_koppeltaal
-from fhir_burnout.koppeltaal._tables import KoppeltaalPollRow, KoppeltaalTaskRow
+from fhir_burnout.koppeltaal._tables import KoppeltaalTaskRow
 from fhir_burnout.koppeltaal._trace import TracedSession, TraceIds, from_headers, new_id, traced
 
 __all__ = ["KoppeltaalTaskRow"]
@@ -65,10 +61,12 @@ __all__ += [  # K5: taking a portal's Task in
     "KoppeltaalTaskError", "Target", "check_view_rule", "find_task", "instantiates", "is_view",
     "publisher_id", "take_task", "target_of",
 ]  # fmt: skip
-__all__ += [  # K5: status back through the outbox, notifications and the poll of new Tasks
-    "KoppeltaalClients", "KoppeltaalOutbox", "KoppeltaalPollRow", "KoppeltaalPoller",
-    "TaskPollResult", "deliver_for", "notify_endpoint", "notify_token", "queue_task_status",
-    "reconcile_tasks", "subscribe",
+__all__ += [  # K5: status back through the outbox
+    "KoppeltaalClients", "KoppeltaalOutbox", "deliver_for", "queue_task_status",
+]  # fmt: skip
+__all__ += [  # polls: the koppeltaal-tasks feed of the skeleton's poller, its channel
+    "KOPPELTAAL_CHANNEL", "KoppeltaalFeed", "TaskPollResult", "reconcile_tasks",
+    "subscribe_tasks",
 ]  # fmt: skip
 __all__ += [  # K4: the HTI launch
     "ForeignDefinitionError", "ForeignTaskError", "HtiLaunch", "KoppeltaalLaunchError",
@@ -85,12 +83,9 @@ __all__ += [  # imports18: for the CLI and web; ``audit``: the KT2_AuditEvent bu
     "TraceIds",
     "audit",
     "canonical_base",
-    "domain_id",
     "kt2_activity_definitions",
     "kt2_endpoint",
     "new_id",
-    "notify_token_ok",
     "token_endpoint",
-    "want_poll",
 ]
 __all__ += ["queue_audit_event"]  # ops18: an AuditEvent through the outbox, for the web too

@@ -5,8 +5,9 @@ something matching the criteria changed, so the receiver logs a ``receive`` Audi
 searches. Ours watches ``Task?status=ready,in-progress,on-hold,cancelled,entered-in-error``
 (a portal assigned something, or changed a Task we took in: ``_portal``) and carries
 ``Authorization: Bearer <token>`` in ``channel.header``, an HMAC of the domain's FHIR base
-under the app's secret key (the pattern of the referral Subscription, with its own purpose,
-so neither token opens the other's endpoint).
+under the app's secret key (:data:`KOPPELTAAL_CHANNEL`: the referral channel's pattern with
+its own purpose, so neither token opens the other's endpoint); the skeleton's
+:func:`~fhir_burnout.integration.subscribe` makes it, with the KT2 profile.
 
 :func:`reconcile_tasks` is the search: the Tasks changed since the last poll that succeeded
 (``_lastUpdated``, the domain's clock, inclusive), those that instantiate one of our
@@ -16,27 +17,35 @@ taken in with :func:`take_task`, the same function the launch uses: whichever co
 enrols, the other finds the row. A Task we took in that changed since is followed
 (:func:`~fhir_burnout.koppeltaal._portal.follow_portal`: cancelled in the portal stops the
 programme, on hold pauses it); the search is the same, so its cost stays what changed.
-:class:`KoppeltaalPoller` runs it in the worker process
-when a notification asked for it and every ``interval`` seconds in any case, so a lost
-notification changes nothing.
+:class:`KoppeltaalFeed` is the skeleton's ``koppeltaal-tasks`` feed: the
+:class:`~fhir_burnout.integration.Poller` runs it in the worker process when a notification
+asked for it and every ``interval`` seconds in any case, so a lost notification changes
+nothing; it subscribes once per process and carries a notification's trace on.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from fhir_burnout.db import upsert
 from fhir_burnout.errors import FhirServerError
-from fhir_burnout.fhir import FhirClient, channel_id, channel_token, channel_token_ok
+from fhir_burnout.fhir import FhirClient
+from fhir_burnout.integration import (
+    KOPPELTAAL_TASKS,
+    Channel,
+    Feed,
+    PollResult,
+    Subscribed,
+    changed_since,
+    subscribe,
+    watched,
+)
 from fhir_burnout.koppeltaal._audit import processing_error
 from fhir_burnout.koppeltaal._audit_outbox import queue_audit_event
 from fhir_burnout.koppeltaal._enrol import (
@@ -49,13 +58,9 @@ from fhir_burnout.koppeltaal._enrol import (
     target_of,
 )
 from fhir_burnout.koppeltaal._portal import follow_portal
-from fhir_burnout.koppeltaal._tables import KoppeltaalPollRow
 from fhir_burnout.koppeltaal._trace import traced
 from fhir_burnout.settings import Settings
-from fhir_burnout.sync import Retries, error_kind
 from fhir_burnout.workflow import Definitions
-
-log = logging.getLogger(__name__)
 
 KT2_SUBSCRIPTION = "http://koppeltaal.nl/fhir/StructureDefinition/KT2Subscription"
 #: What our Subscription watches: a Task a portal made ready for someone, and the changes a
@@ -64,117 +69,41 @@ KT2_SUBSCRIPTION = "http://koppeltaal.nl/fhir/StructureDefinition/KT2Subscriptio
 CRITERIA = "Task?status=ready,in-progress,on-hold,cancelled,entered-in-error"
 #: Why we subscribe (R4 Subscription.reason is required; Dutch first, as the domain reads it).
 REASON = "fhir-burnout: nieuwe taken voor onze modules / new Tasks for our modules"
-#: What the HMAC signs before the FHIR base (the referral token signs another purpose).
-_PURPOSE = "koppeltaal-notify|"
-#: Page size asked of the domain (it may give fewer).
-PAGE = 100
+#: Where a domain notifies us, and what its token signs before the FHIR base.
+KOPPELTAAL_CHANNEL = Channel("koppeltaal-notify|", "/koppeltaal/notify")
 
 
 def _base(fhir_base: str) -> str:
     return fhir_base.rstrip("/")
 
 
-def domain_id(fhir_base: str) -> str:
-    """A short, stable name for a domain in the notification URL."""
-    return channel_id(fhir_base)
-
-
-def notify_endpoint(base_url: str, fhir_base: str) -> str:
-    """Where the domain at ``fhir_base`` notifies us: ``<base_url>/koppeltaal/notify?ehr=…``."""
-    return f"{base_url.rstrip('/')}/koppeltaal/notify?ehr={domain_id(fhir_base)}"
-
-
-def notify_token(secret_key: str, fhir_base: str) -> str:
-    """The bearer token the domain sends with its notifications: base64url(HMAC-SHA256(
-    secret_key, "koppeltaal-notify|" + fhir_base)), unpadded. Never log it."""
-    return channel_token(secret_key, _PURPOSE, fhir_base)
-
-
-def notify_token_ok(secret_key: str, fhir_base: str, authorization: str | None) -> bool:
-    """Whether an ``Authorization`` header carries the domain's token (constant time)."""
-    return channel_token_ok(secret_key, _PURPOSE, fhir_base, authorization)
-
-
-@dataclass(frozen=True)
-class Subscribed:
-    """What :func:`subscribe` did: ``created``, ``renewed`` (its status was not active or
-    requested, or its header or criteria were stale), or ``unchanged``."""
-
-    action: Literal["created", "renewed", "unchanged"]
-    subscription: str  # Subscription/<id>
-    status: str
-
-
-def subscription(endpoint: str, token: str, criteria: str = CRITERIA) -> dict[str, Any]:
-    """Our KT2_Subscription (rest-hook, no payload: IG KT2_Subscription.fsh)."""
-    return {
-        "resourceType": "Subscription",
-        "meta": {"profile": [KT2_SUBSCRIPTION]},
-        "status": "requested",
-        "reason": REASON,
-        "criteria": criteria,
-        "channel": {
-            "type": "rest-hook",
-            "endpoint": endpoint,
-            "header": [f"Authorization: Bearer {token}"],
-        },
-    }
-
-
-def subscribe(
-    client: FhirClient, endpoint: str, token: str, criteria: str = CRITERIA
+def subscribe_tasks(
+    client: FhirClient, *, base_url: str, secret_key: str, criteria: str = CRITERIA
 ) -> Subscribed:
-    """Make sure the domain notifies ``endpoint`` of ``criteria``, idempotently: ours (same
-    endpoint, rest-hook) is kept as it is when current, renewed with ``If-Match`` when it is
-    in ``error``/``off`` or stale, else created by POST (the server gives the id)."""
-    wanted = subscription(endpoint, token, criteria)
-    found = [
-        s
-        for s in client.search("Subscription", {"url": endpoint})
-        if (s.get("channel") or {}).get("endpoint") == endpoint
-        and (s.get("channel") or {}).get("type") == "rest-hook"
-    ]
-    if found:
-        existing = min(found, key=lambda s: s.get("status") != "active")
-        channel = existing.get("channel") or {}
-        status = str(existing.get("status"))
-        if (
-            status in ("active", "requested")
-            and existing.get("criteria") == criteria
-            and channel.get("header") == wanted["channel"]["header"]
-            and "payload" not in channel
-        ):
-            return Subscribed("unchanged", f"Subscription/{existing['id']}", status)
-        renewed = {
-            **{k: v for k, v in existing.items() if k not in ("error", "text")},
-            **{k: v for k, v in wanted.items() if k != "meta"},
-            "meta": {
-                **(existing.get("meta") or {}),
-                "profile": sorted({*(existing.get("meta") or {}).get("profile", []),
-                                   KT2_SUBSCRIPTION}),
-            },
-        }  # fmt: skip
-        version = (existing.get("meta") or {}).get("versionId")
-        stored = client.update(renewed, version_id=version)
-        return Subscribed("renewed", f"Subscription/{existing['id']}", str(stored.get("status")))
-    created = client.create(wanted)
-    return Subscribed("created", f"Subscription/{created.get('id')}", str(created.get("status")))
+    """Our KT2_Subscription on the domain of ``client`` (rest-hook, no payload: IG
+    KT2_Subscription.fsh), one per endpoint: one with stale criteria is brought up to date."""
+    fhir_base = client.base_url
+    return subscribe(
+        client, KOPPELTAAL_CHANNEL.endpoint(base_url, fhir_base),
+        KOPPELTAAL_CHANNEL.token(secret_key, fhir_base), criteria, REASON,
+        profile=KT2_SUBSCRIPTION, one_per_endpoint=True,
+    )  # fmt: skip
 
 
 @dataclass
-class TaskPollResult:
+class TaskPollResult(PollResult):
     """What one poll saw: Tasks returned, ours among them, newly taken in, refused (why)."""
 
-    seen: int = 0
     ours: int = 0
-    new: int = 0
-    refused: list[str] = field(default_factory=list)
     #: Tasks we took in that the portal changed, and what we did (``Task/<id>: stopped``)
     portal: list[str] = field(default_factory=list)
 
-
-def _instant(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    def counts(self) -> str:
+        """The counts for the log (no health data)."""
+        return (
+            f"{self.seen} seen, {self.ours} ours, {self.new} new, {len(self.refused)} refused, "
+            f"{len(self.portal)} changed in the portal"
+        )
 
 
 class _Definitions:
@@ -212,6 +141,68 @@ def _parent(client: FhirClient, task: Mapping[str, Any]) -> dict[str, Any] | Non
     return None
 
 
+@dataclass(frozen=True)
+class _Poll:
+    """One poll of one domain: what taking a Task in needs besides the Task."""
+
+    engine: Engine
+    client: FhirClient
+    definitions: Definitions
+    ads: _Definitions
+    result: TaskPollResult
+    practice: str | None
+    publisher: str | None
+    client_id: str | None
+    base_url: str | None
+    now: datetime | None
+
+    @property
+    def fhir_base(self) -> str:
+        return _base(self.client.base_url)
+
+    def take(self, task: dict[str, Any]) -> None:
+        """Take one Task of the search in, follow it, or pass it by (another module's)."""
+        self.result.seen += 1
+        named = instantiates(task)
+        ad = self.ads.ours(named) if named else None
+        if ad is None:
+            return  # another module's Task: none of our business
+        self.result.ours += 1
+        try:
+            self._take(task, ad)
+        except KoppeltaalTaskError as refused:
+            self.result.refused.append(f"Task/{task.get('id')}: {refused.reason}")
+            if self.client_id and self.base_url:
+                with Session(self.engine) as db, db.begin():
+                    _report(db, self.fhir_base, task, refused, client_id=self.client_id,
+                            base_url=self.base_url)  # fmt: skip
+
+    def _take(self, task: dict[str, Any], ad: dict[str, Any]) -> None:
+        if is_view(task):
+            # Read-only access for someone else to the patient's main Task: it enrols no
+            # one; only its rule is checked (and a broken one reported).
+            check_view_rule(task, _parent(self.client, task))
+            return
+        with Session(self.engine) as db, db.begin():
+            existing = find_task(db, self.fhir_base, str(task.get("id")))
+            if existing is not None:
+                # Known: a change made in the portal acts on our programme (_portal).
+                changed = follow_portal(
+                    db, self.definitions, existing, task, now=self.now or _utcnow(),
+                    client_id=self.client_id, base_url=self.base_url,
+                )  # fmt: skip
+                if changed is not None:
+                    self.result.portal.append(f"Task/{changed.task_id}: {changed.action}")
+                return
+            if task.get("status") != "ready":
+                return  # not (or no longer) an assignment waiting to be started
+            take_task(
+                db, self.definitions, self.fhir_base, task, ad, practice=self.practice,
+                publisher=self.publisher, now=self.now,
+            )  # fmt: skip
+            self.result.new += 1
+
+
 def reconcile_tasks(
     engine: Engine,
     client: FhirClient,
@@ -224,66 +215,18 @@ def reconcile_tasks(
     now: datetime | None = None,
 ) -> TaskPollResult:
     """Take in every new Task for one of our ActivityDefinitions changed on the domain since
-    the last poll that succeeded; a Task we have is followed where the portal changed it
-    (:func:`follow_portal`). Each Task in a
+    the last poll that succeeded (:func:`~fhir_burnout.integration.changed_since`); a Task
+    we have is followed where the portal changed it (:func:`follow_portal`). Each Task in a
     transaction of its own: one refused (with why in the result) holds back none of the
     others, and, given ``client_id`` and ``base_url`` (our Device and site), is reported to
     the domain as a processing-error AuditEvent (TOP-KT-006 step 8, TOP-KT-012b) through the
     outbox. A poll that fails midway leaves the mark where it was."""
-    fhir_base = client.base_url.rstrip("/")
-    with Session(engine) as db:
-        state = db.get(KoppeltaalPollRow, fhir_base)
-        since = state.seen_until if state is not None else None
-    params = {"_sort": "_lastUpdated", "_count": str(PAGE)}
-    if since:
-        params["_lastUpdated"] = f"ge{since}"
-    result, newest = TaskPollResult(), since
-    ads = _Definitions(client, definitions)
-    for task in client.search("Task", params):
-        result.seen += 1
-        updated = str((task.get("meta") or {}).get("lastUpdated") or "")
-        if updated and (newest is None or _instant(updated) > _instant(newest)):
-            newest = updated
-        named = instantiates(task)
-        ad = ads.ours(named) if named else None
-        if ad is None:
-            continue  # another module's Task: none of our business
-        result.ours += 1
-        try:
-            if is_view(task):
-                # Read-only access for someone else to the patient's main Task: it enrols
-                # no one; only its rule is checked (and a broken one reported).
-                check_view_rule(task, _parent(client, task))
-                continue
-            with Session(engine) as db, db.begin():
-                existing = find_task(db, fhir_base, str(task.get("id")))
-                if existing is not None:
-                    # Known: a change made in the portal acts on our programme (_portal).
-                    changed = follow_portal(
-                        db, definitions, existing, task, now=now or _utcnow(),
-                        client_id=client_id, base_url=base_url,
-                    )  # fmt: skip
-                    if changed is not None:
-                        result.portal.append(f"Task/{changed.task_id}: {changed.action}")
-                    continue
-                if task.get("status") != "ready":
-                    continue  # not (or no longer) an assignment waiting to be started
-                take_task(
-                    db, definitions, fhir_base, task, ad, practice=practice,
-                    publisher=publisher, now=now,
-                )  # fmt: skip
-                result.new += 1
-        except KoppeltaalTaskError as refused:
-            result.refused.append(f"Task/{task.get('id')}: {refused.reason}")
-            if client_id and base_url:
-                with Session(engine) as db, db.begin():
-                    _report(
-                        db, fhir_base, task, refused, client_id=client_id, base_url=base_url
-                    )  # fmt: skip
-    with Session(engine) as db, db.begin():
-        mark = {"fhir_base": fhir_base, "seen_until": newest, "succeeded_at": now or _utcnow()}
-        upsert(db, KoppeltaalPollRow, [mark], "fhir_base")
-    return result
+    poll = _Poll(
+        engine, client, definitions, _Definitions(client, definitions), TaskPollResult(),
+        practice, publisher, client_id, base_url, now,
+    )  # fmt: skip
+    changed_since(engine, client, KOPPELTAAL_TASKS, ("Task", {}), poll.take, now=now)
+    return poll.result
 
 
 def _report(
@@ -310,31 +253,9 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def want_poll(
-    db: Session,
-    fhir_base: str,
-    *,
-    trace_id: str | None = None,
-    cause: str | None = None,
-    now: datetime | None = None,
-) -> None:
-    """Record that a notification asks for a poll of ``fhir_base`` (and in which trace)."""
-    wanted = {
-        "fhir_base": _base(fhir_base),
-        "wanted_at": now or _utcnow(),
-        "trace_id": trace_id,
-        "cause": cause,
-    }
-    upsert(db, KoppeltaalPollRow, [wanted], "fhir_base")
-
-
 @dataclass(frozen=True)
 class Subscriber:
-    """What the poller needs to subscribe and to sign its AuditEvents: the app's base URL
+    """What the feed needs to subscribe and to sign its AuditEvents: the app's base URL
     (the notification endpoint is below it, and it is the events' site), the secret key
     (the notification token) and our client id per domain."""
 
@@ -344,161 +265,64 @@ class Subscriber:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Subscriber:
-        """From the config: every EHR with ``mode = "koppeltaal"``."""
-        ids = {_base(b.fhir_base): b.client_id for b in settings.backends
-               if b.mode == "koppeltaal"}  # fmt: skip
+        """From the config: every Koppeltaal domain."""
+        ids = {w.fhir_base: w.client_id for w in watched(settings, KOPPELTAAL_TASKS)}
         return cls(settings.base_url, settings.secret_key, ids)
 
     def identity(self, fhir_base: str) -> tuple[str | None, str | None]:
         """Our client id on the domain and our base URL (the AuditEvents' agent and site)."""
         return self.client_ids.get(_base(fhir_base)), self.base_url
 
-    def subscribe(self, client: FhirClient) -> Subscribed:
-        """Our KT2_Subscription on the domain of ``client`` (see :func:`subscribe`)."""
-        fhir_base = client.base_url
-        endpoint = notify_endpoint(self.base_url, fhir_base)
-        return subscribe(client, endpoint, notify_token(self.secret_key, fhir_base))
 
-
-PollState = Literal["polled", "idle", "failed", "waiting"]
-
-
-@dataclass(frozen=True)
-class TaskPollOutcome:
-    """What one round did for one domain: ``polled`` (why: ``notified``, ``interval``,
-    ``first``), ``idle``, ``failed`` (the error's kind), ``waiting`` (after a failure)."""
-
-    fhir_base: str
-    state: PollState
-    why: str = ""
-    result: TaskPollResult | None = None
-    error: str | None = None
-
-
-class KoppeltaalPoller:
-    """Runs :func:`reconcile_tasks` for each Koppeltaal domain when a notification asked for
-    it or ``interval`` seconds passed (0: only when notified). ``domains``: ``(fhir_base,
-    practice)`` pairs; ``client_for`` as the outbox worker's. ``run_once`` from tests,
-    ``run`` from the worker; neither raises for a poll that fails. Taking a Task in is
+class KoppeltaalFeed(Feed):
+    """The Tasks of each Koppeltaal domain (:func:`reconcile_tasks`). ``domains``:
+    ``(fhir_base, practice)`` pairs. With a ``subscriber``, the poller makes our
+    KT2_Subscription once per process and domain, and refused Tasks are reported to the
+    domain; a poll a notification asked for runs in its trace. Taking a Task in is
     idempotent, so two processes polling at once only repeat work."""
+
+    name = KOPPELTAAL_TASKS
 
     def __init__(
         self,
-        engine: Engine,
-        client_for: Callable[[str], FhirClient],
         definitions: Definitions,
         domains: Iterable[tuple[str, str | None]],
         *,
-        interval: float = 300.0,
         publisher: str | None = None,
         subscriber: Subscriber | None = None,
-        clock: Callable[[], datetime] = _utcnow,
-        retry_base: float = 5.0,
-        retry_cap: float = 300.0,
     ) -> None:
-        self.engine, self.client_for, self.definitions = engine, client_for, definitions
-        self.domains = tuple((_base(base), practice) for base, practice in domains)
-        self.interval, self.publisher, self.clock = interval, publisher, clock
-        self.subscriber = subscriber
-        self._subscribed: set[str] = set()
-        self.retries = Retries(retry_base, retry_cap)
+        self.definitions, self.publisher, self.subscriber = definitions, publisher, subscriber
+        self.practices = {_base(base): practice for base, practice in domains}
+        self.ehrs = tuple(self.practices)
 
     @classmethod
-    def from_settings(
-        cls,
-        engine: Engine,
-        client_for: Callable[[str], FhirClient],
-        definitions: Definitions,
-        settings: Settings,
-    ) -> KoppeltaalPoller:
-        """A poller for every EHR with ``mode = "koppeltaal"``, at the reconciliation
-        interval of the config (``referral_poll_seconds``)."""
-        domains = [(b.fhir_base, b.practice) for b in settings.backends if b.mode == "koppeltaal"]
-        return cls(engine, client_for, definitions, domains,
-                   interval=settings.referral_poll_seconds,
-                   subscriber=Subscriber.from_settings(settings))  # fmt: skip
+    def from_settings(cls, definitions: Definitions, settings: Settings) -> KoppeltaalFeed:
+        """The feed of every Koppeltaal domain in the config, subscribing."""
+        domains = [(w.fhir_base, w.practice) for w in watched(settings, KOPPELTAAL_TASKS)]
+        return cls(definitions, domains, subscriber=Subscriber.from_settings(settings))
 
-    def run(self, stop: threading.Event, *, idle: float = 1.0) -> None:
-        """Poll what is due every ``idle`` seconds until ``stop`` is set."""
-        while not stop.is_set():
-            self.run_once()
-            stop.wait(idle)
+    @property
+    def subscribes_itself(self) -> bool:
+        """Whether the poller makes our KT2_Subscription (given a subscriber)."""
+        return self.subscriber is not None
 
-    def run_once(self) -> list[TaskPollOutcome]:
-        """One round: poll each domain that is due."""
-        return [self.poll(base, practice) for base, practice in self.domains]
+    def subscribe(self, client: FhirClient) -> Subscribed:
+        """Our KT2_Subscription on the domain of ``client`` (:func:`subscribe_tasks`)."""
+        if self.subscriber is None:
+            return super().subscribe(client)
+        return subscribe_tasks(client, base_url=self.subscriber.base_url,
+                               secret_key=self.subscriber.secret_key)  # fmt: skip
 
-    def poll(self, fhir_base: str, practice: str | None) -> TaskPollOutcome:
-        """Poll one domain if it is due; never raises."""
-        now = self.clock()
-        if self.retries.waiting(fhir_base, now):
-            return TaskPollOutcome(fhir_base, "waiting")
-        self._subscribe(fhir_base)
-        try:
-            return self._poll(fhir_base, practice, now)
-        except Exception as error:
-            self.retries.failed(fhir_base, now)
-            kind = error_kind(error)
-            log.warning("Koppeltaal Task poll of %s failed (%s)", fhir_base, kind)
-            return TaskPollOutcome(fhir_base, "failed", error=kind)
+    def traced(self, trace_id: str | None, cause: str | None) -> AbstractContextManager[object]:
+        """The notification's trace goes on in the poll (TOP-KT-006 step 6)."""
+        return traced(trace_id, cause)
 
-    def _subscribe(self, fhir_base: str) -> None:
-        """Once per process and domain: make sure our KT2_Subscription is there (idempotent;
-        a failure is retried with the poll) and remember its id."""
-        if self.subscriber is None or fhir_base in self._subscribed:
-            return
-        try:
-            with traced():
-                done = self.subscriber.subscribe(self.client_for(fhir_base))
-            with Session(self.engine) as db, db.begin():
-                mark = {"fhir_base": fhir_base, "subscription": done.subscription.split("/")[-1]}
-                upsert(db, KoppeltaalPollRow, [mark], "fhir_base")
-        except Exception as error:
-            # The poll goes on without it (it is what makes a lost notification harmless);
-            # the next round tries again. The error's kind only: no URLs, no tokens.
-            log.warning("Koppeltaal Subscription on %s failed (%s)", fhir_base,
-                        type(error).__name__)  # fmt: skip
-            return
-        self._subscribed.add(fhir_base)
-        log.info("Koppeltaal Subscription on %s: %s", fhir_base, done.action)
-
-    def _poll(self, fhir_base: str, practice: str | None, now: datetime) -> TaskPollOutcome:
-        with Session(self.engine) as db:
-            row = db.get(KoppeltaalPollRow, fhir_base)
-            wanted = row.wanted_at if row is not None else None
-            last = row.succeeded_at if row is not None else None
-            trace_id, cause = (row.trace_id, row.cause) if row is not None else (None, None)
-        if wanted is not None:
-            why = "notified"
-        elif self.interval <= 0:
-            return TaskPollOutcome(fhir_base, "idle")
-        elif last is None:
-            why = "first"
-        elif now - _aware(last) >= timedelta(seconds=self.interval):
-            why = "interval"
-        else:
-            return TaskPollOutcome(fhir_base, "idle")
-        # The notification's trace goes on (TOP-KT-006 step 6); a scheduled poll starts one.
-        with traced(trace_id if wanted is not None else None, cause if wanted else None):
-            who = self.subscriber.identity(fhir_base) if self.subscriber else (None, None)
-            result = reconcile_tasks(
-                self.engine, self.client_for(fhir_base), self.definitions,
-                practice=practice, publisher=self.publisher, client_id=who[0],
-                base_url=who[1], now=now,
-            )  # fmt: skip
-        if wanted is not None:
-            with Session(self.engine) as db, db.begin():
-                db.execute(
-                    update(KoppeltaalPollRow)
-                    .where(KoppeltaalPollRow.fhir_base == fhir_base,
-                           KoppeltaalPollRow.wanted_at == wanted)
-                    .values(wanted_at=None, trace_id=None, cause=None)
-                )  # fmt: skip
-        self.retries.succeeded(fhir_base)
-        log.info(
-            "Koppeltaal Task poll of %s (%s): %d seen, %d ours, %d new, %d refused, "
-            "%d changed in the portal",
-            fhir_base, why, result.seen, result.ours, result.new, len(result.refused),
-            len(result.portal),
+    def reconcile(
+        self, engine: Engine, client: FhirClient, fhir_base: str, *, notified: bool, now: datetime
+    ) -> TaskPollResult:
+        """The poll of one domain's Tasks (:func:`reconcile_tasks`)."""
+        who = self.subscriber.identity(fhir_base) if self.subscriber else (None, None)
+        return reconcile_tasks(
+            engine, client, self.definitions, practice=self.practices[fhir_base],
+            publisher=self.publisher, client_id=who[0], base_url=who[1], now=now,
         )  # fmt: skip
-        return TaskPollOutcome(fhir_base, "polled", why, result)

@@ -1,4 +1,5 @@
-"""What we keep of the Koppeltaal Tasks that brought clients to us."""
+"""What we keep of the Koppeltaal Tasks that brought clients to us (how far the poll of each
+domain got is ``integration.PollRow``)."""
 
 from __future__ import annotations
 
@@ -26,20 +27,3 @@ class KoppeltaalTaskRow(Base):
     version_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class KoppeltaalPollRow(Base):
-    """How far the poll of one Koppeltaal domain's Tasks got: the newest ``meta.lastUpdated``
-    of the Tasks it saw (the domain's clock), when it last succeeded (ours), and when a
-    notification asked for a poll that has not run yet."""
-
-    __tablename__ = "koppeltaal_poll"
-    fhir_base: Mapped[str] = mapped_column(String(512), primary_key=True)
-    seen_until: Mapped[str | None] = mapped_column(String(40))  # FHIR instant, as given
-    succeeded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    wanted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    #: the trace of that notification (X-Trace-Id) and its X-Request-Id, for the poll's requests
-    trace_id: Mapped[str | None] = mapped_column(String(64))
-    cause: Mapped[str | None] = mapped_column(String(64))
-    #: our KT2_Subscription's id on the domain (what a received notification's AuditEvent names)
-    subscription: Mapped[str | None] = mapped_column(String(128))

@@ -1,44 +1,28 @@
-"""The reconciliation poll: the referrals a lost notification would have brought.
+"""The reconciliation poll of referrals: the ServiceRequests a lost notification would
+have brought, the ``referrals`` feed of the skeleton's poller (docs/architecture.md, the
+adapter seam).
 
-Subscription notifications can be lost (R4 gives no delivery guarantee). On a schedule, and
-when a notification arrives, we search the EHR for the ServiceRequests of this practice
-changed since the last poll that succeeded (``_lastUpdated``, following paging: R4
-§3.1.1.5.1 and §3.1.0.3.7) and take each in (:func:`take_referral` finds those we have).
-The search asks only for what changed since then, so a poll's cost grows with the new
-referrals, not with all the referrals ever made.
-
-Where the last poll got to is the server's own clock (the newest ``meta.lastUpdated`` it
-showed us), never ours, so clock skew between us and the EHR loses nothing. The next poll
-searches from that instant inclusive (``ge``): what changed in the same instant is seen
-again and found taken in.
+On a schedule, and when a notification arrives, we search the EHR for the ServiceRequests
+of this practice changed since the last poll that succeeded
+(:func:`~fhir_burnout.integration.changed_since`) and take each in (:func:`take_referral`
+finds those we have).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from fhir_burnout.db import upsert
 from fhir_burnout.fhir import FhirClient
+from fhir_burnout.integration import REFERRALS, Feed, PollResult, changed_since, watched
 from fhir_burnout.referral._intake import ReferralError, SeenBy, take_referral
-from fhir_burnout.referral._tables import PollRow
+from fhir_burnout.referral._notify import referral_criteria
+from fhir_burnout.settings import Settings
 from fhir_burnout.workflow import Definitions
-
-#: Page size asked of the EHR (it may give fewer).
-PAGE = 100
-
-
-@dataclass
-class PollResult:
-    """What one poll saw: ServiceRequests returned, newly taken in, refused (with why)."""
-
-    seen: int = 0
-    new: int = 0
-    refused: list[str] = field(default_factory=list)
 
 
 def reconcile(
@@ -56,24 +40,15 @@ def reconcile(
     ``criteria`` are the search parameters that make a ServiceRequest a referral to this
     practice (``{"performer": "Organization/12", "status": "active"}``, say). Each referral
     is taken in in a transaction of its own: one that is refused (with the reason in the
-    result) does not hold back the others. A poll that fails midway leaves the mark where
-    it was, so the next one looks again. ``now`` is when the poll counts as succeeded (our
-    clock; default: the time it ends); ``seen_by`` what the referrals it takes in are
+    result) does not hold back the others. ``now`` is when the poll counts as succeeded
+    (our clock; default: the time it ends); ``seen_by`` what the referrals it takes in are
     recorded as seen by (``subscription`` when a notification asked for the poll);
     ``triage``: new referrals wait for a care professional (False: enrolled at once)."""
     fhir_base = client.base_url.rstrip("/")
-    with Session(engine) as db:
-        state = db.get(PollRow, fhir_base)
-        since = state.seen_until if state is not None else None
-    params = {**criteria, "_sort": "_lastUpdated", "_count": str(PAGE)}
-    if since:
-        params["_lastUpdated"] = f"ge{since}"
-    result, newest = PollResult(), since
-    for request in client.search("ServiceRequest", params):
+    result = PollResult()
+
+    def take(request: dict[str, Any]) -> None:
         result.seen += 1
-        updated = str(request.get("meta", {}).get("lastUpdated") or "")
-        if updated and (newest is None or _instant(updated) > _instant(newest)):
-            newest = updated
         try:
             with Session(engine) as db, db.begin():
                 intake = take_referral(
@@ -83,15 +58,46 @@ def reconcile(
             result.new += intake.new
         except ReferralError as refused:
             result.refused.append(f"ServiceRequest/{request.get('id')}: {refused}")
-    with Session(engine) as db, db.begin():  # a poll may run beside another: no look first
-        mark = {
-            "fhir_base": fhir_base,
-            "seen_until": newest,
-            "succeeded_at": now or datetime.now(UTC),
-        }
-        upsert(db, PollRow, [mark], "fhir_base")
+
+    changed_since(engine, client, REFERRALS, ("ServiceRequest", criteria), take, now=now)
     return result
 
 
-def _instant(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+class ReferralFeed(Feed):
+    """The referrals to each EHR's practice. ``ehrs`` are ``(fhir_base, practice)`` pairs;
+    ``auto_enrol``: the EHRs whose referrals are enrolled at once (``referral_triage =
+    false``); the others' wait for triage. Subscribing is left to ``fhir-burnout referrals
+    subscribe``."""
+
+    name = REFERRALS
+
+    def __init__(
+        self,
+        definitions: Definitions,
+        ehrs: Iterable[tuple[str, str]],
+        *,
+        auto_enrol: Iterable[str] = (),
+    ) -> None:
+        self.definitions = definitions
+        self.practices = {base.rstrip("/"): practice for base, practice in ehrs}
+        self.ehrs = tuple(self.practices)
+        self.auto_enrol = frozenset(base.rstrip("/") for base in auto_enrol)
+
+    @classmethod
+    def from_settings(cls, definitions: Definitions, settings: Settings) -> ReferralFeed:
+        """The feed of every configured EHR with referrals (a SMART EHR with a practice)."""
+        ehrs = [w for w in watched(settings, REFERRALS) if w.practice]
+        return cls(definitions, [(w.fhir_base, str(w.practice)) for w in ehrs],
+                   auto_enrol=[w.fhir_base for w in ehrs if not w.triage])  # fmt: skip
+
+    def reconcile(
+        self, engine: Engine, client: FhirClient, fhir_base: str, *, notified: bool, now: datetime
+    ) -> PollResult:
+        """The poll of one EHR's referrals (:func:`reconcile`)."""
+        practice = self.practices[fhir_base]
+        return reconcile(
+            engine, client, self.definitions, criteria=referral_criteria(practice),
+            practice=practice, now=now,
+            seen_by="subscription" if notified else "reconciliation",
+            triage=fhir_base not in self.auto_enrol,
+        )  # fmt: skip

@@ -1,5 +1,5 @@
-"""The referrals we took in (one row per referral, whoever told us about it first), and
-how far the reconciliation poll of each EHR got."""
+"""The referrals we took in (one row per referral, whoever told us about it first); how far
+the poll of each EHR got is ``integration.PollRow``."""
 
 from __future__ import annotations
 
@@ -54,15 +54,3 @@ class ReferralRow(Base):
     identity_issue: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (UniqueConstraint("fhir_base", "identifier_system", "identifier_value"),)
-
-
-class PollRow(Base):
-    """How far the reconciliation poll of one EHR got: the newest ``meta.lastUpdated`` of
-    the ServiceRequests it saw (the EHR's clock), and when it last succeeded (ours)."""
-
-    __tablename__ = "referral_poll"
-    fhir_base: Mapped[str] = mapped_column(String(512), primary_key=True)
-    seen_until: Mapped[str | None] = mapped_column(String(40))  # FHIR instant, as given
-    succeeded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    #: when a Subscription notification asked for a poll that has not run yet
-    wanted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -25,17 +25,16 @@ from fhir_burnout.web import (
     _gate,
     _headers,
     _invite_pages,
-    _koppeltaal_notify,
     _koppeltaal_pages,
     _koppeltaal_results,
     _launch,
+    _notify,
     _practitioner_pages,
     _progress_pages,
     _questionnaire_pages,
     _rate_limits,
     _redact,
     _referral_api,
-    _referral_notify,
     _render,
     _request_ids,
     _triage_pages,
@@ -117,10 +116,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(_progress_pages.bp)
     app.register_blueprint(_practitioner_pages.bp)
     app.register_blueprint(_triage_pages.bp)
-    app.register_blueprint(_referral_notify.bp)
     app.register_blueprint(_referral_api.bp)
     app.register_blueprint(_koppeltaal_pages.bp)
-    app.register_blueprint(_koppeltaal_notify.bp)
+    for notify_bp in _notify.blueprints:  # /referrals/notify, /koppeltaal/notify
+        app.register_blueprint(notify_bp)
     app.register_blueprint(_koppeltaal_results.bp)
 
     @app.get("/.well-known/jwks.json")

@@ -42,7 +42,7 @@ LAUNCH = frozenset({"launch.standalone_login", "launch.ehr_launch", "koppeltaal.
 CALLBACK = frozenset({"launch.callback", "koppeltaal.hti_callback"})
 INVITATION = frozenset({"invite.invitation_link", "invite.invitation_typed"})
 BEARER_API = frozenset({"fhir_api.apply", "referral_api.push"})
-NOTIFY = frozenset({"referral_notify.notify", "koppeltaal_notify.notify"})
+NOTIFY = frozenset({"referral_notify.notify", "koppeltaal_notify.notify"})  # web._notify
 MACHINE = BEARER_API | NOTIFY
 #: A typed code longer than this is not a code (``web._invite_pages.MAX_TYPED``).
 MAX_CODE = 32
@@ -105,25 +105,14 @@ def verified_caller() -> str:
 def _verified_caller(state: AppContext) -> str:
     # Imported here: the endpoints' modules import the app's state, this module is theirs.
     from fhir_burnout.web._bearer import authenticate  # noqa: PLC0415
+    from fhir_burnout.web._notify import NOTIFIERS  # noqa: PLC0415
 
     settings: Settings = state.settings
-    ehr = request.args.get("ehr", "")
-    if request.endpoint == "referral_notify.notify":
-        from fhir_burnout.referral import notify_token_ok  # noqa: PLC0415
-        from fhir_burnout.web._referral_notify import _configured  # noqa: PLC0415
-
-        base = _configured(settings, ehr)
+    notifier = NOTIFIERS.get(request.endpoint or "")
+    if notifier is not None:
         header = request.headers.get("Authorization")
-        ok = base is not None and notify_token_ok(settings.secret_key, base, header)
-        return _hashed("ehr", base) if ok and base else ""
-    if request.endpoint == "koppeltaal_notify.notify":
-        from fhir_burnout.koppeltaal import notify_token_ok as kt_ok  # noqa: PLC0415
-        from fhir_burnout.web._koppeltaal_notify import _domain  # noqa: PLC0415
-
-        domain = _domain(settings, ehr)
-        header = request.headers.get("Authorization")
-        ok = domain is not None and kt_ok(settings.secret_key, domain[0], header)
-        return _hashed("ehr", domain[0]) if ok and domain else ""
+        ehr = notifier.verified(settings, request.args.get("ehr", ""), header)
+        return _hashed("ehr", ehr.fhir_base) if ehr is not None else ""
     claims, fhir_base = authenticate(state)
     client = claims.get("client_id") or claims.get("azp") or claims.get("sub")
     return _hashed("client", f"{fhir_base} {client}") if client else ""
