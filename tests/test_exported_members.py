@@ -6,6 +6,7 @@ import fhir_burnout
 import fhir_burnout.db
 import fhir_burnout.errors
 import fhir_burnout.fhir
+import fhir_burnout.integration
 import fhir_burnout.koppeltaal
 import fhir_burnout.questionnaire
 import fhir_burnout.referral
@@ -72,21 +73,22 @@ def test_public_api_is_pinned():
         "ASSERTION_TYPE", "AccessToken", "AccessTokenError", "AuthMethod",
         "AuthorizationDeniedError", "BackendTokenSource", "DiscoveryCache", "DiscoveryError",
         "IdTokenError", "InsufficientScopeError", "IntegrationMode", "LaunchError",
-        "LaunchResult", "MODES", "PendingLaunch", "ROLES", "Role", "ScopeRequest",
+        "LaunchResult", "MODES", "PendingLaunch", "ROLES", "Role", "ScopeRequest", "Signing",
         "SmartConfiguration", "StateError", "TokenKind", "TokenRequestError", "TrustedEhr",
-        "UntrustedIssuerError", "backend_token", "begin_launch", "client_assertion",
-        "complete_launch", "current_private_key", "discover", "fetch_jwks", "generate_key",
+        "UntrustedIssuerError", "assertion_algorithm", "backend_token", "backend_token_source",
+        "begin_launch", "client_assertion", "complete_launch", "current_private_key",
+        "discover", "exchange_code", "fetch_jwks", "generate_key",
         "jwt_header", "launch_scopes", "missing_purposes", "post_token_request",
         "probe_client_authentication", "public_jwks", "refresh", "require_scope",
         "revocation_endpoint", "revoke", "role_scopes", "trusted_ehr", "verify_access_token",
-        "verify_id_token", "worker_scopes",
+        "verify_id_token", "with_kid", "worker_scopes",
     ]  # fmt: skip
     assert sorted(fhir_burnout.sync.__all__) == [
-        "Agent", "Backoff", "Blocked", "Create", "DeliveredResource", "EhrClients", "KEY_SYSTEM",
+        "Agent", "Backoff", "Blocked", "Claimed", "Create", "DeliveredResource", "KEY_SYSTEM",
         "KoppeltaalResults", "KoppeltaalTaskStatus",
         "NoAuthorisationError", "Operation", "OperationError",
         "OutboxEntry", "OutboxError", "OutboxEvent", "Outcome",
-        "QueueStatus", "Retries", "SessionTokens", "UpdateCarePlan", "UpdateTask", "WAITING",
+        "QueueStatus", "Retries", "UpdateCarePlan", "UpdateTask", "WAITING",
         "Worker", "WriteAccess",
         "blocked_entries", "caused_by", "claim", "enqueue", "error_kind", "key_identifier",
         "key_reference", "moves_forward", "operation_from_json", "operations_of",
@@ -111,7 +113,7 @@ def test_public_api_is_pinned():
         "switch_track", "unlock_phase",
     ]  # fmt: skip
     assert sorted(fhir_burnout.koppeltaal.__all__) == [
-        "ForeignDefinitionError", "ForeignTaskError", "HtiLaunch", "KoppeltaalClients",
+        "CONNECTION", "DEFAULT_SCOPE", "ForeignDefinitionError", "ForeignTaskError", "HtiLaunch",
         "KoppeltaalLaunchError", "KoppeltaalOutbox", "KoppeltaalPollRow",
         "KoppeltaalPoller", "KoppeltaalStep", "KoppeltaalTaskError",
         "KoppeltaalTaskRow", "LaunchContextError", "LaunchedTask", "NEW_ENDPOINT",
@@ -119,19 +121,24 @@ def test_public_api_is_pinned():
         "begin_hti_launch", "canonical_base", "check_view_rule",
         "complete_hti_launch", "deliver_for", "domain_id", "find_task", "from_headers",
         "hti_trace_id", "instantiates", "is_view", "koppeltaal_ehr",
-        "koppeltaal_token_source", "kt2_activity_definitions", "kt2_endpoint", "new_id",
+        "kt2_activity_definitions", "kt2_endpoint", "new_id",
         "notify_endpoint", "notify_token", "notify_token_ok",
         "publish_koppeltaal", "publisher_id", "queue_audit_event", "queue_task_status",
         "reconcile_tasks",
-        "resolve_launch", "subscribe", "take_task", "target_of", "token_endpoint", "traced",
+        "resolve_launch", "subscribe", "take_task", "target_of", "traced",
         "want_poll",
     ]  # fmt: skip
+    # clients: the one client pool of the integration skeleton (launch18)
+    assert {"Connection", "EhrClients", "SessionTokens", "backend_client"} <= set(
+        fhir_burnout.integration.__all__
+    )
     assert sorted(fhir_burnout.web.__all__) == [
         "SessionStore", "SessionTokens", "create_app", "purge", "translate",
     ]  # fmt: skip
     modules = (
         fhir_burnout.web,
-        fhir_burnout.db, fhir_burnout.errors, fhir_burnout.fhir, fhir_burnout.koppeltaal,
+        fhir_burnout.db, fhir_burnout.errors, fhir_burnout.fhir, fhir_burnout.integration,
+        fhir_burnout.koppeltaal,
         fhir_burnout.resources,
         fhir_burnout.questionnaire, fhir_burnout.referral, fhir_burnout.sandbox,
         fhir_burnout.smart_launch, fhir_burnout.sync, fhir_burnout.workflow,

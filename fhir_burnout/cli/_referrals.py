@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from fhir_burnout.cli._options import _settings, config_option
+from fhir_burnout.cli._options import _ehr_clients, _settings, config_option
 from fhir_burnout.errors import FhirBurnoutError
 
 
@@ -27,7 +27,6 @@ def referrals_subscribe(config_path: Path, fhir_base: str | None) -> None:
         referral_criteria,
         subscribe,
     )
-    from fhir_burnout.sync import EhrClients  # noqa: PLC0415
 
     settings = _settings(config_path)
     wanted = fhir_base.rstrip("/") if fhir_base else None
@@ -41,7 +40,7 @@ def referrals_subscribe(config_path: Path, fhir_base: str | None) -> None:
             "no [[ehr]] with a practice" + (f" and fhir_base = {wanted!r}" if wanted else "")
             + ": the practice names whose referrals to watch"
         )  # fmt: skip
-    clients = EhrClients(settings)
+    clients = _ehr_clients(settings)
     failed = 0
     try:
         for base, practice in backends:

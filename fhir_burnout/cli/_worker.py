@@ -19,14 +19,16 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.cli._options import (
     _definitions,
+    _ehr_clients,
     _engine,
     _resolve_root,
     _settings,
     config_option,
 )
 from fhir_burnout.errors import FhirBurnoutError
+from fhir_burnout.integration import EhrClients
 from fhir_burnout.settings import Settings
-from fhir_burnout.sync import EhrClients, Worker
+from fhir_burnout.sync import Worker
 
 if TYPE_CHECKING:
     from fhir_burnout.referral import ReferralPoller
@@ -46,17 +48,17 @@ def _referral_poller(
     return ReferralPoller.from_settings(engine, clients.get, definitions, settings)
 
 
-def _koppeltaal(settings: Settings, engine: Any) -> tuple[Any, Any] | None:
-    """The outbox delivery and the FHIR clients for the Koppeltaal domains (None: none)."""
+def _koppeltaal(settings: Settings, engine: Any, clients: EhrClients) -> Any:
+    """The outbox delivery for the Koppeltaal domains, through the shared client pool
+    (None: there are none)."""
     if not any(b.mode == "koppeltaal" for b in settings.backends):
         return None
-    from fhir_burnout.koppeltaal import KoppeltaalClients, deliver_for  # noqa: PLC0415
+    from fhir_burnout.koppeltaal import deliver_for  # noqa: PLC0415
 
-    clients = KoppeltaalClients(settings)
-    return deliver_for(settings, engine, clients.get), clients
+    return deliver_for(settings, engine, clients.get)
 
 
-def _koppeltaal_poller(settings: Settings, engine: Any, clients: Any) -> Any:
+def _koppeltaal_poller(settings: Settings, engine: Any, clients: EhrClients) -> Any:
     """The poll of new Tasks on the Koppeltaal domains (when notified, and on the interval)."""
     from fhir_burnout.koppeltaal import KoppeltaalPoller  # noqa: PLC0415
 
@@ -70,7 +72,7 @@ def _clients(settings: Settings, engine: Any) -> EhrClients:
     from fhir_burnout.web import SessionStore, SessionTokens  # noqa: PLC0415
 
     store = SessionStore(engine, settings.token_key)
-    return EhrClients(settings, SessionTokens(store, settings.ehrs))
+    return _ehr_clients(settings, SessionTokens(store, settings.ehrs))
 
 
 def _map_every_table() -> None:
@@ -151,10 +153,10 @@ def worker_command(  # noqa: PLR0917 - click passes each option
         raise click.ClickException(str(exc)) from None
     engine = _engine(settings)
     clients = _clients(settings, engine)
-    kt = _koppeltaal(settings, engine)  # Koppeltaal domains: their own delivery and poll
+    kt = _koppeltaal(settings, engine, clients)  # Koppeltaal domains: their own delivery
     workers = [
         Worker(engine, clients.get, lease=lease, batch=batch,
-               deliver_for=kt[0] if kt else None, access_for=clients.access)
+               deliver_for=kt, access_for=clients.access)
         for _ in range(max(1, threads))
     ]  # fmt: skip
     for backend in settings.backends:
@@ -174,7 +176,7 @@ def _run_until_stopped(
     settings: Settings,
     engine: Any,
     clients: EhrClients,
-    kt: tuple[Any, Any] | None,
+    kt: Any,
     workers: list[Worker],
     *,
     idle: float,
@@ -191,7 +193,7 @@ def _run_until_stopped(
     runners.append(threading.Thread(target=_purge_sessions, args=(stop, engine)))
     runners += _measures_threads(settings, engine, stop)
     if kt is not None:
-        runners += _koppeltaal_threads(settings, engine, kt[1], stop, idle=idle)
+        runners += _koppeltaal_threads(settings, engine, clients, stop, idle=idle)
     _map_every_table()  # before any thread starts (see there)
     for runner in runners:
         runner.start()
@@ -229,7 +231,7 @@ def _measures_threads(
 
 
 def _koppeltaal_threads(
-    settings: Settings, engine: Any, clients: Any, stop: threading.Event, *, idle: float
+    settings: Settings, engine: Any, clients: EhrClients, stop: threading.Event, *, idle: float
 ) -> list[threading.Thread]:
     """The poll of the Koppeltaal domains; says how many."""
     kt_poller = _koppeltaal_poller(settings, engine, clients)

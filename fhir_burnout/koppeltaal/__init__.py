@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fhir_burnout.koppeltaal import _audit as audit
 from fhir_burnout.koppeltaal._audit_outbox import queue_audit_event
-from fhir_burnout.koppeltaal._backend import koppeltaal_token_source, token_endpoint
+from fhir_burnout.koppeltaal._backend import CONNECTION, DEFAULT_SCOPE
 from fhir_burnout.koppeltaal._enrol import (
     KoppeltaalTaskError,
     Target,
@@ -46,7 +46,6 @@ from fhir_burnout.koppeltaal._notify import (
 )
 from fhir_burnout.koppeltaal._outbox import (
     NOT_STARTED,
-    KoppeltaalClients,
     KoppeltaalOutbox,
     deliver_for,
     queue_task_status,
@@ -66,7 +65,7 @@ __all__ += [  # K5: taking a portal's Task in
     "publisher_id", "take_task", "target_of",
 ]  # fmt: skip
 __all__ += [  # K5: status back through the outbox, notifications and the poll of new Tasks
-    "KoppeltaalClients", "KoppeltaalOutbox", "KoppeltaalPollRow", "KoppeltaalPoller",
+    "KoppeltaalOutbox", "KoppeltaalPollRow", "KoppeltaalPoller",
     "TaskPollResult", "deliver_for", "notify_endpoint", "notify_token", "queue_task_status",
     "reconcile_tasks", "subscribe",
 ]  # fmt: skip
@@ -76,8 +75,7 @@ __all__ += [  # K4: the HTI launch
     "hti_trace_id", "koppeltaal_ehr", "resolve_launch",
 ]  # fmt: skip
 __all__ += [  # K3: publishing, backend tokens, trace headers (AuditEvents: koppeltaal.audit)
-    "KoppeltaalStep", "TracedSession", "from_headers", "koppeltaal_token_source",
-    "publish_koppeltaal", "traced",
+    "KoppeltaalStep", "TracedSession", "from_headers", "publish_koppeltaal", "traced",
 ]  # fmt: skip
 __all__ += [  # imports18: for the CLI and web; ``audit``: the KT2_AuditEvent builders
     "NEW_ENDPOINT",
@@ -90,7 +88,7 @@ __all__ += [  # imports18: for the CLI and web; ``audit``: the KT2_AuditEvent bu
     "kt2_endpoint",
     "new_id",
     "notify_token_ok",
-    "token_endpoint",
     "want_poll",
 ]
 __all__ += ["queue_audit_event"]  # ops18: an AuditEvent through the outbox, for the web too
+__all__ += ["CONNECTION", "DEFAULT_SCOPE"]  # launch18: the pool's Koppeltaal connection

@@ -8,9 +8,12 @@ from fhir_burnout.smart_launch._backend_services import (
     AccessToken,
     BackendTokenSource,
     TokenRequestError,
+    assertion_algorithm,
     backend_token,
+    backend_token_source,
     client_assertion,
     post_token_request,
+    with_kid,
 )
 from fhir_burnout.smart_launch._discovery import DiscoveryCache, SmartConfiguration, discover
 from fhir_burnout.smart_launch._errors import (
@@ -31,9 +34,11 @@ from fhir_burnout.smart_launch._launch import (
     IntegrationMode,
     LaunchResult,
     PendingLaunch,
+    Signing,
     TrustedEhr,
     begin_launch,
     complete_launch,
+    exchange_code,
     probe_client_authentication,
     refresh,
     role_scopes,
@@ -100,3 +105,6 @@ __all__ += [  # imports18: what settings, the CLI, koppeltaal and web used from 
     "public_jwks",
     "worker_scopes",
 ]
+__all__ += [  # launch18: one code exchange and one client assertion for every adapter
+    "Signing", "assertion_algorithm", "backend_token_source", "exchange_code", "with_kid",
+]  # fmt: skip
