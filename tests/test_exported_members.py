@@ -71,11 +71,13 @@ def test_public_api_is_pinned():
     ]  # fmt: skip
     assert sorted(fhir_burnout.smart_launch.__all__) == [
         "ASSERTION_TYPE", "AccessToken", "AccessTokenError", "AuthMethod",
-        "AuthorizationDeniedError", "BackendTokenSource", "DiscoveryCache", "DiscoveryError",
-        "IdTokenError", "InsufficientScopeError", "IntegrationMode", "LaunchError",
+        "AuthorizationDeniedError", "BackendTokenSource", "CodeExchange", "DiscoveryCache",
+        "DiscoveryError", "IdTokenError", "InsufficientScopeError", "IntegrationMode",
+        "LaunchError",
         "LaunchResult", "MODES", "PendingLaunch", "ROLES", "Role", "ScopeRequest", "Signing",
         "SmartConfiguration", "StateError", "TokenKind", "TokenRequestError", "TrustedEhr",
-        "UntrustedIssuerError", "assertion_algorithm", "backend_token", "backend_token_source",
+        "UntrustedIssuerError", "assertion_algorithm", "authorization_request", "backend_token",
+        "backend_token_source",
         "begin_launch", "client_assertion", "complete_launch", "current_private_key",
         "discover", "exchange_code", "fetch_jwks", "generate_key",
         "jwt_header", "launch_scopes", "missing_purposes", "post_token_request",

@@ -28,16 +28,10 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from base64 import urlsafe_b64decode
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
-
-import requests
-from authlib.common.security import generate_token
-from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from fhir_burnout.koppeltaal._backend import DEFAULT_ALGORITHM
 from fhir_burnout.koppeltaal._enrol import (
@@ -48,6 +42,7 @@ from fhir_burnout.koppeltaal._enrol import (
     publisher_id,
 )
 from fhir_burnout.smart_launch import (
+    CodeExchange,
     DiscoveryError,
     LaunchError,
     PendingLaunch,
@@ -55,6 +50,7 @@ from fhir_burnout.smart_launch import (
     SmartConfiguration,
     TrustedEhr,
     UntrustedIssuerError,
+    authorization_request,
     exchange_code,
     trusted_ehr,
 )
@@ -137,30 +133,7 @@ def begin_hti_launch(
         raise DiscoveryError("the authorization service does not offer PKCE with S256")
     if not launch:
         raise LaunchContextError("the launch carries no HTI token")
-    verifier = generate_token(64)
-    pending = PendingLaunch(
-        state=generate_token(32),
-        nonce=generate_token(32),
-        code_verifier=verifier,
-        fhir_base=ehr.fhir_base,
-        redirect_uri=redirect_uri,
-        scope=SCOPE,
-        created_at=time.time() if now is None else now,
-    )
-    url = prepare_grant_uri(
-        config.authorization_endpoint,
-        ehr.client_id,
-        "code",
-        redirect_uri=redirect_uri,
-        scope=SCOPE,
-        state=pending.state,
-        launch=launch,
-        aud=ehr.fhir_base,
-        nonce=pending.nonce,
-        code_challenge=create_s256_code_challenge(verifier),
-        code_challenge_method="S256",
-    )
-    return str(url), pending
+    return authorization_request(ehr, config, redirect_uri, SCOPE, launch=launch, now=now)
 
 
 @dataclass(frozen=True)
@@ -194,25 +167,12 @@ def relative_reference(value: object, *types: str) -> str | None:
     return f"{parts[-2]}/{parts[-1]}"
 
 
-def complete_hti_launch(
-    ehr: TrustedEhr,
-    config: SmartConfiguration,
-    pending: PendingLaunch,
-    callback: dict[str, str],
-    session: requests.Session,
-    *,
-    alg: str | None = None,
-    jwks: dict[str, Any] | None = None,
-    now: float | None = None,
-) -> HtiLaunch:
+def complete_hti_launch(exchange: CodeExchange, *, alg: str | None = None) -> HtiLaunch:
     """Check the callback, exchange the code (``private_key_jwt`` signed with ``alg``, default
     RS512, ``kid`` in the header, and the PKCE verifier), verify the id_token
     (``smart_launch.exchange_code``) and take the launch context from the token response."""
     signing = Signing("private_key_jwt", alg, DEFAULT_ALGORITHM)
-    body, claims = exchange_code(
-        ehr, config, pending, callback, session, signing=signing, jwks=jwks, now=now
-    )
-    return _context(body, claims)
+    return _context(*exchange_code(exchange, signing=signing))
 
 
 def _context(body: dict[str, Any], claims: dict[str, Any]) -> HtiLaunch:

@@ -31,11 +31,13 @@ from fhir_burnout.smart_launch._keys import current_private_key, generate_key, p
 from fhir_burnout.smart_launch._launch import (
     MODES,
     AuthMethod,
+    CodeExchange,
     IntegrationMode,
     LaunchResult,
     PendingLaunch,
     Signing,
     TrustedEhr,
+    authorization_request,
     begin_launch,
     complete_launch,
     exchange_code,
@@ -105,6 +107,7 @@ __all__ += [  # imports18: what settings, the CLI, koppeltaal and web used from 
     "public_jwks",
     "worker_scopes",
 ]
-__all__ += [  # launch18: one code exchange and one client assertion for every adapter
-    "Signing", "assertion_algorithm", "backend_token_source", "exchange_code", "with_kid",
+__all__ += [  # launch18: one authorization request, one code exchange, one client assertion
+    "CodeExchange", "Signing", "assertion_algorithm", "authorization_request",
+    "backend_token_source", "exchange_code", "with_kid",
 ]  # fmt: skip

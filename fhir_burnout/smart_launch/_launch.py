@@ -128,6 +128,26 @@ def begin_launch(
         )
     scopes = role_scopes(ehr, config, role or ("practitioner" if launch else "patient"),
                          ehr_launch=launch is not None)  # fmt: skip
+    url, pending = authorization_request(
+        ehr, config, redirect_uri, scopes.scope, launch=launch, login_hint=login_hint, now=now
+    )
+    return url, pending, scopes
+
+
+def authorization_request(
+    ehr: TrustedEhr,
+    config: SmartConfiguration,
+    redirect_uri: str,
+    scope: str,
+    *,
+    launch: str | None = None,
+    login_hint: str | None = None,
+    now: float | None = None,
+) -> tuple[str, PendingLaunch]:
+    """The authorization URL of every launch (SMART App Launch 2.2 §"Obtain authorization
+    code"; the Koppeltaal HTI launch is one with the HTI token as ``launch``) and the
+    :class:`PendingLaunch` to keep until the callback: a new state, nonce and PKCE S256
+    verifier, ``aud`` the EHR's FHIR base."""
     verifier = generate_token(64)
     pending = PendingLaunch(
         state=generate_token(32),
@@ -135,7 +155,7 @@ def begin_launch(
         code_verifier=verifier,
         fhir_base=ehr.fhir_base,
         redirect_uri=redirect_uri,
-        scope=scopes.scope,
+        scope=scope,
         created_at=time.time() if now is None else now,
     )
     extra: dict[str, str] = {
@@ -153,11 +173,11 @@ def begin_launch(
         ehr.client_id,
         "code",
         redirect_uri=redirect_uri,
-        scope=scopes.scope,
+        scope=scope,
         state=pending.state,
         **extra,
     )
-    return str(url), pending, scopes
+    return str(url), pending
 
 
 @dataclass(frozen=True)
@@ -268,27 +288,39 @@ def _result(
     )
 
 
+@dataclass(frozen=True)
+class CodeExchange:
+    """What one code exchange works with, whichever launch started it: the EHR, its SMART
+    configuration, the pending launch, the callback's parameters and the HTTP session it
+    goes through; ``jwks`` (the authorization server's keys, when already known) and ``now``
+    for tests."""
+
+    ehr: TrustedEhr
+    config: SmartConfiguration
+    pending: PendingLaunch
+    callback: dict[str, str]
+    session: requests.Session = field(repr=False)
+    jwks: dict[str, Any] | None = field(default=None, repr=False)
+    now: float | None = None
+
+
 def exchange_code(
-    ehr: TrustedEhr,
-    config: SmartConfiguration,
-    pending: PendingLaunch,
-    callback: dict[str, str],
-    session: requests.Session,
-    *,
-    signing: Signing = Signing(),
-    jwks: dict[str, Any] | None = None,
-    nonce: str | None = None,
-    now: float | None = None,
+    exchange: CodeExchange, *, signing: Signing = Signing(), nonce: str | None = None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The code exchange of every launch (SMART App Launch 2.2 and the Koppeltaal HTI launch):
     check the callback against the pending launch, exchange the code with the EHR's client
     authentication (``signing``), verify the id_token when ``openid`` was asked. Returns the
     token response and the id_token's claims ({} without openid). ``nonce``: what the
     id_token must echo, the pending launch's by default (issue 19 makes it per EHR)."""
-    code = _callback_code(ehr, pending, callback)
+    ehr, config, pending, session = (
+        exchange.ehr,
+        exchange.config,
+        exchange.pending,
+        exchange.session,
+    )
     form = {
         "grant_type": "authorization_code",
-        "code": code,
+        "code": _callback_code(ehr, pending, exchange.callback),
         "redirect_uri": pending.redirect_uri,
         "code_verifier": pending.code_verifier,
     }
@@ -306,6 +338,7 @@ def exchange_code(
         # iss from the OpenID configuration it names, if that names our token endpoint.
         issuer, found_jwks = openid_issuer(token, config.token_endpoint, session)
         jwks_uri = jwks_uri or found_jwks
+    jwks = exchange.jwks
     if jwks is None:
         if not jwks_uri:
             raise DiscoveryError("the EHR publishes no jwks_uri to check the id_token with")
@@ -316,7 +349,7 @@ def exchange_code(
         issuer=issuer,
         client_id=ehr.client_id,
         nonce=pending.nonce if nonce is None else nonce,
-        now=now,
+        now=exchange.now,
     )
     return body, claims
 
@@ -349,7 +382,8 @@ def complete_launch(
 ) -> LaunchResult:
     """Check the callback against the pending launch, exchange the code, verify the id_token
     (:func:`exchange_code`); the tokens and the launch context."""
-    body, claims = exchange_code(ehr, config, pending, callback, session, jwks=jwks, now=now)
+    exchange = CodeExchange(ehr, config, pending, callback, session, jwks=jwks, now=now)
+    body, claims = exchange_code(exchange)
     return _result(body, scopes, claims, time.time() if now is None else now)
 
 

@@ -54,6 +54,7 @@ from fhir_burnout.koppeltaal import (
 from fhir_burnout.settings import Settings
 from fhir_burnout.smart_launch import (
     AuthorizationDeniedError,
+    CodeExchange,
     IdTokenError,
     LaunchError,
     LaunchResult,
@@ -202,9 +203,8 @@ def hti_callback() -> Response:
         # id, this request as the cause (TOP-KT-011, TOP-KT-012c).
         with traced(trace_id, _request_id()):
             config = state.discovery.get(ehr.fhir_base)
-            context = complete_hti_launch(
-                ehr, config, pending, back.params, TracedSession(), alg=_alg(ehr.fhir_base)
-            )
+            exchange = CodeExchange(ehr, config, pending, back.params, TracedSession())
+            context = complete_hti_launch(exchange, alg=_alg(ehr.fhir_base))
             launched = resolve_launch(
                 state.ehr_clients.get(ehr.fhir_base), context, client_id=ehr.client_id
             )
