@@ -18,9 +18,10 @@ from typing import Any, Protocol
 
 import requests
 
+from fhir_burnout.errors import FhirConnectionError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.settings import Backend, Settings
-from fhir_burnout.smart_launch import backend_token_source, discover
+from fhir_burnout.smart_launch import DiscoveryError, backend_token_source, discover
 from fhir_burnout.sync import Claimed, NoAuthorisationError, WriteAccess
 
 
@@ -48,10 +49,21 @@ def backend_client(  # noqa: PLR0917 - the credentials of one Backend Services c
     ``connection``. The pool's clients are these; so is ``fhir-burnout publish``'s."""
     session = connection.session()
     source = backend_token_source(
-        discover(fhir_base, session).token_endpoint, client_id, private_jwk, scope,
+        _token_endpoint(fhir_base, session), client_id, private_jwk, scope,
         alg=alg, default_alg=connection.algorithm, session=session,
     )  # fmt: skip
     return FhirClient(fhir_base, session=session, token_source=source)
+
+
+def _token_endpoint(fhir_base: str, session: requests.Session) -> str:
+    """The EHR's token endpoint (SMART discovery, with the /metadata fallback). An EHR that
+    does not answer is a FhirConnectionError, as any request to it: the worker tries again,
+    a machine caller is told to (503)."""
+    try:
+        return discover(fhir_base, session).token_endpoint
+    except DiscoveryError as exc:
+        url = f"{fhir_base.rstrip('/')}/.well-known/smart-configuration"
+        raise FhirConnectionError(str(exc), method="GET", url=url) from None
 
 
 class SessionTokens(Protocol):
