@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,7 +21,7 @@ from werkzeug.serving import make_server
 
 from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.fhir import FhirClient
-from fhir_burnout.integration import REFERRALS, Poller, watched
+from fhir_burnout.integration import REFERRALS, EhrClients, Poller, backend_client, watched
 from fhir_burnout.questionnaire import FormModel, build_response, load_form, score
 from fhir_burnout.referral import (
     TRIAGE,
@@ -35,8 +34,7 @@ from fhir_burnout.referral import (
 from fhir_burnout.resources import publish
 from fhir_burnout.sandbox import SandboxInfo, start_sandbox
 from fhir_burnout.settings import Settings
-from fhir_burnout.smart_launch import backend_token
-from fhir_burnout.sync import EhrClients, Worker
+from fhir_burnout.sync import Worker
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import (
     EnrolmentRow,
@@ -123,12 +121,9 @@ def write_config(folder: Path, app_url: str, info: SandboxInfo) -> Path:
 
 def publish_into(info: SandboxInfo, resources: list[dict[str, Any]]) -> tuple[int, int]:
     """Publish the package with a backend-services token; (created, already there)."""
-    smart = requests.get(f"{info.fhir_base}/.well-known/smart-configuration", timeout=30).json()
     worker = info.client("fhir-burnout-worker")
-    token = backend_token(
-        smart["token_endpoint"], worker["client_id"], worker["private_keys"][0], "system/*.cruds"
-    )
-    with FhirClient(info.fhir_base, token=token.access_token) as client:
+    key = worker["private_keys"][0]
+    with backend_client(info.fhir_base, worker["client_id"], key, "system/*.cruds") as client:
         steps = publish(resources, client)
     created = sum(1 for s in steps if s.action == "create")
     return created, len(steps) - created

@@ -17,9 +17,9 @@ from werkzeug.serving import make_server
 
 from fhir_burnout.db import create_db_engine, upsert
 from fhir_burnout.fhir import FhirClient
-from fhir_burnout.integration import KOPPELTAAL_TASKS, Poller, PollRow
-from fhir_burnout.koppeltaal import KOPPELTAAL_CHANNEL, KoppeltaalFeed, KoppeltaalTaskRow
-from fhir_burnout.koppeltaal._outbox import KoppeltaalClients, deliver_for
+from fhir_burnout.integration import KOPPELTAAL_TASKS, EhrClients, Poller, PollRow
+from fhir_burnout.koppeltaal import CONNECTION, KOPPELTAAL_CHANNEL, KoppeltaalFeed, KoppeltaalTaskRow
+from fhir_burnout.koppeltaal._outbox import deliver_for
 from fhir_burnout.koppeltaal._profiles import canonical_base, definition_url
 from fhir_burnout.koppeltaal._publish import publish_koppeltaal
 from fhir_burnout.settings import Backend, Settings
@@ -114,11 +114,16 @@ def kt_settings(info, folder, database_url, app_url) -> Settings:
     )  # fmt: skip
 
 
+def kt_clients(settings: Settings) -> EhrClients:
+    """The client pool as the worker composes it for a Koppeltaal domain."""
+    return EhrClients(settings, connections={"koppeltaal": CONNECTION})
+
+
 class Recorded:
     """Every request the worker's and the poll's FHIR clients send (a requests hook)."""
 
     def __init__(self, settings: Settings):
-        self.clients = KoppeltaalClients(settings)
+        self.clients = kt_clients(settings)
         self.requests: list[requests.PreparedRequest] = []
 
     def _hook(self, response, *args, **kwargs):

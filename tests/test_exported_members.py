@@ -71,23 +71,26 @@ def test_public_api_is_pinned():
     ]  # fmt: skip
     assert sorted(fhir_burnout.smart_launch.__all__) == [
         "ASSERTION_TYPE", "AccessToken", "AccessTokenError", "AuthMethod",
-        "AuthorizationDeniedError", "BackendTokenSource", "DiscoveryCache", "DiscoveryError",
-        "IdTokenError", "InsufficientScopeError", "IntegrationMode", "LaunchError",
-        "LaunchResult", "MODES", "PendingLaunch", "ROLES", "Role", "ScopeRequest",
+        "AuthorizationDeniedError", "BackendTokenSource", "CodeExchange", "DiscoveryCache",
+        "DiscoveryError", "IdTokenError", "InsufficientScopeError", "IntegrationMode",
+        "LaunchError",
+        "LaunchResult", "MODES", "PendingLaunch", "ROLES", "Role", "ScopeRequest", "Signing",
         "SmartConfiguration", "StateError", "TokenKind", "TokenRequestError", "TrustedEhr",
-        "UntrustedIssuerError", "backend_token", "begin_launch", "client_assertion",
-        "complete_launch", "current_private_key", "discover", "fetch_jwks", "generate_key",
+        "UntrustedIssuerError", "assertion_algorithm", "authorization_request", "backend_token",
+        "backend_token_source",
+        "begin_launch", "client_assertion", "complete_launch", "current_private_key",
+        "discover", "exchange_code", "fetch_jwks", "generate_key",
         "jwt_header", "launch_scopes", "missing_purposes", "post_token_request",
         "probe_client_authentication", "public_jwks", "refresh", "require_scope",
         "revocation_endpoint", "revoke", "role_scopes", "trusted_ehr", "verify_access_token",
-        "verify_id_token", "worker_scopes",
+        "verify_id_token", "with_kid", "worker_scopes",
     ]  # fmt: skip
     assert sorted(fhir_burnout.sync.__all__) == [
-        "Agent", "Backoff", "Blocked", "Create", "DeliveredResource", "EhrClients", "KEY_SYSTEM",
+        "Agent", "Backoff", "Blocked", "Claimed", "Create", "DeliveredResource", "KEY_SYSTEM",
         "KoppeltaalResults", "KoppeltaalTaskStatus",
         "NoAuthorisationError", "Operation", "OperationError",
         "OutboxEntry", "OutboxError", "OutboxEvent", "Outcome",
-        "QueueStatus", "Retries", "SessionTokens", "UpdateCarePlan", "UpdateTask", "WAITING",
+        "QueueStatus", "Retries", "UpdateCarePlan", "UpdateTask", "WAITING",
         "Worker", "WriteAccess",
         "blocked_entries", "caused_by", "claim", "enqueue", "error_kind", "key_identifier",
         "key_reference", "moves_forward", "operation_from_json", "operations_of",
@@ -112,46 +115,38 @@ def test_public_api_is_pinned():
         "switch_track", "unlock_phase",
     ]  # fmt: skip
     assert sorted(fhir_burnout.koppeltaal.__all__) == [
-        "ForeignDefinitionError", "ForeignTaskError", "HtiLaunch", "KOPPELTAAL_CHANNEL",
-        "KoppeltaalClients", "KoppeltaalFeed",
-        "KoppeltaalLaunchError", "KoppeltaalOutbox",
-        "KoppeltaalStep", "KoppeltaalTaskError",
-        "KoppeltaalTaskRow", "LaunchContextError", "LaunchedTask", "NEW_ENDPOINT",
-        "NOT_STARTED", "Target", "TaskPollResult", "TraceIds", "TracedSession", "audit",
-        "begin_hti_launch", "canonical_base", "check_view_rule",
-        "complete_hti_launch", "deliver_for", "find_task", "from_headers",
-        "hti_trace_id", "instantiates", "is_view", "koppeltaal_ehr",
-        "koppeltaal_token_source", "kt2_activity_definitions", "kt2_endpoint", "new_id",
-        "publish_koppeltaal", "publisher_id", "queue_audit_event", "queue_task_status",
-        "reconcile_tasks",
-        "resolve_launch", "subscribe_tasks", "take_task", "target_of", "token_endpoint",
-        "traced",
+        "CONNECTION", "DEFAULT_SCOPE", "ForeignDefinitionError", "ForeignTaskError", "HtiLaunch",
+        "KOPPELTAAL_CHANNEL", "KoppeltaalFeed", "KoppeltaalLaunchError", "KoppeltaalOutbox",
+        "KoppeltaalStep", "KoppeltaalTaskError", "KoppeltaalTaskRow", "LaunchContextError",
+        "LaunchedTask", "NEW_ENDPOINT", "NOT_STARTED", "Target", "TaskPollResult", "TraceIds",
+        "TracedSession", "audit", "begin_hti_launch", "canonical_base", "check_view_rule",
+        "complete_hti_launch", "deliver_for", "find_task", "from_headers", "hti_trace_id",
+        "instantiates", "is_view", "koppeltaal_ehr", "kt2_activity_definitions",
+        "kt2_endpoint", "new_id", "publish_koppeltaal", "publisher_id", "queue_audit_event",
+        "queue_task_status", "reconcile_tasks", "resolve_launch", "subscribe_tasks",
+        "take_task", "target_of", "traced",
+    ]  # fmt: skip
+    # the integration skeleton: its client pool, and its poller, feeds, channels, subscribe
+    assert sorted(fhir_burnout.integration.__all__) == [
+        "Channel", "Connection", "DEFAULT_INTERVAL", "EhrClients", "Feed", "KOPPELTAAL_TASKS",
+        "PollOutcome", "PollResult", "PollRow", "Poller", "REFERRALS", "SessionTokens",
+        "Subscribed", "Watched", "backend_client", "changed_since", "channel_id", "poll_row",
+        "subscribe", "want_poll", "watched",
     ]  # fmt: skip
     assert sorted(fhir_burnout.web.__all__) == [
         "SessionStore", "SessionTokens", "create_app", "purge", "translate",
     ]  # fmt: skip
     modules = (
         fhir_burnout.web,
-        fhir_burnout.db, fhir_burnout.errors, fhir_burnout.fhir, fhir_burnout.koppeltaal,
+        fhir_burnout.db, fhir_burnout.errors, fhir_burnout.fhir, fhir_burnout.integration,
+        fhir_burnout.koppeltaal,
         fhir_burnout.resources,
         fhir_burnout.questionnaire, fhir_burnout.referral, fhir_burnout.sandbox,
         fhir_burnout.smart_launch, fhir_burnout.sync, fhir_burnout.workflow,
-        fhir_burnout.integration,
     )  # fmt: skip
     for module in modules:
         for name in module.__all__:
             assert hasattr(module, name)
-
-
-def test_the_integration_skeleton_exports_its_polls():
-    """The ``# polls`` block of ``integration.__all__`` (the client pool has its own)."""
-    polls = [
-        "Channel", "DEFAULT_INTERVAL", "Feed", "KOPPELTAAL_TASKS", "PollOutcome", "PollResult",
-        "PollRow", "Poller", "REFERRALS", "Subscribed", "Watched", "changed_since",
-        "channel_id", "poll_row", "subscribe", "want_poll", "watched",
-    ]  # fmt: skip
-    assert set(polls) <= set(fhir_burnout.integration.__all__)
-    assert all(hasattr(fhir_burnout.integration, name) for name in polls)
 
 
 def test_every_error_renders_as_an_operation_outcome():

@@ -11,12 +11,8 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, JWKRegistry, RSAKey
 
 from fhir_burnout.fhir import FhirClient
-from fhir_burnout.koppeltaal._backend import (
-    assertion_algorithm,
-    koppeltaal_token_source,
-    token_endpoint,
-    with_kid,
-)
+from fhir_burnout.integration import backend_client
+from fhir_burnout.koppeltaal import CONNECTION, DEFAULT_SCOPE
 from fhir_burnout.koppeltaal._trace import (
     CORRELATION_ID,
     REQUEST_ID,
@@ -31,13 +27,33 @@ from fhir_burnout.koppeltaal._trace import (
     traced,
 )
 from fhir_burnout.settings import Settings
-from fhir_burnout.smart_launch import client_assertion
+from fhir_burnout.smart_launch import (
+    TokenRequestError,
+    assertion_algorithm,
+    backend_token_source,
+    client_assertion,
+    discover,
+    with_kid,
+)
 
 TOKEN_URL = "https://kt.example/auth/token"
 
 
 def module_key(kt_sandbox):
     return kt_sandbox.client("fhir-burnout")["private_keys"][0]
+
+
+def token_endpoint(fhir_base):
+    """The domain's token endpoint, found as the client pool finds it (SMART discovery)."""
+    return discover(fhir_base, requests.Session()).token_endpoint
+
+
+def koppeltaal_token_source(token_url, client_id, private_jwk, **options):
+    """A token source as the pool makes it for a Koppeltaal domain (RS512 by default)."""
+    return backend_token_source(
+        token_url, client_id, private_jwk, DEFAULT_SCOPE, default_alg=CONNECTION.algorithm,
+        **options,
+    )  # fmt: skip
 
 
 def claims_of(assertion, private_jwk, alg):
@@ -54,7 +70,7 @@ def claims_of(assertion, private_jwk, alg):
 def test_the_assertion_is_signed_as_configured_with_kid_and_a_short_life(kt_sandbox, alg):
     private = module_key(kt_sandbox)
     assertion = client_assertion(
-        "fhir-burnout", TOKEN_URL, private, alg=assertion_algorithm(private, alg)
+        "fhir-burnout", TOKEN_URL, private, alg=assertion_algorithm(private, alg, "RS512")
     )
     header, claims = claims_of(assertion, private, alg)
     assert header["alg"] == alg and header["kid"] == private["kid"]
@@ -65,9 +81,27 @@ def test_the_assertion_is_signed_as_configured_with_kid_and_a_short_life(kt_sand
 
 def test_rs512_is_the_default_when_neither_config_nor_key_names_one():
     key = RSAKey.generate_key(2048, private=True).as_dict(private=True)
-    assert assertion_algorithm(key) == "RS512"
-    assert assertion_algorithm({**key, "alg": "RS384"}) == "RS384"
-    assert assertion_algorithm({**key, "alg": "RS384"}, "RS512") == "RS512"
+    default = CONNECTION.algorithm
+    assert assertion_algorithm(key, None, default) == "RS512"
+    assert assertion_algorithm({**key, "alg": "RS384"}, None, default) == "RS384"
+    assert assertion_algorithm({**key, "alg": "RS384"}, "RS512", default) == "RS512"
+    # SMART's default (no adapter default): RS384, as before Koppeltaal came.
+    assert assertion_algorithm(key) == "RS384"
+
+
+def test_the_pool_s_token_source_signs_rs512_with_the_keys_kid(kt_sandbox):
+    key = {k: v for k, v in module_key(kt_sandbox).items() if k not in ("alg", "kid")}
+    source = koppeltaal_token_source(TOKEN_URL, "fhir-burnout", key)
+    token_url, client_id, signing_key, _ = source._args
+    assert source._alg == "RS512" and signing_key["kid"] == with_kid(key)["kid"]
+    assert (token_url, client_id) == (TOKEN_URL, "fhir-burnout")
+
+
+def test_a_key_that_cannot_make_the_configured_algorithm_is_an_invalid_client():
+    key = RSAKey.generate_key(2048, private=True).as_dict(private=True)
+    with pytest.raises(TokenRequestError, match="koppeltaal_alg") as refused:
+        koppeltaal_token_source(TOKEN_URL, "fhir-burnout", key, alg="ES384")
+    assert refused.value.error == "invalid_client"
 
 
 def test_an_es384_key_signs_es384_and_gets_a_kid_when_it_has_none():
@@ -75,7 +109,7 @@ def test_an_es384_key_signs_es384_and_gets_a_kid_when_it_has_none():
     assert "kid" not in key
     keyed = with_kid(key)
     assertion = client_assertion(
-        "fhir-burnout", TOKEN_URL, keyed, alg=assertion_algorithm(keyed, "ES384")
+        "fhir-burnout", TOKEN_URL, keyed, alg=assertion_algorithm(keyed, "ES384", "RS512")
     )
     header, _ = claims_of(assertion, keyed, "ES384")
     assert header["alg"] == "ES384" and header["kid"] == keyed["kid"]
@@ -91,7 +125,7 @@ def test_an_algorithm_koppeltaal_or_the_key_cannot_use_is_refused(kty, alg):
         else ECKey.generate_key("P-384", private=True)
     ).as_dict(private=True)
     with pytest.raises(ValueError, match="koppeltaal_alg"):
-        assertion_algorithm(key, alg)
+        assertion_algorithm(key, alg, "RS512")
 
 
 def test_every_assertion_has_a_new_jti(kt_sandbox):
@@ -162,6 +196,20 @@ def test_a_replayed_assertion_is_refused_so_each_token_request_signs_anew(kt_san
     source = koppeltaal_token_source(token_url, "fhir-burnout", module_key(kt_sandbox))
     assert source.token() and source.invalidate() is None and source.token()
     assert source.requests == 2
+
+
+def test_the_pool_s_client_of_a_domain_discovers_signs_rs512_and_traces(kt_sandbox):
+    with (
+        traced("trace-pool", "cause-1"),
+        backend_client(
+            kt_sandbox.fhir_base, "fhir-burnout", module_key(kt_sandbox), DEFAULT_SCOPE,
+            connection=CONNECTION,
+        ) as client,
+    ):  # fmt: skip
+        response = client._request("GET", "ActivityDefinition", params={"_count": "1"})
+    assert isinstance(client.session, TracedSession) and client.token_source._alg == "RS512"
+    assert response.request.headers[TRACE_ID] == "trace-pool"
+    assert response.request.headers[CORRELATION_ID] == "cause-1"
 
 
 def test_koppeltaal_alg_is_read_per_ehr(tmp_path):

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from fhir_burnout.fhir import FhirClient
-from fhir_burnout.koppeltaal import KoppeltaalClients, KoppeltaalTaskRow, deliver_for
+from fhir_burnout.koppeltaal import KoppeltaalTaskRow, deliver_for
 from fhir_burnout.koppeltaal._launch import (
     ForeignTaskError,
     LaunchContextError,
@@ -40,6 +40,7 @@ from fhir_burnout.web import create_app
 from fhir_burnout.workflow import EnrolmentRow
 
 from .conftest import accessible, home_url, kt_token_source, path_of
+from .koppeltaal_domain import kt_clients
 from .koppeltaal_launches import (
     AD_BASE,
     WAITING_LIST,
@@ -475,7 +476,7 @@ def test_in_a_browser_a_module_assigned_in_the_portal_is_done_and_completed_on_t
         # The worker delivers what Koppeltaal allows: the Task's status, and AuditEvents.
         settings = app.extensions["fhir_burnout"]["settings"]
         engine = app.extensions["fhir_burnout"]["engine"]
-        clients = KoppeltaalClients(settings)
+        clients = kt_clients(settings)
         try:
             delivery = deliver_for(settings, engine, clients.get)
             worker = Worker(engine, clients.get, deliver_for=delivery)

@@ -18,10 +18,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fhir_burnout.fhir import FhirClient
-from fhir_burnout.integration import KOPPELTAAL_TASKS, Poller, PollRow
+from fhir_burnout.integration import KOPPELTAAL_TASKS, EhrClients, Poller, PollRow
 from fhir_burnout.koppeltaal import KoppeltaalFeed
 from fhir_burnout.koppeltaal._notify import CRITERIA
-from fhir_burnout.koppeltaal._outbox import KoppeltaalClients, deliver_for, queue_task_status
+from fhir_burnout.koppeltaal._outbox import deliver_for, queue_task_status
 from fhir_burnout.koppeltaal._portal import CANCELLED_REASON, HOLD_REASON, follow_portal
 from fhir_burnout.sync import OutboxEntry, OutboxEvent, Worker
 from fhir_burnout.web import create_app
@@ -32,6 +32,7 @@ from .koppeltaal_domain import (
     _deliver,
     _row,
     _start_after_what_is_there,
+    kt_clients,
 )
 from .koppeltaal_launches import (
     AD_BASE,
@@ -266,7 +267,7 @@ def test_a_client_no_longer_finds_at_home_what_the_portal_cancelled(
     settings = launch_settings(kt_sandbox, tmp_path, database_url=database_url)
     app = create_app(settings)
     engine = app.extensions["fhir_burnout"]["engine"]
-    clients = KoppeltaalClients(settings)
+    clients = kt_clients(settings)
     requests_sent: list = []
 
     def hook(response, *args, **kwargs):
@@ -306,7 +307,7 @@ def test_a_client_no_longer_finds_at_home_what_the_portal_cancelled(
         engine.dispose()
 
 
-def _recording(clients: KoppeltaalClients, hook):
+def _recording(clients: EhrClients, hook):
     def client_for(fhir_base: str) -> FhirClient:
         client = clients.get(fhir_base)
         if hook not in client.session.hooks["response"]:

@@ -384,6 +384,6 @@ def test_koppeltaal_options_in_smart_mode_are_a_usage_error(runner, built):
 
 def test_publishing_tokens_and_tracing_are_in_the_public_api():
     assert {
-        "KoppeltaalStep", "TracedSession", "from_headers", "koppeltaal_token_source",
+        "CONNECTION", "KoppeltaalStep", "TracedSession", "from_headers",
         "publish_koppeltaal", "traced",
     } <= set(fhir_burnout.koppeltaal.__all__)  # fmt: skip

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.cli import main
 from fhir_burnout.errors import ContentError
+from fhir_burnout.integration import EhrClients
 from fhir_burnout.settings import Settings
-from fhir_burnout.sync import KEY_SYSTEM, EhrClients, OutboxEntry, Worker, queue_status
+from fhir_burnout.sync import KEY_SYSTEM, OutboxEntry, Worker, queue_status
 from fhir_burnout.web import create_app
 from fhir_burnout.web._session_tokens import SessionTokens
 from fhir_burnout.web._sessions import LaunchSessionRow, purge

@@ -266,11 +266,8 @@ def _koppeltaal_client(
     import json  # noqa: PLC0415
 
     from fhir_burnout.fhir import FhirClient  # noqa: PLC0415 - only publish talks HTTP
-    from fhir_burnout.koppeltaal import (  # noqa: PLC0415
-        TracedSession,
-        koppeltaal_token_source,
-        token_endpoint,
-    )
+    from fhir_burnout.integration import backend_client  # noqa: PLC0415
+    from fhir_burnout.koppeltaal import CONNECTION, DEFAULT_SCOPE, TracedSession  # noqa: PLC0415
 
     jwk = (
         json.loads(private_key.read_text(encoding="utf-8"))
@@ -281,14 +278,8 @@ def _koppeltaal_client(
         return FhirClient(server, token=token, session=TracedSession())
     if jwk is None:
         raise click.UsageError("--mode koppeltaal needs --private-key (or --config, --token)")
-    source = koppeltaal_token_source(
-        token_endpoint(server, session=TracedSession()),
-        client_id,
-        jwk,
-        alg=alg or (backend.alg if backend else None),
-        session=TracedSession(),
-    )
-    return FhirClient(server, token_source=source, session=TracedSession())
+    alg = alg or (backend.alg if backend else None)
+    return backend_client(server, client_id, jwk, DEFAULT_SCOPE, alg, CONNECTION)
 
 
 @click.command()

@@ -1,4 +1,5 @@
-"""What the commands share: the content root, the config file, its settings and database."""
+"""What the commands share: the content root, the config file, its settings and database,
+the FHIR client pool."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import click
 
 from fhir_burnout.db import create_db_engine, upgrade
 from fhir_burnout.errors import FhirBurnoutError
+from fhir_burnout.integration import Connection, EhrClients, SessionTokens
 from fhir_burnout.resources import Programme, validate_sources
 from fhir_burnout.settings import Settings
 
@@ -64,6 +66,18 @@ def _engine(settings: Settings) -> Any:
     engine = create_db_engine(settings.database_url)
     upgrade(engine)
     return engine
+
+
+def _ehr_clients(settings: Settings, session_tokens: SessionTokens | None = None) -> EhrClients:
+    """The FHIR client pool, each mode's adapter composed in (docs/architecture.md, "The
+    seam where an EHR connects"): Koppeltaal's connection only where a domain is configured,
+    so a SMART-only command never loads the Koppeltaal package."""
+    connections: dict[str, Connection] = {}
+    if any(b.mode == "koppeltaal" for b in settings.backends):
+        from fhir_burnout.koppeltaal import CONNECTION  # noqa: PLC0415 - Koppeltaal only
+
+        connections["koppeltaal"] = CONNECTION
+    return EhrClients(settings, session_tokens, connections=connections)
 
 
 def _definitions(root: Path) -> Any:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from fhir_burnout.cli._options import _settings, config_option
+from fhir_burnout.cli._options import _ehr_clients, _settings, config_option
 from fhir_burnout.errors import FhirBurnoutError
 
 
@@ -23,7 +23,6 @@ def referrals_subscribe(config_path: Path, fhir_base: str | None) -> None:
     """Ask each EHR with a practice to notify the app of its referrals (idempotent)."""
     from fhir_burnout.integration import REFERRALS, watched  # noqa: PLC0415
     from fhir_burnout.referral import subscribe_referrals  # noqa: PLC0415
-    from fhir_burnout.sync import EhrClients  # noqa: PLC0415
 
     settings = _settings(config_path)
     wanted = fhir_base.rstrip("/") if fhir_base else None
@@ -37,7 +36,7 @@ def referrals_subscribe(config_path: Path, fhir_base: str | None) -> None:
             "no [[ehr]] with a practice" + (f" and fhir_base = {wanted!r}" if wanted else "")
             + ": the practice names whose referrals to watch"
         )  # fmt: skip
-    clients = EhrClients(settings)
+    clients = _ehr_clients(settings)
     failed = 0
     try:
         for base, practice in backends:

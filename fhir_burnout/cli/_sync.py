@@ -10,13 +10,13 @@ import click
 
 from fhir_burnout.cli._options import (
     _definitions,
+    _ehr_clients,
     _engine,
     _resolve_root,
     _settings,
     config_option,
 )
 from fhir_burnout.errors import FhirBurnoutError
-from fhir_burnout.sync import EhrClients
 
 
 @click.group("db")
@@ -110,7 +110,7 @@ def sync_status(config_path: Path, as_json: bool) -> None:
     engine = _engine(settings)
     status = queue_status(engine)
     engine.dispose()
-    clients = EhrClients(settings)
+    clients = _ehr_clients(settings)
     ehrs: list[dict[str, Any]] = [
         {
             "fhir_base": b.fhir_base,

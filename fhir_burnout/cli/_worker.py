@@ -19,14 +19,16 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.cli._options import (
     _definitions,
+    _ehr_clients,
     _engine,
     _resolve_root,
     _settings,
     config_option,
 )
 from fhir_burnout.errors import FhirBurnoutError
+from fhir_burnout.integration import EhrClients
 from fhir_burnout.settings import Settings
-from fhir_burnout.sync import EhrClients, Worker
+from fhir_burnout.sync import Worker
 
 if TYPE_CHECKING:
     from fhir_burnout.integration import Poller
@@ -34,12 +36,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _poller(
-    settings: Settings, engine: Any, clients: EhrClients, kt_clients: Any
-) -> Poller | None:
+def _poller(settings: Settings, engine: Any, clients: EhrClients) -> Poller | None:
     """One poller for every feed the config has (the referrals of each SMART EHR with a
-    practice, the Tasks of each Koppeltaal domain); None when there is none. A Koppeltaal
-    domain's FHIR client is the Koppeltaal one (``kt_clients``)."""
+    practice, the Tasks of each Koppeltaal domain); None when there is none."""
     from fhir_burnout.integration import Poller, watched  # noqa: PLC0415
     from fhir_burnout.koppeltaal import KoppeltaalFeed  # noqa: PLC0415
     from fhir_burnout.referral import ReferralFeed  # noqa: PLC0415
@@ -49,22 +48,18 @@ def _poller(
     definitions = _definitions(settings.content_root or _resolve_root(None))
     referrals = ReferralFeed.from_settings(definitions, settings)
     tasks = KoppeltaalFeed.from_settings(definitions, settings)
-
-    def client_for(fhir_base: str) -> Any:
-        return (kt_clients if fhir_base in tasks.ehrs else clients).get(fhir_base)
-
     feeds = [feed for feed in (referrals, tasks) if feed.ehrs]
-    return Poller(engine, client_for, *feeds, interval=settings.referral_poll_seconds)
+    return Poller(engine, clients.get, *feeds, interval=settings.referral_poll_seconds)
 
 
-def _koppeltaal(settings: Settings, engine: Any) -> tuple[Any, Any] | None:
-    """The outbox delivery and the FHIR clients for the Koppeltaal domains (None: none)."""
+def _koppeltaal(settings: Settings, engine: Any, clients: EhrClients) -> Any:
+    """The outbox delivery for the Koppeltaal domains, through the shared client pool
+    (None: there are none)."""
     if not any(b.mode == "koppeltaal" for b in settings.backends):
         return None
-    from fhir_burnout.koppeltaal import KoppeltaalClients, deliver_for  # noqa: PLC0415
+    from fhir_burnout.koppeltaal import deliver_for  # noqa: PLC0415
 
-    clients = KoppeltaalClients(settings)
-    return deliver_for(settings, engine, clients.get), clients
+    return deliver_for(settings, engine, clients.get)
 
 
 def _clients(settings: Settings, engine: Any) -> EhrClients:
@@ -73,7 +68,7 @@ def _clients(settings: Settings, engine: Any) -> EhrClients:
     from fhir_burnout.web import SessionStore, SessionTokens  # noqa: PLC0415
 
     store = SessionStore(engine, settings.token_key)
-    return EhrClients(settings, SessionTokens(store, settings.ehrs))
+    return _ehr_clients(settings, SessionTokens(store, settings.ehrs))
 
 
 def _map_every_table() -> None:
@@ -155,10 +150,10 @@ def worker_command(  # noqa: PLR0917 - click passes each option
         raise click.ClickException(str(exc)) from None
     engine = _engine(settings)
     clients = _clients(settings, engine)
-    kt = _koppeltaal(settings, engine)  # Koppeltaal domains: their own delivery and poll
+    kt = _koppeltaal(settings, engine, clients)  # Koppeltaal domains: their own delivery
     workers = [
         Worker(engine, clients.get, lease=lease, batch=batch,
-               deliver_for=kt[0] if kt else None, access_for=clients.access)
+               deliver_for=kt, access_for=clients.access)
         for _ in range(max(1, threads))
     ]  # fmt: skip
     for backend in settings.backends:
@@ -178,7 +173,7 @@ def _run_until_stopped(
     settings: Settings,
     engine: Any,
     clients: EhrClients,
-    kt: tuple[Any, Any] | None,
+    kt: Any,
     workers: list[Worker],
     *,
     idle: float,
@@ -191,7 +186,7 @@ def _run_until_stopped(
         threading.Thread(target=w.run, args=(stop,), kwargs={"idle": idle}) for w in workers
     ]
     click.echo(f"worker: {len(runners)} thread(s) delivering; stop with Ctrl-C", err=True)
-    runners += _poll_threads(settings, engine, clients, kt[1] if kt else None, stop, idle=idle)
+    runners += _poll_threads(settings, engine, clients, stop, idle=idle)
     runners.append(threading.Thread(target=_purge_sessions, args=(stop, engine)))
     runners += _measures_threads(settings, engine, stop)
     _map_every_table()  # before any thread starts (see there)
@@ -205,13 +200,12 @@ def _poll_threads(
     settings: Settings,
     engine: Any,
     clients: EhrClients,
-    kt_clients: Any,
     stop: threading.Event,
     *,
     idle: float,
 ) -> list[threading.Thread]:
     """The poller's thread, when an EHR has a feed; says what it polls."""
-    poller = _poller(settings, engine, clients, kt_clients)
+    poller = _poller(settings, engine, clients)
     if poller is None:
         return []
     every = settings.referral_poll_seconds

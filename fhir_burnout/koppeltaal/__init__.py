@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fhir_burnout.koppeltaal import _audit as audit
 from fhir_burnout.koppeltaal._audit_outbox import queue_audit_event
-from fhir_burnout.koppeltaal._backend import koppeltaal_token_source, token_endpoint
+from fhir_burnout.koppeltaal._backend import CONNECTION, DEFAULT_SCOPE
 from fhir_burnout.koppeltaal._enrol import (
     KoppeltaalTaskError,
     Target,
@@ -42,7 +42,6 @@ from fhir_burnout.koppeltaal._notify import (
 )
 from fhir_burnout.koppeltaal._outbox import (
     NOT_STARTED,
-    KoppeltaalClients,
     KoppeltaalOutbox,
     deliver_for,
     queue_task_status,
@@ -62,7 +61,7 @@ __all__ += [  # K5: taking a portal's Task in
     "publisher_id", "take_task", "target_of",
 ]  # fmt: skip
 __all__ += [  # K5: status back through the outbox
-    "KoppeltaalClients", "KoppeltaalOutbox", "deliver_for", "queue_task_status",
+    "KoppeltaalOutbox", "deliver_for", "queue_task_status",
 ]  # fmt: skip
 __all__ += [  # polls: the koppeltaal-tasks feed of the skeleton's poller, its channel
     "KOPPELTAAL_CHANNEL", "KoppeltaalFeed", "TaskPollResult", "reconcile_tasks",
@@ -74,8 +73,7 @@ __all__ += [  # K4: the HTI launch
     "hti_trace_id", "koppeltaal_ehr", "resolve_launch",
 ]  # fmt: skip
 __all__ += [  # K3: publishing, backend tokens, trace headers (AuditEvents: koppeltaal.audit)
-    "KoppeltaalStep", "TracedSession", "from_headers", "koppeltaal_token_source",
-    "publish_koppeltaal", "traced",
+    "KoppeltaalStep", "TracedSession", "from_headers", "publish_koppeltaal", "traced",
 ]  # fmt: skip
 __all__ += [  # imports18: for the CLI and web; ``audit``: the KT2_AuditEvent builders
     "NEW_ENDPOINT",
@@ -86,6 +84,6 @@ __all__ += [  # imports18: for the CLI and web; ``audit``: the KT2_AuditEvent bu
     "kt2_activity_definitions",
     "kt2_endpoint",
     "new_id",
-    "token_endpoint",
 ]
 __all__ += ["queue_audit_event"]  # ops18: an AuditEvent through the outbox, for the web too
+__all__ += ["CONNECTION", "DEFAULT_SCOPE"]  # launch18: the pool's Koppeltaal connection

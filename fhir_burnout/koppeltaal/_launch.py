@@ -26,21 +26,14 @@ This module knows no web framework and stores nothing; the web layer keeps the
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
-import time
 from base64 import urlsafe_b64decode
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-import requests
-from authlib.common.security import generate_token
-from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
-
-from fhir_burnout.koppeltaal._backend import assertion_algorithm, with_kid
+from fhir_burnout.koppeltaal._backend import DEFAULT_ALGORITHM
 from fhir_burnout.koppeltaal._enrol import (
     KoppeltaalTaskError,
     check_view_rule,
@@ -49,21 +42,17 @@ from fhir_burnout.koppeltaal._enrol import (
     publisher_id,
 )
 from fhir_burnout.smart_launch import (
-    ASSERTION_TYPE,
-    AuthorizationDeniedError,
+    CodeExchange,
     DiscoveryError,
     LaunchError,
     PendingLaunch,
+    Signing,
     SmartConfiguration,
-    StateError,
-    TokenRequestError,
     TrustedEhr,
     UntrustedIssuerError,
-    client_assertion,
-    fetch_jwks,
-    post_token_request,
+    authorization_request,
+    exchange_code,
     trusted_ehr,
-    verify_id_token,
 )
 
 #: TOP-KT-007: the module asks for exactly this; Koppeltaal grants no user-level FHIR access.
@@ -144,30 +133,7 @@ def begin_hti_launch(
         raise DiscoveryError("the authorization service does not offer PKCE with S256")
     if not launch:
         raise LaunchContextError("the launch carries no HTI token")
-    verifier = generate_token(64)
-    pending = PendingLaunch(
-        state=generate_token(32),
-        nonce=generate_token(32),
-        code_verifier=verifier,
-        fhir_base=ehr.fhir_base,
-        redirect_uri=redirect_uri,
-        scope=SCOPE,
-        created_at=time.time() if now is None else now,
-    )
-    url = prepare_grant_uri(
-        config.authorization_endpoint,
-        ehr.client_id,
-        "code",
-        redirect_uri=redirect_uri,
-        scope=SCOPE,
-        state=pending.state,
-        launch=launch,
-        aud=ehr.fhir_base,
-        nonce=pending.nonce,
-        code_challenge=create_s256_code_challenge(verifier),
-        code_challenge_method="S256",
-    )
-    return str(url), pending
+    return authorization_request(ehr, config, redirect_uri, SCOPE, launch=launch, now=now)
 
 
 @dataclass(frozen=True)
@@ -201,66 +167,12 @@ def relative_reference(value: object, *types: str) -> str | None:
     return f"{parts[-2]}/{parts[-1]}"
 
 
-def _assertion(ehr: TrustedEhr, token_url: str, configured: str | None) -> str:
-    """Our client assertion for the code exchange: RS512 unless the config (``configured``)
-    or the key says otherwise, ``kid`` in the header (as for backend tokens)."""
-    if not ehr.private_jwk:
-        raise TokenRequestError("invalid_client", "no private key is configured for this domain")
-    try:
-        alg = assertion_algorithm(ehr.private_jwk, configured)
-    except ValueError as exc:
-        raise TokenRequestError("invalid_client", str(exc)) from None
-    return client_assertion(ehr.client_id, token_url, with_kid(ehr.private_jwk), alg=alg)
-
-
-def complete_hti_launch(
-    ehr: TrustedEhr,
-    config: SmartConfiguration,
-    pending: PendingLaunch,
-    callback: dict[str, str],
-    session: requests.Session,
-    *,
-    alg: str | None = None,
-    jwks: dict[str, Any] | None = None,
-    now: float | None = None,
-) -> HtiLaunch:
+def complete_hti_launch(exchange: CodeExchange, *, alg: str | None = None) -> HtiLaunch:
     """Check the callback, exchange the code (``private_key_jwt`` signed with ``alg``, default
-    RS512, and the PKCE verifier), verify the id_token and take the launch context from the
-    token response."""
-    if not hmac.compare_digest(str(callback.get("state", "")), pending.state):
-        raise StateError("this sign-in does not belong to the launch that was started here")
-    if pending.fhir_base != ehr.fhir_base:
-        raise StateError("this sign-in was started for another domain")
-    if "error" in callback:
-        raise AuthorizationDeniedError(callback["error"], callback.get("error_description", ""))
-    code = callback.get("code")
-    if not code:
-        raise AuthorizationDeniedError("invalid_request", "the callback carries no code")
-    form = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": pending.redirect_uri,
-        "code_verifier": pending.code_verifier,
-        "client_assertion_type": ASSERTION_TYPE,
-        "client_assertion": _assertion(ehr, config.token_endpoint, alg),
-    }
-    body = post_token_request(session, config.token_endpoint, form)
-    token = body.get("id_token")
-    if not isinstance(token, str) or not token:
-        raise TokenRequestError("invalid_grant", "openid was asked for but no id_token came back")
-    if jwks is None:
-        if not config.jwks_uri:
-            raise DiscoveryError("the authorization service publishes no jwks_uri")
-        jwks = fetch_jwks(config.jwks_uri, session)
-    claims = verify_id_token(
-        token,
-        jwks,
-        issuer=str(config.issuer or ""),
-        client_id=ehr.client_id,
-        nonce=pending.nonce,
-        now=now,
-    )
-    return _context(body, claims)
+    RS512, ``kid`` in the header, and the PKCE verifier), verify the id_token
+    (``smart_launch.exchange_code``) and take the launch context from the token response."""
+    signing = Signing("private_key_jwt", alg, DEFAULT_ALGORITHM)
+    return _context(*exchange_code(exchange, signing=signing))
 
 
 def _context(body: dict[str, Any], claims: dict[str, Any]) -> HtiLaunch:

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,11 +47,12 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.errors import FhirBurnoutError, FhirServerError
 from fhir_burnout.fhir import FhirClient
+from fhir_burnout.integration import EhrClients
 from fhir_burnout.koppeltaal._audit import processing_error, status_changed
-from fhir_burnout.koppeltaal._backend import koppeltaal_token_source, token_endpoint
+from fhir_burnout.koppeltaal._backend import CONNECTION
 from fhir_burnout.koppeltaal._results import queue_results, send_results
 from fhir_burnout.koppeltaal._tables import KoppeltaalTaskRow
-from fhir_burnout.koppeltaal._trace import TracedSession, traced
+from fhir_burnout.koppeltaal._trace import traced
 from fhir_burnout.settings import Settings
 from fhir_burnout.sync import (
     KEY_SYSTEM,
@@ -503,45 +503,13 @@ def _audit_event(op: Create) -> dict[str, Any]:
     return resource
 
 
-class KoppeltaalClients:
-    """A FHIR client per Koppeltaal domain and thread: Backend Services tokens as the domain
-    wants them (``_backend.koppeltaal_token_source``: private_key_jwt, RS512 by default,
-    ``kid``), and the trace headers on every request (``_trace.TracedSession``)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._lock = threading.Lock()
-        self._clients: dict[tuple[str, int], FhirClient] = {}
-
-    def get(self, fhir_base: str) -> FhirClient:
-        """The client for ``fhir_base`` on this thread (made on first use)."""
-        key = (fhir_base.rstrip("/"), threading.get_ident())
-        with self._lock:
-            if key not in self._clients:
-                backend = self.settings.backend(fhir_base)
-                if backend.private_jwk is None:
-                    raise FhirBurnoutError(f"{fhir_base}: no key for the worker")
-                session = TracedSession()
-                source = koppeltaal_token_source(
-                    token_endpoint(fhir_base, session=session), backend.client_id,
-                    backend.private_jwk, alg=backend.alg, session=session,
-                )  # fmt: skip
-                self._clients[key] = FhirClient(fhir_base, session=session, token_source=source)
-            return self._clients[key]
-
-    def close(self) -> None:
-        """Close every client."""
-        for client in self._clients.values():
-            client.close()
-
-
 def deliver_for(
     settings: Settings, engine: Engine, client_for: Callable[[str], FhirClient] | None = None
 ) -> Callable[[str], Callable[[Any], Outcome] | None]:
     """For the sync ``Worker``'s ``deliver_for``: the Koppeltaal adapter for each EHR whose
     ``mode`` is ``koppeltaal``, None (the SMART delivery) for every other. ``client_for``:
-    default :class:`KoppeltaalClients`."""
-    client_for = client_for or KoppeltaalClients(settings).get
+    default the shared pool with the Koppeltaal connection (``_backend.CONNECTION``)."""
+    client_for = client_for or EhrClients(settings, connections={"koppeltaal": CONNECTION}).get
     backends = {b.fhir_base.rstrip("/"): b for b in settings.backends if b.mode == "koppeltaal"}
     domains = set(backends)
 

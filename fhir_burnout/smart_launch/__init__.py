@@ -8,9 +8,12 @@ from fhir_burnout.smart_launch._backend_services import (
     AccessToken,
     BackendTokenSource,
     TokenRequestError,
+    assertion_algorithm,
     backend_token,
+    backend_token_source,
     client_assertion,
     post_token_request,
+    with_kid,
 )
 from fhir_burnout.smart_launch._discovery import DiscoveryCache, SmartConfiguration, discover
 from fhir_burnout.smart_launch._errors import (
@@ -28,12 +31,16 @@ from fhir_burnout.smart_launch._keys import current_private_key, generate_key, p
 from fhir_burnout.smart_launch._launch import (
     MODES,
     AuthMethod,
+    CodeExchange,
     IntegrationMode,
     LaunchResult,
     PendingLaunch,
+    Signing,
     TrustedEhr,
+    authorization_request,
     begin_launch,
     complete_launch,
+    exchange_code,
     probe_client_authentication,
     refresh,
     role_scopes,
@@ -100,3 +107,7 @@ __all__ += [  # imports18: what settings, the CLI, koppeltaal and web used from 
     "public_jwks",
     "worker_scopes",
 ]
+__all__ += [  # launch18: one authorization request, one code exchange, one client assertion
+    "CodeExchange", "Signing", "assertion_algorithm", "authorization_request",
+    "backend_token_source", "exchange_code", "with_kid",
+]  # fmt: skip

@@ -3,6 +3,12 @@
 SMART App Launch 2.2, "Backend Services" (client_credentials grant, client authenticated by
 a signed JWT assertion, RFC 7523): the assertion lives at most five minutes and carries a
 fresh ``jti`` every time, so a server that refuses replays never sees the same one twice.
+
+One path signs every client assertion, for Backend Services and for the code exchange
+(``_launch._client_auth``), in both modes (docs/architecture.md, "The seam where an EHR
+connects"): the algorithm is the configured one (``koppeltaal_alg``), else the key's
+``alg``, else the adapter's default (Koppeltaal: RS512; SMART: RS384, ES384 for an EC key),
+and the header names the key's ``kid`` (SMART Backend Services and TOP-KT-005 both ask it).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from fhir_burnout.errors import FhirBurnoutError
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_ASSERTION_SECONDS = 300
+#: What a client assertion may be signed with (SMART asks RS384 or ES384; Koppeltaal RS512).
+ALGORITHMS = ("RS512", "RS384", "ES384")
 
 
 class TokenRequestError(FhirBurnoutError):
@@ -77,6 +85,33 @@ def client_assertion(
         "exp": issued + MAX_ASSERTION_SECONDS,
     }
     return jwt.encode(header, claims, key, algorithms=[alg])
+
+
+def assertion_algorithm(
+    private_jwk: dict[str, Any], configured: str | None = None, default: str | None = None
+) -> str:
+    """The algorithm our client assertions use: ``configured``, else the key's ``alg``, else
+    ``default`` (the adapter's), else RS384 (ES384 for an EC key); ValueError when it is not
+    one of :data:`ALGORITHMS` or the key cannot make it."""
+    kty = private_jwk.get("kty")
+    fallback = "ES384" if kty == "EC" else "RS384"
+    alg = configured or str(private_jwk.get("alg") or "") or default or fallback
+    if alg not in ALGORITHMS:
+        raise ValueError(f"koppeltaal_alg {alg!r}: use one of {ALGORITHMS}")
+    if (alg.startswith("RS") and kty != "RSA") or (alg == "ES384" and kty != "EC"):
+        raise ValueError(f"koppeltaal_alg {alg}: the key is {kty}, not a key for {alg}")
+    if alg == "ES384" and private_jwk.get("crv") != "P-384":
+        raise ValueError("koppeltaal_alg ES384 needs a P-384 key")
+    return alg
+
+
+def with_kid(private_jwk: dict[str, Any]) -> dict[str, Any]:
+    """The key with a ``kid`` (its RFC 7638 thumbprint when it has none, as ``fhir-burnout
+    keys`` names them): the server picks the right key of our JWKS by it."""
+    if private_jwk.get("kid"):
+        return private_jwk
+    public = {k: v for k, v in private_jwk.items() if k != "alg"}
+    return {**private_jwk, "kid": JWKRegistry.import_key(public).thumbprint()}
 
 
 def post_token_request(
@@ -173,3 +208,32 @@ class BackendTokenSource:
     def invalidate(self) -> None:
         """Forget the cached token (the server refused it)."""
         self._current = None
+
+
+def backend_token_source(
+    token_url: str,
+    client_id: str,
+    private_jwk: dict[str, Any],
+    scope: str,
+    *,
+    alg: str | None = None,
+    default_alg: str | None = None,
+    session: requests.Session | None = None,
+    clock: Callable[[], float] = time.time,
+) -> BackendTokenSource:
+    """The Backend Services token source for one EHR, its assertions signed as the module's
+    docstring says (``alg``: the configured algorithm; ``default_alg``: the adapter's).
+    TokenRequestError ``invalid_client`` when the key cannot make that algorithm."""
+    try:
+        chosen = assertion_algorithm(private_jwk, alg, default_alg)
+    except ValueError as exc:
+        raise TokenRequestError("invalid_client", str(exc)) from None
+    return BackendTokenSource(
+        token_url,
+        client_id,
+        with_kid(private_jwk),
+        scope,
+        session=session,
+        clock=clock,
+        alg=chosen,
+    )

@@ -22,8 +22,10 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from fhir_burnout.smart_launch._backend_services import (
     ASSERTION_TYPE,
     TokenRequestError,
+    assertion_algorithm,
     client_assertion,
     post_token_request,
+    with_kid,
 )
 from fhir_burnout.smart_launch._discovery import SmartConfiguration
 from fhir_burnout.smart_launch._errors import (
@@ -126,6 +128,26 @@ def begin_launch(
         )
     scopes = role_scopes(ehr, config, role or ("practitioner" if launch else "patient"),
                          ehr_launch=launch is not None)  # fmt: skip
+    url, pending = authorization_request(
+        ehr, config, redirect_uri, scopes.scope, launch=launch, login_hint=login_hint, now=now
+    )
+    return url, pending, scopes
+
+
+def authorization_request(
+    ehr: TrustedEhr,
+    config: SmartConfiguration,
+    redirect_uri: str,
+    scope: str,
+    *,
+    launch: str | None = None,
+    login_hint: str | None = None,
+    now: float | None = None,
+) -> tuple[str, PendingLaunch]:
+    """The authorization URL of every launch (SMART App Launch 2.2 §"Obtain authorization
+    code"; the Koppeltaal HTI launch is one with the HTI token as ``launch``) and the
+    :class:`PendingLaunch` to keep until the callback: a new state, nonce and PKCE S256
+    verifier, ``aud`` the EHR's FHIR base."""
     verifier = generate_token(64)
     pending = PendingLaunch(
         state=generate_token(32),
@@ -133,7 +155,7 @@ def begin_launch(
         code_verifier=verifier,
         fhir_base=ehr.fhir_base,
         redirect_uri=redirect_uri,
-        scope=scopes.scope,
+        scope=scope,
         created_at=time.time() if now is None else now,
     )
     extra: dict[str, str] = {
@@ -151,11 +173,11 @@ def begin_launch(
         ehr.client_id,
         "code",
         redirect_uri=redirect_uri,
-        scope=scopes.scope,
+        scope=scope,
         state=pending.state,
         **extra,
     )
-    return str(url), pending, scopes
+    return str(url), pending
 
 
 @dataclass(frozen=True)
@@ -187,28 +209,50 @@ class LaunchResult:
         return "unknown"
 
 
+@dataclass(frozen=True)
+class Signing:
+    """How the app authenticates at an EHR's token endpoint where its adapter decides more
+    than the EHR's ``auth_method`` says (Koppeltaal: always ``private_key_jwt``, RS512 by
+    default): the method, the configured algorithm (``koppeltaal_alg``) and the adapter's
+    default algorithm (None: the SMART defaults, ``_backend_services.assertion_algorithm``)."""
+
+    method: AuthMethod | None = None
+    alg: str | None = None
+    default_alg: str | None = None
+
+
 def _client_auth(
-    ehr: TrustedEhr, token_endpoint: str
+    ehr: TrustedEhr, token_endpoint: str, signing: Signing = Signing()
 ) -> tuple[dict[str, str], tuple[str, str] | None]:
     """Form fields and HTTP basic credentials for the EHR's client authentication method."""
-    if ehr.auth_method == "client_secret_basic":
+    method = signing.method or ehr.auth_method
+    if method == "client_secret_basic":
         if not ehr.client_secret:
             raise TokenRequestError(
                 "invalid_client", "no client secret is configured for this EHR"
             )
         return {}, (ehr.client_id, ehr.client_secret)
-    if ehr.auth_method == "private_key_jwt":
+    if method == "private_key_jwt":
         if not ehr.private_jwk:
             raise TokenRequestError("invalid_client", "no private key is configured for this EHR")
-        assertion = client_assertion(ehr.client_id, token_endpoint, ehr.private_jwk)
+        try:
+            alg = assertion_algorithm(ehr.private_jwk, signing.alg, signing.default_alg)
+        except ValueError as exc:  # an algorithm the key cannot make
+            raise TokenRequestError("invalid_client", str(exc)) from None
+        key = with_kid(ehr.private_jwk)
+        assertion = client_assertion(ehr.client_id, token_endpoint, key, alg=alg)
         return {"client_assertion_type": ASSERTION_TYPE, "client_assertion": assertion}, None
     return {"client_id": ehr.client_id}, None
 
 
 def _token_request(
-    ehr: TrustedEhr, config: SmartConfiguration, form: dict[str, str], session: requests.Session
+    ehr: TrustedEhr,
+    config: SmartConfiguration,
+    form: dict[str, str],
+    session: requests.Session,
+    signing: Signing = Signing(),
 ) -> dict[str, Any]:
-    extra, basic = _client_auth(ehr, config.token_endpoint)
+    extra, basic = _client_auth(ehr, config.token_endpoint, signing)
     return post_token_request(session, config.token_endpoint, {**form, **extra}, auth=basic)
 
 
@@ -244,6 +288,87 @@ def _result(
     )
 
 
+@dataclass(frozen=True)
+class CodeExchange:
+    """What one code exchange works with, whichever launch started it: the EHR, its SMART
+    configuration, the pending launch, the callback's parameters and the HTTP session it
+    goes through; ``jwks`` (the authorization server's keys, when already known) and ``now``
+    for tests."""
+
+    ehr: TrustedEhr
+    config: SmartConfiguration
+    pending: PendingLaunch
+    callback: dict[str, str]
+    session: requests.Session = field(repr=False)
+    jwks: dict[str, Any] | None = field(default=None, repr=False)
+    now: float | None = None
+
+
+def exchange_code(
+    exchange: CodeExchange, *, signing: Signing = Signing(), nonce: str | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The code exchange of every launch (SMART App Launch 2.2 and the Koppeltaal HTI launch):
+    check the callback against the pending launch, exchange the code with the EHR's client
+    authentication (``signing``), verify the id_token when ``openid`` was asked. Returns the
+    token response and the id_token's claims ({} without openid). ``nonce``: what the
+    id_token must echo, the pending launch's by default (issue 19 makes it per EHR)."""
+    ehr, config, pending, session = (
+        exchange.ehr,
+        exchange.config,
+        exchange.pending,
+        exchange.session,
+    )
+    form = {
+        "grant_type": "authorization_code",
+        "code": _callback_code(ehr, pending, exchange.callback),
+        "redirect_uri": pending.redirect_uri,
+        "code_verifier": pending.code_verifier,
+    }
+    body = _token_request(ehr, config, form, session, signing)
+    if "openid" not in pending.scope.split():
+        return body, {}
+    token = body.get("id_token")
+    if not isinstance(token, str) or not token:
+        raise TokenRequestError("invalid_grant", "openid was granted but no id_token came back")
+    issuer, jwks_uri = config.issuer, config.jwks_uri
+    if not issuer:
+        # SMART App Launch 2.2 §Conformance: issuer is required only with
+        # sso-openid-connect, and /metadata never names it. OpenID Connect Core §3.1.3.7:
+        # the issuer is "typically obtained during Discovery", so take the id_token's
+        # iss from the OpenID configuration it names, if that names our token endpoint.
+        issuer, found_jwks = openid_issuer(token, config.token_endpoint, session)
+        jwks_uri = jwks_uri or found_jwks
+    jwks = exchange.jwks
+    if jwks is None:
+        if not jwks_uri:
+            raise DiscoveryError("the EHR publishes no jwks_uri to check the id_token with")
+        jwks = fetch_jwks(jwks_uri, session)
+    claims = verify_id_token(
+        token,
+        jwks,
+        issuer=issuer,
+        client_id=ehr.client_id,
+        nonce=pending.nonce if nonce is None else nonce,
+        now=exchange.now,
+    )
+    return body, claims
+
+
+def _callback_code(ehr: TrustedEhr, pending: PendingLaunch, callback: dict[str, str]) -> str:
+    """The callback's code, once its state is the pending launch's, the launch was started
+    for this EHR, and the authorization server sent no error."""
+    if not hmac.compare_digest(str(callback.get("state", "")), pending.state):
+        raise StateError("this sign-in does not belong to the launch that was started here")
+    if pending.fhir_base != ehr.fhir_base:
+        raise StateError("this sign-in was started for another EHR")
+    if "error" in callback:
+        raise AuthorizationDeniedError(callback["error"], callback.get("error_description", ""))
+    code = callback.get("code")
+    if not code:
+        raise AuthorizationDeniedError("invalid_request", "the callback carries no code")
+    return code
+
+
 def complete_launch(
     ehr: TrustedEhr,
     config: SmartConfiguration,
@@ -255,54 +380,10 @@ def complete_launch(
     jwks: dict[str, Any] | None = None,
     now: float | None = None,
 ) -> LaunchResult:
-    """Check the callback against the pending launch, exchange the code, verify the id_token."""
-    if not hmac.compare_digest(str(callback.get("state", "")), pending.state):
-        raise StateError("this sign-in does not belong to the launch that was started here")
-    if pending.fhir_base != ehr.fhir_base:
-        raise StateError("this sign-in was started for another EHR")
-    if "error" in callback:
-        raise AuthorizationDeniedError(callback["error"], callback.get("error_description", ""))
-    code = callback.get("code")
-    if not code:
-        raise AuthorizationDeniedError("invalid_request", "the callback carries no code")
-    body = _token_request(
-        ehr,
-        config,
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": pending.redirect_uri,
-            "code_verifier": pending.code_verifier,
-        },
-        session,
-    )
-    claims: dict[str, Any] = {}
-    if "openid" in pending.scope.split():
-        token = body.get("id_token")
-        if not token:
-            raise TokenRequestError(
-                "invalid_grant", "openid was granted but no id_token came back"
-            )
-        issuer, jwks_uri = config.issuer, config.jwks_uri
-        if not issuer:
-            # SMART App Launch 2.2 §Conformance: issuer is required only with
-            # sso-openid-connect, and /metadata never names it. OpenID Connect Core §3.1.3.7:
-            # the issuer is "typically obtained during Discovery", so take the id_token's
-            # iss from the OpenID configuration it names, if that names our token endpoint.
-            issuer, found_jwks = openid_issuer(str(token), config.token_endpoint, session)
-            jwks_uri = jwks_uri or found_jwks
-        if jwks is None:
-            if not jwks_uri:
-                raise DiscoveryError("the EHR publishes no jwks_uri to check the id_token with")
-            jwks = fetch_jwks(jwks_uri, session)
-        claims = verify_id_token(
-            str(token),
-            jwks,
-            issuer=issuer,
-            client_id=ehr.client_id,
-            nonce=pending.nonce,
-            now=now,
-        )
+    """Check the callback against the pending launch, exchange the code, verify the id_token
+    (:func:`exchange_code`); the tokens and the launch context."""
+    exchange = CodeExchange(ehr, config, pending, callback, session, jwks=jwks, now=now)
+    body, claims = exchange_code(exchange)
     return _result(body, scopes, claims, time.time() if now is None else now)
 
 

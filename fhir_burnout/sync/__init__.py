@@ -14,7 +14,6 @@ from fhir_burnout.sync._bundle import (
     key_reference,
     moves_forward,
 )
-from fhir_burnout.sync._clients import EhrClients, SessionTokens
 from fhir_burnout.sync._operations import (
     Create,
     KoppeltaalResults,
@@ -30,6 +29,7 @@ from fhir_burnout.sync._outbox import (
     WAITING,
     Agent,
     Blocked,
+    Claimed,
     OutboxError,
     QueueStatus,
     blocked_entries,
@@ -55,7 +55,6 @@ __all__ += [
     "Backoff",
     "Blocked",
     "DeliveredResource",
-    "EhrClients",
     "NoAuthorisationError",
     "OutboxEntry",
     "OutboxError",
@@ -63,7 +62,6 @@ __all__ += [
     "Outcome",
     "QueueStatus",
     "Retries",
-    "SessionTokens",
     "Worker",
     "WriteAccess",
     "blocked_entries",
@@ -78,3 +76,4 @@ __all__ += [
     "requeue",
     "set_cause",
 ]
+__all__ += ["Claimed"]  # launch18: what integration.EhrClients.access reads of an entry

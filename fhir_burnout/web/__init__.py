@@ -13,6 +13,8 @@ from werkzeug.wrappers import Response
 
 from fhir_burnout.db import create_db_engine, reader, upgrade
 from fhir_burnout.errors import ContentError
+from fhir_burnout.integration import EhrClients
+from fhir_burnout.koppeltaal import CONNECTION
 from fhir_burnout.referral import load_triage
 from fhir_burnout.resources import build_resources, load_programme, load_safety_rules
 from fhir_burnout.settings import Settings
@@ -98,6 +100,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         store=SessionStore(engine, settings.token_key, settings.pending_launches_max),
         http=http,
         discovery=DiscoveryCache(http),
+        ehr_clients=EhrClients(settings, connections={"koppeltaal": CONNECTION}),
         limiter=limiter,
     )
     _headers.init_app(app)

@@ -2,32 +2,31 @@
 :func:`app_context` (docs/architecture.md, "web").
 
 What ``create_app`` builds once (settings, engines, content, the session store, the HTTP
-session and the SMART discovery) is fixed for the app's life: the dataclass is frozen, so
-no view can swap a part for the next request. What is filled on first use (the Backend
-Services clients, an authorization server's keys) is cached inside it.
+session, the SMART discovery and the FHIR client pool) is fixed for the app's life: the
+dataclass is frozen, so no view can swap a part for the next request. What is filled on
+first use (the pool's Backend Services clients, an authorization server's keys) is cached
+inside it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import requests
 from flask import Flask, current_app
 from sqlalchemy import Engine
 
+from fhir_burnout.integration import EhrClients
 from fhir_burnout.questionnaire import SafetyRule
 from fhir_burnout.referral import TriageContent
 from fhir_burnout.settings import Settings
-from fhir_burnout.smart_launch import BackendTokenSource, DiscoveryCache
-from fhir_burnout.sync import EhrClients
+from fhir_burnout.smart_launch import DiscoveryCache
 from fhir_burnout.workflow import Definitions
 
 if TYPE_CHECKING:
     from flask_limiter import Limiter
 
-    from fhir_burnout.koppeltaal import KoppeltaalClients
     from fhir_burnout.web._memo import Memo
     from fhir_burnout.web._sessions import SessionStore
 
@@ -51,23 +50,13 @@ class AppContext:
     store: SessionStore
     http: requests.Session
     discovery: DiscoveryCache
+    #: The FHIR clients with the app's Backend Services tokens, per EHR and thread, with
+    #: each mode's connection (``create_app``; docs/architecture.md, "The seam where an EHR
+    #: connects").
+    ehr_clients: EhrClients
     limiter: Limiter | None = None
     #: An authorization server's keys by their URI, with the monotonic time they were read.
     jwks_cache: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
-    #: The module's backend-services token source per Koppeltaal domain.
-    koppeltaal_tokens: dict[str, BackendTokenSource] = field(default_factory=dict)
-
-    @cached_property
-    def ehr_clients(self) -> EhrClients:
-        """The worker's Backend Services clients, one set per app, made on first use."""
-        return EhrClients(self.settings)
-
-    @cached_property
-    def koppeltaal_clients(self) -> KoppeltaalClients:
-        """The module's backend clients for Koppeltaal domains, made on first use."""
-        from fhir_burnout.koppeltaal import KoppeltaalClients  # noqa: PLC0415 - Koppeltaal only
-
-        return KoppeltaalClients(self.settings)
 
     def __getitem__(self, name: str) -> Any:
         """``context["engine"]``: the old dict's spelling, kept for tests and scripts that
@@ -77,7 +66,7 @@ class AppContext:
         return getattr(self, name)
 
 
-_FIELDS = frozenset({*AppContext.__dataclass_fields__, "ehr_clients", "koppeltaal_clients"})
+_FIELDS = frozenset(AppContext.__dataclass_fields__)
 
 
 def app_context(app: Flask | None = None) -> AppContext:

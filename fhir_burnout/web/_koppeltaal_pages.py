@@ -30,7 +30,6 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from fhir_burnout.errors import ContentError, FhirServerError
-from fhir_burnout.fhir import FhirClient
 from fhir_burnout.koppeltaal import (
     NOT_STARTED,
     ForeignDefinitionError,
@@ -46,7 +45,6 @@ from fhir_burnout.koppeltaal import (
     complete_hti_launch,
     hti_trace_id,
     koppeltaal_ehr,
-    koppeltaal_token_source,
     queue_audit_event,
     queue_task_status,
     resolve_launch,
@@ -56,18 +54,20 @@ from fhir_burnout.koppeltaal import (
 from fhir_burnout.settings import Settings
 from fhir_burnout.smart_launch import (
     AuthorizationDeniedError,
-    BackendTokenSource,
+    CodeExchange,
     IdTokenError,
     LaunchError,
     LaunchResult,
-    StateError,
     TokenRequestError,
     TrustedEhr,
     UntrustedIssuerError,
 )
+from fhir_burnout.sync import NoAuthorisationError
+from fhir_burnout.web import _callbacks as callbacks
+from fhir_burnout.web._callbacks import browser_id
 from fhir_burnout.web._context import app_context
 from fhir_burnout.web._csrf import csrf_exempt
-from fhir_burnout.web._launch import _browser_id, person_name, sign_in
+from fhir_burnout.web._launch import person_name, sign_in
 from fhir_burnout.web._render import render
 from fhir_burnout.web._request_ids import current_request_id
 from fhir_burnout.web._sessions import SESSION_MAX, SessionStore
@@ -171,7 +171,7 @@ def hti_launch() -> Response:
     store: SessionStore = state.store
     store.save_pending(
         pending,
-        _browser_id(),
+        browser_id(),
         {"koppeltaal": True, "trace_id": trace_id, "request": _request_id()},
     )
     return redirect(url, code=303)
@@ -190,19 +190,11 @@ def hti_launch_by_get() -> Response:
 def hti_callback() -> Response:
     """The authorization service sends the person back with ``code`` and ``state``."""
     state = app_context()
-    store: SessionStore = state.store
-    params = {
-        k: v
-        for k, v in request.args.items()
-        if k in ("code", "state", "error", "error_description")
-    }
+    back = callbacks.callback()
     try:
-        pending, extra = store.take_pending(params.get("state", ""), _browser_id())
-        if not extra.get("koppeltaal"):
-            raise StateError("a SMART launch came back at the Koppeltaal callback")
-        ehr = koppeltaal_ehr(pending.fhir_base, state.settings.ehrs)
+        pending, extra, ehr = back.take(koppeltaal_ehr, koppeltaal=True)
     except LaunchError as exc:
-        log.info("koppeltaal callback refused: %s (request %s)", type(exc).__name__, _request_id())
+        back.refused(exc, _request_id())
         return _error_page("kt_error_start_again", 400)
     trace_id = str(extra.get("trace_id") or uuid.uuid4())
     context: HtiLaunch | None = None
@@ -211,10 +203,11 @@ def hti_callback() -> Response:
         # id, this request as the cause (TOP-KT-011, TOP-KT-012c).
         with traced(trace_id, _request_id()):
             config = state.discovery.get(ehr.fhir_base)
-            context = complete_hti_launch(
-                ehr, config, pending, params, TracedSession(), alg=_alg(ehr.fhir_base)
+            exchange = CodeExchange(ehr, config, pending, back.params, TracedSession())
+            context = complete_hti_launch(exchange, alg=_alg(ehr.fhir_base))
+            launched = resolve_launch(
+                state.ehr_clients.get(ehr.fhir_base), context, client_id=ehr.client_id
             )
-            launched = _read(ehr, config.token_endpoint, context)
         with Session(state.engine) as db, db.begin():
             row = take_task(
                 db,
@@ -235,7 +228,7 @@ def hti_callback() -> Response:
         refused = _refusal(exc)
         if refused is None:
             raise
-        log.info("koppeltaal launch refused: %s (request %s)", type(exc).__name__, _request_id())
+        back.refused(exc, _request_id())
         task_id = context.task.split("/", 1)[1] if context is not None else None
         _audit(ehr, trace_id=trace_id, failure=refused, task_id=task_id)
         return _error_page(refused.message, refused.status)
@@ -262,37 +255,6 @@ def _alg(fhir_base: str) -> str | None:
         return None
 
 
-def _token_source(ehr: TrustedEhr, token_url: str) -> BackendTokenSource:
-    """The module's backend-services token for the domain, one source per domain for the app
-    (reused until shortly before it runs out; Koppeltaal gives no refresh token)."""
-    sources = app_context().koppeltaal_tokens
-    if ehr.fhir_base not in sources:
-        settings: Settings = app_context().settings
-        try:
-            backend = settings.backend(ehr.fhir_base)
-            client_id, key = backend.client_id, backend.private_jwk or ehr.private_jwk
-        except ContentError:
-            client_id, key = ehr.client_id, ehr.private_jwk
-        if not key:
-            raise TokenRequestError("invalid_client", "no private key is configured")
-        try:
-            sources[ehr.fhir_base] = koppeltaal_token_source(
-                token_url, client_id, key, alg=_alg(ehr.fhir_base), session=TracedSession()
-            )
-        except ValueError as exc:  # an algorithm the key cannot make
-            raise TokenRequestError("invalid_client", str(exc)) from None
-    return sources[ehr.fhir_base]
-
-
-def _read(ehr: TrustedEhr, token_url: str, context: HtiLaunch) -> LaunchedTask:
-    """The launch's resources, read with the backend token and checked (in the current
-    trace: each request carries the trace headers)."""
-    with FhirClient(
-        ehr.fhir_base, token_source=_token_source(ehr, token_url), session=TracedSession()
-    ) as client:
-        return resolve_launch(client, context, client_id=ehr.client_id)
-
-
 #: Refusals by type, first match wins: the message key, the HTTP status (4xx for what the
 #: launcher or the data caused, 401/403 for authorization, 5xx for failures on the way) and
 #: the AuditEvent outcome (4 expected, 8 unexpected: TOP-KT-012b/c).
@@ -303,6 +265,7 @@ _REFUSALS: tuple[tuple[type[Exception], str, int, str], ...] = (
     (KoppeltaalLaunchError, "kt_error_launch", 400, "8"),
     (IdTokenError, "kt_error_launch", 401, "8"),
     (TokenRequestError, "kt_error_launch", 502, "8"),
+    (NoAuthorisationError, "kt_error_launch", 502, "8"),  # no module key for the domain
     (LaunchError, "kt_error_launch", 502, "8"),
 )
 #: take_task's refusals by reason (KoppeltaalTaskError.reason).

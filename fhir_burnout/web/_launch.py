@@ -30,7 +30,6 @@ from fhir_burnout.errors import FhirBurnoutError, FhirServerError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.smart_launch import (
     LaunchError,
-    PendingLaunch,
     Role,
     ScopeRequest,
     TokenKind,
@@ -42,6 +41,8 @@ from fhir_burnout.smart_launch import (
     trusted_ehr,
 )
 from fhir_burnout.sync import set_cause
+from fhir_burnout.web import _callbacks as callbacks
+from fhir_burnout.web._callbacks import browser_id
 from fhir_burnout.web._context import app_context
 from fhir_burnout.web._csrf import csrf_exempt
 from fhir_burnout.web._i18n import format_date, translate
@@ -55,12 +56,6 @@ bp = Blueprint("launch", __name__)
 log = logging.getLogger(__name__)
 #: The newest notes from the care professional on the client's first page.
 NOTES_SHOWN = 5
-
-
-def _browser_id() -> str:
-    if "browser" not in session:
-        session["browser"] = secrets.token_urlsafe(24)
-    return str(session["browser"])
 
 
 def _start(iss: str, launch: str | None, role: Role) -> Response | tuple[str, int]:
@@ -82,7 +77,7 @@ def _start(iss: str, launch: str | None, role: Role) -> Response | tuple[str, in
         log.warning("launch could not start: %s", type(exc).__name__)
         return message_page("error_launch", 502)
     store: SessionStore = state.store
-    store.save_pending(pending, _browser_id(), {"purposes": list(scopes.purposes)})
+    store.save_pending(pending, browser_id(), {"purposes": list(scopes.purposes)})
     return redirect(url, code=302)
 
 
@@ -122,51 +117,25 @@ def standalone_login() -> Response | tuple[str, int]:
 def callback() -> Response | tuple[str, int]:
     """The authorization server sends the person back here with ``code`` and ``state``."""
     state = app_context()
-    store: SessionStore = state.store
-    params = {
-        k: v
-        for k, v in request.args.items()
-        if k in ("code", "state", "error", "error_description")
-    }
-    pending = None
+    back = callbacks.callback()
     try:
-        pending, extra = store.take_pending(params.get("state", ""), _browser_id())
-        ehr = trusted_ehr(pending.fhir_base, state.settings.ehrs)
+        pending, extra, ehr = back.take(trusted_ehr, koppeltaal=False)
         config = state.discovery.get(ehr.fhir_base)
         scopes = ScopeRequest(pending.scope, tuple(tuple(p) for p in extra["purposes"]))
-        result = complete_launch(ehr, config, pending, params, state.http, scopes=scopes)
+        result = complete_launch(ehr, config, pending, back.params, state.http, scopes=scopes)
     except (LaunchError, TokenRequestError) as exc:
-        return _refused_launch(exc, params, pending)
-    sign_in(store.create_session(ehr.fhir_base, result, result.role))
+        reference = secrets.token_hex(4)
+        back.refused(exc, reference)
+        text = (
+            translate("error_launch", language())
+            + " "
+            + translate("error_reference", language(), reference=reference)
+        )
+        return render("message.html", status=400, message=text)
+    sign_in(state.store.create_session(ehr.fhir_base, result, result.role))
     if result.locale:
         session["locale"] = result.locale
     return redirect(url_for("launch.home"))
-
-
-#: What of an authorization server's words may reach our log: no control characters (a
-#: forged line), and not more than a sentence.
-_UNSAFE = re.compile(r"[^\w .,:;()/'-]")
-
-
-def _refused_launch(
-    exc: Exception, params: dict[str, str], pending: PendingLaunch | None
-) -> tuple[str, int]:
-    """A launch refused at the callback: a log line an integrator can act on (the reason,
-    the EHR, the authorization server's own error and description; never a code, state or
-    token) under a reference the person's page shows too."""
-    reference = secrets.token_hex(4)
-    said = _UNSAFE.sub(" ", params.get("error_description", ""))[:160].strip()
-    log.warning(
-        "launch refused [%s]: %s; iss=%s; error=%s; description=%s",
-        reference, type(exc).__name__, pending.fhir_base if pending else "?",
-        _UNSAFE.sub(" ", params.get("error", ""))[:40] or "-", said or "-",
-    )  # fmt: skip
-    text = (
-        translate("error_launch", language())
-        + " "
-        + translate("error_reference", language(), reference=reference)
-    )
-    return render("message.html", status=400, message=text)
 
 
 @bp.post("/logout")

@@ -428,5 +428,5 @@ def _read_names(client: FhirClient, wanted: list[str], names: dict[str, str]) ->
 
 def _domain_client(fhir_base: str) -> FhirClient:
     """The module's backend client for a Koppeltaal domain (one set per app)."""
-    client: FhirClient = app_context().koppeltaal_clients.get(fhir_base)
+    client: FhirClient = app_context().ehr_clients.get(fhir_base)
     return client

@@ -1,6 +1,6 @@
 """A launch session's access token, renewed with its refresh token when it runs out: for the
 pages (``_launch.current_launch``) and for the sync worker's writes on an EHR that takes
-writes only with a person's own authorisation (``writes = "user"``, sync.SessionTokens).
+writes only with a person's own authorisation (``writes = "user"``, integration.SessionTokens).
 
 SMART App Launch 2.2 §"Refresh access token": refresh tokens may rotate, and an
 authorization server may revoke the grant when an old one is used again. The web and the
@@ -73,7 +73,7 @@ def renewed(
 
 
 class SessionTokens:
-    """The sync worker's access to people's own tokens (sync.SessionTokens): the session
+    """The sync worker's access to people's own tokens (integration.SessionTokens): the session
     that caused a write, else a newer live session of the same person for the same client
     at the same EHR (they signed in again after the first ended). Nobody's:
     NoAuthorisationError, and the entry waits."""
