@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from fhir_burnout.errors import FhirBurnoutError
-from fhir_burnout.fhir import FhirClient
 from fhir_burnout.integration import REFERRALS, EhrClients, Poller, backend_client, watched
 from fhir_burnout.questionnaire import FormModel, build_response, load_form, score
 from fhir_burnout.referral import (

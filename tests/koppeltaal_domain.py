@@ -18,7 +18,12 @@ from werkzeug.serving import make_server
 from fhir_burnout.db import create_db_engine, upsert
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.integration import KOPPELTAAL_TASKS, EhrClients, Poller, PollRow
-from fhir_burnout.koppeltaal import CONNECTION, KOPPELTAAL_CHANNEL, KoppeltaalFeed, KoppeltaalTaskRow
+from fhir_burnout.koppeltaal import (
+    CONNECTION,
+    KOPPELTAAL_CHANNEL,
+    KoppeltaalFeed,
+    KoppeltaalTaskRow,
+)
 from fhir_burnout.koppeltaal._outbox import deliver_for
 from fhir_burnout.koppeltaal._profiles import canonical_base, definition_url
 from fhir_burnout.koppeltaal._publish import publish_koppeltaal
