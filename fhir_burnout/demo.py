@@ -275,15 +275,15 @@ def waiting_list(engine: Any, app_url: str, names: dict[str, str]) -> list[str]:
 def _subscribe_referrals(settings: Settings, clients: EhrClients) -> str:
     """Subscribe to each EHR's referrals (what ``fhir-burnout referrals subscribe`` does)."""
     done = []
-    for backend in settings.backends:
-        if not backend.practice:
+    for ehr in settings.ehrs:
+        if not ehr.practice:
             continue
         try:
             subscribed = subscribe(
-                clients.get(backend.fhir_base),
-                notify_endpoint(settings.base_url, backend.fhir_base),
-                notify_token(settings.secret_key, backend.fhir_base),
-                referral_criteria(backend.practice),
+                clients.get(ehr.fhir_base),
+                notify_endpoint(settings.base_url, ehr.fhir_base),
+                notify_token(settings.secret_key, ehr.fhir_base),
+                referral_criteria(ehr.practice),
             )
         except FhirBurnoutError as exc:
             done.append(f"could not subscribe ({type(exc).__name__}); polled every 5 minutes")

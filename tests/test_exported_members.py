@@ -71,9 +71,9 @@ def test_public_api_is_pinned():
     assert sorted(fhir_burnout.smart_launch.__all__) == [
         "ASSERTION_TYPE", "AccessToken", "AccessTokenError", "AuthMethod",
         "AuthorizationDeniedError", "BackendTokenSource", "DiscoveryCache", "DiscoveryError",
-        "IdTokenError", "InsufficientScopeError", "IntegrationMode", "LaunchError",
-        "LaunchResult", "MODES", "PendingLaunch", "ROLES", "Role", "ScopeRequest",
-        "SmartConfiguration", "StateError", "TokenKind", "TokenRequestError", "TrustedEhr",
+        "IdTokenError", "InsufficientScopeError", "IntegrationMode", "LaunchClient",
+        "LaunchError", "LaunchResult", "MODES", "PendingLaunch", "ROLES", "Role", "ScopeRequest",
+        "SmartConfiguration", "StateError", "TokenKind", "TokenRequestError",
         "UntrustedIssuerError", "backend_token", "begin_launch", "client_assertion",
         "complete_launch", "current_private_key", "discover", "fetch_jwks", "generate_key",
         "jwt_header", "launch_scopes", "missing_purposes", "post_token_request",

@@ -18,11 +18,10 @@ import requests
 
 from fhir_burnout.errors import ContentError
 from fhir_burnout.sandbox import start_sandbox
-from fhir_burnout.settings import Settings
+from fhir_burnout.settings import Ehr, Settings
 from fhir_burnout.smart_launch import (
     IdTokenError,
     SmartConfiguration,
-    TrustedEhr,
     begin_launch,
     complete_launch,
     discover,
@@ -106,7 +105,7 @@ def strict_ehr(tmp_path_factory):
 @pytest.fixture
 def strict_app(strict_ehr, tmp_path):
     settings = app_settings(strict_ehr.fhir_base, tmp_path)
-    ehr = TrustedEhr(fhir_base=strict_ehr.fhir_base, client_id="patient-app")
+    ehr = Ehr(fhir_base=strict_ehr.fhir_base, client_id="patient-app")
     app = create_app(dataclasses.replace(settings, ehrs=(ehr,)))
     yield app
     app.extensions["fhir_burnout"]["engine"].dispose()
@@ -252,7 +251,7 @@ def test_launches_complete_at_such_an_ehr_as_a_care_professional_and_as_a_client
 def test_a_v1_profile_claim_identifies_the_user_as_fhir_user_would(other_ehr):
     """At the id_token level: no fhirUser anywhere, yet the launch result names the user."""
     _, info = other_ehr
-    ehr = TrustedEhr(fhir_base=info.fhir_base, client_id="fhir-burnout")
+    ehr = Ehr(fhir_base=info.fhir_base, client_id="fhir-burnout")
     with requests.Session() as session:
         smart = discover(info.fhir_base, session)
         _, query = launcher(info, app="fhir-burnout", patient="pat-03", practitioner="prac-2")

@@ -33,7 +33,7 @@ def referrals_subscribe(config_path: Path, fhir_base: str | None) -> None:
     wanted = fhir_base.rstrip("/") if fhir_base else None
     backends = [
         (b.fhir_base, practice)
-        for b in settings.backends
+        for b in settings.ehrs
         if (practice := b.practice) and wanted in (None, b.fhir_base)
     ]
     if not backends:

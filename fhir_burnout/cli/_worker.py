@@ -38,7 +38,7 @@ def _referral_poller(
     settings: Settings, engine: Any, clients: EhrClients
 ) -> ReferralPoller | None:
     """The referral poll for the EHRs with a practice (None when there are none)."""
-    if not any(b.practice for b in settings.backends):
+    if not any(b.practice for b in settings.ehrs):
         return None
     from fhir_burnout.referral import ReferralPoller  # noqa: PLC0415
 
@@ -48,7 +48,7 @@ def _referral_poller(
 
 def _koppeltaal(settings: Settings, engine: Any) -> tuple[Any, Any] | None:
     """The outbox delivery and the FHIR clients for the Koppeltaal domains (None: none)."""
-    if not any(b.mode == "koppeltaal" for b in settings.backends):
+    if not settings.ehrs_in("koppeltaal"):
         return None
     from fhir_burnout.koppeltaal import KoppeltaalClients, deliver_for  # noqa: PLC0415
 
@@ -157,7 +157,7 @@ def worker_command(  # noqa: PLR0917 - click passes each option
                deliver_for=kt[0] if kt else None, access_for=clients.access)
         for _ in range(max(1, threads))
     ]  # fmt: skip
-    for backend in settings.backends:
+    for backend in settings.ehrs:
         if backend.mode == "smart":  # say how each EHR gets its writes (issue 17)
             click.echo(f"worker: {backend.fhir_base} {clients.describe(backend.fhir_base)}",
                        err=True)  # fmt: skip

@@ -48,6 +48,7 @@ from fhir_burnout.koppeltaal._enrol import (
     is_view,
     publisher_id,
 )
+from fhir_burnout.settings import Ehr
 from fhir_burnout.smart_launch import (
     ASSERTION_TYPE,
     AuthorizationDeniedError,
@@ -57,7 +58,6 @@ from fhir_burnout.smart_launch import (
     SmartConfiguration,
     StateError,
     TokenRequestError,
-    TrustedEhr,
     UntrustedIssuerError,
     client_assertion,
     fetch_jwks,
@@ -108,7 +108,7 @@ class FhirReader(Protocol):
     def read(self, resource_type: str, resource_id: str) -> dict[str, Any]: ...
 
 
-def koppeltaal_ehr(iss: str, ehrs: Sequence[TrustedEhr]) -> TrustedEhr:
+def koppeltaal_ehr(iss: str, ehrs: Sequence[Ehr]) -> Ehr:
     """The configured Koppeltaal domain whose FHIR base is exactly ``iss``; a SMART-mode EHR
     or an unknown one is refused (:class:`UntrustedIssuerError`)."""
     ehr = trusted_ehr(iss, ehrs)
@@ -131,7 +131,7 @@ def hti_trace_id(launch: str) -> str | None:
 
 
 def begin_hti_launch(
-    ehr: TrustedEhr,
+    ehr: Ehr,
     config: SmartConfiguration,
     redirect_uri: str,
     launch: str,
@@ -201,7 +201,7 @@ def relative_reference(value: object, *types: str) -> str | None:
     return f"{parts[-2]}/{parts[-1]}"
 
 
-def _assertion(ehr: TrustedEhr, token_url: str, configured: str | None) -> str:
+def _assertion(ehr: Ehr, token_url: str, configured: str | None) -> str:
     """Our client assertion for the code exchange: RS512 unless the config (``configured``)
     or the key says otherwise, ``kid`` in the header (as for backend tokens)."""
     if not ehr.private_jwk:
@@ -214,7 +214,7 @@ def _assertion(ehr: TrustedEhr, token_url: str, configured: str | None) -> str:
 
 
 def complete_hti_launch(
-    ehr: TrustedEhr,
+    ehr: Ehr,
     config: SmartConfiguration,
     pending: PendingLaunch,
     callback: dict[str, str],

@@ -345,8 +345,7 @@ class Subscriber:
     @classmethod
     def from_settings(cls, settings: Settings) -> Subscriber:
         """From the config: every EHR with ``mode = "koppeltaal"``."""
-        ids = {_base(b.fhir_base): b.client_id for b in settings.backends
-               if b.mode == "koppeltaal"}  # fmt: skip
+        ids = {_base(b.fhir_base): b.worker_client_id for b in settings.ehrs_in("koppeltaal")}
         return cls(settings.base_url, settings.secret_key, ids)
 
     def identity(self, fhir_base: str) -> tuple[str | None, str | None]:
@@ -413,7 +412,7 @@ class KoppeltaalPoller:
     ) -> KoppeltaalPoller:
         """A poller for every EHR with ``mode = "koppeltaal"``, at the reconciliation
         interval of the config (``referral_poll_seconds``)."""
-        domains = [(b.fhir_base, b.practice) for b in settings.backends if b.mode == "koppeltaal"]
+        domains = [(b.fhir_base, b.practice) for b in settings.ehrs_in("koppeltaal")]
         return cls(engine, client_for, definitions, domains,
                    interval=settings.referral_poll_seconds,
                    subscriber=Subscriber.from_settings(settings))  # fmt: skip

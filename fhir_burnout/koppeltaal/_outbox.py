@@ -18,7 +18,7 @@ instead, per entry (:func:`plan_entry`):
   in ``meta.tag``: AuditEvent has no identifier);
 - a ``KoppeltaalResults`` (``_results.queue_results``): the client's results
   as a DocumentReference (draft T029), queued when a KT2_Task is completed on the server and
-  the domain's ``koppeltaal_results`` setting is on (``Backend.results``; see ``_results``);
+  the domain's ``koppeltaal_results`` setting is on (``Ehr.results``; see ``_results``);
 - everything else stays with us: recorded as the entry's event, never an error.
 
 A status goes on as KOPPELTAAL.md §2 says: read the Task, set ``status`` and nothing else
@@ -361,7 +361,7 @@ class KoppeltaalOutbox:
         #: agent and site; None writes no AuditEvent for a status change
         self.audit = audit
         self.clock = clock
-        #: whether a domain takes our results as a DocumentReference (``Backend.results``)
+        #: whether a domain takes our results as a DocumentReference (``Ehr.results``)
         self.results = results
 
     def deliver(self, entry: _Entry) -> Outcome:
@@ -518,13 +518,13 @@ class KoppeltaalClients:
         key = (fhir_base.rstrip("/"), threading.get_ident())
         with self._lock:
             if key not in self._clients:
-                backend = self.settings.backend(fhir_base)
-                if backend.private_jwk is None:
+                ehr = self.settings.ehr(fhir_base)
+                if ehr.worker_private_jwk is None:
                     raise FhirBurnoutError(f"{fhir_base}: no key for the worker")
                 session = TracedSession()
                 source = koppeltaal_token_source(
-                    token_endpoint(fhir_base, session=session), backend.client_id,
-                    backend.private_jwk, alg=backend.alg, session=session,
+                    token_endpoint(fhir_base, session=session), ehr.worker_client_id,
+                    ehr.worker_private_jwk, alg=ehr.assertion_alg, session=session,
                 )  # fmt: skip
                 self._clients[key] = FhirClient(fhir_base, session=session, token_source=source)
             return self._clients[key]
@@ -542,12 +542,12 @@ def deliver_for(
     ``mode`` is ``koppeltaal``, None (the SMART delivery) for every other. ``client_for``:
     default :class:`KoppeltaalClients`."""
     client_for = client_for or KoppeltaalClients(settings).get
-    backends = {b.fhir_base.rstrip("/"): b for b in settings.backends if b.mode == "koppeltaal"}
+    backends = {b.fhir_base: b for b in settings.ehrs_in("koppeltaal")}
     domains = set(backends)
 
     def audit(fhir_base: str) -> tuple[str, str] | None:
         backend = backends.get(fhir_base.rstrip("/"))
-        return (backend.client_id, settings.base_url) if backend is not None else None
+        return (backend.worker_client_id, settings.base_url) if backend is not None else None
 
     def results(fhir_base: str) -> bool:
         backend = backends.get(fhir_base.rstrip("/"))

@@ -137,10 +137,10 @@ class ReferralPoller:
         clock: Callable[[], datetime] = _utcnow,
     ) -> ReferralPoller:
         """A poller for every configured EHR with a practice, at the configured interval."""
-        ehrs = [(b.fhir_base, b.practice) for b in settings.backends if b.practice]
+        ehrs = [(b.fhir_base, b.practice) for b in settings.ehrs if b.practice]
         return cls(
             engine, client_for, definitions, ehrs, interval=settings.referral_poll_seconds,
-            clock=clock, auto_enrol=[b.fhir_base for b in settings.backends if not b.triage],
+            clock=clock, auto_enrol=[b.fhir_base for b in settings.ehrs if not b.triage],
         )  # fmt: skip
 
     def run(self, stop: threading.Event, *, idle: float = 1.0) -> None:

@@ -60,8 +60,8 @@ class EhrClients:
         key = (fhir_base, threading.get_ident())
         with self._lock:
             if key not in self._clients:
-                backend = self.settings.backend(fhir_base)
-                if backend.private_jwk is None:
+                ehr = self.settings.ehr(fhir_base)
+                if ehr.worker_private_jwk is None:
                     raise NoAuthorisationError(
                         "no-worker",
                         f"{fhir_base}: the worker has no key for SMART Backend Services "
@@ -73,7 +73,10 @@ class EhrClients:
                 except (requests.RequestException, ValueError):
                     raise FhirConnectionError(f"GET {url}: no usable answer") from None
                 source = BackendTokenSource(
-                    smart["token_endpoint"], backend.client_id, backend.private_jwk, backend.scope
+                    smart["token_endpoint"],
+                    ehr.worker_client_id,
+                    ehr.worker_private_jwk,
+                    ehr.worker_scope,
                 )
                 self._clients[key] = FhirClient(fhir_base, token_source=source)
             return self._clients[key]
@@ -81,7 +84,7 @@ class EhrClients:
     def access(self, entry: Claimed) -> WriteAccess:
         """How ``entry`` is written: with Backend Services, or (``writes = "user"``) with
         the authorisation of the person whose action caused it."""
-        if self.settings.backend(entry.fhir_base).writes != "user":
+        if not self.settings.ehr(entry.fhir_base).user_writes:
             return WriteAccess(self.get(entry.fhir_base))
         if entry.caused_by is None or self.session_tokens is None:
             raise NoAuthorisationError(
@@ -97,12 +100,12 @@ class EhrClients:
 
     def describe(self, fhir_base: str) -> str:
         """How the worker writes to ``fhir_base``, in one line for people."""
-        backend = self.settings.backend(fhir_base)
-        if backend.writes == "user":
+        ehr = self.settings.ehr(fhir_base)
+        if ehr.user_writes:
             return "writes with the signed-in user's authorisation"
-        if backend.private_jwk is None:
+        if ehr.worker_private_jwk is None:
             return "writes with SMART Backend Services, but has no key for it (fhir-burnout keys)"
-        return f"writes with SMART Backend Services as {backend.client_id}"
+        return f"writes with SMART Backend Services as {ehr.worker_client_id}"
 
     def close(self) -> None:
         """Close every client."""

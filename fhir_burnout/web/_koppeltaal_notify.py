@@ -44,9 +44,9 @@ bp = Blueprint("koppeltaal_notify", __name__, url_prefix="/koppeltaal")
 
 def _domain(settings: Settings, ehr: str) -> tuple[str, str] | None:
     """The FHIR base and our client id on the domain named by ``ehr``."""
-    for backend in settings.backends:
+    for backend in settings.ehrs:
         if backend.mode == "koppeltaal" and domain_id(backend.fhir_base) == ehr:
-            return backend.fhir_base.rstrip("/"), backend.client_id
+            return backend.fhir_base.rstrip("/"), backend.worker_client_id
     return None
 
 

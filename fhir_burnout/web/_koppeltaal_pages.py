@@ -53,7 +53,7 @@ from fhir_burnout.koppeltaal import (
     take_task,
     traced,
 )
-from fhir_burnout.settings import Settings
+from fhir_burnout.settings import Ehr, Settings
 from fhir_burnout.smart_launch import (
     AuthorizationDeniedError,
     BackendTokenSource,
@@ -62,7 +62,6 @@ from fhir_burnout.smart_launch import (
     LaunchResult,
     StateError,
     TokenRequestError,
-    TrustedEhr,
     UntrustedIssuerError,
 )
 from fhir_burnout.web._context import app_context
@@ -105,7 +104,7 @@ def _error_page(message: str, status: int) -> Response:
 
 
 def _audit(
-    ehr: TrustedEhr,
+    ehr: Ehr,
     *,
     trace_id: str | None,
     failure: _Refused | None = None,
@@ -248,7 +247,7 @@ def hti_callback() -> Response:
 def _practice(fhir_base: str) -> str | None:
     settings: Settings = app_context().settings
     try:
-        return settings.backend(fhir_base).practice
+        return settings.ehr(fhir_base).practice
     except ContentError:
         return None
 
@@ -257,22 +256,17 @@ def _alg(fhir_base: str) -> str | None:
     """The configured algorithm of our client assertions (``koppeltaal_alg``), if any."""
     settings: Settings = app_context().settings
     try:
-        return settings.backend(fhir_base).alg
+        return settings.ehr(fhir_base).assertion_alg
     except ContentError:
         return None
 
 
-def _token_source(ehr: TrustedEhr, token_url: str) -> BackendTokenSource:
+def _token_source(ehr: Ehr, token_url: str) -> BackendTokenSource:
     """The module's backend-services token for the domain, one source per domain for the app
     (reused until shortly before it runs out; Koppeltaal gives no refresh token)."""
     sources = app_context().koppeltaal_tokens
     if ehr.fhir_base not in sources:
-        settings: Settings = app_context().settings
-        try:
-            backend = settings.backend(ehr.fhir_base)
-            client_id, key = backend.client_id, backend.private_jwk or ehr.private_jwk
-        except ContentError:
-            client_id, key = ehr.client_id, ehr.private_jwk
+        client_id, key = ehr.worker_client_id, ehr.worker_private_jwk or ehr.private_jwk
         if not key:
             raise TokenRequestError("invalid_client", "no private key is configured")
         try:
@@ -284,7 +278,7 @@ def _token_source(ehr: TrustedEhr, token_url: str) -> BackendTokenSource:
     return sources[ehr.fhir_base]
 
 
-def _read(ehr: TrustedEhr, token_url: str, context: HtiLaunch) -> LaunchedTask:
+def _read(ehr: Ehr, token_url: str, context: HtiLaunch) -> LaunchedTask:
     """The launch's resources, read with the backend token and checked (in the current
     trace: each request carries the trace headers)."""
     with FhirClient(
@@ -341,7 +335,7 @@ def _refusal(exc: Exception) -> _Refused | None:
     return None
 
 
-def _sign_in(ehr: TrustedEhr, context: HtiLaunch, launched: LaunchedTask) -> None:
+def _sign_in(ehr: Ehr, context: HtiLaunch, launched: LaunchedTask) -> None:
     """A launch session of our own for the person who launched; the browser keeps its id."""
     store: SessionStore = app_context().store
     now = time.time()

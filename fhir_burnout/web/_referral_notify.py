@@ -38,7 +38,6 @@ bp = Blueprint("referral_notify", __name__, url_prefix="/referrals")
 
 def _configured(settings: Settings, ehr: str) -> str | None:
     bases = {e.fhir_base.rstrip("/") for e in settings.ehrs}
-    bases |= {b.fhir_base.rstrip("/") for b in settings.backends}
     return next((base for base in sorted(bases) if ehr_id(base) == ehr), None)
 
 
