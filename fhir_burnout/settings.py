@@ -81,6 +81,8 @@ The file is checked against these keys before it is used (``_settings_file``): a
 listed here (``auth_metod``), an ``[[ehr]]`` without ``fhir_base`` or ``client_id``, or a
 value of the wrong TOML type stops the app with the file, the key's path and the fix
 (``fhir-burnout.toml: ehr[1].auth_metod: is not a setting; did you mean auth_method?``).
+Each ``[[ehr]]`` then becomes one frozen :class:`Ehr` (``Settings.ehrs``, ``Settings.ehr``):
+its launch, the worker's writes, its practice, safety owner, framers and machine callers.
 """
 
 from __future__ import annotations
