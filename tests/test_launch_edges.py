@@ -30,7 +30,7 @@ from fhir_burnout.smart_launch import (
 from fhir_burnout.smart_launch._id_token import openid_issuer
 from fhir_burnout.web import create_app
 
-from .conftest import ROOT, SAFETY_OWNER_TOML, SAFETY_TOML, app_settings
+from .conftest import ROOT, SAFETY_OWNER_TOML, SAFETY_TOML, app_settings, configured_ehr
 from .smart_flow import APP, follow_to_redirect_uri, sign_in_at_ehr
 
 #: Registered with only what a client's launch needs (an EHR's patient-facing registration).
@@ -105,7 +105,7 @@ def strict_ehr(tmp_path_factory):
 @pytest.fixture
 def strict_app(strict_ehr, tmp_path):
     settings = app_settings(strict_ehr.fhir_base, tmp_path)
-    ehr = Ehr(fhir_base=strict_ehr.fhir_base, client_id="patient-app")
+    ehr = configured_ehr(strict_ehr.fhir_base, "patient-app")
     app = create_app(dataclasses.replace(settings, ehrs=(ehr,)))
     yield app
     app.extensions["fhir_burnout"]["engine"].dispose()
@@ -178,7 +178,7 @@ def test_an_ehrs_scope_override_and_offline_access_setting_are_what_is_asked(tmp
 
     # An EHR without Backend Services for the worker: the worker writes with the person's
     # own token, so both roles ask what it writes, and a refresh token to write it later.
-    by_user = dataclasses.replace(ehr, scopes_practitioner=None, user_writes=True)
+    by_user = dataclasses.replace(ehr, scopes_practitioner=None, writes="user")
     for launch in ("x", None):
         _, pending, _ = begin_launch(by_user, smart, "https://app.example.nl/cb", launch=launch)
         asked = pending.scope.split()
