@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fhir_burnout.errors import ContentError
 
-__all__ = ["EhrTable", "SafetyTable", "SettingsFile", "check_file"]
+__all__ = ["EhrTable", "RateLimitsTable", "SafetyTable", "SettingsFile", "check_file"]
 
 _TEXT = "a string"
 _FLAG = "true or false"
@@ -84,11 +84,11 @@ class EhrTable(_Table):
     referral_triage: bool | None = _flag()
     practice_name: str | None = _text()
     practice_phone: str | None = _text("a string (write a phone number in quotes)")
-    # Lists whose items say what is wrong with them in settings.py (an origin, a client id).
-    frame_ancestors: list[Any] | None = Field(
+    # Lists of strings; settings.py says which string is not an origin or a client id.
+    frame_ancestors: list[str] | None = Field(
         None, description='a list of origins, e.g. ["https://ehr.example.nl"]'
     )
-    api_clients: list[Any] | None = Field(None, description="a list of client ids")
+    api_clients: list[str] | None = Field(None, description="a list of client ids")
 
 
 class SettingsFile(_Table):

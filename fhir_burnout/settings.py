@@ -81,6 +81,8 @@ The file is checked against these keys before it is used (``_settings_file``): a
 listed here (``auth_metod``), an ``[[ehr]]`` without ``fhir_base`` or ``client_id``, or a
 value of the wrong TOML type stops the app with the file, the key's path and the fix
 (``fhir-burnout.toml: ehr[1].auth_metod: is not a setting; did you mean auth_method?``).
+Each ``[[ehr]]`` then becomes one frozen :class:`Ehr` (``Settings.ehrs``, ``Settings.ehr``):
+its launch, the worker's writes, its practice, safety owner, framers and machine callers.
 """
 
 from __future__ import annotations
@@ -91,20 +93,19 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
 from limits import parse_many
 
-from fhir_burnout._settings_file import EhrTable, SafetyTable, check_file
+from fhir_burnout._settings_file import EhrTable, RateLimitsTable, SafetyTable, check_file
 from fhir_burnout.errors import ContentError
 from fhir_burnout.smart_launch import (
     MODES,
     AuthMethod,
     IntegrationMode,
-    TrustedEhr,
     current_private_key,
 )
 
@@ -113,33 +114,71 @@ WRITES = ("backend", "user")
 KOPPELTAAL_ALGS = ("RS512", "RS384", "ES384")
 
 
-@dataclass(frozen=True)
-class Backend:
-    """How the sync worker writes to one EHR: SMART Backend Services credentials and the
-    practice it writes for."""
+Writes = Literal["backend", "user"]
 
-    fhir_base: str
+
+@dataclass(frozen=True)
+class Ehr:
+    """One ``[[ehr]]``: an EHR the practice connected, with every value that belongs to it
+    (how it launches the app, how the worker writes to it, the practice and its people).
+    The one per-EHR configuration object of the skeleton (docs/architecture.md, "The seam
+    where an EHR connects"); it is a ``smart_launch.LaunchClient``."""
+
+    fhir_base: str  # stored without a trailing slash
     client_id: str
-    private_jwk: dict[str, Any] | None = field(default=None, repr=False)
-    scope: str = "system/*.cruds"
-    practice: str | None = None
+    _: KW_ONLY
+    #: how this EHR connects: SMART App Launch + SDC, or Koppeltaal 2.0 (``mode``)
     mode: IntegrationMode = "smart"
+    auth_method: AuthMethod = "none"
+    client_secret: str | None = field(default=None, repr=False)
+    private_jwk: dict[str, Any] | None = field(default=None, repr=False)
+    #: the identity and resource scopes to ask per role, where the EHR registered others than
+    #: the app's defaults; None: the defaults
+    scopes_practitioner: str | None = None
+    scopes_patient: str | None = None
+    #: ask ``offline_access`` (true), never (false), or as the role needs it (None)
+    offline_access: bool | None = None
+    #: how the worker writes: "backend" (SMART Backend Services) or "user" (the tokens of
+    #: the person whose action caused the write)
+    writes: Writes = "backend"
+    #: the worker's Backend Services client (``backend_client_id``; "": ``client_id``), its
+    #: key (``backend_private_key``, else the app's own) and scope (``backend_scope``)
+    worker_client_id: str = ""
+    worker_private_jwk: dict[str, Any] | None = field(default=None, repr=False)
+    worker_scope: str = "system/*.cruds"
     #: Koppeltaal: the client assertion's algorithm (``koppeltaal_alg``; None: the key's
-    #: ``alg``, else RS512)
-    alg: str | None = None
+    #: ``alg``, else the adapter's default, RS512)
+    assertion_alg: str | None = None
     #: Koppeltaal: publish a DocumentReference (draft T029) linking to our results summary
-    #: when a KT Task is completed (``koppeltaal_results``; see koppeltaal/_results.py)
+    #: when a KT Task is completed (``koppeltaal_results``)
     results: bool = False
-    #: a new referral waits for a care professional's triage (``referral_triage``, default
-    #: true); false: it is enrolled on the waiting list at once, with an invitation
-    triage: bool = True
-    #: the practice's name and phone number, as waiting-list clients read them (they have
-    #: no care professional of their own yet: the practice is whom they call)
+    #: the practice the app writes for (Provenance), its name and phone number as
+    #: waiting-list clients read them (they have no care professional of their own yet)
+    practice: str | None = None
     practice_name: str | None = None
     practice_phone: str | None = None
-    #: how the worker writes: "backend" (SMART Backend Services) or "user" (the tokens of
-    #: the person whose action caused the write; ``writes``)
-    writes: str = "backend"
+    #: a new referral waits for a care professional's triage (``referral_triage``); false:
+    #: it is enrolled on the waiting list at once, with an invitation
+    triage: bool = True
+    #: who owns the safety signals of clients without their own care professional: a
+    #: PractitionerRole or CareTeam (``Settings.check_safety`` requires one)
+    safety_owner: str | None = None
+    #: origins whose pages may show the app in an iframe; none: nobody may
+    frame_ancestors: tuple[str, ...] = ()
+    #: the machine callers whose tokens from this EHR's authorization server the app's APIs
+    #: take; none by default, so no machine caller is taken until the practice names it
+    api_clients: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fhir_base", self.fhir_base.rstrip("/"))
+        if not self.worker_client_id:
+            object.__setattr__(self, "worker_client_id", self.client_id)
+
+    @property
+    def user_writes(self) -> bool:
+        """The worker writes with the launching person's tokens, so the launch asks the
+        write scopes those writes need."""
+        return self.writes == "user"
 
 
 #: What a safety owner may be: a role or a team, named people rather than an organisation.
@@ -178,28 +217,24 @@ class RateLimits:
     machine: str = "120/minute"
     machine_address: str = "600/minute"
 
-    #: the [rate_limits] keys, as the config names them
-    KEYS = ("launch", "callback", "invitation", "invitation_code", "machine", "machine_address")
-
     @classmethod
-    def from_mapping(cls, storage: Any, table: Any, where: str) -> RateLimits:
-        """The limits of a config's ``rate_limit_storage`` and ``[rate_limits]``; a limit
-        that Flask-Limiter cannot read stops the app with its key."""
-        if not isinstance(table, Mapping):
-            raise ContentError(where, "rate_limits", "must be a table of limits")
-        found: dict[str, str] = {}
-        for key, value in table.items():
-            if key not in cls.KEYS:
-                raise ContentError(where, f"rate_limits.{key}", f"use one of {cls.KEYS}")
+    def from_file(
+        cls, storage: str | None, table: RateLimitsTable | None, where: str
+    ) -> RateLimits:
+        """The limits of a checked file's ``rate_limit_storage`` and ``[rate_limits]``
+        (``_settings_file`` has refused unknown keys and non-strings); a limit that
+        Flask-Limiter cannot read stops the app with its key."""
+        found = table.model_dump(exclude_none=True) if table is not None else {}
+        for key, value in found.items():
             try:
-                if not isinstance(value, str) or (value and not parse_many(value)):
+                if value and not parse_many(value):
                     raise ValueError(value)
             except ValueError:
                 raise ContentError(
                     where, f"rate_limits.{key}", 'write e.g. "30/minute" or "" (off)'
                 ) from None
-            found[key] = value
-        if not isinstance(storage, str) or "://" not in storage:
+        storage = _given(storage, "memory://")
+        if "://" not in storage:
             raise ContentError(where, "rate_limit_storage", 'e.g. "memory://" or "redis://.."')
         return cls(storage=storage, **found)
 
@@ -212,40 +247,18 @@ class Settings:
     database_url: str
     secret_key: str = field(repr=False)
     token_key: str = field(repr=False)
-    ehrs: tuple[TrustedEhr, ...] = ()
+    #: every [[ehr]], in config order: the only per-EHR state (``ehr``, ``ehrs_in``)
+    ehrs: tuple[Ehr, ...] = ()
     default_ehr: str | None = None
     keys_dir: Path = Path("keys")
-    backends: tuple[Backend, ...] = ()
     #: the project root with content/ and questionnaires/ (None: this checkout)
     content_root: Path | None = None
     #: seconds between reconciliation polls of referrals per EHR (0: only when notified)
     referral_poll_seconds: float = 300.0
     #: what the practice promises about safety signals ([safety] promise_nl, promise_en)
     safety_promise: SafetyPromise | None = None
-    #: per EHR (fhir_base): who owns the safety signals of clients without their own care
-    #: professional (``safety_owner`` in its [[ehr]]): a PractitionerRole or CareTeam
-    safety_owners: tuple[tuple[str, str], ...] = ()
     #: the practice's name, for waiting-list clients (None: "de praktijk")
     practice_name: str | None = None
-    #: per EHR (fhir_base): an origin whose pages may show the app in an iframe
-    #: (``frame_ancestors`` in its [[ehr]]; one pair per origin); none: nobody may
-    frame_ancestors: tuple[tuple[str, str], ...] = ()
-
-    def framing_origins(self) -> tuple[str, ...]:
-        """Every origin that may frame the app's pages, each once, in config order."""
-        return tuple(dict.fromkeys(origin for _, origin in self.frame_ancestors))
-
-    #: per EHR (fhir_base, client_id): the machine callers whose tokens from that EHR's
-    #: authorization server the app's APIs take (``api_clients`` in its [[ehr]]); none by
-    #: default, so no machine caller is taken until the practice names it
-    api_clients: tuple[tuple[str, str], ...] = ()
-
-    def api_client_allowed(self, fhir_base: str, client_id: str) -> bool:
-        """Whether ``client_id`` may call the app's APIs for the EHR at ``fhir_base``."""
-        return (fhir_base.rstrip("/"), client_id) in {
-            (base.rstrip("/"), client) for base, client in self.api_clients
-        }
-
     #: how often the app's doors may be knocked on (``[rate_limits]``, ``rate_limit_storage``)
     rate_limits: RateLimits = RateLimits()
     #: reverse proxies whose X-Forwarded-For is believed (``trusted_proxies``; 0: none)
@@ -253,10 +266,31 @@ class Settings:
     #: launches started and not back yet, for all browsers together (``pending_launches_max``)
     pending_launches_max: int = 10_000
 
+    def ehr(self, fhir_base: str) -> Ehr:
+        """The [[ehr]] whose FHIR base is ``fhir_base`` (a trailing slash or not)."""
+        wanted = fhir_base.rstrip("/")
+        for ehr in self.ehrs:
+            if ehr.fhir_base == wanted:
+                return ehr
+        raise ContentError("config", "ehr", f"no [[ehr]] with fhir_base = {wanted!r}")
+
+    def ehrs_in(self, mode: IntegrationMode) -> tuple[Ehr, ...]:
+        """The EHRs connected in ``mode``, in config order."""
+        return tuple(ehr for ehr in self.ehrs if ehr.mode == mode)
+
     def safety_owner(self, fhir_base: str) -> str | None:
         """The configured owner of safety signals for clients of the EHR at ``fhir_base``."""
         wanted = fhir_base.rstrip("/")
-        return next((o for base, o in self.safety_owners if base.rstrip("/") == wanted), None)
+        return next((e.safety_owner for e in self.ehrs if e.fhir_base == wanted), None)
+
+    def framing_origins(self) -> tuple[str, ...]:
+        """Every origin that may frame the app's pages, each once, in config order."""
+        return tuple(dict.fromkeys(o for ehr in self.ehrs for o in ehr.frame_ancestors))
+
+    def api_client_allowed(self, fhir_base: str, client_id: str) -> bool:
+        """Whether ``client_id`` may call the app's APIs for the EHR at ``fhir_base``."""
+        wanted = fhir_base.rstrip("/")
+        return any(e.fhir_base == wanted and client_id in e.api_clients for e in self.ehrs)
 
     def check_safety(self) -> None:
         """Refuse to run without a safety promise and an owner per EHR: raises
@@ -274,9 +308,8 @@ class Settings:
                 'is required: the promise in English, e.g. "within one working day, on '
                 'working days"',
             )  # fmt: skip
-        bases = [e.fhir_base for e in self.ehrs] + [b.fhir_base for b in self.backends]
-        for i, base in enumerate(dict.fromkeys(b.rstrip("/") for b in bases)):
-            owner = self.safety_owner(base)
+        for i, ehr in enumerate(self.ehrs):
+            base, owner = ehr.fhir_base, ehr.safety_owner
             if not owner:
                 raise SafetyConfigError(
                     where, f"ehr[{i}].safety_owner",
@@ -289,19 +322,11 @@ class Settings:
                     f"{owner!r} must be a PractitionerRole/.. or CareTeam/.. reference",
                 )  # fmt: skip
 
-    def backend(self, fhir_base: str) -> Backend:
-        """The worker's credentials for the EHR at ``fhir_base``."""
-        wanted = fhir_base.rstrip("/")
-        for backend in self.backends:
-            if backend.fhir_base.rstrip("/") == wanted:
-                return backend
-        raise ContentError("config", "ehr", f"no [[ehr]] with fhir_base = {wanted!r}")
-
     def __post_init__(self) -> None:
         if self.default_ehr is None and self.ehrs:
             object.__setattr__(self, "default_ehr", self.ehrs[0].fhir_base)
         base = urlsplit(self.base_url)
-        if self.frame_ancestors and base.scheme != "https" and not _loopback(base.hostname):
+        if self.framing_origins() and base.scheme != "https" and not _loopback(base.hostname):
             # A cross-site frame gets its cookie back only if it is SameSite=None, which
             # browsers accept only with Secure, i.e. over https (RFC 6265bis 5.6.7).
             raise ContentError(
@@ -357,8 +382,7 @@ class Settings:
         if poll_seconds < 0:
             raise ContentError(where, "referral_poll_seconds", "must be 0 (off) or more")
         reader = _EhrReader(where, base_dir, keys_dir, _given(file.referral_triage, True))
-        parts = [reader.read(i, table) for i, table in enumerate(file.ehr)]
-        ehrs = tuple(p.ehr for p in parts)
+        ehrs = tuple(reader.read(i, table) for i, table in enumerate(file.ehr))
         return cls(
             base_url=value("base_url").rstrip("/"),
             database_url=env.get("FHIR_BURNOUT_DATABASE_URL")
@@ -368,17 +392,11 @@ class Settings:
             ehrs=ehrs,
             default_ehr=file.default_ehr or (ehrs[0].fhir_base if ehrs else None),
             keys_dir=keys_dir,
-            backends=tuple(p.backend for p in parts),
             content_root=base_dir / file.content_root if file.content_root is not None else None,
             referral_poll_seconds=float(poll_seconds),
             safety_promise=_promise(file.safety),
-            safety_owners=tuple(owner for p in parts for owner in p.safety_owners),
             practice_name=file.practice_name or None,
-            frame_ancestors=tuple(framer for p in parts for framer in p.frame_ancestors),
-            api_clients=tuple(client for p in parts for client in p.api_clients),
-            rate_limits=RateLimits.from_mapping(
-                data.get("rate_limit_storage", "memory://"), data.get("rate_limits", {}), where
-            ),
+            rate_limits=RateLimits.from_file(file.rate_limit_storage, file.rate_limits, where),
             trusted_proxies=_count(file.trusted_proxies, 0, "trusted_proxies", where),
             pending_launches_max=_count(
                 file.pending_launches_max, 10_000, "pending_launches_max", where
@@ -390,50 +408,39 @@ _T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
-class _EhrParts:
-    """What one ``[[ehr]]`` adds to the settings: the EHR the app trusts, how the worker
-    writes to it, and its (fhir_base, value) pairs of owners, framing origins and callers."""
-
-    ehr: TrustedEhr
-    backend: Backend
-    safety_owners: list[tuple[str, str]]
-    frame_ancestors: list[tuple[str, str]]
-    api_clients: list[tuple[str, str]]
-
-
-@dataclass(frozen=True)
 class _EhrReader:
-    """Builds each ``[[ehr]]``'s parts from its validated table, in named steps; each step
-    checks what a value means (a mode, an origin, a key file) and names the key's path."""
+    """Builds each ``[[ehr]]``'s :class:`Ehr` from its validated table, in named steps; each
+    step checks what a value means (a mode, an origin, a key file) and names the key's path."""
 
     where: str
     base_dir: Path
     keys_dir: Path
     triage: bool  # the top-level referral_triage, each EHR's default
 
-    def read(self, i: int, table: EhrTable) -> _EhrParts:
-        """The parts of ``ehr[i]``, checked in the order the keys are documented."""
-        base = table.fhir_base.rstrip("/")
+    def read(self, i: int, table: EhrTable) -> Ehr:
+        """The EHR of ``ehr[i]``, checked in the order the keys are documented."""
         callers = self._api_clients(i, table)
-        owners = [(base, table.safety_owner)] if table.safety_owner else []
-        framers = [
-            (base, origin)
-            for origin in _frame_origins(_given(table.frame_ancestors, []), self.where, i)
-        ]
-        ehr = self._trusted_ehr(i, table)
-        backend = self._backend(i, table, ehr.mode)
-        if backend.writes == "user":
-            ehr = replace(ehr, user_writes=True)
-        return _EhrParts(ehr, backend, owners, framers, [(base, c) for c in callers])
+        framers = _frame_origins(_given(table.frame_ancestors, []), self.where, i)
+        ehr = self._worker_side(i, table, self._launch_side(i, table))
+        return replace(
+            ehr,
+            practice=table.practice,
+            practice_name=_text(table.practice_name),
+            practice_phone=_text(table.practice_phone),
+            triage=_given(table.referral_triage, self.triage),
+            safety_owner=table.safety_owner or None,
+            frame_ancestors=tuple(framers),
+            api_clients=tuple(callers),
+        )
 
     def _api_clients(self, i: int, table: EhrTable) -> list[str]:
         """The machine callers' client ids, stripped."""
         callers = _given(table.api_clients, [])
-        if not all(isinstance(c, str) and c.strip() for c in callers):
+        if not all(c.strip() for c in callers):
             raise ContentError(self.where, f"ehr[{i}].api_clients", "must be a list of client ids")
         return [c.strip() for c in callers]
 
-    def _trusted_ehr(self, i: int, table: EhrTable) -> TrustedEhr:
+    def _launch_side(self, i: int, table: EhrTable) -> Ehr:
         """The EHR whose launches the app takes: its mode, client authentication and
         scopes."""
         mode = _given(table.mode, "smart")
@@ -452,13 +459,13 @@ class _EhrReader:
                 raise ContentError(
                     self.where, f"ehr[{i}]", "private_key_jwt needs a key: run fhir-burnout keys"
                 )
-        return TrustedEhr(
+        return Ehr(
             fhir_base=table.fhir_base,
             client_id=table.client_id,
+            mode=mode,
             auth_method=cast(AuthMethod, method),
             client_secret=table.client_secret,
             private_jwk=private_jwk,
-            mode=mode,
             scopes_practitioner=_scopes(
                 table.scopes_practitioner, f"ehr[{i}].scopes_practitioner"
             ),
@@ -466,40 +473,35 @@ class _EhrReader:
             offline_access=table.offline_access,
         )
 
-    def _backend(self, i: int, table: EhrTable, mode: IntegrationMode) -> Backend:
-        """How the sync worker writes to the EHR: its credentials and the practice."""
+    def _worker_side(self, i: int, table: EhrTable, ehr: Ehr) -> Ehr:
+        """How the sync worker writes to the EHR: its credentials and algorithm."""
         alg = table.koppeltaal_alg
         if alg is not None and alg not in KOPPELTAAL_ALGS:
             raise ContentError(
                 self.where, f"ehr[{i}].koppeltaal_alg", f"use one of {KOPPELTAAL_ALGS}"
             )
-        backend_key = None
+        worker_key = None
         if table.backend_private_key:
-            backend_key = _jwk(self.base_dir / table.backend_private_key)
-        backend_key = backend_key or current_private_key(self.keys_dir)
+            worker_key = _jwk(self.base_dir / table.backend_private_key)
+        worker_key = worker_key or current_private_key(self.keys_dir)
         # Without a key the worker cannot use Backend Services, so a SMART EHR gets the
         # people's own authorisation by default; a Koppeltaal domain has only backend
         # writes (its module key: koppeltaal/), and says so when the key is missing.
-        by_user = not backend_key and mode == "smart"
+        by_user = not worker_key and ehr.mode == "smart"
         writes = table.writes or ("user" if by_user else "backend")
-        if writes not in WRITES or (writes == "user" and mode != "smart"):
+        if writes not in WRITES or (writes == "user" and ehr.mode != "smart"):
             raise ContentError(
                 self.where, f"ehr[{i}].writes",
                 f"use one of {WRITES} (user only with mode = \"smart\")",
             )  # fmt: skip
-        return Backend(
-            fhir_base=table.fhir_base.rstrip("/"),
-            client_id=table.backend_client_id or table.client_id,
-            private_jwk=backend_key,
-            scope=_given(table.backend_scope, "system/*.cruds"),
-            practice=table.practice,
-            mode=mode,
-            alg=alg,
+        return replace(
+            ehr,
+            writes=cast(Writes, writes),
+            worker_client_id=table.backend_client_id or table.client_id,
+            worker_private_jwk=worker_key,
+            worker_scope=_given(table.backend_scope, "system/*.cruds"),
+            assertion_alg=alg,
             results=_given(table.koppeltaal_results, False),
-            triage=_given(table.referral_triage, self.triage),
-            practice_name=_text(table.practice_name),
-            practice_phone=_text(table.practice_phone),
-            writes=writes,
         )
 
 
@@ -556,17 +558,14 @@ def _promise(table: SafetyTable | None) -> SafetyPromise | None:
 _ORIGIN = re.compile(r"(https?)://([a-z0-9.-]+|\[[0-9a-f:]+\])(:[0-9]{1,5})?/?")
 
 
-def _frame_origins(raw: Any, where: str, index: int) -> list[str]:
-    """An [[ehr]]'s ``frame_ancestors``: a list of origins, lower-cased, without a trailing
-    slash; anything else stops the app with the key and what is wrong."""
+def _frame_origins(raw: list[str], where: str, index: int) -> list[str]:
+    """An [[ehr]]'s ``frame_ancestors`` (a list of strings: ``_settings_file``) as origins,
+    lower-cased, without a trailing slash; a string that is not an origin stops the app
+    with the key and what is wrong."""
     key = f"ehr[{index}].frame_ancestors"
-    if not isinstance(raw, list):
-        raise ContentError(
-            where, key, 'must be a list of origins, e.g. ["https://ehr.example.nl"]'
-        )
     origins = []
     for item in raw:
-        found = _ORIGIN.fullmatch(item.strip().lower()) if isinstance(item, str) else None
+        found = _ORIGIN.fullmatch(item.strip().lower())
         if found is None or int((found[3] or ":443")[1:]) > 65535:
             raise ContentError(
                 where, key,

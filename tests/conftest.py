@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 import shutil
@@ -28,8 +29,8 @@ from fhir_burnout.resources import (
     write_package,
 )
 from fhir_burnout.sandbox import start_sandbox
-from fhir_burnout.settings import SafetyPromise, Settings
-from fhir_burnout.smart_launch import BackendTokenSource, TrustedEhr, backend_token
+from fhir_burnout.settings import Ehr, SafetyPromise, Settings
+from fhir_burnout.smart_launch import BackendTokenSource, backend_token
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import ResponseRow, TaskRow
 
@@ -218,10 +219,17 @@ SAFETY_TOML = f'[safety]\npromise_nl = "{PROMISE.nl}"\npromise_en = "{PROMISE.en
 SAFETY_OWNER_TOML = f'safety_owner = "{SAFETY_OWNER}"\n'
 
 
-def safety_settings(*fhir_bases):
-    """The Settings fields for the promise and an owner for each EHR at ``fhir_bases``."""
-    owners = tuple((base.rstrip("/"), SAFETY_OWNER) for base in fhir_bases)
-    return {"safety_promise": PROMISE, "safety_owners": owners}
+def configured_ehr(fhir_base, client_id="fhir-burnout", **values):
+    """An [[ehr]] as the tests configure one: the app's client ``client_id``, the tests'
+    safety owner, and ``values`` (the other ``Ehr`` fields)."""
+    return Ehr(fhir_base, client_id, **{"safety_owner": SAFETY_OWNER, **values})
+
+
+def with_ehr(settings, **values):
+    """``settings`` with its first [[ehr]] changed: ``values`` as ``dataclasses.replace``
+    takes them (e.g. the worker's client and the practice it writes for)."""
+    first, *rest = settings.ehrs
+    return dataclasses.replace(settings, ehrs=(dataclasses.replace(first, **values), *rest))
 
 
 def app_settings(fhir_base, folder, *, database_url=None, base_url=APP):
@@ -231,9 +239,9 @@ def app_settings(fhir_base, folder, *, database_url=None, base_url=APP):
         database_url=database_url or f"sqlite:///{folder / 'app.db'}",
         secret_key="test-secret-" + (database_url or "sqlite").split(":")[0],
         token_key=Fernet.generate_key().decode(),
-        ehrs=(TrustedEhr(fhir_base=fhir_base, client_id="fhir-burnout"),),
+        ehrs=(configured_ehr(fhir_base),),
         keys_dir=folder / "keys",
-        **safety_settings(fhir_base),
+        safety_promise=PROMISE,
     )
 
 

@@ -27,13 +27,12 @@ from fhir_burnout.koppeltaal import (
 from fhir_burnout.koppeltaal._outbox import deliver_for
 from fhir_burnout.koppeltaal._profiles import canonical_base, definition_url
 from fhir_burnout.koppeltaal._publish import publish_koppeltaal
-from fhir_burnout.settings import Backend, Settings
-from fhir_burnout.smart_launch import TrustedEhr
+from fhir_burnout.settings import Settings
 from fhir_burnout.sync import Worker
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import Definitions
 
-from .conftest import kt_token_source, safety_settings
+from .conftest import PROMISE, configured_ehr, kt_token_source
 
 
 class Domain:
@@ -110,12 +109,10 @@ def kt_settings(info, folder, database_url, app_url) -> Settings:
         database_url=database_url,
         secret_key="kt-secret",
         token_key=Fernet.generate_key().decode(),
-        ehrs=(TrustedEhr(fhir_base=info.fhir_base, client_id="fhir-burnout",
-                         auth_method="private_key_jwt", private_jwk=key, mode="koppeltaal"),),
-        backends=(Backend(fhir_base=info.fhir_base.rstrip("/"), client_id="fhir-burnout",
-                          private_jwk=key, mode="koppeltaal"),),
+        ehrs=(configured_ehr(info.fhir_base, auth_method="private_key_jwt", private_jwk=key,
+                             worker_private_jwk=key, mode="koppeltaal"),),
         keys_dir=folder / "keys",
-        **safety_settings(info.fhir_base),
+        safety_promise=PROMISE,
     )  # fmt: skip
 
 

@@ -14,10 +14,9 @@ from cryptography.fernet import Fernet
 
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.koppeltaal._publish import publish_koppeltaal
-from fhir_burnout.settings import Backend, Settings
-from fhir_burnout.smart_launch import TrustedEhr
+from fhir_burnout.settings import Settings
 
-from .conftest import kt_token_source, safety_settings
+from .conftest import PROMISE, configured_ehr, kt_token_source
 from .smart_flow import APP, follow_to_redirect_uri
 
 AD_BASE = "https://fhir-burnout.org/fhir/koppeltaal/ActivityDefinition/"
@@ -77,25 +76,17 @@ def kt_settings(info, folder, *, database_url=None, base_url=APP):
         secret_key="kt-test-secret",
         token_key=Fernet.generate_key().decode(),
         ehrs=(
-            TrustedEhr(
-                fhir_base=info.fhir_base,
-                client_id="fhir-burnout",
+            configured_ehr(
+                info.fhir_base,
                 auth_method="private_key_jwt",
                 private_jwk=key,
-                mode="koppeltaal",
-            ),
-        ),
-        backends=(
-            Backend(
-                fhir_base=info.fhir_base,
-                client_id="fhir-burnout",
-                private_jwk=key,
+                worker_private_jwk=key,
                 practice="Organization/practice-1",
                 mode="koppeltaal",
             ),
         ),
         keys_dir=folder / "keys",
-        **safety_settings(info.fhir_base),
+        safety_promise=PROMISE,
     )
 
 

@@ -4,19 +4,17 @@ them."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhir_burnout.questionnaire import build_response, load_form, score
-from fhir_burnout.settings import Backend
 from fhir_burnout.sync import KEY_SYSTEM
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import EnrolmentRow, TaskRow, submit_response
 
-from .conftest import app_settings
+from .conftest import app_settings, with_ehr
 from .launches import launch
 
 PRACTICE = "Organization/practice-1"
@@ -26,8 +24,9 @@ def make_app(sandbox, folder, database_url, practice=PRACTICE):
     """The app trusting the sandbox, its worker writing for ``practice``."""
     folder.mkdir(parents=True, exist_ok=True)
     settings = app_settings(sandbox.fhir_base, folder, database_url=database_url)
-    backend = Backend(sandbox.fhir_base, "fhir-burnout-worker", practice=practice)
-    return create_app(dataclasses.replace(settings, backends=(backend,)))
+    return create_app(
+        with_ehr(settings, worker_client_id="fhir-burnout-worker", practice=practice)
+    )
 
 
 def as_practitioner(app, sandbox, patient, practitioner="prac-1"):

@@ -11,10 +11,9 @@ import requests
 from cryptography.fernet import Fernet
 
 from fhir_burnout.referral import valid_bsn
-from fhir_burnout.settings import Backend, Settings
-from fhir_burnout.smart_launch import TrustedEhr
+from fhir_burnout.settings import Settings
 
-from .conftest import safety_settings
+from .conftest import PROMISE, configured_ehr
 from .smart_flow import APP, discovery
 
 BSN = "http://fhir.nl/fhir/NamingSystem/bsn"
@@ -33,16 +32,15 @@ def settings_for(info, folder, database_url, *, triage=False):
         database_url=database_url,
         secret_key="referral-api-test",
         token_key=Fernet.generate_key().decode(),
-        ehrs=(TrustedEhr(fhir_base=info.fhir_base, client_id="fhir-burnout"),),
-        keys_dir=folder / "keys",
-        backends=(
-            Backend(
-                info.fhir_base.rstrip("/"), "fhir-burnout-worker",
-                private_jwk=worker["private_keys"][0], practice=PRACTICE, triage=triage,
+        ehrs=(
+            configured_ehr(
+                info.fhir_base, worker_client_id="fhir-burnout-worker",
+                worker_private_jwk=worker["private_keys"][0], practice=PRACTICE, triage=triage,
+                api_clients=("referral-system",),
             ),
         ),
-        api_clients=((info.fhir_base.rstrip("/"), "referral-system"),),
-        **safety_settings(info.fhir_base),
+        keys_dir=folder / "keys",
+        safety_promise=PROMISE,
     )  # fmt: skip
 
 

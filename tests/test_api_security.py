@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import replace
 
 import pytest
 import requests
@@ -27,7 +26,7 @@ from fhir_burnout.sync import OutboxEntry
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import Definitions, EnrolmentRow
 
-from .conftest import ROOT
+from .conftest import ROOT, with_ehr
 from .launches import launch
 from .referrals import (
     FHIR_JSON,
@@ -94,8 +93,7 @@ def make_app(sandbox, tmp_path, database_url):
 
     def make(callers=("referral-system",)):
         settings = settings_for(sandbox, tmp_path, database_url, triage=True)
-        base = sandbox.fhir_base.rstrip("/")
-        app = create_app(replace(settings, api_clients=tuple((base, c) for c in callers)))
+        app = create_app(with_ehr(settings, api_clients=tuple(callers)))
         made.append(app)
         return app
 

@@ -5,7 +5,6 @@ decisions pressed as buttons, and axe-core (WCAG 2.1 A and AA) on both pages."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -14,12 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhir_burnout.fhir import FhirClient
-from fhir_burnout.settings import Backend
 from fhir_burnout.sync import KEY_SYSTEM, Worker, queue_status
 from fhir_burnout.web._launch import person_name
 from fhir_burnout.workflow import EnrolmentRow, TaskRow, enrol, submit_response
 
-from .conftest import PHONE, accessible, home_url, serving
+from .conftest import PHONE, accessible, home_url, serving, with_ehr
 from .outbox_load import deliver_all, worker_token_source
 from .practitioners import PHQ9_ITEMS, PRACTICE, submit
 
@@ -29,9 +27,7 @@ def live(tmp_path_factory):
     """The app on a real port, writing for practice-1, and a sandbox that trusts it."""
 
     def writing_for_the_practice(settings):
-        base = settings.ehrs[0].fhir_base
-        backend = Backend(base, "fhir-burnout-worker", practice=PRACTICE)
-        return dataclasses.replace(settings, backends=(backend,))
+        return with_ehr(settings, worker_client_id="fhir-burnout-worker", practice=PRACTICE)
 
     with serving(tmp_path_factory, "live-practitioner", writing_for_the_practice) as running:
         yield running

@@ -6,7 +6,6 @@ Tasks say in the EHR afterwards."""
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 
 import pytest
@@ -16,11 +15,10 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.referral import accept_referral, status_key, take_referral
-from fhir_burnout.settings import Backend
 from fhir_burnout.sync import KEY_SYSTEM, Worker, queue_status
 from fhir_burnout.workflow import EnrolmentRow
 
-from .conftest import PHONE, SCREENSHOTS, accessible, home_url, serving
+from .conftest import PHONE, SCREENSHOTS, accessible, home_url, serving, with_ehr
 from .outbox_load import worker_token_source
 
 PRACTICE = "Organization/practice-1"
@@ -32,15 +30,13 @@ def live(tmp_path_factory):
     that trusts it."""
 
     def writing_for_the_practice(settings):
-        base = settings.ehrs[0].fhir_base
-        backend = Backend(
-            base,
-            "fhir-burnout-worker",
+        return with_ehr(
+            settings,
+            worker_client_id="fhir-burnout-worker",
             practice=PRACTICE,
             practice_name="Praktijk De Linde",
             practice_phone="030 123 45 67",
         )
-        return dataclasses.replace(settings, backends=(backend,))
 
     with serving(tmp_path_factory, "live-triage", writing_for_the_practice) as running:
         yield running

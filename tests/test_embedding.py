@@ -19,10 +19,9 @@ from playwright.sync_api import expect
 
 from fhir_burnout.errors import ContentError
 from fhir_burnout.settings import Settings
-from fhir_burnout.smart_launch import TrustedEhr
 from fhir_burnout.web import create_app
 
-from .conftest import SAFETY_OWNER, app_settings, safety_settings, serving
+from .conftest import SAFETY_OWNER, app_settings, configured_ehr, serving, with_ehr
 
 EHR_A, EHR_B = "https://ehr-a.example/fhir", "https://ehr-b.example/fhir"
 
@@ -34,8 +33,7 @@ def origin_of(url: str) -> str:
 
 def framed_by(settings: Settings, *origins: str) -> Settings:
     """``settings`` with each origin allowed to frame the app, for its first EHR."""
-    ehr = settings.ehrs[0].fhir_base
-    return dataclasses.replace(settings, frame_ancestors=tuple((ehr, o) for o in origins))
+    return with_ehr(settings, frame_ancestors=origins)
 
 
 def by_its_ehr(settings: Settings) -> Settings:
@@ -105,17 +103,16 @@ def test_framing_needs_an_https_base_url_except_on_this_machine(tmp_path):
 def two_ehrs(tmp_path: Path, base_url: str, *, framed: bool) -> Settings:
     settings = dataclasses.replace(
         app_settings(EHR_A, tmp_path, base_url=base_url),
-        ehrs=(TrustedEhr(EHR_A, "app"), TrustedEhr(EHR_B, "app")),
-        **safety_settings(EHR_A, EHR_B),
+        ehrs=(
+            configured_ehr(EHR_A, "app", frame_ancestors=("https://a.example",) if framed else ()),
+            configured_ehr(
+                EHR_B,
+                "app",
+                frame_ancestors=("https://b.example", "https://a.example") if framed else (),
+            ),
+        ),
     )
-    if not framed:
-        return settings
-    pairs = (
-        (EHR_A, "https://a.example"),
-        (EHR_B, "https://b.example"),
-        (EHR_B, "https://a.example"),
-    )
-    return dataclasses.replace(settings, frame_ancestors=pairs)
+    return settings
 
 
 def test_every_ehrs_origins_may_frame_the_pages(tmp_path):

@@ -75,7 +75,7 @@ def test_public_api_is_pinned():
         "DiscoveryError", "IdTokenError", "InsufficientScopeError", "IntegrationMode",
         "LaunchError",
         "LaunchResult", "MODES", "PendingLaunch", "ROLES", "Role", "ScopeRequest", "Signing",
-        "SmartConfiguration", "StateError", "TokenKind", "TokenRequestError", "TrustedEhr",
+        "SmartConfiguration", "StateError", "TokenKind", "TokenRequestError",
         "UntrustedIssuerError", "assertion_algorithm", "authorization_request", "backend_token",
         "backend_token_source",
         "begin_launch", "client_assertion", "complete_launch", "current_private_key",

@@ -10,13 +10,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fhir_burnout.sandbox import SandboxProcess
-from fhir_burnout.settings import Backend, Settings
-from fhir_burnout.smart_launch import TrustedEhr
+from fhir_burnout.settings import Settings
 from fhir_burnout.sync import OutboxEntry, Worker
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import EnrolmentRow
 
-from .conftest import safety_settings
+from .conftest import PROMISE, configured_ehr
 from .referrals import settings_for
 from .referrals import token as referral_token
 
@@ -187,16 +186,16 @@ def test_while_the_ehr_is_down_apply_stores_nothing_and_asks_to_retry(tmp_path, 
         settings = Settings(
             base_url=APP, database_url=database_url, secret_key="api-test",
             token_key=Fernet.generate_key().decode(),
-            ehrs=(TrustedEhr(fhir_base=ehr.info.fhir_base, client_id="fhir-burnout"),),
-            keys_dir=tmp_path / "keys",
-            backends=(
-                Backend(
-                    ehr.info.fhir_base, "fhir-burnout-worker", practice="Organization/practice-1",
-                    private_jwk=ehr.info.client("fhir-burnout-worker")["private_keys"][0],
+            ehrs=(
+                configured_ehr(
+                    ehr.info.fhir_base, worker_client_id="fhir-burnout-worker",
+                    practice="Organization/practice-1",
+                    worker_private_jwk=ehr.info.client("fhir-burnout-worker")["private_keys"][0],
+                    api_clients=("referral-system",),
                 ),
             ),
-            api_clients=((ehr.info.fhir_base.rstrip("/"), "referral-system"),),
-            **safety_settings(ehr.info.fhir_base),
+            keys_dir=tmp_path / "keys",
+            safety_promise=PROMISE,
         )  # fmt: skip
         app = create_app(settings)
         client, bearer = app.test_client(), token(ehr.info)

@@ -222,8 +222,8 @@ def test_koppeltaal_alg_is_read_per_ehr(tmp_path):
         '[[ehr]]\nfhir_base = "https://kt.example/fhir"\nclient_id = "fhir-burnout"\n'
         'mode = "koppeltaal"\nbackend_private_key = "kt.jwk"\nkoppeltaal_alg = "RS384"\n'
     )
-    backend = Settings.from_file(config, env={}).backend("https://kt.example/fhir")
-    assert (backend.mode, backend.alg) == ("koppeltaal", "RS384")
+    ehr = Settings.from_file(config, env={}).ehr("https://kt.example/fhir")
+    assert (ehr.mode, ehr.assertion_alg) == ("koppeltaal", "RS384")
     config.write_text(config.read_text().replace('"RS384"', '"HS256"'))
     with pytest.raises(ValueError, match="koppeltaal_alg"):
         Settings.from_file(config, env={})

@@ -34,12 +34,11 @@ from fhir_burnout.koppeltaal._launch import (
 from fhir_burnout.koppeltaal._launch import _context as launch_context
 from fhir_burnout.sandbox import start_sandbox
 from fhir_burnout.settings import Settings
-from fhir_burnout.smart_launch import TrustedEhr
 from fhir_burnout.sync import OutboxEntry, Worker
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import EnrolmentRow
 
-from .conftest import accessible, home_url, kt_token_source, path_of
+from .conftest import accessible, configured_ehr, home_url, kt_token_source, path_of
 from .koppeltaal_domain import kt_clients
 from .koppeltaal_launches import (
     AD_BASE,
@@ -341,7 +340,7 @@ def test_an_unknown_domain_gets_a_readable_page_and_no_redirect(kt_app, iss):
 
 def test_a_smart_ehr_cannot_be_launched_the_koppeltaal_way(kt_sandbox, tmp_path):
     settings = kt_settings(kt_sandbox, tmp_path)
-    smart = TrustedEhr(fhir_base=kt_sandbox.fhir_base, client_id="fhir-burnout")  # mode smart
+    smart = configured_ehr(kt_sandbox.fhir_base)  # mode smart
     app = create_app(Settings(**{**settings.__dict__, "ehrs": (smart,)}))
     answer = app.test_client().post(
         "/koppeltaal/launch", data={"launch": "x.y.z", "iss": kt_sandbox.fhir_base}

@@ -54,8 +54,8 @@ from .practitioners import PHQ9_ITEMS, submit
 
 def with_results(settings: Settings, on: bool = True) -> Settings:
     """The same settings with ``koppeltaal_results`` on (or off) for every domain."""
-    backends = tuple(dataclasses.replace(b, results=on) for b in settings.backends)
-    return dataclasses.replace(settings, backends=backends)
+    ehrs = tuple(dataclasses.replace(e, results=on) for e in settings.ehrs)
+    return dataclasses.replace(settings, ehrs=ehrs)
 
 
 class Recording(Recorded):
@@ -94,7 +94,7 @@ def test_the_setting_is_read_per_ehr_and_off_by_default(tmp_path):
     off = Settings.from_mapping({**base, "ehr": [ehr]}, base_dir=tmp_path, env={})
     on = Settings.from_mapping({**base, "ehr": [{**ehr, "koppeltaal_results": True}]},
                                base_dir=tmp_path, env={})  # fmt: skip
-    assert off.backends[0].results is False and on.backends[0].results is True
+    assert off.ehrs[0].results is False and on.ehrs[0].results is True
     with pytest.raises(ContentError, match="koppeltaal_results"):
         Settings.from_mapping({**base, "ehr": [{**ehr, "koppeltaal_results": "yes"}]},
                               base_dir=tmp_path, env={})  # fmt: skip

@@ -18,11 +18,10 @@ import requests
 
 from fhir_burnout.errors import ContentError
 from fhir_burnout.sandbox import start_sandbox
-from fhir_burnout.settings import Settings
+from fhir_burnout.settings import Ehr, Settings
 from fhir_burnout.smart_launch import (
     IdTokenError,
     SmartConfiguration,
-    TrustedEhr,
     begin_launch,
     complete_launch,
     discover,
@@ -31,7 +30,7 @@ from fhir_burnout.smart_launch import (
 from fhir_burnout.smart_launch._id_token import openid_issuer
 from fhir_burnout.web import create_app
 
-from .conftest import ROOT, SAFETY_OWNER_TOML, SAFETY_TOML, app_settings
+from .conftest import ROOT, SAFETY_OWNER_TOML, SAFETY_TOML, app_settings, configured_ehr
 from .smart_flow import APP, follow_to_redirect_uri, sign_in_at_ehr
 
 #: Registered with only what a client's launch needs (an EHR's patient-facing registration).
@@ -106,7 +105,7 @@ def strict_ehr(tmp_path_factory):
 @pytest.fixture
 def strict_app(strict_ehr, tmp_path):
     settings = app_settings(strict_ehr.fhir_base, tmp_path)
-    ehr = TrustedEhr(fhir_base=strict_ehr.fhir_base, client_id="patient-app")
+    ehr = configured_ehr(strict_ehr.fhir_base, "patient-app")
     app = create_app(dataclasses.replace(settings, ehrs=(ehr,)))
     yield app
     app.extensions["fhir_burnout"]["engine"].dispose()
@@ -179,7 +178,7 @@ def test_an_ehrs_scope_override_and_offline_access_setting_are_what_is_asked(tmp
 
     # An EHR without Backend Services for the worker: the worker writes with the person's
     # own token, so both roles ask what it writes, and a refresh token to write it later.
-    by_user = dataclasses.replace(ehr, scopes_practitioner=None, user_writes=True)
+    by_user = dataclasses.replace(ehr, scopes_practitioner=None, writes="user")
     for launch in ("x", None):
         _, pending, _ = begin_launch(by_user, smart, "https://app.example.nl/cb", launch=launch)
         asked = pending.scope.split()
@@ -252,7 +251,7 @@ def test_launches_complete_at_such_an_ehr_as_a_care_professional_and_as_a_client
 def test_a_v1_profile_claim_identifies_the_user_as_fhir_user_would(other_ehr):
     """At the id_token level: no fhirUser anywhere, yet the launch result names the user."""
     _, info = other_ehr
-    ehr = TrustedEhr(fhir_base=info.fhir_base, client_id="fhir-burnout")
+    ehr = Ehr(fhir_base=info.fhir_base, client_id="fhir-burnout")
     with requests.Session() as session:
         smart = discover(info.fhir_base, session)
         _, query = launcher(info, app="fhir-burnout", patient="pat-03", practitioner="prac-2")

@@ -3,7 +3,6 @@ log line at DEBUG (issue 18, point 5)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import re
@@ -20,11 +19,10 @@ from cryptography.fernet import Fernet
 from sqlalchemy.orm import Session
 
 from fhir_burnout._logging import JsonLines, configure_logging
-from fhir_burnout.settings import Backend
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import enrol
 
-from .conftest import SAFETY_OWNER_TOML, SAFETY_TOML, app_settings, hidden_fields
+from .conftest import SAFETY_OWNER_TOML, SAFETY_TOML, app_settings, hidden_fields, with_ehr
 from .smart_flow import APP, discovery, sign_in_at_ehr
 
 ANSWER = "Wandeling met Kees-Xq7Zt langs de Vecht"  # recognisable: found nowhere else
@@ -63,13 +61,10 @@ def _observed(http: requests.Session) -> list[str]:
 
 def test_no_token_code_secret_answer_or_bsn_reaches_a_log_line(sandbox, tmp_path, debug_lines):
     worker = sandbox.client("fhir-burnout-worker")
-    settings = dataclasses.replace(
+    settings = with_ehr(
         app_settings(sandbox.fhir_base, tmp_path),
-        backends=(
-            Backend(sandbox.fhir_base.rstrip("/"), "fhir-burnout-worker",
-                    private_jwk=worker["private_keys"][0], practice="Organization/practice-1"),
-        ),
-        api_clients=((sandbox.fhir_base.rstrip("/"), "referral-system"),),
+        worker_client_id="fhir-burnout-worker", worker_private_jwk=worker["private_keys"][0],
+        practice="Organization/practice-1", api_clients=("referral-system",),
     )  # fmt: skip
     app = create_app(settings)
     tokens = _observed(app.extensions["fhir_burnout"]["http"])

@@ -21,12 +21,11 @@ from fhir_burnout.integration import (
 )
 from fhir_burnout.koppeltaal import KOPPELTAAL_CHANNEL, KoppeltaalFeed
 from fhir_burnout.referral import REFERRAL_CHANNEL, ReferralFeed
-from fhir_burnout.settings import Backend, Settings
-from fhir_burnout.smart_launch import TrustedEhr
+from fhir_burnout.settings import Settings
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import Definitions
 
-from .conftest import safety_settings
+from .conftest import PROMISE, configured_ehr
 
 PRACTICE = "Organization/practice-1"
 
@@ -47,14 +46,11 @@ def three_ehrs(tmp_path):
         database_url=f"sqlite:///{tmp_path / 'app.db'}",
         secret_key="polls-secret",
         token_key=Fernet.generate_key().decode(),
-        ehrs=(TrustedEhr(fhir_base=smart, client_id="fhir-burnout"),
-              TrustedEhr(fhir_base=bare, client_id="fhir-burnout"),
-              TrustedEhr(fhir_base=domain, client_id="kt-app", mode="koppeltaal")),
-        backends=(Backend(smart, "worker", practice=PRACTICE, triage=False),
-                  Backend(bare, "worker"),
-                  Backend(domain, "kt-app", practice=PRACTICE, mode="koppeltaal")),
+        ehrs=(configured_ehr(smart, worker_client_id="worker", practice=PRACTICE, triage=False),
+              configured_ehr(bare, worker_client_id="worker"),
+              configured_ehr(domain, "kt-app", practice=PRACTICE, mode="koppeltaal")),
         keys_dir=tmp_path / "keys",
-        **safety_settings(smart, bare, domain),
+        safety_promise=PROMISE,
     )  # fmt: skip
     return settings, smart, domain
 

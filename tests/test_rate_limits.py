@@ -15,7 +15,7 @@ from fhir_burnout.errors import ContentError
 from fhir_burnout.settings import RateLimits, Settings
 from fhir_burnout.web import create_app
 
-from .conftest import SAFETY_OWNER_TOML, SAFETY_TOML, app_settings
+from .conftest import SAFETY_OWNER_TOML, SAFETY_TOML, app_settings, with_ehr
 from .referrals import token
 from .smart_flow import APP
 
@@ -32,10 +32,10 @@ def make_app(sandbox, tmp_path):
         settings = app_settings(sandbox.fhir_base, tmp_path / str(len(made)))
         (tmp_path / str(len(made))).mkdir()
         # The referral system may call this app's APIs, with tokens for its base URL.
-        callers = ((sandbox.fhir_base.rstrip("/"), "referral-system"),)
+        settings = with_ehr(settings, api_clients=("referral-system",))
         app = create_app(
             replace(settings, rate_limits=RateLimits(**limits), trusted_proxies=proxies,
-                    base_url=APP, api_clients=callers)
+                    base_url=APP)
         )  # fmt: skip
         made.append(app)
         return app

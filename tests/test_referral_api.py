@@ -8,7 +8,6 @@ import re
 import socket
 import threading
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,11 +16,11 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.referral import MAX_LETTER_BYTES, ReferralRow
 from fhir_burnout.sandbox import SandboxProcess, start_sandbox
-from fhir_burnout.settings import Backend
 from fhir_burnout.sync import OutboxEntry
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import EnrolmentRow
 
+from .conftest import with_ehr
 from .referrals import (
     BSN,
     FHIR_JSON,
@@ -430,8 +429,7 @@ def test_two_patients_with_the_identifier_on_the_ehr_is_for_a_person_to_resolve(
 
 def test_an_ehr_the_app_cannot_write_to_is_for_the_practice_to_fix(sandbox, tmp_path):
     settings = settings_for(sandbox, tmp_path, f"sqlite:///{tmp_path / 'app.db'}")
-    unkeyed = Backend(sandbox.fhir_base.rstrip("/"), "fhir-burnout-worker", practice=PRACTICE)
-    app = create_app(replace(settings, backends=(unkeyed,)))
+    app = create_app(with_ehr(settings, worker_private_jwk=None, triage=True))  # no key
     answer = push(app.test_client(), token(sandbox), bundle(random_bsn()))
     assert answer.status_code == 500
     assert "no key for SMART Backend Services" in issue(answer)["diagnostics"]

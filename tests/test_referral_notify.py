@@ -38,12 +38,11 @@ from fhir_burnout.referral import (
     subscribe_referrals,
     subscription_criteria,
 )
-from fhir_burnout.settings import Backend, Settings
-from fhir_burnout.smart_launch import TrustedEhr
+from fhir_burnout.settings import Settings
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import Definitions, EnrolmentRow
 
-from .conftest import safety_settings
+from .conftest import PROMISE, configured_ehr
 from .outbox_load import postgres_schema, worker_config
 
 PRACTICE = "Organization/practice-1"
@@ -87,10 +86,12 @@ def settings_for(fhir_base, folder, database_url, app_url, *extra_bases):
         database_url=database_url,
         secret_key=SECRET,
         token_key=Fernet.generate_key().decode(),
-        ehrs=tuple(TrustedEhr(fhir_base=b, client_id="fhir-burnout") for b in bases),
+        ehrs=tuple(
+            configured_ehr(b, worker_client_id="fhir-burnout-worker", practice=PRACTICE)
+            for b in bases
+        ),
         keys_dir=folder / "keys",
-        backends=tuple(Backend(b, "fhir-burnout-worker", practice=PRACTICE) for b in bases),
-        **safety_settings(*bases),
+        safety_promise=PROMISE,
     )
 
 

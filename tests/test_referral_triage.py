@@ -343,7 +343,7 @@ def test_triage_is_the_default_and_a_practice_may_switch_automatic_enrolment_on(
     tmp_path, top, ehr, triage
 ):
     settings = _settings(tmp_path, top, ehr)
-    assert tuple(b.triage for b in settings.backends) == triage
+    assert tuple(b.triage for b in settings.ehrs) == triage
 
 
 def test_the_practice_is_named_for_waiting_list_clients(tmp_path):
@@ -352,7 +352,7 @@ def test_the_practice_is_named_for_waiting_list_clients(tmp_path):
          "practice_phone": "030 123 45 67"},
         {"fhir_base": f"{EHR}/2", "client_id": "c", "practice_name": ""},
     ]}  # fmt: skip
-    named, unnamed = Settings.from_mapping(data, base_dir=tmp_path, env={}).backends
+    named, unnamed = Settings.from_mapping(data, base_dir=tmp_path, env={}).ehrs
     assert (named.practice_name, named.practice_phone) == ("Praktijk De Linde", "030 123 45 67")
     assert (unnamed.practice_name, unnamed.practice_phone) == (None, None)
 

@@ -12,7 +12,14 @@ from fhir_burnout.cli import main
 from fhir_burnout.settings import SafetyConfigError, SafetyPromise, Settings
 from fhir_burnout.web import create_app
 
-from .conftest import PROMISE, SAFETY_OWNER, SAFETY_OWNER_TOML, SAFETY_TOML, app_settings
+from .conftest import (
+    PROMISE,
+    SAFETY_OWNER,
+    SAFETY_OWNER_TOML,
+    SAFETY_TOML,
+    app_settings,
+    configured_ehr,
+)
 
 EHR = "https://ehr.example.nl/fhir"
 
@@ -44,8 +51,11 @@ def test_the_config_names_the_owner_per_ehr_and_the_promise(tmp_path):
     [
         ({"safety_promise": None}, "safety.promise_nl"),
         ({"safety_promise": SafetyPromise(nl="op werkdagen", en="")}, "safety.promise_en"),
-        ({"safety_owners": ()}, "ehr[0].safety_owner"),
-        ({"safety_owners": ((EHR, "Organization/practice-1"),)}, "ehr[0].safety_owner"),
+        ({"ehrs": (configured_ehr(EHR, safety_owner=None),)}, "ehr[0].safety_owner"),
+        (
+            {"ehrs": (configured_ehr(EHR, safety_owner="Organization/practice-1"),)},
+            "ehr[0].safety_owner",
+        ),
     ],
 )
 def test_the_app_refuses_to_start_naming_the_missing_key(tmp_path, change, key):

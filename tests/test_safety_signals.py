@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.questionnaire import safety_signals
-from fhir_burnout.settings import Backend, SafetyPromise
+from fhir_burnout.settings import SafetyPromise
 from fhir_burnout.sync import KEY_SYSTEM, OutboxEntry, Worker, queue_status
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import TaskRow, enrol, finish, submit_response
 
-from .conftest import SAFETY_OWNER, app_settings, hidden_fields
+from .conftest import SAFETY_OWNER, app_settings, hidden_fields, with_ehr
 from .launches import launch
 from .outbox_load import worker_token_source
 from .smart_flow import sign_in_at_ehr
@@ -35,8 +35,7 @@ NOT_AT_ALL, SEVERAL, NEARLY_EVERY_DAY = "Helemaal niet", "Verscheidene dagen", "
 @pytest.fixture
 def app(sandbox, tmp_path, database_url):
     settings = app_settings(sandbox.fhir_base, tmp_path, database_url=database_url)
-    backend = Backend(sandbox.fhir_base, "fhir-burnout-worker", practice=PRACTICE)
-    app = create_app(dataclasses.replace(settings, backends=(backend,)))
+    app = create_app(with_ehr(settings, worker_client_id="fhir-burnout-worker", practice=PRACTICE))
     yield app
     app.extensions["fhir_burnout"]["engine"].dispose()
 

@@ -47,14 +47,14 @@ def test_config_file_with_environment_overrides(tmp_path):
     assert ehr.private_jwk == current_private_key(tmp_path / "keys")  # the app's own key
     assert settings.default_ehr == ehr.fhir_base
     assert "from-env" not in repr(settings)  # secrets stay out of reprs and logs
-    assert ehr.mode == settings.backends[0].mode == "smart"  # generic SMART unless said
+    assert ehr.mode == "smart"  # generic SMART unless said
 
 
 def test_an_ehr_connected_by_koppeltaal_says_so(tmp_path):
     generate_key(tmp_path / "keys", "RS384")
     (tmp_path / "fhir-burnout.toml").write_text(CONFIG + 'mode = "koppeltaal"\n')
     settings = Settings.from_file(tmp_path / "fhir-burnout.toml", env={})
-    assert settings.ehrs[0].mode == settings.backends[0].mode == "koppeltaal"
+    assert settings.ehrs[0].mode == "koppeltaal"
 
 
 @pytest.mark.parametrize(

@@ -108,4 +108,4 @@ def test_the_demos_config_loads(tmp_path, sandbox):
     config = demo.write_config(tmp_path, "http://127.0.0.1:8000", sandbox)
     loaded = Settings.from_file(config, env={})
     loaded.check_safety()
-    assert loaded.backends[0].client_id == "fhir-burnout-worker"
+    assert loaded.ehrs[0].worker_client_id == "fhir-burnout-worker"

@@ -18,6 +18,7 @@ from joserfc.jwk import OctKey
 from fhir_burnout.errors import FhirServerError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.sandbox import start_sandbox
+from fhir_burnout.settings import Ehr
 from fhir_burnout.smart_launch import (
     BackendTokenSource,
     DiscoveryCache,
@@ -27,7 +28,6 @@ from fhir_burnout.smart_launch import (
     SmartConfiguration,
     StateError,
     TokenRequestError,
-    TrustedEhr,
     UntrustedIssuerError,
     begin_launch,
     complete_launch,
@@ -48,7 +48,7 @@ from .smart_flow import follow_to_redirect_uri
 
 @pytest.fixture(scope="module")
 def ehr(sandbox):
-    return TrustedEhr(fhir_base=sandbox.fhir_base, client_id="fhir-burnout")
+    return Ehr(fhir_base=sandbox.fhir_base, client_id="fhir-burnout")
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +124,7 @@ def test_a_replayed_authorization_code_is_refused(sandbox, ehr, config):
 
 
 def test_an_untrusted_iss_is_refused_before_anything_is_sent():
-    known = [TrustedEhr(fhir_base="https://ehr.example.org/fhir", client_id="app")]
+    known = [Ehr(fhir_base="https://ehr.example.org/fhir", client_id="app")]
     for iss in ("https://evil.example.org/fhir", "https://ehr.example.org/fhir.evil.org", ""):
         with pytest.raises(UntrustedIssuerError):
             trusted_ehr(iss, known)
@@ -381,11 +381,16 @@ def confidential_sandbox(tmp_path_factory):
 def test_confidential_clients_launch_with_their_own_authentication(confidential_sandbox, method):
     info, private_key = confidential_sandbox
     if method == "client_secret_basic":
-        ehr = TrustedEhr(
-            info.fhir_base, "secret-app", "client_secret_basic", client_secret="s3cret-for-tests"
+        ehr = Ehr(
+            info.fhir_base,
+            "secret-app",
+            auth_method="client_secret_basic",
+            client_secret="s3cret-for-tests",
         )
     else:
-        ehr = TrustedEhr(info.fhir_base, "jwt-app", "private_key_jwt", private_jwk=private_key)
+        ehr = Ehr(
+            info.fhir_base, "jwt-app", auth_method="private_key_jwt", private_jwk=private_key
+        )
     with requests.Session() as session:
         config = discover(info.fhir_base, session)
     url, pending, scopes = begin_launch(
@@ -399,8 +404,8 @@ def test_confidential_clients_launch_with_their_own_authentication(confidential_
         result = complete_launch(ehr, config, pending, callback, session, scopes=scopes)
         assert result.patient == "pat-13"
         assert refresh(ehr, config, result.refresh_token, session).patient == "pat-13"
-    wrong = TrustedEhr(
-        info.fhir_base, "secret-app", "client_secret_basic", client_secret="guessed"
+    wrong = Ehr(
+        info.fhir_base, "secret-app", auth_method="client_secret_basic", client_secret="guessed"
     )
     with requests.Session() as session, pytest.raises(TokenRequestError) as caught:
         refresh(wrong, config, result.refresh_token, session)

@@ -233,12 +233,12 @@ def _ehr_config(**ehr):
 
 def test_writes_default_to_backend_services_only_where_the_worker_has_a_key(tmp_path, sandbox):
     keyless = Settings.from_mapping(_ehr_config(), base_dir=tmp_path, env={})
-    assert keyless.backends[0].writes == "user" and keyless.ehrs[0].user_writes
+    assert keyless.ehrs[0].writes == "user" and keyless.ehrs[0].user_writes
     key = tmp_path / "worker.jwk"
     key.write_text(json.dumps(sandbox.client("fhir-burnout-worker")["private_keys"][0]))
     keyed = Settings.from_mapping(
         _ehr_config(backend_private_key="worker.jwk"), base_dir=tmp_path, env={}
     )
-    assert keyed.backends[0].writes == "backend" and not keyed.ehrs[0].user_writes
+    assert keyed.ehrs[0].writes == "backend" and not keyed.ehrs[0].user_writes
     with pytest.raises(ContentError, match=r"ehr\[0\]\.writes"):
         Settings.from_mapping(_ehr_config(writes="sometimes"), base_dir=tmp_path, env={})

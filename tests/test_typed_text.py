@@ -3,7 +3,6 @@ message where they were, everything else kept; API callers get a 400 OperationOu
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import json
 import re
@@ -13,11 +12,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fhir_burnout.referral import ReferralRow, take_referral
-from fhir_burnout.settings import Backend
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import NoteRow, enrol, load_draft
 
-from .conftest import app_settings, hidden_fields
+from .conftest import app_settings, hidden_fields, with_ehr
 from .launches import as_patient, launch
 from .referrals import settings_for, token
 
@@ -139,8 +137,7 @@ def test_a_triage_decline_note_with_a_control_character_comes_back_and_decides_n
     """Declining a referral with a note holding a control character: the referral page
     again (400) with the message, the reason and the note kept; the referral still waits."""
     settings = app_settings(sandbox.fhir_base, tmp_path, database_url=database_url)
-    backend = Backend(sandbox.fhir_base, "fhir-burnout-worker", practice=PRACTICE)
-    app = create_app(dataclasses.replace(settings, backends=(backend,)))
+    app = create_app(with_ehr(settings, worker_client_id="fhir-burnout-worker", practice=PRACTICE))
     state = app.extensions["fhir_burnout"]
     try:
         with Session(state["engine"]) as db, db.begin():

@@ -28,7 +28,7 @@ from fhir_burnout.resources import (
 
 if TYPE_CHECKING:
     from fhir_burnout.fhir import FhirClient
-    from fhir_burnout.settings import Backend
+    from fhir_burnout.settings import Ehr
 
 
 @click.command()
@@ -174,7 +174,7 @@ def _publish_koppeltaal(
 
     server, backend, base_url = _koppeltaal_config(config_path, server)
     app_url = app_url or base_url
-    client_id = client_id or (backend.client_id if backend else None)
+    client_id = client_id or (backend.worker_client_id if backend else None)
     if not app_url or not client_id:
         raise click.UsageError("--mode koppeltaal needs --app-url and --client-id (or --config)")
     try:
@@ -208,7 +208,7 @@ def _publish_koppeltaal(
 
 def _koppeltaal_config(
     config_path: Path | None, server: str | None
-) -> tuple[str | None, Backend | None, str | None]:
+) -> tuple[str | None, Ehr | None, str | None]:
     """The server (the config's first Koppeltaal domain unless given), the config's
     [[ehr]] of that server and the app's base URL; all None without a config."""
     from fhir_burnout.settings import Settings  # noqa: PLC0415
@@ -222,11 +222,11 @@ def _koppeltaal_config(
         settings = Settings.from_file(config_path)
     except FhirBurnoutError as exc:
         raise click.ClickException(str(exc)) from None
-    kt = [b for b in settings.backends if b.mode == "koppeltaal"]
+    kt = settings.ehrs_in("koppeltaal")
     if server is None and kt:
         server = kt[0].fhir_base
     backend = next(
-        (b for b in settings.backends if server and b.fhir_base == server.rstrip("/")), None
+        (b for b in settings.ehrs if server and b.fhir_base == server.rstrip("/")), None
     )
     return server, backend, settings.base_url
 
@@ -258,7 +258,7 @@ def _koppeltaal_client(
     token: str | None,
     private_key: Path | None,
     alg: str | None,
-    backend: Backend | None,
+    backend: Ehr | None,
     client_id: str,
 ) -> FhirClient:
     """A traced FHIR client of the domain: with --token as given, else with a Backend
@@ -272,13 +272,13 @@ def _koppeltaal_client(
     jwk = (
         json.loads(private_key.read_text(encoding="utf-8"))
         if private_key
-        else (backend.private_jwk if backend else None)
+        else (backend.worker_private_jwk if backend else None)
     )
     if token:
         return FhirClient(server, token=token, session=TracedSession())
     if jwk is None:
         raise click.UsageError("--mode koppeltaal needs --private-key (or --config, --token)")
-    alg = alg or (backend.alg if backend else None)
+    alg = alg or (backend.assertion_alg if backend else None)
     return backend_client(server, client_id, jwk, DEFAULT_SCOPE, alg, CONNECTION)
 
 

@@ -19,14 +19,13 @@ import click
 import requests
 
 from fhir_burnout.cli._options import _settings, config_option
-from fhir_burnout.settings import Backend, Settings
+from fhir_burnout.settings import Ehr, Settings
 from fhir_burnout.smart_launch import (
     ROLES,
     DiscoveryError,
     IdTokenError,
     SmartConfiguration,
     TokenRequestError,
-    TrustedEhr,
     backend_token,
     discover,
     fetch_jwks,
@@ -65,7 +64,7 @@ def _refusal(exc: TokenRequestError) -> str:
     return f"{said}, HTTP {exc.status}" if exc.status else said
 
 
-def check_ehr(settings: Settings, ehr: TrustedEhr, session: requests.Session) -> Iterator[Finding]:
+def check_ehr(ehr: Ehr, session: requests.Session) -> Iterator[Finding]:
     """Every check for one EHR, in order; later checks are skipped when discovery fails."""
     try:
         config = discover(ehr.fhir_base, session)
@@ -84,7 +83,7 @@ def check_ehr(settings: Settings, ehr: TrustedEhr, session: requests.Session) ->
     yield _client_authentication(ehr, config, session)
     if ehr.mode == "smart":
         yield from _launch_scopes(ehr, config)
-    yield from _backend(settings.backend(ehr.fhir_base), config, session)
+    yield from _worker_token(ehr, config, session)
 
 
 def _endpoints(config: SmartConfiguration, session: requests.Session) -> Iterator[Finding]:
@@ -110,7 +109,7 @@ def _endpoints(config: SmartConfiguration, session: requests.Session) -> Iterato
 
 
 def _client_authentication(
-    ehr: TrustedEhr, config: SmartConfiguration, session: requests.Session
+    ehr: Ehr, config: SmartConfiguration, session: requests.Session
 ) -> Finding:
     what = f"client authentication ({ehr.client_id}, {ehr.auth_method})"
     if ehr.auth_method == "none":
@@ -139,7 +138,7 @@ def _client_authentication(
     return Finding(True, what, "credentials accepted")
 
 
-def _launch_scopes(ehr: TrustedEhr, config: SmartConfiguration) -> Iterator[Finding]:
+def _launch_scopes(ehr: Ehr, config: SmartConfiguration) -> Iterator[Finding]:
     offered = config.raw.get("scopes_supported")
     for role in ROLES:
         asked = role_scopes(ehr, config, role, ehr_launch=True)
@@ -161,31 +160,32 @@ def _launch_scopes(ehr: TrustedEhr, config: SmartConfiguration) -> Iterator[Find
             yield Finding(True, what, f"the EHR offers all the app asks ({asked.scope!r})")
 
 
-def _backend(
-    backend: Backend, config: SmartConfiguration, session: requests.Session
+def _worker_token(
+    ehr: Ehr, config: SmartConfiguration, session: requests.Session
 ) -> Iterator[Finding]:
-    what = f"backend token ({backend.client_id})"
-    if backend.private_jwk is None:
+    what = f"backend token ({ehr.worker_client_id})"
+    if ehr.worker_private_jwk is None:
         yield Finding(False, what, "no key for the worker: run fhir-burnout keys")
         return
     try:
         token = backend_token(
-            config.token_endpoint, backend.client_id, backend.private_jwk, backend.scope,
-            session=session, alg=backend.alg,
+            config.token_endpoint, ehr.worker_client_id, ehr.worker_private_jwk,
+            ehr.worker_scope, session=session, alg=ehr.assertion_alg,
         )  # fmt: skip
     except TokenRequestError as exc:
         if exc.error == "invalid_client":
             said = (
                 f"the EHR refused the worker's key ({_refusal(exc)}): register the app's "
-                f"public key (its JWKS, <base_url>/.well-known/jwks.json) for {backend.client_id}"
+                "public key (its JWKS, <base_url>/.well-known/jwks.json) for "
+                f"{ehr.worker_client_id}"
             )
         else:
             said = f"the EHR refused the worker's token request: {_refusal(exc)}"
         yield Finding(False, what, said)
         return
-    yield Finding(True, what, f"granted {token.scope or backend.scope!r}")
+    yield Finding(True, what, f"granted {token.scope or ehr.worker_scope!r}")
     yield _one_read(config, token.access_token, session)
-    granted = (token.scope or backend.scope).split()
+    granted = (token.scope or ehr.worker_scope).split()
     lacking = missing_purposes(worker_scopes(), " ".join(granted))
     if lacking:
         yield Finding(False, "worker scopes", f"not granted, so no {'; no '.join(lacking)}")
@@ -217,7 +217,7 @@ def report(settings: Settings, session: requests.Session) -> tuple[list[str], bo
     healthy = True
     for ehr in settings.ehrs:
         lines.append(f"EHR {ehr.fhir_base} (client {ehr.client_id}, {ehr.mode})")
-        for finding in check_ehr(settings, ehr, session):
+        for finding in check_ehr(ehr, session):
             lines.append(finding.line())
             healthy = healthy and finding.ok is not False
     if not settings.ehrs:

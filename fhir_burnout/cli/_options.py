@@ -73,7 +73,7 @@ def _ehr_clients(settings: Settings, session_tokens: SessionTokens | None = None
     seam where an EHR connects"): Koppeltaal's connection only where a domain is configured,
     so a SMART-only command never loads the Koppeltaal package."""
     connections: dict[str, Connection] = {}
-    if any(b.mode == "koppeltaal" for b in settings.backends):
+    if settings.ehrs_in("koppeltaal"):
         from fhir_burnout.koppeltaal import CONNECTION  # noqa: PLC0415 - Koppeltaal only
 
         connections["koppeltaal"] = CONNECTION

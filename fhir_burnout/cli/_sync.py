@@ -63,7 +63,7 @@ def enrol_command(  # noqa: PLR0917 - click passes each option
     base = fhir_base or settings.default_ehr
     if not base:
         raise click.ClickException("no EHR configured: add an [[ehr]] to the config")
-    practice = settings.backend(base).practice if settings.backends else None
+    practice = settings.ehr(base).practice if settings.ehrs else None
     definitions = _definitions(_resolve_root(root))
     engine = _engine(settings)
     try:
@@ -122,8 +122,7 @@ def sync_status(config_path: Path, as_json: bool) -> None:
                 for w in status.blocked if w.fhir_base == b.fhir_base
             ],
         }
-        for b in settings.backends
-        if b.mode == "smart"
+        for b in settings.ehrs_in("smart")
     ]  # fmt: skip
     if as_json:
         click.echo(

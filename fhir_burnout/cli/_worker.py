@@ -55,7 +55,7 @@ def _poller(settings: Settings, engine: Any, clients: EhrClients) -> Poller | No
 def _koppeltaal(settings: Settings, engine: Any, clients: EhrClients) -> Any:
     """The outbox delivery for the Koppeltaal domains, through the shared client pool
     (None: there are none)."""
-    if not any(b.mode == "koppeltaal" for b in settings.backends):
+    if not settings.ehrs_in("koppeltaal"):
         return None
     from fhir_burnout.koppeltaal import deliver_for  # noqa: PLC0415
 
@@ -156,7 +156,7 @@ def worker_command(  # noqa: PLR0917 - click passes each option
                deliver_for=kt, access_for=clients.access)
         for _ in range(max(1, threads))
     ]  # fmt: skip
-    for backend in settings.backends:
+    for backend in settings.ehrs:
         if backend.mode == "smart":  # say how each EHR gets its writes (issue 17)
             click.echo(f"worker: {backend.fhir_base} {clients.describe(backend.fhir_base)}",
                        err=True)  # fmt: skip

@@ -20,7 +20,7 @@ import requests
 
 from fhir_burnout.errors import FhirConnectionError
 from fhir_burnout.fhir import FhirClient
-from fhir_burnout.settings import Backend, Settings
+from fhir_burnout.settings import Ehr, Settings
 from fhir_burnout.smart_launch import DiscoveryError, backend_token_source, discover
 from fhir_burnout.sync import Claimed, NoAuthorisationError, WriteAccess
 
@@ -119,29 +119,27 @@ class EhrClients:
         key = (fhir_base.rstrip("/"), threading.get_ident())
         with self._lock:
             if key not in self._clients:
-                self._clients[key] = self._backend_client(self.settings.backend(fhir_base))
+                self._clients[key] = self._backend_client(self.settings.ehr(fhir_base))
             return self._clients[key]
 
-    def _backend_client(self, backend: Backend) -> FhirClient:
+    def _backend_client(self, ehr: Ehr) -> FhirClient:
         """A new client writing with Backend Services, through its mode's connection."""
-        if backend.private_jwk is None:
-            hint = (
-                ', and this EHR is not set to writes = "user"' if backend.mode == "smart" else ""
-            )
+        if ehr.worker_private_jwk is None:
+            hint = ', and this EHR is not set to writes = "user"' if ehr.mode == "smart" else ""
             raise NoAuthorisationError(
                 "no-worker",
-                f"{backend.fhir_base}: the worker has no key for SMART Backend Services "
+                f"{ehr.fhir_base}: the worker has no key for SMART Backend Services "
                 f"(fhir-burnout keys){hint}",
             )
         return backend_client(
-            backend.fhir_base, backend.client_id, backend.private_jwk, backend.scope,
-            alg=backend.alg, connection=self.connections.get(backend.mode, Connection()),
+            ehr.fhir_base, ehr.worker_client_id, ehr.worker_private_jwk, ehr.worker_scope,
+            alg=ehr.assertion_alg, connection=self.connections.get(ehr.mode, Connection()),
         )  # fmt: skip
 
     def access(self, entry: Claimed) -> WriteAccess:
         """How ``entry`` is written: with Backend Services, or (``writes = "user"``) with
         the authorisation of the person whose action caused it."""
-        if self.settings.backend(entry.fhir_base).writes != "user":
+        if self.settings.ehr(entry.fhir_base).writes != "user":
             return WriteAccess(self.get(entry.fhir_base))
         if entry.caused_by is None or self.session_tokens is None:
             raise NoAuthorisationError(
@@ -157,12 +155,12 @@ class EhrClients:
 
     def describe(self, fhir_base: str) -> str:
         """How the worker writes to ``fhir_base``, in one line for people."""
-        backend = self.settings.backend(fhir_base)
-        if backend.writes == "user":
+        ehr = self.settings.ehr(fhir_base)
+        if ehr.writes == "user":
             return "writes with the signed-in user's authorisation"
-        if backend.private_jwk is None:
+        if ehr.worker_private_jwk is None:
             return "writes with SMART Backend Services, but has no key for it (fhir-burnout keys)"
-        return f"writes with SMART Backend Services as {backend.client_id}"
+        return f"writes with SMART Backend Services as {ehr.worker_client_id}"
 
     def close(self) -> None:
         """Close every client."""

@@ -40,8 +40,8 @@ def _feeds_of(mode: str, practice: str | None) -> tuple[str, ...]:
 def watched(settings: Settings, feed: str | None = None) -> list[Watched]:
     """Every EHR each feed polls (only ``feed``'s, given one), in the config's order."""
     return [
-        Watched(b.fhir_base.rstrip("/"), name, b.practice, b.client_id, b.triage)
-        for b in settings.backends
+        Watched(b.fhir_base, name, b.practice, b.worker_client_id, b.triage)
+        for b in settings.ehrs
         for name in _feeds_of(b.mode, b.practice)
         if feed in (None, name)
     ]

@@ -240,7 +240,7 @@ def take_task(
     track and record the row that links the Task to the enrolment (and to the module's
     local Task). Idempotent per Task: a Task taken in before gives back its row, with the
     status and version just read, and changes nothing else. In the caller's transaction
-    (the caller commits). ``practice``: the practice we write for (``Backend.practice``);
+    (the caller commits). ``practice``: the practice we write for (``Ehr.practice``);
     ``publisher``: our ``KT2PublisherId``, checked when given. Raises
     :class:`KoppeltaalTaskError` for a Task we do not take in."""
     fhir_base = fhir_base.rstrip("/")

@@ -41,6 +41,7 @@ from fhir_burnout.koppeltaal._enrol import (
     is_view,
     publisher_id,
 )
+from fhir_burnout.settings import Ehr
 from fhir_burnout.smart_launch import (
     CodeExchange,
     DiscoveryError,
@@ -48,7 +49,6 @@ from fhir_burnout.smart_launch import (
     PendingLaunch,
     Signing,
     SmartConfiguration,
-    TrustedEhr,
     UntrustedIssuerError,
     authorization_request,
     exchange_code,
@@ -97,7 +97,7 @@ class FhirReader(Protocol):
     def read(self, resource_type: str, resource_id: str) -> dict[str, Any]: ...
 
 
-def koppeltaal_ehr(iss: str, ehrs: Sequence[TrustedEhr]) -> TrustedEhr:
+def koppeltaal_ehr(iss: str, ehrs: Sequence[Ehr]) -> Ehr:
     """The configured Koppeltaal domain whose FHIR base is exactly ``iss``; a SMART-mode EHR
     or an unknown one is refused (:class:`UntrustedIssuerError`)."""
     ehr = trusted_ehr(iss, ehrs)
@@ -120,7 +120,7 @@ def hti_trace_id(launch: str) -> str | None:
 
 
 def begin_hti_launch(
-    ehr: TrustedEhr,
+    ehr: Ehr,
     config: SmartConfiguration,
     redirect_uri: str,
     launch: str,

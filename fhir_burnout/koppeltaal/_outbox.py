@@ -18,7 +18,7 @@ instead, per entry (:func:`plan_entry`):
   in ``meta.tag``: AuditEvent has no identifier);
 - a ``KoppeltaalResults`` (``_results.queue_results``): the client's results
   as a DocumentReference (draft T029), queued when a KT2_Task is completed on the server and
-  the domain's ``koppeltaal_results`` setting is on (``Backend.results``; see ``_results``);
+  the domain's ``koppeltaal_results`` setting is on (``Ehr.results``; see ``_results``);
 - everything else stays with us: recorded as the entry's event, never an error.
 
 A status goes on as KOPPELTAAL.md §2 says: read the Task, set ``status`` and nothing else
@@ -361,7 +361,7 @@ class KoppeltaalOutbox:
         #: agent and site; None writes no AuditEvent for a status change
         self.audit = audit
         self.clock = clock
-        #: whether a domain takes our results as a DocumentReference (``Backend.results``)
+        #: whether a domain takes our results as a DocumentReference (``Ehr.results``)
         self.results = results
 
     def deliver(self, entry: _Entry) -> Outcome:
@@ -510,12 +510,12 @@ def deliver_for(
     ``mode`` is ``koppeltaal``, None (the SMART delivery) for every other. ``client_for``:
     default the shared pool with the Koppeltaal connection (``_backend.CONNECTION``)."""
     client_for = client_for or EhrClients(settings, connections={"koppeltaal": CONNECTION}).get
-    backends = {b.fhir_base.rstrip("/"): b for b in settings.backends if b.mode == "koppeltaal"}
+    backends = {b.fhir_base: b for b in settings.ehrs_in("koppeltaal")}
     domains = set(backends)
 
     def audit(fhir_base: str) -> tuple[str, str] | None:
         backend = backends.get(fhir_base.rstrip("/"))
-        return (backend.client_id, settings.base_url) if backend is not None else None
+        return (backend.worker_client_id, settings.base_url) if backend is not None else None
 
     def results(fhir_base: str) -> bool:
         backend = backends.get(fhir_base.rstrip("/"))

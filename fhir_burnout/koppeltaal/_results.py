@@ -4,7 +4,7 @@ Koppeltaal has no results channel (TOP-KT-009: Task.input/output 0..0); the draf
 "Documenten Delen" (T029, profile ``KT2_DocumentReference``, IG ``input/fsh/profiles/
 KT2_DocumentReference.fsh``) lets a module publish a DocumentReference whose content stays
 with the module: the domain's store holds only the metadata and a link. Behind the setting
-``koppeltaal_results`` per ``[[ehr]]`` (``Backend.results``, default off), when the outbox
+``koppeltaal_results`` per ``[[ehr]]`` (``Ehr.results``, default off), when the outbox
 adapter sees a KT2_Task completed on the server, it queues (:func:`queue_results`, in the
 patient's partition) one entry that POSTs (:func:`document_reference`):
 

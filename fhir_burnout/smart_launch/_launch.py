@@ -12,7 +12,7 @@ import hmac
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 import requests
 from authlib.common.security import generate_token
@@ -46,32 +46,54 @@ IntegrationMode = Literal["smart", "koppeltaal"]
 MODES: tuple[IntegrationMode, ...] = ("smart", "koppeltaal")
 
 
-@dataclass(frozen=True)
-class TrustedEhr:
-    """An EHR the practice configured: its FHIR base and how the app authenticates there."""
+class LaunchClient(Protocol):
+    """What the launch functions read of an EHR the practice configured: its FHIR base and
+    how the app authenticates and asks scopes there (``settings.Ehr`` is one; this package
+    lies below ``settings``, so it names only what it reads: docs/architecture.md)."""
 
-    fhir_base: str
-    client_id: str
-    auth_method: AuthMethod = "none"
-    client_secret: str | None = None
-    private_jwk: dict[str, Any] | None = field(default=None, repr=False)
-    #: how this EHR connects modules: generic SMART App Launch + SDC, or Koppeltaal 2.0
-    mode: IntegrationMode = "smart"
-    #: the worker writes with the launching person's tokens (``writes = "user"``): the
-    #: launch asks the write scopes those writes need
-    user_writes: bool = False
-    #: the identity and resource scopes to ask per role, where the EHR registered others than
-    #: the app's defaults (``scopes_practitioner``, ``scopes_patient``); None: the defaults
-    scopes_practitioner: str | None = None
-    scopes_patient: str | None = None
-    #: ask ``offline_access`` (true), never (false), or as the role needs it (None)
-    offline_access: bool | None = None
+    @property
+    def fhir_base(self) -> str:
+        """The EHR's FHIR base URL, without a trailing slash."""
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "fhir_base", self.fhir_base.rstrip("/"))
+    @property
+    def client_id(self) -> str:
+        """The app's client id at the EHR's authorization server."""
+
+    @property
+    def auth_method(self) -> AuthMethod:
+        """How the app authenticates at the token endpoint."""
+
+    @property
+    def client_secret(self) -> str | None:
+        """The secret for ``client_secret_basic``."""
+
+    @property
+    def private_jwk(self) -> dict[str, Any] | None:
+        """The private key for ``private_key_jwt``."""
+
+    @property
+    def user_writes(self) -> bool:
+        """The worker writes with the launching person's tokens: the launch asks the write
+        scopes those writes need."""
+
+    @property
+    def scopes_practitioner(self) -> str | None:
+        """The identity and resource scopes a care professional's launch asks (None: the
+        app's defaults)."""
+
+    @property
+    def scopes_patient(self) -> str | None:
+        """The same for a client's launch."""
+
+    @property
+    def offline_access(self) -> bool | None:
+        """Ask ``offline_access`` (true), never (false), or as the role needs it (None)."""
 
 
-def trusted_ehr(iss: str, ehrs: Sequence[TrustedEhr]) -> TrustedEhr:
+_Client = TypeVar("_Client", bound=LaunchClient)
+
+
+def trusted_ehr(iss: str, ehrs: Sequence[_Client]) -> _Client:
     """The configured EHR whose FHIR base is exactly ``iss``; anything else is refused."""
     wanted = iss.rstrip("/")
     for ehr in ehrs:
@@ -94,7 +116,7 @@ class PendingLaunch:
 
 
 def role_scopes(
-    ehr: TrustedEhr, config: SmartConfiguration, role: Role, *, ehr_launch: bool
+    ehr: LaunchClient, config: SmartConfiguration, role: Role, *, ehr_launch: bool
 ) -> ScopeRequest:
     """The scopes a launch in ``role`` asks this EHR: its override or the app's defaults,
     in the scope version it advertises."""
@@ -110,7 +132,7 @@ def role_scopes(
 
 
 def begin_launch(
-    ehr: TrustedEhr,
+    ehr: LaunchClient,
     config: SmartConfiguration,
     redirect_uri: str,
     *,
@@ -135,7 +157,7 @@ def begin_launch(
 
 
 def authorization_request(
-    ehr: TrustedEhr,
+    ehr: LaunchClient,
     config: SmartConfiguration,
     redirect_uri: str,
     scope: str,
@@ -222,7 +244,7 @@ class Signing:
 
 
 def _client_auth(
-    ehr: TrustedEhr, token_endpoint: str, signing: Signing = Signing()
+    ehr: LaunchClient, token_endpoint: str, signing: Signing = Signing()
 ) -> tuple[dict[str, str], tuple[str, str] | None]:
     """Form fields and HTTP basic credentials for the EHR's client authentication method."""
     method = signing.method or ehr.auth_method
@@ -246,7 +268,7 @@ def _client_auth(
 
 
 def _token_request(
-    ehr: TrustedEhr,
+    ehr: LaunchClient,
     config: SmartConfiguration,
     form: dict[str, str],
     session: requests.Session,
@@ -257,7 +279,7 @@ def _token_request(
 
 
 def probe_client_authentication(
-    ehr: TrustedEhr, config: SmartConfiguration, session: requests.Session
+    ehr: LaunchClient, config: SmartConfiguration, session: requests.Session
 ) -> None:
     """A client_credentials request with the app's own client authentication (RFC 6749
     §4.4), to learn whether the EHR accepts its credentials: ``invalid_client`` says it does
@@ -295,7 +317,7 @@ class CodeExchange:
     goes through; ``jwks`` (the authorization server's keys, when already known) and ``now``
     for tests."""
 
-    ehr: TrustedEhr
+    ehr: LaunchClient
     config: SmartConfiguration
     pending: PendingLaunch
     callback: dict[str, str]
@@ -354,7 +376,7 @@ def exchange_code(
     return body, claims
 
 
-def _callback_code(ehr: TrustedEhr, pending: PendingLaunch, callback: dict[str, str]) -> str:
+def _callback_code(ehr: LaunchClient, pending: PendingLaunch, callback: dict[str, str]) -> str:
     """The callback's code, once its state is the pending launch's, the launch was started
     for this EHR, and the authorization server sent no error."""
     if not hmac.compare_digest(str(callback.get("state", "")), pending.state):
@@ -370,7 +392,7 @@ def _callback_code(ehr: TrustedEhr, pending: PendingLaunch, callback: dict[str, 
 
 
 def complete_launch(
-    ehr: TrustedEhr,
+    ehr: LaunchClient,
     config: SmartConfiguration,
     pending: PendingLaunch,
     callback: dict[str, str],
@@ -388,7 +410,7 @@ def complete_launch(
 
 
 def refresh(
-    ehr: TrustedEhr,
+    ehr: LaunchClient,
     config: SmartConfiguration,
     refresh_token: str,
     session: requests.Session,

@@ -15,7 +15,7 @@ import requests
 
 from fhir_burnout.smart_launch._backend_services import TokenRequestError
 from fhir_burnout.smart_launch._discovery import SmartConfiguration
-from fhir_burnout.smart_launch._launch import TrustedEhr, _client_auth
+from fhir_burnout.smart_launch._launch import LaunchClient, _client_auth
 
 TokenKind = Literal["refresh_token", "access_token"]
 
@@ -27,7 +27,7 @@ def revocation_endpoint(config: SmartConfiguration) -> str | None:
 
 
 def revoke(
-    ehr: TrustedEhr,
+    ehr: LaunchClient,
     config: SmartConfiguration,
     token: str,
     session: requests.Session,

@@ -16,7 +16,8 @@ from typing import Any
 
 from flask import request, session
 
-from fhir_burnout.smart_launch import PendingLaunch, StateError, TrustedEhr
+from fhir_burnout.settings import Ehr
+from fhir_burnout.smart_launch import PendingLaunch, StateError
 from fhir_burnout.web._context import app_context
 
 log = logging.getLogger(__name__)
@@ -44,11 +45,11 @@ class Callback:
     params: dict[str, str]
     pending: PendingLaunch | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-    ehr: TrustedEhr | None = None
+    ehr: Ehr | None = None
 
     def take(
-        self, find: Callable[[str, Sequence[TrustedEhr]], TrustedEhr], *, koppeltaal: bool
-    ) -> tuple[PendingLaunch, dict[str, Any], TrustedEhr]:
+        self, find: Callable[[str, Sequence[Ehr]], Ehr], *, koppeltaal: bool
+    ) -> tuple[PendingLaunch, dict[str, Any], Ehr]:
         """The pending launch for the callback's ``state`` (taken once, bound to this
         browser), what was kept with it, and its EHR (``find``: ``trusted_ehr`` or
         ``koppeltaal_ehr``). StateError when the other kind of launch started it."""

@@ -97,7 +97,7 @@ def apply(caller: Caller, plan_id: str) -> Response:
         state.definitions.plan(plan_id)  # an unknown track: 404 before the EHR is asked
         _on_ehr(state, caller.fhir_base, patient)
         # The practice is the configured one, for the EHR whose server issued the token.
-        practice = state.settings.backend(caller.fhir_base).practice
+        practice = state.settings.ehr(caller.fhir_base).practice
         with Session(state.engine) as db, db.begin():
             enrolment = enrol(
                 db, state.definitions, fhir_base=caller.fhir_base, patient=patient,

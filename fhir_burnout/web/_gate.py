@@ -105,7 +105,7 @@ class CareProfessional:
 def configured_practice(fhir_base: str) -> str | None:
     """The practice (Organization reference) configured for this EHR, if any."""
     try:
-        return app_context().settings.backend(fhir_base).practice
+        return app_context().settings.ehr(fhir_base).practice
     except ContentError:
         return None
 

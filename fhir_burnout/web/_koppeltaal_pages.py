@@ -51,7 +51,7 @@ from fhir_burnout.koppeltaal import (
     take_task,
     traced,
 )
-from fhir_burnout.settings import Settings
+from fhir_burnout.settings import Ehr, Settings
 from fhir_burnout.smart_launch import (
     AuthorizationDeniedError,
     CodeExchange,
@@ -59,7 +59,6 @@ from fhir_burnout.smart_launch import (
     LaunchError,
     LaunchResult,
     TokenRequestError,
-    TrustedEhr,
     UntrustedIssuerError,
 )
 from fhir_burnout.sync import NoAuthorisationError
@@ -105,7 +104,7 @@ def _error_page(message: str, status: int) -> Response:
 
 
 def _audit(
-    ehr: TrustedEhr,
+    ehr: Ehr,
     *,
     trace_id: str | None,
     failure: _Refused | None = None,
@@ -241,7 +240,7 @@ def hti_callback() -> Response:
 def _practice(fhir_base: str) -> str | None:
     settings: Settings = app_context().settings
     try:
-        return settings.backend(fhir_base).practice
+        return settings.ehr(fhir_base).practice
     except ContentError:
         return None
 
@@ -250,7 +249,7 @@ def _alg(fhir_base: str) -> str | None:
     """The configured algorithm of our client assertions (``koppeltaal_alg``), if any."""
     settings: Settings = app_context().settings
     try:
-        return settings.backend(fhir_base).alg
+        return settings.ehr(fhir_base).assertion_alg
     except ContentError:
         return None
 
@@ -304,7 +303,7 @@ def _refusal(exc: Exception) -> _Refused | None:
     return None
 
 
-def _sign_in(ehr: TrustedEhr, context: HtiLaunch, launched: LaunchedTask) -> None:
+def _sign_in(ehr: Ehr, context: HtiLaunch, launched: LaunchedTask) -> None:
     """A launch session of our own for the person who launched; the browser keeps its id."""
     store: SessionStore = app_context().store
     now = time.time()

@@ -129,7 +129,7 @@ def push(caller: Caller) -> Response:
         fhir_base = caller.fhir_base
         kind = _kind()
         body = read_body(MAX_BODY_BYTES)
-        practice = state.settings.backend(fhir_base).practice
+        practice = state.settings.ehr(fhir_base).practice
         pushed = _letter(body, practice) if kind == "xml" else _fhir(body, fhir_base)
         _check_sizes(pushed)
         service_request, new = _take(state, fhir_base, pushed, practice)
@@ -336,7 +336,7 @@ def _take(
         intake = take_referral(
             db, state.definitions, fhir_base=fhir_base, service_request=taken,
             seen_by=pushed.seen_by, practice=practice,
-            triage=state.settings.backend(fhir_base).triage,
+            triage=state.settings.ehr(fhir_base).triage,
             identity_issue=found.identity_issue,
         )  # fmt: skip
         new = intake.new

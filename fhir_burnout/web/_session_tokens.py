@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.smart_launch import (
     DiscoveryCache,
+    LaunchClient,
     LaunchError,
     TokenRequestError,
-    TrustedEhr,
     refresh,
     trusted_ehr,
 )
@@ -41,7 +41,7 @@ class Refused(Exception):  # noqa: N818 - a signal between this module and its c
 def renewed(
     store: SessionStore,
     row: LaunchSessionRow,
-    ehrs: Sequence[TrustedEhr],
+    ehrs: Sequence[LaunchClient],
     discovery: DiscoveryCache,
     http: requests.Session,
     *,
@@ -81,7 +81,7 @@ class SessionTokens:
     def __init__(
         self,
         store: SessionStore,
-        ehrs: Sequence[TrustedEhr],
+        ehrs: Sequence[LaunchClient],
         http: requests.Session | None = None,
     ) -> None:
         self.store, self.ehrs = store, tuple(ehrs)

@@ -14,8 +14,8 @@ def waiting_help(fhir_base: str, lang: str) -> dict[str, str]:
     """The practice's name and phone for the waiting-list texts, in ``lang``."""
     settings = app_context().settings
     try:
-        backend = settings.backend(fhir_base)
-        name, phone = backend.practice_name, backend.practice_phone
+        ehr = settings.ehr(fhir_base)
+        name, phone = ehr.practice_name, ehr.practice_phone
     except ContentError:  # no [[ehr]] block for it: the texts still say whom to call
         name, phone = None, None
     name = name or settings.practice_name  # the top-level default for every EHR
