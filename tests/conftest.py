@@ -163,10 +163,9 @@ def database_url(request, tmp_path):
         yield url
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _drop_reused_schemas():
-    """The migrated schemas kept for reuse are dropped when the tests end."""
-    yield
+def pytest_sessionfinish(session, exitstatus):
+    """The migrated schemas kept for reuse are dropped when the tests end (after the last
+    test, so no test is blamed for the connection: tests/markers.py)."""
     drop_migrated_schemas()
 
 

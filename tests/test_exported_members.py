@@ -73,7 +73,7 @@ def test_public_api_is_pinned():
         "ASSERTION_TYPE", "AccessToken", "AccessTokenError", "AuthMethod",
         "AuthorizationDeniedError", "BackendTokenSource", "CodeExchange", "DiscoveryCache",
         "DiscoveryError", "IdTokenError", "InsufficientScopeError", "IntegrationMode",
-        "LaunchError",
+        "LaunchClient", "LaunchError",
         "LaunchResult", "MODES", "PendingLaunch", "ROLES", "Role", "ScopeRequest", "Signing",
         "SmartConfiguration", "StateError", "TokenKind", "TokenRequestError",
         "UntrustedIssuerError", "assertion_algorithm", "authorization_request", "backend_token",
