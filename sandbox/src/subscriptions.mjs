@@ -15,6 +15,7 @@
 // the criteria would find it (chains and _has, which need the store, are refused up front).
 import http from 'node:http';
 import https from 'node:https';
+import tls from 'node:tls';
 import { badRequest, matchesSearchRequest, OperationOutcomeError, parseSearchRequest } from '@medplum/core';
 
 export const DELIVERY_TIMEOUT_MS = 5000;
@@ -142,12 +143,16 @@ export class SubscriptionManager {
     markError,
     timeoutMs = DELIVERY_TIMEOUT_MS,
     retryDelaysMs = RETRY_DELAYS_MS,
+    ca = undefined,
     log = (message) => console.error(`sandbox: ${message}`),
   }) {
     this.criteriaOptions = { knownTypes, isCriteriaFilter };
     this.markError = markError;
     this.timeoutMs = timeoutMs;
     this.retryDelaysMs = retryDelaysMs;
+    // PEM certificates trusted for https endpoints besides Node's own (and NODE_EXTRA_CA_CERTS'):
+    // a test's self-signed receiver.
+    this.tls = ca ? { ca: [...tls.rootCertificates, ...[ca].flat()] } : {};
     this.log = log;
     this.active = new Map(); // id -> channelOf(the stored, active version)
     this.queues = new Map(); // id -> { notes: [], busy }
@@ -409,7 +414,7 @@ export class SubscriptionManager {
       }, this.timeoutMs);
       try {
         // agent: false: a new connection per notification, closed after it (nothing pooled).
-        request = (url.protocol === 'https:' ? https : http).request(url, { method: path ? 'PUT' : 'POST', headers, agent: false });
+        request = (url.protocol === 'https:' ? https : http).request(url, { method: path ? 'PUT' : 'POST', headers, agent: false, ...this.tls });
       } catch (err) {
         finish(err.message);
         return;

@@ -4,8 +4,13 @@
 // with `koppeltaal: true` (main.mjs), for what its info and its real tokens say.
 // Run: cd /work/main && sandbox/node_modules/.bin/node --test sandbox/test/koppeltaal-fhir.test.mjs
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { importJWK, SignJWT } from 'jose';
@@ -63,6 +68,23 @@ async function startServer(options) {
     await new Promise((resolve) => server.close(resolve));
   }
   return { base, fhir, request, close };
+}
+
+/**
+ * A self-signed certificate for 127.0.0.1, made here with openssl: {cert, key} as PEM. The
+ * Koppeltaal server notifies only https endpoints, so the test's receiver needs one.
+ */
+function loopbackCertificate() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'kt-tls-'));
+  try {
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
+    ], { stdio: 'ignore' });
+    return { cert: readFileSync(path.join(dir, 'cert.pem'), 'utf8'), key: readFileSync(path.join(dir, 'key.pem'), 'utf8') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 const origin = (resource) => resource.extension?.filter((e) => e.url === RESOURCE_ORIGIN_URL)
@@ -126,9 +148,10 @@ describe('Koppeltaal FHIR rules', () => {
   let request;
   let definitionId;
   let endpointId;
+  const tls = loopbackCertificate();
 
   before(async () => {
-    server = await startServer({ koppeltaal: true });
+    server = await startServer({ koppeltaal: true, subscriptionDelivery: { ca: tls.cert } });
     request = server.request;
     await server.fhir.seed(allSeedResources(seedResources({ koppeltaal: true })));
     const ep = await request('POST', '/Endpoint', { body: endpoint() });
@@ -224,7 +247,7 @@ describe('Koppeltaal FHIR rules', () => {
   });
 
   describe('batches', () => {
-    test('each batch entry gets its own answer: 201 for a POST, 428 without If-Match, 405 for a PUT-create', async () => {
+    test('each batch entry gets its own answer: 201 for a POST, 412 without If-Match, 405 for a PUT-create', async () => {
       const stored = (await request('POST', '/Endpoint', { body: endpoint() })).body;
       const answer = await request('POST', '', {
         body: {
@@ -238,7 +261,7 @@ describe('Koppeltaal FHIR rules', () => {
         },
       });
       assert.equal(answer.status, 200);
-      assert.deepEqual(answer.body.entry.map((e) => e.response.status), ['201', '428', '405']);
+      assert.deepEqual(answer.body.entry.map((e) => e.response.status), ['201', '412', '405']);
     });
   });
 
@@ -247,10 +270,10 @@ describe('Koppeltaal FHIR rules', () => {
       return (await request('POST', '/Endpoint', { body: endpoint() })).body;
     }
 
-    test('a PUT without If-Match is refused with 428 and changes nothing', async () => {
+    test('a PUT without If-Match is refused with 412, as the reference does, and changes nothing', async () => {
       const stored = await freshEndpoint();
       const refused = await request('PUT', `/Endpoint/${stored.id}`, { body: { ...stored, name: 'zonder If-Match' } });
-      assert.equal(refused.status, 428);
+      assert.equal(refused.status, 412);
       assert.match(refused.body.issue[0].details.text, /If-Match/);
       assert.equal((await request('GET', `/Endpoint/${stored.id}`)).body.name, undefined);
     });
@@ -271,22 +294,35 @@ describe('Koppeltaal FHIR rules', () => {
       assert.equal((await request('GET', `/Endpoint/${stored.id}`)).body.name, 'eerste');
     });
 
-    test('an update that changes or drops resource-origin is refused with 403; the stored one stays', async () => {
+    test('an update that changes resource-origin is refused with 403; the stored one stays', async () => {
       const stored = await freshEndpoint();
       const ifMatch = { 'if-match': `W/"${stored.meta.versionId}"` };
       const changed = {
         ...stored,
         extension: [{ url: RESOURCE_ORIGIN_URL, valueReference: { reference: 'Device/portal' } }],
       };
-      const dropped = { ...stored, extension: undefined };
-      for (const body of [changed, dropped]) {
-        const refused = await request('PUT', `/Endpoint/${stored.id}`, { body, headers: ifMatch });
-        assert.equal(refused.status, 403, JSON.stringify(refused.body));
-        assert.match(refused.body.issue[0].details.text, /resource-origin may not be changed or dropped/);
-      }
+      const refused = await request('PUT', `/Endpoint/${stored.id}`, { body: changed, headers: ifMatch });
+      assert.equal(refused.status, 403, JSON.stringify(refused.body));
+      assert.match(refused.body.issue[0].details.text, /resource-origin may not be changed/);
+      const twice = { ...stored, extension: [...stored.extension, ...stored.extension] };
+      assert.equal((await request('PUT', `/Endpoint/${stored.id}`, { body: twice, headers: ifMatch })).status, 400);
       const read = await request('GET', `/Endpoint/${stored.id}`);
       assert.deepEqual(origin(read.body), ['Device/fhir-burnout']);
       assert.equal(read.body.meta.versionId, stored.meta.versionId);
+    });
+
+    test('an update that leaves resource-origin out is stored with the stored one put back', async () => {
+      const stored = await freshEndpoint();
+      const { extension: _origin, ...withoutOrigin } = stored;
+      const updated = await request('PUT', `/Endpoint/${stored.id}`, {
+        body: { ...withoutOrigin, name: 'zonder herkomst' },
+        headers: { 'if-match': `W/"${stored.meta.versionId}"` },
+      });
+      assert.equal(updated.status, 200, JSON.stringify(updated.body));
+      assert.deepEqual(origin(updated.body), ['Device/fhir-burnout']);
+      const read = (await request('GET', `/Endpoint/${stored.id}`)).body;
+      assert.equal(read.name, 'zonder herkomst');
+      assert.deepEqual(origin(read), ['Device/fhir-burnout']);
     });
 
     test('PATCH needs If-Match and may not touch resource-origin either', async () => {
@@ -294,7 +330,7 @@ describe('Koppeltaal FHIR rules', () => {
       const patch = [{ op: 'add', path: '/name', value: 'gepatcht' }];
       const headers = { 'content-type': 'application/json-patch+json' };
       const missing = await request('PATCH', `/Endpoint/${stored.id}`, { body: patch, headers });
-      assert.equal(missing.status, 428);
+      assert.equal(missing.status, 412);
       const ifMatch = { ...headers, 'if-match': `W/"${stored.meta.versionId}"` };
       const originPatch = [{ op: 'remove', path: '/extension' }];
       assert.equal((await request('PATCH', `/Endpoint/${stored.id}`, { body: originPatch, headers: ifMatch })).status, 403);
@@ -306,16 +342,20 @@ describe('Koppeltaal FHIR rules', () => {
   });
 
   describe('the scopes\' resource-origin narrowing', () => {
-    test('another module may read but not update or delete this module\'s ActivityDefinition', async () => {
+    test('another module may not read, find, update or delete this module\'s ActivityDefinition', async () => {
       const stored = (await request('GET', `/ActivityDefinition/${definitionId}`)).body;
-      assert.equal((await request('GET', `/ActivityDefinition/${definitionId}`, { token: 'other' })).status, 200);
+      const read = await request('GET', `/ActivityDefinition/${definitionId}`, { token: 'other' });
+      assert.equal(read.status, 403);
+      assert.match(read.body.issue[0].details.text, /only with resource-origin Device\/other-module/);
+      const found = await request('GET', `/ActivityDefinition?_id=${definitionId}`, { token: 'other' });
+      assert.equal(found.status, 200);
+      assert.equal(found.body.total ?? found.body.entry?.length ?? 0, 0);
       const update = await request('PUT', `/ActivityDefinition/${definitionId}`, {
         token: 'other',
         body: { ...stored, title: 'overgenomen' },
         headers: { 'if-match': `W/"${stored.meta.versionId}"` },
       });
       assert.equal(update.status, 403);
-      assert.match(update.body.issue[0].details.text, /only with resource-origin Device\/other-module/);
       assert.equal((await request('DELETE', `/ActivityDefinition/${definitionId}`, { token: 'other' })).status, 403);
       assert.equal((await request('GET', `/ActivityDefinition/${definitionId}`)).body.title, stored.title);
     });
@@ -417,6 +457,61 @@ describe('Koppeltaal FHIR rules', () => {
     });
   });
 
+  describe('as the reference domain answers', () => {
+    test('a Subscription to a plain-http endpoint is refused with 422, on create and on update', async () => {
+      const refused = await request('POST', '/Subscription', { body: subscription({ endpoint: 'http://127.0.0.1:9/notify' }) });
+      assert.equal(refused.status, 422, JSON.stringify(refused.body));
+      assert.deepEqual(expressions(refused.body), ['Subscription.channel.endpoint']);
+      assert.match(refused.body.issue[0].details.text, /must start with https:\/\//);
+      const created = (await request('POST', '/Subscription', { body: subscription() })).body;
+      const downgraded = await request('PUT', `/Subscription/${created.id}`, {
+        body: { ...created, channel: { ...created.channel, endpoint: 'http://127.0.0.1:9/notify' } },
+        headers: { 'if-match': `W/"${created.meta.versionId}"` },
+      });
+      assert.equal(downgraded.status, 422);
+      assert.equal((await request('GET', `/Subscription/${created.id}`)).body.channel.endpoint, created.channel.endpoint);
+    });
+
+    test('a type the domain does not serve is 404, whatever the scopes; /metadata lists only its types', async () => {
+      const observation = { resourceType: 'Observation', status: 'final', code: { text: 'x' } };
+      for (const [method, url, body] of [
+        ['GET', '/Observation/x'], ['GET', '/Observation?code=x'], ['POST', '/Observation', observation],
+        ['GET', '/Questionnaire'],
+      ]) {
+        const answer = await request(method, url, { token: 'admin', body });
+        assert.equal(answer.status, 404, `${method} ${url}: ${JSON.stringify(answer.body)}`);
+        assert.match(answer.body.issue[0].details.text, /Unknown resource type/);
+      }
+      const batch = await request('POST', '', {
+        token: 'admin',
+        body: { resourceType: 'Bundle', type: 'batch', entry: [{ resource: observation, request: { method: 'POST', url: 'Observation' } }] },
+      });
+      assert.deepEqual(batch.body.entry.map((e) => e.response.status), ['404']);
+      const types = (await request('GET', '/metadata')).body.rest[0].resource.map((r) => r.type);
+      assert.ok(types.includes('Task') && types.includes('CareTeam'));
+      assert.ok(!types.includes('Observation') && !types.includes('Questionnaire'));
+    });
+
+    test('reads and searches are narrowed to the origins the role names: the module sees the portal\'s Tasks only', async () => {
+      const portalTask = (await request('POST', '/Task', { token: 'portal', body: task(definitionId) })).body;
+      const strangerTask = await request('POST', '/Task', { token: 'admin', body: task(definitionId) });
+      assert.equal(strangerTask.status, 201, JSON.stringify(strangerTask.body));
+      assert.equal((await request('GET', `/Task/${portalTask.id}`)).status, 200);
+      const read = await request('GET', `/Task/${strangerTask.body.id}`);
+      assert.equal(read.status, 403);
+      assert.match(read.body.issue[0].details.text, /only with resource-origin Device\/portal/);
+      assert.equal((await request('GET', `/Task/${strangerTask.body.id}/_history`)).status, 403);
+      const ids = `${portalTask.id},${strangerTask.body.id}`;
+      const found = await request('GET', `/Task?_id=${ids}`);
+      assert.deepEqual(found.body.entry.map((e) => e.resource.id), [portalTask.id]);
+      const byAdmin = await request('GET', `/Task?_id=${ids}`, { token: 'admin' });
+      assert.equal(byAdmin.body.entry.length, 2);
+      // A role without narrowing for the type (the module's CareTeam.rs) reads all of them.
+      const team = await request('POST', '/CareTeam', { token: 'admin', body: { resourceType: 'CareTeam', status: 'active' } });
+      assert.equal((await request('GET', `/CareTeam/${team.body.id}`)).status, 200);
+    });
+  });
+
   describe('AuditEvents are never updated or deleted', () => {
     test('PUT and DELETE of an AuditEvent are 405, even with a scope that allows them', async () => {
       const created = (await request('POST', '/AuditEvent', { body: auditEvent() })).body;
@@ -463,7 +558,7 @@ describe('Koppeltaal FHIR rules', () => {
 
     test('a notification carries a new X-Request-Id, the write\'s X-Trace-Id, and the write\'s request id as X-Correlation-Id', async () => {
       const received = [];
-      const receiver = http.createServer((req, res) => {
+      const receiver = https.createServer(tls, (req, res) => {
         received.push(req.headers);
         res.writeHead(200).end();
       });
@@ -472,7 +567,7 @@ describe('Koppeltaal FHIR rules', () => {
         const marker = randomUUID();
         const sub = await request('POST', '/Subscription', {
           body: subscription({
-            endpoint: `http://127.0.0.1:${receiver.address().port}/notify`,
+            endpoint: `https://127.0.0.1:${receiver.address().port}/notify`,
             criteria: `Task?identifier=http://fhir-burnout.example/portal-task|${marker}`,
           }),
         });
@@ -617,7 +712,7 @@ function auditEvent(extra = {}) {
   };
 }
 
-function subscription({ payload, endpoint: url = 'http://127.0.0.1:9/notify', criteria = 'Task?status=ready' } = {}) {
+function subscription({ payload, endpoint: url = 'https://127.0.0.1:9/notify', criteria = 'Task?status=ready' } = {}) {
   return {
     resourceType: 'Subscription',
     meta: { profile: [profileUrl('Subscription')] },
