@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
+import ipaddress
 import json
 import re
 import shutil
+import ssl
 import threading
 from pathlib import Path
 
 import pytest
 import requests
 from click.testing import CliRunner
+from cryptography import x509
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -99,11 +106,59 @@ def sandbox():
         yield info
 
 
+def tls_context(folder: Path) -> ssl.SSLContext:
+    """A server context with a self-signed certificate for localhost and 127.0.0.1."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    hosts = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName(hosts), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    (folder / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    return context
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopbackTls:
+    """The app over https on 127.0.0.1: a server context, and its self-signed certificate."""
+
+    context: ssl.SSLContext
+    cert: Path
+
+
 @pytest.fixture(scope="session")
-def kt_sandbox():
+def loopback_tls(tmp_path_factory) -> LoopbackTls:
+    """One self-signed certificate for the run, which the KT sandbox's Node trusts."""
+    folder = tmp_path_factory.mktemp("loopback-tls")
+    return LoopbackTls(tls_context(folder), folder / "cert.pem")
+
+
+@pytest.fixture(scope="session")
+def kt_sandbox(loopback_tls):
     """One sandbox in its Koppeltaal profile for the whole run (--koppeltaal): a KT2 domain
-    with the module (Device/fhir-burnout) and the portal (Device/portal) as clients."""
-    with start_sandbox(koppeltaal=True) as info:
+    with the module (Device/fhir-burnout) and the portal (Device/portal) as clients. As the
+    reference domain it notifies https endpoints only, so its Node trusts the session's
+    loopback certificate (NODE_EXTRA_CA_CERTS): the app is served with it (``domain``)."""
+    trust = [("NODE_EXTRA_CA_CERTS", str(loopback_tls.cert))]
+    with start_sandbox(koppeltaal=True, extra_env=trust) as info:
         yield info
 
 

@@ -1,7 +1,7 @@
 """A Koppeltaal domain for the notification and poll tests: the KT sandbox with our
-definitions published, the app on a real port (the sandbox delivers its rest-hook there),
-and the worker and the poll on the app's database with FHIR clients whose every request is
-recorded."""
+definitions published, the app on a real port over https (the sandbox delivers its rest-hook
+there), and the worker and the poll on the app's database with FHIR clients whose every
+request is recorded."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ class Domain:
 
 
 @pytest.fixture
-def domain(kt_sandbox, resources, tmp_path, database_url):
+def domain(kt_sandbox, loopback_tls, resources, tmp_path, database_url):
     notified = threading.Event()
     holder = {}
 
@@ -70,8 +70,10 @@ def domain(kt_sandbox, resources, tmp_path, database_url):
             if environ.get("PATH_INFO") == "/koppeltaal/notify":
                 notified.set()
 
-    server = make_server("127.0.0.1", 0, wsgi, threaded=True)
-    app_url = f"http://127.0.0.1:{server.server_port}"
+    # Over https, as a Koppeltaal domain notifies nothing else (the sandbox's Node trusts the
+    # certificate: kt_sandbox).
+    server = make_server("127.0.0.1", 0, wsgi, threaded=True, ssl_context=loopback_tls.context)
+    app_url = f"https://127.0.0.1:{server.server_port}"
     settings = kt_settings(kt_sandbox, tmp_path, database_url, app_url)
     holder["app"] = create_app(settings)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -4,24 +4,17 @@ cookies a launch inside a cross-site frame needs, and the launch itself in real 
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import ipaddress
-import ssl
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from playwright.sync_api import expect
 
 from fhir_burnout.errors import ContentError
 from fhir_burnout.settings import Settings
 from fhir_burnout.web import create_app
 
-from .conftest import SAFETY_OWNER, app_settings, configured_ehr, serving, with_ehr
+from .conftest import SAFETY_OWNER, app_settings, configured_ehr, serving, tls_context, with_ehr
 
 EHR_A, EHR_B = "https://ehr-a.example/fhir", "https://ehr-b.example/fhir"
 
@@ -166,36 +159,6 @@ def test_the_session_cookie_crosses_sites_only_when_framed_over_https(
 
 
 # --- real Chromium: the EHR's chart page frames the app ----------------------------------
-
-
-def tls_context(folder: Path) -> ssl.SSLContext:
-    """A server context with a self-signed certificate for localhost and 127.0.0.1."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    hosts = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName(hosts), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    (folder / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
-    return context
 
 
 @pytest.fixture(scope="module")

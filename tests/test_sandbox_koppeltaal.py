@@ -130,7 +130,7 @@ def test_an_update_without_if_match_is_refused_and_with_it_keeps_the_origin(
     created = kt_fhir.create(endpoint())
     with pytest.raises(FhirServerError) as refused:
         kt_fhir.update({**created, "name": "zonder If-Match"})
-    assert refused.value.status == 428
+    assert refused.value.status == 412  # as the reference domain answers it, not 428
     assert "name" not in kt_fhir.read("Endpoint", created["id"])
 
     updated = kt_fhir.update(
@@ -153,6 +153,65 @@ def test_changing_resource_origin_is_forbidden(kt_fhir: FhirClient) -> None:
         kt_fhir.update(taken_over, version_id=created["meta"]["versionId"])
     assert refused.value.status == 403
     assert origin(kt_fhir.read("Endpoint", created["id"])) == ["Device/fhir-burnout"]
+
+
+def test_an_update_that_leaves_resource_origin_out_gets_it_back(kt_fhir: FhirClient) -> None:
+    created = kt_fhir.create(endpoint())
+    without = {**created, "extension": [], "name": "zonder herkomst"}
+    updated = kt_fhir.update(without, version_id=created["meta"]["versionId"])
+    assert origin(updated) == ["Device/fhir-burnout"]
+    assert origin(kt_fhir.read("Endpoint", created["id"])) == ["Device/fhir-burnout"]
+
+
+@pytest.mark.parametrize("address", ["http://127.0.0.1:9/notify", "http://module.example/notify"])
+def test_a_subscription_to_plain_http_is_refused_by_the_domain(
+    kt_fhir: FhirClient, address: str
+) -> None:
+    subscription = {
+        "resourceType": "Subscription",
+        "meta": {"profile": [f"{KT}/KT2Subscription"]},
+        "status": "requested",
+        "reason": "test",
+        "criteria": "Task?status=ready",
+        "channel": {"type": "rest-hook", "endpoint": address},
+    }
+    with pytest.raises(FhirServerError) as refused:
+        kt_fhir.create(subscription)
+    assert refused.value.status == 422
+    assert refused.value.issues()[0]["expression"] == ["Subscription.channel.endpoint"]
+
+
+@pytest.mark.parametrize("resource_type", ["Observation", "Questionnaire", "ServiceRequest"])
+def test_a_type_the_domain_does_not_serve_is_not_found(
+    kt_fhir: FhirClient, resource_type: str
+) -> None:
+    with pytest.raises(FhirServerError) as refused:
+        list(kt_fhir.search(resource_type, {}))
+    assert refused.value.status == 404
+
+
+def test_the_module_reads_and_finds_only_what_its_role_names(
+    kt_fhir: FhirClient, portal_fhir: FhirClient
+) -> None:
+    """The module's role has Subscription with resource-origin itself (OWN): the portal's
+    Subscription to the same endpoint is neither readable nor found; its own is both."""
+    address = f"https://module.example/notify/{uuid.uuid4()}"
+    subscription = {
+        "resourceType": "Subscription",
+        "meta": {"profile": [f"{KT}/KT2Subscription"]},
+        "status": "off",
+        "reason": "test",
+        "criteria": "Task?status=ready",
+        "channel": {"type": "rest-hook", "endpoint": address},
+    }
+    theirs = portal_fhir.create(subscription)
+    ours = kt_fhir.create(subscription)
+    with pytest.raises(FhirServerError) as refused:
+        kt_fhir.read("Subscription", theirs["id"])
+    assert refused.value.status == 403
+    assert [s["id"] for s in kt_fhir.search("Subscription", {"url": address})] == [ours["id"]]
+    found_by_portal = portal_fhir.search("Subscription", {"url": address})
+    assert [s["id"] for s in found_by_portal] == [theirs["id"]]
 
 
 @pytest.mark.parametrize(
