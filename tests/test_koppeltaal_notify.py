@@ -22,10 +22,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fhir_burnout.cli import main
+from fhir_burnout.errors import FhirServerError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.integration import channel_id
 from fhir_burnout.koppeltaal import KOPPELTAAL_CHANNEL, subscribe_tasks
 from fhir_burnout.koppeltaal._audit import notification_received
+from fhir_burnout.koppeltaal._notify import InsecureNotifyEndpointError
 from fhir_burnout.koppeltaal._outbox import (
     KoppeltaalOutbox,
     deliver_for,
@@ -84,6 +86,23 @@ def test_a_task_assigned_in_the_portal_is_taken_in_by_the_notification_once(doma
     assert posted and posted[0][0] == "POST"
     receive = [b for _, _, _, b in posted if b["type"].get("code") == "receive"]
     assert receive and "extension" in receive[0]
+
+
+def test_the_app_subscribes_only_over_https_as_the_domain_notifies_nothing_else(kt_fhir):
+    """Off this machine a plain-http base_url is refused before anything is sent, in words;
+    on it (a sandbox) the request goes out and the domain itself refuses it (422)."""
+    elsewhere = "http://burnout.example-practice.nl"
+    with pytest.raises(InsecureNotifyEndpointError) as refused:
+        subscribe_tasks(kt_fhir, base_url=elsewhere, secret_key="s")
+    assert "alleen naar https" in str(refused.value) and "https endpoints only" in str(
+        refused.value
+    )
+    assert refused.value.outcome()["issue"][0]["code"] == "security"
+    endpoint = KOPPELTAAL_CHANNEL.endpoint(elsewhere, kt_fhir.base_url)
+    assert list(kt_fhir.search("Subscription", {"url": endpoint})) == []
+    with pytest.raises(FhirServerError) as by_the_domain:
+        subscribe_tasks(kt_fhir, base_url="http://127.0.0.1:9", secret_key="s")
+    assert by_the_domain.value.status == 422
 
 
 def test_a_task_is_taken_in_by_the_poll_without_a_notification(domain, tools):

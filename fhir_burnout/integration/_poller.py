@@ -40,6 +40,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from fhir_burnout.db import is_postgresql, upsert
+from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.integration._poll import KEY, Feed, PollResult, poll_row, utcnow
 from fhir_burnout.integration._tables import PollRow
@@ -214,9 +215,12 @@ class Poller:
                 upsert(db, PollRow, [mark], KEY)
         except Exception as error:
             # The poll goes on without it (it is what makes a lost notification harmless);
-            # the next round tries again. The error's kind only: no URLs, no tokens.
-            log.warning("%s Subscription on %s failed (%s)", feed.name, fhir_base,
-                        type(error).__name__)  # fmt: skip
+            # the next round tries again. The error's kind only: no URLs, no tokens; our own
+            # refusals of a setting say what to change (their messages hold neither).
+            why = type(error).__name__
+            if isinstance(error, FhirBurnoutError) and isinstance(error, ValueError):
+                why = f"{why}: {error}"
+            log.warning("%s Subscription on %s failed (%s)", feed.name, fhir_base, why)
             return
         self._subscribed.add((feed.name, fhir_base))
         log.info("%s Subscription on %s: %s", feed.name, fhir_base, done.action)

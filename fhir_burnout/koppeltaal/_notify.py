@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from fhir_burnout.errors import FhirServerError
+from fhir_burnout.errors import FhirBurnoutError, FhirServerError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.integration import (
     KOPPELTAAL_TASKS,
@@ -58,6 +58,7 @@ from fhir_burnout.koppeltaal._enrol import (
     target_of,
 )
 from fhir_burnout.koppeltaal._portal import follow_portal
+from fhir_burnout.koppeltaal._profiles import is_secure_enough
 from fhir_burnout.koppeltaal._trace import traced
 from fhir_burnout.settings import Settings
 from fhir_burnout.workflow import Definitions
@@ -77,11 +78,30 @@ def _base(fhir_base: str) -> str:
     return fhir_base.rstrip("/")
 
 
+class InsecureNotifyEndpointError(FhirBurnoutError, ValueError):
+    """Our ``base_url`` is plain http on another machine than this one: a Koppeltaal domain
+    notifies https endpoints only (TOP-KT-006; the reference server refuses others with 422),
+    and a notification's token must not cross the network in the clear."""
+
+    code = "security"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Koppeltaal-meldingen gaan alleen naar https: zet base_url op het https-adres van "
+            "deze app. / Koppeltaal notifies https endpoints only: set base_url to this app's "
+            "https address."
+        )
+
+
 def subscribe_tasks(
     client: FhirClient, *, base_url: str, secret_key: str, criteria: str = CRITERIA
 ) -> Subscribed:
     """Our KT2_Subscription on the domain of ``client`` (rest-hook, no payload: IG
-    KT2_Subscription.fsh), one per endpoint: one with stale criteria is brought up to date."""
+    KT2_Subscription.fsh), one per endpoint: one with stale criteria is brought up to date.
+    A plain-http ``base_url`` off this machine is refused before anything is sent
+    (:class:`InsecureNotifyEndpointError`)."""
+    if not is_secure_enough(base_url):
+        raise InsecureNotifyEndpointError()
     fhir_base = client.base_url
     return subscribe(
         client, KOPPELTAAL_CHANNEL.endpoint(base_url, fhir_base),

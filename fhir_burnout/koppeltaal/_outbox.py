@@ -464,9 +464,9 @@ class KoppeltaalOutbox:
             try:
                 stored = client.update(with_status(current, change.status), version_id=version)
             except FhirServerError as error:
-                if error.status == 412:
+                if error.status == 412 and version is not None:
                     continue  # changed since we read it: read it again
-                raise
+                raise  # a Koppeltaal domain answers a PUT without If-Match with 412 too
             return Applied(
                 change.task_id, True, change.status,
                 (stored.get("meta") or {}).get("versionId") or version,

@@ -64,14 +64,20 @@ def is_fhir_id(value: str) -> bool:
     return bool(_FHIR_ID.fullmatch(value))
 
 
+def is_secure_enough(base_url: str) -> bool:
+    """Whether ``base_url`` may be given to a Koppeltaal domain: https, or plain http on this
+    machine only (127.0.0.1, localhost, ::1: a sandbox on a developer's laptop)."""
+    parts = urlsplit(base_url)
+    local = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    return parts.scheme == "https" or (parts.scheme == "http" and local)
+
+
 def launch_url(base_url: str) -> str:
     """The Endpoint.address of our HTI launch: ``<base_url>/koppeltaal/launch``.
 
     Koppeltaal wants https; plain http is accepted for 127.0.0.1 and localhost only (a sandbox).
     """
-    parts = urlsplit(base_url)
-    local = parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if parts.scheme != "https" and not (parts.scheme == "http" and local):
+    if not is_secure_enough(base_url):
         raise ValueError(f"{base_url}: a Koppeltaal launch URL must be https")
     return base_url.rstrip("/") + LAUNCH_PATH
 
