@@ -83,6 +83,17 @@ def kt2_task(definition: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+def kt2_subscription(endpoint: str, status: str = "off") -> dict[str, Any]:
+    return {
+        "resourceType": "Subscription",
+        "meta": {"profile": [f"{KT}/KT2Subscription"]},
+        "status": status,
+        "reason": "test",
+        "criteria": "Task?status=ready",
+        "channel": {"type": "rest-hook", "endpoint": endpoint},
+    }
+
+
 def test_the_info_says_koppeltaal_and_names_the_portal(kt_sandbox: SandboxInfo) -> None:
     assert kt_sandbox.koppeltaal is True
     assert kt_sandbox.portal == kt_sandbox.fhir_base.removesuffix("/fhir") + "/portal"
@@ -167,16 +178,8 @@ def test_an_update_that_leaves_resource_origin_out_gets_it_back(kt_fhir: FhirCli
 def test_a_subscription_to_plain_http_is_refused_by_the_domain(
     kt_fhir: FhirClient, address: str
 ) -> None:
-    subscription = {
-        "resourceType": "Subscription",
-        "meta": {"profile": [f"{KT}/KT2Subscription"]},
-        "status": "requested",
-        "reason": "test",
-        "criteria": "Task?status=ready",
-        "channel": {"type": "rest-hook", "endpoint": address},
-    }
     with pytest.raises(FhirServerError) as refused:
-        kt_fhir.create(subscription)
+        kt_fhir.create(kt2_subscription(address, status="requested"))
     assert refused.value.status == 422
     assert refused.value.issues()[0]["expression"] == ["Subscription.channel.endpoint"]
 
@@ -196,16 +199,8 @@ def test_the_module_reads_and_finds_only_what_its_role_names(
     """The module's role has Subscription with resource-origin itself (OWN): the portal's
     Subscription to the same endpoint is neither readable nor found; its own is both."""
     address = f"https://module.example/notify/{uuid.uuid4()}"
-    subscription = {
-        "resourceType": "Subscription",
-        "meta": {"profile": [f"{KT}/KT2Subscription"]},
-        "status": "off",
-        "reason": "test",
-        "criteria": "Task?status=ready",
-        "channel": {"type": "rest-hook", "endpoint": address},
-    }
-    theirs = portal_fhir.create(subscription)
-    ours = kt_fhir.create(subscription)
+    theirs = portal_fhir.create(kt2_subscription(address))
+    ours = kt_fhir.create(kt2_subscription(address))
     with pytest.raises(FhirServerError) as refused:
         kt_fhir.read("Subscription", theirs["id"])
     assert refused.value.status == 403
