@@ -27,6 +27,7 @@ from fhir_burnout.koppeltaal._notify import CRITERIA, KT2_SUBSCRIPTION, REASON
 from fhir_burnout.koppeltaal._outbox import with_status
 from fhir_burnout.koppeltaal._profiles import (
     canonical_base,
+    endpoint_problems,
     kt2_activity_definitions,
     kt2_endpoint,
 )
@@ -163,6 +164,8 @@ def test_an_endpoint_with_a_connection_type_display_is_refused_by_the_profile(
     problems, summary = kt2_validate([endpoint], tmp_path)
     assert summary["problems"] == 1
     assert "Endpoint.connectionType" in problems[0] and "KT2_Endpoint" in problems[0]
+    # and publishing's own check, before anything is written, refuses it too
+    assert [p for p in endpoint_problems(endpoint) if p.startswith("connectionType")]
 
 
 @pytest.mark.parametrize(

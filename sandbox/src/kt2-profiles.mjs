@@ -7,7 +7,8 @@
 // unchanged):
 //   - An extension slice (`extension:endpoint`, type profile KT2EndpointExtension) is matched
 //     only by a fixed `url` child in the snapshot; SUSHI lists the slice without children. We
-//     add the extension definition's `url` (fixed to its canonical) and `value[x]` under it.
+//     add that `url` child (fixed to the extension's canonical). Medplum does not check a
+//     slice's own elements further (an extension's value type is not checked against it).
 //   - A fixed or pattern value on a repeating element (`Endpoint.payloadType`, 1..*) is compared
 //     with the whole array and never matches; FHIR applies it to each repetition. We take it off
 //     the element and check each repetition here.
@@ -103,21 +104,17 @@ function adapt(definition, extensions, typeOf) {
       ? extensions.get(element.type?.[0]?.profile?.[0])
       : undefined;
     if (extension) {
-      elements.push(...extensionChildren(element, extension));
+      elements.push(extensionUrl(element, extension));
     }
   }
   return { adapted: { ...definition, snapshot: { element: elements } }, perItem, referenceSlices };
 }
 
-function extensionChildren(slice, extension) {
-  const url = {
+function extensionUrl(slice, extension) {
+  return {
     id: `${slice.id}.url`, path: `${slice.path}.url`, min: 1, max: '1',
     base: { path: 'Extension.url', min: 1, max: '1' }, type: [{ code: 'uri' }], fixedUri: extension.url,
   };
-  const value = extension.snapshot.element.find((e) => e.id === 'Extension.value[x]');
-  return value && value.max !== '0'
-    ? [url, { ...value, id: `${slice.id}.value[x]`, path: `${slice.path}.value[x]` }]
-    : [url];
 }
 
 /** Values at a dotted element path (`Endpoint.payloadType`), repetitions flattened. */
