@@ -82,12 +82,22 @@ def portal_task() -> dict[str, Any]:
     return {
         "resourceType": "Task",
         "id": "5e1c8a70-2b9d-4c1e-9f3a-6d7b8c9d0e1f",
-        "meta": {"versionId": "2", "profile": ["http://koppeltaal.nl/fhir/StructureDefinition/KT2Task"]},
+        "meta": {
+            "versionId": "2",
+            "profile": ["http://koppeltaal.nl/fhir/StructureDefinition/KT2Task"],
+        },
         "extension": [
-            {"url": "http://koppeltaal.nl/fhir/StructureDefinition/resource-origin",
-             "valueReference": {"reference": "Device/portal"}},
-            {"url": "http://vzvz.nl/fhir/StructureDefinition/instantiates",
-             "valueReference": {"reference": "ActivityDefinition/a1", "type": "ActivityDefinition"}},
+            {
+                "url": "http://koppeltaal.nl/fhir/StructureDefinition/resource-origin",
+                "valueReference": {"reference": "Device/portal"},
+            },
+            {
+                "url": "http://vzvz.nl/fhir/StructureDefinition/instantiates",
+                "valueReference": {
+                    "reference": "ActivityDefinition/a1",
+                    "type": "ActivityDefinition",
+                },
+            },
         ],
         "identifier": [{"system": "https://portal.example.nl/task", "value": "t-1"}],
         "status": "ready",
@@ -96,7 +106,7 @@ def portal_task() -> dict[str, Any]:
         "for": {"reference": "Patient/pat-1", "type": "Patient"},
         "owner": {"reference": "Patient/pat-1", "type": "Patient"},
         "requester": {"reference": "Practitioner/prac-1", "type": "Practitioner"},
-    }  # fmt: skip
+    }
 
 
 def audit_events() -> list[dict[str, Any]]:
@@ -154,9 +164,7 @@ def test_everything_we_send_to_a_koppeltaal_domain_conforms_to_its_kt2_profile(
     assert summary == {"checked": len(sent), "problems": 0}
 
 
-def test_an_endpoint_with_a_connection_type_display_is_refused_by_the_profile(
-    resources, tmp_path
-):
+def test_an_endpoint_with_a_connection_type_display_is_refused_by_the_profile(resources, tmp_path):
     # KT2_Endpoint fixes connectionType (system + code, nothing else): a display breaks it,
     # as it did in a real domain before issue 19.
     endpoint = published(resources)[0]
