@@ -43,6 +43,16 @@ def _channel(endpoint: str, token: str) -> dict[str, Any]:
     return {"type": "rest-hook", "endpoint": endpoint, "header": [header]}
 
 
+def subscription_resource(
+    endpoint: str, token: str, criteria: str, reason: str, profile: str | None = None
+) -> dict[str, Any]:
+    """The Subscription :func:`subscribe` creates: rest-hook to ``endpoint`` with our token,
+    no payload, ``requested`` (the server makes it active); ``profile`` in ``meta.profile``."""
+    meta = {"meta": {"profile": [profile]}} if profile else {}
+    new = {"status": "requested", "reason": reason, "criteria": criteria}
+    return {"resourceType": "Subscription", **meta, **new, "channel": _channel(endpoint, token)}
+
+
 def _with_profile(meta: Mapping[str, Any], profile: str) -> dict[str, Any]:
     return {**meta, "profile": sorted({*meta.get("profile", []), profile})}
 
@@ -89,9 +99,7 @@ def subscribe(
         if _ours(s, endpoint) and (one_per_endpoint or s.get("criteria") == criteria)
     ]
     if not found:
-        meta = {"meta": {"profile": [profile]}} if profile else {}
-        new = {"status": "requested", "reason": reason, "criteria": criteria, "channel": channel}
-        created = client.create({"resourceType": "Subscription", **meta, **new})
+        created = client.create(subscription_resource(endpoint, token, criteria, reason, profile))
         return Subscribed("created", f"Subscription/{created.get('id')}",
                           str(created.get("status")), criteria, endpoint)  # fmt: skip
     existing = min(found, key=lambda s: s.get("status") != "active")  # active first

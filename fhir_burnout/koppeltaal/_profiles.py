@@ -9,7 +9,7 @@ Koppeltaal IG FSH (vzvznl/Koppeltaal-2.0-FHIR ``input/fsh/``):
   (KT2PublisherId, valueId) 0..1; ``topic`` from KoppeltaalDefinitionTopic; and 0..0 for
   :data:`FORBIDDEN_ACTIVITY_DEFINITION` (``publisher``, ``date``, ``contact``, ``kind``,
   ``timing[x]``, ``useContext``, ``jurisdiction``, ``relatedArtifact`` and more).
-- ``KT2_Endpoint``: ``connectionType`` fixed
+- ``KT2_Endpoint``: ``connectionType`` fixed exactly (system and code, no display)
   ``koppeltaal-endpoint-connection-type#hti-smart-on-fhir``, ``payloadType`` fixed
   ``endpoint-payload-type#any``; ``contact``, ``period`` and ``payloadMimeType`` 0..0.
 
@@ -137,11 +137,8 @@ def kt2_endpoint(base_url: str, canonical: str, publisher_id: str) -> dict[str, 
         "meta": {"profile": [ENDPOINT_PROFILE]},
         "identifier": [endpoint_identifier(canonical, publisher_id)],
         "status": "active",
-        "connectionType": {
-            "system": CONNECTION_TYPE_SYSTEM,
-            "code": "hti-smart-on-fhir",
-            "display": "HTI Smart on FHIR",
-        },
+        # Fixed in KT2_Endpoint as system + code exactly: a display is refused (IG 0.16.3).
+        "connectionType": {"system": CONNECTION_TYPE_SYSTEM, "code": "hti-smart-on-fhir"},
         "name": "fhir_burnout: HTI launch",
         "payloadType": [{"coding": [{"system": PAYLOAD_TYPE_SYSTEM, "code": "any"}]}],
         "address": launch_url(base_url),
@@ -254,13 +251,13 @@ def endpoint_problems(resource: dict[str, Any]) -> list[str]:
     problems = []
     if ENDPOINT_PROFILE not in resource.get("meta", {}).get("profile", []):
         problems.append("meta.profile: KT2Endpoint missing")
-    connection = resource.get("connectionType", {})
-    if (connection.get("system"), connection.get("code")) != (
-        CONNECTION_TYPE_SYSTEM,
-        "hti-smart-on-fhir",
-    ):
+    # KT2_Endpoint fixes connectionType exactly (system + code, nothing else).
+    if resource.get("connectionType") != {
+        "system": CONNECTION_TYPE_SYSTEM,
+        "code": "hti-smart-on-fhir",
+    }:
         problems.append(
-            "connectionType: must be koppeltaal-endpoint-connection-type#hti-smart-on-fhir"
+            "connectionType: must be exactly koppeltaal-endpoint-connection-type#hti-smart-on-fhir"
         )
     codings = [c for p in resource.get("payloadType", []) for c in p.get("coding", [])]
     if [(c.get("system"), c.get("code")) for c in codings] != [(PAYLOAD_TYPE_SYSTEM, "any")]:

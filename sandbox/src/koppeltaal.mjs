@@ -22,6 +22,7 @@
 //   - requestTrace(): X-Request-Id / X-Trace-Id / X-Correlation-Id for answers and notifications
 import { randomUUID } from 'node:crypto';
 import { businessRule, deepClone, forbidden, OperationOutcomeError } from '@medplum/core';
+import { kt2ProfileIssues } from './kt2-profiles.mjs';
 
 export const PROFILE_BASE = 'http://koppeltaal.nl/fhir/StructureDefinition';
 export const RESOURCE_ORIGIN_URL = `${PROFILE_BASE}/resource-origin`;
@@ -369,9 +370,15 @@ export function kt2Issues(resource) {
   return VALIDATORS[resource?.resourceType]?.(resource) ?? [];
 }
 
-/** Throw a 422 OperationOutcome naming the elements when the resource breaks its KT2 profile. */
+/**
+ * Throw a 422 OperationOutcome naming the elements when the resource breaks its KT2 profile:
+ * the rules above, then the compiled KT2 StructureDefinition of its type (kt2-profiles.mjs;
+ * the reference HAPI server validates every write against the profiles it installed).
+ */
 export function checkKt2(resource) {
-  const issues = kt2Issues(resource);
+  const ruled = kt2Issues(resource);
+  const named = new Set(ruled.map((i) => i.expression));
+  const issues = [...ruled, ...kt2ProfileIssues(resource).filter((i) => !named.has(i.expression))];
   if (issues.length) {
     throw unprocessable(issues);
   }

@@ -412,6 +412,10 @@ describe('Koppeltaal FHIR rules', () => {
       ['ActivityDefinition without endpoint', () => ['module', activityDefinition(endpointId, { extension: [] })], `ActivityDefinition.extension('${ENDPOINT_EXTENSION_URL}')`],
       ['Endpoint with another connectionType', () => ['module', endpoint({ connectionType: { system: 'http://terminology.hl7.org/CodeSystem/endpoint-connection-type', code: 'hl7-fhir-rest' } })], 'Endpoint.connectionType'],
       ['Endpoint with a payloadMimeType', () => ['module', endpoint({ payloadMimeType: ['text/html'] })], 'Endpoint.payloadMimeType'],
+      // Caught only by the compiled KT2 StructureDefinitions (src/kt2-profiles.mjs), issue 19:
+      ['Endpoint with a connectionType display', () => ['module', endpoint({ connectionType: { ...endpoint().connectionType, display: 'HTI Smart on FHIR' } })], 'Endpoint.connectionType'],
+      ['Endpoint without meta.profile', () => ['module', endpoint({ meta: undefined })], 'Endpoint.meta.profile'],
+      ['DocumentReference without its Task', () => ['module', { resourceType: 'DocumentReference', meta: { profile: [profileUrl('DocumentReference')] }, status: 'current', type: { text: 'x' }, subject: { reference: 'Patient/pat-01' }, date: '2026-03-01T09:30:00Z', content: [{ attachment: { url: 'https://module.example/r/1' } }], context: { related: [{ reference: 'Patient/pat-01' }] } }], 'DocumentReference.context.related:task'],
       ['Endpoint on plain http elsewhere', () => ['module', endpoint({ address: 'http://module.example/launch' })], 'Endpoint.address'],
       ['AuditEvent by a Practitioner', () => ['module', auditEvent({ agent: [{ type: { text: 'x' }, who: { reference: 'Practitioner/prac-1' }, requestor: true }] })], 'AuditEvent.agent[0].who'],
       ['AuditEvent without entity', () => ['module', auditEvent({ entity: undefined })], 'AuditEvent.entity'],
