@@ -35,6 +35,7 @@ export const KOPPELTAAL_ROLES = Object.freeze({
     'system/Task.rus',
     'system/Patient.rs',
     'system/Practitioner.rs',
+    'system/CareTeam.rs', // who treats whom: the practice list shows a care professional theirs
     'system/AuditEvent.cs',
     'system/Subscription.cruds',
     'system/DocumentReference.cruds?resource-origin=Device/fhir-burnout',
