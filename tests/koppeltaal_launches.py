@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 from cryptography.fernet import Fernet
+from werkzeug.serving import make_server
 
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.koppeltaal._publish import publish_koppeltaal
+from fhir_burnout.sandbox import start_sandbox
 from fhir_burnout.settings import Settings
+from fhir_burnout.web import create_app
 
 from .conftest import PROMISE, configured_ehr, kt_token_source
 from .smart_flow import APP, follow_to_redirect_uri
@@ -94,3 +98,28 @@ def text_of(response):
     body = response.get_data(as_text=True)
     main = body[body.index("<main>") : body.index("</main>")]
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", main))
+
+
+@pytest.fixture(scope="module")
+def kt_live(tmp_path_factory, resources):
+    """The app on a real port, and a Koppeltaal sandbox whose module Endpoint points at it
+    (for the browser): ``(app_url, info, definitions, app)``."""
+    holder = {}
+
+    def wsgi(environ, start_response):
+        return holder["app"](environ, start_response)
+
+    server = make_server("127.0.0.1", 0, wsgi, threaded=True)
+    app_url = f"http://127.0.0.1:{server.server_port}"
+    folder = tmp_path_factory.mktemp("kt-live")
+    with start_sandbox(koppeltaal=True, app_url=app_url) as info:
+        holder["app"] = create_app(kt_settings(info, folder, base_url=app_url))
+        definitions = publish(info, resources, app_url)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield app_url, info, definitions, holder["app"]
+        finally:
+            server.shutdown()
+            thread.join(timeout=10)
+            holder["app"].extensions["fhir_burnout"]["engine"].dispose()

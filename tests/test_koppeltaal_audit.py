@@ -29,11 +29,14 @@ def codes(value):
 
 
 EVENTS = {
-    "launched": lambda ids: audit.launched(task_id="t1", task_version="3", ids=ids, **COMMON),
+    "launched": lambda ids: audit.launched(
+        task_id="t1", task_version="3", launcher="portal", ids=ids, **COMMON
+    ),
     "launch-refused": lambda ids: audit.launch_failed(
         description="Het startbericht is verlopen.",
         task_id="t1",
         task_version="3",
+        launcher="portal",
         ids=ids,
         **COMMON,
     ),
@@ -44,7 +47,13 @@ EVENTS = {
         subscription_id="s1", ids=ids, **COMMON
     ),
     "status": lambda ids: audit.status_changed(
-        task_id="t1", task_version="4", old="ready", new="in-progress", ids=ids, **COMMON
+        task_id="t1",
+        task_version="4",
+        old="ready",
+        new="in-progress",
+        destination="portal",
+        ids=ids,
+        **COMMON,
     ),
     "processing-error": lambda ids: audit.processing_error(
         kind="data",
@@ -52,32 +61,39 @@ EVENTS = {
         resource_type="Task",
         resource_id="t1",
         version="2",
+        destination="portal",
         ids=ids,
         **COMMON,
     ),
 }
 
+#: The agents (IG 0.16.3 KT2_AuditEvent notes: one for the source, one for the destination):
+#: ours first, then the other party; (Device, agent.type, requestor).
+US, LAUNCHER = ("fhir-burnout", "110150", False), ("portal", "110151", True)
 EXPECTED = {
-    # name: (type, subtype, action, outcome, agent.type, requestor)
+    # name: (type, subtype, action, outcome, agents)
     "launched": (
-        (audit.DCM, "110100"), (audit.DCM, "110120"), "E", "0", "110150", False,
+        (audit.DCM, "110100"), (audit.DCM, "110120"), "E", "0", [US, LAUNCHER],
     ),
     "launch-refused": (
-        (audit.DCM, "110100"), (audit.DCM, "110120"), "E", "4", "110150", False,
+        (audit.DCM, "110100"), (audit.DCM, "110120"), "E", "4", [US, LAUNCHER],
     ),
+    # refused before a launch token named its launcher: only we are known
     "launch-error": (
-        (audit.DCM, "110100"), (audit.DCM, "110120"), "E", "8", "110150", False,
+        (audit.DCM, "110100"), (audit.DCM, "110120"), "E", "8", [US],
     ),
+    # the TOP-KT-011 memo §3.4: only the receiving party
     "notification": (
-        (audit.ISO_21089_LIFECYCLE, "receive"), None, "E", "0", "110152", False,
+        (audit.ISO_21089_LIFECYCLE, "receive"), None, "E", "0",
+        [("fhir-burnout", "110152", False)],
     ),
     "status": (
         (audit.AUDIT_EVENT_TYPE, "rest"), (audit.RESTFUL_INTERACTION, "update"), "U", "0",
-        "110150", True,
+        [("fhir-burnout", "110153", True), ("portal", "110152", False)],
     ),
     "processing-error": (
         (audit.AUDIT_EVENT_TYPE, "rest"), (audit.RESTFUL_INTERACTION, "read"), "R", "4",
-        "110150", True,
+        [("fhir-burnout", "110150", True), ("portal", "110152", False)],
     ),
 }  # fmt: skip
 
@@ -85,15 +101,16 @@ EXPECTED = {
 @pytest.mark.parametrize("name", EVENTS)
 def test_each_event_has_its_codes_and_the_common_kt2_shape(name):
     event = EVENTS[name](IDS)
-    type_, subtype, action, outcome, agent_type, requestor = EXPECTED[name]
+    type_, subtype, action, outcome, agents = EXPECTED[name]
     assert event["meta"]["profile"] == [AUDIT_EVENT_PROFILE]
     assert codes(event["type"]) == type_
     assert [codes(s) for s in event.get("subtype", [])] == ([subtype] if subtype else [])
     assert (event["action"], event["outcome"]) == (action, outcome)
-    [agent] = event["agent"]
-    assert agent["who"] == {"reference": "Device/fhir-burnout", "type": "Device"}
-    assert agent["type"]["coding"][0]["code"] == agent_type
-    assert agent["requestor"] is requestor
+    assert [
+        (a["who"]["reference"], a["type"]["coding"][0]["code"], a["requestor"])
+        for a in event["agent"]
+    ] == [(f"Device/{device}", code, requestor) for device, code, requestor in agents]
+    assert all(a["who"]["type"] == "Device" for a in event["agent"])
     assert event["source"]["observer"] == {"reference": "Device/fhir-burnout", "type": "Device"}
     assert event["source"]["site"] == "burnout.example-practice.nl"
     assert event["entity"]
@@ -192,3 +209,17 @@ def test_the_koppeltaal_domain_accepts_each_event_from_the_module(kt_fhir, name)
     [stored] = kt_fhir.search("AuditEvent", {"_id": created["id"]})
     assert stored["type"] == EVENTS[name](IDS)["type"]
     assert stored["agent"][0]["who"]["reference"] == "Device/fhir-burnout"
+
+
+@pytest.mark.parametrize(
+    ("extension", "device"),
+    [
+        ([{"url": audit.RESOURCE_ORIGIN, "valueReference": {"reference": "Device/portal"}}],
+         "portal"),
+        ([{"url": audit.RESOURCE_ORIGIN, "valueReference": {"reference": "Patient/p1"}}], None),
+        ([{"url": audit.RESOURCE_ORIGIN, "valueReference": {"reference": "Device/a b"}}], None),
+        ([], None),
+    ],
+)  # fmt: skip
+def test_the_other_party_is_the_device_a_resource_came_from(extension, device):
+    assert audit.origin_device({"resourceType": "Task", "extension": extension}) == device

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,7 +20,6 @@ import requests
 from playwright.sync_api import expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.serving import make_server
 
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.koppeltaal import KoppeltaalTaskRow, deliver_for
@@ -32,7 +30,6 @@ from fhir_burnout.koppeltaal._launch import (
     relative_reference,
 )
 from fhir_burnout.koppeltaal._launch import _context as launch_context
-from fhir_burnout.sandbox import start_sandbox
 from fhir_burnout.settings import Settings
 from fhir_burnout.sync import OutboxEntry, Worker
 from fhir_burnout.web import create_app
@@ -47,7 +44,6 @@ from .koppeltaal_launches import (
     kt_settings,
     launch,
     launch_form,
-    publish,
     text_of,
 )
 from .smart_flow import APP, follow_to_redirect_uri
@@ -401,30 +397,6 @@ def test_a_client_launching_for_someone_else_is_refused_from_the_context_alone()
 
 
 # --- the whole path in a browser -------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def kt_live(tmp_path_factory, resources):
-    """The app on a real port, and a Koppeltaal sandbox whose module Endpoint points at it."""
-    holder = {}
-
-    def wsgi(environ, start_response):
-        return holder["app"](environ, start_response)
-
-    server = make_server("127.0.0.1", 0, wsgi, threaded=True)
-    app_url = f"http://127.0.0.1:{server.server_port}"
-    folder = tmp_path_factory.mktemp("kt-live")
-    with start_sandbox(koppeltaal=True, app_url=app_url) as info:
-        holder["app"] = create_app(kt_settings(info, folder, base_url=app_url))
-        definitions = publish(info, resources, app_url)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield app_url, info, definitions, holder["app"]
-        finally:
-            server.shutdown()
-            thread.join(timeout=10)
-            holder["app"].extensions["fhir_burnout"]["engine"].dispose()
 
 
 def test_in_a_browser_the_portal_launch_lands_the_client_on_their_home(kt_live, page):

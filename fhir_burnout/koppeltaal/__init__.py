@@ -9,6 +9,7 @@ from __future__ import annotations
 from fhir_burnout.koppeltaal import _audit as audit
 from fhir_burnout.koppeltaal._audit_outbox import queue_audit_event
 from fhir_burnout.koppeltaal._backend import CONNECTION, DEFAULT_SCOPE
+from fhir_burnout.koppeltaal._care import CareTeamUnreadableError, clients_of, record_launch
 from fhir_burnout.koppeltaal._enrol import (
     KoppeltaalTaskError,
     Target,
@@ -29,6 +30,7 @@ from fhir_burnout.koppeltaal._launch import (
     LaunchedTask,
     begin_hti_launch,
     complete_hti_launch,
+    hti_launcher,
     hti_trace_id,
     koppeltaal_ehr,
     resolve_launch,
@@ -87,3 +89,6 @@ __all__ += [  # imports18: for the CLI and web; ``audit``: the KT2_AuditEvent bu
 ]
 __all__ += ["queue_audit_event"]  # ops18: an AuditEvent through the outbox, for the web too
 __all__ += ["CONNECTION", "DEFAULT_SCOPE"]  # launch18: the pool's Koppeltaal connection
+__all__ += [  # kt19care: whose clients a care professional sees on a domain
+    "CareTeamUnreadableError", "clients_of", "hti_launcher", "record_launch",
+]  # fmt: skip

@@ -17,6 +17,14 @@ Task status changed           audit-event-type ``rest`` / ``update``     U      
 processing error              ``rest`` / the failed interaction          by it   4/8/12
 ============================  =========================================  ======  ========
 
+Agents (IG 0.16.3, the KT2_AuditEvent notes: "at least 2 agents, one for the source, one
+for the destination"; agent.who only a Device). Ours is always the first; the other party
+is the second, when it is known: a launch's launcher (the HTI token's ``iss``, DCM 110151
+Application Launcher, requestor, as the IG's launch example), a status change's destination
+(the Task's ``resource-origin``, the portal whose Task it is: DCM 110152, us the source DCM
+110153), a processing error's (the resource's ``resource-origin``, 110152). A notification
+received has only us: the TOP-KT-011 memo §3.4 removed the sending party's agent.
+
 The IG leaves two open: the Status Change mapping lives only in the Confluence TOP-KT-011
 (we record it as the RESTful update it is), and TOP-KT-012b names the processing-error type
 both ``rest`` (its field table, which we follow) and ``transmit``.
@@ -25,6 +33,7 @@ both ``rest`` (its field table, which we follow) and ``transmit``.
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -45,7 +54,10 @@ CORRELATION_ID_EXTENSION = KT2 + "correlation-id"
 APPLICATION_ACTIVITY = {"system": DCM, "code": "110100", "display": "Application Activity"}
 APPLICATION_START = {"system": DCM, "code": "110120", "display": "Application Start"}
 APPLICATION = {"system": DCM, "code": "110150", "display": "Application"}
+APPLICATION_LAUNCHER = {"system": DCM, "code": "110151", "display": "Application Launcher"}
 DESTINATION_ROLE = {"system": DCM, "code": "110152", "display": "Destination Role ID"}
+SOURCE_ROLE = {"system": DCM, "code": "110153", "display": "Source Role ID"}
+RESOURCE_ORIGIN = KT2 + "resource-origin"
 RECEIVE = {
     "system": ISO_21089_LIFECYCLE,
     "code": "receive",
@@ -67,6 +79,23 @@ _OUTCOMES: dict[str, str] = {"transient": "4", "data": "4", "terminal": "8"}
 
 def _device(client_id: str) -> dict[str, str]:
     return {"reference": f"Device/{client_id}", "type": "Device"}
+
+
+def agent(device_id: str, type_: dict[str, str], *, requestor: bool) -> dict[str, Any]:
+    """One ``agent``: a Device (the only kind KT2_AuditEvent allows), its role, requestor."""
+    return {"type": {"coding": [type_]}, "who": _device(device_id), "requestor": requestor}
+
+
+def origin_device(resource: Mapping[str, Any] | None) -> str | None:
+    """The Device id in a resource's ``resource-origin`` (the app that made it, set by the
+    domain's server), or None."""
+    for extension in (resource or {}).get("extension", []) or []:
+        if isinstance(extension, dict) and extension.get("url") == RESOURCE_ORIGIN:
+            reference = str((extension.get("valueReference") or {}).get("reference", ""))
+            device = reference.removeprefix("Device/")
+            if reference.startswith("Device/") and is_fhir_id(device):
+                return device
+    return None
 
 
 def _coding_of(resource_type: str) -> dict[str, str]:
@@ -113,10 +142,12 @@ def audit_event(
     outcome_desc: str | None = None,
     agent_type: dict[str, str] = APPLICATION,
     requestor: bool = True,
+    other: dict[str, Any] | None = None,
     ids: TraceIds | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """A KT2_AuditEvent with our Device as agent and observer (the shape all others share)."""
+    """A KT2_AuditEvent with our Device as agent and observer (the shape all others share);
+    ``other``: the other party's agent (:func:`agent`), second."""
     if not entities:
         raise ValueError("a KT2_AuditEvent needs at least one entity")
     event: dict[str, Any] = {
@@ -132,9 +163,9 @@ def audit_event(
     event.update(action=action, recorded=_recorded(now), outcome=outcome)
     if outcome_desc:
         event["outcomeDesc"] = outcome_desc
-    event["agent"] = [
-        {"type": {"coding": [agent_type]}, "who": _device(client_id), "requestor": requestor}
-    ]
+    event["agent"] = [agent(client_id, agent_type, requestor=requestor)]
+    if other is not None:
+        event["agent"].append(other)
     event["source"] = {
         "site": site_of(base_url),
         "observer": _device(client_id),
@@ -166,11 +197,13 @@ def launched(
     base_url: str,
     task_id: str,
     task_version: str | None,
+    launcher: str | None = None,
     ids: TraceIds | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """A launch we received and accepted (TOP-KT-012c: outcome 0; agent us, not requestor;
-    entity the Task at its version; trace-id the HTI ``jti``)."""
+    """A launch we received and accepted (TOP-KT-012c: outcome 0; agent us, not requestor,
+    and the ``launcher`` (its Device id) as Application Launcher, requestor; entity the Task
+    at its version; trace-id the HTI ``jti``)."""
     return audit_event(
         client_id=client_id,
         base_url=base_url,
@@ -180,9 +213,14 @@ def launched(
         outcome="0",
         entities=[task_entity(task_id, task_version)],
         requestor=False,
+        other=_launcher(launcher),
         ids=ids,
         now=now,
     )
+
+
+def _launcher(device_id: str | None) -> dict[str, Any] | None:
+    return agent(device_id, APPLICATION_LAUNCHER, requestor=True) if device_id else None
 
 
 def launch_failed(
@@ -193,12 +231,14 @@ def launch_failed(
     expected: bool = True,
     task_id: str | None = None,
     task_version: str | None = None,
+    launcher: str | None = None,
     ids: TraceIds | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """A launch we refused or could not finish (TOP-KT-012c): outcome 4 for an expected
     refusal (expired or replayed token, another patient's Task, a foreign definition), 8 for
-    an unexpected error; ``description`` is the readable outcomeDesc (no health data)."""
+    an unexpected error; ``description`` is the readable outcomeDesc (no health data); the
+    ``launcher`` as second agent when the launch named one."""
     return audit_event(
         client_id=client_id,
         base_url=base_url,
@@ -209,6 +249,7 @@ def launch_failed(
         outcome_desc=description,
         entities=_launch_entities(task_id, task_version, description),
         requestor=False,
+        other=_launcher(launcher),
         ids=ids,
         now=now,
     )
@@ -252,11 +293,14 @@ def status_changed(
     task_version: str | None,
     old: str,
     new: str,
+    destination: str | None = None,
     ids: TraceIds | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """We changed a Task's status (TOP-KT-011 memo §3.5, an app-owned event): the RESTful
-    update of the Task, entity the Task at its new version, outcomeDesc old → new."""
+    update of the Task, entity the Task at its new version, outcomeDesc old → new; us the
+    source (DCM 110153, requestor), the ``destination`` (the Device whose Task it is: its
+    resource-origin) DCM 110152."""
     return audit_event(
         client_id=client_id,
         base_url=base_url,
@@ -266,9 +310,15 @@ def status_changed(
         outcome="0",
         outcome_desc=f"Task.status {old} -> {new}",
         entities=[task_entity(task_id, task_version)],
+        agent_type=SOURCE_ROLE,
+        other=_destination(destination),
         ids=ids,
         now=now,
     )
+
+
+def _destination(device_id: str | None) -> dict[str, Any] | None:
+    return agent(device_id, DESTINATION_ROLE, requestor=False) if device_id else None
 
 
 def processing_error(
@@ -283,13 +333,15 @@ def processing_error(
     version: str | None = None,
     query: str | None = None,
     system_down: bool = False,
+    destination: str | None = None,
     ids: TraceIds | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """We could not process a resource from the domain (TOP-KT-012b): type ``rest`` with the
     interaction as subtype, outcome by ``kind`` (transient 4, or 12 with ``system_down``;
     data 4; terminal 8), entity the resource at its version and the query (base64) if any;
-    the trace ids of the failing request."""
+    the trace ids of the failing request; the ``destination`` (the Device the resource came
+    from: its resource-origin) as second agent, DCM 110152."""
     if interaction not in ACTIONS:
         raise ValueError(f"interaction {interaction!r}: use one of {tuple(ACTIONS)}")
     entity: dict[str, Any] = {}
@@ -314,6 +366,7 @@ def processing_error(
         outcome=outcome,
         outcome_desc=description,
         entities=[entity],
+        other=_destination(destination),
         ids=ids,
         now=now,
     )

@@ -106,17 +106,31 @@ def koppeltaal_ehr(iss: str, ehrs: Sequence[Ehr]) -> Ehr:
     return ehr
 
 
-def hti_trace_id(launch: str) -> str | None:
-    """The ``jti`` of an HTI token, read WITHOUT checking the signature: TOP-KT-012c makes it
-    the trace id of the launch's AuditEvents, and it is used for nothing else (the
-    authorization service checks the token). None when there is no usable one."""
+def _unverified_claims(launch: str) -> dict[str, Any]:
+    """The claims of an HTI token read WITHOUT checking its signature (the authorization
+    service checks the token): only for the launch's audit trail, never to decide anything."""
     try:
         segment = launch.split(".")[1]
         claims = json.loads(urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
     except (IndexError, ValueError):
-        return None
-    jti = claims.get("jti") if isinstance(claims, dict) else None
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def hti_trace_id(launch: str) -> str | None:
+    """The ``jti`` of an HTI token, read WITHOUT checking the signature: TOP-KT-012c makes it
+    the trace id of the launch's AuditEvents, and it is used for nothing else (the
+    authorization service checks the token). None when there is no usable one."""
+    jti = _unverified_claims(launch).get("jti")
     return jti if isinstance(jti, str) and _FHIR_ID.fullmatch(jti) else None
+
+
+def hti_launcher(launch: str) -> str | None:
+    """The launching app's client id (the HTI token's ``iss``, its Device id; HTI 2.0), read
+    WITHOUT checking the signature: the launch AuditEvent's second agent, the Application
+    Launcher, and nothing else. None when there is no usable one."""
+    iss = _unverified_claims(launch).get("iss")
+    return iss if isinstance(iss, str) and _FHIR_ID.fullmatch(iss) else None
 
 
 def begin_hti_launch(

@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, assert_never
 
-import requests
 from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -48,11 +47,12 @@ from sqlalchemy.orm import Session
 from fhir_burnout.errors import FhirBurnoutError, FhirServerError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.integration import EhrClients
-from fhir_burnout.koppeltaal._audit import processing_error, status_changed
+from fhir_burnout.koppeltaal._audit import origin_device, processing_error, status_changed
+from fhir_burnout.koppeltaal._audit_outbox import queue_audit_event
 from fhir_burnout.koppeltaal._backend import CONNECTION
 from fhir_burnout.koppeltaal._results import queue_results, send_results
 from fhir_burnout.koppeltaal._tables import KoppeltaalTaskRow
-from fhir_burnout.koppeltaal._trace import traced
+from fhir_burnout.koppeltaal._trace import current, entry_trace, trace_context, traced
 from fhir_burnout.settings import Settings
 from fhir_burnout.sync import (
     KEY_SYSTEM,
@@ -162,7 +162,8 @@ def queue_task_status(
     now: datetime | None = None,
 ) -> str:
     """Queue ``status`` for the KT2_Task of ``row`` (in the caller's transaction; the caller
-    commits), in the patient's outbox partition; returns the entry's key."""
+    commits), in the patient's outbox partition, in the current trace (a launch's: its
+    delivery and retries stay in it); returns the entry's key."""
     return enqueue(
         db,
         fhir_base=row.fhir_base,
@@ -171,6 +172,7 @@ def queue_task_status(
         operations=[KoppeltaalTaskStatus(row.task_id, row.task_id, status)],
         agent=Agent(who=who),
         now=now,
+        context=trace_context(current()),
     )
 
 
@@ -340,6 +342,15 @@ class Applied:
     version_id: str | None
     note: str
     was: str = ""  # its status before
+    origin: str | None = None  # the Device whose Task it is (its resource-origin)
+
+
+class _PutRefusedError(FhirBurnoutError):
+    """The domain refused our PUT of a status (``error``) on a Task made by ``origin``."""
+
+    def __init__(self, error: FhirServerError, origin: str | None) -> None:
+        super().__init__(str(error))
+        self.error, self.origin = error, origin
 
 
 class KoppeltaalOutbox:
@@ -366,9 +377,10 @@ class KoppeltaalOutbox:
 
     def deliver(self, entry: _Entry) -> Outcome:
         """Send what Koppeltaal allows of the entry; the rest stays with us. Its requests
-        carry one trace (the entry's ``trace_id``/``cause`` when it has them)."""
-        payload = entry.payload
-        with traced(payload.get("trace_id"), payload.get("cause")):
+        carry one trace, the same at every retry: the one it was queued in, else its own
+        (``_trace.entry_trace``)."""
+        trace = entry_trace(entry.payload, entry.key)
+        with traced(trace.trace_id, trace.cause):
             return self._deliver(entry)
 
     def _deliver(self, entry: _Entry) -> Outcome:
@@ -394,8 +406,11 @@ class KoppeltaalOutbox:
         for change in plan.changes:
             try:
                 applied = self.apply(client, change)
+            except _PutRefusedError as refused:
+                self._report(entry.fhir_base, change, refused.error, refused.origin)
+                raise refused.error from None
             except FhirServerError as error:
-                self._report(client, entry.fhir_base, change, error)
+                self._report(entry.fhir_base, change, error, None)
                 raise
             if applied is None:
                 return Outcome("retry", "the Koppeltaal Task kept changing on the server", 412)
@@ -406,28 +421,35 @@ class KoppeltaalOutbox:
                 and self.results is not None
                 and self.results(entry.fhir_base)
             )
-            self._remember(entry.fhir_base, applied, results=results)
+            self._remember(
+                entry.fhir_base, applied, results=results, event=self._event(entry, applied)
+            )
             notes.append(applied.note)
-            who = self.audit(entry.fhir_base) if self.audit is not None else None
-            if applied.sent and who is not None:
-                # The status change's own AuditEvent (TOP-KT-011 memo §3.5), naming the PUT
-                # just sent (the trace's last request) and the Task at its new version.
-                event = status_changed(
-                    client_id=who[0], base_url=who[1], task_id=applied.task_id,
-                    task_version=applied.version_id, old=applied.was, new=applied.status,
-                )  # fmt: skip
-                client.create(event)
         notes.extend(plan.skipped)
         if plan.kept:
             notes.append(plan.kept_text())
         return Outcome("delivered", "; ".join(notes) or "nothing to write", 200)
 
+    def _event(self, entry: _Entry, applied: Applied) -> dict[str, Any] | None:
+        """The status change's own AuditEvent (TOP-KT-011 memo §3.5), built once, right after
+        the PUT it names (the trace's last request), about the Task at its new version; None
+        when nothing was sent or the domain's identity is unknown."""
+        who = self.audit(entry.fhir_base) if self.audit is not None else None
+        if not applied.sent or who is None:
+            return None
+        return status_changed(
+            client_id=who[0], base_url=who[1], task_id=applied.task_id,
+            task_version=applied.version_id, old=applied.was, new=applied.status,
+            destination=applied.origin,
+        )  # fmt: skip
+
     def _report(
-        self, client: FhirClient, fhir_base: str, change: StatusChange, error: FhirServerError
+        self, fhir_base: str, change: StatusChange, error: FhirServerError, origin: str | None
     ) -> None:
         """The domain refused our status change for good (a 4xx the worker does not retry):
         tell it with a processing-error AuditEvent (TOP-KT-012b; outcome 4, a data error),
-        best effort: the entry's dead letter is the record that counts."""
+        queued in the domain's audit partition (delivered, and retried, on its own: the
+        entry's dead letter is the record that counts here)."""
         who = self.audit(fhir_base) if self.audit is not None else None
         if who is None or error.status is None or not 400 <= error.status < 500:
             return
@@ -437,11 +459,10 @@ class KoppeltaalOutbox:
             client_id=who[0], base_url=who[1], kind="data",
             description=f"Task.status {change.status}: the server answered {error.status}",
             interaction="update", resource_type="Task", resource_id=change.task_id,
+            destination=origin,
         )  # fmt: skip
-        try:
-            client.create(event)
-        except (FhirBurnoutError, requests.RequestException) as failed:
-            log.warning("processing-error AuditEvent not sent (%s)", type(failed).__name__)
+        with Session(self.engine) as db, db.begin():
+            queue_audit_event(db, fhir_base, event, kind="koppeltaal-error", now=self._now())
 
     def apply(self, client: FhirClient, change: StatusChange) -> Applied | None:
         """Read the KT2_Task, set the status if it still makes sense, PUT it with If-Match;
@@ -466,23 +487,40 @@ class KoppeltaalOutbox:
             except FhirServerError as error:
                 if error.status == 412 and version is not None:
                     continue  # changed since we read it: read it again
-                raise  # a Koppeltaal domain answers a PUT without If-Match with 412 too
+                # (a Koppeltaal domain answers a PUT without If-Match with 412 too)
+                raise _PutRefusedError(error, origin_device(current)) from error
             return Applied(
                 change.task_id, True, change.status,
                 (stored.get("meta") or {}).get("versionId") or version,
                 f"Task/{change.task_id} {change.status} (was {status})", status,
+                origin_device(current),
             )  # fmt: skip
         return None
 
-    def _remember(self, fhir_base: str, applied: Applied, *, results: bool = False) -> None:
+    def _now(self) -> datetime:
+        return self.clock() if self.clock else datetime.now(UTC)
+
+    def _remember(
+        self,
+        fhir_base: str,
+        applied: Applied,
+        *,
+        results: bool = False,
+        event: dict[str, Any] | None = None,
+    ) -> None:
+        """Record the Task as the server has it now, and in the same transaction queue what
+        follows from it: its status-change AuditEvent (``event``), the results."""
         with Session(self.engine) as db, db.begin():
+            now = self._now()
+            if event is not None:
+                queue_audit_event(db, fhir_base, event, kind="koppeltaal-audit", now=now)
             row = db.get(KoppeltaalTaskRow, (fhir_base.rstrip("/"), applied.task_id))
             if row is None:
                 return
             row.status = applied.status
             if applied.version_id:
                 row.version_id = str(applied.version_id)
-            row.updated_at = self.clock() if self.clock else datetime.now(UTC)
+            row.updated_at = now
             if results:
                 queue_results(db, row, now=row.updated_at)
 

@@ -27,3 +27,15 @@ class KoppeltaalTaskRow(Base):
     version_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class KoppeltaalLaunchRow(Base):
+    """A care professional launched a client's KT2_Task (an HTI launch we accepted): with a
+    CareTeam, what lets them see that client on the practice's list (``_care``)."""
+
+    __tablename__ = "koppeltaal_launch"
+    fhir_base: Mapped[str] = mapped_column(String(512), primary_key=True)
+    practitioner: Mapped[str] = mapped_column(String(160), primary_key=True)  # Practitioner/<id>
+    task_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    patient: Mapped[str] = mapped_column(String(128))  # the Patient's id on the domain
+    launched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

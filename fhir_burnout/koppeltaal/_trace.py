@@ -104,6 +104,24 @@ def launch_trace(jti: str | None) -> Trace:
     return Trace(value if value and is_fhir_id(value) else new_id(), None)
 
 
+def trace_context(trace: Trace | None) -> dict[str, str]:
+    """What an outbox entry keeps of ``trace`` (``sync.enqueue``'s ``context``): its
+    delivery, and every retry of it, runs in that trace with that cause (:func:`entry_trace`)."""
+    if trace is None:
+        return {}
+    return {"trace_id": trace.trace_id} | ({"cause": trace.cause} if trace.cause else {})
+
+
+def entry_trace(payload: Mapping[str, object], entry_key: str) -> Trace:
+    """The trace an outbox entry is delivered in: the one it was queued in, else one of its
+    own named by its key (a UUID): either way the same at every retry, never a new one."""
+    trace_id, cause = payload.get("trace_id"), payload.get("cause")
+    return Trace(
+        trace_id if isinstance(trace_id, str) and trace_id else entry_key,
+        cause if isinstance(cause, str) and cause else None,
+    )
+
+
 def outgoing_headers() -> dict[str, str]:
     """The trace headers for one request we are about to send (a new ``X-Request-Id``
     each time, remembered as :func:`last_request_id`)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -117,10 +117,13 @@ def enqueue(
     operations: Sequence[Operation],
     agent: Agent,
     now: datetime | None = None,
+    context: Mapping[str, str] | None = None,
 ) -> str:
     """Add an entry to the outbox in the caller's transaction (the caller commits); returns
     its key. One INSERT: the entry itself records when it was queued and what for, so its
-    history of events starts with the first attempt."""
+    history of events starts with the first attempt. ``context``: kept in the payload for
+    the delivery, the same at every attempt (a Koppeltaal entry's ``trace_id`` and
+    ``cause``: its retries stay in the trace that caused it)."""
     now = now or utcnow()
     key = str(uuid.uuid4())
     params = {
@@ -133,7 +136,8 @@ def enqueue(
                 "operations": [op.to_json() for op in operations],
                 "agent": {"who": agent.who, "onBehalfOf": agent.on_behalf_of},
                 "recorded": now.isoformat(timespec="seconds"),
-            },
+            }
+            | {k: v for k, v in (context or {}).items() if k not in _OWN_KEYS},
             ensure_ascii=False,
         ),
         "state": PENDING,
@@ -145,6 +149,9 @@ def enqueue(
     db.execute(_QUEUE, params)
     return key
 
+
+#: What ``enqueue`` writes into every payload itself (a ``context`` cannot replace it).
+_OWN_KEYS = frozenset({"operations", "agent", "recorded"})
 
 #: Built once: a Core INSERT with parameters, without the ORM's per-row bookkeeping (an
 #: entry is written once here and only read back by workers, never as this session's object).

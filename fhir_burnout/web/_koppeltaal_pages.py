@@ -43,10 +43,12 @@ from fhir_burnout.koppeltaal import (
     audit,
     begin_hti_launch,
     complete_hti_launch,
+    hti_launcher,
     hti_trace_id,
     koppeltaal_ehr,
     queue_audit_event,
     queue_task_status,
+    record_launch,
     resolve_launch,
     take_task,
     traced,
@@ -111,10 +113,12 @@ def _audit(
     task: dict[str, Any] | None = None,
     task_id: str | None = None,
     db: Session | None = None,
+    launcher: str | None = None,
 ) -> None:
     """Queue the launch's KT2_AuditEvent for the domain (koppeltaal/_audit.py): launched
     (``task`` as read) or refused (``failure``, with the Task's id when known). Trace id: the
-    HTI ``jti``; request id: this request's, the reference on the error page."""
+    HTI ``jti``; request id: this request's, the reference on the error page; the launching
+    app (``launcher``, the HTI ``iss``) as the second agent."""
     settings: Settings = app_context().settings
     now = datetime.now(UTC)
     ids = TraceIds(trace_id=trace_id, request_id=_request_id())
@@ -123,13 +127,13 @@ def _audit(
         version = (task.get("meta") or {}).get("versionId")
         event = audit.launched(
             client_id=ehr.client_id, base_url=settings.base_url, task_id=str(task["id"]),
-            task_version=str(version) if version else None, ids=ids, now=now,
+            task_version=str(version) if version else None, launcher=launcher, ids=ids, now=now,
         )  # fmt: skip
     else:
         event = audit.launch_failed(
             client_id=ehr.client_id, base_url=settings.base_url,
             description=failure.description, expected=failure.outcome == "4",
-            task_id=task_id, ids=ids, now=now,
+            task_id=task_id, launcher=launcher, ids=ids, now=now,
         )  # fmt: skip
     if db is not None:
         queue_audit_event(db, ehr.fhir_base, event, kind="koppeltaal-audit", now=now)
@@ -145,6 +149,7 @@ def hti_launch() -> Response:
     state = app_context()
     launch, iss = request.form.get("launch", ""), request.form.get("iss", "")
     trace_id = hti_trace_id(launch) or str(uuid.uuid4())
+    launcher = hti_launcher(launch)
     try:
         ehr = koppeltaal_ehr(iss, state.settings.ehrs)
     except UntrustedIssuerError:
@@ -152,7 +157,7 @@ def hti_launch() -> Response:
         return _error_page("kt_error_untrusted", 400)
     if not launch:
         refused = _Refused("kt_error_launch", 400, "4", "a launch without a launch token")
-        _audit(ehr, trace_id=trace_id, failure=refused)
+        _audit(ehr, trace_id=trace_id, failure=refused, launcher=launcher)
         return _error_page(refused.message, refused.status)
     try:
         config = state.discovery.get(ehr.fhir_base)
@@ -165,13 +170,13 @@ def hti_launch() -> Response:
         refused = _Refused(
             "kt_error_unavailable", 502, "8", "the authorization service could not be reached"
         )
-        _audit(ehr, trace_id=trace_id, failure=refused)
+        _audit(ehr, trace_id=trace_id, failure=refused, launcher=launcher)
         return _error_page(refused.message, refused.status)
     store: SessionStore = state.store
     store.save_pending(
         pending,
         browser_id(),
-        {"koppeltaal": True, "trace_id": trace_id, "request": _request_id()},
+        {"koppeltaal": True, "trace_id": trace_id, "request": _request_id(), "launcher": launcher},
     )
     return redirect(url, code=303)
 
@@ -196,6 +201,7 @@ def hti_callback() -> Response:
         back.refused(exc, _request_id())
         return _error_page("kt_error_start_again", 400)
     trace_id = str(extra.get("trace_id") or uuid.uuid4())
+    launcher = extra.get("launcher") if isinstance(extra.get("launcher"), str) else None
     context: HtiLaunch | None = None
     try:
         # Everything we send for this launch carries its trace: the HTI token's jti as trace
@@ -207,7 +213,8 @@ def hti_callback() -> Response:
             launched = resolve_launch(
                 state.ehr_clients.get(ehr.fhir_base), context, client_id=ehr.client_id
             )
-        with Session(state.engine) as db, db.begin():
+        # The Task's status goes out in the launch's trace too (the outbox keeps it).
+        with traced(trace_id, _request_id()), Session(state.engine) as db, db.begin():
             row = take_task(
                 db,
                 state.definitions,
@@ -221,7 +228,12 @@ def hti_callback() -> Response:
                 # The client starts: the portal sees the Task in progress (K5's adapter sends
                 # it with If-Match, and never moves a Task back).
                 queue_task_status(db, row, "in-progress", who=context.sub)
-            _audit(ehr, trace_id=trace_id, task=launched.launched, db=db)
+            if context.role == "practitioner":  # their client from now on (_care)
+                record_launch(
+                    db, ehr.fhir_base, practitioner=context.sub,
+                    task_id=str(launched.launched["id"]), patient=context.patient,
+                )  # fmt: skip
+            _audit(ehr, trace_id=trace_id, task=launched.launched, db=db, launcher=launcher)
             enrolment_key = row.enrolment_key
     except Exception as exc:  # every refusal is audited; anything else is re-raised
         refused = _refusal(exc)
@@ -229,7 +241,7 @@ def hti_callback() -> Response:
             raise
         back.refused(exc, _request_id())
         task_id = context.task.split("/", 1)[1] if context is not None else None
-        _audit(ehr, trace_id=trace_id, failure=refused, task_id=task_id)
+        _audit(ehr, trace_id=trace_id, failure=refused, task_id=task_id, launcher=launcher)
         return _error_page(refused.message, refused.status)
     log.info("koppeltaal launch (request %s, enrolment %s)", _request_id(), enrolment_key)
     _sign_in(ehr, context, launched)

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.fhir import FhirClient
+from fhir_burnout.koppeltaal import CareTeamUnreadableError, clients_of
 from fhir_burnout.referral import WAITING_LIST, report_to_referrer
 from fhir_burnout.web import _triage_list
 from fhir_burnout.web._context import app_context
@@ -371,14 +372,22 @@ def close_alert(found: CareProfessional, key: str) -> Any:
 def practice_page(found: CareProfessional) -> Any:
     """Everyone enrolled at the practice: safety alerts on top, who is stuck, and writes
     the EHR refused (dead letters) with its message. For the practice's own care
-    professionals only."""
+    professionals only; on a Koppeltaal domain only their own clients (``visible_clients``),
+    and nobody when that cannot be known."""
     row, practice = found.session, found.practice
     state, lang = app_context(), language()
+    unknown: str | None = None
+    try:
+        visible = visible_clients(found)
+    except CareTeamUnreadableError:
+        log.warning("the practice list shows nobody: the domain's CareTeams could not be read")
+        visible, unknown = frozenset(), translate("error_care_teams_unread", lang)
     with Session(state.reader) as db:
         overview = practice_overview(
-            db, state.definitions, fhir_base=row.fhir_base, practice=practice, lang=lang
-        )
-        triage = _triage_list.waiting_list(db, row.fhir_base, practice, lang)
+            db, state.definitions, fhir_base=row.fhir_base, practice=practice, lang=lang,
+            patients=visible,
+        )  # fmt: skip
+        triage = _triage_list.waiting_list(db, row.fhir_base, practice, lang, visible)
     names = _names(row, {r.patient for r in overview.rows} | {
         d.patient for d in overview.dead_letters if d.patient
     } | {w.patient for w in triage})  # fmt: skip
@@ -389,9 +398,22 @@ def practice_page(found: CareProfessional) -> Any:
         return f"{names[patient]} ({patient})" if names.get(patient) else patient
 
     return render(
-        "practice.html", overview=overview, day=lambda value: _day(value, lang), who=who,
-        triage=triage, notices=[m for m in get_flashed_messages() if isinstance(m, str)],
+        "practice.html", status=503 if unknown else 200, overview=overview,
+        day=lambda value: _day(value, lang), who=who, triage=triage, error=unknown,
+        notices=[m for m in get_flashed_messages() if isinstance(m, str)],
     )  # fmt: skip
+
+
+def visible_clients(found: CareProfessional) -> frozenset[str] | None:
+    """The clients (Patient ids) this care professional may see on the practice's pages:
+    on a Koppeltaal domain those of their CareTeams and whose Task they launched, read with
+    the module's backend token (``koppeltaal.clients_of``; CareTeamUnreadableError when it
+    cannot be read); None elsewhere (the practice's PractitionerRole let them in: all)."""
+    fhir_base = found.session.fhir_base
+    if not koppeltaal_domain(fhir_base):
+        return None
+    with Session(app_context().reader) as db:
+        return clients_of(db, _domain_client(fhir_base), fhir_base, found.by)
 
 
 #: Patients named per search (a Patient search by ``_id`` lists them, comma-separated).

@@ -3,6 +3,7 @@ the triage pages, which build on the care professional's pages that show this li
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -40,9 +41,15 @@ def waited(since: datetime, lang: str, now: datetime | None = None) -> str:
 URGENT = frozenset({"urgent", "asap", "stat"})
 
 
-def waiting_list(db: Session, fhir_base: str, practice: str | None, lang: str) -> list[Waiting]:
+def waiting_list(
+    db: Session,
+    fhir_base: str,
+    practice: str | None,
+    lang: str,
+    patients: Collection[str] | None = None,
+) -> list[Waiting]:
     """The practice's referrals that wait for triage, for the /practice page: urgent ones
-    first, then the longest waiting."""
+    first, then the longest waiting (``patients``: only theirs; None: everyone's)."""
     rows = [
         Waiting(
             key=row.key,
@@ -52,5 +59,6 @@ def waiting_list(db: Session, fhir_base: str, practice: str | None, lang: str) -
             urgent=summarise(row).priority in URGENT,
         )
         for row in waiting_for_triage(db, fhir_base=fhir_base, practice=practice)
+        if patients is None or row.patient in patients
     ]
     return sorted(rows, key=lambda w: not w.urgent)  # stable: longest waiting within each

@@ -16,6 +16,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, request, url_for
 from sqlalchemy.orm import Session
 
+from fhir_burnout.koppeltaal import CareTeamUnreadableError
 from fhir_burnout.referral import (
     MAX_DECLINE_NOTE,
     ReferralDecidedError,
@@ -31,7 +32,7 @@ from fhir_burnout.referral import (
 from fhir_burnout.web._context import app_context
 from fhir_burnout.web._gate import CareProfessional, care_professional
 from fhir_burnout.web._i18n import format_date, translate
-from fhir_burnout.web._practitioner_pages import _names
+from fhir_burnout.web._practitioner_pages import _names, visible_clients
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.web._triage_list import _aware, waited
 from fhir_burnout.web._typed_text import refused_fields
@@ -64,6 +65,9 @@ def _page(
 ) -> Any:
     lang = language()
     state = app_context()
+    refused = _not_theirs(found, key)
+    if refused is not None:
+        return refused
     with Session(state.reader) as db:
         try:
             row = find_referral(db, key, fhir_base=found.session.fhir_base, practice=practice)
@@ -92,6 +96,21 @@ def _page(
     )
 
 
+def _not_theirs(found: CareProfessional, key: str) -> tuple[str, int] | None:
+    """The page for a referral of a client this care professional may not see (on a
+    Koppeltaal domain: not in their CareTeams, no Task of theirs launched), or None."""
+    try:
+        visible = visible_clients(found)
+    except CareTeamUnreadableError:
+        return message_page("error_care_teams_unread", 503)
+    if visible is None:
+        return None
+    with Session(app_context().reader) as db:
+        row = db.get(ReferralRow, key)
+        patient = row.patient if row is not None else None
+    return None if patient in visible else message_page("triage_not_found", 404)
+
+
 def _decided(row: ReferralRow, reasons: dict[str, str], lang: str) -> str | None:
     """What was decided about a referral, as a sentence; None while it waits."""
     if row.decided_at is None or row.state == "triage":
@@ -118,6 +137,9 @@ def _decide(found: CareProfessional, practice: str | None, key: str, decision: s
     lang, form = language(), request.form
     state = app_context()
     fhir_base = found.session.fhir_base
+    theirs = _not_theirs(found, key)
+    if theirs is not None:
+        return theirs
     if refused_fields():  # the reason and note as typed, without the control characters
         kept = {"reason": form.get("reason", ""), "note": form.get("note", "")}
         said = translate("error_control_characters", lang)

@@ -6,6 +6,7 @@ Read-only and free of Flask, like the one client's overview (``_overview``).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -85,16 +86,21 @@ def practice_overview(
     practice: str | None,
     lang: str = "nl",
     now: datetime | None = None,
+    patients: Collection[str] | None = None,
 ) -> PracticeOverview:
     """One row per current enrolment of the practice (``practice``, an Organization
     reference; enrolments that name no practice belong to the EHR's) and the EHR's dead
-    letters. Sorted: open safety alerts first, then the stuck, then the longest quiet."""
+    letters. Sorted: open safety alerts first, then the stuck, then the longest quiet.
+    ``patients``: only these clients (Patient ids), and only their dead letters and those
+    of no client; None: everyone."""
     fhir_base = fhir_base.rstrip("/")
     now = now or datetime.now(UTC)
     today = now.date()
     mine = [EnrolmentRow.fhir_base == fhir_base, EnrolmentRow.status.in_(CURRENT)]
     if practice is not None:
         mine.append(or_(EnrolmentRow.practice == practice, EnrolmentRow.practice.is_(None)))
+    if patients is not None:
+        mine.append(EnrolmentRow.patient.in_(sorted(patients)))
     # Phases in one more statement, not one per client.
     enrolments = db.scalars(
         select(EnrolmentRow).where(*mine).options(selectinload(EnrolmentRow.phases))
@@ -174,20 +180,23 @@ def practice_overview(
         .where(OutboxEntry.fhir_base == fhir_base, OutboxEntry.state == "dead")
         .order_by(OutboxEntry.id)
     ).all()
+    letters = (
+        DeadLetter(
+            id=entry.id,
+            patient=entry.partition.rsplit("#Patient/", 1)[1]
+            if "#Patient/" in entry.partition
+            else None,
+            kind=entry.kind,
+            status=entry.last_status,
+            message=entry.last_error or "",
+            created_at=_aware(entry.created_at),
+        )
+        for entry in dead
+    )
     return PracticeOverview(
         rows=tuple(rows),
         dead_letters=tuple(
-            DeadLetter(
-                id=entry.id,
-                patient=entry.partition.rsplit("#Patient/", 1)[1]
-                if "#Patient/" in entry.partition
-                else None,
-                kind=entry.kind,
-                status=entry.last_status,
-                message=entry.last_error or "",
-                created_at=_aware(entry.created_at),
-            )
-            for entry in dead
+            d for d in letters if patients is None or d.patient is None or d.patient in patients
         ),
         blocked=blocked_entries(db, fhir_base),
     )

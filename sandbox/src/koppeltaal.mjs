@@ -51,7 +51,7 @@ export const KOPPELTAAL_ROLES = Object.freeze({
     'system/Task.rus?resource-origin=Device/portal',
     'system/Patient.rs?resource-origin=Device/portal',
     'system/Practitioner.rs?resource-origin=Device/portal',
-    'system/CareTeam.rs',
+    'system/CareTeam.rs', // who treats whom: the practice list shows a care professional theirs
     'system/AuditEvent.cs',
     'system/Subscription.cruds?resource-origin=Device/fhir-burnout',
     'system/DocumentReference.cruds?resource-origin=Device/fhir-burnout',

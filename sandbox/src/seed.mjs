@@ -29,6 +29,19 @@ const PRACTITIONERS = [
   ['prac-3', 'Fatma', 'Praktijkhulp', 'POH-GGZ', 'female'],
   ['prac-4', 'Koen', 'Verwijzer', 'Huisarts', 'male'],
 ];
+// Who treats whom in the Koppeltaal domain (KT2_CareTeam, one per client): [patient,
+// practitioners, status, period end]. A care professional sees only these clients (and those
+// whose Task they launched) on the module's practice list; pat-05's team is no longer
+// active and pat-06's period has ended: both count for nobody (the IG's CareTeam notes).
+const CARE_TEAMS = [
+  ['pat-01', ['prac-1', 'prac-3'], 'active'],
+  ['pat-02', ['prac-1'], 'active'],
+  ['pat-03', ['prac-2'], 'active'],
+  ['pat-05', ['prac-1'], 'inactive'],
+  ['pat-06', ['prac-1'], 'active', '2025-12-31'],
+];
+// SNOMED 405623001 "Assigned practitioner": the behandelaar (KoppeltaalPractitionerRoleValueSet).
+const ASSIGNED_PRACTITIONER = { system: 'http://snomed.info/sct', code: '405623001', display: 'Assigned practitioner' };
 // The apps of the Koppeltaal domain: [client id, name]. A Device's id is its client id (T005).
 const KOPPELTAAL_DEVICES = [
   ['fhir-burnout', 'fhir_burnout: zelfhulp bij burn-out'],
@@ -149,7 +162,22 @@ function koppeltaalSeed() {
     deviceName: [{ name, type: 'user-friendly-name' }],
     owner: { reference: 'Organization/practice-1' },
   }));
-  return { organization: plain.organization, practitioners, roles: [], patients, referrals: [], devices };
+  const careTeams = CARE_TEAMS.map(([patient, members, status, end]) => madeByPortal({
+    resourceType: 'CareTeam',
+    id: `careteam-${patient}`,
+    identifier: [{ system: TEST_IDENTIFIER_SYSTEM, value: `careteam-${patient}` }],
+    status,
+    subject: { reference: `Patient/${patient}`, type: 'Patient' },
+    ...(end ? { period: { start: '2025-01-01', end } } : {}),
+    participant: members.map((id) => ({
+      role: [{ coding: [ASSIGNED_PRACTITIONER] }],
+      member: { reference: `Practitioner/${id}`, type: 'Practitioner' },
+    })),
+    managingOrganization: [{ reference: 'Organization/practice-1' }],
+  }));
+  return {
+    organization: plain.organization, practitioners, roles: [], patients, referrals: [], devices, careTeams,
+  };
 }
 
 /** A person's name for people to read: `text`, or given and family names. */
@@ -169,6 +197,12 @@ export function seedSummary(seed) {
     patients: seed.patients.map((p) => ({ id: p.id, name: displayName(p) })),
     referrals: seed.referrals.map((r) => ({ id: r.id, patient: r.subject.reference })),
   };
+  if (seed.careTeams) {
+    summary.careTeams = seed.careTeams.map((c) => ({
+      id: c.id, patient: c.subject.reference, status: c.status,
+      members: c.participant.map((p) => p.member.reference),
+    }));
+  }
   if (seed.devices) {
     summary.devices = seed.devices.map((d) => ({ id: d.id, name: d.deviceName[0].name }));
   }
@@ -178,6 +212,6 @@ export function seedSummary(seed) {
 export function allSeedResources(seed) {
   return [
     seed.organization, ...(seed.devices ?? []), ...seed.practitioners, ...seed.roles, ...seed.patients,
-    ...seed.referrals,
+    ...seed.referrals, ...(seed.careTeams ?? []),
   ];
 }

@@ -516,6 +516,29 @@ describe('Koppeltaal FHIR rules', () => {
     });
   });
 
+  describe('care teams', () => {
+    test('the module reads a care professional\'s CareTeams: who treats whom, as the portal made them', async () => {
+      const found = await request('GET', '/CareTeam?participant=Practitioner/prac-1&status=active');
+      assert.equal(found.status, 200, JSON.stringify(found.body));
+      const teams = found.body.entry.map((e) => e.resource);
+      // pat-05's team is inactive (not found); pat-06's is active but its period ended: the
+      // reader checks the period itself (the IG's CareTeam notes).
+      assert.deepEqual(teams.map((t) => t.subject.reference).sort(), ['Patient/pat-01', 'Patient/pat-02', 'Patient/pat-06']);
+      assert.ok(teams.every((t) => origin(t).includes('Device/portal')));
+      const other = await request('GET', '/CareTeam?participant=Practitioner/prac-2&status=active');
+      assert.deepEqual(other.body.entry.map((e) => e.resource.subject.reference), ['Patient/pat-03']);
+    });
+
+    test('the module may not write CareTeams: they are the portal\'s', async () => {
+      const team = (await request('GET', '/CareTeam/careteam-pat-01')).body;
+      const put = await request('PUT', '/CareTeam/careteam-pat-01', {
+        body: { ...team, status: 'inactive' },
+        headers: { 'if-match': `W/"${team.meta.versionId}"` },
+      });
+      assert.equal(put.status, 403);
+    });
+  });
+
   describe('AuditEvents are never updated or deleted', () => {
     test('PUT and DELETE of an AuditEvent are 405, even with a scope that allows them', async () => {
       const created = (await request('POST', '/AuditEvent', { body: auditEvent() })).body;
