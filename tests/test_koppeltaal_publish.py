@@ -82,7 +82,9 @@ def test_no_module_or_track_is_marked_for_a_client_to_start_alone_by_default(def
 def test_a_module_the_content_marks_self_start_is_published_with_that_topic(minimal, value):
     for lang in ("nl", "en"):
         path = minimal / "content" / lang / "breathing.md"
-        path.write_text(path.read_text().replace("phase: rest\n", f"phase: rest\nself-start: {value}\n", 1))
+        path.write_text(
+            path.read_text().replace("phase: rest\n", f"phase: rest\nself-start: {value}\n", 1)
+        )
     programme, problems = validate_sources(minimal)
     assert problems == [] and programme is not None
     built = build_resources(programme)

@@ -180,12 +180,14 @@ def kt2_activity_definitions(
     if not is_fhir_id(publisher_id):
         raise ValueError(f"{publisher_id!r}: KT2PublisherId must be a FHIR id")
     canonical = canonical_base(resources)
-    common = {"endpoint": endpoint, "publisher_id": publisher_id, "results": results}
-    modules = [r for r in resources if r["resourceType"] == "ActivityDefinition"]
-    tracks = [r for r in resources if r["resourceType"] == "PlanDefinition"]
-    return [_definition(r, "module", canonical, **common) for r in modules] + [
-        _definition(r, "track", canonical, **common) for r in tracks
-    ]
+    kinds: dict[str, DefinitionKind] = {"ActivityDefinition": "module", "PlanDefinition": "track"}
+    return [
+        _definition(r, kinds[rtype], canonical, endpoint=endpoint, publisher_id=publisher_id,
+                    results=results)
+        for rtype in kinds
+        for r in resources
+        if r["resourceType"] == rtype
+    ]  # fmt: skip
 
 
 def _definition(
@@ -274,7 +276,9 @@ def _use_context_problems(resource: dict[str, Any]) -> list[str]:
         ):
             codings = context.get("valueCodeableConcept", {}).get("coding", [])
             if not any(c.get("system") == EXPANSION_SYSTEM and c.get("code") for c in codings):
-                problems.append(f"{where}: a koppeltaal-expansion needs a koppeltaal-expansion code")
+                problems.append(
+                    f"{where}: a koppeltaal-expansion needs a koppeltaal-expansion code"
+                )
         elif not (
             code.get("system") == USAGE_CONTEXT_TYPE_SYSTEM
             and code.get("code") in _USAGE_CONTEXT_TYPES
