@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.koppeltaal import KoppeltaalTaskRow
-from fhir_burnout.settings import Settings
+from fhir_burnout.settings import Ehr, Settings
 from fhir_burnout.smart_launch import AccessTokenError, InsufficientScopeError, require_scope
 from fhir_burnout.web._bearer import UnknownCallerError, authenticate, challenge
 from fhir_burnout.web._context import app_context
@@ -70,7 +70,7 @@ class _RefusedError(Exception):
         self.response = response
 
 
-def _koppeltaal_ehr(settings: Settings, fhir_base: str) -> Any:
+def _koppeltaal_ehr(settings: Settings, fhir_base: str) -> Ehr | None:
     """The ``[[ehr]]`` of this Koppeltaal domain, or None."""
     wanted = fhir_base.rstrip("/")
     return next(
