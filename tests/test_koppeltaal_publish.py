@@ -30,8 +30,10 @@ from fhir_burnout.koppeltaal._profiles import (
     endpoint_problems,
     kt2_activity_definitions,
     kt2_endpoint,
+    self_start_of,
 )
 from fhir_burnout.koppeltaal._publish import publish_koppeltaal
+from fhir_burnout.resources import build_resources, validate_sources
 from fhir_burnout.resources._fhirjson import normalise, translations
 
 from .conftest import kt_token_source
@@ -65,18 +67,105 @@ def test_kt2_activity_definitions_carry_what_the_profile_requires(definitions):
         extensions = {e["url"]: e for e in definition["extension"]}
         assert extensions[ENDPOINT_EXTENSION]["valueReference"]["reference"] == "Endpoint/e1"
         assert extensions[PUBLISHER_ID_EXTENSION]["valueId"] == "fhir-burnout"
-        assert definition["topic"] == [
-            {
-                "coding": [
-                    {
-                        "system": DEFINITION_TOPIC_SYSTEM,
-                        "code": "self-treatment",
-                        "display": "Zelfhulp",
-                    }
-                ]
-            }
-        ]
         assert activity_definition_problems(definition) == []
+
+
+def test_no_module_or_track_is_marked_for_a_client_to_start_alone_by_default(definitions):
+    # IG 0.16.3 KT2_ActivityDefinition.topic: "used to indicate that the activity is intended
+    # or suitable for initialization by patients". Our content marks none: a care
+    # professional assigns every module and track.
+    assert [d["url"] for d in definitions if "topic" in d] == []
+    assert {self_start_of(d) for d in definitions} == {None}
+
+
+@pytest.mark.parametrize("value", ["self-treatment", "self-assessment"])
+def test_a_module_the_content_marks_self_start_is_published_with_that_topic(minimal, value):
+    for lang in ("nl", "en"):
+        path = minimal / "content" / lang / "breathing.md"
+        path.write_text(
+            path.read_text().replace("phase: rest\n", f"phase: rest\nself-start: {value}\n", 1)
+        )
+    programme, problems = validate_sources(minimal)
+    assert problems == [] and programme is not None
+    built = build_resources(programme)
+    module, track = kt2_activity_definitions(built, endpoint="Endpoint/e1", publisher_id="m")
+    display = {"self-treatment": "Zelfhulp", "self-assessment": "Zelfstarten"}[value]
+    assert module["topic"] == [
+        {"coding": [{"system": DEFINITION_TOPIC_SYSTEM, "code": value, "display": display}]}
+    ]
+    assert "topic" not in track  # the track is not marked: still the care professional's
+    assert activity_definition_problems(module) == []
+
+
+def test_a_track_the_content_marks_self_start_is_published_with_that_topic(minimal):
+    path = minimal / "content" / "programme.yaml"
+    path.write_text(path.read_text().replace(
+        "    unlock: practitioner\n", "    unlock: practitioner\n    self-start: self-assessment\n"
+    ))  # fmt: skip
+    programme, problems = validate_sources(minimal)
+    assert problems == [] and programme is not None
+    module, track = kt2_activity_definitions(
+        build_resources(programme), endpoint="Endpoint/e1", publisher_id="m"
+    )
+    assert self_start_of(track) == "self-assessment" and self_start_of(module) is None
+
+
+def test_with_results_on_each_definition_announces_the_document_in_use_context(resources):
+    # IG 0.16.3 documenten-delen.md, "Aankondiging via de ActivityDefinition": the module
+    # announces the DocumentReference in useContext (koppeltaal-expansion 029-DocumentenDelen).
+    announced = kt2_activity_definitions(
+        resources, endpoint="Endpoint/e1", publisher_id="fhir-burnout", results=True
+    )
+    for definition in announced:
+        assert definition["useContext"] == [{
+            "code": {
+                "system": "http://vzvz.nl/fhir/CodeSystem/koppeltaal-usage-context-type",
+                "code": "koppeltaal-expansion",
+            },
+            "valueCodeableConcept": {"coding": [{
+                "system": "http://vzvz.nl/fhir/CodeSystem/koppeltaal-expansion",
+                "code": "029-DocumentenDelen",
+                "display": "Documenten Delen",
+            }]},
+        }]  # fmt: skip
+        assert activity_definition_problems(definition) == []
+        normalise(definition)
+    quiet = kt2_activity_definitions(resources, endpoint="Endpoint/e1", publisher_id="m")
+    assert not [d for d in quiet if "useContext" in d]
+
+
+@pytest.mark.parametrize(
+    ("use_context", "problem"),
+    [
+        ([{"code": {"code": "age"}}], "useContext[0].code: not in KoppeltaalUsageContextType_VS"),
+        (
+            [{"code": {"system": "http://vzvz.nl/fhir/CodeSystem/koppeltaal-usage-context-type",
+                       "code": "koppeltaal-expansion"},
+              "valueCodeableConcept": {"text": "documents"}}],
+            "useContext[0]: a koppeltaal-expansion needs a koppeltaal-expansion code",
+        ),
+    ],
+)  # fmt: skip
+def test_the_profile_check_finds_a_use_context_the_ig_does_not_bind(
+    definitions, use_context, problem
+):
+    broken = {**copy.deepcopy(definitions[0]), "useContext": use_context}
+    assert problem in activity_definition_problems(broken)
+
+
+def test_the_profile_check_takes_the_igs_own_use_context_example(definitions):
+    # IG example activitydefinition-standard-usecontext.fsh: age, gender and an expansion.
+    example = {**copy.deepcopy(definitions[0]), "useContext": [
+        {"code": {"system": "http://terminology.hl7.org/CodeSystem/usage-context-type",
+                  "code": "age"},
+         "valueRange": {"low": {"value": 18}, "high": {"value": 65}}},
+        {"code": {"system": "http://vzvz.nl/fhir/CodeSystem/koppeltaal-usage-context-type",
+                  "code": "koppeltaal-expansion"},
+         "valueCodeableConcept": {"coding": [{
+             "system": "http://vzvz.nl/fhir/CodeSystem/koppeltaal-expansion",
+             "code": "026-RolvdNaaste"}]}},
+    ]}  # fmt: skip
+    assert activity_definition_problems(example) == []
 
 
 def test_kt2_activity_definitions_leave_out_every_element_the_profile_forbids(definitions):
@@ -112,7 +201,6 @@ def test_kt2_resources_are_valid_fhir_r4(definitions):
         ("contact", [{"name": "x"}]),
         ("kind", "Task"),
         ("timingTiming", {"event": ["2026-01-01"]}),
-        ("useContext", [{"code": {"code": "age"}}]),
         ("jurisdiction", [{"text": "NL"}]),
         ("relatedArtifact", [{"type": "documentation"}]),
     ],
@@ -278,6 +366,24 @@ def test_a_new_launch_url_updates_the_one_endpoint(recording, kt_fhir, resources
     assert (steps[0].action, steps[0].id) == ("update", first[0].id)
     assert {s.action for s in steps[1:]} == {"unchanged"}  # they point at the same Endpoint
     assert kt_fhir.read("Endpoint", first[0].id)["address"] == f"{moved}/koppeltaal/launch"
+
+
+def test_turning_results_on_updates_each_definition_to_announce_the_document(
+    recording, kt_fhir, resources, programme
+):
+    client, _ = recording
+    mine = fresh_copy(resources, programme)
+    first = publish_koppeltaal(mine, client, base_url=SANDBOX_APP, publisher_id="fhir-burnout")
+    steps = publish_koppeltaal(
+        mine, client, base_url=SANDBOX_APP, publisher_id="fhir-burnout", results=True
+    )
+    assert [s.action for s in steps] == ["unchanged"] + ["update"] * (len(steps) - 1)
+    for step in steps[1:]:
+        on_server = kt_fhir.read("ActivityDefinition", step.id)
+        codes = [c["code"] for u in on_server["useContext"]
+                 for c in u["valueCodeableConcept"]["coding"]]  # fmt: skip
+        assert codes == ["029-DocumentenDelen"] and "topic" not in on_server
+    assert [s.id for s in steps] == [s.id for s in first]  # the portals' Tasks still point there
 
 
 def test_a_dry_run_only_reads(recording, resources, programme):

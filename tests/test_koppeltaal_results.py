@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
+import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,7 +31,15 @@ from fhir_burnout.koppeltaal._results import (
     identifier_system,
     queue_results,
 )
+from fhir_burnout.sandbox import start_sandbox
 from fhir_burnout.settings import Settings
+from fhir_burnout.smart_launch import (
+    ASSERTION_TYPE,
+    client_assertion,
+    current_private_key,
+    generate_key,
+    public_jwks,
+)
 from fhir_burnout.sync import OutboxEntry, OutboxEvent, Worker
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import TaskRow, change_task, finish
@@ -43,6 +53,7 @@ from .koppeltaal_domain import (
 )
 from .koppeltaal_launches import (
     AD_BASE,
+    APP,
     launch,
     launch_form,
     text_of,
@@ -222,12 +233,122 @@ def test_a_completed_programme_brings_one_document_reference_and_the_link_shows_
     assert "Results of the burnout programme" in text_of(english)
     # A key the domain does not know.
     assert carer.get("/koppeltaal/results/no-such-task").status_code == 404
-    # The client's own session and a browser that is not signed in: 403, readable.
-    for someone in (patient, app.test_client()):
+    # The client's own session: 403; a browser with no session and no token: 401. Readable.
+    for someone, status in ((patient, 403), (app.test_client(), 401)):
         refused = someone.get(path, headers={"Accept-Language": "nl"})
-        assert refused.status_code == 403
+        assert refused.status_code == status
         assert "Open eerst de module vanuit het portaal" in text_of(refused)
         assert "27" not in text_of(refused) and refused.headers["Cache-Control"] == "no-store"
+    assert refused.headers["WWW-Authenticate"] == "Bearer"
+
+
+# --- the document, fetched by the domain's EHR with a token (IG 0.16.3 Documenten Delen) ------
+
+
+def domain_token(info, client_id: str, key: dict, resource: str | None = APP) -> str:
+    """A client_credentials token of the domain's app ``client_id`` (RS512 private_key_jwt),
+    for ``resource`` (RFC 8707: our base URL; None: the domain's FHIR service)."""
+    smart = requests.get(f"{info.fhir_base}/.well-known/smart-configuration", timeout=30)
+    endpoint = smart.json()["token_endpoint"]
+    form = {
+        "grant_type": "client_credentials",
+        "scope": "system/DocumentReference.rs",  # ignored: the domain grants the app's role
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": client_assertion(client_id, endpoint, key, alg="RS512"),
+    }
+    if resource:
+        form["resource"] = resource
+    answer = requests.post(endpoint, data=form, timeout=30)
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
+
+
+@pytest.fixture
+def other_domain(tmp_path):
+    """A second Koppeltaal domain with, besides the module and its portal, a lab app whose
+    role reads Tasks but no DocumentReferences."""
+    keys = tmp_path / "lab-keys"
+    generate_key(keys, "RS512")
+    config = tmp_path / "clients.json"
+    lab = {
+        "client_id": "lab-app", "token_endpoint_auth_method": "private_key_jwt",
+        "grant_types": ["client_credentials"], "jwks": public_jwks(keys),
+        "scope": "system/Task.rs system/DocumentReference.rs?resource-origin=Device/lab-app",
+    }  # fmt: skip
+    config.write_text(json.dumps({"clients": [lab]}))
+    with start_sandbox(koppeltaal=True, client_config=config) as info:
+        yield SimpleNamespace(info=info, lab_key=current_private_key(keys))
+
+
+def test_the_domains_ehr_fetches_the_document_with_its_token_and_no_one_else_does(
+    kt_sandbox, published, other_domain, tmp_path, database_url
+):
+    settings = with_results(launch_settings(kt_sandbox, tmp_path, database_url=database_url))
+    second = dataclasses.replace(settings.ehrs[0], fhir_base=other_domain.info.fhir_base)
+    settings = dataclasses.replace(settings, ehrs=(*settings.ehrs, second))
+    app = create_app(settings)
+    engine = app.extensions["fhir_burnout"]["engine"]
+    definitions = app.extensions["fhir_burnout"]["definitions"]
+    track = published[AD_BASE + "track-waiting-list"]
+    tasks = {}
+    for patient, score in (("pat-18", 3), ("pat-17", 0)):
+        tasks[patient] = launch_assign(kt_sandbox, track, patient)
+        browser = app.test_client()
+        launch(browser, launch_form(kt_sandbox, tasks[patient]["id"]))
+        row = _row(engine, kt_sandbox.fhir_base, tasks[patient]["id"])
+        with Session(engine) as db, db.begin():
+            phq9 = db.scalar(select(TaskRow.key).where(
+                TaskRow.enrolment_key == row.enrolment_key, TaskRow.action_id == "phq-9.start"
+            ))  # fmt: skip
+            submit(db, definitions, phq9, dict.fromkeys(PHQ9_ITEMS, score), patient=patient,
+                   now=datetime.now(UTC))  # fmt: skip
+    path = f"/koppeltaal/results/{tasks['pat-18']['id']}"
+    portal = kt_sandbox.client("portal")["private_keys"][0]
+    ehr = app.test_client()  # no cookie, no session: only the token
+
+    def fetch(token: str | None, where: str = path, **headers: str):
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        answer = ehr.get(where, headers=headers)
+        assert answer.headers["Cache-Control"] == "no-store"
+        return answer
+
+    fetched = fetch(domain_token(kt_sandbox, "portal", portal), **{"Accept-Language": "en"})
+    assert fetched.status_code == 200 and fetched.mimetype == "text/html"
+    body = fetched.get_data(as_text=True)
+    assert "Set-Cookie" not in fetched.headers  # nothing of a browser session
+    text = text_of(fetched)
+    assert "Resultaten burn-outprogramma" in text  # Dutch: the attachment's language
+    assert "27 Zware klachten" in text and "Bijna elke dag" in text
+    assert "Patient/pat-18" in text and "pat-17" not in body  # that client only
+    # Self-contained: an EHR archives it as it is (no scripts, links or files from us).
+    assert not re.search(r"<script|<link|\bsrc=|\bhref=|<form", body)
+
+    other_portal = other_domain.info.client("portal")["private_keys"][0]
+    refusals = {
+        "no token": (fetch(None), 401),
+        "not a JWT": (fetch("not-a-token"), 401),
+        # The portal's token for the FHIR service: not a token for us (RFC 9068 §4).
+        "for the FHIR server": (fetch(domain_token(kt_sandbox, "portal", portal, None)), 401),
+        # Another app of a domain we serve, whose role reads only its own documents.
+        "no DocumentReference read": (
+            fetch(domain_token(other_domain.info, "lab-app", other_domain.lab_key)),
+            403,
+        ),
+        # The other domain's EHR, with a good token: the Task is not of its domain.
+        "another domain": (fetch(domain_token(other_domain.info, "portal", other_portal)), 404),
+        "an unknown key": (
+            fetch(domain_token(kt_sandbox, "portal", portal), "/koppeltaal/results/nope"),
+            404,
+        ),
+    }
+    for why, (answer, status) in refusals.items():
+        assert answer.status_code == status, why
+        assert "Zware klachten" not in answer.get_data(as_text=True), why
+        if why != "no token":
+            assert answer.json["resourceType"] == "OperationOutcome", why
+    assert refusals["not a JWT"][0].headers["WWW-Authenticate"].startswith("Bearer")
+    engine.dispose()
 
 
 # --- a domain that takes no DocumentReference -------------------------------------------------

@@ -181,7 +181,9 @@ def _publish_koppeltaal(
         if server is None:
             if not dry_run:
                 raise click.UsageError("--server is required (or --dry-run, or --config)")
-            _list_koppeltaal_requests(resources, app_url, client_id)
+            _list_koppeltaal_requests(
+                resources, app_url, client_id, results=bool(backend and backend.results)
+            )
             return
         client = _koppeltaal_client(
             server, token=token, private_key=private_key, alg=alg, backend=backend,
@@ -197,6 +199,7 @@ def _publish_koppeltaal(
                 client,
                 base_url=app_url,
                 publisher_id=client_id,
+                results=bool(backend and backend.results),
                 dry_run=dry_run,
                 progress=show,
             )
@@ -232,7 +235,7 @@ def _koppeltaal_config(
 
 
 def _list_koppeltaal_requests(
-    resources: list[dict[str, Any]], app_url: str, client_id: str
+    resources: list[dict[str, Any]], app_url: str, client_id: str, *, results: bool
 ) -> None:
     """``--dry-run`` without a server: the Endpoint and ActivityDefinitions it would POST."""
     from fhir_burnout.koppeltaal import (  # noqa: PLC0415
@@ -245,7 +248,7 @@ def _list_koppeltaal_requests(
     endpoint = kt2_endpoint(app_url, canonical_base(resources), client_id)
     click.echo(f"POST Endpoint  {endpoint['address']}")
     definitions = kt2_activity_definitions(
-        resources, endpoint=NEW_ENDPOINT, publisher_id=client_id
+        resources, endpoint=NEW_ENDPOINT, publisher_id=client_id, results=results
     )
     for definition in definitions:
         click.echo(f"POST ActivityDefinition  {definition['url']}")

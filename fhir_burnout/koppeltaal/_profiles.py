@@ -2,21 +2,33 @@
 and the one KT2_Endpoint (our HTI launch URL) they all point at.
 
 Built from the package ``resources.build_resources`` makes, with no I/O. Profiles, from the
-Koppeltaal IG FSH (vzvznl/Koppeltaal-2.0-FHIR ``input/fsh/``):
+Koppeltaal IG 0.16.3 FSH (vzvznl/Koppeltaal-2.0-FHIR ``input/fsh/``, tag v0.16.3, commit
+7404a72):
 
 - ``KT2_ActivityDefinition``: ``url`` and ``title`` 1..1; ``extension[endpoint]``
   (KT2EndpointExtension, Reference(KT2_Endpoint)) 1..*; ``extension[publisherId]``
-  (KT2PublisherId, valueId) 0..1; ``topic`` from KoppeltaalDefinitionTopic; and 0..0 for
-  :data:`FORBIDDEN_ACTIVITY_DEFINITION` (``publisher``, ``date``, ``contact``, ``kind``,
-  ``timing[x]``, ``useContext``, ``jurisdiction``, ``relatedArtifact`` and more).
+  (KT2PublisherId, valueId) 0..1; ``topic`` from KoppeltaalDefinitionTopic, "used to indicate
+  that the activity is intended or suitable for initialization by patients"; ``useContext``
+  with ``code`` from KoppeltaalUsageContextType_VS (the FHIR usage-context-type codes plus
+  ``koppeltaal-expansion``, whose value names an optional extension of the standard); and
+  0..0 for :data:`FORBIDDEN_ACTIVITY_DEFINITION` (``publisher``, ``date``, ``contact``,
+  ``kind``, ``timing[x]``, ``jurisdiction``, ``relatedArtifact`` and more).
 - ``KT2_Endpoint``: ``connectionType`` fixed exactly (system and code, no display)
   ``koppeltaal-endpoint-connection-type#hti-smart-on-fhir``, ``payloadType`` fixed
   ``endpoint-payload-type#any``; ``contact``, ``period`` and ``payloadMimeType`` 0..0.
 
+Self-start: a definition carries a ``topic`` (``self-treatment`` or ``self-assessment``) only
+when the content says a client may start it alone (``self-start`` in a module's front matter
+or a track); by default none, so a portal offers it only through a care professional.
+
+Announcing: with the domain's ``koppeltaal_results`` on, each definition says in
+``useContext`` that its Task brings a results document (``koppeltaal-expansion`` =
+``029-DocumentenDelen``, the draft "Documenten Delen", IG branch feature/documenten-delen-fsh,
+commit 256f244); a portal that cannot take the document then does not offer it.
+
 Which definition is a module and which a track (the whole programme, for a portal that
 assigns it at once) is told by the ``identifier`` system: ``<canonical>/koppeltaal/module``
-or ``<canonical>/koppeltaal/track``, value the module or track code. ``useContext`` would be
-the other place, but the IG's KT2_ActivityDefinition has it 0..0.
+or ``<canonical>/koppeltaal/track``, value the module or track code.
 """
 
 from __future__ import annotations
@@ -36,13 +48,18 @@ RESOURCE_ORIGIN_EXTENSION = KT2 + "resource-origin"
 CONNECTION_TYPE_SYSTEM = "http://vzvz.nl/fhir/CodeSystem/koppeltaal-endpoint-connection-type"
 PAYLOAD_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/endpoint-payload-type"
 DEFINITION_TOPIC_SYSTEM = "http://vzvz.nl/fhir/CodeSystem/koppeltaal-definition-topic"
+USAGE_CONTEXT_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/usage-context-type"
+KT_USAGE_CONTEXT_TYPE_SYSTEM = "http://vzvz.nl/fhir/CodeSystem/koppeltaal-usage-context-type"
+EXPANSION_SYSTEM = "http://vzvz.nl/fhir/CodeSystem/koppeltaal-expansion"
+#: The expansion a definition announces when its Task brings a results DocumentReference.
+SHARES_DOCUMENTS = ("029-DocumentenDelen", "Documenten Delen")
 
 #: Where the portal form-POSTs the HTI launch (``launch`` and ``iss``), below the app's base URL.
 LAUNCH_PATH = "/koppeltaal/launch"
 
 #: KT2_ActivityDefinition elements with cardinality 0..0 in the IG (choice types by prefix).
 FORBIDDEN_ACTIVITY_DEFINITION = (
-    "experimental", "subject", "date", "publisher", "contact", "useContext", "jurisdiction",
+    "experimental", "subject", "date", "publisher", "contact", "jurisdiction",
     "purpose", "usage", "copyright", "approvalDate", "lastReviewDate", "effectivePeriod",
     "author", "editor", "reviewer", "endorser", "relatedArtifact", "library", "kind",
     "profile", "intent", "priority", "doNotPerform", "timing", "location", "product",
@@ -55,6 +72,10 @@ FORBIDDEN_ENDPOINT = ("contact", "period", "payloadMimeType")
 # FHIR R4 ``id`` (§2.24.0.1): what KT2PublisherId and the trace extensions may hold.
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _TOPICS = {"self-treatment": "Zelfhulp", "self-assessment": "Zelfstarten"}
+# R4 usage-context-type (all of it is in KoppeltaalUsageContextType_VS).
+_USAGE_CONTEXT_TYPES = frozenset(
+    {"gender", "age", "focus", "user", "workflow", "task", "venue", "species", "program"}
+)
 
 DefinitionKind = Literal["module", "track"]
 
@@ -150,25 +171,26 @@ def kt2_activity_definitions(
     *,
     endpoint: str,
     publisher_id: str,
-    topic: str = "self-treatment",
+    results: bool = False,
 ) -> list[dict[str, Any]]:
     """A KT2_ActivityDefinition per module (the package's ActivityDefinitions) and per track
     (its PlanDefinitions), in package order: modules first, then tracks.
 
     ``endpoint`` is the literal reference to our KT2_Endpoint (``Endpoint/<server id>``);
-    ``publisher_id`` is our client id, the KT2PublisherId vendors search by.
+    ``publisher_id`` is our client id, the KT2PublisherId vendors search by; ``results``:
+    announce the results document (the domain's ``koppeltaal_results``).
     """
     if not is_fhir_id(publisher_id):
         raise ValueError(f"{publisher_id!r}: KT2PublisherId must be a FHIR id")
-    if topic not in _TOPICS:
-        raise ValueError(f"topic must be one of {tuple(_TOPICS)}")
     canonical = canonical_base(resources)
-    common = {"endpoint": endpoint, "publisher_id": publisher_id, "topic": topic}
-    modules = [r for r in resources if r["resourceType"] == "ActivityDefinition"]
-    tracks = [r for r in resources if r["resourceType"] == "PlanDefinition"]
-    return [_definition(r, "module", canonical, **common) for r in modules] + [
-        _definition(r, "track", canonical, **common) for r in tracks
-    ]
+    kinds: dict[str, DefinitionKind] = {"ActivityDefinition": "module", "PlanDefinition": "track"}
+    return [
+        _definition(r, kinds[rtype], canonical, endpoint=endpoint, publisher_id=publisher_id,
+                    results=results)
+        for rtype in kinds
+        for r in resources
+        if r["resourceType"] == rtype
+    ]  # fmt: skip
 
 
 def _definition(
@@ -178,7 +200,7 @@ def _definition(
     *,
     endpoint: str,
     publisher_id: str,
-    topic: str,
+    results: bool,
 ) -> dict[str, Any]:
     code = str(source["id"])
     resource: dict[str, Any] = {
@@ -202,10 +224,70 @@ def _definition(
     for key in ("description", "_description"):
         if key in source:
             resource[key] = source[key]
-    resource["topic"] = [
-        {"coding": [{"system": DEFINITION_TOPIC_SYSTEM, "code": topic, "display": _TOPICS[topic]}]}
+    if results:
+        resource["useContext"] = [shares_documents()]
+    # Only what the content marks as a client's own to start: the package's topics in the
+    # IG's code system (resources/_definitions.py); none, and a care professional assigns it.
+    topics = [
+        {"coding": [c]}
+        for t in source.get("topic", [])
+        for c in t.get("coding", [])
+        if c.get("system") == DEFINITION_TOPIC_SYSTEM
     ]
+    if topics:
+        resource["topic"] = topics
     return resource
+
+
+def shares_documents() -> dict[str, Any]:
+    """The useContext that announces the draft "Documenten Delen" expansion: the Task brings a
+    DocumentReference (IG documenten-delen.md, "Aankondiging via de ActivityDefinition")."""
+    return {
+        "code": {"system": KT_USAGE_CONTEXT_TYPE_SYSTEM, "code": "koppeltaal-expansion"},
+        "valueCodeableConcept": {
+            "coding": [
+                {
+                    "system": EXPANSION_SYSTEM,
+                    "code": SHARES_DOCUMENTS[0],
+                    "display": SHARES_DOCUMENTS[1],
+                }
+            ]
+        },
+    }
+
+
+def self_start_of(resource: dict[str, Any]) -> str | None:
+    """The KT definition topic (``self-treatment``, ``self-assessment``) of a definition: a
+    client may start it alone; None: only a care professional assigns it."""
+    for topic in resource.get("topic", []):
+        for coding in topic.get("coding", []):
+            if coding.get("system") == DEFINITION_TOPIC_SYSTEM:
+                return str(coding.get("code"))
+    return None
+
+
+def _use_context_problems(resource: dict[str, Any]) -> list[str]:
+    """``useContext`` as KT2_ActivityDefinition binds it: a usage-context-type or
+    ``koppeltaal-expansion`` code (required), an expansion with a koppeltaal-expansion value."""
+    problems = []
+    for i, context in enumerate(resource.get("useContext", [])):
+        code = context.get("code", {})
+        where = f"useContext[{i}]"
+        if (code.get("system"), code.get("code")) == (
+            KT_USAGE_CONTEXT_TYPE_SYSTEM,
+            "koppeltaal-expansion",
+        ):
+            codings = context.get("valueCodeableConcept", {}).get("coding", [])
+            if not any(c.get("system") == EXPANSION_SYSTEM and c.get("code") for c in codings):
+                problems.append(
+                    f"{where}: a koppeltaal-expansion needs a koppeltaal-expansion code"
+                )
+        elif not (
+            code.get("system") == USAGE_CONTEXT_TYPE_SYSTEM
+            and code.get("code") in _USAGE_CONTEXT_TYPES
+        ):
+            problems.append(f"{where}.code: not in KoppeltaalUsageContextType_VS")
+    return problems
 
 
 def _present(resource: dict[str, Any], element: str) -> bool:
@@ -241,6 +323,10 @@ def activity_definition_problems(resource: dict[str, Any]) -> list[str]:
     for element in FORBIDDEN_ACTIVITY_DEFINITION:
         if _present(resource, element):
             problems.append(f"{element}: not allowed in KT2_ActivityDefinition")
+    problems += _use_context_problems(resource)
+    topic = self_start_of(resource)
+    if topic is not None and topic not in _TOPICS:
+        problems.append(f"topic: {topic!r} is not a KoppeltaalDefinitionTopic code")
     if any(e.get("url") == RESOURCE_ORIGIN_EXTENSION for e in resource.get("extension", [])):
         problems.append("extension[resource-origin]: set by the server, never by a client")
     return problems

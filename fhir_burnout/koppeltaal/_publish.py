@@ -121,12 +121,14 @@ def publish_koppeltaal(
     *,
     base_url: str,
     publisher_id: str,
+    results: bool = False,
     dry_run: bool = False,
     progress: Callable[[KoppeltaalStep], None] | None = None,
 ) -> list[KoppeltaalStep]:
     """Publish the package's modules and tracks as KT2 resources; returns what was done,
     the Endpoint first. ``base_url`` is the app's (the launch URL is below it);
-    ``publisher_id`` our client id (the Device id, and KT2PublisherId)."""
+    ``publisher_id`` our client id (the Device id, and KT2PublisherId); ``results``: the
+    definitions announce the results document (the domain's ``koppeltaal_results``)."""
     canonical = canonical_base(resources)
     steps: list[KoppeltaalStep] = []
 
@@ -137,7 +139,9 @@ def publish_koppeltaal(
 
     endpoint = kt2_endpoint(base_url, canonical, publisher_id)
     # Check everything before the first write: a package the profile refuses writes nothing.
-    planned = kt2_activity_definitions(resources, endpoint=NEW_ENDPOINT, publisher_id=publisher_id)
+    planned = kt2_activity_definitions(
+        resources, endpoint=NEW_ENDPOINT, publisher_id=publisher_id, results=results
+    )
     _refuse_invalid(
         [endpoint_problems(endpoint)] + [activity_definition_problems(d) for d in planned]
     )
@@ -162,7 +166,7 @@ def publish_koppeltaal(
     reference = f"Endpoint/{step.id}" if step.id else NEW_ENDPOINT
 
     definitions = kt2_activity_definitions(
-        resources, endpoint=reference, publisher_id=publisher_id
+        resources, endpoint=reference, publisher_id=publisher_id, results=results
     )
     for definition in definitions:
         url = str(definition["url"])

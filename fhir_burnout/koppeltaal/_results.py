@@ -13,9 +13,10 @@ patient's partition) one entry that POSTs (:func:`document_reference`):
   Koppeltaal-specifieke ValueSet"), and 11506-3 is the coding of the IG's own example
   (``documentreference-documenten-delen.fsh``), so a portal built against the draft knows it;
 - ``context.related`` the Task (the profile's ``task`` slice, 1..1), ``author`` our Device;
-- ``content.attachment``: ``url`` = ``<base_url>/koppeltaal/results/<key>`` (our own HTTPS
-  download, web/_koppeltaal_results.py), ``contentType`` text/html, a title; no ``data``, no
-  Binary: the health data never leave the module;
+- ``content.attachment``: ``url`` = ``<base_url>/koppeltaal/results/<key>`` (the document,
+  which the domain's EHR fetches with a token of the domain's auth service:
+  web/_koppeltaal_results.py), ``contentType`` text/html, a title; no ``data``, no Binary: the
+  health data stay with the module until the EHR fetches them;
 - ``identifier`` ``<base_url>/koppeltaal/results`` | key, and the POST is conditional on it
   (``If-None-Exist``): a retry, or the same completion delivered twice, makes none twice.
 

@@ -139,6 +139,7 @@ def _track(raw: dict[str, Any], where: str, phases: list[Phase], langs: tuple[st
         phases=tuple(track_phases),
         measures=tuple(measures),
         weeks=_weeks(raw.get("duration"), file, f"{where}.duration"),
+        self_start=_self_start(raw.get("self-start")),
     )
 
 
@@ -321,4 +322,10 @@ def _module_from_files(code: str, phase: str, files: list[ModuleFile]) -> Module
             for qid, days in dict(first.get("homework-daily") or {}).items()
             if isinstance(days, int) and not isinstance(days, bool)
         ),
+        self_start=_self_start(first.get("self-start")),
     )
+
+
+def _self_start(value: Any) -> str | None:
+    """``self-start`` as written (checked by validation), None when absent."""
+    return None if value is None else str(value)

@@ -15,7 +15,15 @@ from fhir_burnout.resources._metadata import (
     _publication,
     _strip_prefix,
 )
-from fhir_burnout.resources._model import Module, Phase, Programme, Text, Track
+from fhir_burnout.resources._model import (
+    SELF_START_DISPLAY,
+    SELF_START_SYSTEM,
+    Module,
+    Phase,
+    Programme,
+    Text,
+    Track,
+)
 
 
 def activity_definition(programme: Programme, module: Module) -> dict[str, Any]:
@@ -37,7 +45,7 @@ def activity_definition(programme: Programme, module: Module) -> dict[str, Any]:
     resource.update(_jurisdiction(programme))
     resource["topic"] = [
         {"coding": [_programme_coding(programme, kind, kind)]} for kind in module.kinds
-    ]
+    ] + _self_start_topic(module.self_start)
     resource["relatedArtifact"] = _module_artifacts(programme, module)
     resource.update(
         {
@@ -53,6 +61,19 @@ def activity_definition(programme: Programme, module: Module) -> dict[str, Any]:
         }
     )
     return resource
+
+
+def _self_start_topic(self_start: str | None) -> list[dict[str, Any]]:
+    """The ``topic`` that says a client may start it alone (the content's ``self-start``, as
+    the Koppeltaal IG codes it), or nothing: then only a care professional assigns it."""
+    if self_start is None:
+        return []
+    coding = {
+        "system": SELF_START_SYSTEM,
+        "code": self_start,
+        "display": SELF_START_DISPLAY.get(self_start, self_start),
+    }
+    return [{"coding": [coding]}]
 
 
 def _module_extensions(programme: Programme, module: Module) -> list[dict[str, Any]]:
@@ -192,6 +213,8 @@ def plan_definition(programme: Programme, track: Track, titles: dict[str, Text])
     resource.update(_jurisdiction(programme))
     if programme.licence_text:
         resource["copyright"] = programme.licence_text
+    if track.self_start:
+        resource["topic"] = _self_start_topic(track.self_start)
     resource["action"] = actions
     return resource
 

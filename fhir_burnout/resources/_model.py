@@ -14,6 +14,15 @@ MOMENTS = ("start", "weekly", "phase-end", "end")
 #: How a phase after the first opens.
 UNLOCK_RULES = ("practitioner", "automatic")
 
+#: What a client may start alone, in a Koppeltaal portal (IG 0.16.3 KT2_ActivityDefinition
+#: ``topic``, "used to indicate that the activity is intended or suitable for initialization
+#: by patients"): a module's or track's ``self-start``. Absent: only a care professional
+#: assigns it.
+SELF_START = ("self-treatment", "self-assessment")
+#: The code system of :data:`SELF_START` (KoppeltaalDefinitionTopic), with its displays.
+SELF_START_SYSTEM = "http://vzvz.nl/fhir/CodeSystem/koppeltaal-definition-topic"
+SELF_START_DISPLAY = {"self-treatment": "Zelfhulp", "self-assessment": "Zelfstarten"}
+
 
 @dataclass(frozen=True)
 class Text:
@@ -85,6 +94,8 @@ class Module:
     files: tuple[ModuleFile, ...]
     #: homework offered again each day, with how many days in all (a diary): (id, days)
     homework_daily: tuple[tuple[str, int], ...] = ()
+    #: one of :data:`SELF_START` when a client may start the module alone; None: not
+    self_start: str | None = None
 
     def file(self, lang: str) -> ModuleFile | None:
         """The module's file in ``lang``, or None."""
@@ -121,6 +132,8 @@ class Track:
     measures: tuple[Measure, ...]
     #: how many weeks the track's repeating measures run (None: until the programme ends)
     weeks: int | None = None
+    #: one of :data:`SELF_START` when a client may start the track alone; None: not
+    self_start: str | None = None
 
 
 @dataclass(frozen=True)

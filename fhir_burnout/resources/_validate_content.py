@@ -11,6 +11,7 @@ from fhir_burnout.resources._markdown import FICTION_MARKERS, HEADINGS, Markdown
 from fhir_burnout.resources._model import (
     KINDS,
     MOMENTS,
+    SELF_START,
     UNLOCK_RULES,
     ModuleFile,
     Programme,
@@ -20,6 +21,7 @@ from fhir_burnout.resources._problems import Problem
 
 _SAME_IN_EVERY_LANGUAGE = (
     "code", "phase", "minutes", "kinds", "homework", "homework-daily", "exercises",
+    "self-start",
 )  # fmt: skip
 _REQUIRED_KINDS = ("psycho-education", "exercise", "story")
 
@@ -95,6 +97,7 @@ def _check_track(
             f"unknown unlock rule '{track.unlock}'",
             f"use one of: {', '.join(UNLOCK_RULES)}",
         )
+    _check_self_start(out, f"{where}.self-start", track.self_start)
     if not track.phases:
         out.bad(where, "track has no phases", "list its phases")
     phase_codes = {p.code for p in programme.phases}
@@ -227,6 +230,19 @@ def _check_front_matter(
                 "use the id of a file in questionnaires/",
             )
     _check_homework_daily(out, front)
+    value = front.get("self-start")
+    _check_self_start(out, "front matter 'self-start'", None if value is None else str(value))
+
+
+def _check_self_start(out: _Findings, where: str, value: str | None) -> None:
+    """``self-start``: absent (only a care professional assigns it) or a KT definition topic."""
+    if value is not None and value not in SELF_START:
+        out.bad(
+            where,
+            f"unknown value '{value}'",
+            f"use one of: {', '.join(SELF_START)}, or leave it out (a care professional"
+            " assigns it)",
+        )
 
 
 def _check_homework_daily(out: _Findings, front: dict[str, Any]) -> None:

@@ -65,6 +65,9 @@ export const KOPPELTAAL_ROLES = Object.freeze({
     'system/Device.rs',
     'system/AuditEvent.cs',
     'system/Subscription.cruds?resource-origin=Device/portal',
+    // Documenten Delen (IG 0.16.3 draft): the EHR finds the modules' DocumentReferences and
+    // fetches each document with a token of this scope.
+    'system/DocumentReference.rs',
   ].join(' '),
 });
 

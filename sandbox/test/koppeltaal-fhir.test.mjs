@@ -382,6 +382,25 @@ describe('Koppeltaal FHIR rules', () => {
       assert.equal((await request('POST', '/Task', { body: task(definitionId) })).status, 403);
     });
 
+    test('the portal reads the module\'s DocumentReferences (Documenten Delen) but writes none', async () => {
+      const document = {
+        resourceType: 'DocumentReference',
+        meta: { profile: [profileUrl('DocumentReference')] },
+        status: 'current',
+        type: { coding: [{ system: 'http://loinc.org', code: '11506-3' }] },
+        subject: { reference: 'Patient/pat-01' },
+        date: '2026-06-09T10:00:00+02:00',
+        content: [{ attachment: { contentType: 'text/html', url: 'https://module.example/results/1' } }],
+      };
+      const created = await request('POST', '/DocumentReference', { body: document });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const read = await request('GET', `/DocumentReference/${created.body.id}`, { token: 'portal' });
+      assert.equal(read.status, 200, JSON.stringify(read.body));
+      const found = await request('GET', '/DocumentReference?subject=Patient/pat-01', { token: 'portal' });
+      assert.ok(found.body.entry.some((e) => e.resource.id === created.body.id));
+      assert.equal((await request('POST', '/DocumentReference', { token: 'portal', body: document })).status, 403);
+    });
+
     test('outside KT mode a narrowed scope grants nothing, as before', () => {
       const scope = 'system/Endpoint.cruds?resource-origin=Device/x system/Task.rs';
       assert.deepEqual(parseScopes(scope).map((g) => g.type), ['Task']);
