@@ -391,6 +391,7 @@ describe('Koppeltaal FHIR rules', () => {
         subject: { reference: 'Patient/pat-01' },
         date: '2026-06-09T10:00:00+02:00',
         content: [{ attachment: { contentType: 'text/html', url: 'https://module.example/results/1' } }],
+        context: { related: [{ reference: 'Task/kt-task-1' }] }, // KT2_DocumentReference: 1..1 Task
       };
       const created = await request('POST', '/DocumentReference', { body: document });
       assert.equal(created.status, 201, JSON.stringify(created.body));
