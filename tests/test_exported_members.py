@@ -72,8 +72,8 @@ def test_public_api_is_pinned():
     assert sorted(fhir_burnout.smart_launch.__all__) == [
         "ASSERTION_TYPE", "AccessToken", "AccessTokenError", "AuthMethod",
         "AuthorizationDeniedError", "BackendTokenSource", "CodeExchange", "DiscoveryCache",
-        "DiscoveryError", "IdTokenError", "InsufficientScopeError", "IntegrationMode",
-        "LaunchClient", "LaunchError",
+        "DiscoveryError", "ID_TOKEN_NONCES", "IdTokenError", "IdTokenNonce",
+        "InsufficientScopeError", "IntegrationMode", "LaunchClient", "LaunchError",
         "LaunchResult", "MODES", "PendingLaunch", "ROLES", "Role", "ScopeRequest", "Signing",
         "SmartConfiguration", "StateError", "TokenKind", "TokenRequestError",
         "UntrustedIssuerError", "assertion_algorithm", "authorization_request", "backend_token",
