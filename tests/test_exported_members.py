@@ -116,15 +116,18 @@ def test_public_api_is_pinned():
     ]  # fmt: skip
     assert sorted(fhir_burnout.koppeltaal.__all__) == [
         "CONNECTION", "DEFAULT_SCOPE", "ForeignDefinitionError", "ForeignTaskError", "HtiLaunch",
+        "HtiToken",
         "KOPPELTAAL_CHANNEL", "KoppeltaalFeed", "KoppeltaalLaunchError", "KoppeltaalOutbox",
         "KoppeltaalStep", "KoppeltaalTaskError", "KoppeltaalTaskRow", "LaunchContextError",
-        "LaunchedTask", "NEW_ENDPOINT", "NOT_STARTED", "Target", "TaskPollResult", "TraceIds",
-        "TracedSession", "audit", "begin_hti_launch", "canonical_base", "check_view_rule",
+        "LaunchedTask", "NEW_ENDPOINT", "NOT_STARTED", "RelatedPersonLaunchError",
+        "ReplayedLaunchError", "Target", "TaskPollResult", "TraceIds",
+        "TracedSession", "UsedLaunchToken", "audit", "begin_hti_launch", "canonical_base",
+        "check_view_rule",
         "complete_hti_launch", "deliver_for", "find_task", "from_headers", "hti_trace_id",
         "instantiates", "is_view", "koppeltaal_ehr", "kt2_activity_definitions",
         "kt2_endpoint", "new_id", "publish_koppeltaal", "publisher_id", "queue_audit_event",
         "queue_task_status", "reconcile_tasks", "resolve_launch", "subscribe_tasks",
-        "take_task", "target_of", "traced",
+        "take_launch_token", "take_task", "target_of", "traced",
     ]  # fmt: skip
     # the integration skeleton: its client pool, and its poller, feeds, channels, subscribe
     assert sorted(fhir_burnout.integration.__all__) == [

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,7 +20,6 @@ import requests
 from playwright.sync_api import expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.serving import make_server
 
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.koppeltaal import KoppeltaalTaskRow, deliver_for
@@ -42,8 +40,14 @@ from .conftest import accessible, configured_ehr, home_url, kt_token_source, pat
 from .koppeltaal_domain import kt_clients
 from .koppeltaal_launches import (
     AD_BASE,
+    KT,
     WAITING_LIST,
+    LiveApp,
     assign,
+    audits,
+    claims_of,
+    engine_of,
+    extension,
     kt_settings,
     launch,
     launch_form,
@@ -52,46 +56,9 @@ from .koppeltaal_launches import (
 )
 from .smart_flow import APP, follow_to_redirect_uri
 
-KT = "http://koppeltaal.nl/fhir/StructureDefinition/"
 STANDARD = "Herstellen van burn-out: Tijdens de behandeling"
 PORTAL_TASK = "http://fhir-burnout.example/portal-task"
 TASK_CODE = "http://vzvz.nl/fhir/CodeSystem/koppeltaal-task-code"
-
-
-def claims_of(token):
-    segment = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-
-
-# --- the app ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def kt_app(kt_sandbox, published, tmp_path, database_url):
-    app = create_app(kt_settings(kt_sandbox, tmp_path, database_url=database_url))
-    yield app
-    app.extensions["fhir_burnout"]["engine"].dispose()
-
-
-def engine_of(app):
-    return app.extensions["fhir_burnout"]["engine"]
-
-
-def audits(app):
-    """The AuditEvents queued for the domain, oldest first."""
-    with Session(engine_of(app)) as db:
-        entries = db.scalars(
-            select(OutboxEntry)
-            .where(OutboxEntry.kind == "koppeltaal-audit")
-            .order_by(OutboxEntry.id)
-        ).all()
-    return [op["resource"] for e in entries for op in json.loads(e.payload)["operations"]]
-
-
-def extension(resource, name):
-    return next(
-        (e["valueId"] for e in resource.get("extension", []) if e["url"] == KT + name), None
-    )
 
 
 def queued(app, kind):
@@ -406,25 +373,10 @@ def test_a_client_launching_for_someone_else_is_refused_from_the_context_alone()
 @pytest.fixture(scope="module")
 def kt_live(tmp_path_factory, resources):
     """The app on a real port, and a Koppeltaal sandbox whose module Endpoint points at it."""
-    holder = {}
-
-    def wsgi(environ, start_response):
-        return holder["app"](environ, start_response)
-
-    server = make_server("127.0.0.1", 0, wsgi, threaded=True)
-    app_url = f"http://127.0.0.1:{server.server_port}"
     folder = tmp_path_factory.mktemp("kt-live")
-    with start_sandbox(koppeltaal=True, app_url=app_url) as info:
-        holder["app"] = create_app(kt_settings(info, folder, base_url=app_url))
-        definitions = publish(info, resources, app_url)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield app_url, info, definitions, holder["app"]
-        finally:
-            server.shutdown()
-            thread.join(timeout=10)
-            holder["app"].extensions["fhir_burnout"]["engine"].dispose()
+    with LiveApp() as live, start_sandbox(koppeltaal=True, app_url=live.url) as info:
+        app = live.serve(create_app(kt_settings(info, folder, base_url=live.url)))
+        yield live.url, info, publish(info, resources, live.url), app
 
 
 def test_in_a_browser_the_portal_launch_lands_the_client_on_their_home(kt_live, page):

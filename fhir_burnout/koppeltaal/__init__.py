@@ -24,9 +24,12 @@ from fhir_burnout.koppeltaal._launch import (
     ForeignDefinitionError,
     ForeignTaskError,
     HtiLaunch,
+    HtiToken,
     KoppeltaalLaunchError,
     LaunchContextError,
     LaunchedTask,
+    RelatedPersonLaunchError,
+    ReplayedLaunchError,
     begin_hti_launch,
     complete_hti_launch,
     hti_trace_id,
@@ -52,6 +55,7 @@ from fhir_burnout.koppeltaal._profiles import (
     kt2_endpoint,
 )
 from fhir_burnout.koppeltaal._publish import NEW_ENDPOINT, KoppeltaalStep, publish_koppeltaal
+from fhir_burnout.koppeltaal._replay import UsedLaunchToken, take_launch_token
 from fhir_burnout.koppeltaal._tables import KoppeltaalTaskRow
 from fhir_burnout.koppeltaal._trace import TracedSession, TraceIds, from_headers, new_id, traced
 
@@ -87,3 +91,7 @@ __all__ += [  # imports18: for the CLI and web; ``audit``: the KT2_AuditEvent bu
 ]
 __all__ += ["queue_audit_event"]  # ops18: an AuditEvent through the outbox, for the web too
 __all__ += ["CONNECTION", "DEFAULT_SCOPE"]  # launch18: the pool's Koppeltaal connection
+__all__ += [  # kt19launch: one launch per HTI token, RelatedPerson launches refused
+    "HtiToken", "RelatedPersonLaunchError", "ReplayedLaunchError", "UsedLaunchToken",
+    "take_launch_token",
+]  # fmt: skip
