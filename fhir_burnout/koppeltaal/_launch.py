@@ -134,9 +134,9 @@ class HtiToken:
     type. They are believed only after the code exchange, once the authorization service has
     checked the token we handed it as ``launch`` (``_replay.take_launch_token``)."""
 
-    jti: str | None
-    exp: float | None
-    iss: str | None
+    jti: str | None = None
+    exp: float | None = None
+    iss: str | None = None
 
     @classmethod
     def read(cls, launch: str) -> HtiToken:
@@ -147,7 +147,7 @@ class HtiToken:
         except (IndexError, ValueError):
             claims = None
         if not isinstance(claims, dict):
-            return cls(None, None, None)
+            return cls()
         jti, exp, iss = claims.get("jti"), claims.get("exp"), claims.get("iss")
         return cls(
             jti=jti if isinstance(jti, str) and jti else None,

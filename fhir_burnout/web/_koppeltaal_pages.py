@@ -217,7 +217,8 @@ def hti_callback() -> Response:
             exchange = CodeExchange(ehr, config, pending, back.params, TracedSession())
             context = complete_hti_launch(exchange, alg=_alg(ehr.fhir_base))
             with Session(state.engine) as db, db.begin():
-                take_launch_token(db, ehr.fhir_base, HtiToken(**extra.get("hti") or {}))
+                # a launch started before this version kept no "hti": refused, readably
+                take_launch_token(db, ehr.fhir_base, HtiToken(**(extra.get("hti") or {})))
             launched = resolve_launch(
                 state.ehr_clients.get(ehr.fhir_base), context, client_id=ehr.client_id
             )
