@@ -81,6 +81,7 @@ class EhrTable(_Table):
     backend_scope: str | None = _text("a string of scopes")
     koppeltaal_alg: str | None = _text('a string: "RS512", "RS384" or "ES384"')
     koppeltaal_results: bool | None = _flag()
+    id_token_nonce: str | None = _text('a string: "echo" or "any"')
     referral_triage: bool | None = _flag()
     practice_name: str | None = _text()
     practice_phone: str | None = _text("a string (write a phone number in quotes)")

@@ -63,6 +63,9 @@ Read in one place, by the CLI or the app factory, never at import time::
     backend_private_key = "keys/worker.jwk"       # default: the app's own current key
     backend_scope = "system/*.cruds"
     koppeltaal_alg = "RS512"      # mode koppeltaal: RS512 (default) | RS384 | ES384
+    id_token_nonce = "echo"       # the id_token must echo our nonce: always in SMART; mode
+                                  # koppeltaal: "any" (default: the reference auth service puts
+                                  # its own; state, PKCE and the HTI jti stop replays) | "echo"
     koppeltaal_results = false    # mode koppeltaal: a DocumentReference per completed Task
     referral_triage = false       # this EHR's referrals only (default: the top-level value)
     practice_name = "Praktijk De Linde"   # named to waiting-list clients: whom to call
@@ -87,10 +90,8 @@ its launch, the worker's writes, its practice, safety owner, framers and machine
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass, field, replace
@@ -100,11 +101,14 @@ from urllib.parse import urlsplit
 
 from limits import parse_many
 
+from fhir_burnout._origins import frame_origins, loopback
 from fhir_burnout._settings_file import EhrTable, RateLimitsTable, SafetyTable, check_file
 from fhir_burnout.errors import ContentError
 from fhir_burnout.smart_launch import (
+    ID_TOKEN_NONCES,
     MODES,
     AuthMethod,
+    IdTokenNonce,
     IntegrationMode,
     current_private_key,
 )
@@ -149,6 +153,9 @@ class Ehr:
     #: Koppeltaal: the client assertion's algorithm (``koppeltaal_alg``; None: the key's
     #: ``alg``, else the adapter's default, RS512)
     assertion_alg: str | None = None
+    #: Koppeltaal: must the id_token echo our nonce (``id_token_nonce``: "echo"), or may it
+    #: carry the auth service's own ("any"; None: the mode's default, any for Koppeltaal)
+    id_token_nonce: IdTokenNonce | None = None
     #: Koppeltaal: publish a DocumentReference (draft T029) linking to our results summary
     #: when a KT Task is completed (``koppeltaal_results``)
     results: bool = False
@@ -173,6 +180,12 @@ class Ehr:
         object.__setattr__(self, "fhir_base", self.fhir_base.rstrip("/"))
         if not self.worker_client_id:
             object.__setattr__(self, "worker_client_id", self.client_id)
+
+    @property
+    def nonce_echoed(self) -> bool:
+        """The id_token must echo the launch's nonce: always in SMART mode; in Koppeltaal
+        mode only with ``id_token_nonce = "echo"`` (issue 19)."""
+        return self.mode == "smart" or self.id_token_nonce == "echo"  # noqa: S105 - no password
 
     @property
     def user_writes(self) -> bool:
@@ -326,7 +339,7 @@ class Settings:
         if self.default_ehr is None and self.ehrs:
             object.__setattr__(self, "default_ehr", self.ehrs[0].fhir_base)
         base = urlsplit(self.base_url)
-        if self.framing_origins() and base.scheme != "https" and not _loopback(base.hostname):
+        if self.framing_origins() and base.scheme != "https" and not loopback(base.hostname):
             # A cross-site frame gets its cookie back only if it is SameSite=None, which
             # browsers accept only with Secure, i.e. over https (RFC 6265bis 5.6.7).
             raise ContentError(
@@ -420,7 +433,7 @@ class _EhrReader:
     def read(self, i: int, table: EhrTable) -> Ehr:
         """The EHR of ``ehr[i]``, checked in the order the keys are documented."""
         callers = self._api_clients(i, table)
-        framers = _frame_origins(_given(table.frame_ancestors, []), self.where, i)
+        framers = frame_origins(_given(table.frame_ancestors, []), self.where, i)
         ehr = self._worker_side(i, table, self._launch_side(i, table))
         return replace(
             ehr,
@@ -459,6 +472,14 @@ class _EhrReader:
                 raise ContentError(
                     self.where, f"ehr[{i}]", "private_key_jwt needs a key: run fhir-burnout keys"
                 )
+        nonce = table.id_token_nonce
+        if nonce is not None and (
+            nonce not in ID_TOKEN_NONCES or (mode, nonce) == ("smart", "any")
+        ):
+            raise ContentError(  # a SMART launch has no HTI jti to stand in for the nonce
+                self.where, f"ehr[{i}].id_token_nonce",
+                f'use one of {ID_TOKEN_NONCES} ("any" only with mode = "koppeltaal")',
+            )  # fmt: skip
         return Ehr(
             fhir_base=table.fhir_base,
             client_id=table.client_id,
@@ -471,6 +492,7 @@ class _EhrReader:
             ),
             scopes_patient=_scopes(table.scopes_patient, f"ehr[{i}].scopes_patient"),
             offline_access=table.offline_access,
+            id_token_nonce=nonce,
         )
 
     def _worker_side(self, i: int, table: EhrTable, ehr: Ehr) -> Ehr:
@@ -551,42 +573,3 @@ def _promise(table: SafetyTable | None) -> SafetyPromise | None:
     if table is None:
         return None
     return SafetyPromise(nl=table.promise_nl or "", en=table.promise_en or "")
-
-
-#: An origin as CSP's frame-ancestors names one: scheme, host, optional port; nothing else
-#: (no wildcard, quote, space or ';' that would change the policy around it).
-_ORIGIN = re.compile(r"(https?)://([a-z0-9.-]+|\[[0-9a-f:]+\])(:[0-9]{1,5})?/?")
-
-
-def _frame_origins(raw: list[str], where: str, index: int) -> list[str]:
-    """An [[ehr]]'s ``frame_ancestors`` (a list of strings: ``_settings_file``) as origins,
-    lower-cased, without a trailing slash; a string that is not an origin stops the app
-    with the key and what is wrong."""
-    key = f"ehr[{index}].frame_ancestors"
-    origins = []
-    for item in raw:
-        found = _ORIGIN.fullmatch(item.strip().lower())
-        if found is None or int((found[3] or ":443")[1:]) > 65535:
-            raise ContentError(
-                where, key,
-                f"{item!r} is not an origin: write the scheme and host (and port) of the EHR's "
-                'page, e.g. "https://ehr.example.nl", without a path',
-            )  # fmt: skip
-        scheme, host = found[1], found[2]
-        if scheme == "http" and not _loopback(host.strip("[]")):
-            raise ContentError(
-                where, key,
-                f"{item!r}: an EHR's page is https (plain http only on this machine, for tests)",
-            )  # fmt: skip
-        origins.append(f"{scheme}://{host}{found[3] or ''}")
-    return origins
-
-
-def _loopback(host: str | None) -> bool:
-    """Whether ``host`` is this machine (localhost or a loopback address)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False

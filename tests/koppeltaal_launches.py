@@ -4,7 +4,9 @@ through the domain's authorization service; and the settings of an app in that d
 
 from __future__ import annotations
 
+import base64
 import html
+import json
 import re
 import threading
 from urllib.parse import urlsplit
@@ -12,18 +14,22 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from cryptography.fernet import Fernet
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.koppeltaal._publish import publish_koppeltaal
 from fhir_burnout.sandbox import start_sandbox
 from fhir_burnout.settings import Settings
+from fhir_burnout.sync import OutboxEntry
 from fhir_burnout.web import create_app
 
 from .conftest import PROMISE, configured_ehr, kt_token_source
 from .smart_flow import APP, follow_to_redirect_uri
 
 AD_BASE = "https://fhir-burnout.org/fhir/koppeltaal/ActivityDefinition/"
+KT = "http://koppeltaal.nl/fhir/StructureDefinition/"
 WAITING_LIST = "Herstellen van burn-out: Op de wachtlijst"
 
 
@@ -92,6 +98,73 @@ def kt_settings(info, folder, *, database_url=None, base_url=APP):
         keys_dir=folder / "keys",
         safety_promise=PROMISE,
     )
+
+
+@pytest.fixture
+def kt_app(kt_sandbox, published, tmp_path, database_url):
+    """The app connected to the Koppeltaal sandbox (our definitions published), per database."""
+    app = create_app(kt_settings(kt_sandbox, tmp_path, database_url=database_url))
+    yield app
+    app.extensions["fhir_burnout"]["engine"].dispose()
+
+
+def engine_of(app):
+    return app.extensions["fhir_burnout"]["engine"]
+
+
+def audits(app):
+    """The AuditEvents queued for the domain, oldest first."""
+    with Session(engine_of(app)) as db:
+        entries = db.scalars(
+            select(OutboxEntry)
+            .where(OutboxEntry.kind == "koppeltaal-audit")
+            .order_by(OutboxEntry.id)
+        ).all()
+    return [op["resource"] for e in entries for op in json.loads(e.payload)["operations"]]
+
+
+def extension(resource, name):
+    """The valueId of a KT2 extension (trace-id, request-id, ...) of ``resource``."""
+    return next(
+        (e["valueId"] for e in resource.get("extension", []) if e["url"] == KT + name), None
+    )
+
+
+def claims_of(token):
+    """A JWT's claims, unchecked."""
+    segment = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+
+
+class LiveApp:
+    """The app on a free port of this machine, served in a thread: the Koppeltaal sandbox
+    needs its URL (the module's Endpoint) before the app, made with the sandbox's keys, is
+    handed to :meth:`serve`. Leaving it stops the server and disposes of the app's engine."""
+
+    def __init__(self):
+        self.app = None
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _wsgi(self, environ, start_response):
+        return self.app(environ, start_response)
+
+    def serve(self, app):
+        self.app = app
+        self._thread.start()
+        return app
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(timeout=10)
+        self._server.server_close()
+        if self.app is not None:
+            engine_of(self.app).dispose()
 
 
 def text_of(response):

@@ -72,8 +72,8 @@ def test_public_api_is_pinned():
     assert sorted(fhir_burnout.smart_launch.__all__) == [
         "ASSERTION_TYPE", "AccessToken", "AccessTokenError", "AuthMethod",
         "AuthorizationDeniedError", "BackendTokenSource", "CodeExchange", "DiscoveryCache",
-        "DiscoveryError", "IdTokenError", "InsufficientScopeError", "IntegrationMode",
-        "LaunchClient", "LaunchError",
+        "DiscoveryError", "ID_TOKEN_NONCES", "IdTokenError", "IdTokenNonce",
+        "InsufficientScopeError", "IntegrationMode", "LaunchClient", "LaunchError",
         "LaunchResult", "MODES", "PendingLaunch", "ROLES", "Role", "ScopeRequest", "Signing",
         "SmartConfiguration", "StateError", "TokenKind", "TokenRequestError",
         "UntrustedIssuerError", "assertion_algorithm", "authorization_request", "backend_token",
@@ -116,16 +116,17 @@ def test_public_api_is_pinned():
     ]  # fmt: skip
     assert sorted(fhir_burnout.koppeltaal.__all__) == [
         "CONNECTION", "CareTeamUnreadableError", "DEFAULT_SCOPE", "ForeignDefinitionError",
-        "ForeignTaskError", "HtiLaunch", "KOPPELTAAL_CHANNEL", "KoppeltaalFeed",
+        "ForeignTaskError", "HtiLaunch", "HtiToken", "KOPPELTAAL_CHANNEL", "KoppeltaalFeed",
         "KoppeltaalLaunchError", "KoppeltaalOutbox", "KoppeltaalStep", "KoppeltaalTaskError",
         "KoppeltaalTaskRow", "LaunchContextError", "LaunchedTask", "NEW_ENDPOINT", "NOT_STARTED",
-        "Target", "TaskPollResult", "TraceIds", "TracedSession", "audit", "begin_hti_launch",
+        "RelatedPersonLaunchError", "ReplayedLaunchError", "Target", "TaskPollResult",
+        "TraceIds", "TracedSession", "UsedLaunchToken", "audit", "begin_hti_launch",
         "canonical_base", "check_view_rule", "clients_of", "complete_hti_launch", "deliver_for",
         "find_task", "from_headers", "hti_launcher", "hti_trace_id", "instantiates", "is_view",
         "koppeltaal_ehr", "kt2_activity_definitions", "kt2_endpoint", "new_id",
         "publish_koppeltaal", "publisher_id", "queue_audit_event", "queue_task_status",
-        "reconcile_tasks", "record_launch", "resolve_launch", "subscribe_tasks", "take_task",
-        "target_of", "traced",
+        "reconcile_tasks", "record_launch", "resolve_launch", "subscribe_tasks",
+        "take_launch_token", "take_task", "target_of", "traced",
     ]  # fmt: skip
     # the integration skeleton: its client pool, and its poller, feeds, channels, subscribe
     assert sorted(fhir_burnout.integration.__all__) == [

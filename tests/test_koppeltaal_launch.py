@@ -39,8 +39,13 @@ from .conftest import accessible, configured_ehr, home_url, kt_token_source, pat
 from .koppeltaal_domain import kt_clients
 from .koppeltaal_launches import (
     AD_BASE,
+    KT,
     WAITING_LIST,
     assign,
+    audits,
+    claims_of,
+    engine_of,
+    extension,
     kt_settings,
     launch,
     launch_form,
@@ -48,46 +53,9 @@ from .koppeltaal_launches import (
 )
 from .smart_flow import APP, follow_to_redirect_uri
 
-KT = "http://koppeltaal.nl/fhir/StructureDefinition/"
 STANDARD = "Herstellen van burn-out: Tijdens de behandeling"
 PORTAL_TASK = "http://fhir-burnout.example/portal-task"
 TASK_CODE = "http://vzvz.nl/fhir/CodeSystem/koppeltaal-task-code"
-
-
-def claims_of(token):
-    segment = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-
-
-# --- the app ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def kt_app(kt_sandbox, published, tmp_path, database_url):
-    app = create_app(kt_settings(kt_sandbox, tmp_path, database_url=database_url))
-    yield app
-    app.extensions["fhir_burnout"]["engine"].dispose()
-
-
-def engine_of(app):
-    return app.extensions["fhir_burnout"]["engine"]
-
-
-def audits(app):
-    """The AuditEvents queued for the domain, oldest first."""
-    with Session(engine_of(app)) as db:
-        entries = db.scalars(
-            select(OutboxEntry)
-            .where(OutboxEntry.kind == "koppeltaal-audit")
-            .order_by(OutboxEntry.id)
-        ).all()
-    return [op["resource"] for e in entries for op in json.loads(e.payload)["operations"]]
-
-
-def extension(resource, name):
-    return next(
-        (e["valueId"] for e in resource.get("extension", []) if e["url"] == KT + name), None
-    )
 
 
 def queued(app, kind):

@@ -196,10 +196,11 @@ def test_hti_launch_with_pkce_gives_noop_and_the_launch_context(kt_sandbox, modu
         fetch_jwks(smart["jwks_uri"], requests.Session()),
         issuer=kt_sandbox.issuer,
         client_id="fhir-burnout",
-        nonce=nonce,
+        nonce=None,  # as the reference auth service: a nonce of its own, never ours
     )
-    assert claims["sub"] == patient
-    assert claims["fhirUser"].endswith(f"/{patient}")
+    assert claims["nonce"] and claims["nonce"] != nonce
+    assert claims["iss"] == f"{kt_sandbox.issuer}/"  # the reference's URL root
+    assert claims["sub"] == patient and "fhirUser" not in claims
     noop = requests.get(
         f"{kt_sandbox.fhir_base}/{body['resource']}",
         headers={"Authorization": "Bearer NOOP"},

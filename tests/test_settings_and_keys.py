@@ -58,12 +58,31 @@ def test_an_ehr_connected_by_koppeltaal_says_so(tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("lines", "echoed"),
+    [
+        ('mode = "koppeltaal"\n', False),  # the reference auth service's own nonce
+        ('mode = "koppeltaal"\nid_token_nonce = "any"\n', False),
+        ('mode = "koppeltaal"\nid_token_nonce = "echo"\n', True),
+        ("", True),  # SMART: always our nonce back
+        ('id_token_nonce = "echo"\n', True),
+    ],
+)
+def test_whether_the_id_token_must_echo_our_nonce_is_per_ehr(tmp_path, lines, echoed):
+    generate_key(tmp_path / "keys", "RS384")
+    (tmp_path / "fhir-burnout.toml").write_text(CONFIG + lines)
+    [ehr] = Settings.from_file(tmp_path / "fhir-burnout.toml", env={}).ehrs
+    assert ehr.nonce_echoed is echoed
+
+
+@pytest.mark.parametrize(
     ("change", "message"),
     [
         (lambda c: c.replace('secret_key = "from-file"\n', ""), "secret_key: is required"),
         (lambda c: c.replace('"private_key_jwt"', '"password"'), "auth_method"),
         (lambda c: c + "[[", "invalid TOML"),
         (lambda c: c + 'mode = "kt2"\n', r"ehr\[0\]\.mode: use one of"),
+        (lambda c: c + 'id_token_nonce = "any"\n', r"id_token_nonce: .*only with mode"),
+        (lambda c: c + 'mode = "koppeltaal"\nid_token_nonce = "random"\n', "id_token_nonce"),
     ],
 )
 def test_a_bad_config_says_what_is_wrong(tmp_path, change, message):

@@ -7,6 +7,7 @@ The browser side is played by requests following the authorization server's redi
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from urllib.parse import parse_qs, urlparse
 
@@ -220,6 +221,36 @@ def test_an_id_token_for_another_audience_launch_or_issuer_is_refused(
     args = {"issuer": config.issuer, "client_id": "fhir-burnout", "nonce": nonce} | kwargs
     with pytest.raises(IdTokenError, match=message):
         verify_id_token(token, jwks, **args)
+
+
+@pytest.mark.parametrize("slash", ["/", ""])
+def test_the_issuer_may_differ_by_one_trailing_slash(real_id_token, config, slash):
+    token, nonce, jwks = real_id_token  # the sandbox's iss has none; the reference's has one
+    assert not config.issuer.endswith("/")
+    claims = verify_id_token(
+        token, jwks, issuer=config.issuer + slash, client_id="fhir-burnout", nonce=nonce
+    )
+    assert claims["iss"] == config.issuer
+
+
+@pytest.mark.parametrize("suffix", ["//", "x", "/x"])
+def test_an_issuer_differing_by_more_than_a_slash_is_refused(real_id_token, config, suffix):
+    token, nonce, jwks = real_id_token
+    with pytest.raises(IdTokenError, match="another server"):
+        verify_id_token(
+            token, jwks, issuer=config.issuer + suffix, client_id="fhir-burnout", nonce=nonce
+        )
+
+
+def test_a_smart_launch_demands_its_nonce_back_whatever_is_configured(sandbox, config):
+    """``id_token_nonce = "any"`` is for Koppeltaal domains; a SMART EHR's id_token must
+    always carry the launch's nonce (the settings file refuses "any" there, too)."""
+    ehr = Ehr(sandbox.fhir_base, "fhir-burnout", mode="smart", id_token_nonce="any")
+    assert ehr.nonce_echoed
+    pending, scopes, callback = run_launch(sandbox, ehr, config, login_hint="Patient/pat-13")
+    another = dataclasses.replace(pending, nonce="a-nonce-of-another-launch")
+    with requests.Session() as session, pytest.raises(IdTokenError, match="nonce"):
+        complete_launch(ehr, config, another, callback, session, scopes=scopes)
 
 
 def test_an_expired_id_token_is_refused(real_id_token, config):

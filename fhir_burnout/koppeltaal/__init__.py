@@ -25,9 +25,12 @@ from fhir_burnout.koppeltaal._launch import (
     ForeignDefinitionError,
     ForeignTaskError,
     HtiLaunch,
+    HtiToken,
     KoppeltaalLaunchError,
     LaunchContextError,
     LaunchedTask,
+    RelatedPersonLaunchError,
+    ReplayedLaunchError,
     begin_hti_launch,
     complete_hti_launch,
     hti_launcher,
@@ -54,6 +57,7 @@ from fhir_burnout.koppeltaal._profiles import (
     kt2_endpoint,
 )
 from fhir_burnout.koppeltaal._publish import NEW_ENDPOINT, KoppeltaalStep, publish_koppeltaal
+from fhir_burnout.koppeltaal._replay import UsedLaunchToken, take_launch_token
 from fhir_burnout.koppeltaal._tables import KoppeltaalTaskRow
 from fhir_burnout.koppeltaal._trace import TracedSession, TraceIds, from_headers, new_id, traced
 
@@ -91,4 +95,8 @@ __all__ += ["queue_audit_event"]  # ops18: an AuditEvent through the outbox, for
 __all__ += ["CONNECTION", "DEFAULT_SCOPE"]  # launch18: the pool's Koppeltaal connection
 __all__ += [  # kt19care: whose clients a care professional sees on a domain
     "CareTeamUnreadableError", "clients_of", "hti_launcher", "record_launch",
+]  # fmt: skip
+__all__ += [  # kt19launch: one launch per HTI token, RelatedPerson launches refused
+    "HtiToken", "RelatedPersonLaunchError", "ReplayedLaunchError", "UsedLaunchToken",
+    "take_launch_token",
 ]  # fmt: skip

@@ -17,8 +17,15 @@ as any refused launch)::
     LaunchError
     └── KoppeltaalLaunchError            outcome 4 (expected) or 8 (unexpected)
         ├── LaunchContextError           the token response lacks the launch context
+        ├── RelatedPersonLaunchError     a RelatedPerson (a naaste) launched: not supported
+        ├── ReplayedLaunchError          the HTI token's jti was used before (_replay.py)
         ├── ForeignTaskError             the Task is not the launch patient's
         └── ForeignDefinitionError       the ActivityDefinition is not one we published
+
+The id_token's ``nonce`` is not compared on a Koppeltaal domain by default: the reference
+auth service puts a fresh one of its own in every id_token (``settings.Ehr.nonce_echoed``,
+``id_token_nonce``). A replayed launch is stopped by ``state`` (one-time, bound to the
+browser), PKCE, and the HTI token's ``jti``, which the module takes once (``_replay.py``).
 
 This module knows no web framework and stores nothing; the web layer keeps the
 :class:`~fhir_burnout.smart_launch.PendingLaunch` bound to the browser.
@@ -75,11 +82,25 @@ class KoppeltaalLaunchError(LaunchError):
 
     audit_outcome = "4"
 
+    def __init__(self, message: str, *, task: str | None = None) -> None:
+        super().__init__(message)
+        #: the launch's Task (``Task/<id>``) when known: the refusal's AuditEvent names it
+        self.task = task
+
 
 class LaunchContextError(KoppeltaalLaunchError):
     """The token response does not carry a usable Koppeltaal launch context."""
 
     audit_outcome = "8"  # the authorization service should never answer so
+
+
+class RelatedPersonLaunchError(KoppeltaalLaunchError):
+    """A RelatedPerson (TOP-KT-007, TOP-KT-026: a client's naaste) launched: the programme is
+    for the client and their care professional only, so the launch is refused, readably."""
+
+
+class ReplayedLaunchError(KoppeltaalLaunchError):
+    """The HTI token's ``jti`` was taken by an earlier launch while the token is still valid."""
 
 
 class ForeignTaskError(KoppeltaalLaunchError):
@@ -106,31 +127,48 @@ def koppeltaal_ehr(iss: str, ehrs: Sequence[Ehr]) -> Ehr:
     return ehr
 
 
-def _unverified_claims(launch: str) -> dict[str, Any]:
-    """The claims of an HTI token read WITHOUT checking its signature (the authorization
-    service checks the token): only for the launch's audit trail, never to decide anything."""
-    try:
-        segment = launch.split(".")[1]
-        claims = json.loads(urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (IndexError, ValueError):
-        return {}
-    return claims if isinstance(claims, dict) else {}
+@dataclass(frozen=True)
+class HtiToken:
+    """What the module reads of an HTI token, WITHOUT checking its signature (apps never get
+    each other's keys): its ``jti``, ``exp`` and ``iss``, None where absent or of the wrong
+    type. They are believed only after the code exchange, once the authorization service has
+    checked the token we handed it as ``launch`` (``_replay.take_launch_token``)."""
+
+    jti: str | None = None
+    exp: float | None = None
+    iss: str | None = None
+
+    @classmethod
+    def read(cls, launch: str) -> HtiToken:
+        """The claims of the HTI token ``launch``; all None when it is no JWT."""
+        try:
+            segment = launch.split(".")[1]
+            claims = json.loads(urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+        except (IndexError, ValueError):
+            claims = None
+        if not isinstance(claims, dict):
+            return cls()
+        jti, exp, iss = claims.get("jti"), claims.get("exp"), claims.get("iss")
+        return cls(
+            jti=jti if isinstance(jti, str) and jti else None,
+            exp=float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None,
+            iss=iss if isinstance(iss, str) else None,
+        )
 
 
 def hti_trace_id(launch: str) -> str | None:
-    """The ``jti`` of an HTI token, read WITHOUT checking the signature: TOP-KT-012c makes it
-    the trace id of the launch's AuditEvents, and it is used for nothing else (the
-    authorization service checks the token). None when there is no usable one."""
-    jti = _unverified_claims(launch).get("jti")
-    return jti if isinstance(jti, str) and _FHIR_ID.fullmatch(jti) else None
+    """The ``jti`` of an HTI token (read unchecked): TOP-KT-012c makes it the trace id of the
+    launch's AuditEvents. None when there is none that is a FHIR id."""
+    jti = HtiToken.read(launch).jti
+    return jti if jti is not None and _FHIR_ID.fullmatch(jti) else None
 
 
 def hti_launcher(launch: str) -> str | None:
     """The launching app's client id (the HTI token's ``iss``, its Device id; HTI 2.0), read
     WITHOUT checking the signature: the launch AuditEvent's second agent, the Application
     Launcher, and nothing else. None when there is no usable one."""
-    iss = _unverified_claims(launch).get("iss")
-    return iss if isinstance(iss, str) and _FHIR_ID.fullmatch(iss) else None
+    iss = HtiToken.read(launch).iss
+    return iss if iss is not None and _FHIR_ID.fullmatch(iss) else None
 
 
 def begin_hti_launch(
@@ -193,7 +231,10 @@ def _context(body: dict[str, Any], claims: dict[str, Any]) -> HtiLaunch:
     task = relative_reference(body.get("resource"), "Task")
     definition = relative_reference(body.get("definition"), "ActivityDefinition")
     patient = relative_reference(body.get("patient"), "Patient")
-    sub = relative_reference(body.get("sub") or claims.get("fhirUser"), "Patient", "Practitioner")
+    user_ref = body.get("sub") or claims.get("fhirUser")
+    if relative_reference(user_ref, "RelatedPerson") is not None:
+        raise RelatedPersonLaunchError("a RelatedPerson launched: not supported", task=task)
+    sub = relative_reference(user_ref, "Patient", "Practitioner")
     for name, value in (("resource", task), ("definition", definition), ("sub", sub)):
         if value is None:
             raise LaunchContextError(f"the token response has no usable {name}")

@@ -29,9 +29,11 @@ from fhir_burnout.smart_launch._errors import (
 from fhir_burnout.smart_launch._id_token import fetch_jwks, jwt_header, verify_id_token
 from fhir_burnout.smart_launch._keys import current_private_key, generate_key, public_jwks
 from fhir_burnout.smart_launch._launch import (
+    ID_TOKEN_NONCES,
     MODES,
     AuthMethod,
     CodeExchange,
+    IdTokenNonce,
     IntegrationMode,
     LaunchClient,
     LaunchResult,
@@ -111,3 +113,4 @@ __all__ += [  # launch18: one authorization request, one code exchange, one clie
     "CodeExchange", "Signing", "assertion_algorithm", "authorization_request",
     "backend_token_source", "exchange_code", "with_kid",
 ]  # fmt: skip
+__all__ += ["ID_TOKEN_NONCES", "IdTokenNonce"]  # kt19launch: id_token_nonce per EHR

@@ -2,7 +2,10 @@
 
 Signature against the server's JWKS with asymmetric algorithms only: ``alg: none`` and the
 HMAC family are refused outright (an HS256 token "signed" with the server's public key is the
-classic confusion attack). Then ``iss``, ``aud`` (and ``azp``), ``exp`` and ``nonce``.
+classic confusion attack). Then ``iss`` (a trailing slash on either side aside: the Koppeltaal
+reference auth service names itself by its URL root, ``https://auth.example/``, where the
+domain's discovery may not), ``aud`` (and ``azp``), ``exp``, and ``nonce`` where the launch
+demands it back (``LaunchClient.nonce_echoed``).
 """
 
 from __future__ import annotations
@@ -99,16 +102,29 @@ def fetch_jwks(
     return data
 
 
+def same_issuer(found: object, expected: str) -> bool:
+    """Whether an id_token's ``iss`` names ``expected``: the same URL, but for one trailing
+    slash on either side (issue 19: the Koppeltaal reference auth service's ``iss`` is its
+    Flask ``request.url_root``, which always ends in one)."""
+    if not isinstance(found, str) or not found or not expected:
+        return False
+    return hmac.compare_digest(found.removesuffix("/"), expected.removesuffix("/"))
+
+
 def verify_id_token(
     token: str,
     jwks: dict[str, Any],
     *,
     issuer: str,
     client_id: str,
-    nonce: str,
+    nonce: str | None,
     now: float | None = None,
 ) -> dict[str, Any]:
-    """The id_token's claims, once signature and claims check out; else :class:`IdTokenError`."""
+    """The id_token's claims, once signature and claims check out; else :class:`IdTokenError`.
+
+    ``nonce``: the value the id_token must carry (OpenID Connect Core §3.1.3.7 step 11), or
+    None where the authorization service puts its own and the launch rests its replay
+    protection on ``state``, PKCE and the launch token's ``jti`` instead (Koppeltaal)."""
     alg = jwt_header(token).get("alg")
     if alg not in ALLOWED_ALGORITHMS:
         raise IdTokenError(f"id_token algorithm {alg!r} is not accepted")
@@ -119,7 +135,7 @@ def verify_id_token(
         raise IdTokenError("the id_token's signature does not verify") from None
     claims = dict(decoded.claims)
     current = time.time() if now is None else now
-    if claims.get("iss") != issuer:
+    if not same_issuer(claims.get("iss"), issuer):
         raise IdTokenError("the id_token was issued by another server")
     audience = claims.get("aud")
     audiences = audience if isinstance(audience, list) else [audience]
@@ -130,6 +146,6 @@ def verify_id_token(
     exp = claims.get("exp")
     if not isinstance(exp, int | float) or exp + LEEWAY_SECONDS < current:
         raise IdTokenError("the id_token has expired")
-    if not hmac.compare_digest(str(claims.get("nonce", "")), nonce):
+    if nonce is not None and not hmac.compare_digest(str(claims.get("nonce", "")), nonce):
         raise IdTokenError("the id_token's nonce does not belong to this launch")
     return claims

@@ -45,6 +45,11 @@ AuthMethod = Literal["none", "client_secret_basic", "private_key_jwt"]
 IntegrationMode = Literal["smart", "koppeltaal"]
 MODES: tuple[IntegrationMode, ...] = ("smart", "koppeltaal")
 
+#: Whether an EHR's id_tokens must echo the launch's nonce ("echo"), or may carry one of the
+#: authorization service's own ("any": the Koppeltaal reference auth service; issue 19).
+IdTokenNonce = Literal["echo", "any"]
+ID_TOKEN_NONCES: tuple[IdTokenNonce, ...] = ("echo", "any")
+
 
 class LaunchClient(Protocol):
     """What the launch functions read of an EHR the practice configured: its FHIR base and
@@ -88,6 +93,13 @@ class LaunchClient(Protocol):
     @property
     def offline_access(self) -> bool | None:
         """Ask ``offline_access`` (true), never (false), or as the role needs it (None)."""
+
+    @property
+    def nonce_echoed(self) -> bool:
+        """The id_token must carry the nonce the launch sent (OpenID Connect Core §3.1.3.7);
+        false where the authorization service puts a fresh one of its own (the Koppeltaal
+        reference, issue 19), so replay protection rests on ``state``, PKCE and the launch
+        token's ``jti``."""
 
 
 _Client = TypeVar("_Client", bound=LaunchClient)
@@ -327,13 +339,13 @@ class CodeExchange:
 
 
 def exchange_code(
-    exchange: CodeExchange, *, signing: Signing = Signing(), nonce: str | None = None
+    exchange: CodeExchange, *, signing: Signing = Signing()
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The code exchange of every launch (SMART App Launch 2.2 and the Koppeltaal HTI launch):
     check the callback against the pending launch, exchange the code with the EHR's client
-    authentication (``signing``), verify the id_token when ``openid`` was asked. Returns the
-    token response and the id_token's claims ({} without openid). ``nonce``: what the
-    id_token must echo, the pending launch's by default (issue 19 makes it per EHR)."""
+    authentication (``signing``), verify the id_token when ``openid`` was asked (with the
+    pending launch's nonce where the EHR echoes it: ``LaunchClient.nonce_echoed``). Returns
+    the token response and the id_token's claims ({} without openid)."""
     ehr, config, pending, session = (
         exchange.ehr,
         exchange.config,
@@ -370,7 +382,7 @@ def exchange_code(
         jwks,
         issuer=issuer,
         client_id=ehr.client_id,
-        nonce=pending.nonce if nonce is None else nonce,
+        nonce=pending.nonce if ehr.nonce_echoed else None,
         now=exchange.now,
     )
     return body, claims

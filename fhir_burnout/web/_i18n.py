@@ -55,6 +55,7 @@ RUN_TIME_KEYS = (
     N_("kt_error_untrusted"), N_("kt_error_launch"), N_("kt_error_unavailable"),
     N_("kt_error_start_again"), N_("kt_error_link"), N_("kt_error_not_yours"),
     N_("kt_error_foreign"), N_("kt_error_task_closed"), N_("kt_error_not_found"),
+    N_("kt_error_related_person"),
     # _practitioner_pages: what an action did, or why it could not
     N_("notice_unlock"), N_("notice_pause"), N_("notice_resume"), N_("notice_switch"),
     N_("notice_note"), N_("notice_finish"), N_("notice_stop"), N_("error_action_changed"),

@@ -12,7 +12,9 @@ reference (the request id, also in the AuditEvent), and never technical detail.
 
 The launch POST comes from the portal's page, another origin, so it cannot carry our CSRF
 token: what protects the launch is the authorization service's sign-in and the ``state``
-bound to this browser, as in any SMART launch.
+bound to this browser, as in any SMART launch. A domain's id_token carries the auth
+service's own nonce, not ours (issue 19), so each HTI token's ``jti`` is taken once, right
+after the code exchange (``koppeltaal.take_launch_token``); a second use is refused.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import logging
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,9 +37,12 @@ from fhir_burnout.koppeltaal import (
     ForeignDefinitionError,
     ForeignTaskError,
     HtiLaunch,
+    HtiToken,
     KoppeltaalLaunchError,
     KoppeltaalTaskError,
     LaunchedTask,
+    RelatedPersonLaunchError,
+    ReplayedLaunchError,
     TracedSession,
     TraceIds,
     audit,
@@ -50,6 +55,7 @@ from fhir_burnout.koppeltaal import (
     queue_task_status,
     record_launch,
     resolve_launch,
+    take_launch_token,
     take_task,
     traced,
 )
@@ -176,7 +182,14 @@ def hti_launch() -> Response:
     store.save_pending(
         pending,
         browser_id(),
-        {"koppeltaal": True, "trace_id": trace_id, "request": _request_id(), "launcher": launcher},
+        {
+            "koppeltaal": True,
+            "trace_id": trace_id,
+            "request": _request_id(),
+            "launcher": launcher,
+            # taken once the auth service has checked the token (no token is kept)
+            "hti": asdict(HtiToken.read(launch)),
+        },
     )
     return redirect(url, code=303)
 
@@ -210,6 +223,9 @@ def hti_callback() -> Response:
             config = state.discovery.get(ehr.fhir_base)
             exchange = CodeExchange(ehr, config, pending, back.params, TracedSession())
             context = complete_hti_launch(exchange, alg=_alg(ehr.fhir_base))
+            with Session(state.engine) as db, db.begin():
+                # a launch started before this version kept no "hti": refused, readably
+                take_launch_token(db, ehr.fhir_base, HtiToken(**(extra.get("hti") or {})))
             launched = resolve_launch(
                 state.ehr_clients.get(ehr.fhir_base), context, client_id=ehr.client_id
             )
@@ -240,7 +256,8 @@ def hti_callback() -> Response:
         if refused is None:
             raise
         back.refused(exc, _request_id())
-        task_id = context.task.split("/", 1)[1] if context is not None else None
+        task = context.task if context is not None else getattr(exc, "task", None)
+        task_id = task.split("/", 1)[1] if task else None
         _audit(ehr, trace_id=trace_id, failure=refused, task_id=task_id, launcher=launcher)
         return _error_page(refused.message, refused.status)
     log.info("koppeltaal launch (request %s, enrolment %s)", _request_id(), enrolment_key)
@@ -273,6 +290,8 @@ _REFUSALS: tuple[tuple[type[Exception], str, int, str], ...] = (
     (AuthorizationDeniedError, "kt_error_link", 403, "4"),  # expired, used before, not ours
     (ForeignTaskError, "kt_error_not_yours", 403, "4"),
     (ForeignDefinitionError, "kt_error_foreign", 403, "4"),
+    (RelatedPersonLaunchError, "kt_error_related_person", 403, "4"),
+    (ReplayedLaunchError, "kt_error_link", 403, "4"),  # its jti was taken before (issue 19)
     (KoppeltaalLaunchError, "kt_error_launch", 400, "8"),
     (IdTokenError, "kt_error_launch", 401, "8"),
     (TokenRequestError, "kt_error_launch", 502, "8"),

@@ -36,7 +36,7 @@ import Provider, { errors, interactionPolicy } from 'oidc-provider';
 import { Credentials } from './data-dir.mjs';
 import {
   HtiLaunchError, KT_CLIENT_AUTH_ALGS, KT_TOKEN_TTL, createHtiVerifier, htiContext,
-  htiTokenResponse, koppeltaalSmartConfiguration, roleScope,
+  htiTokenResponse, koppeltaalSmartConfiguration, referenceIdToken, roleScope,
 } from './koppeltaal-auth.mjs';
 
 const { Check, base: basePolicy } = interactionPolicy;
@@ -188,7 +188,8 @@ function grantableScopes(policy, requested) {
 // Launch context: EHR launches, the signed-in user, and grantId -> context
 // ---------------------------------------------------------------------------------------------
 
-const ACCOUNT = /^(Patient|Practitioner)\/[A-Za-z0-9\-.]{1,64}$/;
+// A Koppeltaal launch may be a RelatedPerson's (TOP-KT-007); SMART launches never name one.
+const ACCOUNT = /^(Patient|Practitioner|RelatedPerson)\/[A-Za-z0-9\-.]{1,64}$/;
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
 function registerLaunch(env, {
@@ -280,8 +281,12 @@ function tokenResponseMiddleware(env) {
     const context = env.contexts.get(grant.jti);
     if (context?.kt) {
       const source = ctx.oidc.entities.AuthorizationCode;
+      // The reference auth service's id_token, not oidc-provider's (which echoes the nonce).
+      const idToken = ctx.body.id_token && await referenceIdToken({
+        issuer: env.issuer, clientId: grant.clientId, sub: context.kt.sub, key: env.signingJwk,
+      });
       ctx.body = htiTokenResponse({
-        idToken: ctx.body.id_token,
+        idToken,
         grantedScopes: new Set(splitScopes(grant.getOIDCScopeFiltered(source?.scopes ?? new Set()))),
         context: context.kt,
       });
@@ -976,6 +981,7 @@ export async function createAuthServer({
     launches: new Map(),
     contexts: new Map(),
     accessTokenKeys: jose.createLocalJWKSet({ keys: [signing.publicJwk] }),
+    signingJwk: signing.privateJwk, // Koppeltaal: signs the reference-shaped id_tokens
     styleUrl: `${normalizedIssuer}/smart-style.json`,
     tokenTtl,
     koppeltaal: Boolean(koppeltaal),

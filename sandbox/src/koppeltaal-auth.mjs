@@ -11,8 +11,15 @@
  * - the token response of an HTI launch: `access_token` "NOOP" (no user-level FHIR access in
  *   Koppeltaal), the id_token and the context `resource`, `definition`, `patient`, `sub`,
  *   `intent`; never a refresh token;
+ * - the id_token of an HTI launch as the reference auth service makes it (Koppeltaal AUTH
+ *   `oauth_server/service.py`, `TokenService._get_jwt_token`): a fresh random `nonce` of its own
+ *   (the client's is never echoed), `iss` its URL root with a trailing slash, `sub` the HTI
+ *   token's `sub` (Patient, Practitioner or RelatedPerson), `aud` and `azp` the client, no
+ *   `fhirUser`;
  * - the SMART discovery document of a Koppeltaal domain.
  */
+import { randomUUID } from 'node:crypto';
+
 import * as jose from 'jose';
 
 /** Client assertion algorithms a Koppeltaal domain accepts (AUTH accepts RS512, RS384, ES384). */
@@ -33,7 +40,11 @@ const HTI_CLOCK_TOLERANCE = 30; // seconds
 const FHIR_ID = '[A-Za-z0-9\\-.]{1,64}';
 // The launch token's references: claim -> [pattern, what it must look like, required].
 const REFERENCE_CLAIMS = {
-  sub: [new RegExp(`^(Patient|Practitioner)/${FHIR_ID}$`), 'Patient/<id> or Practitioner/<id>', true],
+  // TOP-KT-007: the launching user, "Patient, Practitioner of RelatedPerson".
+  sub: [
+    new RegExp(`^(Patient|Practitioner|RelatedPerson)/${FHIR_ID}$`),
+    'Patient/<id>, Practitioner/<id> or RelatedPerson/<id>', true,
+  ],
   resource: [new RegExp(`^Task/${FHIR_ID}$`), 'Task/<id>', true],
   definition: [new RegExp(`^ActivityDefinition/${FHIR_ID}$`), 'ActivityDefinition/<id>', true],
   patient: [new RegExp(`^Patient/${FHIR_ID}$`), 'Patient/<id>', false],
@@ -195,6 +206,27 @@ export function htiTokenResponse({ idToken, grantedScopes, context }) {
     body.id_token = idToken;
   }
   return { ...body, ...context };
+}
+
+/**
+ * The id_token of an HTI launch's code exchange, as the reference auth service signs it: its own
+ * random `nonce` and `jti`, `iss` = `issuer` with a trailing slash (the reference's Flask
+ * `request.url_root`), `sub` the launch token's user, `aud` and `azp` the client, five minutes.
+ * `key` is the service's private signing JWK (its `kid` names it in the JWKS).
+ */
+export async function referenceIdToken({ issuer, clientId, sub, key, now = () => Date.now() / 1000 }) {
+  const at = Math.floor(now());
+  return new jose.SignJWT({
+    iss: `${issuer.replace(/\/+$/, '')}/`,
+    aud: clientId,
+    iat: at,
+    nbf: at,
+    exp: at + KT_TOKEN_TTL,
+    nonce: randomUUID(),
+    jti: randomUUID(),
+    sub,
+    azp: clientId,
+  }).setProtectedHeader({ alg: key.alg, kid: key.kid }).sign(await jose.importJWK(key, key.alg));
 }
 
 /** SMART discovery of a Koppeltaal domain (TOP-KT-016): what the module needs, nothing more. */

@@ -184,11 +184,14 @@ function authorizeUrl(ctx, params) {
   })}`;
 }
 
-/** The module's side of an HTI launch: authorize (PKCE, state); the callback's parameters. */
-async function authorizeLaunch(ctx, launch, { state = randomUUID(), challenge } = {}) {
+/**
+ * The module's side of an HTI launch: authorize (PKCE, state, and a nonce, as our module sends
+ * one); the callback's parameters.
+ */
+async function authorizeLaunch(ctx, launch, { state = randomUUID(), challenge, nonce = randomUUID() } = {}) {
   const browser = new Browser();
   const { redirect, res, body } = await browser.follow(authorizeUrl(ctx, {
-    launch, state, code_challenge: challenge ?? pkce().challenge, code_challenge_method: 'S256',
+    launch, state, nonce, code_challenge: challenge ?? pkce().challenge, code_challenge_method: 'S256',
   }));
   assert.ok(redirect, `expected a redirect to the app, got ${res?.status}: ${body}`);
   assert.equal(redirect.origin + redirect.pathname, CALLBACK);
@@ -465,9 +468,12 @@ describe('Koppeltaal domain: auth service and portal', () => {
       ['access_token', 'definition', 'expires_in', 'id_token', 'patient', 'resource', 'scope', 'sub', 'token_type'],
     );
     const jwks = jose.createRemoteJWKSet(new URL(`${ctx.info.issuer}/jwks`));
-    const { payload } = await jose.jwtVerify(body.id_token, jwks, { issuer: ctx.info.issuer, audience: 'fhir-burnout' });
+    // As the reference auth service signs it: its URL root (a trailing slash) as issuer, the
+    // HTI token's sub, the client as aud and azp, no fhirUser.
+    const { payload } = await jose.jwtVerify(body.id_token, jwks, { issuer: `${ctx.info.issuer}/`, audience: 'fhir-burnout' });
     assert.equal(payload.sub, `Patient/${ctx.patient}`);
-    assert.equal(payload.fhirUser, `${ctx.info.fhir_base}/Patient/${ctx.patient}`);
+    assert.equal(payload.azp, 'fhir-burnout');
+    assert.equal(payload.fhirUser, undefined);
     const noop = await fhir(ctx, 'NOOP', 'GET', `Task/${ctx.task.id}`);
     assert.equal(noop.status, 401, 'NOOP is no FHIR token');
   });
@@ -481,6 +487,34 @@ describe('Koppeltaal domain: auth service and portal', () => {
     assert.equal(body.patient, `Patient/${ctx.patient}`);
     assert.equal(body.intent, 'plan');
     assert.equal(jose.decodeJwt(body.id_token).sub, `Practitioner/${ctx.practitioner}`);
+  });
+
+  test("HTI launch: the id_token carries a fresh nonce of its own, never the module's", async () => {
+    const nonces = [];
+    for (const sent of [randomUUID(), randomUUID()]) {
+      const form = await launchForm(ctx, { task: ctx.task.id, as: 'patient' });
+      const { verifier, challenge } = pkce();
+      const callback = await authorizeLaunch(ctx, form.launch, { challenge, nonce: sent });
+      const { body } = await exchangeCode(ctx, callback.get('code'), verifier);
+      const { nonce, jti } = jose.decodeJwt(body.id_token);
+      assert.equal(typeof nonce, 'string');
+      assert.notEqual(nonce, sent, 'the reference never echoes the nonce it was sent');
+      assert.ok(jti);
+      nonces.push(nonce);
+    }
+    assert.notEqual(nonces[0], nonces[1], 'a new nonce in every id_token');
+  });
+
+  test('HTI launch by a RelatedPerson: sub is the RelatedPerson, in the context and the id_token', async () => {
+    const sub = `RelatedPerson/naaste-${randomUUID()}`;
+    const { verifier, challenge } = pkce();
+    const callback = await authorizeLaunch(ctx, await portalLaunchToken(ctx, { sub }), { challenge });
+    assert.equal(callback.get('error'), null, callback.get('error_description'));
+    const { status, body } = await exchangeCode(ctx, callback.get('code'), verifier);
+    assert.equal(status, 200, JSON.stringify(body));
+    assert.equal(body.sub, sub);
+    assert.equal(body.patient, `Patient/${ctx.patient}`);
+    assert.equal(jose.decodeJwt(body.id_token).sub, sub);
   });
 
   test('a code is single use and needs its PKCE verifier', async () => {
