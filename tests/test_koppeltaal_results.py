@@ -233,6 +233,15 @@ def test_a_completed_programme_brings_one_document_reference_and_the_link_shows_
     assert "Results of the burnout programme" in text_of(english)
     # A key the domain does not know.
     assert carer.get("/koppeltaal/results/no-such-task").status_code == 404
+    # Another client's results (not in this care professional's CareTeams, their Task not
+    # launched by them): not found, as on /practice, though the domain knows the Task.
+    other = launch_assign(kt_sandbox, published[AD_BASE + "track-waiting-list"], "pat-23",
+                          practitioner="prac-2")  # fmt: skip
+    assert path_of(launch(app.test_client(), launch_form(kt_sandbox, other["id"])).headers[
+        "Location"]) == "/"  # fmt: skip
+    assert _row(engine, kt_sandbox.fhir_base, other["id"]) is not None
+    foreign = carer.get(f"/koppeltaal/results/{other['id']}", headers={"Accept-Language": "nl"})
+    assert foreign.status_code == 404 and "Bijna elke dag" not in text_of(foreign)
     # The client's own session: 403; a browser with no session and no token: 401. Readable.
     for someone, status in ((patient, 403), (app.test_client(), 401)):
         refused = someone.get(path, headers={"Accept-Language": "nl"})

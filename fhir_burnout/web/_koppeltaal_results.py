@@ -15,8 +15,10 @@ document. So:
   challenge); a token that may not read them: 403; a key its domain does not know, or a
   token bound to another patient: 404.
 - **A care professional's browser** (no token): a session launched by a care professional
-  through a Koppeltaal launch of the same domain sees it too; another session gets a readable
-  403, a browser with neither a session nor a token a readable 401 (``WWW-Authenticate``).
+  through a Koppeltaal launch of the same domain sees it for their own clients (the one they
+  launched from, their CareTeams', those whose Task they launched; anyone else's: 404);
+  another session gets a readable 403, a browser with neither a session nor a token a
+  readable 401 (``WWW-Authenticate``).
 
 The document is self-contained HTML (no scripts, links or styles from elsewhere; the EHR can
 archive it as it is) about that client only, in Dutch (the DocumentReference's
@@ -34,13 +36,13 @@ from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy.orm import Session
 
 from fhir_burnout.errors import FhirBurnoutError
-from fhir_burnout.koppeltaal import KoppeltaalTaskRow
+from fhir_burnout.koppeltaal import CareTeamUnreadableError, KoppeltaalTaskRow, clients_of
 from fhir_burnout.settings import Ehr, Settings
 from fhir_burnout.smart_launch import AccessTokenError, InsufficientScopeError, require_scope
 from fhir_burnout.web._bearer import UnknownCallerError, authenticate, challenge
 from fhir_burnout.web._context import app_context
 from fhir_burnout.web._i18n import format_date, translate, translate_n
-from fhir_burnout.web._launch import SessionExpired, current_session
+from fhir_burnout.web._launch import SessionExpired, current_session, practitioner_reference
 from fhir_burnout.web._machine import client_id_of
 from fhir_burnout.web._memo import current_memo
 from fhir_burnout.web._outcomes import outcome_response
@@ -179,6 +181,24 @@ def results_page(key: str) -> Response:
     domain = row.fhir_base.rstrip("/")
     with Session(app_context().reader) as db:
         found = db.get(KoppeltaalTaskRow, (domain, key))
-    if found is None:
-        return _no_store(current_app.make_response(message_page("ktr_not_found", 404)))
+        if found is None or not _theirs(db, row, found):
+            return _no_store(current_app.make_response(message_page("ktr_not_found", 404)))
     return _no_store(_document(domain, found, language()))
+
+
+def _theirs(db: Session, row: LaunchSessionRow, task: KoppeltaalTaskRow) -> bool:
+    """Whether the care professional of ``row`` may read the results of ``task``'s client:
+    the client they launched from, one of their CareTeams' or whose Task they launched
+    (``koppeltaal.clients_of``, as ``/practice``). Anyone else's client is "not found",
+    also when the CareTeams cannot be read (never everybody's)."""
+    patient = task.patient.removeprefix("Patient/")
+    if row.patient == patient:
+        return True
+    by = practitioner_reference(row.fhir_user)
+    if by is None:
+        return False
+    try:
+        client = app_context().ehr_clients.get(task.fhir_base)
+        return patient in clients_of(db, client, task.fhir_base, by)
+    except (CareTeamUnreadableError, FhirBurnoutError):
+        return False
