@@ -10,7 +10,10 @@ request is recorded.
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -86,6 +89,90 @@ def test_a_task_assigned_in_the_portal_is_taken_in_by_the_notification_once(doma
     assert posted and posted[0][0] == "POST"
     receive = [b for _, _, _, b in posted if b["type"].get("code") == "receive"]
     assert receive and "extension" in receive[0]
+
+
+class _Receiver:
+    """An https rest-hook receiver on 127.0.0.1 that records the path of each notification."""
+
+    def __init__(self, tls) -> None:
+        received: list[str] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                received.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.received = received
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.socket = tls.context.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+def _subscription(endpoint: str, criteria: str, status: str = "requested") -> dict:
+    return {
+        "resourceType": "Subscription",
+        "meta": {"profile": ["http://koppeltaal.nl/fhir/StructureDefinition/KT2Subscription"]},
+        "status": status,
+        "reason": "narrowing test",
+        "criteria": criteria,
+        "channel": {"type": "rest-hook", "endpoint": endpoint},
+    }
+
+
+def test_with_narrowing_on_the_module_is_notified_of_its_task_but_not_of_what_it_may_not_read(
+    domain, tools, loopback_tls
+):
+    """The domain notifies a Subscription only of what the subscriber's role may read (the
+    reference's SubscriptionNarrowingInterceptor): our module's role grants the portal's
+    Tasks, so the Task the portal assigns still reaches us; it does not grant the portal's
+    Subscriptions, so a Subscription of ours that watches those hears only of our own."""
+    engine, recorded, _, poller, _ = tools
+    settings = domain.app.extensions["fhir_burnout"]["settings"]
+    module = recorded.get(domain.fhir_base)
+    subscribe_tasks(module, base_url=domain.app_url, secret_key=settings.secret_key)
+    poller.run_once()
+    receiver = _Receiver(loopback_tls)
+    watched = f"https://127.0.0.1:9/{uuid.uuid4()}"  # only a search key: never notified
+    ours = module.create(_subscription(f"{receiver.url}/watch", f"Subscription?url={watched}"))
+    made = [ours]
+    try:
+        portal_tokens = kt_token_source(domain.info, "portal")
+        with FhirClient(domain.fhir_base, token_source=portal_tokens) as portal:
+            portal.create(_subscription(watched, "Task?status=ready", status="off"))
+        # Our own, written after the portal's: the same Subscription hears of it, in order.
+        made.append(module.create(_subscription(watched, "Task?status=ready", status="off")))
+        for _ in range(100):
+            if receiver.received:
+                break
+            time.sleep(0.05)
+        time.sleep(0.2)
+        assert receiver.received == ["/watch"], "notified of the portal's Subscription too"
+
+        domain.notified.clear()
+        task = domain.assign("pat-16", "body-signals")
+        assert domain.notified.wait(15), "the domain did not notify us of the portal's Task"
+        assert [(p.state, p.why) for p in poller.run_once()] == [("polled", "notified")]
+        row = _row(engine, domain.fhir_base, task["id"])
+        assert row is not None and row.patient == "Patient/pat-16"
+    finally:
+        receiver.close()
+        for sub in made:
+            current = module.read("Subscription", sub["id"])
+            if current["status"] != "off":
+                version = current["meta"]["versionId"]
+                module.update({**current, "status": "off"}, version_id=version)
 
 
 def test_the_app_subscribes_only_over_https_as_the_domain_notifies_nothing_else(kt_fhir):
