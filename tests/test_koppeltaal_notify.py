@@ -454,6 +454,43 @@ def test_a_status_the_domain_refuses_is_a_dead_letter_and_reported(domain, tools
     assert reports[0]["subtype"][0]["code"] == "update"
 
 
+def test_a_task_read_without_a_version_is_never_put_without_if_match(domain, tools):
+    """Every PUT we send carries If-Match (TOP-KT-002). A Task is PUT with the version we
+    read; the only way to a PUT without one is a read answer without ``meta.versionId``,
+    which neither the sandbox nor the reference HAPI server gives: so that answer is the
+    stand-in here (the read stripped of it), and everything else is the real sandbox. The
+    status is not sent at all (before, it went without If-Match and the domain answered
+    412): the entry is a dead letter that says why, and the Task is unchanged."""
+    engine, recorded, _, poller, definitions = tools
+    task = domain.assign("pat-20", "body-signals")
+    poller.run_once()
+    row = _row(engine, domain.fhir_base, task["id"])
+    client = recorded.get(domain.fhir_base)
+    real_read = client.read
+
+    def read_without_version(resource_type, resource_id):
+        found = real_read(resource_type, resource_id)
+        if resource_type == "Task":
+            found["meta"] = {k: v for k, v in found["meta"].items() if k != "versionId"}
+        return found
+
+    client.read = read_without_version
+    settings = domain.app.extensions["fhir_burnout"]["settings"]
+    worker = Worker(engine, recorded.get, deliver_for=deliver_for(settings, engine, recorded.get))
+    with Session(engine) as db, db.begin():
+        change_task(db, definitions, row.local_task_key, "in-progress", actor="client",
+                    who="Patient/pat-20")  # fmt: skip
+    _deliver(worker)
+    assert not [r for r in recorded.requests if r.method == "PUT"]
+    with Session(engine) as db:
+        dead = db.scalars(select(OutboxEntry).where(OutboxEntry.state == "dead")).all()
+        events = db.scalars(select(OutboxEvent.what)).all()
+    assert len(dead) == 1
+    assert any(f"Task/{task['id']} as read from the domain has no meta.versionId" in e
+               for e in events)  # fmt: skip
+    assert real_read("Task", task["id"])["status"] == "ready"
+
+
 def _view_subtask(domain, main, patient, owner):
     """A ``view`` subtask of ``main``, made by the portal on the FHIR server."""
     task = {
