@@ -10,7 +10,10 @@ request is recorded.
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -86,6 +89,90 @@ def test_a_task_assigned_in_the_portal_is_taken_in_by_the_notification_once(doma
     assert posted and posted[0][0] == "POST"
     receive = [b for _, _, _, b in posted if b["type"].get("code") == "receive"]
     assert receive and "extension" in receive[0]
+
+
+class _Receiver:
+    """An https rest-hook receiver on 127.0.0.1 that records the path of each notification."""
+
+    def __init__(self, tls) -> None:
+        received: list[str] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                received.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.received = received
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.socket = tls.context.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+def _subscription(endpoint: str, criteria: str, status: str = "requested") -> dict:
+    return {
+        "resourceType": "Subscription",
+        "meta": {"profile": ["http://koppeltaal.nl/fhir/StructureDefinition/KT2Subscription"]},
+        "status": status,
+        "reason": "narrowing test",
+        "criteria": criteria,
+        "channel": {"type": "rest-hook", "endpoint": endpoint},
+    }
+
+
+def test_with_narrowing_on_the_module_is_notified_of_its_task_but_not_of_what_it_may_not_read(
+    domain, tools, loopback_tls
+):
+    """The domain notifies a Subscription only of what the subscriber's role may read (the
+    reference's SubscriptionNarrowingInterceptor): our module's role grants the portal's
+    Tasks, so the Task the portal assigns still reaches us; it does not grant the portal's
+    Subscriptions, so a Subscription of ours that watches those hears only of our own."""
+    engine, recorded, _, poller, _ = tools
+    settings = domain.app.extensions["fhir_burnout"]["settings"]
+    module = recorded.get(domain.fhir_base)
+    subscribe_tasks(module, base_url=domain.app_url, secret_key=settings.secret_key)
+    poller.run_once()
+    receiver = _Receiver(loopback_tls)
+    watched = f"https://127.0.0.1:9/{uuid.uuid4()}"  # only a search key: never notified
+    ours = module.create(_subscription(f"{receiver.url}/watch", f"Subscription?url={watched}"))
+    made = [ours]
+    try:
+        portal_tokens = kt_token_source(domain.info, "portal")
+        with FhirClient(domain.fhir_base, token_source=portal_tokens) as portal:
+            portal.create(_subscription(watched, "Task?status=ready", status="off"))
+        # Our own, written after the portal's: the same Subscription hears of it, in order.
+        made.append(module.create(_subscription(watched, "Task?status=ready", status="off")))
+        for _ in range(100):
+            if receiver.received:
+                break
+            time.sleep(0.05)
+        time.sleep(0.2)
+        assert receiver.received == ["/watch"], "notified of the portal's Subscription too"
+
+        domain.notified.clear()
+        task = domain.assign("pat-16", "body-signals")
+        assert domain.notified.wait(15), "the domain did not notify us of the portal's Task"
+        assert [(p.state, p.why) for p in poller.run_once()] == [("polled", "notified")]
+        row = _row(engine, domain.fhir_base, task["id"])
+        assert row is not None and row.patient == "Patient/pat-16"
+    finally:
+        receiver.close()
+        for sub in made:
+            current = module.read("Subscription", sub["id"])
+            if current["status"] != "off":
+                version = current["meta"]["versionId"]
+                module.update({**current, "status": "off"}, version_id=version)
 
 
 def test_the_app_subscribes_only_over_https_as_the_domain_notifies_nothing_else(kt_fhir):
@@ -365,6 +452,43 @@ def test_a_status_the_domain_refuses_is_a_dead_letter_and_reported(domain, tools
                and b["entity"][0]["what"]["reference"] == about]  # fmt: skip
     assert len(reports) == 1 and reports[0]["outcome"] == "4"
     assert reports[0]["subtype"][0]["code"] == "update"
+
+
+def test_a_task_read_without_a_version_is_never_put_without_if_match(domain, tools):
+    """Every PUT we send carries If-Match (TOP-KT-002). A Task is PUT with the version we
+    read; the only way to a PUT without one is a read answer without ``meta.versionId``,
+    which neither the sandbox nor the reference HAPI server gives: so that answer is the
+    stand-in here (the read stripped of it), and everything else is the real sandbox. The
+    status is not sent at all (before, it went without If-Match and the domain answered
+    412): the entry is a dead letter that says why, and the Task is unchanged."""
+    engine, recorded, _, poller, definitions = tools
+    task = domain.assign("pat-20", "body-signals")
+    poller.run_once()
+    row = _row(engine, domain.fhir_base, task["id"])
+    client = recorded.get(domain.fhir_base)
+    real_read = client.read
+
+    def read_without_version(resource_type, resource_id):
+        found = real_read(resource_type, resource_id)
+        if resource_type == "Task":
+            found["meta"] = {k: v for k, v in found["meta"].items() if k != "versionId"}
+        return found
+
+    client.read = read_without_version
+    settings = domain.app.extensions["fhir_burnout"]["settings"]
+    worker = Worker(engine, recorded.get, deliver_for=deliver_for(settings, engine, recorded.get))
+    with Session(engine) as db, db.begin():
+        change_task(db, definitions, row.local_task_key, "in-progress", actor="client",
+                    who="Patient/pat-20")  # fmt: skip
+    _deliver(worker)
+    assert not [r for r in recorded.requests if r.method == "PUT"]
+    with Session(engine) as db:
+        dead = db.scalars(select(OutboxEntry).where(OutboxEntry.state == "dead")).all()
+        events = db.scalars(select(OutboxEvent.what)).all()
+    assert len(dead) == 1
+    assert any(f"Task/{task['id']} as read from the domain has no meta.versionId" in e
+               for e in events)  # fmt: skip
+    assert real_read("Task", task["id"])["status"] == "ready"
 
 
 def _view_subtask(domain, main, patient, owner):

@@ -23,7 +23,8 @@ instead, per entry (:func:`plan_entry`):
 
 A status goes on as KOPPELTAAL.md §2 says: read the Task, set ``status`` and nothing else
 (``meta.profile`` KT2Task ensured), PUT it to its own id with ``If-Match`` on the version
-read; 412 → read again and decide again, up to three times. The status only moves forward
+read (a Task read without ``meta.versionId`` is never PUT: a dead letter saying so); 412 →
+read again and decide again, up to three times. The status only moves forward
 (:func:`may_move`): a Task cancelled, completed or failed in the portal is never reopened,
 and "back from on-hold" is applied only while the Task is still on hold; a KT2_Task final as
 we last saw it (``KoppeltaalTaskRow.status``: cancelled in the portal, see ``_portal``) is not
@@ -353,6 +354,25 @@ class _PutRefusedError(FhirBurnoutError):
         self.error, self.origin = error, origin
 
 
+class _UnversionedTaskError(FhirBurnoutError):
+    """The domain gave us a KT2_Task without ``meta.versionId``: a PUT of it could not carry
+    ``If-Match`` (TOP-KT-002), so none is sent. Nothing a retry would change: a dead letter."""
+
+    code = "business-rule"
+
+    def __init__(self, change: StatusChange) -> None:
+        super().__init__(
+            f"Task/{change.task_id} as read from the domain has no meta.versionId; a PUT needs "
+            f"If-Match (TOP-KT-002), so Task.status {change.status} was not sent"
+        )
+
+
+def _version_of(task: Mapping[str, Any]) -> str | None:
+    """The Task's ``meta.versionId`` as read, or None when the answer has none."""
+    version = (task.get("meta") or {}).get("versionId")
+    return str(version) if version not in (None, "") else None
+
+
 class KoppeltaalOutbox:
     """Delivers outbox entries of Koppeltaal domains: :meth:`deliver` is what the sync
     ``Worker`` takes from ``deliver_for`` (see :func:`deliver_for`)."""
@@ -406,6 +426,8 @@ class KoppeltaalOutbox:
         for change in plan.changes:
             try:
                 applied = self.apply(client, change)
+            except _UnversionedTaskError as unversioned:
+                return Outcome("dead", str(unversioned))
             except _PutRefusedError as refused:
                 self._report(entry.fhir_base, change, refused.error, refused.origin)
                 raise refused.error from None
@@ -466,7 +488,8 @@ class KoppeltaalOutbox:
 
     def apply(self, client: FhirClient, change: StatusChange) -> Applied | None:
         """Read the KT2_Task, set the status if it still makes sense, PUT it with If-Match;
-        on 412 read it again. None when it kept changing."""
+        on 412 read it again. None when it kept changing. A Task read without a version is
+        never PUT (:class:`_UnversionedTaskError`): every PUT we send carries If-Match."""
         for _round in range(CONFLICT_ROUNDS):
             try:
                 current = client.read("Task", change.task_id)
@@ -476,18 +499,19 @@ class KoppeltaalOutbox:
                                    f"Task/{change.task_id} is gone from the domain")  # fmt: skip
                 raise
             status = str(current.get("status"))
-            version = (current.get("meta") or {}).get("versionId")
+            version = _version_of(current)
             if not may_move(status, change.status, change.came_from):
                 return Applied(
                     change.task_id, False, status, version,
                     f"Task/{change.task_id} is {status} on the server; {change.status} not sent",
                 )  # fmt: skip
+            if version is None:
+                raise _UnversionedTaskError(change)
             try:
                 stored = client.update(with_status(current, change.status), version_id=version)
             except FhirServerError as error:
-                if error.status == 412 and version is not None:
-                    continue  # changed since we read it: read it again
-                # (a Koppeltaal domain answers a PUT without If-Match with 412 too)
+                if error.status == 412:
+                    continue  # changed since we read it (our If-Match is stale): read it again
                 raise _PutRefusedError(error, origin_device(current)) from error
             return Applied(
                 change.task_id, True, change.status,

@@ -28,7 +28,8 @@
 //  15. koppeltaal       with `koppeltaal: true`, the Koppeltaal 2.0 rules (src/koppeltaal.mjs):
 //                       server ids, If-Match, resource-origin and its scope narrowing (writes,
 //                       reads and searches), KT2 validation, AuditEvents kept, only the
-//                       domain's types (others 404), X-Request-Id/X-Trace-Id on every answer
+//                       domain's types (others 404), X-Request-Id/X-Trace-Id on every answer,
+//                       notifications only of what the subscriber's role may read
 //
 // Without a journal everything is in memory and a restart loses it.
 import {
@@ -59,6 +60,7 @@ import { BatchProcessor, FhirRepository, FhirRouter, MemoryRepository } from '@m
 import { Journal } from './data-dir.mjs';
 import {
   answerHeaders, KOPPELTAAL_TYPES, koppeltaalRules, koppeltaalStatus, narrowedOrigin, notificationHeaders,
+  notificationNarrowing,
   requestTrace, resourceOrigin, unknownType,
 } from './koppeltaal.mjs';
 import { SubscriptionManager } from './subscriptions.mjs';
@@ -357,6 +359,11 @@ class SandboxRepository extends MemoryRepository {
     const changes = this.changes;
     this.changes = [];
     return changes;
+  }
+
+  /** Item 15: the stored version of one resource, or undefined (no copy: do not change it). */
+  storedResource(resourceType, id) {
+    return this.resources.get(resourceType)?.get(id);
   }
 
   /** Item 14: the stored Subscriptions. */
@@ -1427,9 +1434,13 @@ export async function createFhirServer({
   const compartment = new PatientCompartment(readJson('fhir/r4/compartmentdefinition-patient.json'));
   const router = createRouter();
   const serially = createSerialQueue();
+  // Item 15: notifications only of what the subscriber's role may read (the reference's
+  // SubscriptionNarrowingInterceptor); each token's scope is remembered per client.
+  const narrowing = koppeltaal ? notificationNarrowing((type, id) => repo.storedResource(type, id)) : undefined;
   const subscriptions = new SubscriptionManager({
     knownTypes,
     isCriteriaFilter,
+    mayNotify: narrowing?.mayNotify,
     // Through the queue like a request, so it is journaled and never lands inside a transaction.
     markError: (id, versionId, reason) => runSerially(() => repo.markSubscriptionError(id, versionId, reason)),
     ...subscriptionDelivery,
@@ -1554,6 +1565,7 @@ export async function createFhirServer({
   /** The token's view of the store; in Koppeltaal mode with the rules for its client (item 15). */
   function scopedRepository(claims) {
     const access = new Access(claims, compartment, sharedTypes, { koppeltaal });
+    narrowing?.remember(claims.client_id ?? claims.sub, claims.scope);
     const rules = koppeltaal
       ? koppeltaalRules({
           clientId: claims.client_id ?? claims.sub,

@@ -20,6 +20,8 @@
 // narrowed to the resource-origins the role's scopes name (ResourceOriginAuthorization- and
 // ResourceOriginSearchNarrowingInterceptor; done in fhir-server.mjs's Access).
 //   - requestTrace(): X-Request-Id / X-Trace-Id / X-Correlation-Id for answers and notifications
+//   - notificationNarrowing(): a Subscription is notified only of what its app's role may read
+//     (SubscriptionNarrowingInterceptor)
 import { randomUUID } from 'node:crypto';
 import { businessRule, deepClone, forbidden, OperationOutcomeError } from '@medplum/core';
 import { kt2ProfileIssues } from './kt2-profiles.mjs';
@@ -526,6 +528,63 @@ function checkSubscriptionEndpoint(resource) {
       'Subscription.channel.endpoint',
     );
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Notification narrowing (the reference's SubscriptionNarrowingInterceptor, a
+// SUBSCRIPTION_BEFORE_DELIVERY hook whose `false` drops the delivery; read, not copied): a
+// Subscription is notified of a resource only when the role of the app that made it may read
+// that resource. The app is the Subscription's resource-origin Device, named by its
+// koppeltaal-client-id identifier; its role is the scope of the last token it used here
+// (the reference's PermissionUtil cache). Where the reference cannot tell, it still notifies:
+// no resource-origin on the Subscription or on the resource, no such Device or client id, or
+// no token of that app seen yet (after a restart, say). A notification dropped is not sent at
+// all: a KT2 notification is an empty POST, so there is nothing to send without the resource.
+
+const SYSTEM_SCOPE = /^system\/(\*|[A-Z][A-Za-z]+)\.(c?r?u?d?s?)(?:\?(.*))?$/;
+
+/**
+ * Whether a role (`scope`, the space-separated scopes of an app's token) may read `resource`:
+ * a `system/` scope of its type (or `*`) with `r`, not narrowed or narrowed to the resource's
+ * origin (`Device/<id>`, matched whole; the reference matches the id anywhere in the query).
+ */
+export function scopeMayRead(scope, resource) {
+  const origin = resourceOrigin(resource)?.[0];
+  return String(scope ?? '').split(/\s+/).some((token) => {
+    const match = SYSTEM_SCOPE.exec(token);
+    if (!match || !(match[1] === '*' || match[1] === resource.resourceType) || !match[2].includes('r')) {
+      return false;
+    }
+    return match[3] === undefined || (origin !== undefined && narrowedOrigin(match[3]) === origin);
+  });
+}
+
+/**
+ * The narrowing of one server. `read(type, id)` returns a stored resource (or undefined).
+ * `remember(clientId, scope)` on every request with a token; `mayNotify(subscriptionId,
+ * resource)` before a notification is queued: false drops it.
+ */
+export function notificationNarrowing(read) {
+  const scopes = new Map(); // client id -> the scope of its last token
+  return {
+    remember(clientId, scope) {
+      if (clientId) {
+        scopes.set(String(clientId), String(scope ?? ''));
+      }
+    },
+    mayNotify(subscriptionId, resource) {
+      const device = resourceOrigin(read('Subscription', subscriptionId))?.[0];
+      const deviceId = /^Device\/([A-Za-z0-9\-.]{1,64})$/.exec(device ?? '')?.[1];
+      const clientId = deviceId
+        ? (read('Device', deviceId)?.identifier ?? []).find((i) => i?.system === CLIENT_ID_SYSTEM)?.value
+        : undefined;
+      const scope = clientId === undefined ? undefined : scopes.get(clientId);
+      if (scope === undefined || !resourceOrigin(resource)) {
+        return true; // the reference cannot tell either: it still notifies
+      }
+      return scopeMayRead(scope, resource);
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

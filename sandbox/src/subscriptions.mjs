@@ -134,7 +134,9 @@ function channelOf(subscription, options) {
  * matches committed writes against the active ones and delivers the notifications.
  *
  * `markError(id, versionId, reason)` must store the Subscription (if still at that version and
- * active) with status `error` and `error` = reason; it returns a promise.
+ * active) with status `error` and `error` = reason; it returns a promise. `mayNotify(id,
+ * resource)`, when given, is asked for each match: false drops that notification (Koppeltaal's
+ * narrowing to what the subscriber may read; a throw notifies, as the reference does).
  */
 export class SubscriptionManager {
   constructor({
@@ -144,9 +146,11 @@ export class SubscriptionManager {
     timeoutMs = DELIVERY_TIMEOUT_MS,
     retryDelaysMs = RETRY_DELAYS_MS,
     ca = undefined,
+    mayNotify = undefined,
     log = (message) => console.error(`sandbox: ${message}`),
   }) {
     this.criteriaOptions = { knownTypes, isCriteriaFilter };
+    this.mayNotify = mayNotify;
     this.markError = markError;
     this.timeoutMs = timeoutMs;
     this.retryDelaysMs = retryDelaysMs;
@@ -278,6 +282,13 @@ export class SubscriptionManager {
         matches = matchesSearchRequest(resource, channel.request);
       } catch (err) {
         this.log(`subscriptions: Subscription/${channel.id} could not be matched: ${err.message}`);
+      }
+      if (matches && this.mayNotify) {
+        try {
+          matches = this.mayNotify(channel.id, resource);
+        } catch (err) {
+          this.log(`subscriptions: Subscription/${channel.id} could not be narrowed, notified: ${err.message}`);
+        }
       }
       if (matches) {
         if (channel.withPayload) {

@@ -17,7 +17,7 @@ import { importJWK, SignJWT } from 'jose';
 import { createFhirServer, parseScopes } from '../src/fhir-server.mjs';
 import {
   KOPPELTAAL_ROLES, RESOURCE_ORIGIN_URL, INSTANTIATES_URL, ENDPOINT_EXTENSION_URL, PUBLISHER_ID_URL,
-  kt2Issues, profileUrl,
+  CLIENT_ID_SYSTEM, kt2Issues, notificationNarrowing, profileUrl, scopeMayRead,
 } from '../src/koppeltaal.mjs';
 import { startSandbox } from '../src/main.mjs';
 import { allSeedResources, seedResources } from '../src/seed.mjs';
@@ -30,6 +30,12 @@ const TOKENS = {
     scope: 'system/ActivityDefinition.cruds?resource-origin=Device/other-module ' +
       'system/Endpoint.cruds?resource-origin=Device/other-module system/Task.rus',
     client_id: 'other-module',
+  },
+  // A second module: its role grants only what it made itself, not the portal's Tasks.
+  second: {
+    scope: 'system/Subscription.cruds?resource-origin=Device/second-module ' +
+      'system/Task.rs?resource-origin=Device/second-module system/Endpoint.cruds?resource-origin=Device/second-module',
+    client_id: 'second-module',
   },
   // A scope narrowed to another Device than the token's own: it can never create.
   'wrong-narrowing': { scope: 'system/Endpoint.cruds?resource-origin=Device/portal', client_id: 'fhir-burnout' },
@@ -638,6 +644,83 @@ describe('Koppeltaal FHIR rules', () => {
         await new Promise((resolve) => receiver.close(resolve));
       }
     });
+
+    test('a portal Task notifies the module its role grants it to, not a second module whose role does not', async () => {
+      await server.fhir.seed([{
+        resourceType: 'Device', id: 'second-module', meta: { profile: [profileUrl('Device')] },
+        identifier: [{ system: CLIENT_ID_SYSTEM, value: 'second-module' }], status: 'active',
+      }]);
+      const received = [];
+      const receiver = https.createServer(tls, (req, res) => {
+        received.push(req.url);
+        res.writeHead(200).end();
+      });
+      await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+      const at = (where) => `https://127.0.0.1:${receiver.address().port}/${where}`;
+      try {
+        const marker = randomUUID();
+        const tasks = `Task?identifier=http://fhir-burnout.example/portal-task|${marker}`;
+        for (const [token, where, criteria] of [
+          ['module', 'module', tasks],
+          ['second', 'second', tasks],
+          // The second module's own Endpoints: it is notified of what it may read.
+          ['second', 'second-endpoint', `Endpoint?identifier=https://module.example/endpoint|${marker}`],
+        ]) {
+          const sub = await request('POST', '/Subscription', { token, body: subscription({ endpoint: at(where), criteria }) });
+          assert.equal(sub.status, 201, JSON.stringify(sub.body));
+        }
+        const write = await request('POST', '/Task', {
+          token: 'portal',
+          body: task(definitionId, { identifier: [{ system: 'http://fhir-burnout.example/portal-task', value: marker }] }),
+        });
+        assert.equal(write.status, 201, JSON.stringify(write.body));
+        const own = await request('POST', '/Endpoint', {
+          token: 'second', body: endpoint({ identifier: [{ system: 'https://module.example/endpoint', value: marker }] }),
+        });
+        assert.equal(own.status, 201, JSON.stringify(own.body));
+        for (let i = 0; i < 100 && received.length < 2; i += 1) await sleep(20);
+        await sleep(100); // a notification that should not come has had its time too
+        assert.deepEqual(received.sort(), ['/module', '/second-endpoint']);
+        // As the reads: the second module may not read that Task either.
+        const read = await request('GET', `/Task/${write.body.id}`, { token: 'second' });
+        assert.equal(read.status, 403);
+      } finally {
+        receiver.closeAllConnections();
+        await new Promise((resolve) => receiver.close(resolve));
+      }
+    });
+  });
+});
+
+describe('notification narrowing (SubscriptionNarrowingInterceptor)', () => {
+  const byPortal = { resourceType: 'Task', extension: [{ url: RESOURCE_ORIGIN_URL, valueReference: { reference: 'Device/portal' } }] };
+
+  test('a role may read a resource with a system/ scope of its type (or *) with r, unnarrowed or narrowed to its origin', () => {
+    assert.equal(scopeMayRead(KOPPELTAAL_ROLES['fhir-burnout'], byPortal), true);
+    assert.equal(scopeMayRead('system/Task.rus', byPortal), true);
+    assert.equal(scopeMayRead('system/*.r', byPortal), true);
+    assert.equal(scopeMayRead(TOKENS.second.scope, byPortal), false);
+    assert.equal(scopeMayRead('system/Task.s', byPortal), false); // a search scope alone: no r
+    assert.equal(scopeMayRead('system/Task.rs?resource-origin=Device/portal2', byPortal), false);
+    assert.equal(scopeMayRead('system/Patient.rs', byPortal), false);
+  });
+
+  test('where the reference cannot tell who subscribed or what it may read, it still notifies', () => {
+    const stored = {
+      'Subscription/mine': { extension: byPortal.extension.map((e) => ({ ...e, valueReference: { reference: 'Device/second-module' } })) },
+      'Subscription/no-origin': {},
+      'Subscription/no-device': { extension: [{ url: RESOURCE_ORIGIN_URL, valueReference: { reference: 'Device/gone' } }] },
+      'Device/second-module': { identifier: [{ system: CLIENT_ID_SYSTEM, value: 'second-module' }] },
+    };
+    const narrowing = notificationNarrowing((type, id) => stored[`${type}/${id}`]);
+    assert.equal(narrowing.mayNotify('mine', byPortal), true, 'no token of that app seen yet');
+    narrowing.remember('second-module', TOKENS.second.scope);
+    assert.equal(narrowing.mayNotify('mine', byPortal), false);
+    assert.equal(narrowing.mayNotify('mine', { resourceType: 'Task' }), true, 'a resource without origin');
+    assert.equal(narrowing.mayNotify('no-origin', byPortal), true);
+    assert.equal(narrowing.mayNotify('no-device', byPortal), true);
+    narrowing.remember('second-module', 'system/Task.rs');
+    assert.equal(narrowing.mayNotify('mine', byPortal), true, 'the scope of the last token counts');
   });
 });
 
