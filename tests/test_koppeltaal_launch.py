@@ -205,19 +205,33 @@ def assert_refused(app, response, *, status, says, outcome="4"):
     return event
 
 
-def test_an_expired_launch_token_is_refused(kt_app, kt_sandbox, published):
+# The domain's auth service refuses a bad launch token itself: as the reference does (AUTH
+# e6383ae ``oauth_server/views.py``), with a plain 400 at /authorize; the person stays there
+# and we never hear of it, so there is nothing for us to show or audit.
+REFERENCE_REFUSAL = "Bad Request, invalid launch token"
+
+
+def refused_at_the_domain(client, fields):
+    """Post the launch form to us, then follow our redirect to the domain's /authorize: the
+    domain's answer (not followed further)."""
+    started = client.post("/koppeltaal/launch", data=fields)
+    assert started.status_code == 303, started.get_data(as_text=True)
+    return requests.get(started.headers["Location"], allow_redirects=False, timeout=30)
+
+
+def test_an_expired_launch_token_is_refused_by_the_domain(kt_app, kt_sandbox, published):
     task = assign(kt_sandbox, published[AD_BASE + "module-body-signals"], "pat-10")
-    fields = launch_form(kt_sandbox, task["id"], expired="1")
     client = kt_app.test_client()
-    answer = launch(client, fields)
-    event = assert_refused(kt_app, answer, status=403, says="verlopen of al gebruikt")
-    assert extension(event, "trace-id") == claims_of(fields["launch"])["jti"]
+    answer = refused_at_the_domain(client, launch_form(kt_sandbox, task["id"], expired="1"))
+    assert answer.status_code == 400 and "Location" not in answer.headers
+    assert answer.text == REFERENCE_REFUSAL
+    assert audits(kt_app) == []
     assert client.get("/").status_code == 401
     with Session(engine_of(kt_app)) as db:
         assert db.scalars(select(KoppeltaalTaskRow)).all() == []
 
 
-def test_a_replayed_launch_token_is_refused(kt_app, kt_sandbox, published):
+def test_a_replayed_launch_token_is_refused_by_the_domain(kt_app, kt_sandbox, published):
     task = assign(kt_sandbox, published[AD_BASE + "module-body-signals"], "pat-11")
     jti = str(uuid.uuid4())
     assert (
@@ -225,10 +239,37 @@ def test_a_replayed_launch_token_is_refused(kt_app, kt_sandbox, published):
         == 303
     )
     client = kt_app.test_client()
-    answer = launch(client, launch_form(kt_sandbox, task["id"], jti=jti))
-    event = assert_refused(kt_app, answer, status=403, says="verlopen of al gebruikt")
-    assert extension(event, "trace-id") == jti
+    answer = refused_at_the_domain(client, launch_form(kt_sandbox, task["id"], jti=jti))
+    assert answer.status_code == 400 and answer.text == REFERENCE_REFUSAL
+    assert [e["outcome"] for e in audits(kt_app)] == ["0"]  # the first launch only
     assert client.get("/").status_code == 401
+
+
+def test_a_refusal_sent_back_to_our_callback_is_readable_and_audited(
+    kt_app, kt_sandbox, published
+):
+    """A domain whose auth service does send its refusal back (RFC 6749 §4.1.2.1; the reference
+    does not, nor does the sandbox any more): the callback gets ``error`` with the launch's own
+    ``state``, as such a domain would send it. The person gets our readable page, and the
+    launch its AuditEvent with the HTI jti as trace id."""
+    task = assign(kt_sandbox, published[AD_BASE + "module-body-signals"], "pat-10")
+    fields = launch_form(kt_sandbox, task["id"])
+    client = kt_app.test_client()
+    started = client.post("/koppeltaal/launch", data=fields)
+    (state,) = parse_qs(urlsplit(started.headers["Location"]).query)["state"]
+    answer = client.get(
+        "/koppeltaal/callback",
+        query_string={
+            "error": "access_denied",
+            "error_description": "launch token expired",
+            "state": state,
+        },
+    )
+    event = assert_refused(kt_app, answer, status=403, says="verlopen of al gebruikt")
+    assert extension(event, "trace-id") == claims_of(fields["launch"])["jti"]
+    assert client.get("/").status_code == 401
+    with Session(engine_of(kt_app)) as db:
+        assert db.scalars(select(KoppeltaalTaskRow)).all() == []
 
 
 @pytest.mark.parametrize("as_", ["patient", "practitioner"])
@@ -377,14 +418,39 @@ def test_in_a_browser_the_portal_launch_lands_the_client_on_their_home(kt_live, 
     assert page.get_by_text("Je zit nu in Fase 1").is_visible()
 
 
-def test_in_a_browser_an_expired_launch_shows_a_readable_accessible_page(kt_live, phone):
+def test_in_a_browser_a_refused_launch_shows_a_readable_accessible_page(kt_live, phone):
     app_url, info, definitions, _ = kt_live
     task = assign(info, definitions[AD_BASE + "module-effort-recovery"], "pat-07")
-    phone.goto(f"{info.portal}/launch?task={task['id']}&as=patient&expired=1")
+    phone.goto(f"{info.portal}/launch?task={task['id']}&as=patient&patient=pat-08")
     phone.wait_for_url(f"{app_url}/koppeltaal/callback*", timeout=30_000)
-    assert "verlopen of al gebruikt" in phone.get_by_role("alert").inner_text()
+    assert "hoort bij iemand anders" in phone.get_by_role("alert").inner_text()
     assert phone.get_by_text("Referentie voor de helpdesk:").is_visible()
     accessible(phone, "koppeltaal-refused")
+
+
+@pytest.mark.parametrize("case", ["expired", "replayed"])
+def test_in_a_browser_a_broken_launch_ends_at_the_domains_refusal(kt_live, page, case):
+    """The domain refuses an expired or replayed launch token at /authorize, as the reference
+    does: the person sees its plain 400 there, never a failure of ours."""
+    app_url, info, definitions, app = kt_live
+    task = assign(info, definitions[AD_BASE + "module-effort-recovery"], "pat-22")
+    knobs = "&expired=1" if case == "expired" else f"&jti={uuid.uuid4()}"
+    launch_page = f"{info.portal}/launch?task={task['id']}&as=patient{knobs}"
+    if case == "replayed":
+        page.goto(launch_page)
+        page.wait_for_url(home_url(app_url), timeout=30_000)  # the first time it works
+        page.context.clear_cookies()
+    before = len(audits(app))
+    statuses = {}
+    page.on("response", lambda r: statuses.setdefault(urlsplit(r.url).path, r.status))
+    page.goto(launch_page)
+    page.wait_for_url(f"{info.issuer}/authorize*", timeout=30_000)
+    page.wait_for_load_state()
+    assert page.locator("body").inner_text().strip() == REFERENCE_REFUSAL
+    assert statuses["/koppeltaal/launch"] == 303  # ours: on to the domain, no error
+    assert statuses[urlsplit(info.issuer).path + "/authorize"] == 400
+    assert audits(app)[before:] == []  # we never heard of it
+    assert page.goto(f"{app_url}/").status == 401  # nobody was signed in
 
 
 def test_in_a_browser_a_module_assigned_in_the_portal_is_done_and_completed_on_the_server(
@@ -453,7 +519,7 @@ def _foreign_copy(info, definition_id):
         return client.create(theirs)
 
 
-@pytest.mark.parametrize("case", ["replayed", "another-patient", "foreign-definition"])
+@pytest.mark.parametrize("case", ["another-patient", "foreign-definition"])
 def test_in_a_browser_each_refused_launch_shows_a_readable_page_and_is_audited(
     kt_live, page, case
 ):
@@ -463,18 +529,12 @@ def test_in_a_browser_each_refused_launch_shows_a_readable_page_and_is_audited(
     if case == "foreign-definition":
         module = _foreign_copy(info, module)["id"]
     task = assign(info, module, "pat-19")
-    if case == "replayed":
-        knobs = f"&jti={uuid.uuid4()}"
-        page.goto(f"{info.portal}/launch?task={task['id']}&as=patient{knobs}")
-        page.wait_for_url(home_url(app_url), timeout=30_000)  # the first time it works
-        page.context.clear_cookies()
-    elif case == "another-patient":
+    if case == "another-patient":
         knobs = "&patient=pat-20"
     before = len(audits(app))
     page.goto(f"{info.portal}/launch?task={task['id']}&as=patient{knobs}")
     page.wait_for_url(f"{app_url}/koppeltaal/callback*", timeout=30_000)
     says = {
-        "replayed": "verlopen of al gebruikt",
         "another-patient": "hoort bij iemand anders",
         "foreign-definition": "niet voor dit programma bedoeld",
     }[case]

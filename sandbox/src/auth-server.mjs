@@ -35,8 +35,9 @@ import Provider, { errors, interactionPolicy } from 'oidc-provider';
 
 import { Credentials } from './data-dir.mjs';
 import {
-  HtiLaunchError, KT_CLIENT_AUTH_ALGS, KT_TOKEN_TTL, createHtiVerifier, htiContext,
-  htiTokenResponse, koppeltaalSmartConfiguration, referenceIdToken, roleScope,
+  HtiLaunchError, KT_AUTHORIZE_REFUSALS, KT_CLIENT_AUTH_ALGS, KT_SIGNING_ALG, KT_TOKEN_TTL,
+  createHtiVerifier, htiContext, htiTokenResponse, isLaunchScope, koppeltaalSmartConfiguration,
+  referenceIdToken, roleScope,
 } from './koppeltaal-auth.mjs';
 
 const { Check, base: basePolicy } = interactionPolicy;
@@ -371,6 +372,10 @@ function extraParams(env) {
     // SMART `aud`: the FHIR base the token is for. defaultResource turns it into the RFC 8707
     // resource; this check also catches an `aud` that contradicts an explicit `resource`.
     async aud(ctx, value, client) {
+      if (env.koppeltaal && normalizeAud(value) !== env.fhirBase) {
+        // AUTH asserts aud is the FHIR base before it looks at the launch token.
+        throw koppeltaalRefusal(new errors.InvalidTarget(`aud must be ${env.fhirBase}`), 'audience');
+      }
       if (value !== undefined && !env.resources.has(normalizeAud(value))) {
         throw new errors.InvalidTarget(`aud must be the FHIR base URL ${env.fhirBase} or a registered resource server`);
       }
@@ -378,7 +383,12 @@ function extraParams(env) {
     },
     async launch(ctx, value, client) {
       if (env.koppeltaal) {
-        return verifyHtiLaunch(env, value, client);
+        await verifyHtiLaunch(env, value, client);
+        const raw = ctx.method === 'POST' ? ctx.oidc.body?.scope : ctx.query.scope;
+        if (!isLaunchScope(raw)) {
+          throw koppeltaalRefusal(new errors.InvalidScope('the scope must be launch openid fhirUser'), 'scope');
+        }
+        return undefined;
       }
       if (value !== undefined && !env.launches.has(value)) {
         throw new errors.InvalidRequest('launch is unknown: start the EHR launch again');
@@ -389,13 +399,23 @@ function extraParams(env) {
 }
 
 /**
- * Koppeltaal: `launch` is an HTI launch token. A bad one is refused with the check it failed;
- * oidc-provider sends that to the redirect_uri with the request's state (the client and its
- * redirect_uri are checked by then). A good one becomes a launch whose user is its `sub`.
+ * Koppeltaal: an error /authorize answers as the reference auth service does, with its line
+ * of text (KT_AUTHORIZE_REFUSALS[kind]) as a plain 400 page, not at the redirect_uri.
+ */
+function koppeltaalRefusal(error, kind) {
+  error.allow_redirect = false; // oidc-provider's authorization error handler then renders it
+  error.koppeltaalBody = KT_AUTHORIZE_REFUSALS[kind];
+  return error;
+}
+
+/**
+ * Koppeltaal: `launch` is an HTI launch token. A bad one (or none) is refused as the reference
+ * refuses it: a plain 400 at /authorize saying "invalid launch token", whichever check failed;
+ * the module hears nothing. A good one becomes a launch whose user is its `sub`.
  */
 async function verifyHtiLaunch(env, value, client) {
   if (value === undefined) {
-    throw new errors.InvalidRequest('launch is required: a Koppeltaal launch starts at the portal (HTI)');
+    throw koppeltaalRefusal(new errors.InvalidRequest('launch is required: a Koppeltaal launch starts at the portal (HTI)'), 'launch');
   }
   let claims;
   try {
@@ -404,9 +424,10 @@ async function verifyHtiLaunch(env, value, client) {
     if (!(error instanceof HtiLaunchError)) {
       throw error;
     }
-    throw error.error === 'access_denied'
+    const refusal = error.error === 'access_denied'
       ? new errors.AccessDenied(error.message)
       : new errors.InvalidRequest(error.message);
+    throw koppeltaalRefusal(refusal, 'launch');
   }
   env.launches.set(value, { kt: htiContext(claims) });
 }
@@ -478,7 +499,9 @@ function resourceServerInfo(env) {
     // must not accept a token meant for the EHR). The token's audience is that server.
     const audience = normalizeAud(resource);
     if (!env.resources.has(audience)) {
-      throw new errors.InvalidTarget(`unknown resource; known are ${[...env.resources].join(', ')}`);
+      const error = new errors.InvalidTarget(`unknown resource; known are ${[...env.resources].join(', ')}`);
+      // Koppeltaal: at /authorize this check (SMART `aud` as the resource) comes first.
+      throw env.koppeltaal && ctx.oidc.route === 'authorization' ? koppeltaalRefusal(error, 'audience') : error;
     }
     const role = env.koppeltaal ? env.roles.get(client.clientId) : undefined;
     if (role) {
@@ -492,7 +515,7 @@ function resourceServerInfo(env) {
         audience,
         accessTokenFormat: 'jwt',
         accessTokenTTL: env.tokenTtl ?? KT_TOKEN_TTL,
-        jwt: { sign: { alg: 'RS256' } },
+        jwt: { sign: { alg: env.accessTokenAlg } },
       };
     }
     // The per-client scope policy: a client is never offered a scope outside its registration.
@@ -502,22 +525,34 @@ function resourceServerInfo(env) {
       audience,
       accessTokenFormat: 'jwt',
       accessTokenTTL: env.tokenTtl ?? 3600,
-      jwt: { sign: { alg: 'RS256' } },
+      jwt: { sign: { alg: env.accessTokenAlg } },
     };
   };
 }
 
-async function renderError(ctx, out) {
+/**
+ * oidc-provider's error page. Koppeltaal: at /authorize (and its resume) the reference's plain
+ * 400 with one line of text, the refusal's own or `Bad Request, <description>`; never more.
+ */
+async function renderError(env, ctx, out, error) {
+  if (env.koppeltaal && ['authorization', 'resume'].includes(ctx.oidc?.route)) {
+    if (ctx.status < 500) {
+      ctx.status = 400;
+    }
+    ctx.type = 'html';
+    ctx.body = error?.koppeltaalBody ?? `Bad Request, ${out.error_description ?? out.error}`;
+    return;
+  }
   ctx.type = 'html';
   const rows = Object.entries(out)
     .map(([key, value]) => `<dt>${escapeHtml(key)}</dt><dd>${escapeHtml(value)}</dd>`).join('');
   ctx.body = page('Authorization error', `<h1>Authorization error</h1><dl>${rows}</dl>`);
 }
 
-function providerConfiguration(env, clients, signingJwk, cookieKey) {
+function providerConfiguration(env, clients, signingKeys, cookieKey) {
   return {
     clients: clients.map(providerMetadata),
-    jwks: { keys: [signingJwk] },
+    jwks: { keys: signingKeys },
     // SMART `authorize-post`: oidc-provider 9 serves POST /authorize only with
     // enableHttpPostMethods, which demands SameSite=None on the session cookie (a cross-site
     // form POST would not carry a Lax one). Over plain http some browsers drop such a cookie;
@@ -566,7 +601,7 @@ function providerConfiguration(env, clients, signingJwk, cookieKey) {
     assertJwtClientAuthClaimsAndHeader: assertClientAssertion(env),
     clientBasedCORS: (ctx, origin, client) => client.redirectUris
       .some((uri) => URL.parse(uri)?.origin === origin),
-    renderError,
+    renderError: (ctx, out, error) => renderError(env, ctx, out, error),
     ttl: {
       // --token-ttl sets both; by default a backend-services token lives 5 minutes.
       AccessToken: env.tokenTtl ?? 3600,
@@ -770,7 +805,7 @@ async function verifyAccessToken(env, token) {
     issuer: env.issuer,
     audience: env.fhirBase,
     typ: 'at+jwt',
-    algorithms: ['RS256'],
+    algorithms: [env.accessTokenAlg],
   });
   const claims = {
     scope: typeof payload.scope === 'string' ? payload.scope : '',
@@ -967,6 +1002,12 @@ export async function createAuthServer({
   const normalizedIssuer = issuer.replace(/\/+$/, '');
   const resolved = await Promise.all(clients.map((client) => resolveClient(client, credentials)));
   const signing = await credentials.remember('auth/signing-key/RS256', () => generateJwk('RS256'));
+  // Koppeltaal: the reference signs every JWT RS512; oidc-provider keeps its RS256 key for the
+  // id_token it makes (and the sandbox replaces), so the JWKS names both.
+  const ktSigning = koppeltaal
+    ? await credentials.remember(`auth/signing-key/${KT_SIGNING_ALG}`, () => generateJwk(KT_SIGNING_ALG))
+    : undefined;
+  const tokenSigning = ktSigning ?? signing;
   const cookieKey = await credentials.remember('auth/cookie-key', () => randomBytes(32).toString('base64url'));
   const env = {
     issuer: normalizedIssuer,
@@ -980,8 +1021,9 @@ export async function createAuthServer({
     policies: new Map(resolved.map((c) => [c.client_id, scopePolicy(c)])),
     launches: new Map(),
     contexts: new Map(),
-    accessTokenKeys: jose.createLocalJWKSet({ keys: [signing.publicJwk] }),
-    signingJwk: signing.privateJwk, // Koppeltaal: signs the reference-shaped id_tokens
+    accessTokenKeys: jose.createLocalJWKSet({ keys: [tokenSigning.publicJwk] }),
+    accessTokenAlg: tokenSigning.publicJwk.alg,
+    signingJwk: ktSigning?.privateJwk, // Koppeltaal: signs the reference-shaped id_tokens
     styleUrl: `${normalizedIssuer}/smart-style.json`,
     tokenTtl,
     koppeltaal: Boolean(koppeltaal),
@@ -992,9 +1034,16 @@ export async function createAuthServer({
     roles: new Map(koppeltaal ? resolved.filter(roleScope).map((c) => [c.client_id, roleScope(c)]) : []),
     hti: koppeltaal ? createHtiVerifier({ clients: resolved }) : undefined,
   };
-  env.provider = new Provider(env.issuer, providerConfiguration(env, resolved, signing.privateJwk, cookieKey));
+  const signingKeys = [signing.privateJwk, ...(ktSigning ? [ktSigning.privateJwk] : [])];
+  env.provider = new Provider(env.issuer, providerConfiguration(env, resolved, signingKeys, cookieKey));
   env.provider.use(tokenResponseMiddleware(env));
   env.provider.on('server_error', (ctx, error) => console.error('oidc-provider:', error));
+  if (env.koppeltaal) {
+    // The reference never sends an error from /authorize back to the module: whatever
+    // oidc-provider refuses there (PKCE, client, ...) is rendered too. Listeners run inside its
+    // error handler, before it chooses between the redirect_uri and renderError.
+    env.provider.on('authorization.error', (ctx, error) => { error.allow_redirect = false; });
+  }
   env.callback = env.provider.callback();
   env.discovery = buildSmartConfiguration(env);
 

@@ -16,6 +16,10 @@
  *   (the client's is never echoed), `iss` its URL root with a trailing slash, `sub` the HTI
  *   token's `sub` (Patient, Practitioner or RelatedPerson), `aud` and `azp` the client, no
  *   `fhirUser`;
+ * - its answer at /authorize to a request it refuses (a bad launch token, another `aud` or
+ *   scope, anything else wrong): a plain 400 with the reference's one line of text, never a
+ *   redirect to the module (AUTH e6383ae `oauth_server/views.py` `handle_authorize_request`);
+ * - RS512 for every JWT it signs, id_tokens and access tokens (AUTH `TokenService`);
  * - the SMART discovery document of a Koppeltaal domain.
  */
 import { randomUUID } from 'node:crypto';
@@ -33,6 +37,34 @@ export const KT_TOKEN_TTL = 300;
 
 /** The access token of an HTI launch: useless on the FHIR service, by design. */
 export const NOOP_ACCESS_TOKEN = 'NOOP';
+
+/**
+ * The algorithm of every JWT the domain's auth service signs: AUTH e6383ae
+ * `oauth_server/service.py` `TokenService._get_jwt_token` puts `alg: RS512` in the header of
+ * id_tokens and access tokens alike (and names the key by its thumbprint, as `kid`).
+ */
+export const KT_SIGNING_ALG = 'RS512';
+
+/**
+ * What AUTH answers at /authorize when it refuses (e6383ae `oauth_server/views.py`), each a
+ * plain `400` whose whole body is the line below (Flask: `text/html; charset=utf-8`), the
+ * person's browser staying at the auth service. BAD_LAUNCH: the launch token is missing or
+ * fails `HtiTokenVerifier` (format, signature, exp, jti replay, aud = the module's Device,
+ * iss) or has no `sub`; BAD_AUDIENCE: `aud` is not the FHIR base (`assert ... "Invalid
+ * audience"`, checked before the token); BAD_SCOPE: the scope is not exactly `launch openid
+ * fhirUser` (checked after the token).
+ */
+export const KT_AUTHORIZE_REFUSALS = Object.freeze({
+  launch: 'Bad Request, invalid launch token',
+  audience: 'Bad Request, assertion failed: Invalid audience',
+  scope: 'Bad Request, invalid scope',
+});
+
+/** Whether `scope` is the HTI launch's scope exactly (AUTH `LAUNCH_SCOPE_ALLOWED`). */
+export function isLaunchScope(scope) {
+  const asked = new Set(typeof scope === 'string' ? scope.split(' ').filter(Boolean) : []);
+  return asked.size === KT_LAUNCH_SCOPES.length && KT_LAUNCH_SCOPES.every((s) => asked.has(s));
+}
 
 // HTI 2.0 allows asymmetric algorithms only: a launcher never shares a secret with a module.
 const HTI_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'];
@@ -212,7 +244,7 @@ export function htiTokenResponse({ idToken, grantedScopes, context }) {
  * The id_token of an HTI launch's code exchange, as the reference auth service signs it: its own
  * random `nonce` and `jti`, `iss` = `issuer` with a trailing slash (the reference's Flask
  * `request.url_root`), `sub` the launch token's user, `aud` and `azp` the client, five minutes.
- * `key` is the service's private signing JWK (its `kid` names it in the JWKS).
+ * `key` is the service's private signing JWK (its `kid` names it in the JWKS), KT_SIGNING_ALG.
  */
 export async function referenceIdToken({ issuer, clientId, sub, key, now = () => Date.now() / 1000 }) {
   const at = Math.floor(now());
@@ -242,7 +274,8 @@ export function koppeltaalSmartConfiguration({ issuer, urlFor, roles }) {
     scopes_supported: [...KT_LAUNCH_SCOPES, ...new Set(roles.flatMap((r) => r.split(' ')))],
     response_types_supported: ['code'],
     code_challenge_methods_supported: ['S256'],
-    id_token_signing_alg_values_supported: ['RS256'],
+    // No id_token_signing_alg_values_supported: neither FSRV's smart-configuration
+    // (`application.yaml` `smart.configuration`) nor AUTH's names one; the id_token is RS512.
     capabilities: [
       'launch-ehr', 'client-confidential-asymmetric', 'sso-openid-connect', 'authorize-post',
       'permission-v2',

@@ -198,6 +198,40 @@ async function authorizeLaunch(ctx, launch, { state = randomUUID(), challenge, n
   return redirect.searchParams;
 }
 
+const BAD_LAUNCH = 'Bad Request, invalid launch token';
+const BAD_AUDIENCE = 'Bad Request, assertion failed: Invalid audience';
+const BAD_SCOPE = 'Bad Request, invalid scope';
+
+/**
+ * The module's authorization request for `launch` (with `params` changed; undefined leaves one
+ * out) where the auth service answers with a page instead of a redirect to the module.
+ */
+async function authorizeRefused(ctx, launch, params = {}) {
+  const query = {
+    launch, state: randomUUID(), nonce: randomUUID(), code_challenge: pkce().challenge,
+    code_challenge_method: 'S256', ...params,
+  };
+  const url = new URL(authorizeUrl(ctx, {}));
+  for (const [key, value] of Object.entries(query)) {
+    if (value === undefined) url.searchParams.delete(key);
+    else url.searchParams.set(key, value);
+  }
+  if (params.aud === undefined && 'aud' in params) url.searchParams.delete('aud');
+  const res = await fetch(url, { redirect: 'manual' });
+  return {
+    status: res.status, location: res.headers.get('location'), type: res.headers.get('content-type'),
+    body: await res.text(),
+  };
+}
+
+/** The reference's refusal: 400, its one-line text as the whole body, no redirect. */
+function assertReferenceRefusal(refused, body) {
+  assert.equal(refused.status, 400, refused.body);
+  assert.equal(refused.location, null, 'no redirect to the module');
+  assert.equal(refused.type, 'text/html; charset=utf-8');
+  assert.equal(refused.body, body);
+}
+
 async function exchangeCode(ctx, code, verifier) {
   return postForm(ctx.tokenUrl, {
     grant_type: 'authorization_code',
@@ -286,6 +320,18 @@ describe('Koppeltaal domain: auth service and portal', () => {
       assert.ok(smart.token_endpoint_auth_signing_alg_values_supported.includes(alg), alg);
     }
     assert.ok(!smart.grant_types_supported.includes('refresh_token'));
+    // Neither the reference's smart-configuration (FSRV application.yaml) nor AUTH's names
+    // id_token signing algorithms; AUTH signs RS512 (the id_token test below).
+    assert.equal(smart.id_token_signing_alg_values_supported, undefined);
+  });
+
+  test('the JWKS publishes the RS512 key that signs id_tokens and backend access tokens', async () => {
+    const { keys } = await (await fetch(`${ctx.info.issuer}/jwks`)).json();
+    const [key] = keys.filter((k) => k.alg === 'RS512');
+    assert.ok(key, JSON.stringify(keys));
+    assert.equal(key.kid, jose.decodeProtectedHeader(ctx.moduleToken).kid);
+    assert.equal(jose.decodeProtectedHeader(ctx.moduleToken).alg, 'RS512');
+    await jose.jwtVerify(ctx.moduleToken, jose.createLocalJWKSet({ keys }), { algorithms: ['RS512'] });
   });
 
   for (const [alg, clientId, keyOf, role] of [
@@ -470,7 +516,11 @@ describe('Koppeltaal domain: auth service and portal', () => {
     const jwks = jose.createRemoteJWKSet(new URL(`${ctx.info.issuer}/jwks`));
     // As the reference auth service signs it: its URL root (a trailing slash) as issuer, the
     // HTI token's sub, the client as aud and azp, no fhirUser.
-    const { payload } = await jose.jwtVerify(body.id_token, jwks, { issuer: `${ctx.info.issuer}/`, audience: 'fhir-burnout' });
+    // RS512, as AUTH's TokenService._get_jwt_token signs every JWT (e6383ae `service.py`).
+    const { payload, protectedHeader } = await jose.jwtVerify(body.id_token, jwks, {
+      issuer: `${ctx.info.issuer}/`, audience: 'fhir-burnout', algorithms: ['RS512'],
+    });
+    assert.equal(protectedHeader.alg, 'RS512');
     assert.equal(payload.sub, `Patient/${ctx.patient}`);
     assert.equal(payload.azp, 'fhir-burnout');
     assert.equal(payload.fhirUser, undefined);
@@ -529,52 +579,65 @@ describe('Koppeltaal domain: auth service and portal', () => {
     assert.equal(again.body.error, 'invalid_grant');
   });
 
-  for (const [name, makeLaunch, error, description] of [
-    ['expired', (c) => launchForm(c, { task: c.task.id, expired: '1' }).then((f) => f.launch), 'access_denied', /expired/],
-    ['for another module (aud)', (c) => portalLaunchToken(c, { aud: 'Device/other-module' }), 'access_denied', /audience/],
-    ['signed with another key', async (c) => portalLaunchToken(c, {}, await keyFor('RS512', 'portal-rs512')), 'access_denied', /signature/],
-    ['not yet valid (nbf)', (c) => portalLaunchToken(c, { nbf: Math.floor(Date.now() / 1000) + 600 }), 'access_denied', /nbf|not valid yet/],
-    ['from an unknown launcher', async (c) => portalLaunchToken(c, { iss: 'stranger' }), 'access_denied', /issuer/],
-    ['missing its Task', (c) => portalLaunchToken(c, { resource: undefined }), 'invalid_request', /resource/],
-    ['not a JWT', async () => 'launch-1234', 'invalid_request', /not an HTI launch token/],
+  // The reference auth service (AUTH e6383ae `oauth_server/views.py`
+  // `handle_authorize_request`) answers a launch it refuses with a plain 400 at /authorize:
+  // the person's browser stays there; nothing goes back to the module's redirect_uri.
+  for (const [name, makeLaunch] of [
+    ['expired', (c) => launchForm(c, { task: c.task.id, expired: '1' }).then((f) => f.launch)],
+    ['for another module (aud)', (c) => portalLaunchToken(c, { aud: 'Device/other-module' })],
+    ['signed with another key', async (c) => portalLaunchToken(c, {}, await keyFor('RS512', 'portal-rs512'))],
+    ['not yet valid (nbf)', (c) => portalLaunchToken(c, { nbf: Math.floor(Date.now() / 1000) + 600 })],
+    ['from an unknown launcher', async (c) => portalLaunchToken(c, { iss: 'stranger' })],
+    ['missing its Task', (c) => portalLaunchToken(c, { resource: undefined })],
+    ['missing its jti', (c) => portalLaunchToken(c, { jti: undefined })],
+    ['missing its sub', (c) => portalLaunchToken(c, { sub: undefined })],
+    ['not a JWT', async () => 'launch-1234'],
   ]) {
-    test(`a launch token ${name} is refused at the redirect_uri with the same state`, async () => {
-      const state = randomUUID();
-      const callback = await authorizeLaunch(ctx, await makeLaunch(ctx), { state });
-      assert.equal(callback.get('code'), null);
-      assert.equal(callback.get('error'), error);
-      assert.match(callback.get('error_description'), description);
-      assert.equal(callback.get('state'), state);
+    test(`a launch token ${name} is a plain 400 at /authorize, as the reference answers`, async () => {
+      assertReferenceRefusal(await authorizeRefused(ctx, await makeLaunch(ctx)), BAD_LAUNCH);
     });
   }
 
-  test('a replayed launch token is refused the second time', async () => {
+  test('a replayed launch token is a plain 400 the second time', async () => {
     const form = await launchForm(ctx, { task: ctx.task.id, jti: `replay-${randomUUID()}` });
     const first = await authorizeLaunch(ctx, form.launch);
     assert.ok(first.get('code'), first.get('error_description'));
-    const state = randomUUID();
-    const second = await authorizeLaunch(ctx, form.launch, { state });
-    assert.equal(second.get('error'), 'access_denied');
-    assert.match(second.get('error_description'), /replayed/);
-    assert.equal(second.get('state'), state);
+    assertReferenceRefusal(await authorizeRefused(ctx, form.launch), BAD_LAUNCH);
   });
 
   test('the same fixed jti in a new token is a replay too', async () => {
     const jti = `knob-${randomUUID()}`;
     const first = await authorizeLaunch(ctx, (await launchForm(ctx, { task: ctx.task.id, jti })).launch);
     assert.ok(first.get('code'));
-    const second = await authorizeLaunch(ctx, (await launchForm(ctx, { task: ctx.task.id, jti })).launch);
-    assert.match(second.get('error_description'), /replayed/);
+    const again = (await launchForm(ctx, { task: ctx.task.id, jti })).launch;
+    assertReferenceRefusal(await authorizeRefused(ctx, again), BAD_LAUNCH);
   });
 
-  test('authorize without a launch token is refused', async () => {
-    const browser = new Browser();
-    const state = randomUUID();
-    const { redirect } = await browser.follow(authorizeUrl(ctx, {
-      state, code_challenge: pkce().challenge, code_challenge_method: 'S256',
-    }));
-    assert.equal(redirect.searchParams.get('error'), 'invalid_request');
-    assert.match(redirect.searchParams.get('error_description'), /launch is required/);
-    assert.equal(redirect.searchParams.get('state'), state);
+  test('authorize without a launch token is a plain 400', async () => {
+    assertReferenceRefusal(await authorizeRefused(ctx, undefined), BAD_LAUNCH);
+  });
+
+  test('authorize for another audience than the FHIR base, or none, is a plain 400', async () => {
+    for (const aud of ['http://127.0.0.1:9/other-fhir', undefined]) {
+      const launch = await portalLaunchToken(ctx, {});
+      assertReferenceRefusal(await authorizeRefused(ctx, launch, { aud }), BAD_AUDIENCE);
+      // The reference checks aud before the token: the launch token is still good afterwards.
+      assert.ok((await authorizeLaunch(ctx, launch)).get('code'), String(aud));
+    }
+  });
+
+  test('authorize with another scope than launch openid fhirUser is a plain 400', async () => {
+    for (const scope of ['launch openid', 'launch openid fhirUser system/*.cruds']) {
+      const launch = await portalLaunchToken(ctx, {});
+      assertReferenceRefusal(await authorizeRefused(ctx, launch, { scope }), BAD_SCOPE);
+    }
+  });
+
+  test("what oidc-provider itself refuses at /authorize is a plain 400 too, never the module's redirect_uri", async () => {
+    const launch = await portalLaunchToken(ctx, {});
+    const refused = await authorizeRefused(ctx, launch, { code_challenge: undefined, code_challenge_method: undefined });
+    assert.equal(refused.status, 400);
+    assert.equal(refused.location, null);
+    assert.match(refused.body, /^Bad Request, /);
   });
 });
