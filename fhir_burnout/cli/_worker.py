@@ -54,12 +54,19 @@ def _poller(settings: Settings, engine: Any, clients: EhrClients) -> Poller | No
 
 def _koppeltaal(settings: Settings, engine: Any, clients: EhrClients) -> Any:
     """The outbox delivery for the Koppeltaal domains, through the shared client pool
-    (None: there are none)."""
-    if not settings.ehrs_in("koppeltaal"):
+    (None: there are none); where a domain takes results, with the web app's renderer of
+    the results document (rendered when it is published: draft T029)."""
+    domains = settings.ehrs_in("koppeltaal")
+    if not domains:
         return None
     from fhir_burnout.koppeltaal import deliver_for  # noqa: PLC0415
 
-    return deliver_for(settings, engine, clients.get)
+    render = None
+    if any(d.results for d in domains):
+        from fhir_burnout.web import create_app, results_renderer  # noqa: PLC0415
+
+        render = results_renderer(create_app(settings))
+    return deliver_for(settings, engine, clients.get, render=render)
 
 
 def _clients(settings: Settings, engine: Any) -> EhrClients:
@@ -119,7 +126,10 @@ PURGE_EVERY = 600.0
 
 def _purge_sessions(stop: threading.Event, engine: Any, every: float = PURGE_EVERY) -> None:
     """Now and then, delete sign-ins that can no longer be used, with their encrypted
-    tokens: nothing is kept longer than it can serve (``web._sessions.purge``)."""
+    tokens, and results documents whose retention ended (with their DocumentReferences):
+    nothing is kept longer than it can serve (``web._sessions.purge``,
+    ``koppeltaal.expire_results``)."""
+    from fhir_burnout.koppeltaal import expire_results  # noqa: PLC0415 - imported already
     from fhir_burnout.web import purge  # noqa: PLC0415 - imported already
 
     while not stop.is_set():
@@ -127,6 +137,9 @@ def _purge_sessions(stop: threading.Event, engine: Any, every: float = PURGE_EVE
             pending, sessions = purge(engine)
             if pending or sessions:
                 log.info("deleted %d ended session(s), %d pending launch(es)", sessions, pending)
+            expired = expire_results(engine)
+            if expired:
+                log.info("deleted %d results document version(s) past retention", expired)
         except SQLAlchemyError as exc:
             log.warning("deleting ended sessions failed (%s)", type(exc).__name__)
         stop.wait(every)
