@@ -20,13 +20,16 @@ from types import SimpleNamespace
 
 import pytest
 import requests
+from click.testing import CliRunner
+from cryptography.fernet import Fernet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fhir_burnout.cli import main
 from fhir_burnout.errors import ContentError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.koppeltaal import ResultsDocumentRow, expire_results
-from fhir_burnout.koppeltaal._outbox import KoppeltaalOutbox, deliver_for
+from fhir_burnout.koppeltaal._outbox import KoppeltaalOutbox, deliver_for, queue_task_status
 from fhir_burnout.koppeltaal._results import (
     KT2_DOCUMENT_REFERENCE,
     RESULTS_OP,
@@ -47,7 +50,7 @@ from fhir_burnout.sync import OutboxEntry, OutboxEvent, Worker
 from fhir_burnout.web import create_app, results_renderer
 from fhir_burnout.workflow import TaskRow, change_task, finish
 
-from .conftest import kt_token_source, path_of
+from .conftest import SAFETY_OWNER_TOML, SAFETY_TOML, kt_token_source, path_of
 from .koppeltaal_domain import (
     Recorded,
     _deliver,
@@ -553,3 +556,34 @@ def test_the_published_document_never_changes_each_fetch_is_audited_and_after_30
     assert expire_results(engine, now=t0 + timedelta(days=62)) == 0
     recording.clients.close()
     engine.dispose()
+
+
+def test_the_worker_command_publishes_the_document_it_renders_itself(
+    domain, tools, tmp_path, database_url
+):
+    engine, _, _, poller, _ = tools
+    task = domain.assign("pat-21", "body-signals")
+    poller.run_once()
+    with Session(engine) as db, db.begin():
+        queue_task_status(db, _row(engine, domain.fhir_base, task["id"]), "completed")
+    key = tmp_path / "module.jwk"
+    key.write_text(json.dumps(domain.info.client("fhir-burnout")["private_keys"][0]))
+    config = tmp_path / "fhir-burnout.toml"
+    config.write_text(
+        f'base_url = "{domain.app_url}"\ndatabase_url = "{database_url}"\n'
+        f'secret_key = "kt-secret"\ntoken_key = "{Fernet.generate_key().decode()}"\n'
+        + SAFETY_TOML
+        + f'[[ehr]]\nfhir_base = "{domain.fhir_base}"\nclient_id = "fhir-burnout"\n'
+        f'mode = "koppeltaal"\nbackend_private_key = "{key}"\nkoppeltaal_results = true\n'
+        + SAFETY_OWNER_TOML
+    )
+    result = CliRunner().invoke(main, ["worker", "--config", str(config), "--once"],
+                                catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (document,) = documents(domain.info, domain.app_url, task["id"])
+    attachment = document["content"][0]["attachment"]
+    with Session(engine) as db:
+        (stored,) = db.scalars(select(ResultsDocumentRow)).all()
+    assert attachment["url"].endswith(f"/{task['id']}/{stored.version_id}")
+    assert attachment["hash"] == sha1_base64(bytes(stored.html)) == stored.sha1
+    assert b"Resultaten burn-outprogramma" in bytes(stored.html)

@@ -52,20 +52,25 @@ def _poller(settings: Settings, engine: Any, clients: EhrClients) -> Poller | No
     return Poller(engine, clients.get, *feeds, interval=settings.referral_poll_seconds)
 
 
-def _koppeltaal(settings: Settings, engine: Any, clients: EhrClients) -> Any:
+def _results_renderer(settings: Settings) -> tuple[Any, Any]:
+    """Where a Koppeltaal domain takes results: the web app's renderer of the results
+    document (rendered when it is published: draft T029) and the engine of that app, to
+    dispose of at the end; else (None, None)."""
+    if not any(d.results for d in settings.ehrs_in("koppeltaal")):
+        return None, None
+    from fhir_burnout.web import create_app, results_renderer  # noqa: PLC0415
+
+    app = create_app(settings)
+    return results_renderer(app), app.extensions["fhir_burnout"].engine
+
+
+def _koppeltaal(settings: Settings, engine: Any, clients: EhrClients, render: Any = None) -> Any:
     """The outbox delivery for the Koppeltaal domains, through the shared client pool
-    (None: there are none); where a domain takes results, with the web app's renderer of
-    the results document (rendered when it is published: draft T029)."""
-    domains = settings.ehrs_in("koppeltaal")
-    if not domains:
+    (None: there are none), with ``render`` for the results document."""
+    if not settings.ehrs_in("koppeltaal"):
         return None
     from fhir_burnout.koppeltaal import deliver_for  # noqa: PLC0415
 
-    render = None
-    if any(d.results for d in domains):
-        from fhir_burnout.web import create_app, results_renderer  # noqa: PLC0415
-
-        render = results_renderer(create_app(settings))
     return deliver_for(settings, engine, clients.get, render=render)
 
 
@@ -163,7 +168,8 @@ def worker_command(  # noqa: PLR0917 - click passes each option
         raise click.ClickException(str(exc)) from None
     engine = _engine(settings)
     clients = _clients(settings, engine)
-    kt = _koppeltaal(settings, engine, clients)  # Koppeltaal domains: their own delivery
+    render, render_engine = _results_renderer(settings)
+    kt = _koppeltaal(settings, engine, clients, render)  # Koppeltaal domains: their own delivery
     workers = [
         Worker(engine, clients.get, lease=lease, batch=batch,
                deliver_for=kt, access_for=clients.access)
@@ -180,6 +186,8 @@ def worker_command(  # noqa: PLR0917 - click passes each option
         _run_until_stopped(settings, engine, clients, kt, workers, idle=idle)
     clients.close()
     engine.dispose()
+    if render_engine is not None:
+        render_engine.dispose()
 
 
 def _run_until_stopped(
