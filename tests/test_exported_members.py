@@ -119,10 +119,12 @@ def test_public_api_is_pinned():
         "ForeignTaskError", "HtiLaunch", "HtiToken", "KOPPELTAAL_CHANNEL", "KoppeltaalFeed",
         "KoppeltaalLaunchError", "KoppeltaalOutbox", "KoppeltaalStep", "KoppeltaalTaskError",
         "KoppeltaalTaskRow", "LaunchContextError", "LaunchedTask", "NEW_ENDPOINT", "NOT_STARTED",
-        "RelatedPersonLaunchError", "ReplayedLaunchError", "Target", "TaskPollResult",
+        "RETENTION", "RelatedPersonLaunchError", "RenderResults", "ReplayedLaunchError",
+        "ResultsDocumentRow", "Target", "TaskPollResult",
         "TraceIds", "TracedSession", "UsedLaunchToken", "audit", "begin_hti_launch",
         "canonical_base", "check_view_rule", "clients_of", "complete_hti_launch", "deliver_for",
-        "find_task", "from_headers", "hti_launcher", "hti_trace_id", "instantiates", "is_view",
+        "expire_results", "find_task", "from_headers", "hti_launcher", "hti_trace_id",
+        "instantiates", "is_view",
         "koppeltaal_ehr", "kt2_activity_definitions", "kt2_endpoint", "new_id",
         "publish_koppeltaal", "publisher_id", "queue_audit_event", "queue_task_status",
         "reconcile_tasks", "record_launch", "resolve_launch", "subscribe_tasks",
@@ -136,7 +138,7 @@ def test_public_api_is_pinned():
         "subscribe", "want_poll", "watched",
     ]  # fmt: skip
     assert sorted(fhir_burnout.web.__all__) == [
-        "SessionStore", "SessionTokens", "create_app", "purge", "translate",
+        "SessionStore", "SessionTokens", "create_app", "purge", "results_renderer", "translate",
     ]  # fmt: skip
     modules = (
         fhir_burnout.web,

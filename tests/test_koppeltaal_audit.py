@@ -65,6 +65,9 @@ EVENTS = {
         ids=ids,
         **COMMON,
     ),
+    "document-fetched": lambda ids: audit.document_fetched(
+        document_reference="DocumentReference/d1", fetched_by="portal", ids=ids, **COMMON
+    ),
 }
 
 #: The agents (IG 0.16.3 KT2_AuditEvent notes: one for the source, one for the destination):
@@ -94,6 +97,11 @@ EXPECTED = {
     "processing-error": (
         (audit.AUDIT_EVENT_TYPE, "rest"), (audit.RESTFUL_INTERACTION, "read"), "R", "4",
         [("fhir-burnout", "110150", True), ("portal", "110152", False)],
+    ),
+    # draft T029: the EHR (the token's client) fetched a results document from us
+    "document-fetched": (
+        (audit.AUDIT_EVENT_TYPE, "rest"), (audit.RESTFUL_INTERACTION, "read"), "R", "0",
+        [("fhir-burnout", "110153", False), ("portal", "110152", True)],
     ),
 }  # fmt: skip
 

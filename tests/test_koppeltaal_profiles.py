@@ -31,7 +31,7 @@ from fhir_burnout.koppeltaal._profiles import (
     kt2_activity_definitions,
     kt2_endpoint,
 )
-from fhir_burnout.koppeltaal._results import document_reference
+from fhir_burnout.koppeltaal._results import PublishedVersion, document_reference, sha1_base64
 
 from .conftest import ROOT
 
@@ -127,6 +127,8 @@ def audit_events() -> list[dict[str, Any]]:
                                interaction="search-type", resource_type="Task",
                                query="Task?status=ready", **COMMON),
         audit.processing_error(kind="terminal", description="Unreadable answer", **COMMON),
+        audit.document_fetched(document_reference="DocumentReference/d-1", fetched_by="portal",
+                               **COMMON),
     ]  # fmt: skip
 
 
@@ -136,10 +138,14 @@ def everything_we_send(resources: list[dict]) -> list[dict[str, Any]]:
         KOPPELTAAL_CHANNEL.token("not-a-real-secret", DOMAIN),
         CRITERIA, REASON, KT2_SUBSCRIPTION,
     )  # fmt: skip
+    html = b"<!doctype html><p>Resultaten</p>"
+    version = PublishedVersion("0f1e2d3c4b5a69788796a5b4c3d2e1f0", sha1_base64(html), len(html),
+                               NOW)  # fmt: skip
     results = document_reference(
         key="5e1c8a70-2b9d-4c1e-9f3a-6d7b8c9d0e1f", task_id="5e1c8a70-2b9d-4c1e-9f3a-6d7b8c9d0e1f",
-        patient="Patient/pat-1", device=f"Device/{CLIENT_ID}", base_url=APP, now=NOW,
+        patient="Patient/pat-1", device=f"Device/{CLIENT_ID}", base_url=APP, version=version,
     )  # fmt: skip
+    assert {"hash", "size"} <= set(results["content"][0]["attachment"])
     return [
         *published(resources),
         subscription,

@@ -11,25 +11,31 @@ the poll taking the Tasks in (test_koppeltaal_notify).
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
 import requests
+from click.testing import CliRunner
+from cryptography.fernet import Fernet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fhir_burnout.cli import main
 from fhir_burnout.errors import ContentError
 from fhir_burnout.fhir import FhirClient
-from fhir_burnout.koppeltaal._outbox import KoppeltaalOutbox, deliver_for
+from fhir_burnout.koppeltaal import ResultsDocumentRow, expire_results
+from fhir_burnout.koppeltaal._outbox import KoppeltaalOutbox, deliver_for, queue_task_status
 from fhir_burnout.koppeltaal._results import (
     KT2_DOCUMENT_REFERENCE,
     RESULTS_OP,
     identifier_system,
     queue_results,
+    sha1_base64,
 )
 from fhir_burnout.sandbox import start_sandbox
 from fhir_burnout.settings import Settings
@@ -41,10 +47,10 @@ from fhir_burnout.smart_launch import (
     public_jwks,
 )
 from fhir_burnout.sync import OutboxEntry, OutboxEvent, Worker
-from fhir_burnout.web import create_app
+from fhir_burnout.web import create_app, results_renderer
 from fhir_burnout.workflow import TaskRow, change_task, finish
 
-from .conftest import kt_token_source, path_of
+from .conftest import SAFETY_OWNER_TOML, SAFETY_TOML, kt_token_source, path_of
 from .koppeltaal_domain import (
     Recorded,
     _deliver,
@@ -144,7 +150,8 @@ def results_app(kt_sandbox, published, tmp_path, database_url):
     engine = app.extensions["fhir_burnout"]["engine"]
     recording = Recording(settings)
     worker = Worker(engine, recording.get,
-                    deliver_for=deliver_for(settings, engine, recording.get))  # fmt: skip
+                    deliver_for=deliver_for(settings, engine, recording.get,
+                                            render=results_renderer(app)))  # fmt: skip
     _start_after_what_is_there(engine, SimpleNamespace(fhir_base=kt_sandbox.fhir_base,
                                                        info=kt_sandbox))  # fmt: skip
     yield SimpleNamespace(app=app, engine=engine, settings=settings, recording=recording,
@@ -185,7 +192,9 @@ def test_a_completed_programme_brings_one_document_reference_and_the_link_shows_
     with FhirClient(kt_sandbox.fhir_base, token_source=kt_token_source(kt_sandbox)) as client:
         assert client.read("Task", task["id"])["status"] == "completed"
     (document,) = documents(kt_sandbox, base_url, task["id"])
-    url = f"{base_url}/koppeltaal/results/{task['id']}"
+    url = document["content"][0]["attachment"]["url"]
+    assert re.fullmatch(re.escape(f"{base_url}/koppeltaal/results/{task['id']}/") + "[0-9a-f]{32}",
+                        url)  # a version of its own, not guessable  # fmt: skip
     assert document["status"] == "current"
     assert KT2_DOCUMENT_REFERENCE in document["meta"]["profile"]
     assert document["subject"]["reference"] == "Patient/pat-22"
@@ -198,7 +207,8 @@ def test_a_completed_programme_brings_one_document_reference_and_the_link_shows_
     (content,) = document["content"]
     attachment = content["attachment"]
     assert attachment["url"] == url and attachment["contentType"] == "text/html"
-    assert attachment["title"] and "data" not in attachment and "size" not in attachment
+    assert attachment["title"] and "data" not in attachment
+    assert attachment["size"] > 0 and len(base64.b64decode(attachment["hash"])) == 20  # SHA-1
     origin = [e["valueReference"]["reference"] for e in document["extension"]
               if e["url"].endswith("/resource-origin")]  # fmt: skip
     assert origin == ["Device/fhir-burnout"]  # the server's: we sent none
@@ -208,7 +218,8 @@ def test_a_completed_programme_brings_one_document_reference_and_the_link_shows_
 
     # Delivered twice (the same entry again, and the completion queued again): still one.
     (entry,) = entries(engine, RESULTS_OP)
-    again = KoppeltaalOutbox(engine, recording.get, audit=lambda _: ("fhir-burnout", base_url))
+    again = KoppeltaalOutbox(engine, recording.get, audit=lambda _: ("fhir-burnout", base_url),
+                             render=results_renderer(app))  # fmt: skip
     claimed = SimpleNamespace(key=entry.key, fhir_base=entry.fhir_base,
                               payload=json.loads(entry.payload))  # fmt: skip
     first, second = again.deliver(claimed), again.deliver(claimed)
@@ -217,10 +228,13 @@ def test_a_completed_programme_brings_one_document_reference_and_the_link_shows_
         queue_results(db, _row(engine, kt_sandbox.fhir_base, task["id"]))
     _deliver(worker)
     assert len(documents(kt_sandbox, base_url, task["id"])) == 1
-    assert len(recording.posted("DocumentReference")) == 4  # each one conditional
+    # The same bytes keep their version: found pointing there, nothing is sent again.
+    assert len(recording.posted("DocumentReference")) == 1
+    assert documents(kt_sandbox, base_url, task["id"])[0]["content"][0]["attachment"]["url"] == url
     assert {e.state for e in entries(engine, RESULTS_OP)} == {"delivered"}
 
-    # The link, for the care professional launched from the portal: the scores, in words.
+    # The link, for the care professional launched from the portal: the scores, in words,
+    # in the published document's language whatever the browser asks.
     path = url.removeprefix(base_url)
     page = carer.get(path, headers={"Accept-Language": "nl"})
     assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
@@ -230,9 +244,12 @@ def test_a_completed_programme_brings_one_document_reference_and_the_link_shows_
     assert "27 Zware klachten" in text  # the score and its band
     assert "Bijna elke dag" in text  # the answers, in words
     english = carer.get(path, headers={"Accept-Language": "en"})
-    assert "Results of the burnout programme" in text_of(english)
-    # A key the domain does not know.
+    assert english.get_data() == page.get_data()  # the published bytes, for everyone
+    # Its one style block is let in by its hash: the stored bytes carry no nonce.
+    assert "'sha256-" in page.headers["Content-Security-Policy"]
+    # A key the domain does not know; the link without a version (nothing stored there).
     assert carer.get("/koppeltaal/results/no-such-task").status_code == 404
+    assert carer.get(f"/koppeltaal/results/{task['id']}").status_code == 404
     # Another client's results (not in this care professional's CareTeams, their Task not
     # launched by them): not found, as on /practice, though the domain knows the Task.
     other = launch_assign(kt_sandbox, published[AD_BASE + "track-waiting-list"], "pat-23",
@@ -240,7 +257,13 @@ def test_a_completed_programme_brings_one_document_reference_and_the_link_shows_
     assert path_of(launch(app.test_client(), launch_form(kt_sandbox, other["id"])).headers[
         "Location"]) == "/"  # fmt: skip
     assert _row(engine, kt_sandbox.fhir_base, other["id"]) is not None
-    foreign = carer.get(f"/koppeltaal/results/{other['id']}", headers={"Accept-Language": "nl"})
+    with Session(engine) as db, db.begin():
+        finish(db, _row(engine, kt_sandbox.fhir_base, other["id"]).enrolment_key,
+               by="Practitioner/prac-2")  # fmt: skip
+    _deliver(worker)
+    (theirs,) = documents(kt_sandbox, base_url, other["id"])
+    there = theirs["content"][0]["attachment"]["url"].removeprefix(base_url)
+    foreign = carer.get(there, headers={"Accept-Language": "nl"})
     assert foreign.status_code == 404 and "Bijna elke dag" not in text_of(foreign)
     # The client's own session: 403; a browser with no session and no token: 401. Readable.
     for someone, status in ((patient, 403), (app.test_client(), 401)):
@@ -252,6 +275,26 @@ def test_a_completed_programme_brings_one_document_reference_and_the_link_shows_
 
 
 # --- the document, fetched by the domain's EHR with a token (IG 0.16.3 Documenten Delen) ------
+
+
+def finish_and_publish(app, info, task_ids) -> dict[str, str]:
+    """Finish the enrolments of these KT2_Tasks and run the worker: each Task completed, its
+    document published; the DocumentReference's link per Task."""
+    state = app.extensions["fhir_burnout"]
+    settings, engine = state["settings"], state["engine"]
+    recording = Recording(settings)
+    worker = Worker(engine, recording.get, deliver_for=deliver_for(
+        settings, engine, recording.get, render=results_renderer(app)))  # fmt: skip
+    for task_id in task_ids:
+        with Session(engine) as db, db.begin():
+            finish(db, _row(engine, info.fhir_base, task_id).enrolment_key,
+                   by="Practitioner/prac-1")  # fmt: skip
+    _deliver(worker)
+    recording.clients.close()
+    return {
+        task_id: documents(info, settings.base_url, task_id)[0]["content"][0]["attachment"]["url"]
+        for task_id in task_ids
+    }
 
 
 def domain_token(info, client_id: str, key: dict, resource: str | None = APP) -> str:
@@ -311,7 +354,8 @@ def test_the_domains_ehr_fetches_the_document_with_its_token_and_no_one_else_doe
             ))  # fmt: skip
             submit(db, definitions, phq9, dict.fromkeys(PHQ9_ITEMS, score), patient=patient,
                    now=datetime.now(UTC))  # fmt: skip
-    path = f"/koppeltaal/results/{tasks['pat-18']['id']}"
+    urls = finish_and_publish(app, kt_sandbox, [t["id"] for t in tasks.values()])
+    path = urls[tasks["pat-18"]["id"]].removeprefix(settings.base_url)
     portal = kt_sandbox.client("portal")["private_keys"][0]
     ehr = app.test_client()  # no cookie, no session: only the token
 
@@ -380,7 +424,8 @@ def test_a_domain_refusing_document_reference_still_gets_the_status(domain, tool
             return other.create(resource, if_none_exist=if_none_exist)
 
     client.create = create
-    worker = Worker(engine, recorded.get, deliver_for=deliver_for(settings, engine, recorded.get))
+    worker = Worker(engine, recorded.get, deliver_for=deliver_for(
+        settings, engine, recorded.get, render=results_renderer(domain.app)))  # fmt: skip
     task = domain.assign("pat-24", "body-signals")
     poller.run_once()
     row = _row(engine, domain.fhir_base, task["id"])
@@ -398,3 +443,147 @@ def test_a_domain_refusing_document_reference_still_gets_the_status(domain, tool
     assert states == {"delivered"}
     assert len(said) == 1 and "not taken by the domain (403)" in said[0]
     assert documents(domain.info, domain.app_url, task["id"]) == []
+    with Session(engine) as db:  # a version sent nowhere is not kept
+        assert db.scalars(select(ResultsDocumentRow)).all() == []
+
+
+# --- immutable once published, each fetch audited, gone after 30 days (draft T029) ---------
+
+
+def audit_events_about(info, reference: str) -> list[dict]:
+    """The AuditEvents on the domain whose entity is ``reference`` (read as the module)."""
+    with FhirClient(info.fhir_base, token_source=kt_token_source(info)) as client:
+        found = client.search("AuditEvent", {"entity": reference, "_count": "200"})
+        return [
+            e for e in found
+            if any(x.get("what", {}).get("reference") == reference for x in e.get("entity", []))
+        ]  # fmt: skip
+
+
+def test_the_published_document_never_changes_each_fetch_is_audited_and_after_30_days_it_goes(
+    kt_sandbox, published, tmp_path, database_url
+):
+    settings = with_results(launch_settings(kt_sandbox, tmp_path, database_url=database_url))
+    app = create_app(settings)
+    engine = app.extensions["fhir_burnout"]["engine"]
+    definitions = app.extensions["fhir_burnout"]["definitions"]
+    base_url, track = settings.base_url, published[AD_BASE + "track-waiting-list"]
+    task = launch_assign(kt_sandbox, track, "pat-16")
+    launch(app.test_client(), launch_form(kt_sandbox, task["id"]))
+    row = _row(engine, kt_sandbox.fhir_base, task["id"])
+    with Session(engine) as db, db.begin():
+        phq9 = db.scalar(select(TaskRow.key).where(
+            TaskRow.enrolment_key == row.enrolment_key, TaskRow.action_id == "phq-9.start"
+        ))  # fmt: skip
+        submit(db, definitions, phq9, dict.fromkeys(PHQ9_ITEMS, 3), patient="pat-16",
+               now=datetime.now(UTC))  # fmt: skip
+    url = finish_and_publish(app, kt_sandbox, [task["id"]])[task["id"]]
+    (document,) = documents(kt_sandbox, base_url, task["id"])
+    attachment = document["content"][0]["attachment"]
+    token = domain_token(kt_sandbox, "portal", kt_sandbox.client("portal")["private_keys"][0])
+    ehr = app.test_client()
+
+    def fetch(where: str):
+        return ehr.get(where.removeprefix(base_url), headers={"Authorization": f"Bearer {token}"})
+
+    first = fetch(url)
+    assert first.status_code == 200
+    assert sha1_base64(first.get_data()) == attachment["hash"]  # what the link promises
+    assert len(first.get_data()) == attachment["size"]
+
+    # The client starts again (the portal assigns another track): their records change; the
+    # published document does not.
+    again = launch_assign(kt_sandbox, published[AD_BASE + "track-standard"], "pat-16")
+    launch(app.test_client(), launch_form(kt_sandbox, again["id"]))
+    assert fetch(url).get_data() == first.get_data()
+
+    # Published again: other bytes, so a new version at a new URL, and the same
+    # DocumentReference updated to point there (the draft's way); the old URL keeps its bytes.
+    with Session(engine) as db, db.begin():
+        queue_results(db, _row(engine, kt_sandbox.fhir_base, task["id"]))
+    recording = Recording(settings)
+    worker = Worker(engine, recording.get, deliver_for=deliver_for(
+        settings, engine, recording.get, render=results_renderer(app)))  # fmt: skip
+    _deliver(worker)
+    (updated,) = documents(kt_sandbox, base_url, task["id"])
+    new_url = updated["content"][0]["attachment"]["url"]
+    assert updated["id"] == document["id"] and new_url != url
+    assert updated["meta"]["versionId"] != document["meta"]["versionId"]
+    assert fetch(url).get_data() == first.get_data()
+    newer = fetch(new_url)
+    assert newer.status_code == 200 and newer.get_data() != first.get_data()
+    assert sha1_base64(newer.get_data()) == updated["content"][0]["attachment"]["hash"]
+
+    # One AuditEvent per fetch by the EHR reaches the domain: the read of the document.
+    _deliver(worker)
+    reference = f"DocumentReference/{document['id']}"
+    events = audit_events_about(kt_sandbox, reference)
+    assert len(events) == 4
+    for event in events:
+        assert event["subtype"][0]["code"] == "read" and event["action"] == "R"
+        agents = [(a["who"]["reference"], a["type"]["coding"][0]["code"], a["requestor"])
+                  for a in event["agent"]]  # fmt: skip
+        assert agents == [("Device/fhir-burnout", "110153", False),
+                          ("Device/portal", "110152", True)]  # fmt: skip
+
+    # Retention, with the clock moved on (no sleeping): a version goes 30 days after it was
+    # published. The first version is set ten days older than the second (as if published
+    # then): at day 25 of the second only the first goes, and the link stays.
+    with Session(engine) as db, db.begin():
+        versions = db.scalars(select(ResultsDocumentRow).order_by(
+            ResultsDocumentRow.published_at)).all()  # fmt: skip
+        assert len(versions) == 2
+        t0 = versions[1].published_at
+        versions[0].published_at = t0 - timedelta(days=10)
+    assert expire_results(engine, now=t0 + timedelta(days=25)) == 1
+    _deliver(worker)
+    assert fetch(url).status_code == 404 and fetch(new_url).status_code == 200
+    assert len(documents(kt_sandbox, base_url, task["id"])) == 1
+    # Day 31: the last version goes, and with it the DocumentReference on the domain.
+    assert expire_results(engine, now=t0 + timedelta(days=29)) == 0
+    assert expire_results(engine, now=t0 + timedelta(days=31)) == 1
+    _deliver(worker)
+    assert documents(kt_sandbox, base_url, task["id"]) == []
+    gone = fetch(new_url)
+    assert gone.status_code == 404 and gone.json["resourceType"] == "OperationOutcome"
+    assert "Zware klachten" not in gone.get_data(as_text=True)
+    with Session(engine) as db:  # the purge left nothing of the document
+        assert db.scalars(select(ResultsDocumentRow)).all() == []
+        said = [e for e in db.scalars(select(OutboxEvent.what)) if "retention ended" in e]
+    assert len(said) == 1
+    assert said[0].startswith(f"1 DocumentReference(s) for Task/{task['id']} removed: retention")
+    assert len(audit_events_about(kt_sandbox, reference)) == 5  # the fetch at day 25 too
+    assert expire_results(engine, now=t0 + timedelta(days=62)) == 0
+    recording.clients.close()
+    engine.dispose()
+
+
+def test_the_worker_command_publishes_the_document_it_renders_itself(
+    domain, tools, tmp_path, database_url
+):
+    engine, _, _, poller, _ = tools
+    task = domain.assign("pat-21", "body-signals")
+    poller.run_once()
+    with Session(engine) as db, db.begin():
+        queue_task_status(db, _row(engine, domain.fhir_base, task["id"]), "completed")
+    key = tmp_path / "module.jwk"
+    key.write_text(json.dumps(domain.info.client("fhir-burnout")["private_keys"][0]))
+    config = tmp_path / "fhir-burnout.toml"
+    config.write_text(
+        f'base_url = "{domain.app_url}"\ndatabase_url = "{database_url}"\n'
+        f'secret_key = "kt-secret"\ntoken_key = "{Fernet.generate_key().decode()}"\n'
+        + SAFETY_TOML
+        + f'[[ehr]]\nfhir_base = "{domain.fhir_base}"\nclient_id = "fhir-burnout"\n'
+        f'mode = "koppeltaal"\nbackend_private_key = "{key}"\nkoppeltaal_results = true\n'
+        + SAFETY_OWNER_TOML
+    )
+    result = CliRunner().invoke(main, ["worker", "--config", str(config), "--once"],
+                                catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (document,) = documents(domain.info, domain.app_url, task["id"])
+    attachment = document["content"][0]["attachment"]
+    with Session(engine) as db:
+        (stored,) = db.scalars(select(ResultsDocumentRow)).all()
+    assert attachment["url"].endswith(f"/{task['id']}/{stored.version_id}")
+    assert attachment["hash"] == sha1_base64(bytes(stored.html)) == stored.sha1
+    assert b"Resultaten burn-outprogramma" in bytes(stored.html)

@@ -52,14 +52,26 @@ def _poller(settings: Settings, engine: Any, clients: EhrClients) -> Poller | No
     return Poller(engine, clients.get, *feeds, interval=settings.referral_poll_seconds)
 
 
-def _koppeltaal(settings: Settings, engine: Any, clients: EhrClients) -> Any:
+def _results_renderer(settings: Settings) -> tuple[Any, Any]:
+    """Where a Koppeltaal domain takes results: the web app's renderer of the results
+    document (rendered when it is published: draft T029) and the engine of that app, to
+    dispose of at the end; else (None, None)."""
+    if not any(d.results for d in settings.ehrs_in("koppeltaal")):
+        return None, None
+    from fhir_burnout.web import create_app, results_renderer  # noqa: PLC0415
+
+    app = create_app(settings)
+    return results_renderer(app), app.extensions["fhir_burnout"].engine
+
+
+def _koppeltaal(settings: Settings, engine: Any, clients: EhrClients, render: Any = None) -> Any:
     """The outbox delivery for the Koppeltaal domains, through the shared client pool
-    (None: there are none)."""
+    (None: there are none), with ``render`` for the results document."""
     if not settings.ehrs_in("koppeltaal"):
         return None
     from fhir_burnout.koppeltaal import deliver_for  # noqa: PLC0415
 
-    return deliver_for(settings, engine, clients.get)
+    return deliver_for(settings, engine, clients.get, render=render)
 
 
 def _clients(settings: Settings, engine: Any) -> EhrClients:
@@ -119,7 +131,10 @@ PURGE_EVERY = 600.0
 
 def _purge_sessions(stop: threading.Event, engine: Any, every: float = PURGE_EVERY) -> None:
     """Now and then, delete sign-ins that can no longer be used, with their encrypted
-    tokens: nothing is kept longer than it can serve (``web._sessions.purge``)."""
+    tokens, and results documents whose retention ended (with their DocumentReferences):
+    nothing is kept longer than it can serve (``web._sessions.purge``,
+    ``koppeltaal.expire_results``)."""
+    from fhir_burnout.koppeltaal import expire_results  # noqa: PLC0415 - imported already
     from fhir_burnout.web import purge  # noqa: PLC0415 - imported already
 
     while not stop.is_set():
@@ -127,6 +142,9 @@ def _purge_sessions(stop: threading.Event, engine: Any, every: float = PURGE_EVE
             pending, sessions = purge(engine)
             if pending or sessions:
                 log.info("deleted %d ended session(s), %d pending launch(es)", sessions, pending)
+            expired = expire_results(engine)
+            if expired:
+                log.info("deleted %d results document version(s) past retention", expired)
         except SQLAlchemyError as exc:
             log.warning("deleting ended sessions failed (%s)", type(exc).__name__)
         stop.wait(every)
@@ -150,7 +168,8 @@ def worker_command(  # noqa: PLR0917 - click passes each option
         raise click.ClickException(str(exc)) from None
     engine = _engine(settings)
     clients = _clients(settings, engine)
-    kt = _koppeltaal(settings, engine, clients)  # Koppeltaal domains: their own delivery
+    render, render_engine = _results_renderer(settings)
+    kt = _koppeltaal(settings, engine, clients, render)  # Koppeltaal domains: their own delivery
     workers = [
         Worker(engine, clients.get, lease=lease, batch=batch,
                deliver_for=kt, access_for=clients.access)
@@ -167,6 +186,8 @@ def worker_command(  # noqa: PLR0917 - click passes each option
         _run_until_stopped(settings, engine, clients, kt, workers, idle=idle)
     clients.close()
     engine.dispose()
+    if render_engine is not None:
+        render_engine.dispose()
 
 
 def _run_until_stopped(

@@ -167,6 +167,15 @@ class FhirClient:
         )
         return _json(response) if response.content else resource
 
+    def delete(self, resource_type: str, resource_id: str) -> None:
+        """DELETE [base]/[type]/[id] (R4 §3.1.0.7); a resource already gone (404, 410) is
+        no error: the outcome wanted is the same."""
+        try:
+            self._request("DELETE", f"{resource_type}/{resource_id}")
+        except FhirServerError as error:
+            if error.status not in (404, 410):
+                raise
+
 
 def retry_after(value: str | None, now: float | None = None) -> float | None:
     """Seconds to wait from a Retry-After header: delay-seconds or an HTTP-date (RFC 9110

@@ -58,7 +58,9 @@ from fhir_burnout.koppeltaal._profiles import (
 )
 from fhir_burnout.koppeltaal._publish import NEW_ENDPOINT, KoppeltaalStep, publish_koppeltaal
 from fhir_burnout.koppeltaal._replay import UsedLaunchToken, take_launch_token
-from fhir_burnout.koppeltaal._tables import KoppeltaalTaskRow
+from fhir_burnout.koppeltaal._results import RETENTION, RenderResults
+from fhir_burnout.koppeltaal._retention import expire_results
+from fhir_burnout.koppeltaal._tables import KoppeltaalTaskRow, ResultsDocumentRow
 from fhir_burnout.koppeltaal._trace import TracedSession, TraceIds, from_headers, new_id, traced
 
 __all__ = ["KoppeltaalTaskRow"]
@@ -99,4 +101,7 @@ __all__ += [  # kt19care: whose clients a care professional sees on a domain
 __all__ += [  # kt19launch: one launch per HTI token, RelatedPerson launches refused
     "HtiToken", "RelatedPersonLaunchError", "ReplayedLaunchError", "UsedLaunchToken",
     "take_launch_token",
+]  # fmt: skip
+__all__ += [  # kt-results: the results document immutable per version, its retention
+    "RETENTION", "RenderResults", "ResultsDocumentRow", "expire_results",
 ]  # fmt: skip

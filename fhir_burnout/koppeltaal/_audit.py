@@ -1,5 +1,5 @@
 """KT2_AuditEvents the module writes: launched, launch refused, notification received,
-Task status changed, processing error.
+Task status changed, processing error, results document fetched.
 
 Builders only (FHIR JSON, no I/O): whoever writes them queues them through the outbox. Every
 event carries ``meta.profile`` KT2AuditEvent, ``agent.who`` our Device (``Device/<client
@@ -15,6 +15,7 @@ launch refused                DCM 110100 / DCM 110120                    E      
 notification received         iso-21089-lifecycle ``receive``            E       0
 Task status changed           audit-event-type ``rest`` / ``update``     U       0
 processing error              ``rest`` / the failed interaction          by it   4/8/12
+results document fetched      ``rest`` / ``read``                        R       0
 ============================  =========================================  ======  ========
 
 Agents (IG 0.16.3, the KT2_AuditEvent notes: "at least 2 agents, one for the source, one
@@ -22,8 +23,10 @@ for the destination"; agent.who only a Device). Ours is always the first; the ot
 is the second, when it is known: a launch's launcher (the HTI token's ``iss``, DCM 110151
 Application Launcher, requestor, as the IG's launch example), a status change's destination
 (the Task's ``resource-origin``, the portal whose Task it is: DCM 110152, us the source DCM
-110153), a processing error's (the resource's ``resource-origin``, 110152). A notification
-received has only us: the TOP-KT-011 memo §3.4 removed the sending party's agent.
+110153), a processing error's (the resource's ``resource-origin``, 110152), a results
+document's fetcher (the EHR: the token's client, 110152, requestor; us the source). A
+notification received has only us: the TOP-KT-011 memo §3.4 removed the sending party's
+agent.
 
 The IG leaves two open: the Status Change mapping lives only in the Confluence TOP-KT-011
 (we record it as the RESTful update it is), and TOP-KT-012b names the processing-error type
@@ -370,3 +373,45 @@ def processing_error(
         ids=ids,
         now=now,
     )
+
+
+def document_fetched(
+    *,
+    client_id: str,
+    base_url: str,
+    document_reference: str,
+    fetched_by: str | None,
+    ids: TraceIds | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The domain's EHR fetched a results document from us (draft T029, "Audit-logging bij
+    de bron": the source logs who fetched which document when): the RESTful ``read`` of the
+    document, entity the DocumentReference (``DocumentReference/<id>``) whose link it
+    followed; us the source (DCM 110153), the EHR (``fetched_by``: its Device, the token's
+    client) the destination (DCM 110152) and requestor."""
+    plain = document_reference.split("/_history/", maxsplit=1)[0]
+    entity = {
+        "what": {"reference": plain, "type": "DocumentReference"},
+        "type": _coding_of("DocumentReference"),
+    }
+    return audit_event(
+        client_id=client_id,
+        base_url=base_url,
+        type_=REST,
+        subtype={"system": RESTFUL_INTERACTION, "code": "read", "display": "read"},
+        action="R",
+        outcome="0",
+        entities=[entity],
+        agent_type=SOURCE_ROLE,
+        requestor=False,
+        other=_fetcher(fetched_by),
+        ids=ids,
+        now=now,
+    )
+
+
+def _fetcher(device_id: str | None) -> dict[str, Any] | None:
+    # A client id that is no FHIR id cannot be a Device reference: the event keeps us alone.
+    if not device_id or not is_fhir_id(device_id):
+        return None
+    return agent(device_id, DESTINATION_ROLE, requestor=True)

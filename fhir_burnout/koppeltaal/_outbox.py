@@ -51,7 +51,7 @@ from fhir_burnout.integration import EhrClients
 from fhir_burnout.koppeltaal._audit import origin_device, processing_error, status_changed
 from fhir_burnout.koppeltaal._audit_outbox import queue_audit_event
 from fhir_burnout.koppeltaal._backend import CONNECTION
-from fhir_burnout.koppeltaal._results import queue_results, send_results
+from fhir_burnout.koppeltaal._results import RenderResults, queue_results, send_results
 from fhir_burnout.koppeltaal._tables import KoppeltaalTaskRow
 from fhir_burnout.koppeltaal._trace import current, entry_trace, trace_context, traced
 from fhir_burnout.settings import Settings
@@ -385,6 +385,7 @@ class KoppeltaalOutbox:
         audit: Callable[[str], tuple[str, str] | None] | None = None,
         clock: Callable[[], datetime] | None = None,
         results: Callable[[str], bool] | None = None,
+        render: RenderResults | None = None,
     ) -> None:
         self.engine = engine
         self.client_for = client_for
@@ -394,6 +395,8 @@ class KoppeltaalOutbox:
         self.clock = clock
         #: whether a domain takes our results as a DocumentReference (``Ehr.results``)
         self.results = results
+        #: renders a results document as the EHR gets it (the web layer's template)
+        self.render = render
 
     def deliver(self, entry: _Entry) -> Outcome:
         """Send what Koppeltaal allows of the entry; the rest stays with us. Its requests
@@ -416,13 +419,7 @@ class KoppeltaalOutbox:
             created = client.create(_audit_event(create), if_none_exist=tagged)
             notes.append(f"AuditEvent/{created.get('id', '?')} sent")
         for document in plan.documents:
-            who = self.audit(entry.fhir_base) if self.audit is not None else None
-            if who is None:
-                notes.append(f"no DocumentReference for Task/{document.task_id}: no base URL")
-                continue
-            notes.append(
-                send_results(client, document, device=f"Device/{who[0]}", base_url=who[1])
-            )
+            notes.append(self._document(client, entry.fhir_base, document))
         for change in plan.changes:
             try:
                 applied = self.apply(client, change)
@@ -451,6 +448,19 @@ class KoppeltaalOutbox:
         if plan.kept:
             notes.append(plan.kept_text())
         return Outcome("delivered", "; ".join(notes) or "nothing to write", 200)
+
+    def _document(self, client: FhirClient, fhir_base: str, op: KoppeltaalResults) -> str:
+        """Publish (or remove) one results DocumentReference; what became of it."""
+        who = self.audit(fhir_base) if self.audit is not None else None
+        if who is None:
+            return f"no DocumentReference for Task/{op.task_id}: no base URL"
+        if self.render is None and not op.removed:
+            return f"no DocumentReference for Task/{op.task_id}: this worker renders none"
+        return send_results(
+            client, op, engine=self.engine, fhir_base=fhir_base,
+            render=self.render or _no_render, device=f"Device/{who[0]}", base_url=who[1],
+            now=self._now(),
+        )  # fmt: skip
 
     def _event(self, entry: _Entry, applied: Applied) -> dict[str, Any] | None:
         """The status change's own AuditEvent (TOP-KT-011 memo §3.5), built once, right after
@@ -565,12 +575,21 @@ def _audit_event(op: Create) -> dict[str, Any]:
     return resource
 
 
+def _no_render(fhir_base: str, task_id: str) -> str:
+    raise AssertionError("a removal renders nothing")
+
+
 def deliver_for(
-    settings: Settings, engine: Engine, client_for: Callable[[str], FhirClient] | None = None
+    settings: Settings,
+    engine: Engine,
+    client_for: Callable[[str], FhirClient] | None = None,
+    *,
+    render: RenderResults | None = None,
 ) -> Callable[[str], Callable[[Any], Outcome] | None]:
     """For the sync ``Worker``'s ``deliver_for``: the Koppeltaal adapter for each EHR whose
     ``mode`` is ``koppeltaal``, None (the SMART delivery) for every other. ``client_for``:
-    default the shared pool with the Koppeltaal connection (``_backend.CONNECTION``)."""
+    default the shared pool with the Koppeltaal connection (``_backend.CONNECTION``);
+    ``render``: the results document (``web.results_renderer``), for domains that take it."""
     client_for = client_for or EhrClients(settings, connections={"koppeltaal": CONNECTION}).get
     backends = {b.fhir_base: b for b in settings.ehrs_in("koppeltaal")}
     domains = set(backends)
@@ -583,7 +602,7 @@ def deliver_for(
         backend = backends.get(fhir_base.rstrip("/"))
         return backend is not None and backend.results
 
-    outbox = KoppeltaalOutbox(engine, client_for, audit=audit, results=results)
+    outbox = KoppeltaalOutbox(engine, client_for, audit=audit, results=results, render=render)
 
     def pick(fhir_base: str) -> Callable[[Any], Outcome] | None:
         return outbox.deliver if fhir_base.rstrip("/") in domains else None

@@ -13,7 +13,7 @@ it back, so entries stored before the classes existed (the same shape) still del
 - :class:`KoppeltaalTaskStatus` (``koppeltaal-task``): a status for a Koppeltaal domain's
   KT2_Task, by its id there;
 - :class:`KoppeltaalResults` (``koppeltaal-results``): the client's results for a domain as
-  a DocumentReference, about its KT2_Task.
+  a DocumentReference, about its KT2_Task (``removed``: its retention ended).
 
 How the SMART delivery sends them: ``sync._bundle``; the Koppeltaal delivery:
 ``koppeltaal._outbox`` (docs/architecture.md, "The adapter seam"). Optional fields that are
@@ -156,21 +156,27 @@ class KoppeltaalTaskStatus:
 @dataclass(frozen=True)
 class KoppeltaalResults:
     """The client's results as a DocumentReference about KT2_Task ``task_id`` of
-    ``patient`` (a reference), for a domain that takes them."""
+    ``patient`` (a reference), for a domain that takes them; ``removed``: its retention
+    ended, the DocumentReference goes."""
 
     OP: ClassVar[str] = "koppeltaal-results"
     key: str
     task_id: str
     patient: str
+    removed: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The stored shape."""
-        return {"op": self.OP, "key": self.key, "task_id": self.task_id, "patient": self.patient}
+        data = {"op": self.OP, "key": self.key, "task_id": self.task_id, "patient": self.patient}
+        return _with(data, removed=self.removed)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> KoppeltaalResults:
         """Read the stored shape."""
-        return cls(_text(data, "key"), _text(data, "task_id"), _text(data, "patient"))
+        return cls(
+            _text(data, "key"), _text(data, "task_id"), _text(data, "patient"),
+            data.get("removed") is True,
+        )  # fmt: skip
 
 
 #: Every kind of operation; dispatch on it with ``match`` and ``assert_never``.

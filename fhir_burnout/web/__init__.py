@@ -44,6 +44,7 @@ from fhir_burnout.web import (
 )
 from fhir_burnout.web._context import EXTENSION, AppContext
 from fhir_burnout.web._i18n import translate
+from fhir_burnout.web._koppeltaal_results import results_renderer
 from fhir_burnout.web._memo import Memo
 from fhir_burnout.web._session_tokens import SessionTokens
 from fhir_burnout.web._sessions import SessionStore, purge
@@ -51,6 +52,7 @@ from fhir_burnout.workflow import Definitions
 
 __all__ = ["create_app"]
 __all__ += ["SessionStore", "SessionTokens", "purge", "translate"]  # imports18: for the CLI
+__all__ += ["results_renderer"]  # kt-results: the worker renders the results document
 
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent.parent
 

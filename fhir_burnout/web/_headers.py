@@ -28,6 +28,12 @@ def csp_nonce() -> str:
     return str(g.csp_nonce)
 
 
+def _style_hashes() -> str:
+    """The hashes of style blocks a stored page carries (it cannot carry this response's
+    nonce: the stored Koppeltaal results document, ``_koppeltaal_results``)."""
+    return "".join(f" {h}" for h in g.get("csp_style_hashes", ()))
+
+
 def init_app(app: Flask) -> None:
     """Install the headers and the size limit on ``app``."""
     if app.config.get("MAX_CONTENT_LENGTH") is None:  # a deployment may have set its own
@@ -44,7 +50,7 @@ def init_app(app: Flask) -> None:
     def _headers(response: Response) -> Response:
         response.headers["Content-Security-Policy"] = (
             "default-src 'self'; "
-            f"style-src 'self' 'nonce-{csp_nonce()}'; "
+            f"style-src 'self' 'nonce-{csp_nonce()}'{_style_hashes()}; "
             "script-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
             # No page of ours is framed by a site the practice did not name (clickjacking a
             # decision button). CSP Level 2, 7.7.
