@@ -31,11 +31,8 @@ from fhir_burnout.integration import channel_id
 from fhir_burnout.koppeltaal import KOPPELTAAL_CHANNEL, subscribe_tasks
 from fhir_burnout.koppeltaal._audit import notification_received
 from fhir_burnout.koppeltaal._notify import InsecureNotifyEndpointError
-from fhir_burnout.koppeltaal._outbox import (
-    KoppeltaalOutbox,
-    deliver_for,
-    queue_task_status,
-)
+from fhir_burnout.koppeltaal._outbox import KoppeltaalOutbox, deliver_for
+from fhir_burnout.koppeltaal._plan import queue_task_status
 from fhir_burnout.sync import OutboxEntry, OutboxEvent, Worker
 from fhir_burnout.workflow import EnrolmentRow, change_task
 

@@ -21,7 +21,8 @@ from fhir_burnout.fhir import FhirClient
 from fhir_burnout.integration import KOPPELTAAL_TASKS, EhrClients, Poller, PollRow
 from fhir_burnout.koppeltaal import KoppeltaalFeed
 from fhir_burnout.koppeltaal._notify import CRITERIA
-from fhir_burnout.koppeltaal._outbox import deliver_for, queue_task_status
+from fhir_burnout.koppeltaal._outbox import deliver_for
+from fhir_burnout.koppeltaal._plan import queue_task_status
 from fhir_burnout.koppeltaal._portal import CANCELLED_REASON, HOLD_REASON, follow_portal
 from fhir_burnout.sync import OutboxEntry, OutboxEvent, Worker
 from fhir_burnout.web import create_app

@@ -20,7 +20,7 @@ from fhir_burnout.koppeltaal import (
     take_task,
     target_of,
 )
-from fhir_burnout.koppeltaal._outbox import may_move, plan_entry, queue_task_status, with_status
+from fhir_burnout.koppeltaal._plan import may_move, plan_entry, queue_task_status, with_status
 from fhir_burnout.koppeltaal._profiles import kt2_activity_definitions
 from fhir_burnout.sync import Create, OutboxEntry, UpdateCarePlan, operation_from_json
 from fhir_burnout.workflow import (

@@ -45,12 +45,8 @@ from fhir_burnout.koppeltaal._notify import (
     reconcile_tasks,
     subscribe_tasks,
 )
-from fhir_burnout.koppeltaal._outbox import (
-    NOT_STARTED,
-    KoppeltaalOutbox,
-    deliver_for,
-    queue_task_status,
-)
+from fhir_burnout.koppeltaal._outbox import KoppeltaalOutbox, deliver_for
+from fhir_burnout.koppeltaal._plan import NOT_STARTED, queue_task_status
 from fhir_burnout.koppeltaal._profiles import (
     canonical_base,
     kt2_activity_definitions,
