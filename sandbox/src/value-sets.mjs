@@ -5,8 +5,9 @@
 
 /**
  * Required value sets, expanded on demand. Only value sets that expand completely from the
- * bundles given are checked (enumerated concepts, or whole CodeSystems with content "complete"); filters, external systems (SNOMED CT, LOINC, BCP-47, UCUM) and unknown
- * value sets are skipped rather than guessed.
+ * bundles given are checked (enumerated concepts, or whole CodeSystems with content
+ * "complete"); filters, external systems (SNOMED CT, LOINC, BCP-47, UCUM) and unknown value
+ * sets are skipped rather than guessed.
  */
 export class RequiredBindings {
   /** From Bundles of ValueSets and CodeSystems (FHIR core's valuesets.json, a compiled IG's). */
