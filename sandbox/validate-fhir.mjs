@@ -2,7 +2,8 @@
 // formats, required bindings where Medplum knows the value set): a validator we did not
 // write. Usage: node validate-fhir.mjs [--kt2] FILE... (a Bundle's entries, or one resource
 // each). With --kt2, each resource of a type with a KT2 profile (src/kt2-profiles.mjs, compiled
-// from the Koppeltaal IG) must also declare and conform to that profile.
+// from the Koppeltaal IG) must also declare and conform to that profile, its required bindings
+// (FHIR core's and the IG's value sets), its slices' own elements and its reference targets.
 // Prints one line per problem and, last, one JSON line {"checked": n, "problems": m}.
 import { readFileSync } from 'node:fs';
 import { indexSearchParameterBundle, indexStructureDefinitionBundle, validateResource } from '@medplum/core';

@@ -67,11 +67,12 @@ def kt2_validate(resources: list[dict[str, Any]], tmp_path: Path) -> tuple[list[
     return lines[:-1], summary
 
 
-def published(resources: list[dict]) -> list[dict[str, Any]]:
-    """The Endpoint and the ActivityDefinitions as publishing POSTs them."""
+def published(resources: list[dict], *, results: bool = False) -> list[dict[str, Any]]:
+    """The Endpoint and the ActivityDefinitions as publishing POSTs them (``results``: as a
+    domain with ``koppeltaal_results`` gets them, announcing the results document)."""
     endpoint = kt2_endpoint(APP, canonical_base(resources), CLIENT_ID)
     definitions = kt2_activity_definitions(
-        resources, endpoint="Endpoint/0c7a3b4e", publisher_id=CLIENT_ID
+        resources, endpoint="Endpoint/0c7a3b4e", publisher_id=CLIENT_ID, results=results
     )
     return [endpoint, *definitions]
 
@@ -148,6 +149,7 @@ def everything_we_send(resources: list[dict]) -> list[dict[str, Any]]:
     assert {"hash", "size"} <= set(results["content"][0]["attachment"])
     return [
         *published(resources),
+        *published(resources, results=True)[1:],
         subscription,
         with_status(portal_task(), "in-progress"),
         with_status(portal_task(), "completed"),
@@ -180,6 +182,20 @@ def test_an_endpoint_with_a_connection_type_display_is_refused_by_the_profile(re
     assert "Endpoint.connectionType" in problems[0] and "KT2_Endpoint" in problems[0]
     # and publishing's own check, before anything is written, refuses it too
     assert [p for p in endpoint_problems(endpoint) if p.startswith("connectionType")]
+
+
+def test_the_announced_results_document_is_a_code_of_the_documenten_delen_draft(
+    resources, tmp_path
+):
+    # useContext:koppeltaal-expansion binds its value to KoppeltaalExpansion_VS (required): the
+    # draft's 029-DocumentenDelen (sandbox/koppeltaal-ig/README.md) passes, another code not.
+    definition = published(resources, results=True)[1]
+    announced = definition["useContext"][-1]["valueCodeableConcept"]["coding"][0]
+    assert announced["code"] == "029-DocumentenDelen"
+    assert kt2_validate([definition], tmp_path)[1]["problems"] == 0
+    announced["code"] = "029-DocumentDelen"
+    problems, _ = kt2_validate([definition], tmp_path)
+    assert any("useContext:koppeltaal-expansion.value[x]" in line for line in problems), problems
 
 
 @pytest.mark.parametrize(

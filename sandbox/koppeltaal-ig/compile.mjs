@@ -1,5 +1,6 @@
 // Compile the KT2 profiles (input/fsh, pinned: see README.md) with SUSHI, offline, and write
-// their StructureDefinitions (with snapshots) to compiled/ or to --out DIR.
+// their StructureDefinitions (with snapshots), ValueSets and CodeSystems to compiled/ or to
+// --out DIR.
 //
 //   sandbox/node_modules/.bin/node sandbox/koppeltaal-ig/compile.mjs [--out DIR]
 //
@@ -29,6 +30,9 @@ export const EXPECTED_ERRORS = [
   /^The type "Reference\(KT2_(CareTeam|Organization|Patient|Practitioner|RelatedPerson)\)" does not match any of the allowed types: /,
   /^Resolved value "ZorgverlenerRolCodelijst" is not a valid URI\.$/,
 ];
+
+/** What is kept of SUSHI's output: the profiles and the terminology their bindings name. */
+const COMPILED_KINDS = /^(StructureDefinition|ValueSet|CodeSystem)-.*\.json$/;
 
 const CORE_FILES = [
   'profiles-types.json', 'profiles-resources.json', 'extension-definitions.json',
@@ -78,7 +82,7 @@ export function compile(outDir) {
       errors.push(`SUSHI did not finish: ${result.error ?? result.signal}`);
     }
     const generated = join(work, 'out', 'fsh-generated', 'resources');
-    const files = readdirSync(generated).filter((f) => f.startsWith('StructureDefinition-')).sort();
+    const files = readdirSync(generated).filter((f) => COMPILED_KINDS.test(f)).sort();
     rmSync(outDir, { recursive: true, force: true });
     mkdirSync(outDir, { recursive: true });
     for (const file of files) {
@@ -98,6 +102,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   for (const error of errors) {
     console.error(`unexpected SUSHI error: ${error}`);
   }
-  console.log(`${written.length} StructureDefinitions in ${outDir}`);
+  console.log(`${written.length} StructureDefinitions, ValueSets and CodeSystems in ${outDir}`);
   process.exit(errors.length ? 1 : 0);
 }

