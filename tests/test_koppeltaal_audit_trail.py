@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fhir_burnout.fhir import FhirClient
-from fhir_burnout.koppeltaal._outbox import queue_task_status
+from fhir_burnout.koppeltaal._plan import queue_task_status
 from fhir_burnout.koppeltaal._trace import traced
 from fhir_burnout.sync import OutboxEntry
 from fhir_burnout.workflow import change_task

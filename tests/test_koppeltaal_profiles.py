@@ -24,7 +24,7 @@ import pytest
 from fhir_burnout.integration._subscription import subscription_resource
 from fhir_burnout.koppeltaal import KOPPELTAAL_CHANNEL, TraceIds, audit
 from fhir_burnout.koppeltaal._notify import CRITERIA, KT2_SUBSCRIPTION, REASON
-from fhir_burnout.koppeltaal._outbox import with_status
+from fhir_burnout.koppeltaal._plan import with_status
 from fhir_burnout.koppeltaal._profiles import (
     canonical_base,
     endpoint_problems,

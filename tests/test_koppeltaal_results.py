@@ -29,7 +29,8 @@ from fhir_burnout.cli import main
 from fhir_burnout.errors import ContentError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.koppeltaal import ResultsDocumentRow, expire_results
-from fhir_burnout.koppeltaal._outbox import KoppeltaalOutbox, deliver_for, queue_task_status
+from fhir_burnout.koppeltaal._outbox import KoppeltaalOutbox, deliver_for
+from fhir_burnout.koppeltaal._plan import queue_task_status
 from fhir_burnout.koppeltaal._results import (
     KT2_DOCUMENT_REFERENCE,
     RESULTS_OP,
