@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 NODE := sandbox/node_modules/.bin/node
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test lint typecheck unit bench clean translations
+.PHONY: demo test lint typecheck unit bench clean translations assets
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,17 @@ sandbox/node_modules/.installed: sandbox/package.json sandbox/package-lock.json
 	@command -v npm >/dev/null || { echo "npm is needed for the sandbox EHR: apt-get install npm"; exit 1; }
 	cd sandbox && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# The web pages' CSS (NL Design System) from the assets lockfile. The vendored copy under
+# fhir_burnout/web/static/vendor/ is committed (pip install needs no Node); `make assets`
+# rewrites it after a change to assets/package.json, tests/test_web_assets.py checks it.
+assets/node_modules/.installed: assets/package.json assets/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for the web assets: apt-get install npm"; exit 1; }
+	cd assets && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+assets: assets/node_modules/.installed $(VENV)/.installed
+	$(BIN)/python assets/vendor.py
 
 # Browser tests drive Debian's Chromium (Playwright's own browser download is not used).
 $(CHROMIUM):
@@ -38,7 +49,7 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy --strict fhir_burnout
 
-unit: $(VENV)/.installed sandbox/node_modules/.installed $(CHROMIUM)
+unit: $(VENV)/.installed sandbox/node_modules/.installed assets/node_modules/.installed $(CHROMIUM)
 	$(NODE) --test sandbox/test/*.test.mjs
 	$(BIN)/python -m pytest
 
@@ -61,4 +72,4 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/build.py
 
 clean:
-	rm -rf $(VENV) sandbox/node_modules dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) sandbox/node_modules assets/node_modules dist .pytest_cache .mypy_cache .ruff_cache

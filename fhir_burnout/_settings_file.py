@@ -19,7 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fhir_burnout.errors import ContentError
 
-__all__ = ["EhrTable", "RateLimitsTable", "SafetyTable", "SettingsFile", "check_file"]
+__all__ = [
+    "EhrTable", "RateLimitsTable", "SafetyTable", "SettingsFile", "ThemeTable", "check_file",
+]  # fmt: skip
 
 _TEXT = "a string"
 _FLAG = "true or false"
@@ -59,6 +61,15 @@ class RateLimitsTable(_Table):
     invitation_code: str | None = _text('a limit such as "50/day", or "" (off)')
     machine: str | None = _text('a limit such as "120/minute", or "" (off)')
     machine_address: str | None = _text('a limit such as "600/minute", or "" (off)')
+
+
+class ThemeTable(_Table):
+    """``[theme]``: the practice's name, logo and colours on every page (``_theme``)."""
+
+    name: str | None = _text("a string: the practice's name in the header")
+    logo: str | None = _text("a string: the path of a .png, .jpg, .webp or .svg file")
+    primary: str | None = _text('a string: a colour as "#rrggbb"')
+    background: str | None = _text('a string: a colour as "#rrggbb"')
 
 
 class EhrTable(_Table):
@@ -112,6 +123,7 @@ class SettingsFile(_Table):
     pending_launches_max: int | None = Field(None, description="a whole number, 0 or more")
     rate_limits: RateLimitsTable | None = Field(None, description="a table: [rate_limits]")
     safety: SafetyTable | None = Field(None, description="a table: [safety]")
+    theme: ThemeTable | None = Field(None, description="a table: [theme]")
     ehr: list[EhrTable] = Field([], description="a list of [[ehr]] tables")
 
 
@@ -151,6 +163,7 @@ def _path(loc: tuple[int | str, ...]) -> tuple[str, type[BaseModel] | None]:
 _TABLES: dict[str, type[BaseModel]] = {
     "safety": SafetyTable,
     "rate_limits": RateLimitsTable,
+    "theme": ThemeTable,
     "ehr": EhrTable,
 }
 

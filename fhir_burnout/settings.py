@@ -34,6 +34,12 @@ Read in one place, by the CLI or the app factory, never at import time::
     promise_nl = "op werkdagen binnen één werkdag"
     promise_en = "within one working day, on working days"
 
+    [theme]                       # the practice's look on every page (default: calm, warm)
+    name = "Praktijk De Linde"    # in the header (default: practice_name)
+    logo = "linde.svg"            # .png .jpg .webp .svg, at most 256 kB; the app serves it
+    primary = "#2a6658"           # buttons and links; background: the page ("#faf6f0");
+    background = "#faf6f0"        # each checked for WCAG AA contrast (4.5:1) with its text
+
     [[ehr]]
     fhir_base = "https://ehr.example.nl/fhir"
     client_id = "fhir-burnout"
@@ -103,6 +109,7 @@ from limits import parse_many
 
 from fhir_burnout._origins import frame_origins, loopback
 from fhir_burnout._settings_file import EhrTable, RateLimitsTable, SafetyTable, check_file
+from fhir_burnout._theme import Theme
 from fhir_burnout.errors import ContentError
 from fhir_burnout.smart_launch import (
     ID_TOKEN_NONCES,
@@ -278,6 +285,8 @@ class Settings:
     trusted_proxies: int = 0
     #: launches started and not back yet, for all browsers together (``pending_launches_max``)
     pending_launches_max: int = 10_000
+    #: the practice's name, logo and colours on every page (``[theme]``; ``_theme``)
+    theme: Theme = field(default_factory=Theme)
 
     def ehr(self, fhir_base: str) -> Ehr:
         """The [[ehr]] whose FHIR base is ``fhir_base`` (a trailing slash or not)."""
@@ -396,6 +405,10 @@ class Settings:
             raise ContentError(where, "referral_poll_seconds", "must be 0 (off) or more")
         reader = _EhrReader(where, base_dir, keys_dir, _given(file.referral_triage, True))
         ehrs = tuple(reader.read(i, table) for i, table in enumerate(file.ehr))
+        theme = Theme.from_file(
+            file.theme.model_dump(exclude_none=True) if file.theme else {},
+            where=where, base_dir=base_dir, default_name=file.practice_name or None,
+        )  # fmt: skip
         return cls(
             base_url=value("base_url").rstrip("/"),
             database_url=env.get("FHIR_BURNOUT_DATABASE_URL")
@@ -414,6 +427,7 @@ class Settings:
             pending_launches_max=_count(
                 file.pending_launches_max, 10_000, "pending_launches_max", where
             ),
+            theme=theme,
         )
 
 

@@ -17,9 +17,9 @@ def test_ehr_launch_as_a_practitioner(live, page):
     assert "Cliënt: Bram van Proefpersoon" in page.locator(".banner").inner_text()
     assert "geboren 2-2-1972" in page.locator(".banner").inner_text()
     assert "0800-0113" in page.locator(".crisis").inner_text()
-    # The page's own style applies under the Content-Security-Policy (nonce on the block).
-    border = page.locator(".crisis").evaluate("e => getComputedStyle(e).borderTopColor")
-    assert border == "rgb(192, 70, 47)"
+    # The stylesheets apply under the Content-Security-Policy (files of our own origin).
+    border = page.locator(".crisis").evaluate("e => getComputedStyle(e).borderLeftColor")
+    assert border == "rgb(140, 42, 27)"
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     page.screenshot(path=str(SCREENSHOTS / "first-screen-practitioner.png"), full_page=True)
 

@@ -98,7 +98,7 @@ def test_pages_carry_a_strict_content_security_policy(app, enrolled):
     assert "default-src 'self'" in policy and "script-src 'self'" in policy
     assert "frame-ancestors 'none'" in policy  # no other site frames a page of ours
     assert "Strict-Transport-Security" not in page.headers  # plain http: nothing to pin
-    assert f'<style nonce="{nonce}">' in page.get_data(as_text=True)
+    assert nonce and "<style" not in page.get_data(as_text=True)  # the look is in files
     assert page.headers["Cache-Control"] == "no-store"
     assert client.get("/").headers["Content-Security-Policy"] != policy  # a nonce per answer
 

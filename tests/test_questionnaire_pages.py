@@ -60,7 +60,7 @@ def token_of(page):
 
 def option(page, link, label):
     """The form value of the option with this label."""
-    pattern = rf'name="a\.{link}" value="(\d+)"[^>]*> {re.escape(label)}'
+    pattern = rf'name="a\.{link}" value="(\d+)"[^>]*> <span>{re.escape(label)}<'
     return re.search(pattern, page)[1]
 
 

@@ -20,6 +20,7 @@ from fhir_burnout.resources import build_resources, load_programme, load_safety_
 from fhir_burnout.settings import Settings
 from fhir_burnout.smart_launch import DiscoveryCache, public_jwks
 from fhir_burnout.web import (
+    _assets,
     _client_pages,
     _crisis_pages,
     _csrf,
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         limiter=limiter,
     )
     _headers.init_app(app)
+    _assets.init_app(app, settings.theme)  # the pages' CSS and the practice's theme
     _typed_text.init_app(app)
     _redact.install()
     _launch.init_app(app)

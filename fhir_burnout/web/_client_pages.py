@@ -23,7 +23,13 @@ from werkzeug.wrappers import Response
 from fhir_burnout.questionnaire import FormModel
 from fhir_burnout.web._context import app_context
 from fhir_burnout.web._csrf import csrf_token
-from fhir_burnout.web._form_fields import checked_response, compact, page_fields, parse_answers
+from fhir_burnout.web._form_fields import (
+    checked_response,
+    compact,
+    error_links,
+    page_fields,
+    parse_answers,
+)
 from fhir_burnout.web._gate import ClientRecords, OwnTask, client_of_launch
 from fhir_burnout.web._i18n import LANGUAGES, translate, translate_n
 from fhir_burnout.web._launch import acts_on_client
@@ -178,6 +184,7 @@ def _exercise_page(
         reflection=form,
         fields=fields,
         unplaced=unplaced,
+        error_links=error_links(fields),
         has_issues=bool(issues),
         form_id=str(uuid.uuid4()) if not issues else request.form.get("form_id", ""),
         status=400 if issues else 200,

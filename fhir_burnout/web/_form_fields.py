@@ -326,7 +326,9 @@ class _Page:
     ) -> list[Field]:
         found = []
         for item in items:
-            if item.hidden:
+            # A calculated score is the engine's to fill, never an input for the client: the
+            # score page explains it (issue 20). Hidden items are no part of the page.
+            if item.hidden or item.calculated_expression:
                 continue
             name = field_name(key, item.link_id)
             shown = Field(item, name, problem=self.issues.pop(name, None))
@@ -353,6 +355,20 @@ def page_fields(
     page = _Page(form, answers, issues)
     fields = page.fields(form.items, answers, (), focus)
     return fields, list(page.issues.values())
+
+
+def error_links(fields: list[Field]) -> list[tuple[str, str, str]]:
+    """The problems on the page in its order, as the error summary links them: (the id of
+    the question's first control, the question's text, the problem)."""
+    found: list[tuple[str, str, str]] = []
+    for f in fields:
+        if f.problem:
+            choices = bool(f.item.options) or f.item.type == "boolean"
+            found.append((f"{f.name}-0" if choices else f.name, f.item.text, f.problem))
+        for entry in f.entries:
+            found += error_links(entry.fields)
+        found += error_links(f.children)
+    return found
 
 
 def checked_response(

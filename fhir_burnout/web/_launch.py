@@ -253,6 +253,10 @@ def current_sid() -> str | None:
     return str(sid) if sid else None
 
 
+#: The endpoints of files, which no launch handle follows.
+_FILES = ("static", "assets")
+
+
 def init_app(app: Flask) -> None:
     """Every request knows its launch handle, and every URL the app builds keeps it."""
 
@@ -270,7 +274,8 @@ def init_app(app: Flask) -> None:
 
     @app.url_defaults
     def _keep_handle(endpoint: str, values: dict[str, Any]) -> None:
-        if g.get("ctx") and endpoint != "static" and "ctx" not in values:
+        # Not on files (static/, the theme): one URL for all launches, kept by the browser.
+        if g.get("ctx") and endpoint.partition(".")[0] not in _FILES and "ctx" not in values:
             values["ctx"] = g.ctx
 
 

@@ -40,6 +40,7 @@ from fhir_burnout.questionnaire import (
     FormModel,
     Signal,
     initial_answers,
+    localized,
     safety_signals,
     score,
 )
@@ -49,6 +50,7 @@ from fhir_burnout.web._form_fields import (
     change_entries,
     checked_response,
     compact,
+    error_links,
     page_fields,
     parse_answers,
 )
@@ -112,6 +114,8 @@ def _page(
         key=key,
         fields=fields,
         unplaced=unplaced,
+        error_links=error_links(fields),
+        description=_description(form),
         has_issues=bool(issues),
         safety_note=note,
         not_saved=not_saved,
@@ -123,6 +127,14 @@ def _page(
         # (checked against the launch again when it is sent again).
         **({"acting_for": request.form.get("patient", "")} if not_saved else {}),
     )
+
+
+def _description(form: FormModel) -> list[str]:
+    """The questionnaire's description in the page's language, as paragraphs: what it is
+    about and how long it takes, under its title (issue 20)."""
+    primary = str(form.questionnaire.get("language") or "nl")
+    text = localized(form.questionnaire, "description", form.lang, primary)
+    return [paragraph.strip() for paragraph in text.split("\n\n") if paragraph.strip()]
 
 
 def _version(draft: dict[str, Any] | None) -> str:
