@@ -88,9 +88,7 @@ def test_home_shows_one_next_step_and_each_questionnaire_once(seeded, request, s
 
 
 @pytest.mark.parametrize("size", ["phone", "desktop"])
-def test_the_map_shows_a_client_halfway_and_a_finished_module_can_be_reread(
-    seeded, request, size
-):
+def test_the_map_shows_a_client_halfway_and_a_finished_module_can_be_reread(seeded, request, size):
     page = request.getfixturevalue(size)
     launch(seeded, page, "pat-04")
     page.get_by_role("navigation", name="Jouw pagina's").get_by_role(
