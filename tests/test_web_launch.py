@@ -285,13 +285,18 @@ def test_the_first_page_shows_where_the_client_is_in_the_programme(app, sandbox)
     dutch = client.get("/", headers={"Accept-Language": "nl"}).get_data(as_text=True)
     assert "Je zit nu in Fase 1: Herstel via het lichaam." in dutch
     assert "1 van de 13 modules gedaan." in dutch
+    # One next step: the next module, as a link.
     assert re.search(
-        r"Hierna:</strong>\s*<a href=\"/task/[^\"]+\">Signalen van je lichaam</a>", dutch
+        r"Nu te doen</h3>\s*<p[^>]*><a [^>]*href=\"/task/[^\"]+\">Signalen van je lichaam</a>",
+        dutch,
     )
     assert "Stemming (PHQ-9)" in dutch  # a questionnaire that is ready now
     english = client.get("/", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "You are now in Phase 1: Recovery through the body." in english
-    assert "not open yet" in english and "0800-0113" in english
+    assert "0800-0113" in english
+    # The whole programme, with what is not open yet, is on "My programme".
+    whole = client.get("/programme", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "not open yet" in whole and "0800-0113" in whole
     # Another client with no programme is told how to get one, not shown someone else's.
     other = app.test_client()
     started = other.get("/login")

@@ -22,6 +22,7 @@ from fhir_burnout.smart_launch import DiscoveryCache, public_jwks
 from fhir_burnout.web import (
     _assets,
     _client_pages,
+    _confirmations,
     _crisis_pages,
     _csrf,
     _fhir_api,
@@ -33,6 +34,7 @@ from fhir_burnout.web import (
     _launch,
     _notify,
     _practitioner_pages,
+    _programme_pages,
     _progress_pages,
     _questionnaire_pages,
     _rate_limits,
@@ -115,12 +117,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     _gate.init_app(app)
     _crisis_pages.init_app(app)
     _render.init_app(app)  # Flask-Babel: the person's language as the locale
+    _confirmations.init_app(app)
     app.register_blueprint(_launch.bp)
     app.register_blueprint(_invite_pages.bp)
     app.register_blueprint(_fhir_api.bp)
     app.register_blueprint(_client_pages.bp)
     app.register_blueprint(_questionnaire_pages.bp)
     app.register_blueprint(_progress_pages.bp)
+    app.register_blueprint(_programme_pages.bp)
     app.register_blueprint(_practitioner_pages.bp)
     app.register_blueprint(_triage_pages.bp)
     app.register_blueprint(_referral_api.bp)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from fhir_burnout.questionnaire import FormModel
+from fhir_burnout.web._confirmations import confirm
 from fhir_burnout.web._context import app_context
 from fhir_burnout.web._csrf import csrf_token
 from fhir_burnout.web._form_fields import (
@@ -31,7 +32,7 @@ from fhir_burnout.web._form_fields import (
     parse_answers,
 )
 from fhir_burnout.web._gate import ClientRecords, OwnTask, client_of_launch
-from fhir_burnout.web._i18n import LANGUAGES, translate, translate_n
+from fhir_burnout.web._i18n import LANGUAGES, N_, translate, translate_n
 from fhir_burnout.web._launch import acts_on_client
 from fhir_burnout.web._memo import ModuleText, current_memo
 from fhir_burnout.web._render import language, message_page, render
@@ -64,7 +65,8 @@ def _move(db: Session, task: TaskRow, status: str, who: str) -> None:
     change_task(db, definitions, task.key, status, actor="client", who=who)
 
 
-def _minutes(activity: Mapping[str, Any]) -> int | None:
+def minutes_of(activity: Mapping[str, Any]) -> int | None:
+    """The module's estimated duration in minutes (its ActivityDefinition's extension)."""
     for ext in activity.get("extension", []):
         if str(ext.get("url", "")).endswith("/estimated-duration"):
             return int(ext["valueDuration"]["value"])
@@ -82,6 +84,7 @@ def task_page(records: ClientRecords, key: str) -> str | tuple[str, int] | Respo
             return message_page("error_not_found", 404)
         task, who = found
         definition, status = task.definition, task.status
+        read_only = _read_only(task)
         # On the waiting list there is no care professional yet: the practice is whom to call.
         waiting = task.enrolment.fhir_base if task.enrolment.track == "waiting-list" else None
     # Only the client starts (and finishes) reading a module: a care professional who
@@ -97,19 +100,29 @@ def task_page(records: ClientRecords, key: str) -> str | tuple[str, int] | Respo
     return render(
         "module.html",
         title=text.title,
-        minutes=_minutes(activity),
-        exercises=len(_exercises(activity)),
+        minutes=minutes_of(activity),
+        exercises=len(exercises_of(activity)),
         body=text.html,
         key=key,
         done=status == "completed",
+        read_only=read_only,
         reflection_saved=request.args.get("reflection") == "saved",
         csrf_token=csrf_token(),
         waiting_help=waiting_help(waiting, language()) if waiting else None,
     )
 
 
-def _exercises(activity: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The module's exercises in order: id, minutes, timed (from the ActivityDefinition)."""
+def _read_only(task: TaskRow) -> str | None:
+    """Why a module can only be read now: its programme is ``paused`` or ``ended``."""
+    status = task.enrolment.status
+    if status == "on-hold":
+        return "paused"
+    return None if status == "active" else "ended"
+
+
+def exercises_of(activity: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The module's exercises in order: id, title (a CodeableConcept with translations),
+    minutes, timed (from the ActivityDefinition)."""
     found = []
     for ext in activity.get("extension", []):
         if str(ext.get("url", "")).endswith("/exercise"):
@@ -117,6 +130,7 @@ def _exercises(activity: Mapping[str, Any]) -> list[dict[str, Any]]:
             found.append(
                 {
                     "id": parts["id"]["valueCode"],
+                    "title": parts.get("title", {}).get("valueCodeableConcept", {}),
                     "minutes": parts.get("minutes", {}).get("valueInteger"),
                     "timed": parts.get("timed", {}).get("valueBoolean", False),
                 }
@@ -149,7 +163,7 @@ def _exercise(records: ClientRecords, db: Session, key: str, number: int) -> _Ex
         return None
     activity = app_context().definitions.by_canonical[found[0].definition]
     text = current_memo().module(found[0].definition, language())
-    exercises = _exercises(activity)
+    exercises = exercises_of(activity)
     if not 1 <= number <= min(len(text.exercises), len(exercises)):
         return None
     return _Exercise(*found, activity, text, number, exercises[number - 1])
@@ -186,6 +200,8 @@ def _exercise_page(
         unplaced=unplaced,
         error_links=error_links(fields),
         has_issues=bool(issues),
+        # After the end the exercise is still theirs to do; nothing more goes to the EHR.
+        ended=_read_only(found.task) == "ended",
         form_id=str(uuid.uuid4()) if not issues else request.form.get("form_id", ""),
         status=400 if issues else 200,
     )
@@ -216,6 +232,8 @@ def reflection(records: ClientRecords, key: str, number: int) -> Any:
         if found is None:
             return message_page("error_not_found", 404)
         task, who = found.task, found.who
+        if _read_only(task) == "ended":
+            return message_page("error_programme_ended", 409)
         form = _reflection_form(found.activity, language())
         answers = compact(parse_answers(form, request.form.to_dict(flat=False)))
         back = redirect(url_for(".task_page", key=key, reflection="saved"), code=303)
@@ -271,4 +289,5 @@ def task_done(records: ClientRecords, key: str) -> str | tuple[str, int] | Respo
                 _move(db, task, "completed", who)
     except TaskTransitionError:
         return message_page("error_not_now", 409)
+    confirm(N_("confirm_module_done"))
     return redirect(url_for("launch.home"), code=303)

@@ -43,6 +43,11 @@ RUN_TIME_KEYS = (
     N_("triage_priority_asap"), N_("triage_priority_stat"),
     N_("practice_blocked_worker-refused"), N_("practice_blocked_no-worker"),
     N_("practice_blocked_no-user"), N_("practice_blocked_user-ended"),
+    # programme.html, module.html, _programme_pages: a module's state, why a thing is due
+    N_("module_state_todo"), N_("module_state_busy"), N_("module_state_done"),
+    N_("module_state_locked"), N_("module_state_unfinished"), N_("module_state_closed"),
+    N_("why_phase-start"), N_("why_phase-end"), N_("read_only_paused"), N_("read_only_ended"),
+    N_("client_nav_home"), N_("client_nav_progress"),
     # _client_pages: the guided timer's texts
     N_("timer_pause"), N_("timer_resume"), N_("timer_again"),
     N_("timer_paused"), N_("timer_started"), N_("timer_done"),

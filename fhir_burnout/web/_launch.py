@@ -50,7 +50,7 @@ from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.web._session_tokens import REFRESH_MARGIN, Refused, renewed
 from fhir_burnout.web._sessions import SESSION_MAX, LaunchSessionRow, SessionStore
 from fhir_burnout.web._waiting_help import waiting_help
-from fhir_burnout.workflow import notes_for, programme_views
+from fhir_burnout.workflow import notes_for
 
 bp = Blueprint("launch", __name__)
 log = logging.getLogger(__name__)
@@ -474,12 +474,11 @@ def home() -> str | tuple[str, int]:
         invitation = take_up_invitation(row.fhir_base, row.patient)
     programmes, notes = [], []
     if row.patient:
+        from fhir_burnout.web._programme_pages import home_programmes  # noqa: PLC0415
+
+        programmes = home_programmes(row.fhir_base, row.patient, language())
         state = app_context()
         with Session(state.reader) as db:
-            programmes = programme_views(
-                db, state.definitions, fhir_base=row.fhir_base, patient=row.patient,
-                lang=language(),
-            )  # fmt: skip
             if row.role == "patient":  # the care professional reads them on their own page
                 notes = [
                     {

@@ -133,7 +133,7 @@ def _page(
         width=WIDTH,
         height=HEIGHT,
         day=lambda value: _day(value, lang),
-        notices=[m for m in get_flashed_messages() if isinstance(m, str)],
+        notices=[str(m) for m in get_flashed_messages(category_filter=["message"])],
         error=error,
         note_kept=note_kept,
         max_note=MAX_NOTE,
@@ -400,7 +400,7 @@ def practice_page(found: CareProfessional) -> Any:
     return render(
         "practice.html", status=503 if unknown else 200, overview=overview,
         day=lambda value: _day(value, lang), who=who, triage=triage, error=unknown,
-        notices=[m for m in get_flashed_messages() if isinstance(m, str)],
+        notices=[str(m) for m in get_flashed_messages(category_filter=["message"])],
     )  # fmt: skip
 
 

@@ -45,6 +45,7 @@ from fhir_burnout.questionnaire import (
     score,
 )
 from fhir_burnout.web._client_pages import subject_of
+from fhir_burnout.web._confirmations import confirm
 from fhir_burnout.web._context import app_context
 from fhir_burnout.web._form_fields import (
     change_entries,
@@ -55,7 +56,7 @@ from fhir_burnout.web._form_fields import (
     parse_answers,
 )
 from fhir_burnout.web._gate import ClientRecords, client_of_launch
-from fhir_burnout.web._i18n import translate
+from fhir_burnout.web._i18n import N_, translate
 from fhir_burnout.web._launch import SessionExpired, WrongClient, acts_on_client
 from fhir_burnout.web._memo import current_memo
 from fhir_burnout.web._render import language, message_page, render
@@ -327,9 +328,11 @@ def _post(engine: Engine, form: FormModel, task: TaskRow, who: str) -> Any:
         return _page(form, key, shown, {}, focus, version=_version(answers))
     # "stay" (Enter in a text field) stays on the page; so does a worrying answer, whose
     # form shows crisis help at once and says the answers are not sent yet.
-    if action == "stay" or _worrying(form, answers):
-        return redirect(url_for(".questionnaire_page", key=key), code=303)
-    return redirect(url_for("launch.home"), code=303)
+    if not _worrying(form, answers):
+        confirm(N_("confirm_saved"))
+        if action != "stay":
+            return redirect(url_for("launch.home"), code=303)
+    return redirect(url_for(".questionnaire_page", key=key), code=303)
 
 
 def _save(engine: Engine, task: TaskRow, answers: dict[str, Any]) -> str:
@@ -398,6 +401,7 @@ def _submit(
     _stored(task.key)
     if signals:
         return _to_safety_page(task.key, signals)
+    confirm(N_("confirm_sent_practitioner") if _own_practitioner(task) else N_("confirm_sent"))
     return redirect(url_for("launch.home"), code=303)
 
 
@@ -453,10 +457,15 @@ def _safety_owner(task: TaskRow) -> str | None:
 def _safety_page(task: TaskRow, *, urgent: bool) -> Any:
     """What the client reads after answers that gave a signal: crisis help first, then who
     reads it and when, as the practice promised; gentle for routine signals only."""
-    # A waiting-list client has no care professional of their own yet: the practice reads it.
+    return render("safety.html", urgent=urgent, own_practitioner=_own_practitioner(task))
+
+
+def _own_practitioner(task: TaskRow) -> bool:
+    """Whether the client has a care professional of their own who reads their answers (on
+    the waiting list there is none yet: the practice reads them)."""
     enrolment = task.enrolment
-    own = (enrolment.author or "").startswith("Practitioner") and enrolment.track != "waiting-list"
-    return render("safety.html", urgent=urgent, own_practitioner=own)
+    own = (enrolment.author or "").startswith("Practitioner")
+    return own and enrolment.track != "waiting-list"
 
 
 @bp.app_context_processor

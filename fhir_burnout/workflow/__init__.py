@@ -26,6 +26,16 @@ from fhir_burnout.workflow._enrolment import enrol
 from fhir_burnout.workflow._errors import EnrolmentStateError, NotFoundError, TaskChangedError
 from fhir_burnout.workflow._invitations import accept_invitation, invite, normalise_code
 from fhir_burnout.workflow._locks import adopt_lock, expect, lock_task
+from fhir_burnout.workflow._map import (
+    MODULE_STATES,
+    ClientProgramme,
+    ModuleEntry,
+    Moment,
+    PhaseEntry,
+    ProgrammeMap,
+    ToDo,
+    client_programme,
+)
 from fhir_burnout.workflow._outbox import partition, queue_writes
 from fhir_burnout.workflow._overview import PatientOverview, patient_overview
 from fhir_burnout.workflow._pausing import finish, pause, resume, stop
@@ -116,4 +126,14 @@ __all__ = [
 ]
 __all__ += [  # imports18: referral's intake
     "CURRENT",
+]
+__all__ += [  # issue 20: the client's programme map and week (web/_programme_pages.py)
+    "MODULE_STATES",
+    "ClientProgramme",
+    "ModuleEntry",
+    "Moment",
+    "PhaseEntry",
+    "ProgrammeMap",
+    "ToDo",
+    "client_programme",
 ]

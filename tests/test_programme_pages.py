@@ -1,0 +1,244 @@
+"""The client's first page as one next step and a week, "Mijn programma" (the map and the
+exercise library), read-only while paused and after the end, and the confirmation after a
+save, a send and "klaar" (issue 20, points 2 and 3), in a real browser at phone and desktop
+size, with axe-core on WCAG 2.2 A/AA."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fhir_burnout.demo import enrol_demo_patients
+from fhir_burnout.workflow import EnrolmentRow, client_programme, enrol, finish, pause
+
+from .conftest import SCREENSHOTS, WCAG22, accessible, home_url
+
+DESKTOP = {"width": 1280, "height": 900}
+#: "maandag 14 december": a weekday, a day and a month, in Dutch.
+DUTCH_DAY = re.compile(
+    r"(maandag|dinsdag|woensdag|donderdag|vrijdag|zaterdag|zondag) \d{1,2} "
+    r"(januari|februari|maart|april|mei|juni|juli|augustus|september|oktober|november|december)"
+)
+
+
+@pytest.fixture(scope="module")
+def seeded(live):
+    """The demo's enrolments (``fhir-burnout demo``): pat-04 is halfway, with the Tasks that
+    made the first page list PHQ-9, GAD-7 and the tension log twice."""
+    state = live.app.extensions["fhir_burnout"]
+    enrol_demo_patients(state["engine"], state["definitions"], live.info.fhir_base)
+    return live
+
+
+@pytest.fixture
+def desktop(browser):
+    # bypass_csp only lets the test inject axe-core; the app's own policy stays in force.
+    context = browser.new_context(locale="nl-NL", viewport=DESKTOP, bypass_csp=True)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def launch(live, page, patient):
+    page.goto(f"{live.info.launcher}?app=fhir-burnout&patient={patient}")
+    page.wait_for_url(home_url(live.app_url))
+
+
+def enrolment_of(live, patient):
+    with Session(live.app.extensions["fhir_burnout"]["engine"]) as db:
+        return db.scalar(select(EnrolmentRow.key).where(EnrolmentRow.patient == patient))
+
+
+def shot(page, name):
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+@pytest.mark.parametrize("size", ["phone", "desktop"])
+def test_home_shows_one_next_step_and_each_questionnaire_once(seeded, request, size):
+    page = request.getfixturevalue(size)
+    launch(seeded, page, "pat-04")
+    main = page.locator("main")
+    step = main.locator(".fb-next-step")
+    expect(step).to_have_count(1)
+    # The programme moves on: the next module, with how long it takes and why.
+    expect(step.get_by_role("link")).to_have_text("Perfectionisme")
+    expect(step).to_contain_text("ongeveer 30 minuten")
+    expect(step).to_contain_text("Dit hoort bij fase 2: Inzicht in patronen")
+    week = main.locator(".fb-week__item")
+    titles = [t.strip() for t in week.locator(".fb-week__title").all_inner_texts()]
+    assert titles, "this week lists what is open"
+    assert len(titles) == len(set(titles)), f"duplicates on the first page: {titles}"
+    for title in ("Stemming (PHQ-9)", "Angst en piekeren (GAD-7)", "Spanningsdagboek"):
+        expect(main.get_by_role("link", name=title, exact=True)).to_have_count(1)
+    phq = week.filter(has_text="Stemming (PHQ-9)")
+    expect(phq).to_contain_text("Voor het begin van fase 1")  # the earliest of the two
+    expect(phq).to_contain_text("ongeveer 3 minuten")
+    assert DUTCH_DAY.search(phq.inner_text()), phq.inner_text()
+    expect(week.filter(has_text="Spanningsdagboek")).to_contain_text(
+        "Huiswerk bij Signalen van je lichaam"
+    )
+    expect(main.get_by_text("komen later nog een keer terug")).to_be_visible()
+    expect(page.get_by_role("navigation", name="Jouw pagina's")).to_be_visible()
+    accessible(page, f"home-{size}", WCAG22)
+    shot(page, f"home-{size}")
+
+
+@pytest.mark.parametrize("size", ["phone", "desktop"])
+def test_the_map_shows_a_client_halfway_and_a_finished_module_can_be_reread(seeded, request, size):
+    page = request.getfixturevalue(size)
+    launch(seeded, page, "pat-04")
+    page.get_by_role("navigation", name="Jouw pagina's").get_by_role(
+        "link", name="Mijn programma"
+    ).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Mijn programma")
+    phases = page.locator(".fb-map__phase")
+    expect(phases).to_have_count(3)  # the phases in order
+    expect(phases.nth(0).locator("h3")).to_contain_text("Fase 1")
+    expect(phases.nth(2).locator("h3")).to_contain_text("Fase 3")
+
+    def state(title):
+        return page.locator(".fb-module", has_text=title).locator(".fb-state").inner_text()
+
+    assert state("Wat is burn-out?") == "klaar"
+    assert state("Ritme en zelfzorg") == "klaar"
+    opened = state("Perfectionisme") == "bezig"  # the phone run below opens it
+    assert opened or state("Perfectionisme") == "te doen"
+    assert state("Oververantwoordelijkheid") == "nog niet open"
+    assert state("Terugval voorkomen") == "nog niet open"
+    # Not open yet: no link; open or done: a link to (re)read it.
+    expect(page.get_by_role("link", name="Oververantwoordelijkheid")).to_have_count(0)
+    library = page.locator(".fb-library")
+    expect(library.get_by_role("link", name="De bodyscan")).to_be_visible()
+    # Its exercises join the library once the module is opened.
+    expect(library.get_by_role("link", name="Goed genoeg")).to_have_count(int(opened))
+    accessible(page, f"programme-{size}", WCAG22)
+    shot(page, f"programme-{size}")
+
+    page.get_by_role("link", name="Wat is burn-out?").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Wat is burn-out?")
+    expect(page.get_by_text("Deze module heb je gedaan.")).to_be_visible()
+    # Opening the next module makes it "bezig" on the map.
+    page.goto(f"{seeded.app_url}/programme")
+    page.get_by_role("link", name="Perfectionisme").click()
+    page.goto(f"{seeded.app_url}/programme")
+    assert state("Perfectionisme") == "bezig"
+    expect(library.get_by_role("link", name="Goed genoeg")).to_be_visible()
+
+
+def test_an_exercise_is_done_again_from_the_library(seeded, phone):
+    page = phone
+    launch(seeded, page, "pat-04")
+    page.goto(f"{seeded.app_url}/programme")
+    page.locator(".fb-library").get_by_role("link", name="Rustig ademen").click()
+    expect(page.get_by_role("heading", name="Oefening: Rustig ademen")).to_be_visible()
+    page.get_by_label("Hoe gespannen voelde je je vóór de oefening?").fill("7")
+    page.get_by_label("En hoe gespannen voel je je nu?").fill("4")
+    page.get_by_role("button", name="Bewaren").click()
+    # Back on the module, which was done long ago: the look back is kept all the same.
+    expect(page.get_by_role("status").first).to_have_text(
+        "Dank je. Je antwoorden na de oefening zijn bewaard."
+    )
+    expect(page.get_by_text("Deze module heb je gedaan.")).to_be_visible()
+
+
+def test_paused_and_after_the_end_the_programme_stays_readable(seeded, phone):
+    page = phone
+    state = seeded.app.extensions["fhir_burnout"]
+    key = enrolment_of(seeded, "pat-01")
+    with Session(state["engine"]) as db, db.begin():
+        pause(db, key, by="Practitioner/prac-1")
+    launch(seeded, page, "pat-01")
+    expect(page.locator(".fb-next-step")).to_have_count(0)  # nothing is asked meanwhile
+    page.goto(f"{seeded.app_url}/programme")
+    expect(page.get_by_text("Je programma staat even stil.")).to_be_visible()
+    assert page.locator(".fb-module", has_text="Wat is burn-out?").inner_text().endswith("klaar")
+    page.locator(".fb-library").get_by_role("link", name="Mijn signalen").click()
+    expect(page.get_by_role("button", name="Bewaren")).to_be_visible()  # a look back: yes
+    shot(page, "programme-paused-phone")
+    page.goto(f"{seeded.app_url}/programme")
+    page.get_by_role("link", name="Signalen van je lichaam").click()  # open, not started
+    expect(page.get_by_role("button", name="Klaar met deze module")).to_have_count(0)
+    expect(page.get_by_text("Je programma staat even stil.")).to_be_visible()
+
+    with Session(state["engine"]) as db, db.begin():
+        finish(db, key, by="Practitioner/prac-1")
+    page.goto(f"{seeded.app_url}/")
+    expect(page.get_by_text("Je programma is afgesloten.")).to_be_visible()
+    expect(page.locator(".fb-week")).to_have_count(0)
+    page.goto(f"{seeded.app_url}/programme")
+    expect(page.get_by_text("Huiswerk en vragenlijsten versturen kan niet meer.")).to_be_visible()
+    expect(page.locator(".fb-module", has_text="Wat is burn-out?")).to_contain_text("klaar")
+    expect(page.locator(".fb-module", has_text="Signalen van je lichaam")).to_contain_text(
+        "niet afgerond"
+    )
+    accessible(page, "programme-ended-phone", WCAG22)
+    shot(page, "programme-ended-phone")
+    page.get_by_role("link", name="Wat is burn-out?").click()  # reread after the end
+    expect(page.get_by_role("heading", level=1)).to_have_text("Wat is burn-out?")
+    page.goto(f"{seeded.app_url}/programme")
+    page.locator(".fb-library").get_by_role("link", name="Mijn signalen").click()
+    expect(page.get_by_role("heading", name="Oefening: Mijn signalen")).to_be_visible()
+    expect(page.get_by_role("button", name="Bewaren")).to_have_count(0)  # nothing is sent
+    expect(page.get_by_text("Je programma is afgesloten.")).to_be_visible()
+
+
+def test_save_send_and_klaar_are_confirmed_on_the_next_page(seeded, phone):
+    state = seeded.app.extensions["fhir_burnout"]
+    with Session(state["engine"]) as db, db.begin():
+        enrol(
+            db, state["definitions"], fhir_base=seeded.info.fhir_base, patient="pat-10",
+            track="waiting-list", author="Practitioner/prac-1",
+        )  # fmt: skip
+    page = phone
+    launch(seeded, page, "pat-10")
+    expect(page.get_by_role("status")).to_have_count(0)  # nothing done yet: nothing said
+    page.locator(".fb-next-step").get_by_role("link", name="Wat is burn-out?").click()
+    page.get_by_role("button", name="Klaar met deze module").click()
+    page.wait_for_url(home_url(seeded.app_url))
+    expect(page.get_by_role("status")).to_have_text(
+        "Module afgerond. Je kunt hem altijd teruglezen in Mijn programma."
+    )
+    page.get_by_role("link", name="Welbevinden (WHO-5)").click()
+    questions = page.locator("fieldset.question")
+    questions.nth(0).locator("input").nth(1).check()
+    page.get_by_role("button", name="Opslaan, later verder").click()
+    page.wait_for_url(home_url(seeded.app_url))
+    expect(page.get_by_role("status")).to_have_text(
+        "Je antwoorden zijn bewaard. Je kunt later verder."
+    )
+    draft = page.locator(".fb-week__item", has_text="Welbevinden (WHO-5)")
+    expect(draft).to_contain_text("concept bewaard")
+    shot(page, "home-confirmation-phone")
+    page.reload()
+    expect(page.get_by_role("status")).to_have_count(0)  # said once
+    page.get_by_role("link", name="Welbevinden (WHO-5)").click()
+    for n in range(5):
+        questions.nth(n).locator("input").nth(1).check()
+    page.get_by_role("button", name="Versturen").click()
+    page.wait_for_url(home_url(seeded.app_url))
+    # On the waiting list the practice reads it: no care professional of their own yet.
+    expect(page.get_by_role("status")).to_have_text(
+        "Verstuurd. De praktijk kan je antwoorden nu zien."
+    )
+    expect(page.get_by_role("link", name="Welbevinden (WHO-5)")).to_have_count(0)
+    accessible(page, "home-after-send", WCAG22)
+
+
+def test_the_week_keeps_the_earliest_of_each_questionnaire_for_later(seeded):
+    state = seeded.app.extensions["fhir_burnout"]
+    with Session(state["engine"]) as db:
+        found = client_programme(
+            db, state["definitions"], fhir_base=seeded.info.fhir_base, patient="pat-04"
+        )
+    [halfway] = found.maps
+    week = [t for t in halfway.this_week if t.kind != "module"]
+    definitions = [t.definition for t in week]
+    assert len(definitions) == len(set(definitions))
+    phq = next(t for t in week if "/phq-9" in t.definition)
+    assert (phq.moment.kind, phq.moment.number) == ("phase-start", 1)
+    # Two PHQ-9, two GAD-7 and two tension logs open: one of each waits for later.
+    assert halfway.later == 3
