@@ -139,12 +139,15 @@ def _y_values(scale: Scale) -> list[tuple[float, str | None]]:
 
 
 def _x_days(first: date, span: int) -> list[date]:
-    """Up to five days, evenly spread over the time the readings cover: labels never crowd,
-    however the readings cluster."""
-    count = min(5, span + 1)
-    if count == 1:
+    """Days for the time axis, a whole number of days apart and at most five: the first,
+    every ``step`` days, and the last (in place of a tick that would crowd it)."""
+    if span == 0:
         return [first]
-    return [first + timedelta(days=round(span * i / (count - 1))) for i in range(count)]
+    step = math.ceil(span / 4)
+    offsets = list(range(0, span, step))
+    if len(offsets) > 1 and span - offsets[-1] < step * 0.75:
+        offsets.pop()
+    return [first + timedelta(days=d) for d in [*offsets, span]]
 
 
 class _Y:
