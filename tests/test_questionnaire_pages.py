@@ -177,11 +177,13 @@ def test_the_score_shows_on_the_progress_page_as_a_chart_and_a_table(app, resour
     )
     assert sent.status_code == 303
     progress = client.get("/progress", headers={"Accept-Language": "nl"}).get_data(as_text=True)
-    assert '<svg role="img"' in progress and "<polyline" in progress
-    assert re.search(r"<td>40</td>\s*<td>[^<]+</td>", progress)  # the percentage and its band
-    assert re.search(r"<td>10</td>", progress)
+    assert '<svg class="fb-chart" role="img"' in progress and "fb-chart__dot" in progress
+    # The percentage and its band for the client (the raw 10 of 25 is the same score).
+    cell = r'<td class="utrecht-table__cell">'
+    assert re.search(rf"{cell}40</td>{cell}Je welbevinden is laag.</td>", progress)
+    assert ": 40 van de 100. Je welbevinden is laag." in progress
     other = signed_in(app, "pat-13").get("/progress").get_data(as_text=True)
-    assert "<td>40</td>" not in other  # only one's own scores
+    assert f"{cell}40</td>" not in other  # only one's own scores
 
 
 def tension_log(app, patient):
@@ -339,9 +341,13 @@ def test_the_energy_diary_shows_its_trend_on_the_progress_page(app):
         )
         assert sent.status_code == 303, sent.get_data(as_text=True)
     page = client.get("/progress", headers={"Accept-Language": "nl"}).get_data(as_text=True)
-    assert "Je energiedagboek" in page and 'aria-labelledby="energy-title energy-desc"' in page
+    assert "Je energiedagboek" in page
+    assert 'aria-labelledby="energy-title" aria-describedby="energy-words"' in page
+    cell = r'<td class="utrecht-table__cell">'
     rows = re.findall(
-        r"<tr><td>([^<]+)</td><td>([^<]+)</td><td>([^<]+)</td><td>(\d)</td></tr>", page
+        rf'<tr class="utrecht-table__row">{cell}([^<]+)</td>{cell}([^<]+)</td>{cell}([^<]+)'
+        rf"</td>{cell}(\d)</td></tr>",
+        page,
     )
     assert rows == [("1-12-2026", "3", "+0", "2"), ("2-12-2026", "4", "+0", "2"),
                     ("3-12-2026", "7", "+2", "1")]  # fmt: skip

@@ -1,48 +1,42 @@
-"""The client's progress: scores over time (a small SVG chart and the same as a table),
-the interpretation band in plain words, modules done per phase, and the energy diary's
-trend. Own data only."""
+"""The client's progress: everything they filled in over time (``_own_measures``: scores
+with their bands, the weekly check-in, the tension log, the look-backs after exercises),
+each as an SVG chart on a time axis (``_charts``) with the same figures as a table;
+modules done per phase; and the energy diary's trend. Own data only.
+
+``_chart`` and ``WIDTH``/``HEIGHT`` draw the care professional's small charts (their page).
+"""
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from flask import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fhir_burnout.questionnaire import score
+from fhir_burnout.web._charts import Chart, Reading, Scale, draw, number
+from fhir_burnout.web._client_pages import _exercises
 from fhir_burnout.web._context import app_context
 from fhir_burnout.web._energy import EnergyTrend, energy_trend, is_diary
 from fhir_burnout.web._gate import ClientRecords, client_of_launch
-from fhir_burnout.web._i18n import format_date
-from fhir_burnout.web._memo import current_memo
+from fhir_burnout.web._i18n import format_date, translate
+from fhir_burnout.web._memo import _markdown_of, _sections, current_memo
+from fhir_burnout.web._own_measures import (
+    ExerciseNames,
+    Section,
+    checkin_section,
+    look_back_section,
+    score_sections,
+    tension_log_section,
+)
 from fhir_burnout.web._render import language, message_page, render
-from fhir_burnout.workflow import EnrolmentRow, ResponseRow, programme_views
+from fhir_burnout.workflow import EnrolmentRow, ResponseRow, TaskRow, programme_views
 
 bp = Blueprint("progress", __name__)
 WIDTH, HEIGHT, PAD = 320, 120, 16
-
-
-@dataclass(frozen=True)
-class Point:
-    """One score on one day."""
-
-    date: str
-    value: float
-    label: str | None
-
-
-@dataclass(frozen=True)
-class Series:
-    """A score over time, with its chart drawn as SVG coordinates."""
-
-    title: str
-    points: tuple[Point, ...]
-    polyline: str
-    dots: tuple[tuple[float, float], ...]
 
 
 def _chart(
@@ -80,51 +74,73 @@ class EnergyView:
 
     trend: EnergyTrend
     dates: dict[str, str]  # ISO date -> as people write it
-    polyline: str
-    dots: tuple[tuple[float, float], ...]
+    chart: Chart | None
+    summary: str
 
 
 def _energy(rows: list[ResponseRow], lang: str) -> EnergyView | None:
     trend = energy_trend(json.loads(r.resource) for r in rows if is_diary(r.questionnaire))
     if trend is None:
         return None
-    rated = [float(d.overall) for d in trend.days if d.overall is not None]
-    polyline, dots = _chart(rated, scale=(0.0, 10.0)) if rated else ("", ())
+    rated = [
+        Reading(date.fromisoformat(d.date), float(d.overall))
+        for d in trend.days
+        if d.overall is not None
+    ]
+    chart, summary = None, ""
+    if rated:
+        chart = draw(rated, Scale(0.0, 10.0), lang=lang)
+        last = rated[-1]
+        summary = translate(
+            "progress_latest",
+            lang,
+            date=format_date(last.day.isoformat(), lang),
+            value=number(last.value, lang),
+            high=number(10, lang),
+        )
     dates = {d.date: format_date(d.date, lang) for d in trend.days}
-    return EnergyView(trend, dates, polyline, dots)
+    return EnergyView(trend, dates, chart, summary)
 
 
-def _series(rows: list[ResponseRow], lang: str) -> list[Series]:
+def _exercise_names(db: Session, rows: list[ResponseRow], lang: str) -> ExerciseNames:
+    """An exercise's name (its heading in the module) from its look-back's Task and id."""
+    keys = {r.task_key for r in rows if r.task_key}
+    query = select(TaskRow.key, TaskRow.definition).where(TaskRow.key.in_(keys))
+    modules = {key: definition for key, definition in db.execute(query)}
     definitions = app_context().definitions
-    found: dict[tuple[str, str], list[Point]] = defaultdict(list)
-    titles: dict[tuple[str, str], str] = {}
-    for row in rows:
-        if not json.loads(row.scores or "[]"):
-            continue
-        questionnaire = definitions.by_canonical.get(row.questionnaire)
-        if questionnaire is None:
-            continue
-        form = current_memo().form(row.questionnaire, lang)
-        # Kept as built: its calculated answers are current, read rather than computed again.
-        for result in score(form, json.loads(row.resource), current=True):
-            if result.value is None:
-                continue
-            key = (row.questionnaire, result.link_id)
-            item = form.index[result.link_id]
-            titles[key] = f"{form.title}: {item.text}" if item.text else form.title
-            day = format_date(row.authored.date().isoformat(), lang)
-            found[key].append(Point(day, float(result.value), result.label))
-    series = []
-    for key, points in found.items():
-        polyline, dots = _chart([p.value for p in points])
-        series.append(Series(titles[key], tuple(points), polyline, dots))
-    return series
+
+    def name(task_key: str, exercise: str) -> str:
+        activity = definitions.by_canonical.get(modules.get(task_key, ""))
+        if activity is None:
+            return exercise
+        ids = [e["id"] for e in _exercises(activity)]
+        headings = [s.splitlines()[0] for s in _sections(_markdown_of(activity, lang)[1])]
+        if exercise in ids and ids.index(exercise) < len(headings):
+            # "## Oefening: Rustig ademen" -> "Rustig ademen"
+            return headings[ids.index(exercise)][3:].split(":", 1)[-1].strip()
+        return current_memo().module(str(activity["url"]), lang).title
+
+    return name
+
+
+def _sections_of(db: Session, rows: list[ResponseRow], lang: str) -> list[Section]:
+    """Every measure the client filled in: scores first, then what they kept themselves."""
+    forms = current_memo().form
+    found = score_sections(rows, forms, lang)
+    for section in (
+        checkin_section(rows, forms, lang),
+        tension_log_section(rows, forms, lang),
+        look_back_section(rows, forms, _exercise_names(db, rows, lang), lang),
+    ):
+        if section is not None:
+            found.append(section)
+    return found
 
 
 @bp.get("/progress")
 @client_of_launch
 def progress_page(records: ClientRecords) -> Any:
-    """Scores over time and modules done, for the signed-in client."""
+    """Everything the signed-in client filled in over time, and the modules done."""
     row = records.client()  # an ended session: the gate's page (web/_gate.py)
     if row is None:
         return message_page("error_signed_out", 401)
@@ -132,16 +148,15 @@ def progress_page(records: ClientRecords) -> Any:
     lang = language()
     with Session(state.reader) as db:
         rows = _responses(db, row.fhir_base, str(row.patient))
-        series, energy = _series(rows, lang), _energy(rows, lang)
+        sections, energy = _sections_of(db, rows, lang), _energy(rows, lang)
         programmes = programme_views(
             db, state.definitions, fhir_base=row.fhir_base, patient=str(row.patient),
             lang=lang,
         )  # fmt: skip
     return render(
         "progress.html",
-        series=series,
+        sections=sections,
         energy=energy,
         programmes=programmes,
-        width=WIDTH,
-        height=HEIGHT,
+        number=lambda value: number(value, lang),
     )
