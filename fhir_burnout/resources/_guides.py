@@ -132,6 +132,8 @@ def _check_steps(entry: Mapping[str, Any], breath: int | None, where: str, bad: 
     if not isinstance(steps, list) or not steps:
         bad(f"{where}.steps", "is not a list of steps", "write - {seconds: 30, text: ...}")
         return
+    if entry.get("timed") is not True:
+        bad(f"{where}.steps", "a guided exercise is a timed one", "add timed: true")
     total = 0
     for n, given in enumerate(steps, 1):
         step = given if isinstance(given, dict) else {}
