@@ -404,9 +404,11 @@ WCAG21 = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
 WCAG22 = (*WCAG21, "wcag22aa")
 
 
-def accessible(page, name: str, tags: tuple[str, ...] = WCAG21) -> None:
-    """axe-core finds no violation of ``tags`` (WCAG 2.1 A/AA unless told); a screenshot
-    is kept."""
+def accessible(
+    page, name: str, tags: tuple[str, ...] = WCAG21, *, screenshot: str | None = None
+) -> None:
+    """axe-core finds no violation of the rules tagged ``tags`` (WCAG 2.1 A/AA unless told);
+    a full-page screenshot is kept as ``screenshot`` (default ``journey-<name>.png``)."""
     assert AXE.exists(), "make test installs axe-core with npm ci in sandbox/"
     page.add_script_tag(path=str(AXE))
     result = page.evaluate(
@@ -418,7 +420,7 @@ def accessible(page, name: str, tags: tuple[str, ...] = WCAG21) -> None:
         for v in result["violations"]
     ]
     assert problems == [], f"{name}: {json.dumps(problems, indent=1)}"
-    page.screenshot(path=str(SCREENSHOTS / f"journey-{name}.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / (screenshot or f"journey-{name}.png")), full_page=True)
 
 
 def responses_and_alerts(app, task):

@@ -33,15 +33,15 @@ def test_a_client_goes_through_the_first_steps_of_the_programme(live, phone):
     page.wait_for_url(home_url(live.app_url))
     assert "1 van de 5 modules gedaan." in page.content()
 
-    # The next module has a timed exercise: the body scan, with a guided timer.
+    # The next module has a timed exercise: the body scan, guided step by step.
     page.get_by_role("link", name="Signalen van je lichaam").click()
     page.get_by_role("link", name="oefening 1").click()
     expect(page.get_by_role("timer")).to_have_text("10:00")  # filled in by the script
-    page.get_by_role("button", name="Start de timer").click()
+    page.get_by_role("button", name="Start de oefening").click()
     page.wait_for_function("document.querySelector('.timer-clock').textContent !== '10:00'")
-    assert page.locator(".timer-status").inner_text() == "De timer loopt."
+    assert page.locator(".timer-status").inner_text() == "De oefening loopt."
     page.get_by_role("button", name="Pauze").click()
-    assert page.locator(".timer-status").inner_text() == "De timer staat op pauze."
+    assert page.locator(".timer-status").inner_text() == "De oefening staat op pauze."
     accessible(page, "exercise")
     # Afterwards a short look back: tension before and after, kept with the module.
     page.get_by_label("Hoe gespannen voelde je je vóór de oefening?").fill("7")
@@ -96,7 +96,7 @@ def test_the_timer_says_the_minutes_left_with_the_plural_of_each_count(live, pho
     page.goto(f"{live.info.launcher}?app=fhir-burnout&patient=pat-15")
     page.wait_for_url(home_url(live.app_url))
     page.goto(f"{live.app_url}/task/{tasks['body-signals']}/exercise/1")
-    page.get_by_role("button", name="Start de timer").click()
+    page.get_by_role("button", name="Start de oefening").click()
     status = page.locator(".timer-status")
     page.clock.run_for(60_000)
     expect(status).to_have_text("Nog 9 minuten.")

@@ -159,14 +159,14 @@ def test_an_exercise_page_shows_the_steps_and_a_timer_for_a_timed_one(app, enrol
     exercise = client.get(f"/task/{module}/exercise/1", headers={"Accept-Language": "nl"})
     text = exercise.get_data(as_text=True)
     assert "<h2>Oefening: De bodyscan</h2>" in text and "<ol>" in text
-    assert 'data-timer-seconds="600"' in text and "timer.js" in text
-    # What the timer says each minute, with the plural for each count (timer.js picks one).
+    assert 'data-seconds="600"' in text and "guided.js" in text
+    # What the timer says each minute, with the plural for each count (guided.js picks one).
     assert "Deze oefening duurt ongeveer 10 minuten." in text
     assert "&#34;Nog 1 minuut.&#34;, &#34;Nog 2 minuten.&#34;" in text
     assert "Uitleg" not in text  # only the exercise, not the whole module
     assert client.get(f"/task/{module}/exercise/9").status_code == 404
     untimed = client.get(f"/task/{enrolled['understanding-burnout']}/exercise/1")
-    assert "data-timer-seconds" not in untimed.get_data(as_text=True)
+    assert "data-guide" not in untimed.get_data(as_text=True)
 
 
 def kept_reflections(app):

@@ -14,6 +14,7 @@ import yaml
 
 from fhir_burnout import __version__
 from fhir_burnout.errors import ContentError
+from fhir_burnout.resources._guides import guide_of
 from fhir_burnout.resources._markdown import heading_kind, inspect, split_front_matter
 from fhir_burnout.resources._model import (
     Exercise,
@@ -292,9 +293,8 @@ def _module_from_files(code: str, phase: str, files: list[ModuleFile]) -> Module
     # The primary language's file is authoritative for everything but the title.
     first = files[0].front
     exercises = []
-    for i, raw in enumerate(first.get("exercises") or ()):
-        if not isinstance(raw, dict):
-            continue
+    declared = [e for e in first.get("exercises") or () if isinstance(e, dict)]
+    for i, raw in enumerate(declared):
         titles = {}
         for f in files:
             headings = [s.heading for s in f.sections if s.kind == "exercise"]
@@ -306,6 +306,7 @@ def _module_from_files(code: str, phase: str, files: list[ModuleFile]) -> Module
                 minutes=_int(raw.get("minutes")),
                 timed=bool(raw.get("timed", False)),
                 title=Text.of(titles),
+                **guide_of(i, files),
             )
         )
     return Module(

@@ -7,6 +7,7 @@ import base64
 from typing import Any
 
 from fhir_burnout.resources._fhirjson import canonical, put_text
+from fhir_burnout.resources._guides import audio_artifacts, breathe_parts, guide_extensions
 from fhir_burnout.resources._metadata import (
     _common,
     _jurisdiction,
@@ -104,9 +105,12 @@ def _module_extensions(programme: Programme, module: Module) -> list[dict[str, A
                     title,
                     {"url": "minutes", "valueInteger": exercise.minutes},
                     {"url": "timed", "valueBoolean": exercise.timed},
+                    *breathe_parts(exercise),
                 ],
             }
         )
+    for exercise in module.exercises:
+        ext += guide_extensions(programme, exercise)
     return ext
 
 
@@ -127,6 +131,8 @@ def _module_artifacts(programme: Programme, module: Module) -> list[dict[str, An
                 },
             }
         )
+    for exercise in module.exercises:
+        artifacts += audio_artifacts(programme, exercise)
     for qid in module.homework:
         if qid not in dict(programme.questionnaires):
             continue  # reported by validation; never built

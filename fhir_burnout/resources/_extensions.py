@@ -65,14 +65,32 @@ EXTENSIONS = (
         "exercise",
         "Exercise",
         "Exercise in a module",
-        "An exercise section of a module: its stable id, title, minutes, and whether a guided "
-        "timer suits it.",
+        "An exercise section of a module: its stable id, title, minutes, whether a guided "
+        "timer suits it, and for a breathing exercise the pacer's seconds in and out.",
         ("ActivityDefinition",),
         parts=(
             ("id", "code", 1, "1"),
             ("title", "CodeableConcept", 1, "1"),
             ("minutes", "integer", 0, "1"),
             ("timed", "boolean", 1, "1"),
+            ("breathe-in", "integer", 0, "1"),
+            ("breathe-out", "integer", 0, "1"),
+        ),
+    ),
+    ExtensionDef(
+        "exercise-step",
+        "ExerciseStep",
+        "Step of a guided exercise",
+        "One instruction of an exercise's guided mode, shown (or spoken) one at a time, in "
+        "order of appearance: the exercise (its id in the exercise extension), how many "
+        "seconds it lasts, its text (CodeableConcept.text, translated with the translation "
+        "extension on its _text), and whether the breathing pacer runs during it.",
+        ("ActivityDefinition",),
+        parts=(
+            ("exercise", "code", 1, "1"),
+            ("seconds", "integer", 1, "1"),
+            ("text", "CodeableConcept", 1, "1"),
+            ("pace", "boolean", 0, "1"),
         ),
     ),
     ExtensionDef(

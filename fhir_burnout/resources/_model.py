@@ -44,6 +44,22 @@ class Text:
         return tuple(lang for lang, _ in self.values)
 
 
+#: Recorded guidance an exercise may carry (``content/audio/<file>``): suffix to media type.
+AUDIO_TYPES = {".mp3": "audio/mpeg", ".m4a": "audio/mp4", ".ogg": "audio/ogg", ".wav": "audio/wav"}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One instruction of a guided exercise: how long it lasts and what it says, per language.
+
+    ``pace``: during this step the breathing pacer runs (the exercise's ``breathe`` rhythm).
+    """
+
+    seconds: int
+    text: Text
+    pace: bool = False
+
+
 @dataclass(frozen=True)
 class Exercise:
     """An exercise section of a module (front matter entry plus its heading per language)."""
@@ -52,6 +68,12 @@ class Exercise:
     minutes: int
     timed: bool
     title: Text
+    #: the guided mode's instructions, one at a time (front matter ``steps``)
+    steps: tuple[Step, ...] = ()
+    #: seconds in and out for the breathing pacer (front matter ``breathe: {in:, out:}``)
+    breathe: tuple[int, int] | None = None
+    #: recorded guidance per language: (language, file name in content/audio/)
+    audio: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

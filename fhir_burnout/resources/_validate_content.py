@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from fhir_burnout.resources._content import PROGRAMME_FILE
+from fhir_burnout.resources._guides import check_guides, language_neutral
 from fhir_burnout.resources._markdown import FICTION_MARKERS, HEADINGS, MarkdownFacts, inspect
 from fhir_burnout.resources._model import (
     KINDS,
@@ -159,7 +160,7 @@ def check_modules(programme: Programme) -> list[Problem]:
             if f is primary:
                 continue
             for key in _SAME_IN_EVERY_LANGUAGE:
-                if f.front.get(key) != primary.front.get(key):
+                if _neutral(key, f.front) != _neutral(key, primary.front):
                     problems.append(
                         Problem(
                             f.path,
@@ -172,6 +173,13 @@ def check_modules(programme: Programme) -> list[Problem]:
     return problems
 
 
+def _neutral(key: str, front: dict[str, Any]) -> Any:
+    """What of front matter ``key`` must be the same in every language (a guided step's
+    text is in the file's own language)."""
+    value = front.get(key)
+    return language_neutral(value) if key == "exercises" else value
+
+
 def _check_file(
     programme: Programme, f: ModuleFile, phase: str, questionnaires: set[str], modules: set[str]
 ) -> list[Problem]:
@@ -182,6 +190,7 @@ def _check_file(
     facts = inspect(f.body, f.lang, f.body_line)
     _check_sections(out, f, facts)
     _check_exercises(out, front, facts)
+    check_guides(front, Path(programme.root), programme.languages, out.bad)
     _check_stories(out, f, facts)
     for line in facts.html_lines:
         out.bad(f"line {line}", "raw HTML is not rendered", "use Markdown instead")

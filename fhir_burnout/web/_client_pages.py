@@ -32,6 +32,7 @@ from fhir_burnout.web._form_fields import (
     parse_answers,
 )
 from fhir_burnout.web._gate import ClientRecords, OwnTask, client_of_launch
+from fhir_burnout.web._guided import guide, recording
 from fhir_burnout.web._i18n import LANGUAGES, N_, translate, translate_n
 from fhir_burnout.web._launch import acts_on_client
 from fhir_burnout.web._memo import ModuleText, current_memo
@@ -181,8 +182,12 @@ def _exercise_page(
         name: translate(f"timer_{name}", lang)
         for name in ("pause", "resume", "again", "paused", "started", "done")
     }
+    texts.update(
+        (name, translate(f"guide_{name}", lang))
+        for name in ("breathe_in", "breathe_out", "stopped")
+    )
     # "n minutes left" for every n the timer can say, each with its own plural form: the
-    # plural rule stays in the catalogue, timer.js only picks the n-th text.
+    # plural rule stays in the catalogue, guided.js only picks the n-th text.
     minutes = (exercise["minutes"] or 0) if exercise["timed"] else 0
     texts["minutes"] = [translate_n("timer_minutes", n, lang) for n in range(minutes + 1)]
     form = _reflection_form(activity, lang)
@@ -193,6 +198,7 @@ def _exercise_page(
         key=key,
         number=number,
         body=text.exercises[number - 1],
+        guide=guide(activity, exercise["id"], lang),
         seconds=minutes * 60,
         timer_texts=json.dumps(texts, ensure_ascii=False),
         reflection=form,
@@ -218,6 +224,21 @@ def exercise_page(records: ClientRecords, key: str, number: int) -> Any:
     if found is None:
         return message_page("error_not_found", 404)
     return _exercise_page(found)
+
+
+@bp.get("/task/<key>/exercise/<int:number>/audio")
+@client_of_launch
+def exercise_audio(records: ClientRecords, key: str, number: int) -> Any:
+    """The recorded guidance of an exercise in the page's language, from the package."""
+    with Session(app_context().reader) as db:
+        found = _exercise(records, db, key, number)
+    found_audio = found and recording(found.activity, found.facts["id"], language())
+    if not found_audio:
+        return message_page("error_not_found", 404)
+    media_type, data = found_audio
+    answer = Response(data, mimetype=media_type)
+    answer.headers["Cache-Control"] = "private, max-age=86400"
+    return answer
 
 
 @bp.post("/task/<key>/exercise/<int:number>/reflection")

@@ -51,6 +51,7 @@ RUN_TIME_KEYS = (
     # _client_pages: the guided timer's texts
     N_("timer_pause"), N_("timer_resume"), N_("timer_again"),
     N_("timer_paused"), N_("timer_started"), N_("timer_done"),
+    N_("guide_breathe_in"), N_("guide_breathe_out"), N_("guide_stopped"),
     # _crisis_pages: the error page by status
     N_("error_page_not_found"), N_("error_page_method"), N_("error_too_large"),
     N_("error_slow_down"), N_("error_page_broken"), N_("error_page_other"),

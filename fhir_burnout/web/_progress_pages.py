@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhir_burnout.web._charts import Chart, Reading, Scale, draw, number
-from fhir_burnout.web._client_pages import _exercises
+from fhir_burnout.web._client_pages import exercises_of
 from fhir_burnout.web._context import app_context
 from fhir_burnout.web._energy import EnergyTrend, energy_trend, is_diary
 from fhir_burnout.web._gate import ClientRecords, client_of_launch
@@ -113,7 +113,7 @@ def _exercise_names(db: Session, rows: list[ResponseRow], lang: str) -> Exercise
         activity = definitions.by_canonical.get(modules.get(task_key, ""))
         if activity is None:
             return exercise
-        ids = [e["id"] for e in _exercises(activity)]
+        ids = [e["id"] for e in exercises_of(activity)]
         headings = [s.splitlines()[0] for s in _sections(_markdown_of(activity, lang)[1])]
         if exercise in ids and ids.index(exercise) < len(headings):
             # "## Oefening: Rustig ademen" -> "Rustig ademen"
