@@ -111,7 +111,7 @@ def test_public_api_is_pinned():
         "invite", "load_draft", "lock_task", "measure_views", "normalise_code", "notes_for",
         "partition", "patient_overview", "pause", "practice_overview", "previous_scores",
         "programme_views",
-        "queue_writes", "resume", "save_draft", "stop", "submit_response",
+        "queue_writes", "remember_place", "resume", "save_draft", "stop", "submit_response",
         "switch_track", "unlock_phase",
     ]  # fmt: skip
     assert sorted(fhir_burnout.koppeltaal.__all__) == [
