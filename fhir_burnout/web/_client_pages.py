@@ -160,14 +160,16 @@ def task_page(records: ClientRecords, key: str) -> str | tuple[str, int] | Respo
     # On the waiting list there is no care professional yet: the practice is whom to call.
     waiting = task.enrolment.fhir_base if task.enrolment.track == "waiting-list" else None
     activity = app_context().definitions.by_canonical[task.definition]
-    screen = text.screens[step - 1]
+    screen, steps, lang = text.screens[step - 1], len(text.screens), language()
     return render(
         "module.html",
         title=text.title,
         minutes=_minutes(activity),
         exercises=len(_exercises(activity)),
+        here=request.script_root + request.path,  # Verder and Terug add ?step=
         step=step,
-        steps=len(text.screens),
+        steps=steps,
+        step_label=translate("module_step_of", lang, n=str(step), total=str(steps)),
         heading=screen.heading,
         exercise=screen.exercise,
         resumed="step" not in request.args and step > 1,
@@ -176,7 +178,7 @@ def task_page(records: ClientRecords, key: str) -> str | tuple[str, int] | Respo
         done=status == "completed",
         reflection_saved=request.args.get("reflection") == "saved",
         csrf_token=csrf_token(),
-        waiting_help=waiting_help(waiting, language()) if waiting else None,
+        waiting_help=waiting_help(waiting, lang) if waiting else None,
     )
 
 
