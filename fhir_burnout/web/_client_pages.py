@@ -170,9 +170,9 @@ def task_page(records: ClientRecords, key: str) -> str | tuple[str, int] | Respo
         step=step,
         steps=steps,
         step_label=translate("module_step_of", lang, n=str(step), total=str(steps)),
-        heading=screen.heading,
         exercise=screen.exercise,
-        resumed="step" not in request.args and step > 1,
+        # Back where they were: say so, with the way to the start (the client's own place).
+        resumed="step" not in request.args and step > 1 and found.who.startswith("Patient/"),
         body=found.body,
         key=key,
         done=status == "completed",
