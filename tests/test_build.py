@@ -9,6 +9,7 @@ import tarfile
 
 import pytest
 from lxml import etree
+from markdown_it import MarkdownIt
 
 from fhir_burnout.resources import (
     build_resources,
@@ -152,6 +153,30 @@ def test_activity_definition_carries_the_module_text_in_both_languages(resources
     assert ad["_title"]["extension"][0]["extension"][1]["valueString"] == programme.module(
         "body-signals"
     ).title.get("en")
+
+
+def links_in(markdown: str) -> list[str]:
+    """Every link's address in ``markdown``, as a CommonMark reader finds them."""
+    tokens = MarkdownIt("commonmark").parse(markdown)
+    inline = [c for t in tokens for c in t.children or []]
+    return [str(c.attrGet("href")) for c in inline if c.type == "link_open"]
+
+
+def test_every_link_between_modules_in_the_package_is_the_canonical_url_of_that_module(
+    resources, programme
+):
+    modules = {r["url"] for r in resources if r["resourceType"] == "ActivityDefinition"}
+    base = programme.url("ActivityDefinition", "")
+    found = []
+    for ad in (r for r in resources if r["resourceType"] == "ActivityDefinition"):
+        for doc in (a["document"] for a in ad.get("relatedArtifact", []) if "document" in a):
+            for href in links_in(base64.b64decode(doc["data"]).decode()):
+                assert ".md" not in href, (ad["id"], href)  # a file of ours means nothing there
+                if href.startswith(base):
+                    assert href.split("#")[0] in modules, (ad["id"], href)
+                    found.append((ad["id"], doc["language"], href))
+    assert len(found) >= 20  # all of them, in both languages (issue 20 counted 20)
+    assert ("tension-relaxation", "en", f"{base}body-signals") in found
 
 
 def test_every_extension_of_ours_is_defined_in_the_package(resources, programme):

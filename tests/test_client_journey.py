@@ -29,9 +29,14 @@ def test_a_client_goes_through_the_first_steps_of_the_programme(live, phone):
     page.get_by_role("link", name="Wat is burn-out?").click()
     assert page.get_by_role("heading", level=1).inner_text() == "Wat is burn-out?"
     accessible(page, "module")
+    # A few short screens, Verder to the last one, where the module is done.
+    steps = int(page.locator("#module-step").inner_text().rsplit(" ", 1)[1])
+    for n in range(2, steps + 1):
+        page.get_by_role("link", name="Verder", exact=True).click()
+        expect(page.locator("#module-step")).to_have_text(f"Stap {n} van {steps}")
     page.get_by_role("button", name="Klaar met deze module").click()
     page.wait_for_url(home_url(live.app_url))
-    assert "1 van de 5 modules gedaan." in page.content()
+    expect(page.locator("main")).to_contain_text("1 van de 5 modules gedaan.")
 
     # The next module has a timed exercise: the body scan, guided step by step.
     page.get_by_role("link", name="Signalen van je lichaam").click()
@@ -149,15 +154,24 @@ def test_keyboard_only_and_text_at_twice_the_size(live, phone):
             break
     page.keyboard.press("Enter")
     page.wait_for_url("**/task/*?ctx=*")
-    for _ in range(40):
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.textContent.trim()") == "Klaar met deze module":
+    module = page.url.split("?", 1)[0]
+    # Screen after screen with Verder, then Klaar on the last one.
+    pressed = ""
+    for _ in range(10):
+        for _ in range(40):
+            page.keyboard.press("Tab")
+            pressed = page.evaluate("document.activeElement.textContent.trim()")
+            if pressed in ("Verder", "Klaar met deze module"):
+                break
+        before = page.locator("#module-step").inner_text()
+        page.keyboard.press("Enter")
+        if pressed == "Klaar met deze module":
             break
-    page.keyboard.press("Enter")
+        expect(page.locator("#module-step")).not_to_have_text(before)
     page.wait_for_url(home_url(live.app_url))
-    assert "1 van de 5 modules gedaan." in page.content()
+    expect(page.locator("main")).to_contain_text("1 van de 5 modules gedaan.")
     # Text at 200 %: everything still fits the phone's width (no sideways scrolling).
-    for path in ("/", "/progress"):
+    for path in ("/", "/progress", module.removeprefix(live.app_url)):
         page.goto(f"{live.app_url}{path}")
         page.add_style_tag(content="html { font-size: 200% !important; }")
         overflow = page.evaluate(

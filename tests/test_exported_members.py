@@ -110,7 +110,7 @@ def test_public_api_is_pinned():
             "ending_told", "enrol", "expect", "extend_measures", "finish", "invite",
             "load_draft", "lock_task", "measure_views", "normalise_code", "notes_for",
             "partition", "patient_overview", "pause", "practice_overview", "previous_scores",
-            "programme_views", "queue_writes", "resume", "save_draft", "stop",
+            "programme_views", "queue_writes", "remember_place", "resume", "save_draft", "stop",
             "submit_response", "switch_track", "unlock_phase",
         ]  # fmt: skip
     assert sorted(fhir_burnout.koppeltaal.__all__) == [

@@ -8,6 +8,7 @@ from typing import Any
 
 from fhir_burnout.resources._fhirjson import canonical, put_text
 from fhir_burnout.resources._guides import audio_artifacts, breathe_parts, guide_extensions
+from fhir_burnout.resources._markdown import link_modules
 from fhir_burnout.resources._metadata import (
     _common,
     _jurisdiction,
@@ -117,7 +118,11 @@ def _module_extensions(programme: Programme, module: Module) -> list[dict[str, A
 def _module_artifacts(programme: Programme, module: Module) -> list[dict[str, Any]]:
     """A module's texts (attached, one per language) and the homework it depends on."""
     artifacts: list[dict[str, Any]] = []
+    # A link to another module is the canonical URL of its ActivityDefinition in the package:
+    # "body-signals.md" means nothing to an EHR or a registry (issue 20).
+    urls = {m.code: programme.url("ActivityDefinition", m.code) for m in programme.modules}
     for f in module.files:
+        body = link_modules(f.body, urls)
         artifacts.append(
             {
                 "type": "documentation",
@@ -126,7 +131,7 @@ def _module_artifacts(programme: Programme, module: Module) -> list[dict[str, An
                 "document": {
                     "contentType": "text/markdown",
                     "language": f.lang,
-                    "data": base64.b64encode(f.body.encode("utf-8")).decode("ascii"),
+                    "data": base64.b64encode(body.encode("utf-8")).decode("ascii"),
                     "title": f.title,
                 },
             }

@@ -35,6 +35,13 @@ HEADINGS: dict[str, dict[str, str]] = {
 FICTION_MARKERS = {"nl": "verzonnen", "en": "fictional"}
 
 _FRONT = re.compile(r"\A---\n(.*?)\n---\n", re.DOTALL)
+#: A link to another module as the content writes it: ``[text](<code>.md)``, perhaps with a
+#: ``#part``, inline or as a link reference definition (``[label]: <code>.md``).
+_MODULE_LINK = re.compile(
+    r"(?P<before>\]\(\s*<?|^[ ]{0,3}\[[^\]]+\]:[ \t]*<?)"
+    r"(?P<code>[a-z0-9][a-z0-9-]*)\.md(?P<part>#[^\s)>]*)?(?=[\s)>]|$)",
+    re.MULTILINE,
+)
 
 
 def split_front_matter(text: str, path: str) -> tuple[dict[str, Any], str, int]:
@@ -52,6 +59,21 @@ def split_front_matter(text: str, path: str) -> tuple[dict[str, Any], str, int]:
         raise ContentError(path, "front matter", "must be a YAML mapping (key: value)")
     body_line = match.group(0).count("\n") + 1
     return front, text[match.end() :], body_line
+
+
+def link_modules(body: str, url_of: dict[str, str]) -> str:
+    """``body`` with each link to another module (``body-signals.md``) pointing at that
+    module's address in ``url_of`` (its ActivityDefinition's canonical URL) instead, so the
+    link means something outside this repository; a module it does not know stays as it is
+    (validation reports it)."""
+
+    def one(found: re.Match[str]) -> str:
+        url = url_of.get(found["code"])
+        if url is None:
+            return found[0]
+        return f"{found['before']}{url}{found['part'] or ''}"
+
+    return _MODULE_LINK.sub(one, body)
 
 
 def heading_kind(heading: str, lang: str) -> tuple[str | None, str]:

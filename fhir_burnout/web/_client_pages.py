@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, redirect, request, session, url_for
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
@@ -36,6 +37,7 @@ from fhir_burnout.web._guided import guide, recording
 from fhir_burnout.web._i18n import LANGUAGES, N_, translate, translate_n
 from fhir_burnout.web._launch import acts_on_client
 from fhir_burnout.web._memo import ModuleText, current_memo
+from fhir_burnout.web._module_screens import has_links, resolve_links
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.web._waiting_help import waiting_help
 from fhir_burnout.workflow import (
@@ -43,6 +45,7 @@ from fhir_burnout.workflow import (
     TaskTransitionError,
     add_response,
     change_task,
+    remember_place,
 )
 
 bp = Blueprint("client", __name__)
@@ -74,42 +77,118 @@ def minutes_of(activity: Mapping[str, Any]) -> int | None:
     return None
 
 
+#: Module statuses whose page a client may be sent to: open, busy or done. While the
+#: programme is paused (on-hold) the status it held before says the same.
+_OPEN = ("ready", "in-progress", "completed")
+
+
+def _module_pages(db: Session, task: TaskRow) -> dict[str, str]:
+    """The pages of the open modules of ``task``'s enrolment (the client's track), by the
+    canonical URL of their ActivityDefinition: where a link to another module may go."""
+    by_canonical = app_context().definitions.by_canonical
+    rows = db.execute(
+        select(TaskRow.key, TaskRow.definition, TaskRow.status, TaskRow.held_from).where(
+            TaskRow.enrolment_key == task.enrolment_key, TaskRow.kind == "module"
+        )
+    )
+    return {
+        str(by_canonical[definition]["url"]): url_for(".task_page", key=key)
+        for key, definition, status, held_from in rows
+        if definition in by_canonical
+        and (status in _OPEN or (status == "on-hold" and held_from in _OPEN))
+    }
+
+
+def _step(asked: str | None, place: int | None, steps: int) -> int:
+    """The screen to show: the one asked for (Verder, Terug), else where the client was."""
+    try:
+        wanted = int(asked) if asked is not None else (place or 1)
+    except ValueError:
+        wanted = place or 1
+    return min(max(wanted, 1), steps)
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What a module page shows and records, read in one statement (with the session)."""
+
+    task: TaskRow
+    who: str
+    text: ModuleText
+    step: int
+    body: str  # the screen's HTML, its links to other modules resolved for this client
+
+
+def _reading(records: ClientRecords, key: str) -> _Reading | None:
+    """Module ``key`` of the launch's client at the screen to show, or None."""
+    with Session(app_context().reader) as db:
+        found = _own_module(records, db, key)
+        if found is None:
+            return None
+        task, who = found
+        text = current_memo().module(task.definition, language())
+        step = _step(request.args.get("step"), task.place, len(text.screens))
+        screen = text.screens[step - 1]
+        # Only a screen that links another module asks which modules the client has open.
+        body = resolve_links(screen.html, _module_pages(db, task)) if screen.links else screen.html
+    return _Reading(task, who, text, step, body)
+
+
+def _record_reading(records: ClientRecords, found: _Reading) -> str:
+    """Record that the client started the module (the first time) and the screen they are
+    on (when they moved: Verder, Terug); the Task's status as it is now."""
+    task, status = found.task, found.task.status
+    # Only the client starts (and finishes) reading a module: a care professional who
+    # opens it from the chart only looks.
+    if not found.who.startswith("Patient/"):
+        return status
+    start = status == "ready"
+    moved = "step" in request.args and found.step != (task.place or 1)
+    if start or moved:
+        with Session(app_context().engine) as db, db.begin():
+            if start:
+                again = _own_module(records, db, task.key)
+                if again is not None and again.task.status == "ready":
+                    _move(db, again.task, "in-progress", found.who)
+                    status = "in-progress"
+            if moved:
+                remember_place(db, task.key, found.step)
+    return status
+
+
 @bp.get("/task/<key>")
 @client_of_launch
 def task_page(records: ClientRecords, key: str) -> str | tuple[str, int] | Response:
-    """A module to read; opening it records that the client started it."""
-    state = app_context()
-    with Session(state.reader) as db:
-        found = _own_module(records, db, key)
-        if found is None:
-            return message_page("error_not_found", 404)
-        task, who = found
-        definition, status = task.definition, task.status
-        read_only = _read_only(task)
-        # On the waiting list there is no care professional yet: the practice is whom to call.
-        waiting = task.enrolment.fhir_base if task.enrolment.track == "waiting-list" else None
-    # Only the client starts (and finishes) reading a module: a care professional who
-    # opens it from the chart only looks.
-    if status == "ready" and who.startswith("Patient/"):  # the first time: record it
-        with Session(state.engine) as db, db.begin():
-            found = _own_module(records, db, key)
-            if found is not None and found[0].status == "ready":
-                _move(db, found[0], "in-progress", who)
-                status = "in-progress"
-    activity = state.definitions.by_canonical[definition]
-    text = current_memo().module(definition, language())
+    """A module in short screens, at the one asked for (``?step=``, from Verder and Terug)
+    or where the client was; opening it records that the client started it."""
+    found = _reading(records, key)
+    if found is None:
+        return message_page("error_not_found", 404)
+    status = _record_reading(records, found)
+    task, text, step = found.task, found.text, found.step
+    # On the waiting list there is no care professional yet: the practice is whom to call.
+    waiting = task.enrolment.fhir_base if task.enrolment.track == "waiting-list" else None
+    activity = app_context().definitions.by_canonical[task.definition]
+    screen, steps, lang = text.screens[step - 1], len(text.screens), language()
     return render(
         "module.html",
         title=text.title,
         minutes=minutes_of(activity),
         exercises=len(exercises_of(activity)),
-        body=text.html,
+        here=request.script_root + request.path,  # Verder and Terug add ?step=
+        step=step,
+        steps=steps,
+        step_label=translate("module_step_of", lang, n=str(step), total=str(steps)),
+        exercise=screen.exercise,
+        # Back where they were: say so, with the way to the start (the client's own place).
+        resumed="step" not in request.args and step > 1 and found.who.startswith("Patient/"),
+        body=found.body,
         key=key,
         done=status == "completed",
-        read_only=read_only,
+        read_only=_read_only(task),
         reflection_saved=request.args.get("reflection") == "saved",
         csrf_token=csrf_token(),
-        waiting_help=waiting_help(waiting, language()) if waiting else None,
+        waiting_help=waiting_help(waiting, lang) if waiting else None,
     )
 
 
@@ -155,6 +234,7 @@ class _Exercise:
     text: ModuleText  # the module in the client's language
     number: int
     facts: dict[str, Any]  # id, minutes, timed
+    body: str  # the exercise's HTML, its links to other modules resolved for this client
 
 
 def _exercise(records: ClientRecords, db: Session, key: str, number: int) -> _Exercise | None:
@@ -167,7 +247,10 @@ def _exercise(records: ClientRecords, db: Session, key: str, number: int) -> _Ex
     exercises = exercises_of(activity)
     if not 1 <= number <= min(len(text.exercises), len(exercises)):
         return None
-    return _Exercise(*found, activity, text, number, exercises[number - 1])
+    body = text.exercises[number - 1]
+    if has_links(body):
+        body = resolve_links(body, _module_pages(db, found.task))
+    return _Exercise(*found, activity, text, number, exercises[number - 1], body)
 
 
 def _exercise_page(
@@ -197,7 +280,7 @@ def _exercise_page(
         title=text.title,
         key=key,
         number=number,
-        body=text.exercises[number - 1],
+        body=found.body,
         guide=guide(activity, exercise["id"], lang),
         seconds=minutes * 60,
         timer_texts=json.dumps(texts, ensure_ascii=False),
@@ -308,6 +391,7 @@ def task_done(records: ClientRecords, key: str) -> str | tuple[str, int] | Respo
                 return message_page("error_module_client_only", 403)
             if task.status != "completed":
                 _move(db, task, "completed", who)
+                remember_place(db, task.key, None)  # read again, it opens at the start
     except TaskTransitionError:
         return message_page("error_not_now", 409)
     confirm(N_("confirm_module_done"))

@@ -13,22 +13,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from markdown_it import MarkdownIt
-
 from fhir_burnout.questionnaire import FormModel, load_form
 from fhir_burnout.web._context import app_context
+from fhir_burnout.web._module_screens import Screen, has_links, module_markdown, split_screens
 from fhir_burnout.workflow import Definitions
-
-#: Module texts are ours, but pages render them without raw HTML all the same.
-_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False})
 
 
 @dataclass(frozen=True)
 class ModuleText:
-    """A module in one language: title, the whole text as HTML, each exercise as HTML."""
+    """A module in one language: title, its screens and each exercise as HTML (links to
+    other modules marked, for ``resolve_links``)."""
 
     title: str
-    html: str
+    screens: tuple[Screen, ...]
     exercises: tuple[str, ...]  # the "## Oefening: …" / "## Exercise: …" sections
 
 
@@ -76,6 +73,14 @@ class Memo:
             for r in definitions.by_canonical.values()
             if r.get("resourceType") == "ValueSet"
         }
+        # Other modules by the addresses a module text may link them with: the canonical URL
+        # of the ActivityDefinition (with its version or without), and the content's file
+        # name, as a package built before such links became canonical URLs has them.
+        self._module_urls: dict[str, str] = {}
+        for key, r in definitions.by_canonical.items():
+            if r.get("resourceType") == "ActivityDefinition":
+                self._module_urls[key] = self._module_urls[f"{r['id']}.md"] = str(r["url"])
+        self._markdown = module_markdown(self._module_of)
         # Plain dicts: a race between two threads builds the same value twice, no harm.
         self._forms: dict[tuple[str, str], FormModel] = {}
         self._modules: dict[tuple[str, str], ModuleText] = {}
@@ -90,13 +95,29 @@ class Memo:
             self._forms[key] = found
         return found
 
+    def _module_of(self, href: str) -> str | None:
+        """The canonical URL of the module ``href`` links to, or None (not a module)."""
+        return self._module_urls.get(href.split("#", 1)[0])
+
     def module(self, canonical: str, lang: str) -> ModuleText:
         """The module (ActivityDefinition ``canonical``) in ``lang``, rendered."""
         key = (canonical, lang)
         found = self._modules.get(key)
         if found is None:
             title, markdown = _markdown_of(self.definitions.by_canonical[canonical], lang)
-            exercises = tuple(_MARKDOWN.render(s) for s in _sections(markdown))
-            found = ModuleText(title, _MARKDOWN.render(markdown), exercises)
+            found = ModuleText(title, self._screens(markdown), self._exercises(markdown))
             self._modules[key] = found
         return found
+
+    def _screens(self, markdown: str) -> tuple[Screen, ...]:
+        screens, exercise = [], 0
+        for part in split_screens(markdown):
+            starts = part.starts and part.heading.lower().startswith(("oefening", "exercise"))
+            exercise += starts
+            html = self._markdown.render(part.markdown)
+            number = exercise if starts else None
+            screens.append(Screen(part.heading, html, number, has_links(html)))
+        return tuple(screens)
+
+    def _exercises(self, markdown: str) -> tuple[str, ...]:
+        return tuple(self._markdown.render(s) for s in _sections(markdown))

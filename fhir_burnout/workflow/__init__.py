@@ -39,6 +39,7 @@ from fhir_burnout.workflow._map import (
 from fhir_burnout.workflow._outbox import partition, queue_writes
 from fhir_burnout.workflow._overview import PatientOverview, patient_overview
 from fhir_burnout.workflow._pausing import finish, pause, resume, stop
+from fhir_burnout.workflow._places import remember_place
 from fhir_burnout.workflow._practice import STUCK_AFTER, PracticeOverview, practice_overview
 from fhir_burnout.workflow._practitioner_tasks import alert_care_professional
 from fhir_burnout.workflow._progress import PhaseState, Progress, TaskState, advance
@@ -117,6 +118,7 @@ __all__ = [
     "previous_scores",
     "programme_views",
     "queue_writes",
+    "remember_place",
     "resume",
     "save_draft",
     "stop",

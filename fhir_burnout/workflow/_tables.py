@@ -104,6 +104,8 @@ class TaskRow(Base):
     held_from: Mapped[str | None] = mapped_column(String(16))
     #: a care professional's Task: urgent | routine (Task.priority; a safety rule's)
     priority: Mapped[str | None] = mapped_column(String(16))
+    #: a module: the screen (1, 2, ..) the client was last on; local only, never sent to the EHR
+    place: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     enrolment: Mapped[EnrolmentRow] = relationship(back_populates="tasks")
 
