@@ -155,13 +155,14 @@ def test_the_clients_place_is_kept_and_reopening_returns_there_with_a_way_to_the
     # Someone else's module: not found, and its place unchanged.
     stranger = signed_in(app, "pat-09")
     assert stranger.get(f"{url}?step=4").status_code == 404 and place(app, key) == 1
-    # Done: the module opens at its start when the client reads it again.
+    # Done: the module opens at its start when the client reads it again, and every screen
+    # says it is done.
     client.get(f"{url}?step=5")
     token = re.search(r'name="csrf_token" value="([^"]+)"', again)[1]
     client.post(f"{url}/done", data={"patient": client_of(client), "csrf_token": token})
     assert place(app, key) is None
     reread = client.get(url, headers=NL).get_data(as_text=True)
-    assert step_of(reread)[0] == 1 and "Deze module heb je gedaan." not in reread
+    assert step_of(reread)[0] == 1 and "Deze module heb je gedaan." in reread
     assert "Deze module heb je gedaan." in client.get(f"{url}?step=5", headers=NL).get_data(
         as_text=True
     )
