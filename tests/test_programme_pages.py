@@ -197,6 +197,8 @@ def test_save_send_and_klaar_are_confirmed_on_the_next_page(seeded, phone):
     launch(seeded, page, "pat-10")
     expect(page.get_by_role("status")).to_have_count(0)  # nothing done yet: nothing said
     page.locator(".fb-next-step").get_by_role("link", name="Wat is burn-out?").click()
+    while page.get_by_role("link", name="Verder", exact=True).count():  # to its last screen
+        page.get_by_role("link", name="Verder", exact=True).click()
     page.get_by_role("button", name="Klaar met deze module").click()
     page.wait_for_url(home_url(seeded.app_url))
     expect(page.get_by_role("status")).to_have_text(
