@@ -7,7 +7,10 @@ What ``make demo`` runs (through ``fhir-burnout demo``). Everything runs on this
 from __future__ import annotations
 
 import json
+import logging
+import os
 import secrets
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -278,17 +281,44 @@ class Echo(Protocol):
     def __call__(self, message: str, *, nl: bool = True) -> None: ...
 
 
+class _Interrupted(logging.Handler):
+    """Notes that a log line was written (to standard error, in the middle of a step's)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen = True
+
+
+def _one_stream() -> bool:
+    """Whether standard output and standard error end up in one place (a terminal, or one
+    pipe), so that a log line lands in the middle of a step's line."""
+    try:
+        return os.path.sameopenfile(sys.stdout.fileno(), sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):  # not a file (a test's runner)
+        return False
+
+
 @contextmanager
 def step(echo: Echo, text: str) -> Iterator[None]:
-    """Say what starts now ("Starting the app…") and, when it is done, how long it took."""
-    echo(f"{text}\N{HORIZONTAL ELLIPSIS} ", nl=False)
+    """Say what starts now ("Starting the app…") and, when it is done, how long it took: on
+    the same line, or the whole line again when a log line came in between on the screen."""
+    started = f"{text}\N{HORIZONTAL ELLIPSIS} "
+    echo(started, nl=False)
     began = time.perf_counter()
+    interrupted = _Interrupted()
+    logging.getLogger().addHandler(interrupted)
     try:
         yield
     except BaseException:
         echo("failed")
         raise
-    echo(f"done ({time.perf_counter() - began:.1f} s)")
+    finally:
+        logging.getLogger().removeHandler(interrupted)
+    again = started if interrupted.seen and _one_stream() else ""
+    echo(f"{again}done ({time.perf_counter() - began:.1f} s)")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 from sqlalchemy import select, text
@@ -75,7 +76,7 @@ def test_daan_has_seven_weeks_of_weekly_check_ins_that_improve_unevenly(enrolled
     energy = [_answers(json.loads(r.resource))["checkin-energy"] for r in checkins]
     tension = [_answers(json.loads(r.resource))["checkin-tension"] for r in checkins]
     assert energy[-1] > energy[0] and tension[-1] < tension[0]  # better, slowly
-    steps = {b - a for a, b in zip(energy, energy[1:], strict=False)}
+    steps = {b - a for a, b in pairwise(energy)}
     assert len(steps) > 1 and min(steps) < 0  # not a straight line: a dip on the way
 
 
