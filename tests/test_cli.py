@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -128,6 +130,20 @@ DEMO_STEPS = (
 )
 
 
+def _lines_of(process):
+    """The lines a child prints, as they come (None when it closes its output): a test
+    waits for them with a deadline instead of forever."""
+    lines = queue.Queue()
+
+    def read():
+        for line in process.stdout:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
 def _follow_to_the_client_s_home(page, link, size):
     """Open the demo's client link as a newcomer would; the client's home and progress,
     with a screenshot of each."""
@@ -156,14 +172,21 @@ def test_a_new_user_follows_the_demo_output_to_a_client_on_their_way(tmp_path, p
     demo = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True,
     )  # fmt: skip
+    said_so_far = _lines_of(demo)
     try:
         printed, arrived = [], []
-        for line in demo.stdout:
-            printed.append(line.rstrip("\n"))
+        deadline = time.monotonic() + 300
+        while not (printed and printed[-1].endswith("&portal=1")):  # the client's, printed last
+            try:
+                line = said_so_far.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                line = None
+            assert line is not None, "the demo stopped saying things:\n" + "\n".join(printed)
+            printed.append(line)
             arrived.append(time.monotonic() - began)
-            if line.rstrip().endswith("&portal=1"):
-                break
         output = "\n".join(printed)
+        with pytest.raises(queue.Empty):  # nothing after it: the demo waits for Ctrl-C
+            said_so_far.get(timeout=1)
         # Each step's line, in order, as soon as it is done: the first long before the end.
         said = [
             (i, match) for i, line in enumerate(printed)
@@ -188,6 +211,6 @@ def test_a_new_user_follows_the_demo_output_to_a_client_on_their_way(tmp_path, p
         assert "Aanmeldingen om te beoordelen (3)" in practice and "pat-16" in practice
     finally:
         os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C, as the README says
-        rest, _ = demo.communicate(timeout=30)
+        demo.wait(timeout=30)
         log.close()
-        assert demo.returncode == 0, rest + (tmp_path / "demo.log").read_text()
+        assert demo.returncode == 0, (tmp_path / "demo.log").read_text()
