@@ -136,8 +136,9 @@ def _lines_of(process):
     lines = queue.Queue()
 
     def read():
-        for line in process.stdout:
-            lines.put(line.rstrip("\n"))
+        with process.stdout:  # closed here, once the child closed it
+            for line in process.stdout:
+                lines.put(line.rstrip("\n"))
         lines.put(None)
 
     threading.Thread(target=read, daemon=True).start()
@@ -213,4 +214,6 @@ def test_a_new_user_follows_the_demo_output_to_a_client_on_their_way(tmp_path, p
         os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C, as the README says
         demo.wait(timeout=30)
         log.close()
+        while said_so_far.get(timeout=10) is not None:  # until the reader has closed the pipe
+            pass
         assert demo.returncode == 0, (tmp_path / "demo.log").read_text()
