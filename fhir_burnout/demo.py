@@ -7,11 +7,18 @@ What ``make demo`` runs (through ``fhir-burnout demo``). Everything runs on this
 from __future__ import annotations
 
 import json
+import logging
+import os
 import secrets
+import sys
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
@@ -19,9 +26,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
+from fhir_burnout._demo_history import DAAN, HISTORIES, play
 from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.integration import REFERRALS, EhrClients, Poller, backend_client, watched
-from fhir_burnout.questionnaire import FormModel, build_response, load_form, score
 from fhir_burnout.referral import (
     TRIAGE,
     ReferralFeed,
@@ -35,14 +42,7 @@ from fhir_burnout.sandbox import SandboxInfo, start_sandbox
 from fhir_burnout.settings import Settings
 from fhir_burnout.sync import Worker
 from fhir_burnout.web import create_app
-from fhir_burnout.workflow import (
-    EnrolmentRow,
-    InvitationRow,
-    change_task,
-    enrol,
-    submit_response,
-    unlock_phase,
-)
+from fhir_burnout.workflow import EnrolmentRow, InvitationRow
 
 APP_CLIENT_ID = "fhir-burnout"
 DEMO_PRACTICE = "Organization/practice-1"
@@ -128,102 +128,32 @@ def publish_into(info: SandboxInfo, resources: list[dict[str, Any]]) -> tuple[in
     return created, len(steps) - created
 
 
-#: Seeded patients, already on their way: (patient, track, modules finished, phases opened).
-DEMO_ENROLMENTS = (
-    ("pat-01", "standard", 1, ()),
-    ("pat-02", "waiting-list", 0, ()),
-    ("pat-03", "after-care", 2, ()),
-    ("pat-04", "standard", 5, ("insight",)),
-)
-
-
-#: Diary days for the demo's energy-diary trend: (date, [(day part, activity, mark)], day).
-DEMO_DIARY = (
-    ("2026-11-30", [("morning", "Werkmail lezen", -4), ("evening", "Wandelen met de hond", 3)], 3),
-    ("2026-12-01", [("morning", "Boodschappen", -2), ("afternoon", "Rusten op de bank", 1)], 5),
-    ("2026-12-02", [("morning", "Wandelen met de hond", 4), ("afternoon", "Telefoontje", -1)], 6),
-)
-
-
-def _answered(form: FormModel, answers: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
-    response = build_response(form, answers, status="completed")
-    scores = [s.stored() for s in score(form, response, current=True) if s.value is not None]
-    return response, scores
-
-
-def _demo_answers(db: Session, definitions: Any, enrolment: Any, patient: str) -> int:
-    """Answers a client on their way would have given: the WHO-5 at the start, and a few
-    energy-diary days, so the progress page has something to show. Returns how many."""
-    who = f"Patient/{patient}"
-    sent = 0
-    for task in list(enrolment.tasks):
-        if task.status == "ready" and task.action_id == "who-5.start":
-            form = load_form(dict(definitions.by_canonical[task.definition]))
-            choices = {
-                item.link_id: [{"valueCoding": item.options[3].value}]
-                for item in form.walk()
-                if item.options and not item.calculated_expression
-            }
-            response, scores = _answered(form, choices)
-            submit_response(db, definitions, task.key, response, who=who, scores=scores)
-            sent += 1
-    for date, parts, day in DEMO_DIARY:
-        diary = next(
-            (t for t in enrolment.tasks if t.action_id.endswith(".energy-diary")
-             and t.status == "ready"),
-            None,
-        )  # fmt: skip
-        if diary is None:
-            break
-        form = load_form(dict(definitions.by_canonical[diary.definition]))
-        daypart = {o.value["code"]: o.value for o in form.index["energy-daypart"].options}
-        entries = [
-            {
-                "energy-daypart": [{"valueCoding": daypart[part]}],
-                "energy-activity": [{"valueString": activity}],
-                "energy-level": [{"valueInteger": mark}],
-            }
-            for part, activity, mark in parts
-        ]
-        answers = {
-            "energy-date": [{"valueDate": date}],
-            "energy-part": entries,
-            "energy-overall": [{"valueInteger": day}],
-        }
-        response, scores = _answered(form, answers)
-        submit_response(db, definitions, diary.key, response, who=who, scores=scores)
-        sent += 1
-    return sent
+#: The client the demo's links open: Daan (pat-04), seven weeks in, in phase 2.
+DEMO_CLIENT = DAAN.patient
 
 
 def enrol_demo_patients(
-    engine: Any, definitions: Any, fhir_base: str, names: dict[str, str] | None = None
+    engine: Any,
+    definitions: Any,
+    fhir_base: str,
+    names: dict[str, str] | None = None,
+    *,
+    today: date | None = None,
 ) -> list[str]:
-    """Enrol the demo's patients in different tracks with different progress."""
+    """Enrol the demo's clients, each with the weeks of history they have behind them
+    (``_demo_history``), counted back from ``today``; one line about each."""
+    today = today or date.today()
     lines = []
-    for patient, track, finished, opened in DEMO_ENROLMENTS:
+    for history in HISTORIES:
         with Session(engine) as db, db.begin():
-            enrolment = enrol(
-                db, definitions, fhir_base=fhir_base, patient=patient, track=track,
-                author="Practitioner/prac-1", practice="Organization/practice-1",
-            )  # fmt: skip
-            modules = [t for t in enrolment.tasks if t.kind == "module"]
-            for _ in range(finished):
-                ready = next((t for t in modules if t.status == "ready"), None)
-                if ready is None:
-                    break
-                change_task(
-                    db, definitions, ready.key, "completed", actor="client",
-                    who=f"Patient/{patient}",
-                )  # fmt: skip
-            for phase in opened:
-                unlock_phase(db, definitions, enrolment.key, phase, by="Practitioner/prac-1")
-            answered = _demo_answers(db, definitions, enrolment, patient)
-            done = sum(t.status == "completed" for t in modules)
-            name = f" ({names[patient]})" if names and patient in names else ""
-            lines.append(
-                f"{patient}{name}: {track}, {done} module(s) done, {answered} questionnaire(s)"
-            )
+            played = play(db, definitions, history, fhir_base=fhir_base, today=today)
+        name = f" ({names[history.patient]})" if names and history.patient in names else ""
+        weeks = history.days_ago // 7
+        since = f"{weeks} week(s) in" if weeks else f"{history.days_ago} day(s) in"
+        lines.append(
+            f"{history.patient}{name}: {history.track}, {since}, {played.modules_done} module(s)"
+            f" done, {played.answers} questionnaire(s), {played.look_backs} look-back(s)"
+        )
     return lines
 
 
@@ -291,6 +221,7 @@ def _tell_where_to_go(
     subscribed: str,
     enrolled: list[str],
     waiting: list[str],
+    names: dict[str, str],
 ) -> None:
     """Print the demo's addresses, what it enrolled and referred, and the launches to try."""
     echo(f"  FHIR server:          {info.fhir_base}")
@@ -313,33 +244,128 @@ def _tell_where_to_go(
         f"  Seed: {len(seed.get('patients', []))} patients, "
         f"{len(seed.get('practitioners', []))} practitioners"
     )
-    first, *_ = DEMO_ENROLMENTS[-1]
+    _tell_how_to_look(echo, info, app_url, name=names.get(DEMO_CLIENT, DEMO_CLIENT))
+
+
+def _tell_how_to_look(
+    echo: Callable[[str], None], info: SandboxInfo, app_url: str, *, name: str
+) -> None:
+    """The ways in, ending with the one to start with: what the client sees (a newcomer
+    opens the address printed last), the care professional's view just above it."""
+    launch = f"{info.launcher}?app={APP_CLIENT_ID}&patient={DEMO_CLIENT}"
     echo("")
-    echo(f"Open {info.launcher}, pick a practitioner and one of the enrolled patients")
-    echo("above, and press Launch. Or go straight to a client on their way:")
-    echo(f"  {info.launcher}?app={APP_CLIENT_ID}&patient={first}&practitioner=prac-1")
-    echo("As a care professional you see the client's overview and the practice's list:")
-    echo(f"  {app_url}/practitioner and {app_url}/practice (after a launch)")
-    echo("The same client from the patient portal (the patient is the user):")
-    echo(f"  {info.launcher}?app={APP_CLIENT_ID}&patient={first}&portal=1")
-    echo("The app inside the EHR's chart page (an iframe):")
-    framed = f"app={APP_CLIENT_ID}&patient={first}&practitioner=prac-1&frame=1"
-    echo(f"  {info.launcher}?{framed}")
-    echo(f"A client's own login (without the EHR): {app_url}/login")
-    echo(f"A referred client's invitation: {app_url}/invite (or the link above)")
+    echo("Other ways in:")
+    echo(
+        f"  The EHR's launcher (pick a practitioner and a patient, press Launch): {info.launcher}"
+    )
+    echo(
+        f"  The app inside the EHR's chart page (an iframe): {launch}&practitioner=prac-1&frame=1"
+    )
+    echo(f"  A client's own login, without the EHR (pick a patient): {app_url}/login")
+    echo(f"  A referred client's invitation: {app_url}/invite (or a link above)")
+    echo("")
+    echo(f"What the care professional sees: {name}'s chart in the EHR, launched by prac-1")
+    echo(f"(then {app_url}/practitioner and {app_url}/practice):")
+    echo(f"  {launch}&practitioner=prac-1")
+    echo("")
+    weeks = DAAN.days_ago // 7
+    echo(f"Start here, with what the client sees: {name}, {weeks} weeks into the programme,")
+    echo("in phase 2, signed in from the patient portal:")
+    echo(f"  {launch}&portal=1")
+
+
+class Echo(Protocol):
+    """How the demo prints: a line, or with ``nl=False`` the start of one (``click.echo``,
+    which flushes each time, so a newcomer sees the demo working while it starts)."""
+
+    def __call__(self, message: str, *, nl: bool = True) -> None: ...
+
+
+class _Interrupted(logging.Handler):
+    """Notes that a log line was written (to standard error, in the middle of a step's)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen = True
+
+
+def _one_stream() -> bool:
+    """Whether standard output and standard error end up in one place (a terminal, or one
+    pipe), so that a log line lands in the middle of a step's line."""
+    try:
+        return os.path.sameopenfile(sys.stdout.fileno(), sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):  # not a file (a test's runner)
+        return False
+
+
+@contextmanager
+def step(echo: Echo, text: str) -> Iterator[None]:
+    """Say what starts now ("Starting the app…") and, when it is done, how long it took: on
+    the same line, or the whole line again when a log line came in between on the screen."""
+    started = f"{text}\N{HORIZONTAL ELLIPSIS} "
+    echo(started, nl=False)
+    began = time.perf_counter()
+    interrupted = _Interrupted()
+    logging.getLogger().addHandler(interrupted)
+    try:
+        yield
+    except BaseException:
+        echo("failed")
+        raise
+    finally:
+        logging.getLogger().removeHandler(interrupted)
+    again = started if interrupted.seen and _one_stream() else ""
+    echo(f"{again}done ({time.perf_counter() - began:.1f} s)")
+
+
+@dataclass(frozen=True)
+class _Started:
+    """The app as the demo goes on with it: its config, settings, EHR clients, database
+    engine and the programme's definitions."""
+
+    config: Path
+    settings: Settings
+    clients: EhrClients
+    engine: Any
+    definitions: Any
+
+
+def _start_app(
+    deferred: _Deferred, folder: Path, app_url: str, info: SandboxInfo, stop: threading.Event
+) -> _Started:
+    """The app trusting the sandbox, on a fresh database, and the sync worker beside it."""
+    # The sandbox forgets everything when it stops, so the app's state starts afresh
+    # too: sessions and enrolments of an earlier demo point at an EHR that is gone.
+    for stale in folder.glob("demo.db*"):
+        stale.unlink()
+    config = write_config(folder, app_url, info)
+    settings = Settings.from_file(config)
+    app = deferred.app = create_app(settings)
+    # The sync worker, in this process: every write reaches the sandbox EHR.
+    engine = app.extensions["fhir_burnout"]["engine"]
+    clients = EhrClients(settings)
+    worker = threading.Thread(target=Worker(engine, clients.get).run, args=(stop,), daemon=True)
+    worker.start()
+    return _Started(
+        config, settings, clients, engine, app.extensions["fhir_burnout"]["definitions"]
+    )
 
 
 def run_demo(
     resources: list[dict[str, Any]],
     *,
     folder: Path,
-    echo: Callable[[str], None],
+    echo: Echo,
     wait: Callable[[], None] | None,
     sandbox_port: int = 0,
     app_port: int = 0,
     info_file: Path | None = None,
 ) -> None:
-    """Start sandbox and app, publish, print where to go; then ``wait()`` (or stop at once)."""
+    """Start sandbox and app, publish, print where to go; then ``wait()`` (or stop at once).
+    Each step says when it starts and how long it took."""
     deferred = _Deferred()
     server = make_server("127.0.0.1", app_port, deferred, threaded=True)
     app_url = f"http://127.0.0.1:{server.server_port}"
@@ -347,34 +373,29 @@ def run_demo(
     thread.start()
     stop = threading.Event()
     try:
-        with start_sandbox(port=sandbox_port, app_url=app_url) as info:
-            created, existing = publish_into(info, resources)
-            # The sandbox forgets everything when it stops, so the app's state starts afresh
-            # too: sessions and enrolments of an earlier demo point at an EHR that is gone.
-            for stale in folder.glob("demo.db*"):
-                stale.unlink()
-            config = write_config(folder, app_url, info)
-            settings = Settings.from_file(config)
-            deferred.app = create_app(settings)
-            # The sync worker, in this process: every write reaches the sandbox EHR.
-            engine = deferred.app.extensions["fhir_burnout"]["engine"]
-            clients = EhrClients(settings)
-            worker = threading.Thread(
-                target=Worker(engine, clients.get).run, args=(stop,), daemon=True
-            )
-            worker.start()
-            definitions = deferred.app.extensions["fhir_burnout"]["definitions"]
-            # Referrals: the sandbox notifies the app (a Subscription), and the poll takes
-            # them in (at once for the seeded ones, then when notified or every 5 minutes).
-            poller = Poller(
-                engine, clients.get, ReferralFeed.from_settings(definitions, settings),
-                interval=settings.referral_poll_seconds,
-            )  # fmt: skip
-            subscribed = _subscribe_referrals(settings, clients)
+        with ExitStack() as running:
+            with step(echo, "Starting the sandbox EHR"):
+                sandbox = start_sandbox(port=sandbox_port, app_url=app_url)
+                info = running.enter_context(sandbox)
+            with step(echo, "Publishing the programme into it"):
+                created, existing = publish_into(info, resources)
+            with step(echo, "Starting the app and its sync worker"):
+                started = _start_app(deferred, folder, app_url, info, stop)
+            config, settings, clients = started.config, started.settings, started.clients
+            engine, definitions = started.engine, started.definitions
             names = {str(p["id"]): str(p["name"]) for p in info.seed.get("patients", [])}
-            enrolled = enrol_demo_patients(engine, definitions, info.fhir_base, names)
-            poller.run_once()  # the seeded referrals, before the list below is printed
-            triage_demo_referrals(engine, definitions, info.fhir_base)
+            with step(echo, "Enrolling the demo clients, with their weeks of history"):
+                enrolled = enrol_demo_patients(engine, definitions, info.fhir_base, names)
+            with step(echo, "Taking in the sandbox's referrals"):
+                # The sandbox notifies the app (a Subscription), and the poll takes them in
+                # (at once for the seeded ones, then when notified or every 5 minutes).
+                poller = Poller(
+                    engine, clients.get, ReferralFeed.from_settings(definitions, settings),
+                    interval=settings.referral_poll_seconds,
+                )  # fmt: skip
+                subscribed = _subscribe_referrals(settings, clients)
+                poller.run_once()  # the seeded referrals, before the list below is printed
+                triage_demo_referrals(engine, definitions, info.fhir_base)
             threading.Thread(target=poller.run, args=(stop,), daemon=True).start()
             waiting = waiting_list(engine, app_url, names)
             if info_file is not None:
@@ -383,7 +404,7 @@ def run_demo(
             echo(f"Published into the sandbox EHR: {created} created, {existing} already there.")
             _tell_where_to_go(
                 echo, info, app_url, config=config, subscribed=subscribed, enrolled=enrolled,
-                waiting=waiting,
+                waiting=waiting, names=names,
             )  # fmt: skip
             if wait is not None:
                 wait()

@@ -43,11 +43,13 @@ def demo(  # noqa: PLR0917 - click passes each option
     work_dir: Path,
 ) -> None:
     """Build the package, start the sandbox EHR, publish into it and run the app trusting it."""
-    from fhir_burnout.demo import run_demo  # noqa: PLC0415
+    from fhir_burnout.demo import run_demo, step  # noqa: PLC0415
 
-    programme = _load_valid(_resolve_root(root))
-    resources = build_resources(programme)
-    written = write_package(programme, resources, out)
+    with step(click.echo, "Building the package"):
+        programme = _load_valid(_resolve_root(root))
+        resources = build_resources(programme)
+        written = write_package(programme, resources, out)
+    click.echo("")
     click.echo(render_summary(programme, lang))
     click.echo("")
     click.echo(f"The FHIR package ({written.resources} resources) was written to:")
