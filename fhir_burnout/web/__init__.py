@@ -118,6 +118,20 @@ def create_app(settings: Settings | None = None) -> Flask:
     _crisis_pages.init_app(app)
     _render.init_app(app)  # Flask-Babel: the person's language as the locale
     _confirmations.init_app(app)
+    _register_blueprints(app)
+
+    @app.get("/.well-known/jwks.json")
+    def jwks() -> Response:
+        """The app's public keys, for EHRs that verify our private_key_jwt assertions."""
+        response = jsonify(public_jwks(settings.keys_dir))
+        response.headers["Cache-Control"] = "max-age=3600"
+        return response
+
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    """Every page and endpoint of the app, by blueprint."""
     app.register_blueprint(_launch.bp)
     app.register_blueprint(_invite_pages.bp)
     app.register_blueprint(_fhir_api.bp)
@@ -132,12 +146,3 @@ def create_app(settings: Settings | None = None) -> Flask:
     for notify_bp in _notify.blueprints:  # /referrals/notify, /koppeltaal/notify
         app.register_blueprint(notify_bp)
     app.register_blueprint(_koppeltaal_results.bp)
-
-    @app.get("/.well-known/jwks.json")
-    def jwks() -> Response:
-        """The app's public keys, for EHRs that verify our private_key_jwt assertions."""
-        response = jsonify(public_jwks(settings.keys_dir))
-        response.headers["Cache-Control"] = "max-age=3600"
-        return response
-
-    return app
