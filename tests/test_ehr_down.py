@@ -45,7 +45,7 @@ def test_a_client_carries_on_while_the_ehr_is_down(tmp_path):
         home = client.get("/", headers={"Accept-Language": "nl"})
         assert home.status_code == 200 and "Wat is burn-out?" in home.get_data(as_text=True)
         module = tasks["understanding-burnout"]
-        page = client.get(f"/task/{module}").get_data(as_text=True)
+        page = client.get(f"/task/{module}?step=99").get_data(as_text=True)  # its last screen
         assert (
             client.post(
                 f"/task/{module}/done",
@@ -67,7 +67,7 @@ def test_a_client_carries_on_while_the_ehr_is_down(tmp_path):
         )
         assert sent.status_code == 303
         progress = client.get("/progress", headers={"Accept-Language": "nl"})
-        assert progress.status_code == 200 and "<polyline" in progress.get_data(as_text=True)
+        assert progress.status_code == 200 and "fb-chart__dot" in progress.get_data(as_text=True)
         with Session(state["engine"]) as db:
             assert db.get(TaskRow, module).status == "completed"
             assert db.scalar(select(func.count()).select_from(ResponseRow)) == 1
