@@ -475,6 +475,8 @@ def test_in_a_browser_a_module_assigned_in_the_portal_is_done_and_completed_on_t
         row.get_by_role("button", name="Start als cliënt / Start as client").click()
         page.wait_for_url(home_url(app_url), timeout=30_000)
         page.get_by_role("link", name="Wat is burn-out?").click()
+        while page.get_by_role("link", name="Verder", exact=True).count():  # its last screen
+            page.get_by_role("link", name="Verder", exact=True).click()
         page.get_by_role("button", name="Klaar met deze module").click()
         page.wait_for_url(home_url(app_url), timeout=30_000)
         expect(page.get_by_text(re.compile(r"^1 van de \d+ modules gedaan"))).to_be_visible()

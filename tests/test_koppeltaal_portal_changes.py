@@ -297,7 +297,9 @@ def test_a_client_no_longer_finds_at_home_what_the_portal_cancelled(
                      task["id"], "cancelled")  # fmt: skip
         assert poller.run_once()[0].result.portal == [f"Task/{task['id']}: stopped"]
         home = browser.get("/", headers={"Accept-Language": "nl"})
-        assert home.status_code == 200 and WAITING_LIST not in text_of(home)
+        # Nothing left to do; what was done stays readable (issue 20: "Mijn programma").
+        assert home.status_code == 200 and "Je programma is afgesloten." in text_of(home)
+        assert "Nu te doen" not in text_of(home) and "Deze week" not in text_of(home)
 
         before = len(requests_sent)
         _deliver(worker)  # the stop: nothing of it goes to the domain

@@ -85,7 +85,7 @@ def test_no_token_code_secret_answer_or_bsn_reaches_a_log_line(sandbox, tmp_path
         )  # fmt: skip
         task = next(t.key for t in enrolment.tasks if t.action_id == "weekly-checkin.weekly")
     form = client.get(f"/task/{task}/form", headers=NL).get_data(as_text=True)
-    sleep = re.search(r'name="a\.checkin-sleep" value="(\d+)"[^>]*> Redelijk', form)[1]
+    sleep = re.search(r'name="a\.checkin-sleep" value="(\d+)"[^>]*> <span>Redelijk', form)[1]
     answered = client.post(f"/task/{task}/form", headers=NL, data={
         **hidden_fields(form), "a.checkin-energy": "6", "a.checkin-sleep": sleep,
         "a.checkin-tension": "3", "a.checkin-safety": "0",

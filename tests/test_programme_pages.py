@@ -13,11 +13,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhir_burnout.demo import enrol_demo_patients
-from fhir_burnout.workflow import EnrolmentRow, client_programme, enrol, finish, pause
+from fhir_burnout.workflow import (
+    EnrolmentRow,
+    change_task,
+    client_programme,
+    enrol,
+    finish,
+    pause,
+    unlock_phase,
+)
 
 from .conftest import SCREENSHOTS, WCAG22, accessible, home_url
 
 DESKTOP = {"width": 1280, "height": 900}
+#: A client halfway whose questionnaires wait, some of them twice (see ``seeded``).
+HALFWAY = "pat-12"
 #: "maandag 14 december": a weekday, a day and a month, in Dutch.
 DUTCH_DAY = re.compile(
     r"(maandag|dinsdag|woensdag|donderdag|vrijdag|zaterdag|zondag) \d{1,2} "
@@ -27,10 +37,25 @@ DUTCH_DAY = re.compile(
 
 @pytest.fixture(scope="module")
 def seeded(live):
-    """The demo's enrolments (``fhir-burnout demo``): pat-04 is halfway, with the Tasks that
-    made the first page list PHQ-9, GAD-7 and the tension log twice."""
+    """The demo's enrolments (``fhir-burnout demo``), and pat-12 halfway as the demo had
+    Daan before he had a history: phase 1's five modules done, phase 2 opened, no
+    questionnaire answered, so several Tasks of one questionnaire are open at once (the
+    first page listed PHQ-9, GAD-7 and the tension log twice)."""
     state = live.app.extensions["fhir_burnout"]
     enrol_demo_patients(state["engine"], state["definitions"], live.info.fhir_base)
+    with Session(state["engine"]) as db, db.begin():
+        enrolment = enrol(
+            db, state["definitions"], fhir_base=live.info.fhir_base, patient=HALFWAY,
+            track="standard", author="Practitioner/prac-1",
+        )  # fmt: skip
+        modules = [t for t in enrolment.tasks if t.kind == "module"]
+        for _ in range(5):
+            ready = next(t for t in modules if t.status == "ready")
+            change_task(
+                db, state["definitions"], ready.key, "completed", actor="client",
+                who=f"Patient/{HALFWAY}",
+            )  # fmt: skip
+        unlock_phase(db, state["definitions"], enrolment.key, "insight", by="Practitioner/prac-1")
     return live
 
 
@@ -60,7 +85,7 @@ def shot(page, name):
 @pytest.mark.parametrize("size", ["phone", "desktop"])
 def test_home_shows_one_next_step_and_each_questionnaire_once(seeded, request, size):
     page = request.getfixturevalue(size)
-    launch(seeded, page, "pat-04")
+    launch(seeded, page, HALFWAY)
     main = page.locator("main")
     step = main.locator(".fb-next-step")
     expect(step).to_have_count(1)
@@ -234,7 +259,7 @@ def test_the_week_keeps_the_earliest_of_each_questionnaire_for_later(seeded):
     state = seeded.app.extensions["fhir_burnout"]
     with Session(state["engine"]) as db:
         found = client_programme(
-            db, state["definitions"], fhir_base=seeded.info.fhir_base, patient="pat-04"
+            db, state["definitions"], fhir_base=seeded.info.fhir_base, patient=HALFWAY
         )
     [halfway] = found.maps
     week = [t for t in halfway.this_week if t.kind != "module"]
@@ -242,5 +267,5 @@ def test_the_week_keeps_the_earliest_of_each_questionnaire_for_later(seeded):
     assert len(definitions) == len(set(definitions))
     phq = next(t for t in week if "/phq-9" in t.definition)
     assert (phq.moment.kind, phq.moment.number) == ("phase-start", 1)
-    # Two PHQ-9, two GAD-7 and two tension logs open: one of each waits for later.
-    assert halfway.later == 3
+    # Two each of PHQ-9, GAD-7, WHO-5 and the tension log open: one of each waits for later.
+    assert halfway.later == 4

@@ -96,7 +96,7 @@ def fill_in(client, task, choices, default):
         label = choices.get(link, default)
         if label is None:
             continue
-        pattern = rf'name="a\.{re.escape(link)}" value="(\d+)"[^>]*> {re.escape(label)}<'
+        pattern = rf'name="a\.{re.escape(link)}" value="(\d+)"[^>]*> <span>{re.escape(label)}<'
         if found := re.search(pattern, page):  # an optional question with other options
             form[f"a.{link}"] = found[1]
     for link in re.findall(r'name="a\.([\w-]+)" (?:type="number"|inputmode="numeric")', page):
@@ -287,8 +287,8 @@ def test_the_client_reads_the_promise_the_practice_configured(
         url = f"/task/{task}/form"
         page = client.get(url, headers={"Accept-Language": lang}).get_data(as_text=True)
         token = hidden_fields(page)
-        often = re.search(r'name="a\.checkin-safety" value="(\d+)"[^>]*> (Vaak|Often)<', page)
-        bad = re.search(r'name="a\.checkin-sleep" value="(\d+)"[^>]*> (Slecht|Badly)', page)
+        often = re.search(r'name="a\.checkin-safety" value="(\d+)"[^>]*> <span>(Vaak|Often)<', page)
+        bad = re.search(r'name="a\.checkin-sleep" value="(\d+)"[^>]*> <span>(Slecht|Badly)', page)
         form = {**token, "a.checkin-safety": often[1], "a.checkin-sleep": bad[1],
                 "a.checkin-energy": "2", "a.checkin-tension": "8", "action": "submit"}  # fmt: skip
         shown = client.post(

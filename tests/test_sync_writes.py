@@ -86,7 +86,7 @@ def sid_of(client):
 
 
 def option(page, link, label):
-    pattern = rf'name="a\.{link}" value="(\d+)"[^>]*> {re.escape(label)}'
+    pattern = rf'name="a\.{link}" value="(\d+)"[^>]*> <span>{re.escape(label)}'
     return re.search(pattern, page)[1]
 
 
