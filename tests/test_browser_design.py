@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from fhir_burnout._theme import Theme
 from fhir_burnout.workflow import enrol
 
+from .browser_checks import tap_targets_and_rows
 from .conftest import PHONE, SCREENSHOTS, WCAG22, accessible, home_url, serving
 
 DESKTOP = {"width": 1280, "height": 900}
@@ -88,28 +89,6 @@ def test_the_practice_name_logo_and_colours_are_on_every_page(themed, phone):
     assert link.evaluate("a => getComputedStyle(a).color") == "rgb(122, 59, 105)"
     accessible(page, "theme", tags=WCAG22)
     shoot(page, "theme")
-
-
-def tap_targets_and_rows(page):
-    """Every choice row, button and text field is at least 44 x 44 px; every radio and
-    checkbox sits on one line with its label (their boxes overlap vertically), left of it."""
-    targets = page.locator(
-        "main .fb-option, main form button:not(.default-action), "
-        "main input:not([type=hidden], [type=radio], [type=checkbox]), main textarea"
-    )
-    assert targets.count() > 10
-    for n in range(targets.count()):
-        box = targets.nth(n).bounding_box()
-        assert box["width"] >= 44 and box["height"] >= 44, targets.nth(n).inner_text()
-    rows = page.locator("main .fb-option")
-    for n in range(rows.count()):
-        control = rows.nth(n).locator("input").bounding_box()
-        label = rows.nth(n).locator("span").bounding_box()
-        overlap = min(control["y"] + control["height"], label["y"] + label["height"]) - max(
-            control["y"], label["y"]
-        )
-        assert overlap > 0 and control["x"] < label["x"], rows.nth(n).inner_text()
-        assert control["width"] >= 20 and control["height"] >= 20  # not 13 x 13 any more
 
 
 def test_a_questionnaire_on_a_phone_is_made_for_people(live, phone):

@@ -44,6 +44,8 @@ INVITATION = frozenset({"invite.invitation_link", "invite.invitation_typed"})
 BEARER_API = frozenset({"fhir_api.apply", "referral_api.push"})
 NOTIFY = frozenset({"referral_notify.notify", "koppeltaal_notify.notify"})  # web._notify
 MACHINE = BEARER_API | NOTIFY
+#: Every endpoint some limit counts: the limiter looks at no other request.
+DOORS = LAUNCH | CALLBACK | INVITATION | MACHINE
 #: A typed code longer than this is not a code (``web._invite_pages.MAX_TYPED``).
 MAX_CODE = 32
 
@@ -168,6 +170,9 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         headers_enabled=False,
         key_prefix="fhir-burnout",
     )
+    # A page behind the doors (a module, a form) is counted by no limit: skip the limiter's
+    # walk through every limit and its exemption for it, on every page a client opens.
+    limiter.request_filter(lambda: request.endpoint not in DOORS)
     try:
         limiter.init_app(app)
     except ConfigurationError as exc:
