@@ -287,7 +287,9 @@ def test_the_client_reads_the_promise_the_practice_configured(
         url = f"/task/{task}/form"
         page = client.get(url, headers={"Accept-Language": lang}).get_data(as_text=True)
         token = hidden_fields(page)
-        often = re.search(r'name="a\.checkin-safety" value="(\d+)"[^>]*> <span>(Vaak|Often)<', page)
+        often = re.search(
+            r'name="a\.checkin-safety" value="(\d+)"[^>]*> <span>(Vaak|Often)<', page
+        )
         bad = re.search(r'name="a\.checkin-sleep" value="(\d+)"[^>]*> <span>(Slecht|Badly)', page)
         form = {**token, "a.checkin-safety": often[1], "a.checkin-sleep": bad[1],
                 "a.checkin-energy": "2", "a.checkin-tension": "8", "action": "submit"}  # fmt: skip
