@@ -6,14 +6,9 @@ status changes. A Koppeltaal domain takes none of that (TOP-KT-009: Task.input/o
 0..0, there is no results channel; ids are the server's, TOP-KT-003). What goes there
 instead, per entry (``_plan.plan_entry``):
 
-- a status change of a local Task that a :class:`KoppeltaalTaskRow` follows (a module the
-  portal assigned) becomes the same status of that KT2_Task: in-progress, completed,
-  on-hold, back from on-hold, cancelled, failed;
-- for a KT2_Task that follows a whole enrolment (a track the portal assigned): the first
-  module started → in-progress; every module completed, or the enrolment finished →
-  completed; paused → on-hold, resumed → back; stopped → cancelled;
-- a ``KoppeltaalTaskStatus`` (``_plan.queue_task_status``): its status for that KT2_Task (the
-  launch queues in-progress);
+- the status changes of KT2_Tasks that the entry stands for (a module or a whole track the
+  portal assigned, and a ``KoppeltaalTaskStatus`` such as the launch's in-progress): which
+  ones, and why, is ``_plan``'s docstring;
 - a create of an AuditEvent: POSTed as it is (a conditional create on its write key, kept
   in ``meta.tag``: AuditEvent has no identifier);
 - a ``KoppeltaalResults`` (``_results.queue_results``): the client's results
