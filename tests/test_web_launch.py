@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from fhir_burnout.cli import main
 from fhir_burnout.settings import RateLimits
 from fhir_burnout.web import create_app
-from fhir_burnout.web._sessions import PENDING_LIFETIME, SESSION_MAX, purge
+from fhir_burnout.web._sessions import PENDING_LIFETIME, SESSION_MAX, SessionStore, purge
 from fhir_burnout.workflow import change_task, enrol
 
 from .conftest import SAFETY_OWNER_TOML, SAFETY_TOML, app_settings, hidden_fields, path_of
@@ -153,6 +153,7 @@ def expire(app, client, *, refresh_token=None):
                 text("update launch_session set refresh_token = :t where id = :id"),
                 {"id": sid, "t": refresh_token},
             )
+    store.forget_lifetimes()  # as the token's running out would have told it
     return store, sid
 
 
@@ -176,6 +177,46 @@ def test_an_expired_token_is_refreshed_without_the_person_noticing(app, sandbox)
     before = store.access_token(store.get(sid))
     assert client.get("/").status_code == 200
     assert store.access_token(store.get(sid)) != before
+
+
+def test_a_token_nearing_its_end_is_renewed_before_a_page_and_a_good_one_costs_no_read(
+    app, sandbox
+):
+    """Before every page the app renews a token about to run out; while this process knows
+    the token is good for a while, it does not read the session for that."""
+    client = app.test_client()
+    portal_launch(client, sandbox, "pat-08")
+    store, sid = expire(app, client)
+    reads = []
+    real_get = store.get
+    store.get = lambda *a, **kw: reads.append(a) or real_get(*a, **kw)
+    try:
+        assert client.get("/progress").status_code == 200  # renewed first
+        assert len(reads) >= 1 and store.renewable_at(sid) > time.time() + 60
+        reads.clear()
+        assert client.get("/progress").status_code == 200
+        assert client.get("/programme").status_code == 200
+        assert len(reads) == 2  # each page's own, for whose records to show: no second
+    finally:
+        del store.get
+
+
+def test_a_session_another_process_ended_ends_on_the_next_page_whatever_this_one_knew(
+    app, sandbox
+):
+    """The web's workers and the sync worker share sessions through the database only: one
+    that another process ended (its authorisation refused there) ends here on the next page,
+    although this process remembers its token as good for a while."""
+    client = app.test_client()
+    portal_launch(client, sandbox, "pat-09")
+    assert client.get("/progress").status_code == 200
+    store = app.extensions["fhir_burnout"]["store"]
+    sid = session_cookie(client)["sid"]
+    assert store.renewable_at(sid) > time.time() + 60
+    other = SessionStore(store.engine, app.extensions["fhir_burnout"]["settings"].token_key)
+    other.end_authorisation(sid)
+    assert client.get("/progress").status_code == 401
+    assert client.get("/").status_code == 401
 
 
 def test_a_failed_refresh_asks_to_open_the_programme_again(app, sandbox):

@@ -369,8 +369,13 @@ def _renew_or_end() -> None:
     pages carry on without it. Done before the view, outside its transactions (on SQLite a
     second writer inside one would wait for the lock the view holds)."""
     sid = current_sid() if request.endpoint not in (None, "static") else None
+    if not sid:
+        return
+    store: SessionStore = app_context().store
+    if (store.renewable_at(sid) or 0.0) - REFRESH_MARGIN > time.time():
+        return  # good for a while yet, as this process last read it: no read
     try:
-        row = app_context().store.get(sid) if sid else None
+        row = store.get(sid)
     except SQLAlchemyError:
         return  # the database is away: the view answers for that (and keeps what was typed)
     if (

@@ -43,6 +43,9 @@ PENDING_PER_BROWSER = 5
 PENDING_MAX = 10_000
 #: The longest a signed-in session lasts, whatever the EHR's tokens allow (seconds).
 SESSION_MAX = 12 * 3600.0
+#: Sessions whose token lifetime one process remembers (``SessionStore.renewable_at``); past
+#: it, it starts again: a lifetime it forgot costs one read.
+LIFETIMES_KEPT = 10_000
 
 
 class PendingLaunchRow(Base):
@@ -89,6 +92,9 @@ class SessionStore:
         self._reader = reader(engine)  # for the one read every page makes (see ``get``)
         self._fernet = Fernet(token_key.encode())
         self.pending_max = pending_max
+        #: Session id: when its access token runs out, as this process last read or stored
+        #: it (inf: it has nothing to renew it with). See ``renewable_at``.
+        self._lifetimes: dict[str, float] = {}
 
     def _seal(self, value: str) -> bytes:
         return self._fernet.encrypt(value.encode("utf-8"))
@@ -195,12 +201,34 @@ class SessionStore:
         with Session(self._reader) as own:
             return self._detached(own, session_id)
 
-    @staticmethod
-    def _detached(db: Session, session_id: str) -> LaunchSessionRow | None:
+    def _detached(self, db: Session, session_id: str) -> LaunchSessionRow | None:
         row = db.get(LaunchSessionRow, session_id)
-        if row is not None:
-            db.expunge(row)
+        if row is None:
+            self._lifetimes.pop(session_id, None)
+            return None
+        db.expunge(row)
+        self._note_lifetime(row)
         return row
+
+    def _note_lifetime(self, row: LaunchSessionRow) -> None:
+        if len(self._lifetimes) >= LIFETIMES_KEPT:
+            self._lifetimes.clear()
+        renewable = row.refresh_token and row.ended_at is None
+        self._lifetimes[row.id] = row.expires_at if renewable else float("inf")
+
+    def renewable_at(self, session_id: str) -> float | None:
+        """When session ``session_id``'s access token runs out, as this process last read it
+        (inf: nothing renews it); None: not known here. Before every page the app renews a
+        token about to run out (``_launch._renew_or_end``); this spares it the read while
+        the token is good. A token's lifetime only moves later (a renewal) or ends with its
+        session, which the page's own read of the session finds, so a remembered lifetime
+        never hides a renewal that is due."""
+        return self._lifetimes.get(session_id)
+
+    def forget_lifetimes(self) -> None:
+        """Forget the token lifetimes this process remembers (a test that makes a token run
+        out by editing the database, as only time would)."""
+        self._lifetimes.clear()
 
     def access_token(self, row: LaunchSessionRow) -> str:
         """The session's access token, decrypted."""
@@ -232,6 +260,7 @@ class SessionStore:
                 row.refresh_token = self._seal(result.refresh_token)
             row.expires_at = result.expires_at
             row.scope = result.scope or row.scope
+            self._note_lifetime(row)
 
     def end_authorisation(self, session_id: str) -> None:
         """The EHR ended this session's authorisation: its tokens go and it counts as ended
@@ -242,12 +271,14 @@ class SessionStore:
                 row.access_token = self._seal("")
                 row.refresh_token = None
                 row.expires_at = 0.0
+        self._lifetimes.pop(session_id, None)
 
     def end(self, session_id: str, now: float | None = None) -> bool:
         """End a session for every page at once (sign out). Its row and tokens are deleted,
         unless writes the person caused still wait for the EHR: then they are kept, for the
         worker only, until those are delivered (``purge``). True when deleted now."""
         now = time.time() if now is None else now
+        self._lifetimes.pop(session_id, None)
         with Session(self.engine) as db, db.begin():
             needed = select(LaunchSessionRow.id).where(
                 LaunchSessionRow.id == session_id, _needed()
