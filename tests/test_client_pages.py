@@ -266,3 +266,26 @@ def test_a_note_from_the_care_professional_shows_on_the_clients_own_first_page(a
     # Another client sees none of it.
     other = signed_in(app, "pat-09").get("/", headers={"Accept-Language": "nl"})
     assert "Fijn dat je begonnen bent" not in other.get_data(as_text=True)
+
+
+def test_another_client_cannot_see_an_exercise_or_keep_a_look_back_on_it(app, enrolled):
+    """The exercise pages read the module's Task as the module page does (values only, one
+    statement with the session): the same refusal for a Task that is not the client's."""
+    module = enrolled["tension-relaxation"]
+    owner = signed_in(app, "pat-08")
+    assert owner.get(f"/task/{module}/exercise/1").status_code == 200
+    stranger = signed_in(app, "pat-09")
+    for path in (f"/task/{module}/exercise/1", f"/task/{module}/exercise/1/audio"):
+        page = stranger.get(path, headers={"Accept-Language": "nl"})
+        assert page.status_code == 404 and "Spanning loslaten" not in page.get_data(as_text=True)
+    stranger.get("/")
+    with stranger.session_transaction() as cookie:
+        token = cookie.get("csrf_token", "x")
+    kept = stranger.post(
+        f"/task/{module}/exercise/1/reflection",
+        data={"patient": client_of(stranger), "csrf_token": token, "form_id": ""},
+    )
+    assert kept.status_code == 404
+    with Session(app.extensions["fhir_burnout"]["engine"]) as db:
+        assert db.scalars(select(ResponseRow).where(ResponseRow.task_key == module)).all() == []
+    assert app.test_client().get(f"/task/{module}/exercise/1").status_code == 404

@@ -32,7 +32,7 @@ from fhir_burnout.web._form_fields import (
     page_fields,
     parse_answers,
 )
-from fhir_burnout.web._gate import ClientRecords, OwnTask, client_of_launch
+from fhir_burnout.web._gate import ClientRecords, OwnTask, SeenTask, TaskSeen, client_of_launch
 from fhir_burnout.web._guided import guide, recording
 from fhir_burnout.web._i18n import LANGUAGES, N_, translate, translate_n
 from fhir_burnout.web._launch import acts_on_client
@@ -55,13 +55,17 @@ _OWN_PATH = re.compile(r"/(?![/\\])[^\s\x00-\x1f\x7f\\]*")
 REFLECTION = "exercise-reflection"  # the Questionnaire after each exercise
 
 
-def subject_of(task: TaskRow) -> str:
+def subject_of(task: TaskRow | TaskSeen) -> str:
     """The client a Task is about (the response's subject and source)."""
     return f"Patient/{task.enrolment.patient}"
 
 
 def _own_module(records: ClientRecords, db: Session, key: str) -> OwnTask | None:
     return records.task(db, key, kinds=("module",))
+
+
+def _module_seen(records: ClientRecords, db: Session, key: str) -> SeenTask | None:
+    return records.read(db, key, kinds=("module",))
 
 
 def _move(db: Session, task: TaskRow, status: str, who: str) -> None:
@@ -82,7 +86,7 @@ def minutes_of(activity: Mapping[str, Any]) -> int | None:
 _OPEN = ("ready", "in-progress", "completed")
 
 
-def _module_pages(db: Session, task: TaskRow) -> dict[str, str]:
+def _module_pages(db: Session, task: TaskSeen) -> dict[str, str]:
     """The pages of the open modules of ``task``'s enrolment (the client's track), by the
     canonical URL of their ActivityDefinition: where a link to another module may go."""
     by_canonical = app_context().definitions.by_canonical
@@ -112,7 +116,7 @@ def _step(asked: str | None, place: int | None, steps: int) -> int:
 class _Reading:
     """What a module page shows and records, read in one statement (with the session)."""
 
-    task: TaskRow
+    task: TaskSeen
     who: str
     text: ModuleText
     step: int
@@ -122,7 +126,7 @@ class _Reading:
 def _reading(records: ClientRecords, key: str) -> _Reading | None:
     """Module ``key`` of the launch's client at the screen to show, or None."""
     with Session(app_context().reader) as db:
-        found = _own_module(records, db, key)
+        found = _module_seen(records, db, key)
         if found is None:
             return None
         task, who = found
@@ -192,7 +196,7 @@ def task_page(records: ClientRecords, key: str) -> str | tuple[str, int] | Respo
     )
 
 
-def _read_only(task: TaskRow) -> str | None:
+def _read_only(task: TaskRow | TaskSeen) -> str | None:
     """Why a module can only be read now: its programme is ``paused`` or ``ended``."""
     status = task.enrolment.status
     if status == "on-hold":
@@ -228,7 +232,7 @@ def _reflection_form(activity: Mapping[str, Any], lang: str) -> FormModel:
 class _Exercise:
     """One exercise of the signed-in client's own module."""
 
-    task: TaskRow
+    task: TaskSeen
     who: str  # Patient/..
     activity: Mapping[str, Any]  # the module's ActivityDefinition
     text: ModuleText  # the module in the client's language
@@ -239,7 +243,7 @@ class _Exercise:
 
 def _exercise(records: ClientRecords, db: Session, key: str, number: int) -> _Exercise | None:
     """Exercise ``number`` of the module Task ``key`` if it is the client's own."""
-    found = _own_module(records, db, key)
+    found = _module_seen(records, db, key)
     if found is None:
         return None
     activity = app_context().definitions.by_canonical[found[0].definition]

@@ -21,10 +21,10 @@ read it twice, outside that transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import wraps
-from typing import Concatenate, NamedTuple, ParamSpec, TypeVar, overload
+from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar, overload
 
 import requests
 from flask import Flask, Response, g, session
@@ -50,13 +50,16 @@ from fhir_burnout.web._machine import Caller, machine_caller
 from fhir_burnout.web._outcomes import outcome_response
 from fhir_burnout.web._render import message_page
 from fhir_burnout.web._sessions import LaunchSessionRow
-from fhir_burnout.workflow import TaskRow, adopt_lock, lock_task
+from fhir_burnout.workflow import EnrolmentRow, TaskRow, adopt_lock, lock_task
 
 __all__ = [
     "GATE",
     "CareProfessional",
     "ClientRecords",
+    "EnrolmentSeen",
     "OwnTask",
+    "SeenTask",
+    "TaskSeen",
     "backend_caller",
     "care_professional",
     "client_of_launch",
@@ -248,6 +251,39 @@ def backend_caller(
 # --- a client of this launch -------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class EnrolmentSeen:
+    """What a page that only shows a Task reads of its enrolment (:meth:`ClientRecords.read`)."""
+
+    key: str
+    fhir_base: str
+    patient: str
+    track: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSeen:
+    """What a page that only shows a Task reads of it: plain values, read without the ORM
+    (for the pages a client opens most, a module's screens, that was a sixth of the page's
+    cost). A page that changes the Task reads it with :meth:`ClientRecords.task`."""
+
+    key: str
+    enrolment_key: str
+    kind: str
+    definition: str
+    status: str
+    place: int | None
+    enrolment: EnrolmentSeen
+
+
+class SeenTask(NamedTuple):
+    """A Task of the launch's client as a page shows it, and who looks (see :class:`OwnTask`)."""
+
+    task: TaskSeen
+    who: str
+
+
 class OwnTask(NamedTuple):
     """A Task of the launch's client and who acts on it: ``Patient/..`` (the client), or
     the ``Practitioner/..`` who launched from the client's chart (who fills in a
@@ -269,6 +305,60 @@ _SESSION_AND_TASK = (
     .where(LaunchSessionRow.id == bindparam("sid"))
 )
 _SESSION_AND_TASK_LOCKED = _SESSION_AND_TASK.with_for_update(of=TaskRow)
+
+
+_SEEN_COLUMNS = (
+    TaskRow.key,
+    TaskRow.enrolment_key,
+    TaskRow.kind,
+    TaskRow.definition,
+    TaskRow.status,
+    TaskRow.place,
+    EnrolmentRow.fhir_base,
+    EnrolmentRow.patient,
+    EnrolmentRow.track,
+    EnrolmentRow.status.label("enrolment_status"),
+)
+#: A Task as a page shows it, with its enrolment; and with the session, in one statement.
+_TASK_SEEN = (
+    select(*_SEEN_COLUMNS)
+    .join(EnrolmentRow, EnrolmentRow.key == TaskRow.enrolment_key)
+    .where(TaskRow.key == bindparam("key"))
+)
+_SESSION_COLUMNS = tuple(LaunchSessionRow.__table__.c)
+_SESSION_AND_TASK_SEEN = (
+    select(*_SESSION_COLUMNS, *_SEEN_COLUMNS)
+    .select_from(LaunchSessionRow)
+    .join(TaskRow, TaskRow.key == bindparam("key"))
+    .join(EnrolmentRow, EnrolmentRow.key == TaskRow.enrolment_key)
+    .where(LaunchSessionRow.id == bindparam("sid"))
+)
+
+
+def _seen(values: Sequence[Any]) -> TaskSeen:
+    """A :class:`TaskSeen` from the values of ``_SEEN_COLUMNS``, in their order."""
+    key, enrolment_key, kind, definition, status, place, *enrolment = values
+    fhir_base, patient, track, enrolment_status = enrolment
+    seen = EnrolmentSeen(enrolment_key, fhir_base, patient, track, enrolment_status)
+    return TaskSeen(key, enrolment_key, kind, definition, status, place, seen)
+
+
+def _session_and_task_seen(db: Session, key: str) -> TaskSeen | None:
+    """As :func:`_session_and_task`, for a page that only shows the Task: the session is kept
+    for ``current_session`` (a LaunchSessionRow of its values, in no database session)."""
+    sid = current_sid()
+    if not sid:
+        return None
+    connection = db.connection()
+    if "launch_session" in g:
+        found = connection.execute(_TASK_SEEN, {"key": key}).first()
+        return _seen(found) if found is not None else None
+    found = connection.execute(_SESSION_AND_TASK_SEEN, {"key": key, "sid": sid}).first()
+    if found is None:
+        return None  # either is missing: current_session finds out which
+    values = zip(_SESSION_COLUMNS, found[: len(_SESSION_COLUMNS)], strict=True)
+    g.launch_session = LaunchSessionRow(**{column.key: value for column, value in values})
+    return _seen(found[len(_SESSION_COLUMNS) :])
 
 
 def _session_and_task(db: Session, key: str, *, lock: bool) -> TaskRow | None:
@@ -314,22 +404,46 @@ class ClientRecords:
             task = lock_task(db, key)  # the Task with its enrolment, locked, in one statement
         elif task is None:
             task = db.get(TaskRow, key, options=[joinedload(TaskRow.enrolment)])
-        if task is None or not row.patient or (kinds is not None and task.kind not in kinds):
+        if task is None:
             return None
-        enrolment = task.enrolment
-        if enrolment.fhir_base != row.fhir_base.rstrip("/") or enrolment.patient != row.patient:
+        who = _whose(row, task.kind, task.enrolment.fhir_base, task.enrolment.patient, kinds)
+        return OwnTask(task, who) if who else None
+
+    def read(self, db: Session, key: str, *, kinds: tuple[str, ...]) -> SeenTask | None:
+        """Task ``key`` as :meth:`task` finds it, for a page that only shows it: its values
+        (:class:`TaskSeen`), not a row to change."""
+        task = _session_and_task_seen(db, key)
+        row = current_session(db=db)
+        if row is None or task is None:
             return None
-        check_acting_for(row)
-        if row.role == "practitioner":
-            by = practitioner_reference(row.fhir_user)
-            return OwnTask(task, by) if by else None
-        return OwnTask(task, f"Patient/{row.patient}")
+        who = _whose(row, task.kind, task.enrolment.fhir_base, task.enrolment.patient, kinds)
+        return SeenTask(task, who) if who else None
 
     def client(self) -> LaunchSessionRow | None:
         """The launch's session if it has a client (a client's own, or a care
         professional's from the client's chart); None: nobody's records to show."""
         row = current_session()  # an ended session: the handler above
         return row if row is not None and row.patient else None
+
+
+def _whose(
+    row: LaunchSessionRow,
+    kind: str,
+    fhir_base: str,
+    patient: str,
+    kinds: tuple[str, ...] | None,
+) -> str | None:
+    """Who acts on a Task (of ``kind``, for ``patient`` at ``fhir_base``) in the launch of
+    ``row``: the client, or the care professional who launched from their chart; None when
+    it is not the launch's client's (or not one of ``kinds``)."""
+    if not row.patient or (kinds is not None and kind not in kinds):
+        return None
+    if fhir_base != row.fhir_base.rstrip("/") or patient != row.patient:
+        return None
+    check_acting_for(row)
+    if row.role == "practitioner":
+        return practitioner_reference(row.fhir_user)
+    return f"Patient/{row.patient}"
 
 
 _RECORDS = ClientRecords()
