@@ -332,8 +332,9 @@ def test_the_energy_diary_shows_its_trend_on_the_progress_page(app):
         ("2026-12-03", [(0, "Wandelen met de hond", 2)], 7),
     ]  # filled in out of order: a missed day caught up later
     for date, parts, overall in days:
-        home = client.get("/").get_data(as_text=True)
-        [key] = re.findall(r'href="/task/([^"/]+)/form">Energiedagboek', home)
+        # Homework may be past the first page's three: everything is on Mijn programma.
+        everything = client.get("/programme").get_data(as_text=True)
+        [key] = re.findall(r'href="/task/([^"/]+)/form">Energiedagboek', everything)
         url = f"/task/{key}/form"
         token = hidden_fields(client.get(url).get_data(as_text=True))
         sent = client.post(
