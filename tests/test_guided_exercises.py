@@ -136,6 +136,7 @@ def test_the_breathing_exercise_guides_step_by_step_with_a_pacer_and_ends_gently
     page = browser_page(browser)
     open_exercise(guided, page, "pat-01", "tension-relaxation", 1)
     expect(page.get_by_role("heading", level=1)).to_have_text("Rustig ademen")
+    expect(page.get_by_role("heading", level=2, name="Begeleid oefenen")).to_be_visible()
     step = page.locator(".guide-step-text")
     expect(page.locator(".guide-step-number")).to_have_text("Stap 1 van 4")
     expect(step).to_contain_text("Ga gemakkelijk zitten")
@@ -259,20 +260,42 @@ def test_a_recording_in_the_content_is_offered_and_served_from_the_package(guide
     page.context.close()
 
 
-def test_without_javascript_every_step_is_listed_with_the_duration(guided, browser):
+@pytest.mark.parametrize("scripts", ["off", "failing"])
+def test_without_javascript_the_steps_show_once_and_no_guided_controls(guided, browser, scripts):
+    """With scripts off, or guided.js failing to load, the exercise's own text gives the
+    steps, once; what only the script can run (the guided mode's steps one at a time, its
+    buttons and options) does not show. The duration and the recording (the browser's own
+    player) stay."""
     context = browser.new_context(
-        locale="nl-NL", viewport=PHONE, java_script_enabled=False, bypass_csp=True
-    )
+        locale="nl-NL", viewport=PHONE, java_script_enabled=scripts == "failing",
+        bypass_csp=True,
+    )  # fmt: skip
     page = context.new_page()
-    open_exercise(guided, page, "pat-05", "body-signals", 1, clock=False)
-    steps = page.locator(".guide-steps li")
-    expect(steps).to_have_count(10)
-    expect(steps.first).to_contain_text("Ga liggen of zitten op een rustige plek")
+    if scripts == "failing":
+        page.route(lambda url: "/guided.js" in url, lambda route: route.abort())
+    open_exercise(guided, page, f"pat-0{5 + (scripts == 'failing')}", "body-signals", 1,
+                  clock=False)  # fmt: skip
+    main = page.locator("main")
+    # The steps once: the text's own numbered list (11 steps), not also the guide's 10.
+    steps = main.locator("ol > li:visible")
+    expect(steps).to_have_count(11)
+    expect(steps.first).to_contain_text("Zoek een rustige plek")
+    expect(
+        main.get_by_text("Voel waar je lichaam de stoel, de bank of het bed raakt.")
+    ).to_be_hidden()
     expect(page.locator(".guide-duration")).to_have_text(
         "Deze oefening duurt ongeveer 10 minuten."
     )
-    assert not page.locator(".guide-player").is_visible()
+    # Nothing to press or tick that would do nothing; no heading promising a guided mode.
+    expect(main.get_by_role("heading", name="Begeleid oefenen")).to_have_count(0)
+    expect(main.get_by_role("button", name="Start de oefening")).to_have_count(0)
+    expect(main.get_by_role("checkbox")).to_have_count(0)
     expect(page.locator("audio.guide-audio")).to_be_visible()  # the browser's own player
-    page.screenshot(path=str(ROOT / "dist" / "screenshots" / "exercise-no-js-phone.png"),
-                    full_page=True)  # fmt: skip
+    expect(main.get_by_role("button")).to_have_text(["Bewaren"])  # the look back only
+    if scripts == "failing":  # axe-core itself needs scripts
+        accessible(page, "exercise-script-failed", WCAG22,
+                   screenshot="exercise-script-failed-phone.png")  # fmt: skip
+    else:
+        page.screenshot(path=str(ROOT / "dist" / "screenshots" / "exercise-no-js-phone.png"),
+                        full_page=True)  # fmt: skip
     context.close()

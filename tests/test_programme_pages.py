@@ -6,6 +6,7 @@ size, with axe-core on WCAG 2.2 A/AA."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from playwright.sync_api import expect
@@ -23,7 +24,7 @@ from fhir_burnout.workflow import (
     unlock_phase,
 )
 
-from .conftest import SCREENSHOTS, WCAG22, accessible, home_url
+from .conftest import PHONE, SCREENSHOTS, WCAG22, accessible, home_url
 
 DESKTOP = {"width": 1280, "height": 900}
 #: A client halfway whose questionnaires wait, some of them twice (see ``seeded``).
@@ -59,6 +60,38 @@ def seeded(live):
     return live
 
 
+#: A client who fell behind (``behind``): many things open, some of them for days.
+BEHIND = "pat-13"
+#: Words that shame a client who is behind: never on their pages.
+SHAMING = re.compile(r"achterstand|te laat|vergeten|verlopen|overdue|behind|too late|late\b", re.I)
+
+
+@pytest.fixture(scope="module")
+def behind(seeded):
+    """pat-13 enrolled three weeks ago and behind: phase 1's modules done today and phase 2
+    opened, but none of its questionnaires sent (the weekly check-in of week 1 and those
+    for the start of phase 1 open for three weeks), the energy diary open for ten days,
+    the tension log since today."""
+    state = seeded.app.extensions["fhir_burnout"]
+    start = datetime.now(UTC) - timedelta(weeks=3)
+    with Session(state["engine"]) as db, db.begin():
+        enrolment = enrol(
+            db, state["definitions"], fhir_base=seeded.info.fhir_base, patient=BEHIND,
+            track="standard", author="Practitioner/prac-1", now=start,
+        )  # fmt: skip
+        for _ in range(5):
+            ready = next(t for t in enrolment.tasks if t.kind == "module" and t.status == "ready")
+            change_task(
+                db, state["definitions"], ready.key, "completed", actor="client",
+                who=f"Patient/{BEHIND}",
+            )  # fmt: skip
+        unlock_phase(db, state["definitions"], enrolment.key, "insight", by="Practitioner/prac-1")
+        for task in enrolment.tasks:
+            if "/Questionnaire/energy-diary" in task.definition:
+                task.ready_from = date.today() - timedelta(days=10)
+    return seeded
+
+
 @pytest.fixture
 def desktop(browser):
     # bypass_csp only lets the test inject axe-core; the app's own policy stays in force.
@@ -83,6 +116,78 @@ def shot(page, name):
 
 
 @pytest.mark.parametrize("size", ["phone", "desktop"])
+def week_titles(page):
+    return [t.strip() for t in page.locator(".fb-week__title").all_inner_texts()]
+
+
+@pytest.mark.parametrize(
+    ("locale", "more", "everything", "waiting"),
+    [
+        ("nl-NL", "Er staan nog 4 andere dingen voor je klaar.", "Bekijk alles in Mijn programma",
+         "Dit staat voor je klaar"),
+        ("en-GB", "There are 4 more things waiting for you.", "See everything in My programme",
+         "Waiting for you"),
+    ],
+)  # fmt: skip
+def test_a_client_who_is_behind_sees_three_things_this_week_and_the_rest_one_tap_away(
+    behind, browser, locale, more, everything, waiting
+):
+    context = browser.new_context(locale=locale, viewport=PHONE, bypass_csp=True)
+    page = context.new_page()
+    launch(behind, page, BEHIND)
+    main = page.locator("main")
+    # The one next step stays on top: the programme moves on.
+    step = main.locator(".fb-next-step")
+    expect(step).to_have_count(1)
+    week = main.locator(".fb-week")
+    assert step.bounding_box()["y"] < week.bounding_box()["y"]
+    # Then three things, the most important first: the questionnaires whose moment has
+    # passed (the care professional reads them), oldest first; no homework among them.
+    shown = week_titles(page)
+    english = locale.startswith("en")
+    assert shown == (
+        ["Weekly check-in", "Mood (PHQ-9)", "Anxiety and worry (GAD-7)"]
+        if english
+        else ["Wekelijkse check-in", "Stemming (PHQ-9)", "Angst en piekeren (GAD-7)"]
+    ), shown
+    expect(week).to_contain_text(more)
+    assert week.bounding_box()["height"] < PHONE["height"] * 0.75, "a short list, not a pile"
+    assert not SHAMING.search(main.inner_text()), SHAMING.search(main.inner_text())
+    accessible(page, f"home-behind-{locale}", WCAG22, screenshot=f"home-behind-{locale}-phone.png")
+
+    # One tap: everything, in the same order, each a tap away.
+    week.get_by_role("link", name=everything).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "My programme" if english else "Mijn programma"
+    )
+    waiting_list = page.locator(".fb-waiting")
+    expect(waiting_list.get_by_role("heading")).to_have_text(waiting)
+    expect(waiting_list).to_be_in_viewport()
+    titles = [t.strip() for t in waiting_list.locator(".fb-waiting__title").all_inner_texts()]
+    with Session(behind.app.extensions["fhir_burnout"]["engine"]) as db:
+        [found] = client_programme(
+            db, behind.app.extensions["fhir_burnout"]["definitions"],
+            fhir_base=behind.info.fhir_base, patient=BEHIND, lang=locale[:2],
+        ).maps  # fmt: skip
+    assert titles == [found.next_step.title, *(t.title for t in found.this_week)]
+    assert titles[1:4] == shown
+    assert len(titles) == 1 + 3 + 4
+    for title in titles:
+        expect(waiting_list.get_by_role("link", name=title, exact=True)).to_have_count(1)
+    # Homework comes after the questionnaires: the energy diary, open longer, first.
+    homework = (
+        ["Energy diary", "Tension log"] if english else ["Energiedagboek", "Spanningsdagboek"]
+    )
+    assert titles[-2:] == homework, titles
+    assert not SHAMING.search(page.locator("main").inner_text())
+    accessible(
+        page, f"programme-behind-{locale}", WCAG22,
+        screenshot=f"programme-behind-{locale}-phone.png",
+    )  # fmt: skip
+    context.close()
+
+
+@pytest.mark.parametrize("size", ["phone", "desktop"])
 def test_home_shows_one_next_step_and_each_questionnaire_once(seeded, request, size):
     page = request.getfixturevalue(size)
     launch(seeded, page, HALFWAY)
@@ -93,23 +198,32 @@ def test_home_shows_one_next_step_and_each_questionnaire_once(seeded, request, s
     expect(step.get_by_role("link")).to_have_text("Perfectionisme")
     expect(step).to_contain_text("ongeveer 30 minuten")
     expect(step).to_contain_text("Dit hoort bij fase 2: Inzicht in patronen")
+    # This week: the first three, the questionnaires for the start of phase 1 (its moment
+    # has passed), each with when, how long and why; the rest on Mijn programma.
     week = main.locator(".fb-week__item")
-    titles = [t.strip() for t in week.locator(".fb-week__title").all_inner_texts()]
-    assert titles, "this week lists what is open"
-    assert len(titles) == len(set(titles)), f"duplicates on the first page: {titles}"
-    for title in ("Stemming (PHQ-9)", "Angst en piekeren (GAD-7)", "Spanningsdagboek"):
-        expect(main.get_by_role("link", name=title, exact=True)).to_have_count(1)
+    titles = week_titles(page)
+    assert titles == ["Stemming (PHQ-9)", "Angst en piekeren (GAD-7)", "Welbevinden (WHO-5)"]
     phq = week.filter(has_text="Stemming (PHQ-9)")
     expect(phq).to_contain_text("Voor het begin van fase 1")  # the earliest of the two
     expect(phq).to_contain_text("ongeveer 3 minuten")
     assert DUTCH_DAY.search(phq.inner_text()), phq.inner_text()
-    expect(week.filter(has_text="Spanningsdagboek")).to_contain_text(
-        "Huiswerk bij Signalen van je lichaam"
-    )
-    expect(main.get_by_text("komen later nog een keer terug")).to_be_visible()
+    expect(main.locator(".fb-week")).to_contain_text("Er staan nog 4 andere dingen voor je klaar.")
     expect(page.get_by_role("navigation", name="Jouw pagina's")).to_be_visible()
     accessible(page, f"home-{size}", WCAG22)
     shot(page, f"home-{size}")
+    # Everything, each questionnaire once: PHQ-9, GAD-7, WHO-5 and the tension log are open
+    # twice; the second time comes back once the first is sent, and the page says so.
+    page.get_by_role("link", name="Bekijk alles in Mijn programma").click()
+    waiting = page.locator(".fb-waiting")
+    everything = [t.strip() for t in waiting.locator(".fb-waiting__title").all_inner_texts()]
+    assert everything[0] == "Perfectionisme" and everything[1:4] == titles
+    assert len(everything) == len(set(everything)), f"duplicates: {everything}"
+    for title in ("Stemming (PHQ-9)", "Angst en piekeren (GAD-7)", "Spanningsdagboek"):
+        expect(waiting.get_by_role("link", name=title, exact=True)).to_have_count(1)
+    expect(waiting.locator(".fb-week__item", has_text="Spanningsdagboek")).to_contain_text(
+        "Huiswerk bij Signalen van je lichaam"
+    )
+    expect(waiting.get_by_text("komen later nog een keer terug")).to_be_visible()
 
 
 @pytest.mark.parametrize("size", ["phone", "desktop"])
@@ -148,7 +262,7 @@ def test_the_map_shows_a_client_halfway_and_a_finished_module_can_be_reread(seed
     expect(page.get_by_text("Deze module heb je gedaan.")).to_be_visible()
     # Opening the next module makes it "bezig" on the map.
     page.goto(f"{seeded.app_url}/programme")
-    page.get_by_role("link", name="Perfectionisme").click()
+    page.locator(".fb-map__phases").get_by_role("link", name="Perfectionisme").click()
     page.goto(f"{seeded.app_url}/programme")
     assert state("Perfectionisme") == "bezig"
     expect(library.get_by_role("link", name="Goed genoeg")).to_be_visible()

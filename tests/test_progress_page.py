@@ -8,11 +8,13 @@ at phone and desktop size; screenshots in dist/screenshots/progress-*.png."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
+from fhir_burnout.demo import enrol_demo_patients
 from fhir_burnout.questionnaire import load_form, score
 from fhir_burnout.workflow import add_response, change_task, enrol, submit_response
 
@@ -197,8 +199,11 @@ def test_progress_shows_every_measure_on_its_own_range_spaced_by_date(
     assert {"0", "20", "40", "60", "80", "100"} <= set(labels)  # the y axis: 0 to 100
     assert any(re.fullmatch(r"\d{1,2} [a-z]{3}\.?", label) for label in labels)  # "3 sep"
     assert "Je welbevinden is laag." in who5.locator(".fb-bands").inner_text()
-    expect_words = "De laatste keer, op "
-    assert who5.locator(".fb-measure__summary").inner_text().startswith(expect_words)
+    # The chart is described by the summary's words: the latest, its band, its change.
+    described = who5.locator("svg.fb-chart").get_attribute("aria-describedby").split()
+    words = " ".join(page.locator(f"#{word}").inner_text() for word in described)
+    assert re.fullmatch(r"\d+ van de 100 Je welbevinden is \w+\. · \d+ hoger dan de eerste keer\.",
+                        words), words  # fmt: skip
     # PHQ-9 on 0-27: its top tick is 27, whatever the highest score.
     assert (
         "27" in section(page, "Stemming (PHQ-9)").locator(".fb-chart__label").all_text_contents()
@@ -224,7 +229,8 @@ def test_progress_shows_every_measure_on_its_own_range_spaced_by_date(
     assert log.locator(".fb-chart__after").count() == 1
     look_back = section(page, "Je spanning voor en na een oefening")
     assert look_back.locator(".fb-chart__after").count() == 2
-    assert "van 6,5 naar 3,5 (2 keer)" in look_back.inner_text()  # a decimal comma
+    words = dict(summary_rows(page))["Je spanning voor en na een oefening"]
+    assert "van 6,5 naar 3,5 (2 keer)" in words  # a decimal comma
     page.screenshot(path=str(SCREENSHOTS / "progress-phone.png"), full_page=True)
 
     # The tables: open, Dutch numbers, headers whole.
@@ -251,13 +257,92 @@ def test_progress_on_a_desktop_and_in_english(live, desktop, client_with_history
 
     page.get_by_role("button", name="English").click()
     assert page.get_by_role("heading", level=1).inner_text() == "How you are doing"
-    look_back = section(page, "Your tension before and after an exercise")
-    assert "from 6.5 to 3.5 (2 times)" in look_back.inner_text()  # a decimal point
+    words = dict(summary_rows(page, "At a glance"))["Your tension before and after an exercise"]
+    assert "from 6.5 to 3.5 (2 times)" in words  # a decimal point
     for summary in page.locator("details.fb-measure__table > summary").all():
         summary.click()
     assert "58.3" in page.locator("table").all_inner_texts()[2]
     assert "Your weekly check-in" in page.content()
     accessible(page, "progress-english", WCAG22)
+
+
+#: Daan's progress page at 390 px wide before it had a summary: 6,696 px, a chart, its
+#: latest reading in words and its bands' legend after another for eleven measures.
+LONG_BEFORE = 6_696
+
+
+def summary_rows(page, name="In het kort"):
+    """(name, its words) of each row of the summary, as the client reads them."""
+    rows = page.get_by_role("region", name=name).locator(".fb-summary__item")
+    return [
+        (row.locator(".fb-summary__name").inner_text(), " ".join(row.inner_text().split()))
+        for row in rows.all()
+    ]
+
+
+def test_daans_progress_on_a_phone_is_a_short_summary_then_the_charts(live, browser):
+    """The demo's Daan, seven weeks in, eleven measures: first a summary (per measure the
+    latest in words, with its band, and its change), then the charts, each with its table
+    behind "show as a table"; no explanation said twice; a good part shorter."""
+    state = live.app.extensions["fhir_burnout"]
+    enrol_demo_patients(
+        state["engine"], state["definitions"], live.info.fhir_base, today=date.today()
+    )
+    context = browser.new_context(locale="nl-NL", viewport=PHONE, bypass_csp=True)
+    page = context.new_page()
+    page.goto(f"{live.info.launcher}?app=fhir-burnout&patient=pat-04&portal=1")
+    page.wait_for_url(home_url(live.app_url))
+    page.goto(f"{live.app_url}/progress")
+
+    summary = page.get_by_role("region", name="In het kort")
+    charts = page.locator("svg.fb-chart")
+    expect(charts).to_have_count(11)
+    box = summary.bounding_box()
+    assert box["y"] + box["height"] <= charts.first.bounding_box()["y"], "the summary first"
+    rows = dict(summary_rows(page))
+    assert list(rows) == [
+        "Stemming (PHQ-9)", "Angst en piekeren (GAD-7)", "Welbevinden (WHO-5)",
+        "Burn-outklachten (CBI)",
+        "Je wekelijkse check-in", "Spanningsdagboek", "Je spanning voor en na een oefening",
+        "Je energiedagboek",
+    ]  # fmt: skip
+    for name, words in {
+        "Stemming (PHQ-9)": ["7 van de 27", "Milde klachten", "8 lager dan de eerste keer"],
+        "Welbevinden (WHO-5)": ["44 van de 100", "Je welbevinden is laag.",
+                                "20 hoger dan de eerste keer"],
+        "Burn-outklachten (CBI)": ["Score persoonlijke burn-out 70,8 van de 100 Hoge score",
+                                   "Score burn-out door werk 71,4 van de 100 Hoge score",
+                                   "Eén keer ingevuld"],
+        "Je wekelijkse check-in": ["Energie 6 van de 10 4 hoger dan de eerste keer.",
+                                   "Slaap Redelijk De eerste keer: heel slecht.",
+                                   "Spanning 4 van de 10 4 lager dan de eerste keer."],
+        "Spanningsdagboek": ["6 van de 10", "van 6 naar 4,2 (4 keer)"],
+        "Je spanning voor en na een oefening": ["van 6,3 naar 4 (6 keer)"],
+        "Je energiedagboek": ["2 van de 10", "1 lager dan de eerste keer"],
+    }.items():  # fmt: skip
+        for word in words:
+            assert word in rows[name], (name, word, rows[name])
+
+    # Each chart's table behind a <details>, closed, opened from the keyboard.
+    tables = page.locator("details.fb-measure__table")
+    expect(tables).to_have_count(8)
+    assert tables.evaluate_all("ds => ds.filter(d => d.open).length") == 0
+    tables.first.locator("summary").focus()
+    page.keyboard.press("Enter")
+    expect(tables.first.locator("table")).to_be_visible()
+    tables.first.locator("summary").click()
+
+    # Nothing explained twice: no paragraph, and no control, says the same as another.
+    said = page.locator("main p:visible, main summary").all_inner_texts()
+    twice = {text for text in said if said.count(text) > 1}
+    assert not twice, twice
+    # All of it in words within the first two screens; the page a good part shorter (its
+    # eleven charts, each on its own range with its bands, make most of what is left).
+    assert box["y"] + box["height"] < 2 * PHONE["height"]
+    height = page.evaluate("document.documentElement.scrollHeight")
+    assert height < LONG_BEFORE * 0.8, f"{height} px at 390 px wide"
+    accessible(page, "progress-daan-phone", WCAG22, screenshot="progress-daan-phone.png")
+    context.close()
 
 
 def test_progress_with_nothing_filled_in_yet_says_so(live, browser):

@@ -17,8 +17,9 @@ from babel.dates import format_date as babel_date
 from babel.numbers import format_decimal
 
 #: The viewBox; the page scales it to the column's width (static/progress.css).
-WIDTH, HEIGHT = 320, 190
+WIDTH, HEIGHT = 320, 140  # wide and low: eleven of them follow the summary on a phone
 TOP, RIGHT, BOTTOM = 12, 12, 30  # room above, right of and below the plot (the dates)
+KEY = 18  # more room above a chart of before -> after pairs: its key to the two marks
 INSET = 10  # the first and last reading stand this far inside the plot, off the axis
 CHAR = 6.6  # about the width of one character of a 12-unit label, for the y axis' room
 NICE_STEPS = (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000)
@@ -198,7 +199,8 @@ def draw(
     labels = [label or number(value, lang) for value, label in y_values]
     left = max(28.0, round(CHAR * max(len(label) for label in labels) + 10, 1))
     right, bottom = WIDTH - RIGHT, HEIGHT - BOTTOM
-    y = _Y(scale, TOP, bottom)
+    top = TOP + KEY if any(r.after is not None for r in readings) else TOP
+    y = _Y(scale, top, bottom)
     days = sorted(r.day for r in readings)
     first = days[0] if days else date.today()
     span = (days[-1] - first).days if days else 0
@@ -219,7 +221,7 @@ def draw(
         WIDTH,
         HEIGHT,
         left,
-        TOP,
+        top,
         right,
         bottom,
         dots,

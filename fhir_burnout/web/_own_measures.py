@@ -12,6 +12,7 @@ of charts and tables out.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -37,13 +38,15 @@ NONE = "\N{EN DASH}"  # a table cell with no answer
 
 @dataclass(frozen=True)
 class Measure:
-    """One chart: its title, its drawing, and the latest reading in words (the chart's text
-    alternative, shown beside it)."""
+    """One chart: its title, its drawing, and in words (the page's summary, and the
+    chart's description) the latest reading with what it means and how it changed."""
 
     key: str  # unique on the page: ids for the heading and the words
     title: str
     chart: Chart
-    summary: str
+    latest: str  # "7 van de 27", "Redelijk", "De laatste keer: van 5 naar 3"
+    band: str  # the latest reading's band in the questionnaire's words, or ""
+    change: str  # since the first time, or around an exercise on average; "" when none
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,12 @@ class Section:
     measures: tuple[Measure, ...]
     columns: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
+
+    @property
+    def shared_bands(self) -> bool:
+        """Whether its several charts have the same bands (the CBI's two scores): one key
+        to them says it for all."""
+        return len(self.measures) > 1 and len({m.chart.stripes for m in self.measures}) == 1
 
 
 def questionnaire_id(canonical: str) -> str:
@@ -121,19 +130,42 @@ def _short(text: str) -> str:
     return text.split(" (", 1)[0].split(". ", 1)[0].strip()
 
 
-def _latest(lang: str, day: date, value: float, high: float, label: str | None) -> str:
-    words = translate(
-        "progress_latest",
-        lang,
-        date=format_date(day.isoformat(), lang),
-        value=number(value, lang),
-        high=number(high, lang),
-    )
-    return f"{words} {label}" if label else words
+def _of(value: float, high: float, lang: str) -> str:
+    """A reading on its range: "7 van de 27"."""
+    return translate("progress_of", lang, value=number(value, lang), high=number(high, lang))
+
+
+def _change(readings: Sequence[Reading], lang: str, names: Sequence[str] = ()) -> str:
+    """How the latest reading stands to the first, in plain words: "8 lager dan de eerste
+    keer" (no verdict: whether lower is better, the bands say), the first answer for a
+    choice (``names``), or that there was only one, and when."""
+    first, last = readings[0], readings[-1]
+    if len(readings) == 1:
+        return translate("progress_once", lang, date=format_date(first.day.isoformat(), lang))
+    if names:
+        was = names[int(first.value)]
+        return translate("progress_first_was", lang, value=was[:1].lower() + was[1:])
+    difference = last.value - first.value
+    if difference > 0:
+        return translate("progress_higher", lang, n=number(difference, lang))
+    if difference < 0:
+        return translate("progress_lower", lang, n=number(-difference, lang))
+    return translate("progress_same", lang)
+
+
+def measure(
+    key: str, title: str, chart: Chart, readings: Sequence[Reading], *, scale: Scale, lang: str
+) -> Measure:
+    """A chart of single readings with its words: the latest on its range (or its answer,
+    for a choice) and how it changed since the first."""
+    last = readings[-1]
+    latest = scale.names[int(last.value)] if scale.names else _of(last.value, scale.high, lang)
+    return Measure(key, title, chart, latest, "", _change(readings, lang, scale.names))
 
 
 def score_sections(rows: Sequence[ResponseRow], forms: Forms, lang: str) -> list[Section]:
-    """Each questionnaire score over time. Where a questionnaire has banded scores only
+    """Each questionnaire's scores over time, a section per questionnaire (the CBI's two
+    scores under one heading, with one table). Where a questionnaire has banded scores only
     those show (the WHO-5's 0-100, not also its raw 0-25)."""
     found: dict[tuple[str, str], list[tuple[date, float, str | None]]] = defaultdict(list)
     latest_form: dict[tuple[str, str], FormModel] = {}
@@ -154,33 +186,45 @@ def score_sections(rows: Sequence[ResponseRow], forms: Forms, lang: str) -> list
     sections = []
     for keys in shown.values():
         banded = [k for k in keys if _bands(latest_form[k], latest_form[k].index[k[1]])]
-        for key in banded or keys:
-            sections.append(_score_section(key, found[key], latest_form[key], len(banded or keys)))
+        chosen = banded or keys
+        sections.append(_score_section(chosen, found, latest_form[chosen[-1]]))
     return sections
 
 
 def _score_section(
-    key: tuple[str, str],
-    points: list[tuple[date, float, str | None]],
+    keys: Sequence[tuple[str, str]],
+    found: Mapping[tuple[str, str], list[tuple[date, float, str | None]]],
     form: FormModel,
-    siblings: int,
 ) -> Section:
     lang = form.lang
-    item = form.index[key[1]]
-    title = f"{form.title}: {_short(item.text)}" if siblings > 1 and item.text else form.title
-    scale = _scale(item, [v for _, v, _ in points])
-    chart = draw([Reading(d, v) for d, v, _ in points], scale, lang=lang, bands=_bands(form, item))
-    day, value, label = points[-1]
-    anchor = f"{key[0]}-{key[1]}"
-    return Section(
-        anchor,
-        title,
-        (Measure(anchor, title, chart, _latest(lang, day, value, scale.high, label)),),
-        (translate("date", lang), translate("score", lang), translate("meaning", lang)),
-        tuple(
-            (format_date(d.isoformat(), lang), number(v, lang), band or "")
+    measures, table = [], []
+    for key in keys:
+        item, points = form.index[key[1]], found[key]
+        title = _short(item.text) if len(keys) > 1 and item.text else form.title
+        scale = _scale(item, [v for _, v, _ in points])
+        readings = [Reading(d, v) for d, v, _ in points]
+        chart = draw(readings, scale, lang=lang, bands=_bands(form, item))
+        words = measure(f"{key[0]}-{key[1]}", title, chart, readings, scale=scale, lang=lang)
+        measures.append(dataclasses.replace(words, band=points[-1][2] or ""))
+        which = (title,) if len(keys) > 1 else ()
+        table += [
+            (d, (format_date(d.isoformat(), lang), *which, number(v, lang), band or ""))
             for d, v, band in points
-        ),
+        ]
+    which_column = (translate("progress_which", lang),) if len(keys) > 1 else ()
+    columns = (
+        translate("date", lang),
+        *which_column,
+        translate("score", lang),
+        translate("meaning", lang),
+    )
+    table.sort(key=lambda row: row[0])  # by date; a day's scores in the form's order
+    return Section(
+        measures[0].key if len(keys) == 1 else keys[0][0],
+        form.title,
+        tuple(measures),
+        columns,
+        tuple(cells for _, cells in table),
     )
 
 
@@ -227,14 +271,7 @@ def checkin_section(rows: Sequence[ResponseRow], forms: Forms, lang: str) -> Sec
         item = form.index[link]
         scale = Scale(0, len(names) - 1, names) if item.options else _scale(item, [])
         chart = draw(readings, scale, lang=lang)
-        last = readings[-1]
-        summary = (
-            translate("progress_latest_choice", lang, date=format_date(last.day.isoformat(), lang),
-                      value=names[int(last.value)])
-            if item.options
-            else _latest(lang, last.day, last.value, scale.high, None)
-        )  # fmt: skip
-        measures.append(Measure(link, titles[link], chart, summary))
+        measures.append(measure(link, titles[link], chart, readings, scale=scale, lang=lang))
     return Section(
         CHECKIN,
         translate("progress_checkin_title", lang),
@@ -289,11 +326,9 @@ def tension_log_section(rows: Sequence[ResponseRow], forms: Forms, lang: str) ->
         return None
     scale = _scale(form.index["tension-level"], [])
     chart = draw(readings, scale, lang=lang, joined=False)
-    last = readings[-1]
-    summary = " ".join(
-        s for s in (_latest(lang, last.day, last.value, scale.high, None),
-                    _pairs_summary(readings, lang)) if s
-    )  # fmt: skip
+    # A moment of tension is not a week's: how the latest stands to the first says little,
+    # what an exercise did says more.
+    latest = _of(readings[-1].value, scale.high, lang)
     columns = (
         translate("date", lang),
         translate("progress_tension", lang),
@@ -303,7 +338,7 @@ def tension_log_section(rows: Sequence[ResponseRow], forms: Forms, lang: str) ->
     return Section(
         TENSION_LOG,
         form.title,
-        (Measure(TENSION_LOG, form.title, chart, summary),),
+        (Measure(TENSION_LOG, form.title, chart, latest, "", _pairs_summary(readings, lang)),),
         columns,
         tuple(table),
     )
@@ -343,10 +378,17 @@ def look_back_section(
         translate("progress_before", lang),
         translate("progress_after", lang),
     )
+    last = readings[-1]
+    latest = translate(
+        "progress_last_pair",
+        lang,
+        before=number(last.value, lang),
+        after=number(last.after if last.after is not None else last.value, lang),
+    )
     return Section(
         LOOK_BACK,
         title,
-        (Measure(LOOK_BACK, title, chart, _pairs_summary(readings, lang)),),
+        (Measure(LOOK_BACK, title, chart, latest, "", _pairs_summary(readings, lang)),),
         columns,
         tuple(table),
     )

@@ -24,7 +24,13 @@ from fhir_burnout.web._gate import ClientRecords, client_of_launch
 from fhir_burnout.web._i18n import translate
 from fhir_burnout.web._memo import current_memo
 from fhir_burnout.web._render import language, message_page, render
-from fhir_burnout.workflow import ClientProgramme, ModuleEntry, ToDo, client_programme
+from fhir_burnout.workflow import (
+    ClientProgramme,
+    ModuleEntry,
+    ProgrammeMap,
+    ToDo,
+    client_programme,
+)
 
 bp = Blueprint("programme", __name__)
 #: Rough seconds a person takes per kind of question, for "about n minutes" on a form that
@@ -115,23 +121,35 @@ def _programme(fhir_base: str, patient: str, lang: str) -> ClientProgramme:
         )
 
 
+#: How many things the first page lists under "Deze week", after the one next step: enough
+#: to see what matters most, too few to be a pile of work for someone who is behind. The
+#: rest are one tap away, on "Mijn programma" (``programme_page``), in the same order.
+WEEK_SHOWN = 3
+
+
+def _agenda(found: ProgrammeMap, lang: str, today: date) -> tuple[Step | None, list[Step]]:
+    """The one next step and the rest of this week in words, most important first."""
+    phases = {p.number: p.title for p in found.phases}
+    first = _step(found.next_step, phases, lang, today) if found.next_step else None
+    return first, [_step(t, phases, lang, today) for t in found.this_week]
+
+
 def home_programmes(fhir_base: str, patient: str, lang: str) -> list[dict[str, Any]]:
     """What the first page shows per current programme: where the client is, the one next
-    step and the rest of this week (in words)."""
+    step and the first few of the rest of this week (in words), and how many more."""
     today = datetime.now(UTC).date()
     shown = []
     for found in _programme(fhir_base, patient, lang).maps:
-        phases = {p.number: p.title for p in found.phases}
         modules = found.modules
+        first, week = _agenda(found, lang, today)
         shown.append(
             {
                 "map": found,
                 "modules_done": sum(m.state == "done" for m in modules),
                 "modules_total": len(modules),
-                "next_step": _step(found.next_step, phases, lang, today)
-                if found.next_step
-                else None,
-                "this_week": [_step(t, phases, lang, today) for t in found.this_week],
+                "next_step": first,
+                "this_week": week[:WEEK_SHOWN],
+                "more": len(week[WEEK_SHOWN:]),
             }
         )
     return shown
@@ -159,16 +177,22 @@ def _library(opened: tuple[ModuleEntry, ...], lang: str) -> list[dict[str, Any]]
 @bp.get("/programme")
 @client_of_launch
 def programme_page(records: ClientRecords) -> Any:
-    """The map of the client's programme and their exercise library; while paused and
-    after the end too (then only to reread and to practise)."""
+    """The map of the client's programme, everything waiting for them (the first page lists
+    only the first few) and their exercise library; while paused and after the end too
+    (then only to reread and to practise)."""
     row = records.client()
     if row is None:
         return message_page("error_signed_out", 401)
     lang = language()
     found = _programme(row.fhir_base, row.patient or "", lang)
+    today = datetime.now(UTC).date()
+    programmes = []
+    for shown in found.maps:
+        first, week = _agenda(shown, lang, today)
+        programmes.append({"map": shown, "waiting": [first, *week] if first else week})
     return render(
         "programme.html",
         title=translate("programme_title", lang),
-        maps=found.maps,
+        programmes=programmes,
         library=_library(found.opened, lang),
     )

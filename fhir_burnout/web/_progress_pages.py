@@ -1,7 +1,9 @@
 """The client's progress: everything they filled in over time (``_own_measures``: scores
-with their bands, the weekly check-in, the tension log, the look-backs after exercises),
-each as an SVG chart on a time axis (``_charts``) with the same figures as a table;
-modules done per phase; and the energy diary's trend. Own data only.
+with their bands, the weekly check-in, the tension log, the look-backs after exercises;
+and the energy diary's trend), first as a short summary in words (per measure the latest
+reading, what it means and how it changed), then each as an SVG chart on a time axis
+(``_charts``) with the same figures as a table behind "show as a table"; modules done.
+Own data only.
 
 ``_chart`` and ``WIDTH``/``HEIGHT`` draw the care professional's small charts (their page).
 """
@@ -17,7 +19,7 @@ from flask import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fhir_burnout.web._charts import Chart, Reading, Scale, draw, number
+from fhir_burnout.web._charts import Reading, Scale, draw, number
 from fhir_burnout.web._client_pages import exercises_of
 from fhir_burnout.web._context import app_context
 from fhir_burnout.web._energy import EnergyTrend, energy_trend, is_diary
@@ -26,9 +28,11 @@ from fhir_burnout.web._i18n import format_date, translate
 from fhir_burnout.web._memo import _markdown_of, _sections, current_memo
 from fhir_burnout.web._own_measures import (
     ExerciseNames,
+    Measure,
     Section,
     checkin_section,
     look_back_section,
+    measure,
     score_sections,
     tension_log_section,
 )
@@ -70,12 +74,12 @@ def _responses(db: Session, fhir_base: str, patient: str) -> list[ResponseRow]:
 
 @dataclass(frozen=True)
 class EnergyView:
-    """The energy diary's trend with its chart (the day's energy, 0 to 10)."""
+    """The energy diary's trend with its chart (the day's energy, 0 to 10), if a day was
+    rated."""
 
     trend: EnergyTrend
     dates: dict[str, str]  # ISO date -> as people write it
-    chart: Chart | None
-    summary: str
+    measure: Measure | None
 
 
 def _energy(rows: list[ResponseRow], lang: str) -> EnergyView | None:
@@ -87,19 +91,15 @@ def _energy(rows: list[ResponseRow], lang: str) -> EnergyView | None:
         for d in trend.days
         if d.overall is not None
     ]
-    chart, summary = None, ""
+    found = None
     if rated:
-        chart = draw(rated, Scale(0.0, 10.0), lang=lang)
-        last = rated[-1]
-        summary = translate(
-            "progress_latest",
-            lang,
-            date=format_date(last.day.isoformat(), lang),
-            value=number(last.value, lang),
-            high=number(10, lang),
+        scale = Scale(0.0, 10.0)
+        chart = draw(rated, scale, lang=lang)
+        found = measure(
+            "energy", translate("energy_title", lang), chart, rated, scale=scale, lang=lang
         )
     dates = {d.date: format_date(d.date, lang) for d in trend.days}
-    return EnergyView(trend, dates, chart, summary)
+    return EnergyView(trend, dates, found)
 
 
 def _exercise_names(db: Session, rows: list[ResponseRow], lang: str) -> ExerciseNames:

@@ -6,6 +6,9 @@ once: a measure is asked at the start and at the end of each phase (``phq-9.star
 ``phq-9.end-recovery``), and homework belongs to each module that asks for it (the tension
 log of two modules). A client who did not fill in the first before the phase ended has both;
 the page shows the earliest and keeps the others for later, when it is sent.
+
+The week is in order of importance, so that a client who is behind can start at the top
+and a page may show only its first few: see :func:`_importance`.
 """
 
 from __future__ import annotations
@@ -87,6 +90,9 @@ class ToDo:
     since: date  # open since, or (in the future) open from
     moment: Moment
     draft: bool = False  # answers saved, not sent yet
+    #: its moment has passed: open a week or longer, or asked at the start of a phase that
+    #: is over (never said so to the client: it only puts it higher in the week)
+    overdue: bool = False
 
     @property
     def open(self) -> bool:
@@ -104,7 +110,7 @@ class ProgrammeMap:
     status: str  # active | on-hold | completed | revoked
     phases: tuple[PhaseEntry, ...]
     next_step: ToDo | None
-    this_week: tuple[ToDo, ...]
+    this_week: tuple[ToDo, ...]  # the rest of this week, most important first
     later: int  # open Tasks of a questionnaire already on the list: after it is sent
 
     @property
@@ -229,6 +235,36 @@ def _since(task: TaskRow) -> date:
     return task.updated_at.date()
 
 
+#: A kind of Task's place in the week, other things equal: first what the care professional
+#: reads (a questionnaire: a score missing at its moment leaves a gap in the course and in
+#: the reliable change that no later answer fills), then the programme's next module, then
+#: homework (practice for the client's own sake, which a later day makes up for).
+_RANK = {"measure": 0, "module": 1, "homework": 2}
+
+
+def _importance(todo: ToDo, today: date) -> tuple[bool, bool, int, bool, date]:
+    """Where ``todo`` stands in the week, most important first: open now before what opens
+    later this week; then what waited past its moment before what is due (the longer a
+    measure waits, the less it says about the moment it measures); then by kind
+    (``_RANK``); a form already begun before one not begun (little left to do); the oldest
+    first. Python's sort is stable: the plan's order settles the rest."""
+    return (
+        todo.since > today,
+        not todo.overdue,
+        _RANK.get(todo.kind, len(_RANK)),
+        not todo.draft,
+        todo.since,
+    )
+
+
+def _overdue(since: date, moment: Moment, phase_status: Mapping[int, str], today: date) -> bool:
+    """Whether a Task's moment has passed: open a week or more (a week's check-in when the
+    next week has come), or a questionnaire for the start of a phase that is done."""
+    if since + WEEK <= today:
+        return True
+    return moment.kind == "phase-start" and phase_status.get(moment.number) == "done"
+
+
 def _agenda(
     enrolment: EnrolmentRow,
     plan: Mapping[str, Any],
@@ -242,6 +278,7 @@ def _agenda(
     related = _related(plan)
     ordered = sorted(enrolment.phases, key=lambda p: p.position)
     numbers = {p.code: n for n, p in enumerate(ordered, 1)}
+    phase_status = {n: p.status for n, p in enumerate(ordered, 1)}
     found: list[ToDo] = []
     for task in sorted(enrolment.tasks, key=lambda t: t.position):
         if task.kind == "practitioner" or task.status not in _OPEN:
@@ -256,7 +293,7 @@ def _agenda(
         title = titles.get(task.action_id, task.title)
         found.append(
             ToDo(task.key, title, task.kind, task.definition, task.status, since, moment,
-                 task.key in drafts)
+                 task.key in drafts, _overdue(since, moment, phase_status, today))
         )  # fmt: skip
     now = [t for t in found if t.since <= today]
     steps = [t for t in now if t.kind in ("module", "homework")]
@@ -273,7 +310,7 @@ def _agenda(
             continue
         seen.add(todo.definition)
         week.append(todo)
-    week.sort(key=lambda t: t.since > today)  # open now first, then what opens this week
+    week.sort(key=lambda t: _importance(t, today))
     return first, tuple(week), later
 
 

@@ -1,15 +1,18 @@
 // Guided exercises: one instruction at a time, a breathing pacer, a gentle end signal.
 //
-// The page works without this script: it lists every step and says how long the exercise
-// takes. With it, the list becomes a player: the current step (a polite live region, so a
-// screen reader says each new step once), a circle that grows while you breathe in and
-// shrinks while you breathe out (with prefers-reduced-motion: no circle, a count instead:
-// "Adem in... 4, 3, 2, 1"), a clock (role=timer, not live: it would be read every second),
-// a polite status that says the minutes left each minute, and at the end a soft sound
-// (WebAudio, can be turned off) and a short vibration where the device has one. The screen
-// stays on while it runs (Screen Wake Lock, where offered). Spoken guidance, off by
-// default: the content's recording when it has one, else the device's own voice
-// (speechSynthesis, in the page's language).
+// The page works without this script: it says how long the exercise takes, and the
+// exercise's own text gives the steps. The guided mode's heading, steps and controls are
+// hidden in the HTML, so that a page whose script is off or fails to load shows neither
+// the steps twice nor a button that does nothing. This script shows the guided mode: the
+// current step from the hidden list (a polite live region, so a screen reader says each
+// new step once), a circle that grows while you breathe in and shrinks while you breathe
+// out (with prefers-reduced-motion: no circle, a count instead: "Adem in... 4, 3, 2, 1"),
+// a clock (role=timer, not live: it would be read every second), a polite status that
+// says the minutes left each minute, and at the end a soft sound (WebAudio, can be turned
+// off) and a short vibration where the device has one. The screen stays on while it runs
+// (Screen Wake Lock, where offered). Spoken guidance, off by default: the content's
+// recording when it has one, else the device's own voice (speechSynthesis, in the page's
+// language).
 //
 // Time is measured with Date.now(), not by counting ticks: a phone that throttles timers
 // (screen off, another tab) is still at the right step when the client looks again.
@@ -34,7 +37,8 @@
       };
     });
     var q = function (selector) { return box.querySelector(selector); };
-    var player = q('.guide-player'), clock = q('.timer-clock'), status = q('.timer-status');
+    var title = q('#guide-title'), player = q('.guide-player');
+    var clock = q('.timer-clock'), status = q('.timer-status');
     var button = q('.timer-button'), stopButton = q('.guide-stop');
     var number = q('.guide-step-number'), stepText = q('.guide-step-text');
     var pacer = q('.guide-pacer'), circle = q('.guide-circle'), breath = q('.guide-breath');
@@ -267,6 +271,8 @@
     if (reduced && reduced.addEventListener) { reduced.addEventListener('change', show); }
     if (list) { list.hidden = true; }
     if (audio) { audio.hidden = true; }
+    title.hidden = false;
+    box.setAttribute('aria-labelledby', title.id);
     player.hidden = false;
     show();
   }
