@@ -160,8 +160,10 @@ def client_page(found: CareProfessional, key: str) -> Any:
         for s in overview.scores
         if len(s.points) > 1
     }
+    # No patient banner: it names the launch's client, and this page is about another one.
     return render(
-        "practice_client.html", overview=overview, name=name, patient=enrolment.patient,
+        "practice_client.html", banner=None, overview=overview, name=name,
+        patient=enrolment.patient,
         changes=changes, current=CURRENT, day=lambda value: _day(value, lang),
         moment=lambda value: _moment(value, lang),
     )  # fmt: skip
