@@ -110,9 +110,9 @@ def test_a_safety_alert_from_the_check_in_is_on_top_of_both_pages(live, phone, d
     page.wait_for_url(home_url(live.app_url, "/practice"))
     assert page.get_by_role("heading", level=2).first.inner_text() == "Veiligheidssignalen"
     expect(page.locator(".safety-alert")).to_contain_text("Cliënt Eva van der Fictief (pat-05)")
-    first_row = page.locator("ul.clients li").first
+    first_row = page.locator("table.work-list__table tbody tr").first
     expect(first_row).to_contain_text("pat-05")
-    expect(first_row).to_contain_text("veiligheidssignaal")
+    expect(first_row.locator("td").nth(3)).to_contain_text("1, waarvan 1 dringend")
     assert fits_the_width(page)
     accessible(page, "practice-with-alert")
 

@@ -43,9 +43,10 @@ def _enrol(app, app_url, info, definitions, patient):
 
 
 def _listed(page) -> set[str]:
-    """The clients on the practice page's list, by their ids."""
-    rows = page.locator("ul.clients li").all_inner_texts()
-    return {m for row in rows for m in re.findall(r"\((pat-\d+)\)", row)}
+    """The clients on the practice page's work list, by their ids (a row's header cell: the
+    name with the id, or the id alone when the name cannot be read)."""
+    rows = page.locator("table.work-list__table tbody th").all_inner_texts()
+    return {m for row in rows for m in re.findall(r"\bpat-\d+\b", row)}
 
 
 def _to_the_practice_list(page, app_url, info, task):

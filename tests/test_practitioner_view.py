@@ -4,6 +4,7 @@ PostgreSQL, against the sandbox EHR (the worker delivers every decision to it)."
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -244,7 +245,9 @@ def test_the_practice_list_is_for_the_practice_own_care_professionals(
               track="waiting-list", practice=PRACTICE)  # fmt: skip
     status, page = page_of(as_practitioner(app, sandbox, "pat-16"), "/practice")
     assert status == 200 and "<h1>Praktijkoverzicht</h1>" in page
-    assert "Cliënt Puck Zandbak (pat-16)" in page  # named, read with the user's own token
+    # named, read with the user's own token; the name opens the client
+    assert re.search(r'<a href="/practice/clients/[^"]+">Puck Zandbak</a> <span class="muted">'
+                     r"\(pat-16\)</span>", page)  # fmt: skip
     # An app serving another practice: prac-1's role is at practice-1, not there.
     other = f"Organization/{uuid.uuid4()}"
     elsewhere = make_app(sandbox, tmp_path / "elsewhere", database_url, practice=other)

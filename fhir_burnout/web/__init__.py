@@ -33,6 +33,7 @@ from fhir_burnout.web import (
     _koppeltaal_results,
     _launch,
     _notify,
+    _practice_pages,
     _practitioner_pages,
     _programme_pages,
     _progress_pages,
@@ -141,6 +142,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(_progress_pages.bp)
     app.register_blueprint(_programme_pages.bp)
     app.register_blueprint(_practitioner_pages.bp)
+    app.register_blueprint(_practice_pages.bp)
     app.register_blueprint(_triage_pages.bp)
     app.register_blueprint(_referral_api.bp)
     app.register_blueprint(_koppeltaal_pages.bp)

@@ -1,5 +1,6 @@
 """The care professional's pages: the chart's patient at a glance (/practitioner) with the
-decisions about their programme, and the practice's list (/practice).
+decisions about their programme; and who of the practice a care professional may see
+(``visible_clients``, for the practice's pages in ``_practice_pages``).
 
 Only for a session launched by a care professional (``role == "practitioner"``); anyone
 else gets a readable 403. Every decision goes through ``workflow`` in one transaction with
@@ -29,9 +30,8 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.fhir import FhirClient
-from fhir_burnout.koppeltaal import CareTeamUnreadableError, clients_of
+from fhir_burnout.koppeltaal import clients_of
 from fhir_burnout.referral import WAITING_LIST, report_to_referrer
-from fhir_burnout.web import _triage_list
 from fhir_burnout.web._context import app_context
 from fhir_burnout.web._gate import CareProfessional, care_professional, koppeltaal_domain
 from fhir_burnout.web._i18n import format_date, translate
@@ -66,7 +66,6 @@ from fhir_burnout.workflow import (
     finish,
     patient_overview,
     pause,
-    practice_overview,
     resume,
     stop,
     switch_track,
@@ -365,43 +364,6 @@ def close_alert(found: CareProfessional, key: str) -> Any:
 
 
 # --- the practice -----------------------------------------------------------------------
-
-
-@bp.get("/practice")
-@care_professional(of_practice=True)
-def practice_page(found: CareProfessional) -> Any:
-    """Everyone enrolled at the practice: safety alerts on top, who is stuck, and writes
-    the EHR refused (dead letters) with its message. For the practice's own care
-    professionals only; on a Koppeltaal domain only their own clients (``visible_clients``),
-    and nobody when that cannot be known."""
-    row, practice = found.session, found.practice
-    state, lang = app_context(), language()
-    unknown: str | None = None
-    try:
-        visible = visible_clients(found)
-    except CareTeamUnreadableError:
-        log.warning("the practice list shows nobody: the domain's CareTeams could not be read")
-        visible, unknown = frozenset(), translate("error_care_teams_unread", lang)
-    with Session(state.reader) as db:
-        overview = practice_overview(
-            db, state.definitions, fhir_base=row.fhir_base, practice=practice, lang=lang,
-            patients=visible,
-        )  # fmt: skip
-        triage = _triage_list.waiting_list(db, row.fhir_base, practice, lang, visible)
-    names = _names(row, {r.patient for r in overview.rows} | {
-        d.patient for d in overview.dead_letters if d.patient
-    } | {w.patient for w in triage})  # fmt: skip
-
-    def who(patient: str | None) -> str:
-        if not patient:
-            return "?"
-        return f"{names[patient]} ({patient})" if names.get(patient) else patient
-
-    return render(
-        "practice.html", status=503 if unknown else 200, overview=overview,
-        day=lambda value: _day(value, lang), who=who, triage=triage, error=unknown,
-        notices=[str(m) for m in get_flashed_messages(category_filter=["message"])],
-    )  # fmt: skip
 
 
 def visible_clients(found: CareProfessional) -> frozenset[str] | None:

@@ -172,4 +172,4 @@ def _decide(found: CareProfessional, practice: str | None, key: str, decision: s
         kept = {"reason": form.get("reason", ""), "note": form.get("note", "")}
         return _page(found, practice, key, error=translate(message, lang), status=400, form=kept)
     flash(translate(f"triage_notice_{decision}", lang))
-    return redirect(url_for("practitioner.practice_page"), code=303)
+    return redirect(url_for("practice.practice_page"), code=303)

@@ -37,10 +37,19 @@ from fhir_burnout.workflow._map import (
     client_programme,
 )
 from fhir_burnout.workflow._outbox import partition, queue_writes
+from fhir_burnout.workflow._outcomes import OutcomeCounts, practice_outcomes, shown_count
 from fhir_burnout.workflow._overview import PatientOverview, patient_overview
 from fhir_burnout.workflow._pausing import finish, pause, resume, stop
 from fhir_burnout.workflow._places import remember_place
-from fhir_burnout.workflow._practice import STUCK_AFTER, PracticeOverview, practice_overview
+from fhir_burnout.workflow._practice import (
+    FILTERS,
+    SORTS,
+    STUCK_AFTER,
+    PracticeOverview,
+    PracticeRow,
+    practice_overview,
+    work_list,
+)
 from fhir_burnout.workflow._practitioner_tasks import alert_care_professional
 from fhir_burnout.workflow._progress import PhaseState, Progress, TaskState, advance
 from fhir_burnout.workflow._safety import previous_scores
@@ -138,4 +147,13 @@ __all__ += [  # issue 20: the client's programme map and week (web/_programme_pa
     "ProgrammeMap",
     "ToDo",
     "client_programme",
+]
+__all__ += [  # issue 21: /practice as a work list, with the practice's outcomes
+    "FILTERS",
+    "SORTS",
+    "OutcomeCounts",
+    "PracticeRow",
+    "practice_outcomes",
+    "shown_count",
+    "work_list",
 ]

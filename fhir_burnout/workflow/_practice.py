@@ -1,14 +1,15 @@
 """What the care professional reads of the whole practice: one row per client enrolled,
-the stuck and the open safety alerts first, and the EHR's dead letters.
+the stuck and the open safety alerts first, and the EHR's dead letters; and the work list
+built from those rows (``work_list``: one filter, one column to sort by).
 
 Read-only and free of Flask, like the one client's overview (``_overview``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -18,6 +19,9 @@ from fhir_burnout.sync import Blocked, OutboxEntry, blocked_entries
 from fhir_burnout.workflow._definitions import Definitions
 from fhir_burnout.workflow._overview import _aware, _titles
 from fhir_burnout.workflow._tables import CURRENT, EnrolmentRow, ResponseRow, TaskRow
+
+#: The waiting-list track (referral.WAITING_LIST; referral imports workflow, not back).
+_WAITING_LIST = "waiting-list"
 
 #: A client counts as stuck when nothing was completed for this long while something is
 #: ready for them (a paused programme is never stuck: nothing is theirs to do).
@@ -42,6 +46,13 @@ class PracticeRow:
     safety_alerts: int
     alert_since: datetime | None  # when the oldest open safety alert was raised
     urgent_alerts: int = 0  # of the open safety alerts, the urgent ones
+    #: on the waiting-list track: the day it started; None on any other track
+    waiting_since: date | None = None
+
+    @property
+    def ended(self) -> bool:
+        """The programme ended (finished or stopped)."""
+        return self.status not in CURRENT
 
 
 @dataclass(frozen=True)
@@ -87,16 +98,19 @@ def practice_overview(
     lang: str = "nl",
     now: datetime | None = None,
     patients: Collection[str] | None = None,
+    ended: bool = False,
 ) -> PracticeOverview:
     """One row per current enrolment of the practice (``practice``, an Organization
     reference; enrolments that name no practice belong to the EHR's) and the EHR's dead
     letters. Sorted: open safety alerts first, then the stuck, then the longest quiet.
     ``patients``: only these clients (Patient ids), and only their dead letters and those
-    of no client; None: everyone."""
+    of no client; None: everyone. ``ended``: the ended enrolments too."""
     fhir_base = fhir_base.rstrip("/")
     now = now or datetime.now(UTC)
     today = now.date()
-    mine = [EnrolmentRow.fhir_base == fhir_base, EnrolmentRow.status.in_(CURRENT)]
+    mine = [EnrolmentRow.fhir_base == fhir_base]
+    if not ended:
+        mine.append(EnrolmentRow.status.in_(CURRENT))
     if practice is not None:
         mine.append(or_(EnrolmentRow.practice == practice, EnrolmentRow.practice.is_(None)))
     if patients is not None:
@@ -170,6 +184,7 @@ def practice_overview(
                 safety_alerts=int(alerts),
                 alert_since=_aware(alert_since) if alert_since else None,
                 urgent_alerts=int(urgent),
+                waiting_since=enrolment.period_start if enrolment.track == _WAITING_LIST else None,
             )
         )
     rows.sort(
@@ -200,3 +215,52 @@ def practice_overview(
         ),
         blocked=blocked_entries(db, fhir_base),
     )
+
+
+#: The work list's filters: everyone current, or only those with open safety signals, the
+#: stuck, those on the waiting list; or the ended programmes (which the others leave out).
+FILTERS = ("all", "signals", "stuck", "waiting", "ended")
+
+#: The columns the work list sorts by; "priority" is the overview's own order (signals,
+#: then the stuck, then the longest quiet).
+SORTS = ("priority", "name", "track", "phase", "last", "signals", "stuck", "waiting")
+
+
+def _shows(row: PracticeRow, show: str) -> bool:
+    if show == "ended":
+        return row.ended
+    if row.ended:
+        return False
+    return {
+        "signals": row.safety_alerts > 0,
+        "stuck": row.stuck,
+        "waiting": row.waiting_since is not None,
+    }.get(show, True)
+
+
+def work_list(
+    rows: tuple[PracticeRow, ...],
+    *,
+    show: str = "all",
+    sort: str = "priority",
+    descending: bool = False,
+    names: Mapping[str, str] | None = None,
+) -> tuple[PracticeRow, ...]:
+    """The rows one filter of ``FILTERS`` shows, sorted by one column of ``SORTS``
+    (``names``: the clients' names by Patient id, for sorting by name; an unknown name sorts
+    by its id). Ties keep the overview's order, so the urgent stay above the rest."""
+    kept = [r for r in rows if _shows(r, show)]
+    if sort not in SORTS or sort == "priority":
+        return tuple(reversed(kept)) if descending else tuple(kept)
+    names = names or {}
+    keys = {
+        "name": lambda r: (names.get(r.patient) or r.patient).casefold(),
+        "track": lambda r: r.track_title.casefold(),
+        "phase": lambda r: (r.phase or "").casefold(),
+        "last": lambda r: r.last_activity,
+        "signals": lambda r: (r.urgent_alerts, r.safety_alerts),
+        "stuck": lambda r: r.stuck,
+        # an empty cell sorts last, whichever way
+        "waiting": lambda r: r.waiting_since or (date.min if descending else date.max),
+    }
+    return tuple(sorted(kept, key=keys[sort], reverse=descending))
