@@ -55,6 +55,22 @@ from fhir_burnout.workflow._tables import (
     PhaseRow,
     ResponseRow,
     TaskRow,
+    ThreadMessageRow,
+)
+from fhir_burnout.workflow._threads import (
+    MAX_MESSAGE,
+    Message,
+    MessageError,
+    Thread,
+    answer_title,
+    homework_answers,
+    mark_seen,
+    new_responses,
+    own_answer,
+    post_message,
+    readable_answer,
+    thread_of,
+    threads_of,
 )
 from fhir_burnout.workflow._view import PhaseView, ProgrammeView, TaskView, programme_views
 
@@ -138,4 +154,20 @@ __all__ += [  # issue 20: the client's programme map and week (web/_programme_pa
     "ProgrammeMap",
     "ToDo",
     "client_programme",
+]
+__all__ += [  # issue 21: feedback both ways, a thread per homework answer (_threads)
+    "MAX_MESSAGE",
+    "Message",
+    "MessageError",
+    "Thread",
+    "ThreadMessageRow",
+    "answer_title",
+    "homework_answers",
+    "mark_seen",
+    "new_responses",
+    "own_answer",
+    "post_message",
+    "readable_answer",
+    "thread_of",
+    "threads_of",
 ]
