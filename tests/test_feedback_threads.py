@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from fhir_burnout._demo_history import Event, History, play
 from fhir_burnout.db import create_db_engine, upgrade
 from fhir_burnout.db._migrate import MIGRATIONS
+from fhir_burnout.demo import enrol_demo_patients
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.koppeltaal._plan import plan_entry
 from fhir_burnout.sync import Backoff, OutboxEntry, Worker, operation_from_json, queue_status
@@ -29,6 +30,7 @@ from fhir_burnout.web._gate import GATE
 from fhir_burnout.workflow import (
     MAX_MESSAGE,
     Definitions,
+    EnrolmentRow,
     ResponseRow,
     TaskRow,
     ThreadMessageRow,
@@ -400,6 +402,24 @@ def test_on_a_koppeltaal_domain_the_thread_stays_in_the_app(engine, definitions)
         plan = plan_entry(db, base, operations)
     assert plan.changes == () and plan.audit_events == ()
     assert plan.kept_text() == "stays with us: 1 Communication"
+
+
+def test_daan_s_demo_history_has_a_thread_about_his_first_tension_log(engine, definitions):
+    enrol_demo_patients(engine, definitions, "https://ehr.example/fhir", today=date(2026, 12, 7))
+    with Session(engine) as db:
+        rows = db.scalars(
+            select(ThreadMessageRow)
+            .join(EnrolmentRow, ThreadMessageRow.enrolment_key == EnrolmentRow.key)
+            .where(EnrolmentRow.patient == "pat-04")
+            .order_by(ThreadMessageRow.created_at)
+        ).all()
+        authors = [m.author for m in rows]
+        answered = [m.in_response_to for m in rows]
+        queued = db.scalar(
+            select(func.count()).select_from(OutboxEntry).where(OutboxEntry.kind == "thread")
+        )
+    assert authors == ["Practitioner/prac-1", "Patient/pat-04", "Practitioner/prac-1"]
+    assert answered == [None, rows[0].key, rows[1].key] and queued == 3
 
 
 def test_the_thread_table_comes_and_goes_with_its_migration(database_url):

@@ -199,8 +199,9 @@ def _messages(rows: Iterable[ThreadMessageRow], *, for_client: bool) -> tuple[Me
 
 
 def threads_of(db: Session, answers: list[ResponseRow], *, for_client: bool) -> dict[str, Thread]:
-    """The thread of each answer (by its key; one query). ``for_client``: as the client may
-    read it, without the notes for care professionals only."""
+    """The thread of each of one client's answers (by its key; one query for them all).
+    ``for_client``: as the client may read it, without the notes for care professionals
+    only. Open or not is the client's (a current enrolment on the EHR), so one for all."""
     if not answers:
         return {}
     found: dict[str, list[ThreadMessageRow]] = defaultdict(list)
@@ -294,18 +295,17 @@ def _communication(
     }
     if answered is not None:
         communication["inResponseTo"] = [key_reference(answered.key)]
-    if row.clinician_only:
+    if row.clinician_only:  # out of the client's compartment: to the practice
         if enrolment.practice:
             communication["recipient"] = [{"reference": enrolment.practice}]
         return communication
     communication["subject"] = patient
-    if row.author.startswith("Patient/"):
-        carer = answered.author if answered is not None else None
-        communication["recipient"] = [{"reference": carer}] if carer else []
+    # A reply goes to the care professional whose message it answers (a client replies
+    # only once there is one); a care professional's message to the client.
+    if row.author.startswith("Patient/") and answered is not None:
+        communication["recipient"] = [{"reference": answered.author}]
     else:
         communication["recipient"] = [patient]
-    if not communication["recipient"]:
-        del communication["recipient"]
     return communication
 
 
