@@ -3,10 +3,10 @@
 A newcomer who opens the demo should see what a client sees after weeks in the programme:
 charts with a line, a reliable change, diaries with days in them. So each seeded client
 gets a history, played through the workflow functions the app itself uses (``enrol``,
-``change_task``, ``submit_response``, ``add_response``, ``unlock_phase``, ``add_note``)
-with past times: the same rows, the same outbox entries (the sandbox EHR receives the
-QuestionnaireResponses, Task updates and Provenance as a real history would give them),
-only dated in the past.
+``change_task``, ``submit_response``, ``add_response``, ``unlock_phase``, ``add_note``,
+``post_message``) with past times: the same rows, the same outbox entries (the sandbox EHR
+receives the QuestionnaireResponses, Task updates, Communications and Provenance as a real
+history would give them), only dated in the past.
 
 Everything here is fixed data: no randomness, so every demo shows the same history,
 counted back from the day it starts. A day is a number of days after the enrolment;
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhir_burnout.questionnaire import (
@@ -36,11 +37,13 @@ from fhir_burnout.workflow import (
     Definitions,
     EnrolmentRow,
     NotFoundError,
+    ResponseRow,
     TaskRow,
     add_note,
     add_response,
     change_task,
     enrol,
+    post_message,
     submit_response,
     unlock_phase,
 )
@@ -57,8 +60,10 @@ class Event:
 
     ``kind``: ``open`` or ``done`` (a module, ``what`` its code), ``answer`` (the ready Task
     of action ``what``, with ``answers``), ``look-back`` (after an exercise of module
-    ``what``), ``unlock`` (phase ``what``, by the care professional) or ``note`` (the care
-    professional's note ``what``)."""
+    ``what``), ``unlock`` (phase ``what``, by the care professional), ``note`` (the care
+    professional's note ``what``), or ``respond`` and ``reply`` (the care professional's
+    response to the latest answer of action ``what``, and the client's reply to it: the
+    text is ``answers["text"]``)."""
 
     day: int
     hour: int
@@ -189,7 +194,15 @@ DAAN = History(
                     None),
             _moment((9, 20, 45), 5, ["neck-shoulders"], "Op de bank, toch onrustig", None),
         ]}),
+        _E(11, 9, "respond", "body-signals.tension-log", {"text":
+           "Goed dat je dit bijhoudt. De mail van je werk en het telefoontje van je "
+           "leidinggevende gaven de meeste spanning. Wat merkte je toen het eerst in je lijf?"}),
         _E(11, 21, "done", "body-signals"),
+        _E(11, 21, "reply", "body-signals.tension-log", {"text":
+           "Mijn kaak. Ik klem mijn tanden op elkaar voordat ik het zelf doorheb."}),
+        _E(12, 9, "respond", "body-signals.tension-log", {"text":
+           "Mooi gezien. Probeer deze week bij zo'n moment je kaak even los te laten en drie "
+           "keer rustig uit te ademen."}),
         _E(12, 19, "open", "tension-relaxation"),
         _E(12, 21, "look-back", "tension-relaxation",
            _look_back("paced-breathing", 8, 5, "Rustiger na een paar minuten.", "yes")),
@@ -354,6 +367,15 @@ def _response(
     return response, scores
 
 
+def _latest_answer(db: Session, task: TaskRow) -> ResponseRow:
+    """The latest response to ``task`` (what a ``respond`` or ``reply`` is about)."""
+    query = select(ResponseRow).where(ResponseRow.task_key == task.key)
+    found = db.scalar(query.order_by(ResponseRow.authored.desc()).limit(1))
+    if found is None:
+        raise NotFoundError(f"demo history: no answer to {task.action_id} to respond to")
+    return found
+
+
 def _task(enrolment: EnrolmentRow, what: str, *, ready: bool) -> TaskRow:
     """The (first ready, with ``ready``) Task of action ``what``."""
     wanted = ("ready", "in-progress") if ready else None
@@ -410,6 +432,10 @@ def play(
             unlock_phase(db, definitions, enrolment.key, event.what, by=CARE_PROFESSIONAL, now=now)
         elif event.kind == "note":
             add_note(db, enrolment.key, event.what, by=CARE_PROFESSIONAL, now=now)
+        elif event.kind in ("respond", "reply"):
+            answer = _latest_answer(db, _task(enrolment, event.what, ready=False))
+            by = CARE_PROFESSIONAL if event.kind == "respond" else who
+            post_message(db, answer, str((event.answers or {})["text"]), by=by, now=now)
         else:
             raise ValueError(f"demo history: no such event kind {event.kind!r}")
     done = sum(t.kind == "module" and t.status == "completed" for t in enrolment.tasks)

@@ -43,6 +43,7 @@ from fhir_burnout.web import (
     _referral_api,
     _render,
     _request_ids,
+    _thread_pages,
     _triage_pages,
     _typed_text,
 )
@@ -143,6 +144,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(_programme_pages.bp)
     app.register_blueprint(_practitioner_pages.bp)
     app.register_blueprint(_practice_pages.bp)
+    app.register_blueprint(_thread_pages.bp)
     app.register_blueprint(_triage_pages.bp)
     app.register_blueprint(_referral_api.bp)
     app.register_blueprint(_koppeltaal_pages.bp)

@@ -477,7 +477,7 @@ def home() -> str | tuple[str, int]:
         from fhir_burnout.web._invite_pages import take_up_invitation  # noqa: PLC0415
 
         invitation = take_up_invitation(row.fhir_base, row.patient)
-    programmes, notes = [], []
+    programmes, notes, responded = [], [], None
     if row.patient:
         from fhir_burnout.web._programme_pages import home_programmes  # noqa: PLC0415
 
@@ -492,6 +492,10 @@ def home() -> str | tuple[str, int]:
                     }
                     for n in notes_for(db, row.fhir_base, row.patient)[:NOTES_SHOWN]
                 ]
+                # A care professional responded to an answer: one line, with the way there.
+                from fhir_burnout.web._thread_views import response_notice  # noqa: PLC0415
+
+                responded = response_notice(db, row.fhir_base, row.patient, language())
     return render(
         "home.html",
         role=row.role if row.role in ("practitioner", "patient") else "patient",
@@ -500,6 +504,7 @@ def home() -> str | tuple[str, int]:
         not_granted=json.loads(row.not_granted),
         programmes=programmes,
         notes=notes,
+        responded=responded,
         invitation=invitation,
         waiting_help=waiting_help(row.fhir_base, language()),
     )

@@ -46,6 +46,7 @@ from fhir_burnout.web._launch import (
 from fhir_burnout.web._memo import current_memo
 from fhir_burnout.web._progress_pages import HEIGHT, WIDTH, _chart
 from fhir_burnout.web._render import language, message_page, render
+from fhir_burnout.web._thread_views import practitioner_threads
 from fhir_burnout.web._typed_text import refused_fields
 from fhir_burnout.workflow import (
     MAX_NOTE,
@@ -137,6 +138,7 @@ def _page(
         note_kept=note_kept,
         max_note=MAX_NOTE,
         banner=banner,
+        threads=practitioner_threads(row.fhir_base, row.patient, found.by, lang),
     )
 
 

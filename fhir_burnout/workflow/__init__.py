@@ -64,6 +64,22 @@ from fhir_burnout.workflow._tables import (
     PhaseRow,
     ResponseRow,
     TaskRow,
+    ThreadMessageRow,
+)
+from fhir_burnout.workflow._threads import (
+    MAX_MESSAGE,
+    Message,
+    MessageError,
+    Thread,
+    answer_title,
+    homework_answers,
+    mark_seen,
+    new_responses,
+    own_answer,
+    post_message,
+    readable_answer,
+    thread_of,
+    threads_of,
 )
 from fhir_burnout.workflow._view import PhaseView, ProgrammeView, TaskView, programme_views
 
@@ -156,4 +172,20 @@ __all__ += [  # issue 21: /practice as a work list, with the practice's outcomes
     "practice_outcomes",
     "shown_count",
     "work_list",
+]
+__all__ += [  # issue 21: feedback both ways, a thread per homework answer (_threads)
+    "MAX_MESSAGE",
+    "Message",
+    "MessageError",
+    "Thread",
+    "ThreadMessageRow",
+    "answer_title",
+    "homework_answers",
+    "mark_seen",
+    "new_responses",
+    "own_answer",
+    "post_message",
+    "readable_answer",
+    "thread_of",
+    "threads_of",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fhir_burnout.db import Base
@@ -145,6 +145,26 @@ class NoteRow(Base):
     text: Mapped[str] = mapped_column(Text)
     author: Mapped[str] = mapped_column(String(256))  # Practitioner/..
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ThreadMessageRow(Base):
+    """One message about a client's homework answer (a QuestionnaireResponse): the care
+    professional's response, the client's reply, or a note for care professionals only.
+    Each goes to the EHR as a Communication (``workflow._threads``)."""
+
+    __tablename__ = "thread_message"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    response_key: Mapped[str] = mapped_column(ForeignKey("response.key"), index=True)
+    enrolment_key: Mapped[str] = mapped_column(ForeignKey("enrolment.key"), index=True)
+    author: Mapped[str] = mapped_column(String(256))  # Practitioner/.. or Patient/..
+    text: Mapped[str] = mapped_column(Text)
+    #: a note for care professionals only: never on a client's page, not sent to the client
+    clinician_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the message this one answers (its key), if any
+    in_response_to: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: a care professional's message: when the client first read it (their home says so)
+    seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class InvitationRow(Base):
