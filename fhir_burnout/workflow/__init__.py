@@ -43,8 +43,17 @@ from fhir_burnout.workflow._places import remember_place
 from fhir_burnout.workflow._practice import STUCK_AFTER, PracticeOverview, practice_overview
 from fhir_burnout.workflow._practitioner_tasks import alert_care_professional
 from fhir_burnout.workflow._progress import PhaseState, Progress, TaskState, advance
+from fhir_burnout.workflow._readable import Answer, ResponseOverview
 from fhir_burnout.workflow._safety import previous_scores
 from fhir_burnout.workflow._states import TRANSITIONS, Actor, TaskTransitionError, check_transition
+from fhir_burnout.workflow._summary import (
+    CheckIn,
+    LookBack,
+    MeasureChange,
+    SessionSummary,
+    session_summary,
+)
+from fhir_burnout.workflow._summary_document import queue_summary_document
 from fhir_burnout.workflow._switching import MAX_NOTE, add_note, notes_for, switch_track
 from fhir_burnout.workflow._tables import (
     CURRENT,
@@ -56,6 +65,7 @@ from fhir_burnout.workflow._tables import (
     ResponseRow,
     TaskRow,
 )
+from fhir_burnout.workflow._visits import VisitRow, last_visit, record_visit
 from fhir_burnout.workflow._view import PhaseView, ProgrammeView, TaskView, programme_views
 
 __all__ = [
@@ -138,4 +148,17 @@ __all__ += [  # issue 20: the client's programme map and week (web/_programme_pa
     "ProgrammeMap",
     "ToDo",
     "client_programme",
+]
+__all__ += [  # issue 21: "Sinds de vorige sessie" (web/_practitioner_pages.py)
+    "Answer",
+    "ResponseOverview",
+    "CheckIn",
+    "LookBack",
+    "MeasureChange",
+    "SessionSummary",
+    "VisitRow",
+    "last_visit",
+    "queue_summary_document",
+    "record_visit",
+    "session_summary",
 ]
