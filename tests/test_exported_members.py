@@ -40,10 +40,11 @@ def test_public_api_is_pinned():
         "validate_artifact", "validate_sources", "write_package",
     ]  # fmt: skip
     assert sorted(fhir_burnout.questionnaire.__all__) == [
-        "AnswerOption", "EnableCondition", "Enablement", "FormItem", "FormModel",
-        "QuestionnaireError", "ReliableChange", "SafetyRule", "Score", "Signal",
+        "AnswerOption", "ClinicalChange", "EnableCondition", "Enablement", "FormItem",
+        "FormModel", "QuestionnaireError", "ReliableChange", "SafetyRule", "Score", "Signal",
         "ValidationIssue", "answer_weights", "answers_by_link", "build_response",
-        "enabled_items", "enablement", "evaluate", "initial_answers", "load_form",
+        "clinical_change", "enabled_items", "enablement", "evaluate", "initial_answers",
+        "load_form",
         "localized", "parse_safety_rules", "reliable_change", "safety_signals", "score",
         "validate", "with_scores",
     ]  # fmt: skip

@@ -1,5 +1,7 @@
 """The Jacobson-Truax reliable change index: the formula, its boundaries, and that every score
-in the table of published figures is a calculated item of the questionnaire we ship."""
+in the table of published figures is a calculated item of the questionnaire we ship.
+Recovery and reliable recovery are in test_clinical_change.py; the figures' sources in
+test_change_figures.py."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import math
 import pytest
 
 from fhir_burnout.questionnaire import QuestionnaireError, ReliableChange, reliable_change
-from fhir_burnout.questionnaire._change import RELIABILITY
+from fhir_burnout.questionnaire._change_figures import FIGURES
 
 BASE = "https://fhir-burnout.org/fhir/Questionnaire/"
 PHQ9, GAD7, WHO5, CBI = (BASE + q for q in ("phq-9", "gad-7", "who-5", "cbi"))
@@ -18,14 +20,22 @@ CALCULATED = (
 
 
 def test_phq9_index_matches_a_hand_computed_example():
-    # Molebatsi et al. 2020: alpha 0.799, SD 6.1.
-    # SE = 6.1 * sqrt(0.201) = 2.73481; S_diff = sqrt(2) * SE = 3.86761;
-    # threshold = 1.96 * 3.86761 = 7.5805; 18 -> 8 is -10 / 3.86761 = -2.5856.
+    # NHS Talking Therapies: 6 points is reliable. S_diff = 6 / 1.96 = 3.06122;
+    # 18 -> 8 is -10 / 3.06122 = -3.2667.
     change = reliable_change(PHQ9, "phq9-total", 18, 8)
     assert change == ReliableChange(
-        index=pytest.approx(-2.5856, abs=1e-4),
+        index=pytest.approx(-3.2667, abs=1e-4),
         verdict="improved",
-        threshold=pytest.approx(7.5805, abs=1e-4),
+        threshold=6,
+    )
+
+
+def test_gad7_index_matches_a_hand_computed_example():
+    # NHS Talking Therapies: 4 points is reliable. S_diff = 4 / 1.96 = 2.04082;
+    # 6 -> 11 is +5 / 2.04082 = +2.45.
+    change = reliable_change(GAD7, "gad7-total", 6, 11)
+    assert change == ReliableChange(
+        index=pytest.approx(2.45, abs=1e-4), verdict="worse", threshold=4
     )
 
 
@@ -33,9 +43,11 @@ def test_who5_percentage_threshold_is_four_times_the_raw_threshold():
     raw = reliable_change(WHO5, "who5-raw", 10, 10)
     percentage = reliable_change(WHO5, "who5-percentage", 40, 40)
     assert raw and percentage
-    # alpha 0.87, raw SD 5.26: 1.96 * sqrt(2) * 5.26 * sqrt(0.13) = 5.2569 points
+    # alpha 0.87, raw SD 5.26: 1.96 * sqrt(2) * 5.26 * sqrt(0.13)
+    # = 2.771859 * 5.26 * 0.360555 = 5.2569 points
     assert raw.threshold == pytest.approx(5.2569, abs=1e-4)
     assert percentage.threshold == pytest.approx(4 * raw.threshold)
+    assert percentage.threshold == pytest.approx(21.0275, abs=1e-4)  # 4 x 5.2569, rounded
     assert raw.verdict == percentage.verdict == "no-change" and raw.index == 0
 
 
@@ -70,12 +82,19 @@ def test_verdict_changes_just_past_the_threshold(url, link_id, start, step, verd
 
 
 def test_whole_points_of_phq9_and_gad7_around_their_thresholds():
-    # PHQ-9 threshold 7.58: a fall of 7 points is not reliable, one of 8 is.
-    assert reliable_change(PHQ9, "phq9-total", 15, 8).verdict == "no-change"
-    assert reliable_change(PHQ9, "phq9-total", 15, 7).verdict == "improved"
-    # GAD-7 threshold 3.22: a rise of 3 points is not reliable, one of 4 is.
+    # PHQ-9 threshold 6: a fall of 5 points is not reliable, one of exactly 6 is.
+    assert reliable_change(PHQ9, "phq9-total", 15, 10).verdict == "no-change"
+    assert reliable_change(PHQ9, "phq9-total", 15, 9).verdict == "improved"
+    assert reliable_change(PHQ9, "phq9-total", 4, 10).verdict == "worse"
+    # GAD-7 threshold 4: a rise of 3 points is not reliable, one of exactly 4 is.
     assert reliable_change(GAD7, "gad7-total", 5, 8).verdict == "no-change"
     assert reliable_change(GAD7, "gad7-total", 5, 9).verdict == "worse"
+    assert reliable_change(GAD7, "gad7-total", 12, 8).verdict == "improved"
+
+
+def test_a_mean_score_just_short_of_the_threshold_by_rounding_still_counts():
+    # A score summed from floats: 15 -> 2.7 * 3 + 0.9 is a fall of 5.999999999999998.
+    assert reliable_change(PHQ9, "phq9-total", 15, 2.7 * 3 + 0.9).verdict == "improved"
 
 
 @pytest.mark.parametrize(
@@ -116,8 +135,8 @@ def _items(items):
 
 def test_every_score_in_the_table_is_a_numeric_calculated_item_we_ship(resources, programme):
     by_url = {r["url"]: r for r in resources if r["resourceType"] == "Questionnaire"}
-    assert RELIABILITY
-    for row in RELIABILITY:
+    assert FIGURES
+    for row in FIGURES:
         url = programme.url("Questionnaire", row.questionnaire)
         assert url in by_url, f"{row.questionnaire}: no shipped Questionnaire at {url}"
         items = {i["linkId"]: i for i in _items(by_url[url].get("item", []))}
@@ -132,7 +151,11 @@ def test_every_score_in_the_table_is_a_numeric_calculated_item_we_ship(resources
         assert reliable_change(versioned, row.link_id, 0, 0) is not None
 
 
-def test_every_row_names_its_source_and_plausible_figures():
-    for row in RELIABILITY:
-        assert 0 < row.r < 1 and row.sd > 0
-        assert len(row.source) > 40 and any(ch.isdigit() for ch in row.source)
+def test_every_row_names_its_sources_and_plausible_figures():
+    for row in FIGURES:
+        assert 0 < row.r < 1
+        # a threshold is either published or computed from an SD, never both or neither
+        assert (row.sd is None) != (row.published_threshold is None), row.link_id
+        assert row.threshold > 0
+        for source in (row.threshold_source, row.cutoff_source):
+            assert len(source) > 40 and any(ch.isdigit() for ch in source)

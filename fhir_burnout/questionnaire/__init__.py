@@ -5,7 +5,12 @@ Free of Flask. Works on FHIR JSON so that it loads questionnaires other systems 
 
 from __future__ import annotations
 
-from fhir_burnout.questionnaire._change import ReliableChange, reliable_change
+from fhir_burnout.questionnaire._change import (
+    ClinicalChange,
+    ReliableChange,
+    clinical_change,
+    reliable_change,
+)
 from fhir_burnout.questionnaire._enable import (
     Enablement,
     answers_by_link,
@@ -66,4 +71,8 @@ __all__ = [
 ]
 __all__ += [  # imports18: the workflow's views
     "localized",
+]
+__all__ += [  # issue 21: recovery beside reliable change, for the care professional
+    "ClinicalChange",
+    "clinical_change",
 ]

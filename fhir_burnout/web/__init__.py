@@ -51,6 +51,7 @@ from fhir_burnout.web._koppeltaal_results import results_renderer
 from fhir_burnout.web._memo import Memo
 from fhir_burnout.web._session_tokens import SessionTokens
 from fhir_burnout.web._sessions import SessionStore, purge
+from fhir_burnout.web._urls import App
 from fhir_burnout.workflow import Definitions
 
 __all__ = ["create_app"]
@@ -64,7 +65,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """The app for these settings (default: the config file named by FHIR_BURNOUT_CONFIG)."""
     settings = settings or Settings.from_env()
     settings.check_safety()  # no promise, no owner: no app (SafetyConfigError names the key)
-    app = Flask(__name__)
+    app = App(__name__)
     https = settings.base_url.startswith("https://")
     # Inside an EHR's iframe (another site) a Lax cookie set at /launch never comes back on
     # /callback. SameSite=None lets it cross (it requires Secure); Partitioned (CHIPS) keys it

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, redirect, request, session, url_for
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
@@ -64,7 +64,7 @@ def _own_module(records: ClientRecords, db: Session, key: str) -> OwnTask | None
     return records.task(db, key, kinds=("module",))
 
 
-def _module_seen(records: ClientRecords, db: Session, key: str) -> SeenTask | None:
+def _module_seen(records: ClientRecords, db: Connection, key: str) -> SeenTask | None:
     return records.read(db, key, kinds=("module",))
 
 
@@ -86,7 +86,7 @@ def minutes_of(activity: Mapping[str, Any]) -> int | None:
 _OPEN = ("ready", "in-progress", "completed")
 
 
-def _module_pages(db: Session, task: TaskSeen) -> dict[str, str]:
+def _module_pages(db: Connection, task: TaskSeen) -> dict[str, str]:
     """The pages of the open modules of ``task``'s enrolment (the client's track), by the
     canonical URL of their ActivityDefinition: where a link to another module may go."""
     by_canonical = app_context().definitions.by_canonical
@@ -125,7 +125,7 @@ class _Reading:
 
 def _reading(records: ClientRecords, key: str) -> _Reading | None:
     """Module ``key`` of the launch's client at the screen to show, or None."""
-    with Session(app_context().reader) as db:
+    with app_context().reader.connect() as db:
         found = _module_seen(records, db, key)
         if found is None:
             return None
@@ -241,7 +241,7 @@ class _Exercise:
     body: str  # the exercise's HTML, its links to other modules resolved for this client
 
 
-def _exercise(records: ClientRecords, db: Session, key: str, number: int) -> _Exercise | None:
+def _exercise(records: ClientRecords, db: Connection, key: str, number: int) -> _Exercise | None:
     """Exercise ``number`` of the module Task ``key`` if it is the client's own."""
     found = _module_seen(records, db, key)
     if found is None:
@@ -305,8 +305,7 @@ def _exercise_page(
 def exercise_page(records: ClientRecords, key: str, number: int) -> Any:
     """One exercise of a module, step by step; a guided timer when it is a timed one; and
     a few questions to look back on it afterwards."""
-    state = app_context()
-    with Session(state.reader) as db:
+    with app_context().reader.connect() as db:
         found = _exercise(records, db, key, number)
     if found is None:
         return message_page("error_not_found", 404)
@@ -317,7 +316,7 @@ def exercise_page(records: ClientRecords, key: str, number: int) -> Any:
 @client_of_launch
 def exercise_audio(records: ClientRecords, key: str, number: int) -> Any:
     """The recorded guidance of an exercise in the page's language, from the package."""
-    with Session(app_context().reader) as db:
+    with app_context().reader.connect() as db:
         found = _exercise(records, db, key, number)
     found_audio = found and recording(found.activity, found.facts["id"], language())
     if not found_audio:
@@ -336,7 +335,7 @@ def reflection(records: ClientRecords, key: str, number: int) -> Any:
     Task, queued for the EHR. Sending the same form twice keeps it once (its form id)."""
     state = app_context()
     with Session(state.engine) as db, db.begin():
-        found = _exercise(records, db, key, number)
+        found = _exercise(records, db.connection(), key, number)
         if found is None:
             return message_page("error_not_found", 404)
         task, who = found.task, found.who

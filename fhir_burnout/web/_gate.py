@@ -28,7 +28,7 @@ from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar, overload
 
 import requests
 from flask import Flask, Response, g, session
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from fhir_burnout.errors import ContentError, FhirServerError
@@ -343,13 +343,12 @@ def _seen(values: Sequence[Any]) -> TaskSeen:
     return TaskSeen(key, enrolment_key, kind, definition, status, place, seen)
 
 
-def _session_and_task_seen(db: Session, key: str) -> TaskSeen | None:
+def _session_and_task_seen(connection: Connection, key: str) -> TaskSeen | None:
     """As :func:`_session_and_task`, for a page that only shows the Task: the session is kept
     for ``current_session`` (a LaunchSessionRow of its values, in no database session)."""
     sid = current_sid()
     if not sid:
         return None
-    connection = db.connection()
     if "launch_session" in g:
         found = connection.execute(_TASK_SEEN, {"key": key}).first()
         return _seen(found) if found is not None else None
@@ -409,11 +408,12 @@ class ClientRecords:
         who = _whose(row, task.kind, task.enrolment.fhir_base, task.enrolment.patient, kinds)
         return OwnTask(task, who) if who else None
 
-    def read(self, db: Session, key: str, *, kinds: tuple[str, ...]) -> SeenTask | None:
+    def read(self, connection: Connection, key: str, *, kinds: tuple[str, ...]) -> SeenTask | None:
         """Task ``key`` as :meth:`task` finds it, for a page that only shows it: its values
-        (:class:`TaskSeen`), not a row to change."""
-        task = _session_and_task_seen(db, key)
-        row = current_session(db=db)
+        (:class:`TaskSeen`), not a row to change; on a plain ``connection`` (no ORM
+        session: a page that only shows needs none)."""
+        task = _session_and_task_seen(connection, key)
+        row = current_session()  # read with the Task above (else on its own: not found)
         if row is None or task is None:
             return None
         who = _whose(row, task.kind, task.enrolment.fhir_base, task.enrolment.patient, kinds)
