@@ -600,7 +600,9 @@ def _link(found: str | None, key: str, where: str) -> str | None:
     """An optional link for a page (http or https; blank: none)."""
     found = _text(found)
     if found is not None and urlsplit(found).scheme not in ("http", "https"):
-        raise ContentError(where, key, 'must be an http(s) URL, e.g. "https://intranet.example/.."')
+        raise ContentError(
+            where, key, 'must be an http(s) URL, e.g. "https://intranet.example/.."'
+        )
     return found
 
 

@@ -98,12 +98,14 @@ def test_public_api_is_pinned():
         "queue_status", "requeue", "set_cause",
     ]  # fmt: skip
     assert sorted(fhir_burnout.workflow.__all__) == [
-            "Actor", "Answer", "Application", "CURRENT", "CheckIn", "ClientProgramme", "Definitions",
-            "DraftRow", "EndingReason", "EnrolmentRow", "EnrolmentStateError", "InvitationRow",
+            "Actor", "Answer", "Application", "CURRENT", "CheckIn", "ClientProgramme",
+            "Definitions", "DraftRow", "EndingReason", "EnrolmentRow", "EnrolmentStateError",
+            "InvitationRow",
             "LookBack", "MAX_NOTE", "MODULE_STATES", "MeasureChange", "MeasureView",
             "ModuleEntry", "Moment", "NotFoundError", "NoteRow",
             "PatientOverview", "PhaseEntry", "PhaseRow", "PhaseState", "PhaseView", "PlanError",
-            "PracticeOverview", "ProgrammeMap", "ProgrammeView", "Progress", "ResponseOverview", "ResponseRow",
+            "PracticeOverview", "ProgrammeMap", "ProgrammeView", "Progress", "ResponseOverview",
+            "ResponseRow",
             "STUCK_AFTER", "SessionSummary", "TRANSITIONS", "TaskChangedError", "TaskRow",
             "TaskState", "TaskTransitionError", "TaskView", "ToDo", "UnknownEndingReasonError",
             "VisitRow",

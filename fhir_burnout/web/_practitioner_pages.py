@@ -158,7 +158,11 @@ def _page(
             db, state.definitions, fhir_base=row.fhir_base, patient=row.patient, lang=lang,
             forms=current_memo().form,
         )  # fmt: skip
-        view = _summary(db, found, overview, token, lang, now) if overview.enrolments else None
+        view = (
+            _summary(db, found, overview=overview, token=token, lang=lang, now=now)
+            if overview.enrolments
+            else None
+        )
     with Session(state.engine) as db, db.begin():  # the day's first look: the next default
         record_visit(db, fhir_base=row.fhir_base, patient=row.patient, practitioner=found.by,
                      now=now)  # fmt: skip
@@ -199,13 +203,14 @@ def _summary_helpers(lang: str) -> dict[str, Any]:
 def _summary(
     db: Session,
     found: CareProfessional,
+    *,
     overview: PatientOverview,
     token: str | None,
     lang: str,
     now: datetime,
 ) -> SummaryView:
     """The client's "Sinds de vorige sessie", from where ``choose_since`` says."""
-    since = choose_since(db, found.session, found.by, overview, token, now)
+    since = choose_since(db, found.session, found.by, overview=overview, token=token, now=now)
     summary = session_summary(
         db, app_context().definitions, overview, since=since.at, lang=lang,
         forms=current_memo().form, now=now,
@@ -419,7 +424,7 @@ def _end_programme(found: CareProfessional, key: str, name: str) -> Any:
 @acts_on_client
 @care_professional
 def summary_to_ehr(found: CareProfessional) -> Any:
-    """"Samenvatting naar het dossier": the summary the page showed (its period, from the
+    """ "Samenvatting naar het dossier": the summary the page showed (its period, from the
     form) as a DocumentReference for the EHR, through the outbox
     (``workflow.queue_summary_document``); only where the practice switched it on."""
     row, lang, now = found.session, language(), datetime.now(UTC)

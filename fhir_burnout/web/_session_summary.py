@@ -110,6 +110,7 @@ def choose_since(
     db: Session,
     row: LaunchSessionRow,
     by: str,
+    *,
     overview: PatientOverview,
     token: str | None,
     now: datetime,
@@ -251,7 +252,7 @@ def _trend(summary: SessionSummary, lang: str) -> tuple[TrendChart, ...]:
 
 
 def _trend_words(summary: SessionSummary, lang: str) -> str:
-    """"Energie 4 → 6, slaap slecht → goed, spanning 6 → 4": from the check-in before the
+    """ "Energie 4 → 6, slaap slecht → goed, spanning 6 → 4": from the check-in before the
     period (or its first) to the latest, "" without one in the period."""
     now = summary.checkins_since
     if not now:
@@ -266,8 +267,9 @@ def _trend_words(summary: SessionSummary, lang: str) -> str:
     ):
         if start is None or end is None:
             continue
-        first = start if isinstance(start, str) else number(start, lang)
-        last = end if isinstance(end, str) else number(end, lang)
+        # The sleep answers are labels ("Slecht"): in the middle of a sentence, lower case.
+        first = start.lower() if isinstance(start, str) else number(start, lang)
+        last = end.lower() if isinstance(end, str) else number(end, lang)
         parts.append(translate(f"summary_trend_{key}", lang, first=first, last=last))
     return ", ".join(parts)
 

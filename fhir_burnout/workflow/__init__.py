@@ -65,8 +65,8 @@ from fhir_burnout.workflow._tables import (
     ResponseRow,
     TaskRow,
 )
-from fhir_burnout.workflow._visits import VisitRow, last_visit, record_visit
 from fhir_burnout.workflow._view import PhaseView, ProgrammeView, TaskView, programme_views
+from fhir_burnout.workflow._visits import VisitRow, last_visit, record_visit
 
 __all__ = [
     "MAX_NOTE",
@@ -151,10 +151,10 @@ __all__ += [  # issue 20: the client's programme map and week (web/_programme_pa
 ]
 __all__ += [  # issue 21: "Sinds de vorige sessie" (web/_practitioner_pages.py)
     "Answer",
-    "ResponseOverview",
     "CheckIn",
     "LookBack",
     "MeasureChange",
+    "ResponseOverview",
     "SessionSummary",
     "VisitRow",
     "last_visit",

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhir_burnout.questionnaire import (
-    FormItem,
     FormModel,
     ReliableChange,
     load_form,
@@ -32,7 +30,7 @@ from fhir_burnout.questionnaire import (
 from fhir_burnout.workflow._definitions import Definitions
 from fhir_burnout.workflow._endings import MeasureView, ending_label, measure_views
 from fhir_burnout.workflow._practitioner_tasks import MEASURES_END
-from fhir_burnout.workflow._readable import Answer, ResponseOverview, readable
+from fhir_burnout.workflow._readable import ResponseOverview, readable
 from fhir_burnout.workflow._tables import (
     CURRENT,
     EnrolmentRow,

@@ -105,7 +105,12 @@ def _pairs(
         if form_item is not None and form_item.hidden:
             continue
         # A repeating group at the top: each of its entries is numbered (1, 2, ...).
-        if entry == 0 and form_item is not None and form_item.type == "group" and form_item.repeats:
+        if (
+            entry == 0
+            and form_item is not None
+            and form_item.type == "group"
+            and form_item.repeats
+        ):
             counts[link_id] = counts.get(link_id, 0) + 1
             here = counts[link_id]
         else:

@@ -1,4 +1,4 @@
-""""Sinds de vorige sessie": what a client did and answered since a moment the care
+""" "Sinds de vorige sessie": what a client did and answered since a moment the care
 professional picks, on one screen before a session (issue 21, point 1).
 
 What the care professional needs in ten minutes, and in this order: open safety signals
@@ -47,6 +47,8 @@ Forms = Callable[[str, str], FormModel]
 #: Questionnaires shown as measures (their scores), not as homework.
 SCORED = frozenset({"phq-9", "gad-7", "who-5", "cbi"})
 CHECKIN, LOOK_BACK = "weekly-checkin", "exercise-reflection"
+#: The order of the measures on the page: mood, anxiety, well-being, burn-out, the rest.
+MEASURE_ORDER = ("phq-9", "gad-7", "who-5", "cbi")
 
 
 def _aware(value: datetime) -> datetime:
@@ -137,6 +139,16 @@ class SessionSummary:
         return before[-1] if before else None
 
     @property
+    def changes(self) -> tuple[MeasureChange, ...]:
+        """The measures with two scores or more: those with a change to tell."""
+        return tuple(m for m in self.measures if len(m.points) > 1)
+
+    @property
+    def single(self) -> tuple[MeasureChange, ...]:
+        """The measures with one score so far."""
+        return tuple(m for m in self.measures if len(m.points) == 1)
+
+    @property
     def new_measures(self) -> tuple[MeasureChange, ...]:
         """The measures with a score in the period."""
         return tuple(m for m in self.measures if m.new)
@@ -218,7 +230,14 @@ def _measures(
     by_questionnaire: dict[str, list[ScoreSeries]] = defaultdict(list)
     for s in series:
         by_questionnaire[s.questionnaire].append(s)
-    for canonical, found in by_questionnaire.items():
+    order = {q: i for i, q in enumerate(MEASURE_ORDER)}
+
+    def first_the_known(canonical: str) -> tuple[int, str]:
+        qid = questionnaire_id(canonical)
+        return order.get(qid, len(order)), qid
+
+    for canonical in sorted(by_questionnaire, key=first_the_known):
+        found = by_questionnaire[canonical]
         banded = [s for s in found if any(p.band for p in s.points)] or found
         form = forms(canonical, lang)
         for s in banded:
@@ -227,7 +246,9 @@ def _measures(
             if len(banded) > 1 and item is not None and item.text:
                 title = f"{form.title}: {_short(item.text)}"
             first, last = s.points[0].value, s.points[-1].value
-            change = clinical_change(canonical, s.link_id, first, last) if len(s.points) > 1 else None
+            change = (
+                clinical_change(canonical, s.link_id, first, last) if len(s.points) > 1 else None
+            )
             yield MeasureChange(canonical, s.link_id, title, s.points, since, change)
 
 
