@@ -19,6 +19,9 @@ Read in one place, by the CLI or the app factory, never at import time::
     trusted_proxies = 0           # reverse proxies in front of the app whose
                                   # X-Forwarded-For names the client's address (0: none)
     pending_launches_max = 10000  # launches started and not yet back, for all browsers
+    crisis_protocol_url = "https://intranet.example/crisisprotocol"   # the practice's own
+                                  # crisis protocol, linked on the care professional's pages
+                                  # (where clients see crisis help); default: no link
 
     [rate_limits]                 # per client address, in Flask-Limiter's notation
                                   # ("30/minute;500/day"); "" switches one off
@@ -73,6 +76,9 @@ Read in one place, by the CLI or the app factory, never at import time::
                                   # koppeltaal: "any" (default: the reference auth service puts
                                   # its own; state, PKCE and the HTI jti stop replays) | "echo"
     koppeltaal_results = false    # mode koppeltaal: a DocumentReference per completed Task
+    summary_to_ehr = false        # mode smart: the care professional may send the session
+                                  # summary ("Sinds de vorige sessie") to the EHR as a
+                                  # DocumentReference, through the outbox (default: off)
     referral_triage = false       # this EHR's referrals only (default: the top-level value)
     practice_name = "Praktijk De Linde"   # named to waiting-list clients: whom to call
     practice_phone = "030 123 45 67"      # (optional) the practice's number for them
@@ -166,6 +172,9 @@ class Ehr:
     #: Koppeltaal: publish a DocumentReference (draft T029) linking to our results summary
     #: when a KT Task is completed (``koppeltaal_results``)
     results: bool = False
+    #: SMART: the care professional may send the session summary to the EHR as a
+    #: DocumentReference (``summary_to_ehr``; off by default)
+    summary_to_ehr: bool = False
     #: the practice the app writes for (Provenance), its name and phone number as
     #: waiting-list clients read them (they have no care professional of their own yet)
     practice: str | None = None
@@ -287,6 +296,9 @@ class Settings:
     pending_launches_max: int = 10_000
     #: the practice's name, logo and colours on every page (``[theme]``; ``_theme``)
     theme: Theme = field(default_factory=Theme)
+    #: the practice's own crisis protocol (an http(s) URL), linked on the care
+    #: professional's pages in place of the clients' crisis help (``crisis_protocol_url``)
+    crisis_protocol_url: str | None = None
 
     def ehr(self, fhir_base: str) -> Ehr:
         """The [[ehr]] whose FHIR base is ``fhir_base`` (a trailing slash or not)."""
@@ -428,6 +440,7 @@ class Settings:
                 file.pending_launches_max, 10_000, "pending_launches_max", where
             ),
             theme=theme,
+            crisis_protocol_url=_link(file.crisis_protocol_url, "crisis_protocol_url", where),
         )
 
 
@@ -455,6 +468,7 @@ class _EhrReader:
             practice_name=_text(table.practice_name),
             practice_phone=_text(table.practice_phone),
             triage=_given(table.referral_triage, self.triage),
+            summary_to_ehr=_given(table.summary_to_ehr, False),
             safety_owner=table.safety_owner or None,
             frame_ancestors=tuple(framers),
             api_clients=tuple(callers),
@@ -580,6 +594,16 @@ def _count(found: int | None, default: int, key: str, where: str) -> int:
 def _text(found: str | None) -> str | None:
     """An optional text setting (blank counts as not set)."""
     return found.strip() or None if found is not None else None
+
+
+def _link(found: str | None, key: str, where: str) -> str | None:
+    """An optional link for a page (http or https; blank: none)."""
+    found = _text(found)
+    if found is not None and urlsplit(found).scheme not in ("http", "https"):
+        raise ContentError(
+            where, key, 'must be an http(s) URL, e.g. "https://intranet.example/.."'
+        )
+    return found
 
 
 def _promise(table: SafetyTable | None) -> SafetyPromise | None:

@@ -180,5 +180,12 @@ def test_the_care_professionals_pages_use_the_width_of_a_desktop(live, desktop):
     client_page.goto(f"{live.app_url}/")
     reading = client_page.locator("main").bounding_box()["width"]
     assert 600 < reading < 800  # a client's page keeps a calm reading column
+    # The clients' crisis help is not beside a care professional's pages (issue 21) ...
+    assert client_page.locator("aside.crisis").count() == 0
+    # ... and is beside the client's own, not under their reading column.
+    client_page.context.clear_cookies()
+    launched(live, client_page, "pat-07")
+    reading = client_page.locator("main").bounding_box()["width"]
+    assert 600 < reading < 800
     aside = client_page.locator("aside.crisis").bounding_box()
-    assert aside["x"] > reading  # crisis help beside it, not under it
+    assert aside["x"] > reading

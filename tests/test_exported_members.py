@@ -79,7 +79,7 @@ def test_public_api_is_pinned():
         "SmartConfiguration", "StateError", "TokenKind", "TokenRequestError",
         "UntrustedIssuerError", "assertion_algorithm", "authorization_request", "backend_token",
         "backend_token_source",
-        "begin_launch", "client_assertion", "complete_launch", "current_private_key",
+        "begin_launch", "client_assertion", "complete_launch", "covers", "current_private_key",
         "discover", "exchange_code", "fetch_jwks", "generate_key",
         "jwt_header", "launch_scopes", "missing_purposes", "post_token_request",
         "probe_client_authentication", "public_jwks", "refresh", "require_scope",
@@ -119,6 +119,10 @@ def test_public_api_is_pinned():
             "MAX_MESSAGE", "Message", "MessageError", "Thread", "ThreadMessageRow",
             "answer_title", "homework_answers", "mark_seen", "new_responses", "own_answer",
             "post_message", "readable_answer", "thread_of", "threads_of",
+            # issue 21: "Sinds de vorige sessie" (workflow._summary, _visits, _readable)
+            "Answer", "CheckIn", "LookBack", "MeasureChange", "ResponseOverview",
+            "SessionSummary", "VisitRow", "last_visit", "queue_summary_document",
+            "record_visit", "session_summary",
         ])  # fmt: skip
     assert sorted(fhir_burnout.koppeltaal.__all__) == [
         "CONNECTION", "CareTeamUnreadableError", "DEFAULT_SCOPE", "ForeignDefinitionError",

@@ -414,16 +414,20 @@ def test_the_page_shows_scores_with_bands_the_reliable_change_and_the_answers(ap
     client = as_practitioner(app, sandbox, "pat-17")
     status, page = page_of(client)
     assert status == 200
-    assert "Stemming (PHQ-9): Totaalscore (0-27)" in page
-    assert "<td>27</td><td>Zware klachten</td>" in page  # the band of each point
-    assert "<td>0</td><td>Geen of weinig klachten</td>" in page
-    assert "Betrouwbaar verbeterd." in page and "Van 27 naar 0" in page
+    assert '<h3 id="score-1">Stemming (PHQ-9)</h3>' in page
+    # The band of each point, as clinicians name it (not the client's "Zware klachten").
+    assert "<td>27</td><td>ernstig (20\N{EN DASH}27)</td>" in page
+    assert "<td>0</td><td>minimaal (0\N{EN DASH}4)</td>" in page
+    assert "Zware klachten" not in page
+    # 27 -> 0: past the 6 points of reliable change, and from a case (>= 10) to none.
+    assert "Betrouwbaar verbeterd" in page and "-27 punten; betrouwbaar vanaf 6" in page
+    assert "Betrouwbaar hersteld" in page
     assert "Bijna elke dag" in page and "Helemaal niet" in page  # the answers, readable
     assert page.index("Helemaal niet") < page.index("Bijna elke dag")  # newest first
     english = client.get("/practitioner", headers={"Accept-Language": "en"})
     text = english.get_data(as_text=True)
-    assert "Client overview" in text and "Reliably improved." in text
-    assert "Nearly every day" in text
+    assert "Client overview" in text and "Reliably improved" in text
+    assert "Reliably recovered" in text and "Nearly every day" in text
 
 
 def test_a_finished_phase_asks_the_care_professional_to_open_the_next(engine, definitions):
@@ -487,8 +491,9 @@ def test_the_referrer_hears_when_treatment_starts_and_after_care_is_offered_at_t
     )
     assert done.status_code == 303
     _, page = page_of(client)
-    assert "nazorg aanbieden" in page
-    assert '<option value="after-care">' in page
+    assert "Nazorg is nu mogelijk" in page
+    assert '<option value="after-care">' in page  # offered first, after treatment
+    assert page.index('<option value="after-care">') < page.index('<option value="standard">')
     deliver_all(worker)
     assert server(fhir, status_key(key))["status"] == "completed"
     assert queue_status(state["engine"]).dead == 0

@@ -36,7 +36,12 @@ from .launches import ehr_launch_params, launch
 from .smart_flow import sign_in_at_ehr
 
 
-def test_ehr_launch_as_a_practitioner_shows_the_patient_banner_and_crisis_help(app, sandbox):
+def test_ehr_launch_as_a_practitioner_shows_the_patient_banner_not_the_clients_crisis_help(
+    app, sandbox
+):
+    """The care professional's pages name the client; the crisis help beside a client's
+    pages is not for them (issue 21: the practice's own crisis protocol instead, where the
+    practice configured one; this app has none)."""
     client = app.test_client()
     finished = launch(client, sandbox, patient="pat-02", practitioner="prac-1")
     assert finished.status_code == 302 and path_of(finished.headers["Location"]) == "/"
@@ -45,7 +50,8 @@ def test_ehr_launch_as_a_practitioner_shows_the_patient_banner_and_crisis_help(a
     assert home.status_code == 200
     assert "Welkom, Mirjam Behandelaar." in page
     assert "Cliënt: Bram van Proefpersoon" in page
-    assert "0800-0113" in page and "112" in page and "huisartsenpost" in page
+    assert "0800-0113" not in page and 'class="crisis"' not in page
+    assert "fb-crisis-protocol" not in page
 
 
 def test_launch_by_form_post_works_too(app, sandbox):

@@ -53,6 +53,7 @@ from fhir_burnout.smart_launch._scopes import (
     ROLES,
     Role,
     ScopeRequest,
+    covers,
     launch_scopes,
     missing_purposes,
     worker_scopes,
@@ -114,3 +115,4 @@ __all__ += [  # launch18: one authorization request, one code exchange, one clie
     "backend_token_source", "exchange_code", "with_kid",
 ]  # fmt: skip
 __all__ += ["ID_TOKEN_NONCES", "IdTokenNonce"]  # kt19launch: id_token_nonce per EHR
+__all__ += ["covers"]  # issue 21: may the launch read the client's Encounters

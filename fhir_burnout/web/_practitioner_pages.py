@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import requests
@@ -32,6 +32,8 @@ from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.koppeltaal import clients_of
 from fhir_burnout.referral import WAITING_LIST, report_to_referrer
+from fhir_burnout.web._charts import number
+from fhir_burnout.web._clinician_labels import answer_label
 from fhir_burnout.web._context import app_context
 from fhir_burnout.web._gate import CareProfessional, care_professional, koppeltaal_domain
 from fhir_burnout.web._i18n import format_date, translate
@@ -46,6 +48,14 @@ from fhir_burnout.web._launch import (
 from fhir_burnout.web._memo import current_memo
 from fhir_burnout.web._progress_pages import HEIGHT, WIDTH, _chart
 from fhir_burnout.web._render import language, message_page, render
+from fhir_burnout.web._session_summary import (
+    SOURCES,
+    Since,
+    SummaryView,
+    band_label,
+    choose_since,
+    summary_view,
+)
 from fhir_burnout.web._thread_views import practitioner_threads
 from fhir_burnout.web._typed_text import refused_fields
 from fhir_burnout.workflow import (
@@ -53,6 +63,7 @@ from fhir_burnout.workflow import (
     EnrolmentRow,
     EnrolmentStateError,
     NotFoundError,
+    PatientOverview,
     PlanError,
     TaskChangedError,
     TaskRow,
@@ -67,7 +78,10 @@ from fhir_burnout.workflow import (
     finish,
     patient_overview,
     pause,
+    queue_summary_document,
+    record_visit,
     resume,
+    session_summary,
     stop,
     switch_track,
     unlock_phase,
@@ -87,8 +101,30 @@ _ERRORS: tuple[tuple[type[Exception], str], ...] = (
 
 
 def _day(value: datetime | date, lang: str) -> str:
-    day = value.date() if isinstance(value, datetime) else value
+    """A day as people write it; a moment on its local day."""
+    day = value.astimezone().date() if isinstance(value, datetime) else value
     return format_date(day.isoformat(), lang)
+
+
+@bp.app_context_processor
+def _crisis_protocol() -> dict[str, Any]:
+    """The practice's own crisis protocol, which base.html links for a care professional in
+    place of the clients' crisis help (``crisis_protocol_url``; None: no link)."""
+    try:
+        return {"crisis_protocol": app_context().settings.crisis_protocol_url}
+    except (KeyError, RuntimeError):  # an app without our context (a test's bare Flask)
+        return {"crisis_protocol": None}
+
+
+def _sends_summary(fhir_base: str) -> bool:
+    """Whether the practice lets the care professional send the summary to this EHR: a
+    SMART EHR with ``summary_to_ehr`` on (a Koppeltaal domain takes no such write; its
+    results go as koppeltaal_results)."""
+    try:
+        ehr = app_context().settings.ehr(fhir_base)
+    except FhirBurnoutError:
+        return False
+    return ehr.summary_to_ehr and ehr.mode == "smart"
 
 
 @bp.get("/practitioner")
@@ -111,17 +147,26 @@ def _page(
     row = found.session
     if not row.patient:
         return message_page("error_no_patient", 400)
-    state, lang = app_context(), language()
+    state, lang, now = app_context(), language(), datetime.now(UTC)
+    try:
+        fresh = current_launch()
+    except (SessionExpired, EhrUnavailable):
+        fresh = None  # the banner waits; the programme is ours and shows regardless
+    token = fresh[1] if fresh else None
     with Session(state.reader) as db:
         overview = patient_overview(
             db, state.definitions, fhir_base=row.fhir_base, patient=row.patient, lang=lang,
             forms=current_memo().form,
         )  # fmt: skip
-    try:
-        fresh = current_launch()
-    except (SessionExpired, EhrUnavailable):
-        fresh = None  # the banner waits; the programme is ours and shows regardless
-    _, banner = _names_from_ehr(row, fresh[1] if fresh else None)
+        view = (
+            _summary(db, found, overview=overview, token=token, lang=lang, now=now)
+            if overview.enrolments
+            else None
+        )
+    with Session(state.engine) as db, db.begin():  # the day's first look: the next default
+        record_visit(db, fhir_base=row.fhir_base, patient=row.patient, practitioner=found.by,
+                     now=now)  # fmt: skip
+    _, banner = _names_from_ehr(row, token)
     charts = {}
     for series in overview.scores:
         charts[series.questionnaire, series.link_id] = _chart([p.value for p in series.points])
@@ -129,17 +174,49 @@ def _page(
         "practitioner.html",
         status=status,
         overview=overview,
+        view=view,
+        sends_summary=bool(view) and _sends_summary(row.fhir_base),
         charts=charts,
         width=WIDTH,
         height=HEIGHT,
-        day=lambda value: _day(value, lang),
         notices=[str(m) for m in get_flashed_messages(category_filter=["message"])],
         error=error,
         note_kept=note_kept,
         max_note=MAX_NOTE,
         banner=banner,
         threads=practitioner_threads(row.fhir_base, row.patient, found.by, lang),
+        **_summary_helpers(lang),
     )
+
+
+def _summary_helpers(lang: str) -> dict[str, Any]:
+    """What the page's and the document's templates use to write the summary."""
+    return {
+        "day": lambda value: _day(value, lang),
+        "band": lambda measure, point: band_label(measure, point.band, point.label, lang),
+        "figure": lambda value: number(value, lang),
+        "signed": lambda value: ("+" if value > 0 else "") + number(value, lang),
+        "label": lambda answer: answer_label(answer, lang),
+        "today": datetime.now().astimezone().date().isoformat(),
+    }
+
+
+def _summary(
+    db: Session,
+    found: CareProfessional,
+    *,
+    overview: PatientOverview,
+    token: str | None,
+    lang: str,
+    now: datetime,
+) -> SummaryView:
+    """The client's "Sinds de vorige sessie", from where ``choose_since`` says."""
+    since = choose_since(db, found.session, found.by, overview=overview, token=token, now=now)
+    summary = session_summary(
+        db, app_context().definitions, overview, since=since.at, lang=lang,
+        forms=current_memo().form, now=now,
+    )  # fmt: skip
+    return summary_view(db, summary, since, lang, current_memo().form)
 
 
 def _decide(found: CareProfessional, action: Callable[[Session], str | None]) -> Any:
@@ -340,6 +417,49 @@ def _end_programme(found: CareProfessional, key: str, name: str) -> Any:
         if name == "finish" and enrolment.track == "standard":
             return translate("notice_finish_after_care", lang)
         return translate(f"notice_{name}", lang)
+
+    return _decide(found, action)
+
+
+@bp.post("/practitioner/summary")
+@acts_on_client
+@care_professional
+def summary_to_ehr(found: CareProfessional) -> Any:
+    """ "Samenvatting naar het dossier": the summary the page showed (its period, from the
+    form) as a DocumentReference for the EHR, through the outbox
+    (``workflow.queue_summary_document``); only where the practice switched it on."""
+    row, lang, now = found.session, language(), datetime.now(UTC)
+    if not row.patient or not _sends_summary(row.fhir_base):
+        return message_page("error_not_found", 404)
+    try:
+        since = Since(datetime.fromisoformat(request.form.get("since", "")), "chosen")
+    except ValueError:
+        return _page(found, error=translate("error_action_state", lang), status=400)
+    source = request.form.get("source", "")
+    since = Since(min(since.at.astimezone(UTC), now), source if source in SOURCES else "chosen")
+    state = app_context()
+
+    def action(db: Session) -> str:
+        overview = patient_overview(
+            db, state.definitions, fhir_base=row.fhir_base, patient=str(row.patient),
+            lang=lang, forms=current_memo().form,
+        )  # fmt: skip
+        enrolment = next(iter(overview.current or overview.enrolments), None)
+        if enrolment is None:
+            raise EnrolmentStateError("the client is in no programme: there is no summary")
+        summary = session_summary(db, state.definitions, overview, since=since.at, lang=lang,
+                                  forms=current_memo().form, now=now)  # fmt: skip
+        view = summary_view(db, summary, since, lang, current_memo().form)
+        title = translate("summary_document_title", lang, date=_day(now, lang))
+        html, _ = render(
+            "practitioner_summary_document.html", view=view, overview=overview, title=title,
+            **_summary_helpers(lang),
+        )  # fmt: skip
+        queue_summary_document(
+            db, enrolment.key, html=html, title=title, lang=lang, since=since.at, until=now,
+            by=found.by, now=now,
+        )  # fmt: skip
+        return translate("notice_summary_sent", lang)
 
     return _decide(found, action)
 

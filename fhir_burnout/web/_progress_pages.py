@@ -11,9 +11,10 @@ Own data only.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from flask import Blueprint
 from sqlalchemy import select
@@ -102,8 +103,16 @@ def _energy(rows: list[ResponseRow], lang: str) -> EnergyView | None:
     return EnergyView(trend, dates, found)
 
 
-def _exercise_names(db: Session, rows: list[ResponseRow], lang: str) -> ExerciseNames:
-    """An exercise's name (its heading in the module) from its look-back's Task and id."""
+class _LookedBack(Protocol):
+    """A look-back after an exercise: a response row, or the session summary's."""
+
+    @property
+    def task_key(self) -> str | None: ...
+
+
+def _exercise_names(db: Session, rows: Sequence[_LookedBack], lang: str) -> ExerciseNames:
+    """An exercise's name (its heading in the module) from its look-back's Task and id
+    (also for the care professional's session summary: web/_session_summary.py)."""
     keys = {r.task_key for r in rows if r.task_key}
     query = select(TaskRow.key, TaskRow.definition).where(TaskRow.key.in_(keys))
     modules = {key: definition for key, definition in db.execute(query)}

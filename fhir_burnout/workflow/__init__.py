@@ -52,8 +52,17 @@ from fhir_burnout.workflow._practice import (
 )
 from fhir_burnout.workflow._practitioner_tasks import alert_care_professional
 from fhir_burnout.workflow._progress import PhaseState, Progress, TaskState, advance
+from fhir_burnout.workflow._readable import Answer, ResponseOverview
 from fhir_burnout.workflow._safety import previous_scores
 from fhir_burnout.workflow._states import TRANSITIONS, Actor, TaskTransitionError, check_transition
+from fhir_burnout.workflow._summary import (
+    CheckIn,
+    LookBack,
+    MeasureChange,
+    SessionSummary,
+    session_summary,
+)
+from fhir_burnout.workflow._summary_document import queue_summary_document
 from fhir_burnout.workflow._switching import MAX_NOTE, add_note, notes_for, switch_track
 from fhir_burnout.workflow._tables import (
     CURRENT,
@@ -82,6 +91,7 @@ from fhir_burnout.workflow._threads import (
     threads_of,
 )
 from fhir_burnout.workflow._view import PhaseView, ProgrammeView, TaskView, programme_views
+from fhir_burnout.workflow._visits import VisitRow, last_visit, record_visit
 
 __all__ = [
     "MAX_NOTE",
@@ -188,4 +198,17 @@ __all__ += [  # issue 21: feedback both ways, a thread per homework answer (_thr
     "readable_answer",
     "thread_of",
     "threads_of",
+]
+__all__ += [  # issue 21: "Sinds de vorige sessie" (web/_practitioner_pages.py)
+    "Answer",
+    "CheckIn",
+    "LookBack",
+    "MeasureChange",
+    "ResponseOverview",
+    "SessionSummary",
+    "VisitRow",
+    "last_visit",
+    "queue_summary_document",
+    "record_visit",
+    "session_summary",
 ]

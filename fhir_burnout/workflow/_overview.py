@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhir_burnout.questionnaire import (
-    FormItem,
     FormModel,
     ReliableChange,
     load_form,
@@ -32,6 +30,7 @@ from fhir_burnout.questionnaire import (
 from fhir_burnout.workflow._definitions import Definitions
 from fhir_burnout.workflow._endings import MeasureView, ending_label, measure_views
 from fhir_burnout.workflow._practitioner_tasks import MEASURES_END
+from fhir_burnout.workflow._readable import ResponseOverview, readable
 from fhir_burnout.workflow._tables import (
     CURRENT,
     EnrolmentRow,
@@ -40,8 +39,6 @@ from fhir_burnout.workflow._tables import (
     ResponseRow,
     TaskRow,
 )
-
-_YES_NO = {"nl": ("ja", "nee"), "en": ("yes", "no")}
 
 #: The form model of a Questionnaire (canonical, language); the web layer passes its memo.
 Forms = Callable[[str, str], FormModel]
@@ -116,28 +113,6 @@ class EnrolmentOverview:
 
 
 @dataclass(frozen=True)
-class Answer:
-    """One question and the client's answer, as text."""
-
-    question: str
-    answer: str
-
-
-@dataclass(frozen=True)
-class ResponseOverview:
-    """A QuestionnaireResponse made readable: its title and question/answer pairs."""
-
-    key: str
-    title: str
-    authored: datetime
-    answers: tuple[Answer, ...]
-    #: Who entered it: the client's own reference, or the care professional who filled it
-    #: in with the client (its ``author`` when that is not its ``subject``).
-    entered_by: str = ""
-    by_client: bool = True
-
-
-@dataclass(frozen=True)
 class ScorePoint:
     """One score at one moment, with the band it falls in."""
 
@@ -192,9 +167,15 @@ class PatientOverview:
 
     @property
     def tracks_to_enrol(self) -> tuple[str, ...]:
-        """The tracks the client is not currently enrolled in."""
-        taken = {e.track for e in self.current}
-        return tuple(t for t in self.tracks if t not in taken)
+        """The tracks the care professional may enrol the client in: every track while the
+        client is in none (never, or all ended), after-care first once treatment was
+        finished; none while a programme is current (a waiting-list client moves into
+        treatment by switching, a treated client into after-care by finishing)."""
+        if self.current:
+            return ()
+        finished = any(e.track == "standard" and e.status == "completed" for e in self.enrolments)
+        first = ("after-care",) if finished and "after-care" in self.tracks else ()
+        return first + tuple(t for t in self.tracks if t not in first)
 
 
 def _forms_from(definitions: Definitions) -> Forms:
@@ -432,78 +413,7 @@ def _readable(
     definitions: Definitions, forms: Forms, row: ResponseRow, lang: str
 ) -> ResponseOverview:
     """A response as question/answer pairs, in the Questionnaire's order and texts."""
-    resource = json.loads(row.resource)
     form = (
         forms(row.questionnaire, lang) if row.questionnaire in definitions.by_canonical else None
     )
-    title = form.title if form else str(row.questionnaire).rsplit("/", 1)[-1]
-    index = form.index if form else {}
-    answers = tuple(_pairs(resource.get("item", []) or [], index, lang))
-    author = str((resource.get("author") or {}).get("reference", ""))
-    subject = str((resource.get("subject") or {}).get("reference", ""))
-    by_client = not author or author == subject or author.startswith("Patient/")
-    return ResponseOverview(
-        row.key, title, _aware(row.authored), answers, entered_by=author, by_client=by_client
-    )
-
-
-def _pairs(
-    items: list[Mapping[str, Any]], index: Mapping[str, FormItem], lang: str
-) -> Iterator[Answer]:
-    for item in items:
-        form_item = index.get(str(item.get("linkId")))
-        if form_item is not None and form_item.hidden:
-            continue
-        given = item.get("answer", []) or []
-        texts = [t for a in given if (t := _answer_text(form_item, a, lang))]
-        if texts:
-            question = form_item.text if form_item and form_item.text else item.get("text")
-            yield Answer(str(question or item.get("linkId")), ", ".join(texts))
-        for answer in given:
-            yield from _pairs(answer.get("item", []) or [], index, lang)
-        yield from _pairs(item.get("item", []) or [], index, lang)
-
-
-def _answer_text(item: FormItem | None, answer: Mapping[str, Any], lang: str) -> str:
-    key: str
-    value: Any
-    key, value = next(((k, v) for k, v in answer.items() if k.startswith("value")), ("", ""))
-    if not key:
-        return ""
-    label = _option_label(item, key, value)
-    if label is not None:
-        return label
-    if key == "valueCoding":
-        text = str(value.get("display") or value.get("code") or "")
-    elif key == "valueBoolean":
-        yes, no = _YES_NO.get(lang, _YES_NO["nl"])
-        text = yes if value else no
-    elif key == "valueQuantity":
-        text = f"{_number(value.get('value'))} {value.get('unit', '')}".strip()
-    else:
-        text = _number(value)
-    return text
-
-
-def _option_label(item: FormItem | None, key: str, value: Any) -> str | None:
-    """The label the client saw for a chosen option, if the answer is one."""
-    for option in item.options if item else ():
-        # AnswerOption.value_type names the type ("coding"), the answer its element.
-        if option.value_type.lower() != key.removeprefix("value").lower():
-            continue
-        if key == "valueCoding":
-            wanted = (value.get("system"), value.get("code"))
-            if (option.value.get("system"), option.value.get("code")) == wanted:
-                return option.label
-        elif option.value == value:
-            return option.label
-    return None
-
-
-def _number(value: Any) -> str:
-    if isinstance(value, float | int | Decimal) and not isinstance(value, bool):
-        return f"{value:g}" if isinstance(value, float) else str(value)
-    return str(value)
-
-
-# --- the practice -----------------------------------------------------------------------
+    return readable(form, row, _aware(row.authored), lang)
