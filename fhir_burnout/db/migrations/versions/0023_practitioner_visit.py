@@ -1,9 +1,9 @@
 """When a care professional first opened a client's page on a day: where "Sinds de vorige
 sessie" starts when the EHR names no last contact (issue 21; workflow/_visits.py)
 
-Revision ID: 0024
-Revises: 0021
-Create Date: 2026-12-12 09:00:00
+Revision ID: 0023
+Revises: 0022
+Create Date: 2026-12-07 16:00:00
 """
 
 from __future__ import annotations
