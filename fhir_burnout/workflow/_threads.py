@@ -59,13 +59,8 @@ from fhir_burnout.sync import Create, key_identifier, key_reference
 from fhir_burnout.workflow._definitions import Definitions
 from fhir_burnout.workflow._errors import EnrolmentStateError, NotFoundError
 from fhir_burnout.workflow._outbox import _now, queue_writes
-from fhir_burnout.workflow._overview import (
-    Forms,
-    ResponseOverview,
-    _forms_from,
-    _readable,
-    _title_of,
-)
+from fhir_burnout.workflow._overview import Forms, _forms_from, _readable, _title_of
+from fhir_burnout.workflow._readable import ResponseOverview
 from fhir_burnout.workflow._tables import (
     CURRENT,
     EnrolmentRow,
