@@ -19,9 +19,7 @@ Read in one place, by the CLI or the app factory, never at import time::
     trusted_proxies = 0           # reverse proxies in front of the app whose
                                   # X-Forwarded-For names the client's address (0: none)
     pending_launches_max = 10000  # launches started and not yet back, for all browsers
-    crisis_protocol_url = "https://intranet.example/crisisprotocol"   # the practice's own
-                                  # crisis protocol, linked on the care professional's pages
-                                  # (where clients see crisis help); default: no link
+    crisis_protocol_url = "https://intranet.example/crisis"   # for care professionals' pages
 
     [rate_limits]                 # per client address, in Flask-Limiter's notation
                                   # ("30/minute;500/day"); "" switches one off
@@ -76,9 +74,7 @@ Read in one place, by the CLI or the app factory, never at import time::
                                   # koppeltaal: "any" (default: the reference auth service puts
                                   # its own; state, PKCE and the HTI jti stop replays) | "echo"
     koppeltaal_results = false    # mode koppeltaal: a DocumentReference per completed Task
-    summary_to_ehr = false        # mode smart: the care professional may send the session
-                                  # summary ("Sinds de vorige sessie") to the EHR as a
-                                  # DocumentReference, through the outbox (default: off)
+    summary_to_ehr = false        # mode smart: the session summary to the EHR on request
     referral_triage = false       # this EHR's referrals only (default: the top-level value)
     practice_name = "Praktijk De Linde"   # named to waiting-list clients: whom to call
     practice_phone = "030 123 45 67"      # (optional) the practice's number for them
@@ -172,9 +168,7 @@ class Ehr:
     #: Koppeltaal: publish a DocumentReference (draft T029) linking to our results summary
     #: when a KT Task is completed (``koppeltaal_results``)
     results: bool = False
-    #: SMART: the care professional may send the session summary to the EHR as a
-    #: DocumentReference (``summary_to_ehr``; off by default)
-    summary_to_ehr: bool = False
+    summary_to_ehr: bool = False  # the session summary to the EHR (a DocumentReference)
     #: the practice the app writes for (Provenance), its name and phone number as
     #: waiting-list clients read them (they have no care professional of their own yet)
     practice: str | None = None
@@ -296,9 +290,7 @@ class Settings:
     pending_launches_max: int = 10_000
     #: the practice's name, logo and colours on every page (``[theme]``; ``_theme``)
     theme: Theme = field(default_factory=Theme)
-    #: the practice's own crisis protocol (an http(s) URL), linked on the care
-    #: professional's pages in place of the clients' crisis help (``crisis_protocol_url``)
-    crisis_protocol_url: str | None = None
+    crisis_protocol_url: str | None = None  # linked on care professionals' pages (http(s))
 
     def ehr(self, fhir_base: str) -> Ehr:
         """The [[ehr]] whose FHIR base is ``fhir_base`` (a trailing slash or not)."""
@@ -421,6 +413,9 @@ class Settings:
             file.theme.model_dump(exclude_none=True) if file.theme else {},
             where=where, base_dir=base_dir, default_name=file.practice_name or None,
         )  # fmt: skip
+        link = _text(file.crisis_protocol_url)
+        if link and urlsplit(link).scheme not in ("http", "https"):
+            raise ContentError(where, "crisis_protocol_url", "must be an http(s) URL")
         return cls(
             base_url=value("base_url").rstrip("/"),
             database_url=env.get("FHIR_BURNOUT_DATABASE_URL")
@@ -440,7 +435,7 @@ class Settings:
                 file.pending_launches_max, 10_000, "pending_launches_max", where
             ),
             theme=theme,
-            crisis_protocol_url=_link(file.crisis_protocol_url, "crisis_protocol_url", where),
+            crisis_protocol_url=link,
         )
 
 
@@ -594,16 +589,6 @@ def _count(found: int | None, default: int, key: str, where: str) -> int:
 def _text(found: str | None) -> str | None:
     """An optional text setting (blank counts as not set)."""
     return found.strip() or None if found is not None else None
-
-
-def _link(found: str | None, key: str, where: str) -> str | None:
-    """An optional link for a page (http or https; blank: none)."""
-    found = _text(found)
-    if found is not None and urlsplit(found).scheme not in ("http", "https"):
-        raise ContentError(
-            where, key, 'must be an http(s) URL, e.g. "https://intranet.example/.."'
-        )
-    return found
 
 
 def _promise(table: SafetyTable | None) -> SafetyPromise | None:

@@ -173,7 +173,7 @@ def test_pause_resume_and_unlock_are_buttons_that_work(live, desk, worker):
     expect(page.locator(".phases").first).to_contain_text("Fase 2: Inzicht in patronen — open")
     page.get_by_role("button", name="Pauzeren").click()
     expect(page.get_by_role("status")).to_have_text("Het programma is gepauzeerd.")
-    expect(page.get_by_role("heading", level=3).first).to_contain_text("gepauzeerd")
+    expect(page.locator(".enrolment h3").first).to_contain_text("gepauzeerd")
     deliver_all(worker)
     with FhirClient(live.info.fhir_base, token_source=worker_token_source(live.info)) as fhir:
         [careplan] = fhir.search("CarePlan", {"identifier": f"{KEY_SYSTEM}|{key}"})

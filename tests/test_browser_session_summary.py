@@ -144,3 +144,11 @@ def test_the_summary_goes_to_the_record_from_its_button(live, desk):
         "De samenvatting gaat naar het dossier in het EHR."
     )
     accessible(page, "practitioner-summary-sent", tags=WCAG22)
+    # The ending pages: in the clinician's words, the protocol in place of crisis help.
+    page.get_by_role("button", name="Stoppen").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Programma stoppen")
+    expect(page.locator("main")).to_contain_text("Dit is niet terug te draaien.")
+    assert page.locator("aside.crisis").count() == 0
+    expect(page.get_by_role("link", name="Crisisprotocol van de praktijk")).to_be_visible()
+    accessible(page, "practitioner-stop-desktop", tags=WCAG22,
+               screenshot="practitioner-stop-desktop.png")  # fmt: skip

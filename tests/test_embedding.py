@@ -189,7 +189,8 @@ def test_a_launch_inside_the_ehrs_cross_site_iframe_reaches_the_home_page(framed
     app = chart.frame_locator("iframe")
     heading = app.get_by_role("heading", level=1)
     expect(heading).to_have_text("Welkom, Mirjam Behandelaar.", timeout=20_000)
-    assert "0800-0113" in app.locator(".crisis").inner_text()
+    expect(app.locator(".banner")).to_contain_text("Bram van Proefpersoon")
+    expect(app.locator(".crisis")).to_have_count(0)  # a care professional's page (issue 21)
     # A form inside the frame posts with its CSRF token (in the session cookie) and works.
     app.get_by_role("button", name="English").click()
     expect(heading).to_have_text("Welcome, Mirjam Behandelaar.", timeout=20_000)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -32,11 +32,9 @@ from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.koppeltaal import clients_of
 from fhir_burnout.referral import WAITING_LIST, report_to_referrer
-from fhir_burnout.web._charts import number
-from fhir_burnout.web._clinician_labels import answer_label
 from fhir_burnout.web._context import app_context
 from fhir_burnout.web._gate import CareProfessional, care_professional, koppeltaal_domain
-from fhir_burnout.web._i18n import format_date, translate
+from fhir_burnout.web._i18n import translate
 from fhir_burnout.web._launch import (
     EhrUnavailable,
     SessionExpired,
@@ -46,15 +44,15 @@ from fhir_burnout.web._launch import (
     person_name,
 )
 from fhir_burnout.web._memo import current_memo
-from fhir_burnout.web._progress_pages import HEIGHT, WIDTH, _chart
 from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.web._session_summary import (
     SOURCES,
     Since,
-    SummaryView,
-    band_label,
-    choose_since,
+    page_summary,
+    sends_summary,
     summary_view,
+    template_helpers,
+    written_day,
 )
 from fhir_burnout.web._thread_views import practitioner_threads
 from fhir_burnout.web._typed_text import refused_fields
@@ -63,7 +61,6 @@ from fhir_burnout.workflow import (
     EnrolmentRow,
     EnrolmentStateError,
     NotFoundError,
-    PatientOverview,
     PlanError,
     TaskChangedError,
     TaskRow,
@@ -100,12 +97,6 @@ _ERRORS: tuple[tuple[type[Exception], str], ...] = (
 )
 
 
-def _day(value: datetime | date, lang: str) -> str:
-    """A day as people write it; a moment on its local day."""
-    day = value.astimezone().date() if isinstance(value, datetime) else value
-    return format_date(day.isoformat(), lang)
-
-
 @bp.app_context_processor
 def _crisis_protocol() -> dict[str, Any]:
     """The practice's own crisis protocol, which base.html links for a care professional in
@@ -114,17 +105,6 @@ def _crisis_protocol() -> dict[str, Any]:
         return {"crisis_protocol": app_context().settings.crisis_protocol_url}
     except (KeyError, RuntimeError):  # an app without our context (a test's bare Flask)
         return {"crisis_protocol": None}
-
-
-def _sends_summary(fhir_base: str) -> bool:
-    """Whether the practice lets the care professional send the summary to this EHR: a
-    SMART EHR with ``summary_to_ehr`` on (a Koppeltaal domain takes no such write; its
-    results go as koppeltaal_results)."""
-    try:
-        ehr = app_context().settings.ehr(fhir_base)
-    except FhirBurnoutError:
-        return False
-    return ehr.summary_to_ehr and ehr.mode == "smart"
 
 
 @bp.get("/practitioner")
@@ -159,7 +139,7 @@ def _page(
             forms=current_memo().form,
         )  # fmt: skip
         view = (
-            _summary(db, found, overview=overview, token=token, lang=lang, now=now)
+            page_summary(db, found.session, found.by, overview=overview, token=token, now=now)
             if overview.enrolments
             else None
         )
@@ -167,56 +147,20 @@ def _page(
         record_visit(db, fhir_base=row.fhir_base, patient=row.patient, practitioner=found.by,
                      now=now)  # fmt: skip
     _, banner = _names_from_ehr(row, token)
-    charts = {}
-    for series in overview.scores:
-        charts[series.questionnaire, series.link_id] = _chart([p.value for p in series.points])
     return render(
         "practitioner.html",
         status=status,
         overview=overview,
         view=view,
-        sends_summary=bool(view) and _sends_summary(row.fhir_base),
-        charts=charts,
-        width=WIDTH,
-        height=HEIGHT,
+        sends_summary=bool(view) and sends_summary(row.fhir_base),
         notices=[str(m) for m in get_flashed_messages(category_filter=["message"])],
         error=error,
         note_kept=note_kept,
         max_note=MAX_NOTE,
         banner=banner,
         threads=practitioner_threads(row.fhir_base, row.patient, found.by, lang),
-        **_summary_helpers(lang),
+        **template_helpers(lang),
     )
-
-
-def _summary_helpers(lang: str) -> dict[str, Any]:
-    """What the page's and the document's templates use to write the summary."""
-    return {
-        "day": lambda value: _day(value, lang),
-        "band": lambda measure, point: band_label(measure, point.band, point.label, lang),
-        "figure": lambda value: number(value, lang),
-        "signed": lambda value: ("+" if value > 0 else "") + number(value, lang),
-        "label": lambda answer: answer_label(answer, lang),
-        "today": datetime.now().astimezone().date().isoformat(),
-    }
-
-
-def _summary(
-    db: Session,
-    found: CareProfessional,
-    *,
-    overview: PatientOverview,
-    token: str | None,
-    lang: str,
-    now: datetime,
-) -> SummaryView:
-    """The client's "Sinds de vorige sessie", from where ``choose_since`` says."""
-    since = choose_since(db, found.session, found.by, overview=overview, token=token, now=now)
-    summary = session_summary(
-        db, app_context().definitions, overview, since=since.at, lang=lang,
-        forms=current_memo().form, now=now,
-    )  # fmt: skip
-    return summary_view(db, summary, since, lang, current_memo().form)
 
 
 def _decide(found: CareProfessional, action: Callable[[Session], str | None]) -> Any:
@@ -314,7 +258,7 @@ def enrolment_action(found: CareProfessional, key: str, name: str) -> Any:
         elif name == "extend":
             extended = extend_measures(db, definitions, enrolment.key, by=found.by)
             until = extended.measures_until
-            return translate("notice_extend", lang, date=_day(until, lang) if until else "")
+            return translate("notice_extend", lang, date=written_day(until, lang) if until else "")
         else:
             _ENROLMENT_ACTIONS[name](db, enrolment.key, by=found.by)
         return translate(f"notice_{name}", lang)
@@ -429,7 +373,7 @@ def summary_to_ehr(found: CareProfessional) -> Any:
     form) as a DocumentReference for the EHR, through the outbox
     (``workflow.queue_summary_document``); only where the practice switched it on."""
     row, lang, now = found.session, language(), datetime.now(UTC)
-    if not row.patient or not _sends_summary(row.fhir_base):
+    if not row.patient or not sends_summary(row.fhir_base):
         return message_page("error_not_found", 404)
     try:
         since = Since(datetime.fromisoformat(request.form.get("since", "")), "chosen")
@@ -450,10 +394,10 @@ def summary_to_ehr(found: CareProfessional) -> Any:
         summary = session_summary(db, state.definitions, overview, since=since.at, lang=lang,
                                   forms=current_memo().form, now=now)  # fmt: skip
         view = summary_view(db, summary, since, lang, current_memo().form)
-        title = translate("summary_document_title", lang, date=_day(now, lang))
+        title = translate("summary_document_title", lang, date=written_day(now, lang))
         html, _ = render(
             "practitioner_summary_document.html", view=view, overview=overview, title=title,
-            **_summary_helpers(lang),
+            **template_helpers(lang),
         )  # fmt: skip
         queue_summary_document(
             db, enrolment.key, html=html, title=title, lang=lang, since=since.at, until=now,

@@ -4,8 +4,6 @@ and the energy diary's trend), first as a short summary in words (per measure th
 reading, what it means and how it changed), then each as an SVG chart on a time axis
 (``_charts``) with the same figures as a table behind "show as a table"; modules done.
 Own data only.
-
-``_chart`` and ``WIDTH``/``HEIGHT`` draw the care professional's small charts (their page).
 """
 
 from __future__ import annotations
@@ -41,22 +39,6 @@ from fhir_burnout.web._render import language, message_page, render
 from fhir_burnout.workflow import EnrolmentRow, ResponseRow, TaskRow, programme_views
 
 bp = Blueprint("progress", __name__)
-WIDTH, HEIGHT, PAD = 320, 120, 16
-
-
-def _chart(
-    values: list[float], scale: tuple[float, float] | None = None
-) -> tuple[str, tuple[tuple[float, float], ...]]:
-    """SVG coordinates of ``values``: on ``scale`` (low, high) when given, else on a scale
-    from 0 (or lower) to the highest value (at least 1)."""
-    low, high = scale or (min([*values, 0.0]), max([*values, 1.0]))
-    span = high - low or 1.0
-    step = (WIDTH - 2 * PAD) / max(1, len(values) - 1)
-    dots = tuple(
-        (round(PAD + i * step, 1), round(HEIGHT - PAD - (v - low) / span * (HEIGHT - 2 * PAD), 1))
-        for i, v in enumerate(values)
-    )
-    return " ".join(f"{x},{y}" for x, y in dots), dots
 
 
 def _responses(db: Session, fhir_base: str, patient: str) -> list[ResponseRow]:

@@ -35,17 +35,20 @@ from itertools import islice
 from typing import Any
 
 import requests
-from flask import render_template, request
+from flask import request
 from sqlalchemy.orm import Session
 
 from fhir_burnout.errors import FhirBurnoutError
 from fhir_burnout.fhir import FhirClient
 from fhir_burnout.smart_launch import covers
 from fhir_burnout.web._charts import Chart, Reading, Scale, draw, number
-from fhir_burnout.web._clinician_labels import band_name
+from fhir_burnout.web._clinician_labels import answer_label, band_name
+from fhir_burnout.web._context import app_context
 from fhir_burnout.web._i18n import N_, format_date, translate
+from fhir_burnout.web._memo import current_memo
 from fhir_burnout.web._own_measures import Forms, _bands, _scale
 from fhir_burnout.web._progress_pages import _exercise_names
+from fhir_burnout.web._render import language
 from fhir_burnout.web._sessions import LaunchSessionRow
 from fhir_burnout.workflow import (
     LookBack,
@@ -53,6 +56,7 @@ from fhir_burnout.workflow import (
     PatientOverview,
     SessionSummary,
     last_visit,
+    session_summary,
 )
 
 log = logging.getLogger(__name__)
@@ -280,10 +284,51 @@ def band_label(measure: MeasureChange, code: str | None, fallback: str | None, l
     return band_name(questionnaire, code, lang) or fallback or ""
 
 
-# --- the document for the EHR -----------------------------------------------------------
+# --- for the care professional's page and the document ---------------------------------
 
 
-def summary_document(context: dict[str, Any]) -> str:
-    """The summary as a self-contained HTML document (for the EHR: no links, scripts or
-    stylesheets from elsewhere; one style block), in the page's language."""
-    return render_template("practitioner_summary_document.html", **context)
+def written_day(value: datetime | date, lang: str) -> str:
+    """A day as people write it; a moment on its local day."""
+    day = value.astimezone().date() if isinstance(value, datetime) else value
+    return format_date(day.isoformat(), lang)
+
+
+def template_helpers(lang: str) -> dict[str, Any]:
+    """What the page's and the document's templates use to write the summary."""
+    return {
+        "day": lambda value: written_day(value, lang),
+        "band": lambda measure, point: band_label(measure, point.band, point.label, lang),
+        "figure": lambda value: number(value, lang),
+        "signed": lambda value: ("+" if value > 0 else "") + number(value, lang),
+        "label": lambda answer: answer_label(answer, lang),
+        "today": datetime.now().astimezone().date().isoformat(),
+    }
+
+
+def sends_summary(fhir_base: str) -> bool:
+    """Whether the practice lets the care professional send the summary to this EHR: a
+    SMART EHR with ``summary_to_ehr`` on (a Koppeltaal domain takes no such write: its
+    results go as ``koppeltaal_results``)."""
+    try:
+        ehr = app_context().settings.ehr(fhir_base)
+    except FhirBurnoutError:
+        return False
+    return ehr.summary_to_ehr and ehr.mode == "smart"
+
+
+def page_summary(
+    db: Session,
+    row: LaunchSessionRow,
+    by: str,
+    *,
+    overview: PatientOverview,
+    token: str | None,
+    now: datetime,
+) -> SummaryView:
+    """The client's "Sinds de vorige sessie" for the page, from where ``choose_since``
+    says, in the page's language."""
+    lang, forms = language(), current_memo().form
+    since = choose_since(db, row, by, overview=overview, token=token, now=now)
+    summary = session_summary(db, app_context().definitions, overview, since=since.at,
+                              lang=lang, forms=forms, now=now)  # fmt: skip
+    return summary_view(db, summary, since, lang, forms)
