@@ -220,6 +220,7 @@ def test_nobody_else_reaches_a_thread(app, sandbox):
             {"key": enrolment},
         )
     assert respond(carer, answer, "Andere praktijk").status_code == 404
+    assert f'id="thread-{answer}"' not in page_of(carer)[1]  # nor its thread on the page
     assert [m[2] for m in messages(app)] == ["Dank je, goed gedaan."]
     # A care professional reads the client's page, and does not reply as the client.
     assert client_page(carer, f"/answers/{answer}")[0] == 200

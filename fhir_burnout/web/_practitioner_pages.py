@@ -158,7 +158,7 @@ def _page(
         note_kept=note_kept,
         max_note=MAX_NOTE,
         banner=banner,
-        threads=practitioner_threads(row.fhir_base, row.patient, found.by, lang),
+        threads=practitioner_threads(row.fhir_base, row.patient, found.by, lang, found.practice),
         **template_helpers(lang),
     )
 

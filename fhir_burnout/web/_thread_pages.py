@@ -32,7 +32,7 @@ from fhir_burnout.web._launch import acts_on_client, check_acting_for
 from fhir_burnout.web._memo import current_memo
 from fhir_burnout.web._practitioner_pages import _page
 from fhir_burnout.web._render import language, message_page, render
-from fhir_burnout.web._thread_views import keep_typed, message_limit, thread_view
+from fhir_burnout.web._thread_views import count, keep_typed, message_limit, thread_view
 from fhir_burnout.web._typed_text import refused_fields
 from fhir_burnout.workflow import (
     EnrolmentRow,
@@ -65,8 +65,7 @@ def _why_not(error: MessageError, whose: str, lang: str) -> str:
     empty, too_long = _WHY_NOT[whose]
     if error.reason == "empty":
         return translate(empty, lang)
-    length = f"{error.length:,}".replace(",", "." if lang == "nl" else ",")
-    return translate(too_long, lang, length=length, max=message_limit(lang))
+    return translate(too_long, lang, length=count(error.length, lang), max=message_limit(lang))
 
 
 # --- the care professional ---------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import g, url_for
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhir_burnout.web._context import app_context
@@ -21,6 +22,7 @@ from fhir_burnout.web._i18n import N_, format_date, translate, translate_n
 from fhir_burnout.web._memo import current_memo
 from fhir_burnout.workflow import (
     MAX_MESSAGE,
+    EnrolmentRow,
     Message,
     Thread,
     answer_title,
@@ -58,9 +60,14 @@ class ThreadView:
     error: str | None = None
 
 
+def count(n: int, lang: str) -> str:
+    """A count as people write it: 2.000 in Dutch, 2,000 in English."""
+    return f"{n:,}".replace(",", "." if lang == "nl" else ",")
+
+
 def message_limit(lang: str) -> str:
-    """The longest message as people write the number: 2.000 in Dutch, 2,000 in English."""
-    return f"{MAX_MESSAGE:,}".replace(",", "." if lang == "nl" else ",")
+    """The longest message, as people write the number."""
+    return count(MAX_MESSAGE, lang)
 
 
 def keep_typed(key: str, text: str, clinician_only: bool, error: str) -> None:
@@ -111,12 +118,26 @@ def thread_view(thread: Thread, *, lang: str, viewer: str, for_client: bool) -> 
 
 
 def practitioner_threads(
-    fhir_base: str, patient: str, viewer: str, lang: str
+    fhir_base: str, patient: str, viewer: str, lang: str, practice: str | None = None
 ) -> dict[str, ThreadView]:
     """The thread under each of the client's homework answers (by the answer's key), for
-    the care professional ``viewer``: every message, the notes for care professionals too."""
+    the care professional ``viewer`` of ``practice`` (the one configured for the EHR): every
+    message, the notes for care professionals too; none under an answer from an enrolment
+    another practice made (its thread is not theirs: ``web/_thread_pages.respond``)."""
     with Session(app_context().reader) as db:
         answers = homework_answers(db, fhir_base=fhir_base, patient=patient)
+        if practice is not None:
+            keys = {a.enrolment_key for a in answers}
+            others = set(
+                db.scalars(
+                    select(EnrolmentRow.key).where(
+                        EnrolmentRow.key.in_(keys),
+                        EnrolmentRow.practice.is_not(None),
+                        EnrolmentRow.practice != practice,
+                    )
+                )
+            )
+            answers = [a for a in answers if a.enrolment_key not in others]
         threads = threads_of(db, answers, for_client=False)
     return {
         key: thread_view(thread, lang=lang, viewer=viewer, for_client=False)
