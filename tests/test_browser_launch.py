@@ -16,10 +16,11 @@ def test_ehr_launch_as_a_practitioner(live, page):
     assert page.get_by_role("heading", level=1).inner_text() == "Welkom, Mirjam Behandelaar."
     assert "Cliënt: Bram van Proefpersoon" in page.locator(".banner").inner_text()
     assert "geboren 2-2-1972" in page.locator(".banner").inner_text()
-    assert "0800-0113" in page.locator(".crisis").inner_text()
+    # The clients' crisis help is not on a care professional's pages (issue 21).
+    assert page.locator(".crisis").count() == 0
     # The stylesheets apply under the Content-Security-Policy (files of our own origin).
-    border = page.locator(".crisis").evaluate("e => getComputedStyle(e).borderLeftColor")
-    assert border == "rgb(140, 42, 27)"
+    border = page.locator(".banner").evaluate("e => getComputedStyle(e).borderLeftColor")
+    assert border == "rgb(42, 102, 88)"
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     page.screenshot(path=str(SCREENSHOTS / "first-screen-practitioner.png"), full_page=True)
 

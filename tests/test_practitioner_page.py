@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from lxml import html
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhir_burnout.fhir import FhirClient
-from fhir_burnout.sync import KEY_SYSTEM, Worker, queue_status
+from fhir_burnout.sync import KEY_SYSTEM, OutboxEntry, Worker, queue_status
 from fhir_burnout.web import create_app
 from fhir_burnout.workflow import EnrolmentRow, ending_reason, enrol, pause, record_visit, stop
 
@@ -290,8 +292,12 @@ def test_the_summary_starts_at_the_last_encounter_where_the_launch_may_read_enco
         assert period_of(page_of(client)[1]) == expected
         # Without the scope (the app's defaults), the same client: the care professional's
         # own looks instead.
-        plain = as_practitioner(make(sandbox, tmp_path / "plain", database_url), sandbox, patient)
-        assert "het laatste contact" not in period_of(page_of(plain)[1])
+        plain = make(sandbox, tmp_path / "plain", database_url)
+        try:
+            seen = page_of(as_practitioner(plain, sandbox, patient))[1]
+            assert "het laatste contact" not in period_of(seen)
+        finally:
+            state_of(plain)["engine"].dispose()
     finally:
         state_of(app)["engine"].dispose()
 
@@ -330,7 +336,12 @@ def test_the_summary_reaches_the_ehr_as_a_document_reference_when_switched_on(
         assert "De samenvatting gaat naar het dossier" in page_of(client)[1]
         deliver_all(worker)
         assert queue_status(state["engine"]).dead == 0
-        [document] = token.search("DocumentReference", {"subject": f"Patient/{patient}"})
+        with Session(state["engine"]) as db:  # its write key (both databases use pat-13)
+            entry = db.scalars(select(OutboxEntry).where(OutboxEntry.kind == "session-summary"))
+            [written] = json.loads(entry.one().payload)["operations"]
+        [document] = token.search(
+            "DocumentReference", {"identifier": f"{KEY_SYSTEM}|{written['key']}"}
+        )
         [careplan] = token.search("CarePlan", {"identifier": f"{KEY_SYSTEM}|{key}"})
         assert document["context"]["related"] == [{"reference": f"CarePlan/{careplan['id']}"}]
         assert document["author"] == [{"reference": BY}]
