@@ -42,11 +42,10 @@ def test_public_api_is_pinned():
     assert sorted(fhir_burnout.questionnaire.__all__) == [
         "AnswerOption", "ClinicalChange", "EnableCondition", "Enablement", "FormItem",
         "FormModel", "QuestionnaireError", "ReliableChange", "SafetyRule", "Score", "Signal",
-        "ValidationIssue", "answer_weights", "answers_by_link", "build_response",
-        "clinical_change", "enabled_items", "enablement", "evaluate", "initial_answers",
-        "load_form",
-        "localized", "parse_safety_rules", "reliable_change", "safety_signals", "score",
-        "validate", "with_scores",
+        "ValidationIssue", "answer_values", "answer_weights", "answers_by_link",
+        "build_response", "clinical_change", "enabled_items", "enablement", "evaluate",
+        "initial_answers", "load_form", "localized", "parse_safety_rules", "plain_number",
+        "reliable_change", "safety_signals", "score", "validate", "with_scores",
     ]  # fmt: skip
     assert sorted(fhir_burnout.referral.__all__) == [
         "ACCEPTED", "AmbiguousPatientError", "BSN_MISMATCH", "Criterion", "DECLINED",

@@ -13,9 +13,11 @@ from fhir_burnout.questionnaire._change import (
 )
 from fhir_burnout.questionnaire._enable import (
     Enablement,
+    answer_values,
     answers_by_link,
     enabled_items,
     enablement,
+    plain_number,
 )
 from fhir_burnout.questionnaire._errors import QuestionnaireError
 from fhir_burnout.questionnaire._fhirpath import answer_weights, evaluate
@@ -54,6 +56,7 @@ __all__ = [
     "Score",
     "Signal",
     "ValidationIssue",
+    "answer_values",
     "answer_weights",
     "answers_by_link",
     "build_response",
@@ -63,6 +66,7 @@ __all__ = [
     "initial_answers",
     "load_form",
     "parse_safety_rules",
+    "plain_number",
     "reliable_change",
     "safety_signals",
     "score",

@@ -12,7 +12,7 @@ evaluated with %context = the item's response item (see ``_scope``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -44,6 +44,31 @@ def answers_by_link(response: Mapping[str, Any]) -> dict[str, list[tuple[str, An
 
     walk(list(response.get("item", []) or []))
     return found
+
+
+def answer_values(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """linkId: the value of its first answer, for every answered item in ``items`` (a
+    response's or a group's ``item``), depth first through groups; of a linkId that occurs
+    more than once (a repeated group), the last occurrence's."""
+
+    def walk(items: Sequence[Mapping[str, Any]]) -> Iterator[tuple[str, Any]]:
+        for item in items:
+            for answer in item.get("answer", []) or []:
+                value = next((v for k, v in answer.items() if k.startswith("value")), None)
+                if value is not None:
+                    yield str(item.get("linkId")), value
+                    break
+            yield from walk(item.get("item", []) or [])
+
+    return dict(walk(items))
+
+
+def plain_number(value: Any) -> float | None:
+    """An integer or decimal answer as a float; None for anything else (a boolean, text, a
+    Coding), so a chart or a summary never draws what is not a number."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return None
+    return float(value)
 
 
 def as_number(value: Any) -> Decimal | None:

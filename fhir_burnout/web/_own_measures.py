@@ -15,13 +15,18 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
-from typing import Any
 
-from fhir_burnout.questionnaire import FormItem, FormModel, localized, score
+from fhir_burnout.questionnaire import (
+    FormItem,
+    FormModel,
+    answer_values,
+    localized,
+    plain_number,
+    score,
+)
 from fhir_burnout.web._charts import Band, Chart, Reading, Scale, draw, number
 from fhir_burnout.web._i18n import format_date, translate, translate_n
 from fhir_burnout.workflow import ResponseRow
@@ -75,30 +80,9 @@ def _day(row: ResponseRow) -> date:
     return row.authored.date()
 
 
-def _values(items: Sequence[Mapping[str, Any]]) -> Iterator[tuple[str, Any]]:
-    """(linkId, first answer value) of every answered item, depth first."""
-    for item in items:
-        for answer in item.get("answer", []) or []:
-            value = next((v for k, v in answer.items() if k.startswith("value")), None)
-            if value is not None:
-                yield str(item.get("linkId")), value
-                break
-        yield from _values(item.get("item", []) or [])
-
-
-def _answers(resource: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(_values(resource.get("item", []) or []))
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        return None
-    return float(value)
-
-
 def _scale(item: FormItem, values: Sequence[float]) -> Scale:
     """The item's own range (minValue/maxValue); without one, 0 up to the highest value."""
-    low, high = _number(item.min_value), _number(item.max_value)
+    low, high = plain_number(item.min_value), plain_number(item.max_value)
     if low is None:
         low = min([0.0, *values])
     if high is None:
@@ -117,8 +101,8 @@ def _bands(form: FormModel, item: FormItem) -> tuple[Band, ...]:
         label = localized(
             parts.get("label", {}).get("valueCodeableConcept", {}), "text", form.lang, primary
         )
-        low = _number(parts.get("min", {}).get("valueDecimal"))
-        high = _number(parts.get("max", {}).get("valueDecimal"))
+        low = plain_number(parts.get("min", {}).get("valueDecimal"))
+        high = plain_number(parts.get("max", {}).get("valueDecimal"))
         if low is not None:
             found.append(Band(low, high, label))
     return tuple(found)
@@ -243,10 +227,10 @@ def checkin_section(rows: Sequence[ResponseRow], forms: Forms, lang: str) -> Sec
     slept: list[Reading] = []
     table: list[tuple[str, ...]] = []
     for row in rows:
-        answers, day = _answers(json.loads(row.resource)), _day(row)
+        answers, day = answer_values(json.loads(row.resource).get("item", []) or []), _day(row)
         cells = [format_date(day.isoformat(), lang)]
         for link, readings in (("checkin-energy", energy), ("checkin-tension", tension)):
-            value = _number(answers.get(link))
+            value = plain_number(answers.get(link))
             if value is not None:
                 readings.append(Reading(day, value))
             cells.append(number(value, lang) if value is not None else NONE)
@@ -304,14 +288,16 @@ def tension_log_section(rows: Sequence[ResponseRow], forms: Forms, lang: str) ->
         for moment in json.loads(row.resource).get("item", []) or []:
             if moment.get("linkId") != "tension-moment":
                 continue
-            answers = dict(_values(moment.get("item", []) or []))
-            level = _number(answers.get("tension-level"))
+            answers = answer_values(moment.get("item", []) or [])
+            level = plain_number(answers.get("tension-level"))
             if level is None:
                 continue
             when = answers.get("tension-datetime")
             day = datetime.fromisoformat(when).date() if isinstance(when, str) else _day(row)
             after = (
-                _number(answers.get("tension-after")) if answers.get("tension-exercise") else None
+                plain_number(answers.get("tension-after"))
+                if answers.get("tension-exercise")
+                else None
             )
             readings.append(Reading(day, level, after))
             table.append(
@@ -351,9 +337,9 @@ def look_back_section(
     rows = [r for r in rows if questionnaire_id(r.questionnaire) == LOOK_BACK]
     readings, table = [], []
     for row in rows:
-        answers = _answers(json.loads(row.resource))
-        before = _number(answers.get("reflection-tension-before"))
-        after = _number(answers.get("reflection-tension-after"))
+        answers = answer_values(json.loads(row.resource).get("item", []) or [])
+        before = plain_number(answers.get("reflection-tension-before"))
+        after = plain_number(answers.get("reflection-tension-after"))
         if before is None or after is None:
             continue
         readings.append(Reading(_day(row), before, after))

@@ -20,16 +20,21 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fhir_burnout.questionnaire import ClinicalChange, FormModel, clinical_change
+from fhir_burnout.questionnaire import (
+    ClinicalChange,
+    FormModel,
+    answer_values,
+    clinical_change,
+    plain_number,
+)
 from fhir_burnout.workflow._definitions import Definitions
 from fhir_burnout.workflow._overview import (
     CareTask,
@@ -252,23 +257,6 @@ def _measures(
             yield MeasureChange(canonical, s.link_id, title, s.points, since, change)
 
 
-def _values(items: list[Mapping[str, Any]]) -> Iterator[tuple[str, Any]]:
-    """(linkId, first answer value) of every answered item, depth first."""
-    for item in items:
-        for answer in item.get("answer", []) or []:
-            value = next((v for k, v in answer.items() if k.startswith("value")), None)
-            if value is not None:
-                yield str(item.get("linkId")), value
-                break
-        yield from _values(item.get("item", []) or [])
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        return None
-    return float(value)
-
-
 def _text(value: Any) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
@@ -285,13 +273,13 @@ def _checkins(
     rank = {o.value.get("code"): len(names) - 1 - i for i, o in enumerate(sleep.options)}
     found = []
     for row in rows:
-        answers = dict(_values(json.loads(row.resource).get("item", []) or []))
+        answers = answer_values(json.loads(row.resource).get("item", []) or [])
         code = (answers.get("checkin-sleep") or {}).get("code")
         found.append(
             CheckIn(
                 _aware(row.authored),
-                _number(answers.get("checkin-energy")),
-                _number(answers.get("checkin-tension")),
+                plain_number(answers.get("checkin-energy")),
+                plain_number(answers.get("checkin-tension")),
                 rank.get(code),
                 names[rank[code]] if code in rank else None,
                 _text(answers.get("checkin-went-well")),
@@ -302,9 +290,9 @@ def _checkins(
 
 def _look_backs(rows: Iterator[ResponseRow]) -> Iterator[LookBack]:
     for row in rows:
-        answers = dict(_values(json.loads(row.resource).get("item", []) or []))
-        before = _number(answers.get("reflection-tension-before"))
-        after = _number(answers.get("reflection-tension-after"))
+        answers = answer_values(json.loads(row.resource).get("item", []) or [])
+        before = plain_number(answers.get("reflection-tension-before"))
+        after = plain_number(answers.get("reflection-tension-after"))
         if before is None or after is None:
             continue
         yield LookBack(
