@@ -190,6 +190,11 @@ def test_the_page_and_its_ending_pages_speak_to_the_clinician(app, sandbox, rich
     # The client's own words are there, quoted.
     quoted = [q.text_content() for q in having(tree(page), "q", "fb-own-words")]
     assert "Mijn schouders werden zachter." in quoted and "Werkmail lezen" in quoted
+    # From the programme's start (the default here): the first check-in to today's.
+    assert (
+        "Van de eerste check-in in deze periode naar de laatste: energie 2 → 3, slaap heel "
+        "slecht → slecht, spanning 8 → 7." in text
+    )
     # Dates as people write them, never the ISO text (also inside answers).
     assert ISO_DAY.findall(text) == []
     for ending in ("stop", "finish"):

@@ -51,6 +51,7 @@ from fhir_burnout.web._progress_pages import _exercise_names
 from fhir_burnout.web._render import language
 from fhir_burnout.web._sessions import LaunchSessionRow
 from fhir_burnout.workflow import (
+    CheckIn,
     LookBack,
     MeasureChange,
     PatientOverview,
@@ -78,6 +79,8 @@ RUN_TIME_KEYS = (
     N_("summary_since_start"),
     N_("rc_improved"), N_("rc_no-change"), N_("rc_worse"),
     N_("summary_trend_energy"), N_("summary_trend_sleep"), N_("summary_trend_tension"),
+    N_("summary_value_energy"), N_("summary_value_sleep"), N_("summary_value_tension"),
+    N_("summary_trend"), N_("summary_trend_within"),
 )  # fmt: skip
 
 
@@ -256,26 +259,37 @@ def _trend(summary: SessionSummary, lang: str) -> tuple[TrendChart, ...]:
 
 
 def _trend_words(summary: SessionSummary, lang: str) -> str:
-    """ "Energie 4 → 6, slaap slecht → goed, spanning 6 → 4": from the check-in before the
-    period (or its first) to the latest, "" without one in the period."""
+    """The check-in over the period in one sentence ("... energie 4 → 6, slaap slecht →
+    goed, spanning 6 → 4."): from the check-in before the period, else from the period's
+    first; one check-in alone as its values; "" without one in the period."""
     now = summary.checkins_since
     if not now:
         return ""
-    before = summary.checkin_before or now[0]
-    after = now[-1]
-    parts = []
-    for key, start, end in (
-        ("energy", before.energy, after.energy),
-        ("sleep", before.sleep_label, after.sleep_label),
-        ("tension", before.tension, after.tension),
-    ):
-        if start is None or end is None:
-            continue
-        # The sleep answers are labels ("Slecht"): in the middle of a sentence, lower case.
-        first = start.lower() if isinstance(start, str) else number(start, lang)
-        last = end.lower() if isinstance(end, str) else number(end, lang)
-        parts.append(translate(f"summary_trend_{key}", lang, first=first, last=last))
-    return ", ".join(parts)
+    before, after = summary.checkin_before, now[-1]
+    key = "summary_trend" if before else "summary_trend_within"
+    if before is None and len(now) == 1:
+        values = ", ".join(
+            translate(f"summary_value_{name}", lang, value=value)
+            for name, value in _readings(after, lang) if value is not None
+        )  # fmt: skip
+        return translate("summary_trend_one", lang, values=values)
+    start = dict(_readings(before or now[0], lang))
+    parts = [
+        translate(f"summary_trend_{name}", lang, first=first, last=value)
+        for name, value in _readings(after, lang)
+        if value is not None and (first := start[name]) is not None
+    ]
+    return translate(key, lang, changes=", ".join(parts))
+
+
+def _readings(checkin: CheckIn, lang: str) -> tuple[tuple[str, str | None], ...]:
+    """A check-in's energy, sleep and tension as words (the sleep answer in lower case: it
+    stands in the middle of a sentence)."""
+    return (
+        ("energy", number(checkin.energy, lang) if checkin.energy is not None else None),
+        ("sleep", checkin.sleep_label.lower() if checkin.sleep_label else None),
+        ("tension", number(checkin.tension, lang) if checkin.tension is not None else None),
+    )
 
 
 def band_label(measure: MeasureChange, code: str | None, fallback: str | None, lang: str) -> str:
