@@ -207,6 +207,25 @@ def test_the_page_and_its_ending_pages_speak_to_the_clinician(app, sandbox, rich
     assert f"moderately severe (15{DASH}19)" in text and ISO_DAY.findall(text) == []
 
 
+def test_the_first_page_opened_from_the_chart_speaks_of_the_client(app, sandbox, rich):
+    """The app's first page, opened from a client's chart, shows the care professional the
+    client's programme as the client sees it (the next step, this week), in the care
+    professional's own voice: "De cliënt zit nu in ...", never "Je zit nu in ..."."""
+    client, _, _ = rich
+    page = client.get("/", headers={"Accept-Language": "nl"}).get_data(as_text=True)
+    text = unquoted_text(page)
+    # A module's name is a name ("Huiswerk bij Signalen van je lichaam"), not a voice.
+    for resource in state_of(app)["definitions"].by_canonical.values():
+        if resource.get("resourceType") == "ActivityDefinition":
+            text = text.replace(str(resource.get("title", "")), "")
+    said = [text[max(0, m.start() - 60) : m.end() + 30] for m in CLIENT_VOICE.finditer(text)]
+    assert said == []
+    assert "Je zit nu" not in text and "Het hele programma van de cliënt" in text
+    assert "Sommige vragenlijsten komen later terug; de cliënt ziet ze hier" in text
+    english = client.get("/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "The client's whole programme" in unquoted_text(english)
+
+
 # --- crisis help: the clients', or the practice's protocol -------------------------------
 
 
