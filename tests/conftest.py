@@ -399,6 +399,19 @@ def phone(browser):
     context.close()
 
 
+#: A care professional's screen (issue 21: their pages are checked at a desktop's width).
+DESK = {"width": 1280, "height": 800}
+
+
+@pytest.fixture
+def desk(browser):
+    """The care professional's browser at a desktop's size (a test file that checks their
+    pages on a phone defines its own ``desk``)."""
+    context = browser.new_context(locale="nl-NL", viewport=DESK, bypass_csp=True)
+    yield context.new_page()
+    context.close()
+
+
 #: axe-core's rule tags for WCAG 2.1 A/AA, and with 2.2 AA (target size, issue 20) added.
 WCAG21 = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
 WCAG22 = (*WCAG21, "wcag22aa")

@@ -23,7 +23,6 @@ from .conftest import WCAG22, accessible, home_url, serving, with_ehr
 from .outbox_load import deliver_all, worker_token_source
 from .practitioners import PRACTICE
 
-DESKTOP = {"width": 1280, "height": 800}
 WORDS = "Mail van mijn werk gelezen, daarna de hele avond onrustig"
 
 
@@ -36,14 +35,6 @@ def live(tmp_path_factory):
 
     with serving(tmp_path_factory, "live-feedback", writing_for_the_practice) as running:
         yield running
-
-
-@pytest.fixture
-def desk(browser):
-    """The care professional's browser: a desktop screen."""
-    context = browser.new_context(locale="nl-NL", viewport=DESKTOP, bypass_csp=True)
-    yield context.new_page()
-    context.close()
 
 
 def tension_log(live, patient):

@@ -24,8 +24,6 @@ from .conftest import WCAG22, accessible, home_url, serving, with_ehr
 from .outbox_load import worker_token_source
 from .practitioners import PHQ9_ITEMS, PRACTICE, answers_for, submit
 
-DESKTOP = {"width": 1280, "height": 800}
-
 #: PHQ-9 first and last score per client, and what each is (reliable change 6, case >= 10):
 PHQ9 = {
     "pat-11": (18, 8),  # improved; a case, recovered, reliably recovered
@@ -44,13 +42,6 @@ def live(tmp_path_factory):
 
     with serving(tmp_path_factory, "live-practice", for_the_practice) as running:
         yield running
-
-
-@pytest.fixture
-def desk(browser):
-    context = browser.new_context(locale="nl-NL", viewport=DESKTOP, bypass_csp=True)
-    yield context.new_page()
-    context.close()
 
 
 @pytest.fixture(scope="module")

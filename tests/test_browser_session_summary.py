@@ -17,11 +17,10 @@ from sqlalchemy.orm import Session
 
 from fhir_burnout.workflow import EnrolmentRow
 
-from .conftest import SCREENSHOTS, WCAG22, accessible, home_url, serving, with_ehr
+from .conftest import DESK, SCREENSHOTS, WCAG22, accessible, home_url, serving, with_ehr
 from .practitioners import PRACTICE, submit
 from .session_history import seed
 
-DESKTOP = {"width": 1280, "height": 800}
 PROTOCOL = "https://intranet.example/crisisprotocol"
 
 
@@ -36,13 +35,6 @@ def live(tmp_path_factory):
 
     with serving(tmp_path_factory, "live-summary", configured) as running:
         yield running
-
-
-@pytest.fixture
-def desk(browser):
-    context = browser.new_context(locale="nl-NL", viewport=DESKTOP, bypass_csp=True)
-    yield context.new_page()
-    context.close()
 
 
 def seeded(live, patient):
@@ -75,7 +67,7 @@ def test_the_summary_is_on_the_first_screen_with_the_signals_first_and_the_actio
     signals = page.locator(".safety-alerts")
     summary = page.get_by_role("heading", name="Sinds de vorige sessie", exact=True)
     expect(signals).to_contain_text("Veiligheidssignaal in Wekelijkse check-in")
-    assert signals.bounding_box()["y"] < summary.bounding_box()["y"] < DESKTOP["height"]
+    assert signals.bounding_box()["y"] < summary.bounding_box()["y"] < DESK["height"]
     # The measures, their change and recovery, on the first screen.
     rows = page.locator(".fb-measures tbody tr")
     phq9 = rows.filter(has_text="Stemming (PHQ-9)")
@@ -87,7 +79,7 @@ def test_the_summary_is_on_the_first_screen_with_the_signals_first_and_the_actio
     gad7 = rows.filter(has_text="Angst en piekeren (GAD-7)")
     expect(gad7).to_contain_text("Geen betrouwbare verandering")
     expect(gad7).to_contain_text("Niet hersteld")
-    assert phq9.bounding_box()["y"] + phq9.bounding_box()["height"] < DESKTOP["height"]
+    assert phq9.bounding_box()["y"] + phq9.bounding_box()["height"] < DESK["height"]
     # The check-in's trend: three small charts, the change since the session in words.
     expect(page.locator(".fb-trend svg")).to_have_count(3)
     expect(page.locator(".fb-summary")).to_contain_text(
@@ -102,7 +94,7 @@ def test_the_summary_is_on_the_first_screen_with_the_signals_first_and_the_actio
     main, actions = page.locator(".fb-pract__client"), page.locator(".fb-pract__actions")
     assert actions.bounding_box()["x"] > main.bounding_box()["x"] + main.bounding_box()["width"]
     assert main.bounding_box()["width"] > 700
-    assert actions.bounding_box()["y"] < DESKTOP["height"]
+    assert actions.bounding_box()["y"] < DESK["height"]
     assert page.locator("aside.crisis").count() == 0
     expect(page.get_by_role("link", name="Crisisprotocol van de praktijk")).to_have_attribute(
         "href", PROTOCOL
