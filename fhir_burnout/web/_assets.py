@@ -17,16 +17,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from flask import (
-    Blueprint,
-    Flask,
-    Response,
-    abort,
-    current_app,
-    has_request_context,
-    request,
-    url_for,
-)
+from flask import Blueprint, Flask, Response, abort, current_app, request, url_for
 
 from fhir_burnout._theme import Theme
 
@@ -49,32 +40,15 @@ def _versions() -> dict[str, str]:
     return found
 
 
-#: Where an app keeps the URLs ``asset`` built, by the request's script root and file name.
-URLS = "fhir_burnout.asset_urls"
-
-
 def asset(filename: str) -> str:
     """The versioned URL of a file under static/ (or of the theme: ``theme.css``,
-    ``theme/logo``). Built once per file (and script root): every page links five."""
-    urls: dict[tuple[str, str], str] = current_app.extensions[URLS]
-    root = request.script_root if has_request_context() else ""
-    known = urls.get((root, filename))
-    if known is not None:
-        return known
+    ``theme/logo``); built once, as every URL a page builds (``web/_urls.App``)."""
     version = _versions().get(filename, "")
     if filename == "theme.css":
-        url = url_for("assets.theme_css", v=version)
-    elif filename == "theme/logo":
-        url = url_for("assets.theme_logo", v=version)
-    else:
-        url = url_for("static", filename=filename, v=version or None)
-    if len(urls) < MAX_URLS:  # a proxy's script roots are few; a bound all the same
-        urls[(root, filename)] = url
-    return url
-
-
-#: The most asset URLs an app keeps.
-MAX_URLS = 1_000
+        return url_for("assets.theme_css", v=version)
+    if filename == "theme/logo":
+        return url_for("assets.theme_logo", v=version)
+    return url_for("static", filename=filename, v=version or None)
 
 
 def _cached(response: Response, filename: str) -> Response:
@@ -97,7 +71,6 @@ def init_app(app: Flask, theme: Theme) -> None:
     logo = theme.logo.read_bytes() if theme.logo else b""
     versions |= {"theme.css": _version(css), "theme/logo": _version(logo)}
     app.extensions[VERSIONS] = versions
-    app.extensions[URLS] = {}
     bp = Blueprint("assets", __name__)
     app.jinja_env.globals["asset"] = asset
     app.jinja_env.globals["theme"] = theme
